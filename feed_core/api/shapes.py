@@ -1,0 +1,126 @@
+"""Azure DevOps JSON shapes for feeds, views, permissions, tokens and package versions."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from feed_core.domain.models import Feed, PackageVersion, Token, View
+from feed_core.domain.roles import Role
+
+_NS = uuid.UUID("6f1c1f5e-9d55-4c8f-9a43-0b5b7e2f7a11")
+
+
+def stable_id(*parts: str) -> str:
+    """A GUID derived from names, for things Azure gives ids that we do not store (projects, versions)."""
+    return str(uuid.uuid5(_NS, "|".join(parts)))
+
+
+def api_base(base: str, feed: Feed) -> str:
+    scope = f"{feed.org}/{feed.project}" if feed.project else feed.org
+    return f"{base}/{scope}/_apis/packaging"
+
+
+def view_json(base: str, feed: Feed, view: View) -> dict[str, Any]:
+    url = f"{api_base(base, feed)}/Feeds/{feed.id}/Views/{view.id}"
+    return {
+        "id": view.id,
+        "name": view.name,
+        "url": url,
+        "type": view.type.value,
+        "visibility": view.visibility.value,
+        "_links": {"self": {"href": url}},
+    }
+
+
+def permission_json(user: str, role: Role, feed: Feed) -> dict[str, Any]:
+    return {
+        "role": role.api_name,
+        "identityDescriptor": user,
+        "displayName": user,
+        "identityId": stable_id(feed.org, "user", user.lower()),
+        "isInheritedRole": False,
+    }
+
+
+def _public_source(src: dict[str, Any]) -> dict[str, Any]:
+    # Credentials of custom upstreams are secrets: never returned.
+    return {k: v for k, v in src.items() if k not in ("credentials", "password", "token")}
+
+
+def feed_json(base: str, feed: Feed) -> dict[str, Any]:
+    url = f"{api_base(base, feed)}/Feeds/{feed.id}"
+    project = (
+        {"id": stable_id(feed.org, "project", feed.project.lower()), "name": feed.project, "visibility": "private"}
+        if feed.project
+        else None
+    )
+    return {
+        "id": feed.id,
+        "name": feed.name,
+        "description": feed.description,
+        "url": url,
+        "fullyQualifiedName": feed.name,
+        "fullyQualifiedId": feed.id,
+        "project": project,
+        "upstreamEnabled": feed.upstream_enabled,
+        "upstreamEnabledChangedDate": None,
+        "upstreamSources": [_public_source(s) for s in feed.upstream_sources],
+        "capabilities": "defaultCapabilities",
+        "isReadOnly": False,
+        "isEnabled": True,
+        "hideDeletedPackageVersions": feed.hide_deleted_package_versions,
+        "badgesEnabled": feed.badges_enabled,
+        "allowUpstreamNameConflict": feed.allow_upstream_name_conflict,
+        "defaultViewId": feed.default_view_id,
+        "viewId": None,
+        "viewName": None,
+        "permissions": None,
+        "deletedDate": None,
+        "views": [view_json(base, feed, v) for v in feed.views],
+        "_links": {
+            "self": {"href": url},
+            "packages": {"href": f"{url}/Packages"},
+            "permissions": {"href": f"{url}/Permissions"},
+        },
+    }
+
+
+def token_json(token: Token, plaintext: str | None = None) -> dict[str, Any]:
+    return {
+        "displayName": token.display_name,
+        "validFrom": token.valid_from,
+        "validTo": token.valid_to or None,
+        "scope": token.scope.value,
+        "targetAccounts": [token.org],
+        "authorizationId": token.authorization_id,
+        "user": token.user,
+        "token": plaintext,
+    }
+
+
+def version_json(base: str, feed: Feed, v: PackageVersion, latest: str | None) -> dict[str, Any]:
+    deps = v.manifest.get("dependencies")
+    return {
+        "id": stable_id(feed.id, v.protocol, v.name, v.version),
+        "normalizedVersion": v.version,
+        "version": v.version,
+        "isLatest": v.version == latest,
+        "isListed": True,
+        "isDeleted": v.deleted is not None,
+        "storageId": v.sha256,
+        "packageDescription": v.manifest.get("description") if isinstance(v.manifest.get("description"), str) else "",
+        "views": [view_json(base, feed, view) for view in feed.views if view.is_local or view.id in v.views],
+        "publishDate": v.published,
+        "deletedDate": v.deleted,
+        "unpublishedDate": v.deleted,
+        "deprecateMessage": v.deprecated or "",
+        "sourceChain": v.source_chain,
+        "author": v.publisher,
+        "files": [{"name": v.filename, "protocolMetadata": {"data": {"size": v.size, "sha256": v.sha256,
+                   "integrity": v.sha512_integrity, "shasum": v.sha1}}}],
+        "dependencies": [
+            {"packageName": n, "versionRange": r, "group": "dependencies"}
+            for n, r in (deps.items() if isinstance(deps, dict) else [])
+        ],
+    }

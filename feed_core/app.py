@@ -1,0 +1,106 @@
+"""``create_app()``: the one ASGI application behind uvicorn, the Azure Functions entries and the tests.
+
+Routing is done on the raw path so that percent-encoded characters (npm's ``@scope%2fname``) reach
+the protocol adapters as sent. Services are built on the first request, not at import, so Azure
+Functions indexing and cold start do no I/O and missing settings surface as a clear error response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from feed_core.api import rest
+from feed_core.protocols import npm
+from feed_core.protocols.http import json_response
+from feed_core.service.container import Services, build_services
+from feed_core.settings import Settings, SettingsError
+
+log = logging.getLogger("feed_core")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class FeedApp:
+    """The ASGI callable. ``services`` may be injected (tests); otherwise built from ``settings``
+    (or the environment) on first use."""
+
+    def __init__(self, settings: Settings | None = None, services: Services | None = None) -> None:
+        self._settings = settings
+        self._services = services
+        self._lock = asyncio.Lock()
+
+    async def services(self) -> Services:
+        if self._services is None:
+            async with self._lock:
+                if self._services is None:
+                    settings = self._settings or Settings.from_env()
+                    services = await build_services(settings)
+                    await services.identity.bootstrap(
+                        settings.organization, settings.admin_user, settings.admin_token, mint_if_missing=False
+                    )
+                    self._services = services
+        return self._services
+
+    async def close(self) -> None:
+        if self._services is not None:
+            await self._services.close()
+            self._services = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        response = await self._route(request)
+        await response(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _route(self, request: Request) -> Response:
+        raw = request.scope.get("raw_path") or request.scope["path"].encode()
+        path = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        segs = path.split("/")[1:]
+        if segs in ([""], ["_health"]):
+            return json_response({"status": "ok"})
+        try:
+            services = await self.services()
+        except SettingsError as exc:
+            log.error("invalid settings: %s", exc)
+            return json_response({"error": f"the server is misconfigured: {exc}"}, status=500)
+        if len(segs) >= 3:
+            for i in (1, 2):
+                if len(segs) > i and segs[i] == "_packaging" and len(segs) >= i + 4:
+                    org = unquote(segs[0])
+                    project = unquote(segs[1]) if i == 2 else None
+                    feed = unquote(segs[i + 1])
+                    if segs[i + 2].lower() == "npm" and segs[i + 3] == "registry":
+                        rest_raw = "/".join(segs[i + 4 :])
+                        return await npm.handle(services, request, org, project, feed, rest_raw)
+                if len(segs) > i and segs[i] == "_apis":
+                    org = unquote(segs[0])
+                    project = unquote(segs[1]) if i == 2 else None
+                    return await rest.handle(services, request, org, project, unquote("/".join(segs[i + 1 :])))
+        return json_response({"error": f"not found: {request.url.path}"}, status=404)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FeedApp:
+    return FeedApp(settings, services)

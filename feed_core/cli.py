@@ -1,0 +1,229 @@
+"""Command line: ``serve``, and admin commands that work directly on the store (no curl needed).
+
+Admin commands act as the organization's administrator: whoever can read the data directory (or
+the storage account) owns the feeds anyway. A running server sees their changes within
+``FEED_CACHE_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from feed_core.domain.errors import FeedError
+from feed_core.domain.models import Caller
+from feed_core.domain.roles import Scope, parse_role, parse_scope
+from feed_core.service.container import Services, build_services
+from feed_core.settings import Settings, SettingsError
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = Path(args.data_dir)
+    if getattr(args, "org", None):
+        overrides["organization"] = args.org
+    return Settings.from_env(**overrides)
+
+
+def _admin(settings: Settings) -> Caller:
+    return Caller(user=settings.admin_user, scope=Scope.MANAGE, org_admin=True)
+
+
+async def _with_services(settings: Settings, body: Callable[[Services], Awaitable[int]]) -> int:
+    services = await build_services(settings)
+    try:
+        await services.identity.bootstrap(
+            settings.organization, settings.admin_user, settings.admin_token, mint_if_missing=False
+        )
+        return await body(services)
+    finally:
+        await services.close()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from feed_core.app import create_app
+
+    settings = _settings(args)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def prepare(services: Services) -> int:
+        printed = await services.identity.bootstrap(settings.organization, settings.admin_user, settings.admin_token)
+        base = f"http://{args.host}:{args.port}"
+        print(f"Feed server for organization '{settings.organization}' on {base} (data: {settings.data_dir})")
+        if printed:
+            print("\nAdministrator token (shown once; keep it safe):\n")
+            print(f"  {printed}\n")
+            print(f"Create a feed:  python -m feed_core feed create myfeed  (or POST {base}/{settings.organization}"
+                  "/_apis/packaging/feeds)")
+        sys.stdout.flush()
+        return 0
+
+    asyncio.run(_with_services(settings, prepare))
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=args.access_log,
+        lifespan="on",
+    )
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def body(services: Services) -> int:
+        minted = await services.identity.mint(
+            settings.organization,
+            _admin(settings),
+            user=args.user,
+            display_name=args.name or f"token for {args.user}",
+            scope=parse_scope(args.scope),
+            valid_to=datetime.now(UTC) + timedelta(days=args.days),
+        )
+        if args.json:
+            print(json.dumps({"user": minted.token.user, "token": minted.plaintext,
+                              "authorizationId": minted.token.authorization_id, "scope": minted.token.scope.value}))
+        else:
+            print(minted.plaintext)
+        return 0
+
+    return asyncio.run(_with_services(settings, body))
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def body(services: Services) -> int:
+        for t in await services.identity.list_tokens(settings.organization, _admin(settings), args.user):
+            print(f"{t.authorization_id}  {t.scope.value:22}  valid to {t.valid_to or 'never'}  {t.display_name}")
+        return 0
+
+    return asyncio.run(_with_services(settings, body))
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def body(services: Services) -> int:
+        await services.identity.revoke(settings.organization, _admin(settings), args.authorization_id, args.user)
+        print("revoked")
+        return 0
+
+    return asyncio.run(_with_services(settings, body))
+
+
+def cmd_feed_create(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def body(services: Services) -> int:
+        feed = await services.feeds.create(
+            settings.organization, args.project, _admin(settings), args.name, args.description or "", True, []
+        )
+        print(f"created feed {feed.name} ({feed.id})")
+        return 0
+
+    return asyncio.run(_with_services(settings, body))
+
+
+def cmd_feed_list(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def body(services: Services) -> int:
+        for feed in await services.feeds.list_feeds(settings.organization, args.project, _admin(settings)):
+            print(f"{feed.name}  {feed.id}  views: {', '.join(v.name for v in feed.views)}")
+        return 0
+
+    return asyncio.run(_with_services(settings, body))
+
+
+def cmd_permission_set(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def body(services: Services) -> int:
+        feed = await services.feeds.find(settings.organization, args.project, args.feed)
+        updated = await services.feeds.set_permissions(feed, _admin(settings), [(args.user, parse_role(args.role))])
+        for p in updated.permissions:
+            print(f"{p.user}: {p.role.api_name}")
+        return 0
+
+    return asyncio.run(_with_services(settings, body))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m feed_core", description="A private package feed service.")
+    parser.add_argument("--data-dir", help="embedded store directory (default: FEED_DATA_DIR or .feed-data)")
+    parser.add_argument("--org", help="organization (default: FEED_ORGANIZATION or 'local')")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the feed over HTTP")
+    serve.add_argument("--host", default=os.environ.get("FEED_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("FEED_PORT", "7071")))
+    serve.add_argument("--data-dir", default=argparse.SUPPRESS, help="embedded store directory")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(func=cmd_serve)
+
+    token = sub.add_parser("token", help="personal access tokens").add_subparsers(dest="action", required=True)
+    create = token.add_parser("create", help="create a token and print it (once)")
+    create.add_argument("--user", required=True)
+    create.add_argument("--scope", default="vso.packaging",
+                        help="vso.packaging (read), vso.packaging_write (publish) or vso.packaging_manage")
+    create.add_argument("--name", help="display name")
+    create.add_argument("--days", type=int, default=90, help="lifetime in days (at most 366)")
+    create.add_argument("--json", action="store_true", help="print JSON instead of the bare token")
+    create.set_defaults(func=cmd_token_create)
+    tlist = token.add_parser("list", help="list a user's tokens")
+    tlist.add_argument("--user", required=True)
+    tlist.set_defaults(func=cmd_token_list)
+    revoke = token.add_parser("revoke", help="revoke a token")
+    revoke.add_argument("--user", required=True)
+    revoke.add_argument("authorization_id")
+    revoke.set_defaults(func=cmd_token_revoke)
+
+    feed = sub.add_parser("feed", help="feeds").add_subparsers(dest="action", required=True)
+    fcreate = feed.add_parser("create", help="create a feed")
+    fcreate.add_argument("name")
+    fcreate.add_argument("--project")
+    fcreate.add_argument("--description")
+    fcreate.set_defaults(func=cmd_feed_create)
+    flist = feed.add_parser("list", help="list feeds")
+    flist.add_argument("--project")
+    flist.set_defaults(func=cmd_feed_list)
+
+    perm = sub.add_parser("permission", help="feed permissions").add_subparsers(dest="action", required=True)
+    pset = perm.add_parser("set", help="give a user a role in a feed (role 'none' removes it)")
+    pset.add_argument("feed")
+    pset.add_argument("user")
+    pset.add_argument("role", help="reader, collaborator, contributor, administrator or none")
+    pset.add_argument("--project")
+    pset.set_defaults(func=cmd_permission_set)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except SettingsError as exc:
+        print(f"error: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    except FeedError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

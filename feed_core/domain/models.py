@@ -1,0 +1,137 @@
+"""The feed's records as plain data: organizations, feeds, views, permissions, tokens, versions."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from feed_core.domain.roles import Role, Scope
+
+
+class ViewType(enum.Enum):
+    IMPLICIT = "implicit"  # @Local: everything in the feed
+    RELEASE = "release"  # a promotion target
+    NONE = "none"
+
+
+class ViewVisibility(enum.Enum):
+    PRIVATE = "private"
+    COLLECTION = "collection"
+    ORGANIZATION = "organization"
+    AAD_TENANT = "aadTenant"
+
+
+@dataclass
+class View:
+    id: str
+    name: str
+    type: ViewType = ViewType.RELEASE
+    visibility: ViewVisibility = ViewVisibility.PRIVATE
+
+    @property
+    def is_local(self) -> bool:
+        return self.type is ViewType.IMPLICIT
+
+
+@dataclass
+class Permission:
+    user: str
+    role: Role
+
+
+@dataclass
+class Feed:
+    id: str
+    org: str
+    project: str | None
+    name: str
+    description: str = ""
+    upstream_enabled: bool = True
+    upstream_sources: list[dict[str, Any]] = field(default_factory=list)
+    views: list[View] = field(default_factory=list)
+    permissions: list[Permission] = field(default_factory=list)
+    hide_deleted_package_versions: bool = True
+    badges_enabled: bool = False
+    allow_upstream_name_conflict: bool = False
+    default_view_id: str = ""
+    created: str = ""
+    etag: str | None = None
+
+    @property
+    def scope_label(self) -> str:
+        return f"{self.org}/{self.project}/{self.name}" if self.project else f"{self.org}/{self.name}"
+
+    def view_named(self, name_or_id: str) -> View | None:
+        key = name_or_id.lower()
+        for view in self.views:
+            if view.name.lower() == key or view.id.lower() == key:
+                return view
+        return None
+
+    @property
+    def local_view(self) -> View:
+        return next(v for v in self.views if v.is_local)
+
+
+@dataclass
+class Organization:
+    name: str
+    administrators: list[str] = field(default_factory=list)
+    created: str = ""
+
+
+@dataclass
+class Token:
+    authorization_id: str
+    user: str
+    org: str
+    display_name: str
+    scope: Scope
+    valid_from: str
+    valid_to: str
+    token_hash: str
+
+
+@dataclass
+class Caller:
+    """Who is making a request: the token's user and scope, and whether they administer the org."""
+
+    user: str
+    scope: Scope
+    org_admin: bool = False
+
+
+@dataclass
+class PackageVersion:
+    """One version of one package in one feed. ``deleted`` versions keep their number reserved."""
+
+    protocol: str
+    name: str
+    version: str
+    manifest: dict[str, Any]
+    filename: str
+    sha256: str
+    sha512_integrity: str
+    sha1: str
+    size: int
+    published: str
+    publisher: str
+    deleted: str | None = None
+    deprecated: str | None = None
+    views: list[str] = field(default_factory=list)
+    source_chain: list[dict[str, Any]] = field(default_factory=list)
+    etag: str | None = None
+
+
+@dataclass
+class PackageMeta:
+    """Mutable per-package state: dist-tags, a revision bumped on every write, timestamps."""
+
+    protocol: str
+    name: str
+    dist_tags: dict[str, str] = field(default_factory=dict)
+    rev: int = 0
+    created: str = ""
+    modified: str = ""
+    etag: str | None = None

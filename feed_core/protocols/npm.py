@@ -1,0 +1,405 @@
+"""The npm registry protocol at ``/{org}[/{project}]/_packaging/{feed}[@{view}]/npm/registry/``.
+
+Translates requests into feed service calls and results into what the npm CLI expects. Client
+quirks are noted where they are handled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+
+from feed_core.domain.access import require_role
+from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError, UnauthorizedError
+from feed_core.domain.models import Caller, Feed, View
+from feed_core.domain.names import NpmName, parse_npm_name
+from feed_core.domain.roles import Role
+from feed_core.protocols.http import authenticate, base_url, guarded, json_response, parse_json, read_body
+from feed_core.protocols.npm_wire import PublishRequest, packument, parse_publish, version_document, version_from_filename
+from feed_core.service.container import Services
+from feed_core.service.packages import NewVersion
+from feed_core.storage.packages import content_key
+
+log = logging.getLogger("feed_core.npm")
+PROTOCOL = "npm"
+ABBREVIATED = "application/vnd.npm.install-v1+json"
+
+
+def render_error(exc: FeedError) -> Response:
+    # npm prints `error` (or `message`) from the body after the status line.
+    return json_response({"error": exc.message}, status=exc.status)
+
+
+@dataclass
+class NpmContext:
+    services: Services
+    request: Request
+    org: str
+    project: str | None
+    feed: Feed
+    view: View
+    caller: Caller
+    registry_url: str  # ends with /npm/registry/
+
+    async def require(self, role: Role, action: str) -> None:
+        require_role(self.feed, self.caller, role, action)
+
+
+class PackumentCache:
+    """Built packument bodies per (feed, view, package, form, base URL), valid while the package's
+    revision is unchanged. Reading the revision is one point read, so a warm GET never rebuilds."""
+
+    def __init__(self, max_entries: int = 2000) -> None:
+        self._max = max_entries
+        self._data: dict[tuple[str, ...], tuple[int, bytes, str]] = {}
+
+    def get(self, key: tuple[str, ...], rev: int) -> tuple[bytes, str] | None:
+        hit = self._data.get(key)
+        if hit is None or hit[0] != rev:
+            return None
+        return hit[1], hit[2]
+
+    def put(self, key: tuple[str, ...], rev: int, body: bytes) -> str:
+        etag = '"' + hashlib.sha1(body).hexdigest() + '"'  # noqa: S324 - a cache validator, not security
+        if len(self._data) >= self._max:
+            self._data.clear()
+        self._data[key] = (rev, body, etag)
+        return etag
+
+
+_packuments = PackumentCache()
+
+
+def _split(rest: str) -> list[str]:
+    """Path segments after ``/npm/registry/``, each percent-decoded once."""
+    if not rest:
+        return []
+    segs = [unquote(s) for s in rest.split("/")]
+    for s in segs:
+        if s in (".", "..") or "\\" in s or "\x00" in s:
+            raise BadRequestError("invalid path: '.' and '..' segments and backslashes are not allowed")
+    return segs
+
+
+def _name_and_rest(segs: list[str], *, for_publish: bool = False) -> tuple[NpmName, list[str]]:
+    first = segs[0]
+    if first.startswith("@"):
+        if "/" in first:  # @scope%2fname, already decoded
+            return parse_npm_name(first, for_publish=for_publish), segs[1:]
+        if len(segs) < 2:
+            raise BadRequestError(f"invalid package name {first!r}: a scope needs a name after it")
+        return parse_npm_name(f"{first}/{segs[1]}", for_publish=for_publish), segs[2:]
+    if "/" in first:
+        raise BadRequestError(f"invalid package name {first!r}: only a scoped name may contain a slash")
+    return parse_npm_name(first, for_publish=for_publish), segs[1:]
+
+
+async def handle(services: Services, request: Request, org: str, project: str | None, feed_ref: str, rest: str) -> Response:
+    async def run() -> Response:
+        feed_name, _, view_name = feed_ref.partition("@")
+        feed = await services.feeds.find(org, project, feed_name)
+        view = services.feeds.view(feed, view_name or None)
+        segs = _split(rest)
+        method = request.method
+        if segs == ["-", "ping"]:
+            # npm ping: answer without credentials so connectivity can be told apart from auth.
+            return json_response({})
+        if segs[:3] == ["-", "v1", "login"]:
+            # npm >= 9 tries web login first; a 4xx makes it fall back to the user/password flow.
+            return json_response({"error": "web login is not supported; log in with a personal access token"}, 404)
+        caller = await _caller_or_login(services, request, org, segs)
+        if caller is None:
+            return await _couch_login(services, request, org, segs)
+        ctx = NpmContext(services, request, org, project, feed, view, caller, _registry_url(services, request, org, project, feed_ref))
+        await ctx.require(Role.READER, "reading packages")
+        return await _dispatch(ctx, method, segs)
+
+    return await guarded(render_error, run)
+
+
+def _registry_url(services: Services, request: Request, org: str, project: str | None, feed_ref: str) -> str:
+    scope = f"{org}/{project}" if project else org
+    return f"{base_url(services, request)}/{scope}/_packaging/{feed_ref}/npm/registry/"
+
+
+async def _caller_or_login(services: Services, request: Request, org: str, segs: list[str]) -> Caller | None:
+    is_login = request.method == "PUT" and len(segs) == 3 and segs[:2] == ["-", "user"]
+    if is_login:
+        return None
+    return await authenticate(services, org, request)
+
+
+async def _couch_login(services: Services, request: Request, org: str, segs: list[str]) -> Response:
+    """``npm login``/``adduser`` (the couch flow): the password must be a personal access token,
+    which is handed back as the session token npm stores."""
+    if not segs[2].startswith("org.couchdb.user:"):
+        raise NotFoundError("unknown user endpoint")
+    body = parse_json(await read_body(request, 64 * 1024))
+    password = body.get("password") if isinstance(body, dict) else None
+    if not isinstance(password, str) or not password:
+        raise UnauthorizedError("log in with a personal access token as the password")
+    try:
+        caller = await services.identity.authenticate(org, password)
+    except UnauthorizedError:
+        raise UnauthorizedError(
+            "this feed has no passwords: enter a personal access token as the password "
+            "(create one with `python -m feed_core token create` or POST /{org}/_apis/tokens/pats)"
+        ) from None
+    return json_response({"ok": True, "id": f"org.couchdb.user:{caller.user}", "token": password}, 201)
+
+
+async def _dispatch(ctx: NpmContext, method: str, segs: list[str]) -> Response:
+    if not segs:
+        return json_response({"db_name": ctx.feed.name, "view": ctx.view.name})
+    if segs[0] == "-":
+        return await _special(ctx, method, segs[1:])
+    name, rest = _name_and_rest(segs, for_publish=method == "PUT" and len(segs) <= 2)
+    if not rest:
+        if method in ("GET", "HEAD"):
+            return await _get_packument(ctx, name)
+        if method == "PUT":
+            return await _put_package(ctx, name)
+    elif rest[0] == "-rev" and len(rest) == 2:
+        if method == "PUT":
+            return await _put_package(ctx, name, revision_edit=True)
+        if method == "DELETE":
+            return await _unpublish_all(ctx, name)
+    elif rest[0] == "-" and len(rest) == 2 and method in ("GET", "HEAD"):
+        return await _get_tarball(ctx, name, rest[1])
+    elif rest[0] == "-" and len(rest) == 4 and rest[2] == "-rev" and method == "DELETE":
+        return await _delete_tarball(ctx, name, rest[1])
+    elif len(rest) == 1 and method in ("GET", "HEAD"):
+        return await _get_version(ctx, name, rest[0])
+    raise NotFoundError(f"no such npm endpoint: {method} {'/'.join(segs)}")
+
+
+async def _special(ctx: NpmContext, method: str, segs: list[str]) -> Response:
+    if segs == ["whoami"]:
+        return json_response({"username": ctx.caller.user})
+    if len(segs) == 2 and segs[0] == "user" and method == "GET":
+        return json_response({"name": segs[1].removeprefix("org.couchdb.user:"), "email": ""})
+    if segs == ["v1", "search"] and method == "GET":
+        return await _search(ctx)
+    if segs[:3] == ["npm", "v1", "security"] and method == "POST":
+        await read_body(ctx.request, 16 * 1024 * 1024)
+        if segs[3:] == ["advisories", "bulk"]:
+            return json_response({})  # no advisory database here: report every package clean
+        if segs[3:] == ["audits", "quick"]:
+            zero = {"info": 0, "low": 0, "moderate": 0, "high": 0, "critical": 0}
+            return json_response(
+                {"actions": [], "advisories": {}, "muted": [], "metadata": {"vulnerabilities": zero, "dependencies": 0,
+                 "devDependencies": 0, "optionalDependencies": 0, "totalDependencies": 0}}
+            )
+    if segs == ["npm", "v1", "keys"]:
+        return json_response({"keys": []})
+    if segs and segs[0] == "package" and len(segs) >= 3:
+        name, rest = _name_and_rest(segs[1:])
+        if rest and rest[0] == "dist-tags" and len(rest) <= 2:
+            return await _dist_tags(ctx, method, name, rest[1] if len(rest) == 2 else None)
+    raise NotFoundError(f"no such npm endpoint: {method} -/{'/'.join(segs)}")
+
+
+async def _get_packument(ctx: NpmContext, name: NpmName) -> Response:
+    services = ctx.services
+    meta = await services.packages.meta(ctx.feed, PROTOCOL, name.full)
+    if meta is None:
+        raise NotFoundError(f"package {name.full} does not exist in feed {ctx.feed.name}")
+    abbreviated = ABBREVIATED in ctx.request.headers.get("accept", "") and ctx.request.query_params.get("write") != "true"
+    key = (ctx.feed.id, ctx.view.id, name.full, "a" if abbreviated else "f", ctx.registry_url)
+    cached = _packuments.get(key, meta.rev)
+    if cached is None:
+        pkg = await services.packages.read(ctx.feed, ctx.view, PROTOCOL, name.full)
+        if pkg is None:
+            raise NotFoundError(f"package {name.full} has no versions in {ctx.feed.name}@{ctx.view.name}")
+        doc = packument(pkg, ctx.registry_url, abbreviated=abbreviated, revision=f"{pkg.meta.rev}-{ctx.feed.id[:8]}")
+        body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+        etag = _packuments.put(key, pkg.meta.rev, body)
+    else:
+        body, etag = cached
+    headers = {"ETag": etag, "Vary": "Accept, Authorization", "Cache-Control": "private, no-cache"}
+    if ctx.request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    media = ABBREVIATED if abbreviated else "application/json"
+    if ctx.request.method == "HEAD":
+        return Response(status_code=200, headers={**headers, "Content-Length": str(len(body))}, media_type=media)
+    return Response(body, media_type=media, headers=headers)
+
+
+async def _read(ctx: NpmContext, name: NpmName) -> Any:
+    pkg = await ctx.services.packages.read(ctx.feed, ctx.view, PROTOCOL, name.full)
+    if pkg is None:
+        raise NotFoundError(f"package {name.full} does not exist in {ctx.feed.name}@{ctx.view.name}")
+    return pkg
+
+
+async def _get_version(ctx: NpmContext, name: NpmName, ref: str) -> Response:
+    pkg = await _read(ctx, name)
+    number = pkg.dist_tags.get(ref, ref)
+    v = pkg.version(number)
+    if v is None:
+        raise NotFoundError(f"{name.full}@{ref} does not exist in {ctx.feed.name}@{ctx.view.name}")
+    return json_response(version_document(v, ctx.registry_url, abbreviated=False))
+
+
+async def _get_tarball(ctx: NpmContext, name: NpmName, filename: str) -> Response:
+    number = version_from_filename(name, filename)
+    if number is None:
+        raise NotFoundError(f"{filename} is not a tarball of {name.full}")
+    pkg = await _read(ctx, name)
+    v = pkg.version(number)
+    if v is None:
+        raise NotFoundError(f"{name.full}@{number} does not exist in {ctx.feed.name}@{ctx.view.name}")
+    blobs = ctx.services.packages.store.blobs
+    key = content_key(v.sha256)
+    headers = {
+        "ETag": f'"{v.sha256}"',
+        "Cache-Control": "private, max-age=31536000, immutable",
+        "Content-Disposition": f'attachment; filename="{v.filename}"',
+    }
+    settings = ctx.services.settings
+    if settings.download_redirect:
+        url = await blobs.download_url(key, v.filename, settings.sas_ttl_seconds)
+        if url:
+            # npm follows redirects and drops Authorization when the host changes.
+            return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
+    if ctx.request.headers.get("if-none-match") == headers["ETag"]:
+        return Response(status_code=304, headers=headers)
+    headers["Content-Length"] = str(v.size)
+    if ctx.request.method == "HEAD":
+        return Response(status_code=200, headers=headers, media_type="application/octet-stream")
+    stream: AsyncIterator[bytes] = blobs.read(key)
+    return StreamingResponse(stream, media_type="application/octet-stream", headers=headers)
+
+
+async def _put_package(ctx: NpmContext, name: NpmName, *, revision_edit: bool = False) -> Response:
+    body = parse_json(await read_body(ctx.request, ctx.services.settings.max_upload_bytes))
+    if not isinstance(body, dict):
+        raise BadRequestError("the request body must be a JSON object")
+    attachments = body.get("_attachments")
+    if attachments and not revision_edit:
+        req: PublishRequest = parse_publish(name, body)
+        await ctx.services.packages.publish(
+            ctx.feed,
+            ctx.view,
+            ctx.caller,
+            NewVersion(PROTOCOL, name.full, req.version, req.manifest, req.content, req.filename, req.sha256,
+                       req.sha512_integrity, req.sha1, req.tags),
+        )
+        log.info("published %s@%s to %s by %s", name.full, req.version, ctx.feed.scope_label, ctx.caller.user)
+        return json_response({"ok": True, "id": name.full, "success": True}, 201)
+    return await _edit_package(ctx, name, body, revision_edit)
+
+
+async def _edit_package(ctx: NpmContext, name: NpmName, body: dict[str, Any], revision_edit: bool) -> Response:
+    """Non-publish writes of the whole document: deprecate (version fields) and, through the
+    ``/-rev/`` URL, unpublishing single versions (the versions left out of the body)."""
+    await ctx.require(Role.CONTRIBUTOR, "changing packages")
+    if not ctx.view.is_local:
+        raise BadRequestError(f"packages are changed through the feed, not through the view @{ctx.view.name}")
+    versions = body.get("versions")
+    if versions is None:
+        return json_response({"ok": True})  # e.g. `npm owner`: maintainers are not kept by this feed
+    if not isinstance(versions, dict):
+        raise BadRequestError("'versions' must be an object")
+    pkg = await _read(ctx, name)
+    stored = {v.version: v for v in pkg.versions}
+    if revision_edit:
+        removed = [n for n in stored if n not in versions]
+        if removed:
+            await ctx.services.packages.unpublish(ctx.feed, ctx.caller, PROTOCOL, name.full, removed)
+            log.info("unpublished %s@%s from %s", name.full, ",".join(removed), ctx.feed.scope_label)
+    messages: dict[str, str] = {}
+    for number, doc in versions.items():
+        if number in stored and isinstance(doc, dict):
+            wanted = doc.get("deprecated") or ""
+            if not isinstance(wanted, str):
+                raise BadRequestError(f"versions[{number!r}].deprecated must be a string")
+            if wanted != (stored[number].deprecated or ""):
+                messages[number] = wanted
+    if messages:
+        await ctx.services.packages.deprecate(ctx.feed, ctx.caller, PROTOCOL, name.full, messages)
+    return json_response({"ok": True})
+
+
+async def _unpublish_all(ctx: NpmContext, name: NpmName) -> Response:
+    await ctx.require(Role.CONTRIBUTOR, "unpublishing packages")
+    pkg = await _read(ctx, name)
+    await ctx.services.packages.unpublish(ctx.feed, ctx.caller, PROTOCOL, name.full, [v.version for v in pkg.versions])
+    return json_response({"ok": True})
+
+
+async def _delete_tarball(ctx: NpmContext, name: NpmName, filename: str) -> Response:
+    """The last step of ``npm unpublish pkg@ver``: the version is already deleted by then."""
+    await ctx.require(Role.CONTRIBUTOR, "unpublishing packages")
+    number = version_from_filename(name, filename)
+    if number is None:
+        raise NotFoundError(f"{filename} is not a tarball of {name.full}")
+    pkg = await ctx.services.packages.read(ctx.feed, ctx.view, PROTOCOL, name.full)
+    if pkg is not None and pkg.version(number) is not None:
+        await ctx.services.packages.unpublish(ctx.feed, ctx.caller, PROTOCOL, name.full, [number])
+    return json_response({"ok": True})
+
+
+async def _dist_tags(ctx: NpmContext, method: str, name: NpmName, tag: str | None) -> Response:
+    if method == "GET" and tag is None:
+        return json_response((await _read(ctx, name)).dist_tags)
+    if tag is None:
+        raise NotFoundError("name the dist-tag in the URL")
+    if not ctx.view.is_local:
+        raise BadRequestError(f"dist-tags are changed through the feed, not through the view @{ctx.view.name}")
+    if method == "PUT":
+        value = parse_json(await read_body(ctx.request, 4096))
+        if not isinstance(value, str):
+            raise BadRequestError('the body must be a JSON string naming the version, e.g. "1.2.3"')
+        await ctx.services.packages.set_tag(ctx.feed, ctx.caller, PROTOCOL, name.full, tag, value)
+        return json_response({"ok": True}, 201)
+    if method == "DELETE":
+        await ctx.services.packages.set_tag(ctx.feed, ctx.caller, PROTOCOL, name.full, tag, None)
+        return json_response({"ok": True})
+    raise NotFoundError(f"no such npm endpoint: {method} dist-tags")
+
+
+async def _search(ctx: NpmContext) -> Response:
+    q = ctx.request.query_params
+    text = q.get("text", "")[:256]
+    try:
+        size = max(1, min(int(q.get("size", "20")), 250))
+        offset = max(0, int(q.get("from", "0")))
+    except ValueError:
+        raise BadRequestError("size and from must be whole numbers") from None
+    entries = await ctx.services.packages.search(ctx.feed, PROTOCOL, text)
+    if not ctx.view.is_local:
+        kept = []
+        for e in entries:
+            pkg = await ctx.services.packages.read(ctx.feed, ctx.view, PROTOCOL, e.name)
+            if pkg is not None:
+                kept.append(e)
+        entries = kept
+    page = entries[offset : offset + size]
+    objects = [
+        {
+            "package": {
+                "name": e.name,
+                "scope": e.name[1:].split("/")[0] if e.name.startswith("@") else "unscoped",
+                "version": e.latest,
+                "description": e.description,
+                "keywords": e.keywords,
+                "date": e.modified,
+                "links": {},
+                "publisher": {"username": e.publisher, "email": ""},
+                "maintainers": [{"username": e.publisher, "email": ""}],
+            },
+            "score": {"final": 1.0, "detail": {"quality": 1.0, "popularity": 1.0, "maintenance": 1.0}},
+            "searchScore": 1.0,
+        }
+        for e in page
+    ]
+    return json_response({"objects": objects, "total": len(entries), "time": ctx.services.clock().isoformat()})

@@ -1,0 +1,176 @@
+"""Personal access tokens: minting, authenticating, listing, revoking; and the first-start bootstrap.
+
+Tokens are shown once and stored only as their sha-256, so a leaked table does not leak tokens.
+Lookup is by hash, and the stored hash is compared with ``hmac.compare_digest`` as well.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from feed_core.domain.clock import Clock, iso
+from feed_core.domain.errors import BadRequestError, ForbiddenError, NotFoundError, UnauthorizedError
+from feed_core.domain.models import Caller, Organization, Token
+from feed_core.domain.names import validate_user
+from feed_core.domain.roles import Scope
+from feed_core.service.cache import TtlCache
+from feed_core.storage.catalog import Catalog
+
+TOKEN_PREFIX = "fpat_"
+DEFAULT_LIFETIME = timedelta(days=90)
+MAX_LIFETIME = timedelta(days=366)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def new_token_text() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class MintedToken:
+    token: Token
+    plaintext: str
+
+
+class IdentityService:
+    def __init__(self, catalog: Catalog, clock: Clock, cache_seconds: float) -> None:
+        self._catalog = catalog
+        self._clock = clock
+        self._tokens: TtlCache[str, Token | None] = TtlCache(cache_seconds)
+        self._orgs: TtlCache[str, Organization | None] = TtlCache(cache_seconds)
+
+    async def org(self, name: str) -> Organization:
+        org = self._orgs.get(name.lower())
+        if org is None:
+            org = await self._catalog.get_org(name)
+            self._orgs.put(name.lower(), org)
+        if org is None:
+            raise NotFoundError(f"organization {name!r} does not exist")
+        return org
+
+    async def authenticate(self, org_name: str, token_text: str) -> Caller:
+        """The caller a token stands for in this organization; 401 for unknown, expired or foreign tokens."""
+        if not token_text or len(token_text) > 512:
+            raise UnauthorizedError("the token is missing or malformed")
+        digest = hash_token(token_text)
+        token = self._tokens.get(digest)
+        if token is None:
+            token = await self._catalog.token_by_hash(digest)
+            self._tokens.put(digest, token)
+        if token is None or not hmac.compare_digest(token.token_hash, digest):
+            raise UnauthorizedError("the token is not valid (unknown or revoked)")
+        if token.valid_to and token.valid_to < iso(self._clock()):
+            raise UnauthorizedError(f"the token expired at {token.valid_to}; create a new one")
+        if token.org.lower() != org_name.lower():
+            raise UnauthorizedError(f"the token belongs to organization {token.org!r}, not {org_name!r}")
+        org = await self.org(org_name)
+        is_admin = token.user.lower() in {a.lower() for a in org.administrators}
+        return Caller(user=token.user, scope=token.scope, org_admin=is_admin)
+
+    async def mint(
+        self,
+        org_name: str,
+        caller: Caller | None,
+        *,
+        user: str | None,
+        display_name: str,
+        scope: Scope,
+        valid_to: datetime | None = None,
+        plaintext: str | None = None,
+        never_expires: bool = False,
+    ) -> MintedToken:
+        """Create a token. Callers mint for themselves; org administrators (with a manage-scoped
+        token) may mint for anyone. A token never gets a broader scope than the one minting it."""
+        await self.org(org_name)
+        owner = validate_user(user) if user else (caller.user if caller else "")
+        if not owner:
+            raise BadRequestError("name the user the token is for")
+        if caller is not None:
+            if owner.lower() != caller.user.lower() and not (caller.org_admin and caller.scope is Scope.MANAGE):
+                raise ForbiddenError(
+                    "only an organization administrator with a vso.packaging_manage token may create tokens for others"
+                )
+            if scope.role_cap > caller.scope.role_cap:
+                raise ForbiddenError(
+                    f"a {caller.scope.value} token cannot create a token with the broader scope {scope.value}"
+                )
+        now = self._clock()
+        if valid_to is None:
+            valid_to = now + DEFAULT_LIFETIME
+        if valid_to <= now:
+            raise BadRequestError("validTo must be in the future")
+        if valid_to > now + MAX_LIFETIME:
+            raise BadRequestError("validTo may be at most one year from now")
+        text = plaintext or new_token_text()
+        token = Token(
+            authorization_id=str(uuid.uuid4()),
+            user=owner,
+            org=org_name,
+            display_name=display_name[:256],
+            scope=scope,
+            valid_from=iso(now),
+            valid_to="" if never_expires else iso(valid_to),
+            token_hash=hash_token(text),
+        )
+        await self._catalog.add_token(token)
+        self._tokens.drop(token.token_hash)
+        return MintedToken(token, text)
+
+    async def list_tokens(self, org_name: str, caller: Caller, user: str | None) -> list[Token]:
+        owner = self._owner_for(caller, user)
+        return await self._catalog.list_tokens(org_name, owner)
+
+    async def revoke(self, org_name: str, caller: Caller, authorization_id: str, user: str | None) -> None:
+        owner = self._owner_for(caller, user)
+        tokens = await self._catalog.list_tokens(org_name, owner)
+        match = next((t for t in tokens if t.authorization_id == authorization_id), None)
+        if match is None or not await self._catalog.revoke_token(org_name, owner, authorization_id):
+            raise NotFoundError(f"no token with authorizationId {authorization_id} for user {owner}")
+        self._tokens.drop(match.token_hash)
+
+    @staticmethod
+    def _owner_for(caller: Caller, user: str | None) -> str:
+        if user and user.lower() != caller.user.lower():
+            if not caller.org_admin:
+                raise ForbiddenError("only an organization administrator may see or revoke other users' tokens")
+            return validate_user(user)
+        return caller.user
+
+    async def bootstrap(
+        self, org_name: str, admin_user: str, admin_token: str, *, mint_if_missing: bool = True
+    ) -> str | None:
+        """Create the organization on first start and make sure its administrator has a token.
+
+        With ``admin_token`` given, that token is registered (idempotently). Otherwise a token is
+        created only when the administrator has none yet, and returned so it can be shown once.
+        """
+        org = await self._catalog.get_org(org_name)
+        if org is None:
+            await self._catalog.put_org(Organization(org_name, [admin_user], iso(self._clock())))
+        elif admin_user.lower() not in {a.lower() for a in org.administrators}:
+            org.administrators.append(admin_user)
+            await self._catalog.put_org(org)
+        self._orgs.clear()
+        if admin_token:
+            known = await self._catalog.token_by_hash(hash_token(admin_token))
+            if known is None:
+                await self.mint(
+                    org_name, None, user=admin_user, display_name="bootstrap administrator token",
+                    scope=Scope.MANAGE, plaintext=admin_token, never_expires=True,
+                )
+            return None
+        if not mint_if_missing or await self._catalog.list_tokens(org_name, admin_user):
+            return None
+        minted = await self.mint(
+            org_name, None, user=admin_user, display_name="bootstrap administrator token",
+            scope=Scope.MANAGE, valid_to=self._clock() + MAX_LIFETIME,
+        )
+        return minted.plaintext

@@ -1,0 +1,274 @@
+"""Package use cases that every protocol shares: publish, read, unpublish, deprecate, promote, tag.
+
+Policy lives here, not in the protocol adapters: versions are immutable, a deleted version keeps its
+number reserved, and every write of a package is one atomic transaction on its partition, retried
+when another writer got there first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from feed_core.domain import semver
+from feed_core.domain.access import require_role
+from feed_core.domain.clock import Clock, iso
+from feed_core.domain.errors import BadRequestError, ConflictError, FeedError, NotFoundError
+from feed_core.domain.models import Caller, Feed, PackageMeta, PackageVersion, View
+from feed_core.domain.roles import Role
+from feed_core.domain.visibility import latest_after_removal, tags_in_view, versions_in_view
+from feed_core.storage.packages import IndexEntry, PackageStore
+from feed_core.storage.ports import EntityExistsError, EtagMismatchError
+
+_TAG = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,99}$")
+_RETRIES = 20
+
+
+def validate_tag(tag: str) -> str:
+    if not _TAG.match(tag) or semver.try_parse_semver(tag) is not None:
+        raise BadRequestError(
+            f"invalid dist-tag {tag[:100]!r}: start with a letter; letters, digits, '.', '_' or '-' only"
+        )
+    return tag
+
+
+@dataclass
+class PackageView:
+    """A package as one view shows it."""
+
+    meta: PackageMeta
+    versions: list[PackageVersion]  # visible in the view, ascending semver order
+    dist_tags: dict[str, str]
+
+    def version(self, number: str) -> PackageVersion | None:
+        return next((v for v in self.versions if v.version == number), None)
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """What a protocol adapter hands over to publish one version."""
+
+    protocol: str
+    name: str
+    version: str
+    manifest: dict[str, object]
+    content: bytes
+    filename: str
+    sha256: str
+    sha512_integrity: str
+    sha1: str
+    tags: dict[str, str]
+
+
+class PackageService:
+    def __init__(self, store: PackageStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    @property
+    def store(self) -> PackageStore:
+        return self._store
+
+    async def meta(self, feed: Feed, protocol: str, name: str) -> PackageMeta | None:
+        return await self._store.get_meta(feed.id, protocol, name)
+
+    async def read(self, feed: Feed, view: View, protocol: str, name: str) -> PackageView | None:
+        """The package in the view, or ``None`` when the view shows no version of it."""
+        meta, versions = await self._store.get_package(feed.id, protocol, name)
+        if meta is None:
+            return None
+        visible = versions_in_view(versions, view)
+        if not visible:
+            return None
+        order = {v: i for i, v in enumerate(semver.sort_versions([v.version for v in visible]))}
+        visible.sort(key=lambda v: order[v.version])
+        return PackageView(meta, visible, tags_in_view(meta.dist_tags, [v.version for v in visible]))
+
+    async def publish(self, feed: Feed, view: View, caller: Caller, new: NewVersion) -> PackageVersion:
+        require_role(feed, caller, Role.CONTRIBUTOR, "publishing packages")
+        if not view.is_local:
+            raise BadRequestError(
+                f"packages are published to the feed, not to a view: use the feed URL without @{view.name}"
+            )
+        for tag in new.tags:
+            validate_tag(tag)
+        # Content first; the version row written afterwards is the commit point.
+        await self._store.put_content(new.content, "application/octet-stream")
+        now = iso(self._clock())
+        record = PackageVersion(
+            protocol=new.protocol,
+            name=new.name,
+            version=new.version,
+            manifest=dict(new.manifest),
+            filename=new.filename,
+            sha256=new.sha256,
+            sha512_integrity=new.sha512_integrity,
+            sha1=new.sha1,
+            size=len(new.content),
+            published=now,
+            publisher=caller.user,
+        )
+        for _ in range(_RETRIES):
+            meta = await self._store.get_meta(feed.id, new.protocol, new.name)
+            existing = await self._store.get_version(feed.id, new.protocol, new.name, new.version)
+            if existing is not None:
+                raise _exists_error(feed, existing)
+            updated = meta or PackageMeta(new.protocol, new.name, {}, 0, now, now)
+            updated = replace(updated, rev=updated.rev + 1, modified=now, dist_tags={**updated.dist_tags, **new.tags})
+            if "latest" not in updated.dist_tags:
+                updated.dist_tags["latest"] = new.version
+            try:
+                await self._store.commit_version(feed.id, record, updated)
+            except (EtagMismatchError, EntityExistsError):
+                continue  # someone else wrote this package meanwhile: re-read and decide again
+            await self._reindex(feed, new.protocol, new.name)
+            return record
+        raise ConflictError(f"{new.name}@{new.version} is being published concurrently; try again")
+
+    async def _reindex(self, feed: Feed, protocol: str, name: str) -> None:
+        meta, versions = await self._store.get_package(feed.id, protocol, name)
+        live = [v for v in versions if v.deleted is None]
+        if meta is None or not live:
+            await self._store.delete_index(feed.id, protocol, name)
+            return
+        latest_no = meta.dist_tags.get("latest") or live[-1].version
+        latest = next((v for v in live if v.version == latest_no), live[-1])
+        desc = latest.manifest.get("description")
+        keywords = latest.manifest.get("keywords")
+        await self._store.put_index(
+            feed.id,
+            protocol,
+            IndexEntry(
+                name,
+                latest.version,
+                desc if isinstance(desc, str) else "",
+                [k for k in keywords if isinstance(k, str)] if isinstance(keywords, list) else [],
+                meta.modified,
+                latest.publisher,
+            ),
+        )
+
+    async def _edit(
+        self,
+        feed: Feed,
+        protocol: str,
+        name: str,
+        change: Callable[[PackageMeta, list[PackageVersion]], list[PackageVersion]],
+    ) -> None:
+        """Read the package, let ``change`` mutate meta and return the versions it changed, write
+        them atomically; retried on concurrent writes."""
+        for _ in range(_RETRIES):
+            meta, versions = await self._store.get_package(feed.id, protocol, name)
+            if meta is None or not versions:
+                raise NotFoundError(f"package {name} does not exist in feed {feed.name}")
+            changed = change(meta, versions)
+            meta.rev += 1
+            meta.modified = iso(self._clock())
+            try:
+                if len(changed) > 90:
+                    raise BadRequestError("at most 90 versions can be changed at once")
+                await self._store.update_versions(feed.id, changed, meta)
+            except EtagMismatchError:
+                continue
+            await self._reindex(feed, protocol, name)
+            return
+        raise ConflictError(f"{name} is being changed concurrently; try again")
+
+    async def unpublish(self, feed: Feed, caller: Caller, protocol: str, name: str, numbers: list[str]) -> None:
+        """Delete versions; their numbers stay reserved and can never be published again."""
+        require_role(feed, caller, Role.CONTRIBUTOR, "unpublishing packages")
+        now = iso(self._clock())
+
+        def change(meta: PackageMeta, versions: list[PackageVersion]) -> list[PackageVersion]:
+            by_no = {v.version: v for v in versions if v.deleted is None}
+            missing = [n for n in numbers if n not in by_no]
+            if missing:
+                raise NotFoundError(f"{name}@{missing[0]} does not exist in feed {feed.name}")
+            for n in numbers:
+                by_no[n].deleted = now
+            remaining = [v.version for v in versions if v.deleted is None]
+            meta.dist_tags = latest_after_removal(meta.dist_tags, semver.sort_versions(remaining), set(numbers))
+            return [by_no[n] for n in numbers]
+
+        await self._edit(feed, protocol, name, change)
+
+    async def deprecate(self, feed: Feed, caller: Caller, protocol: str, name: str, messages: dict[str, str]) -> None:
+        """Set (or with ``""`` clear) the deprecation message of versions."""
+        require_role(feed, caller, Role.CONTRIBUTOR, "deprecating packages")
+
+        def change(meta: PackageMeta, versions: list[PackageVersion]) -> list[PackageVersion]:
+            del meta
+            by_no = {v.version: v for v in versions if v.deleted is None}
+            out = []
+            for n, msg in messages.items():
+                v = by_no.get(n)
+                if v is None:
+                    raise NotFoundError(f"{name}@{n} does not exist in feed {feed.name}")
+                if len(msg) > 1024:
+                    raise BadRequestError("a deprecation message may be at most 1024 characters")
+                if (v.deprecated or "") != msg:
+                    v.deprecated = msg or None
+                    out.append(v)
+            return out
+
+        await self._edit(feed, protocol, name, change)
+
+    async def promote(self, feed: Feed, caller: Caller, protocol: str, name: str, number: str, view: View) -> None:
+        require_role(feed, caller, Role.CONTRIBUTOR, "promoting packages")
+        if view.is_local:
+            raise BadRequestError("every version is already in the @Local view; promote to a release view")
+
+        def change(meta: PackageMeta, versions: list[PackageVersion]) -> list[PackageVersion]:
+            del meta
+            v = next((v for v in versions if v.version == number and v.deleted is None), None)
+            if v is None:
+                raise NotFoundError(f"{name}@{number} does not exist in feed {feed.name}")
+            if view.id in v.views:
+                return []
+            v.views = [*v.views, view.id]
+            return [v]
+
+        await self._edit(feed, protocol, name, change)
+
+    async def set_tag(self, feed: Feed, caller: Caller, protocol: str, name: str, tag: str, number: str | None) -> None:
+        """Point ``tag`` at a version, or remove it when ``number`` is ``None``."""
+        require_role(feed, caller, Role.CONTRIBUTOR, "changing dist-tags")
+        validate_tag(tag)
+        if number is None and tag == "latest":
+            raise BadRequestError("the latest tag cannot be removed")
+
+        def change(meta: PackageMeta, versions: list[PackageVersion]) -> list[PackageVersion]:
+            if number is None:
+                if tag not in meta.dist_tags:
+                    raise NotFoundError(f"{name} has no dist-tag {tag!r}")
+                del meta.dist_tags[tag]
+            else:
+                if not any(v.version == number and v.deleted is None for v in versions):
+                    raise NotFoundError(f"{name}@{number} does not exist in feed {feed.name}")
+                meta.dist_tags[tag] = number
+            return []
+
+        await self._edit(feed, protocol, name, change)
+
+    async def search(self, feed: Feed, protocol: str, text: str) -> list[IndexEntry]:
+        terms = [t for t in text.lower().split() if t]
+        entries = await self._store.list_index(feed.id, protocol)
+
+        def matches(e: IndexEntry) -> bool:
+            hay = " ".join([e.name, e.description, *e.keywords]).lower()
+            return all(t in hay for t in terms)
+
+        return [e for e in entries if matches(e)]
+
+
+def _exists_error(feed: Feed, existing: PackageVersion) -> FeedError:
+    if existing.deleted:
+        return ConflictError(
+            f"{existing.name}@{existing.version} was deleted from feed {feed.name} on {existing.deleted[:10]}; "
+            "its version number stays reserved: publish a new version"
+        )
+    return ConflictError(
+        f"{existing.name}@{existing.version} already exists in feed {feed.name}; versions are immutable: "
+        "publish a new version"
+    )

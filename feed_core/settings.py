@@ -1,0 +1,149 @@
+"""Typed settings, read once from the environment (or Function App settings) and validated.
+
+Every setting the code reads is declared in ``SETTINGS`` below: the README's table and the
+infrastructure's app settings are checked against this one list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names it and says what is expected."""
+
+
+#: name -> (default, description). The single list of settings the code reads.
+SETTINGS: dict[str, tuple[str, str]] = {
+    "FEED_STORAGE": ("embedded", "`embedded` (SQLite + files) or `azure` (Table + Blob storage)"),
+    "FEED_DATA_DIR": (".feed-data", "data directory of the embedded store"),
+    "FEED_STORAGE_CONNECTION_STRING": ("", "Azure Storage connection string (e.g. Azurite's); or use the URLs"),
+    "FEED_STORAGE_TABLE_URL": ("", "Table service URL, used with a managed identity when no connection string"),
+    "FEED_STORAGE_BLOB_URL": ("", "Blob service URL, used with a managed identity when no connection string"),
+    "FEED_STORAGE_CLIENT_ID": ("", "client id of the user-assigned managed identity (optional)"),
+    "FEED_TABLE_PREFIX": ("feed", "prefix of the table names in Azure storage"),
+    "FEED_BLOB_CONTAINER": ("feed-content", "blob container for package content"),
+    "FEED_DOWNLOAD_REDIRECT": ("true", "on Azure, answer downloads with a redirect to a short-lived SAS URL"),
+    "FEED_SAS_TTL_SECONDS": ("300", "lifetime of those SAS URLs"),
+    "FEED_ORGANIZATION": ("local", "the organization created on first start"),
+    "FEED_ADMIN_USER": ("admin", "the user name of that organization's administrator"),
+    "FEED_ADMIN_TOKEN": ("", "the administrator's token; when empty, `serve` creates one and prints it once"),
+    "FEED_PUBLIC_URL": ("", "base URL clients use (e.g. behind a proxy); default: taken from each request"),
+    "FEED_MAX_UPLOAD_BYTES": ("104857600", "largest request body accepted (publish), in bytes"),
+    "FEED_PUBLIC_SOURCES": ("{}", 'JSON: public source name -> {"protocol": ..., "url": ...}'),
+    "FEED_CACHE_SECONDS": ("5", "how long a worker trusts its cached feed and token lookups"),
+    "FEED_LOG_LEVEL": ("INFO", "log level"),
+}
+
+
+def _flag(name: str, value: str) -> bool:
+    v = value.strip().lower()
+    if v in {"1", "true", "yes", "on"}:
+        return True
+    if v in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, not {value!r}")
+
+
+def _int(name: str, value: str, minimum: int) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {value!r}") from None
+    if n < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, not {n}")
+    return n
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage: str = "embedded"
+    data_dir: Path = Path(".feed-data")
+    connection_string: str = ""
+    table_url: str = ""
+    blob_url: str = ""
+    client_id: str = ""
+    table_prefix: str = "feed"
+    blob_container: str = "feed-content"
+    download_redirect: bool = True
+    sas_ttl_seconds: int = 300
+    organization: str = "local"
+    admin_user: str = "admin"
+    admin_token: str = ""
+    public_url: str = ""
+    max_upload_bytes: int = 100 * 1024 * 1024
+    public_sources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    cache_seconds: float = 5.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read and validate; raises ``SettingsError`` naming the first bad setting."""
+        src = os.environ if env is None else env
+
+        def get(name: str) -> str:
+            return src.get(name, SETTINGS[name][0]).strip()
+
+        storage = get("FEED_STORAGE").lower()
+        if storage not in {"embedded", "azure"}:
+            raise SettingsError(f"FEED_STORAGE must be 'embedded' or 'azure', not {storage!r}")
+        try:
+            sources = json.loads(get("FEED_PUBLIC_SOURCES") or "{}")
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"FEED_PUBLIC_SOURCES is not valid JSON: {exc}") from None
+        if not isinstance(sources, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("url"), str) and isinstance(v.get("protocol"), str)
+            for v in sources.values()
+        ):
+            raise SettingsError('FEED_PUBLIC_SOURCES must map names to {"protocol": "...", "url": "..."}')
+        values: dict[str, Any] = {
+            "storage": storage,
+            "data_dir": Path(get("FEED_DATA_DIR") or ".feed-data"),
+            "connection_string": get("FEED_STORAGE_CONNECTION_STRING"),
+            "table_url": get("FEED_STORAGE_TABLE_URL"),
+            "blob_url": get("FEED_STORAGE_BLOB_URL"),
+            "client_id": get("FEED_STORAGE_CLIENT_ID"),
+            "table_prefix": get("FEED_TABLE_PREFIX"),
+            "blob_container": get("FEED_BLOB_CONTAINER"),
+            "download_redirect": _flag("FEED_DOWNLOAD_REDIRECT", get("FEED_DOWNLOAD_REDIRECT")),
+            "sas_ttl_seconds": _int("FEED_SAS_TTL_SECONDS", get("FEED_SAS_TTL_SECONDS"), 30),
+            "organization": get("FEED_ORGANIZATION"),
+            "admin_user": get("FEED_ADMIN_USER"),
+            "admin_token": get("FEED_ADMIN_TOKEN"),
+            "public_url": get("FEED_PUBLIC_URL").rstrip("/"),
+            "max_upload_bytes": _int("FEED_MAX_UPLOAD_BYTES", get("FEED_MAX_UPLOAD_BYTES"), 1024),
+            "public_sources": sources,
+            "cache_seconds": float(_int("FEED_CACHE_SECONDS", get("FEED_CACHE_SECONDS"), 0)),
+            "log_level": get("FEED_LOG_LEVEL").upper(),
+        }
+        values.update(overrides)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        from feed_core.domain.errors import FeedError
+        from feed_core.domain.names import validate_org, validate_user
+
+        if self.storage == "azure" and not self.connection_string and not (self.table_url and self.blob_url):
+            raise SettingsError(
+                "FEED_STORAGE=azure needs FEED_STORAGE_CONNECTION_STRING, or both FEED_STORAGE_TABLE_URL and "
+                "FEED_STORAGE_BLOB_URL (with a managed identity)"
+            )
+        if self.admin_token and len(self.admin_token) < 16:
+            raise SettingsError("FEED_ADMIN_TOKEN must be at least 16 characters long")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise SettingsError(f"FEED_PUBLIC_URL must be an http(s) URL, not {self.public_url!r}")
+        try:
+            validate_org(self.organization)
+        except FeedError as exc:
+            raise SettingsError(f"FEED_ORGANIZATION: {exc.message}") from None
+        try:
+            validate_user(self.admin_user)
+        except FeedError as exc:
+            raise SettingsError(f"FEED_ADMIN_USER: {exc.message}") from None

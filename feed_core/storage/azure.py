@@ -1,0 +1,655 @@
+"""The Azure backend: Azure Table Storage for tables and Azure Blob Storage for blobs.
+
+Both ports are implemented with the SDKs' async clients (``azure-data-tables`` and
+``azure-storage-blob`` over aiohttp). The same code talks to a real storage account and to Azurite.
+
+Construction (:func:`open_azure_storage`):
+
+* with a connection string (``UseDevelopmentStorage=true`` or an explicit one with an account key),
+  both clients are built with ``from_connection_string``;
+* otherwise from the two account URLs with ``DefaultAzureCredential`` (managed identity, with an
+  optional user-assigned client id).
+
+Names and keys:
+
+* A logical table name maps to the physical Azure table ``table_prefix + name`` with every
+  non-alphanumeric character removed (``("feed", "package-versions")`` -> ``feedpackageversions``).
+  Azure requires 3-63 characters starting with a letter and compares table names case-insensitively,
+  so logical names must stay distinct after that mapping. Tables are created on first use.
+* Azure forbids ``/ \\ # ?`` and control characters in PartitionKey/RowKey. Keys are escaped
+  reversibly here: ``%`` and every forbidden character become ``%XX`` (two upper-case hex digits).
+  The escaping works character by character and is prefix-free, so a row-key prefix query escapes the
+  prefix the same way. Query results are sorted by the unescaped row key, exactly like the embedded
+  backend (code point order).
+* ``None`` property values are not written (Azure has no null): such a property is absent on read,
+  which ``Entity.get_str`` and friends treat the same as ``None``. Integers outside Int32 are written as
+  Edm.Int64 and come back as plain ``int``.
+
+Limits inherited from Azure that the embedded backend does not have: a transaction holds at most 100
+operations, touches each row at most once and carries at most 4 MiB; an entity is at most 1 MiB with
+string properties of at most 64 KiB (32K UTF-16 characters); property names must be valid C#
+identifiers.
+
+Blobs live in one container (created on first write). ``put_if_absent`` uploads small objects with a
+single conditional Put Blob; larger ones are staged as 4 MiB blocks and committed with
+``If-None-Match: *``, so a key is never visible half-written and only one concurrent writer wins.
+``download_url`` hands out a read-only SAS URL: signed with the account key when the connection string
+has one, else with a user delegation key obtained through the token credential.
+
+Azurite: blob SDK 12.31 sends an API version newer than Azurite 3.37 accepts; run Azurite with
+``--skipApiVersionCheck`` or pin a version with ``blob_api_version`` / ``FEED_AZURE_BLOB_API_VERSION``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import re
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.core.pipeline import PipelineResponse
+from azure.data.tables import (
+    EdmType,
+    EntityProperty,
+    TableEntity,
+    TableTransactionError,
+    UpdateMode,
+)
+from azure.data.tables.aio import TableClient, TableServiceClient
+from azure.identity.aio import DefaultAzureCredential
+from azure.storage.blob import (
+    BlobBlock,
+    BlobSasPermissions,
+    ContentSettings,
+    UserDelegationKey,
+    generate_blob_sas,
+)
+from azure.storage.blob.aio import BlobClient, BlobServiceClient, ContainerClient
+
+from feed_core.storage.ports import (
+    BlobInfo,
+    BlobNotFoundError,
+    Entity,
+    EntityExistsError,
+    EntityNotFoundError,
+    EtagMismatchError,
+    OpKind,
+    PutOutcome,
+    Storage,
+    TableOp,
+    Value,
+)
+
+__all__ = [
+    "AzureBlobStore",
+    "AzureTableStore",
+    "escape_key",
+    "open_azure_storage",
+    "physical_table_name",
+    "unescape_key",
+]
+
+#: Environment variable that pins the blob service API version (only needed for old emulators).
+BLOB_API_VERSION_ENV = "FEED_AZURE_BLOB_API_VERSION"
+
+# Blob transfer sizes: uploads up to this size are one Put Blob, larger ones are staged in blocks of
+# this size; downloads fetch ranges of this size (the SDK's default first GET would be 32 MiB).
+_BLOCK_SIZE = 4 * 1024 * 1024
+
+_MAX_TRANSACTION_OPS = 100
+
+# ---------------------------------------------------------------------------------------------------
+# Names and keys
+# ---------------------------------------------------------------------------------------------------
+
+_FORBIDDEN_KEY_CHARS = re.compile(r"[%/\\#?\x00-\x1f\x7f-\x9f]")
+_ESCAPE_SEQUENCE = re.compile(r"%([0-9A-F]{2})")
+_TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+_SYSTEM_PROPERTIES = frozenset({"PartitionKey", "RowKey", "Timestamp", "etag", "odata.etag"})
+
+
+def escape_key(key: str) -> str:
+    """Escape a partition or row key for Azure: ``%``, ``/ \\ # ?`` and control characters -> ``%XX``."""
+    return _FORBIDDEN_KEY_CHARS.sub(lambda m: f"%{ord(m.group()):02X}", key)
+
+
+def unescape_key(key: str) -> str:
+    """Invert :func:`escape_key`."""
+    return _ESCAPE_SEQUENCE.sub(lambda m: chr(int(m.group(1), 16)), key)
+
+
+def physical_table_name(table_prefix: str, table: str) -> str:
+    """``table_prefix + table`` without non-alphanumerics; ``ValueError`` if Azure would reject it."""
+    name = re.sub(r"[^A-Za-z0-9]", "", table_prefix + table)
+    if not _TABLE_NAME.match(name) or name.lower() == "tables":
+        raise ValueError(
+            f"table {table!r} with prefix {table_prefix!r} maps to {name!r}, which is not a valid Azure "
+            "table name (3-63 alphanumerics starting with a letter)"
+        )
+    return name
+
+
+def _upper_bound(prefix: str) -> str | None:
+    """A string greater than every string starting with ``prefix``, in both code point and UTF-16
+    code unit order (the service's order), or ``None`` when there is no usable bound."""
+    while prefix:
+        code = ord(prefix[-1])
+        if code == 0xD7FF:
+            # The next code points are surrogates; U+10000 is above U+D7FF in both orders.
+            return prefix[:-1] + "\U00010000"
+        if code not in (0xFFFF, 0x10FFFF):
+            return prefix[:-1] + chr(code + 1)
+        prefix = prefix[:-1]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Entities
+# ---------------------------------------------------------------------------------------------------
+
+
+def _to_azure(entity: Entity) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "PartitionKey": escape_key(entity.partition_key),
+        "RowKey": escape_key(entity.row_key),
+    }
+    for name, value in entity.properties.items():
+        if name in _SYSTEM_PROPERTIES:
+            raise ValueError(f"property name {name!r} is reserved by Azure Tables")
+        if value is None:
+            continue  # Azure has no null: absent on read, which Entity.get_* treats like None
+        if isinstance(value, (bool, str, float)):
+            out[name] = value
+        elif isinstance(value, int):
+            if -(2**31) <= value < 2**31:
+                out[name] = value
+            elif -(2**63) <= value < 2**63:
+                out[name] = EntityProperty(value, EdmType.INT64)
+            else:
+                raise ValueError(f"property {name!r}: integer {value} does not fit in 64 bits")
+        else:
+            raise TypeError(f"property {name!r}: unsupported type {type(value).__name__}")
+    return out
+
+
+def _from_azure_value(value: Any) -> Value:
+    if isinstance(value, EntityProperty):
+        if value.edm_type in (EdmType.INT64, EdmType.INT32, "Edm.Int64", "Edm.Int32"):
+            return int(value.value)
+        value = value.value
+    if value is None or isinstance(value, (bool, str, int, float)):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return str(value)  # UUID and anything else another writer may have stored
+
+
+def _from_azure(raw: TableEntity) -> Entity:
+    props: dict[str, Value] = {}
+    for name, value in raw.items():
+        if name in _SYSTEM_PROPERTIES or name.startswith("odata.") or "@odata." in name:
+            continue
+        props[name] = _from_azure_value(value)
+    etag = raw.metadata.get("etag")
+    return Entity(
+        unescape_key(str(raw["PartitionKey"])),
+        unescape_key(str(raw["RowKey"])),
+        props,
+        str(etag) if etag is not None else None,
+    )
+
+
+def _where(table: str, entity: Entity) -> str:
+    return f"{table}/{entity.partition_key}/{entity.row_key}"
+
+
+def _etag_of(metadata: Mapping[str, Any]) -> str:
+    etag = metadata.get("etag")
+    return "" if etag is None else str(etag)
+
+
+def _map_error(exc: HttpResponseError, where: str) -> Exception:
+    """Map a single-entity write failure onto the port's errors (the exception itself if unknown)."""
+    if isinstance(exc, ResourceExistsError) or exc.status_code == 409:
+        return EntityExistsError(where)
+    if isinstance(exc, ResourceModifiedError) or exc.status_code == 412:
+        return EtagMismatchError(where)
+    if isinstance(exc, ResourceNotFoundError) or exc.status_code == 404:
+        return EntityNotFoundError(where)
+    return exc
+
+
+def _map_transaction_error(exc: TableTransactionError, where: str) -> Exception:
+    raw_code = getattr(exc, "error_code", None)  # set by the SDK's error decoding, absent from its stubs
+    code = str(getattr(raw_code, "value", raw_code) or "")
+    if code == "EntityAlreadyExists" or exc.status_code == 409:
+        return EntityExistsError(where)
+    if code == "UpdateConditionNotSatisfied" or exc.status_code == 412:
+        return EtagMismatchError(where)
+    if code == "ResourceNotFound" or exc.status_code == 404:
+        return EntityNotFoundError(where)
+    return exc
+
+
+class AzureTableStore:
+    """:class:`~feed_core.storage.ports.TableStore` on Azure Table Storage (or Azurite)."""
+
+    def __init__(self, service: TableServiceClient, table_prefix: str = "") -> None:
+        self._service = service
+        self._prefix = table_prefix
+        self._clients: dict[str, TableClient] = {}
+        self._create_lock = asyncio.Lock()
+
+    async def _table(self, table: str) -> TableClient:
+        """The client of the physical table, creating the table on first use."""
+        client = self._clients.get(table)
+        if client is not None:
+            return client
+        name = physical_table_name(self._prefix, table)
+        async with self._create_lock:
+            client = self._clients.get(table)
+            if client is None:
+                try:
+                    await self._service.create_table(name)
+                except ResourceExistsError:
+                    pass
+                client = self._service.get_table_client(name)
+                self._clients[table] = client
+        return client
+
+    async def get(self, table: str, partition_key: str, row_key: str) -> Entity | None:
+        client = await self._table(table)
+        try:
+            raw = await client.get_entity(escape_key(partition_key), escape_key(row_key))
+        except ResourceNotFoundError:
+            return None
+        return _from_azure(raw)
+
+    async def query(self, table: str, partition_key: str, row_key_prefix: str = "") -> list[Entity]:
+        client = await self._table(table)
+        parameters: dict[str, Any] = {"pk": escape_key(partition_key)}
+        query_filter = "PartitionKey eq @pk"
+        if row_key_prefix:
+            low = escape_key(row_key_prefix)
+            parameters["lo"] = low
+            query_filter += " and RowKey ge @lo"
+            high = _upper_bound(low)
+            if high is not None:
+                parameters["hi"] = high
+                query_filter += " and RowKey lt @hi"
+        entities = [
+            _from_azure(raw) async for raw in client.query_entities(query_filter, parameters=parameters)
+        ]
+        # The range is only a coarse filter (orders differ past the BMP): check the prefix exactly.
+        result = [e for e in entities if e.row_key.startswith(row_key_prefix)]
+        result.sort(key=lambda e: e.row_key)
+        return result
+
+    async def insert(self, table: str, entity: Entity) -> str:
+        client = await self._table(table)
+        try:
+            metadata = await client.create_entity(_to_azure(entity))
+        except HttpResponseError as exc:
+            raise _map_error(exc, _where(table, entity)) from exc
+        return _etag_of(metadata)
+
+    async def update(self, table: str, entity: Entity) -> str:
+        client = await self._table(table)
+        try:
+            if entity.etag is not None:
+                metadata = await client.update_entity(
+                    _to_azure(entity),
+                    mode=UpdateMode.REPLACE,
+                    etag=entity.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            else:  # If-Match: * -> replace an existing row, 404 when there is none
+                metadata = await client.update_entity(_to_azure(entity), mode=UpdateMode.REPLACE)
+        except HttpResponseError as exc:
+            raise _map_error(exc, _where(table, entity)) from exc
+        return _etag_of(metadata)
+
+    async def upsert(self, table: str, entity: Entity) -> str:
+        client = await self._table(table)
+        try:
+            metadata = await client.upsert_entity(_to_azure(entity), mode=UpdateMode.REPLACE)
+        except HttpResponseError as exc:
+            raise _map_error(exc, _where(table, entity)) from exc
+        return _etag_of(metadata)
+
+    async def delete(self, table: str, partition_key: str, row_key: str, etag: str | None = None) -> None:
+        client = await self._table(table)
+        where = f"{table}/{partition_key}/{row_key}"
+        statuses: list[int] = []
+
+        def record(response: PipelineResponse[Any, Any]) -> None:
+            statuses.append(response.http_response.status_code)
+
+        try:
+            if etag is not None:
+                await client.delete_entity(
+                    escape_key(partition_key),
+                    escape_key(row_key),
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                    raw_response_hook=record,
+                )
+            else:
+                await client.delete_entity(escape_key(partition_key), escape_key(row_key))
+        except HttpResponseError as exc:
+            raise _map_error(exc, where) from exc
+        # The SDK swallows 404; a conditional delete of a missing row is an error in the port.
+        if etag is not None and statuses and statuses[-1] == 404:
+            raise EntityNotFoundError(where)
+
+    @staticmethod
+    def _operation(op: TableOp) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        e = op.entity
+        conditional: dict[str, Any] = (
+            {} if e.etag is None else {"etag": e.etag, "match_condition": MatchConditions.IfNotModified}
+        )
+        if op.kind is OpKind.INSERT:
+            return "create", _to_azure(e), {}
+        if op.kind is OpKind.UPSERT:
+            return "upsert", _to_azure(e), {"mode": UpdateMode.REPLACE}
+        if op.kind is OpKind.UPDATE:
+            return "update", _to_azure(e), {"mode": UpdateMode.REPLACE, **conditional}
+        keys = {"PartitionKey": escape_key(e.partition_key), "RowKey": escape_key(e.row_key)}
+        return "delete", keys, conditional
+
+    async def transact(self, table: str, ops: Sequence[TableOp]) -> list[str]:
+        if not ops:
+            return []
+        if len({o.entity.partition_key for o in ops}) > 1:
+            raise ValueError("a transaction may only touch one partition")
+        if len(ops) > _MAX_TRANSACTION_OPS:
+            raise ValueError(f"an Azure transaction holds at most {_MAX_TRANSACTION_OPS} operations")
+        if len({o.entity.row_key for o in ops}) < len(ops):
+            raise ValueError("an Azure transaction may touch each row only once")
+        client = await self._table(table)
+        active = list(range(len(ops)))  # indexes of ops still sent
+        etags = [""] * len(ops)
+        while active:
+            try:
+                results = await client.submit_transaction([self._operation(ops[i]) for i in active])
+            except TableTransactionError as exc:
+                failed = exc.index if 0 <= exc.index < len(active) else 0
+                op = ops[active[failed]]
+                error = _map_transaction_error(exc, _where(table, op.entity))
+                if (
+                    isinstance(error, EntityNotFoundError)
+                    and op.kind is OpKind.DELETE
+                    and op.entity.etag is None
+                ):
+                    # Deleting a missing row is a no-op in the port, but fails an Azure batch: drop
+                    # it and resend the rest (nothing was written by the failed attempt).
+                    del active[failed]
+                    continue
+                raise error from exc
+            except HttpResponseError as exc:
+                raise _map_error(exc, f"{table}/{ops[0].entity.partition_key}") from exc
+            for i, metadata in zip(active, results, strict=True):
+                if ops[i].kind is not OpKind.DELETE:
+                    etags[i] = _etag_of(metadata)
+            break
+        return etags
+
+    async def close(self) -> None:
+        self._clients.clear()
+        await self._service.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Blobs
+# ---------------------------------------------------------------------------------------------------
+
+
+def _content_disposition(filename: str) -> str:
+    fallback = "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+class AzureBlobStore:
+    """:class:`~feed_core.storage.ports.BlobStore` on one Azure Blob Storage container (or Azurite).
+
+    ``credential`` is the token credential the service client uses (``None`` with a connection string);
+    the store closes it in :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        service: BlobServiceClient,
+        container: str,
+        credential: DefaultAzureCredential | None = None,
+    ) -> None:
+        self._service = service
+        self._container_name = container
+        self._container: ContainerClient = service.get_container_client(container)
+        self._credential = credential
+        self._container_ready = False
+        self._container_lock = asyncio.Lock()
+        self._delegation_key: UserDelegationKey | None = None
+        self._delegation_key_expiry: datetime | None = None
+
+    def _blob(self, key: str) -> BlobClient:
+        if not key:
+            raise ValueError("empty blob key")
+        return self._container.get_blob_client(key)
+
+    async def _ensure_container(self) -> None:
+        if self._container_ready:
+            return
+        async with self._container_lock:
+            if not self._container_ready:
+                try:
+                    await self._container.create_container()
+                except ResourceExistsError:
+                    pass
+                self._container_ready = True
+
+    async def put_if_absent(self, key: str, chunks: AsyncIterator[bytes], content_type: str) -> PutOutcome:
+        blob = self._blob(key)
+        settings = ContentSettings(content_type=content_type)
+        source = aiter(chunks)
+        pending = bytearray()
+
+        async def fill() -> bool:
+            """Read until a block is buffered; True when the source is exhausted."""
+            while len(pending) < _BLOCK_SIZE:
+                try:
+                    chunk = await anext(source)
+                except StopAsyncIteration:
+                    return True
+                pending.extend(chunk)
+            return False
+
+        async def drain() -> None:
+            async for _ in source:
+                pass
+
+        await self._ensure_container()
+        exhausted = await fill()
+        if exhausted:  # small object: one conditional Put Blob
+            try:
+                await blob.upload_blob(bytes(pending), overwrite=False, content_settings=settings)
+            except (ResourceExistsError, ResourceModifiedError):
+                return PutOutcome.ALREADY_EXISTED
+            return PutOutcome.CREATED
+
+        # Large object: skip the upload when the key is taken (content-addressed keys often are).
+        if await self._exists(blob):
+            await drain()
+            return PutOutcome.ALREADY_EXISTED
+        # Block ids are unique per upload (and of equal length), so concurrent writers of the same
+        # key never commit each other's blocks.
+        upload_id = uuid.uuid4().hex
+        block_ids: list[str] = []
+        while True:
+            while len(pending) >= _BLOCK_SIZE or (exhausted and pending):
+                piece = bytes(pending[:_BLOCK_SIZE])
+                del pending[:_BLOCK_SIZE]
+                block_id = f"{upload_id}-{len(block_ids):06d}"  # the SDK base64-encodes it
+                await blob.stage_block(block_id, piece, length=len(piece))
+                block_ids.append(block_id)
+            if exhausted:
+                break
+            exhausted = await fill()
+        try:
+            await blob.commit_block_list(
+                [BlobBlock(block_id=b) for b in block_ids],
+                content_settings=settings,
+                match_condition=MatchConditions.IfMissing,  # If-None-Match: * (an etag is a TypeError)
+            )
+        except (ResourceExistsError, ResourceModifiedError):
+            return PutOutcome.ALREADY_EXISTED
+        return PutOutcome.CREATED
+
+    @staticmethod
+    async def _exists(blob: BlobClient) -> bool:
+        try:
+            await blob.get_blob_properties()
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    async def stat(self, key: str) -> BlobInfo | None:
+        try:
+            props = await self._blob(key).get_blob_properties()
+        except ResourceNotFoundError:
+            return None
+        return BlobInfo(key, int(props.size))
+
+    async def read(self, key: str, chunk_size: int = 256 * 1024) -> AsyncIterator[bytes]:
+        try:
+            downloader = await self._blob(key).download_blob()
+        except ResourceNotFoundError as exc:
+            raise BlobNotFoundError(key) from exc
+        async for chunk in downloader.chunks():
+            if len(chunk) <= chunk_size:
+                yield chunk
+                continue
+            view = memoryview(chunk)
+            for start in range(0, len(chunk), chunk_size):
+                yield bytes(view[start : start + chunk_size])
+
+    async def read_all(self, key: str) -> bytes | None:
+        try:
+            downloader = await self._blob(key).download_blob()
+            return await downloader.readall()
+        except ResourceNotFoundError:
+            return None
+
+    async def delete(self, key: str) -> None:
+        try:
+            await self._blob(key).delete_blob()
+        except ResourceNotFoundError:
+            pass
+
+    async def download_url(self, key: str, filename: str, ttl_seconds: int) -> str | None:
+        blob = self._blob(key)
+        now = datetime.now(UTC)
+        start = now - timedelta(minutes=5)  # tolerate clock skew between us and the service
+        expiry = now + timedelta(seconds=ttl_seconds)
+        common: dict[str, Any] = {
+            "permission": BlobSasPermissions(read=True),
+            "start": start,
+            "expiry": expiry,
+            "content_disposition": _content_disposition(filename),
+        }
+        account_key = getattr(self._service.credential, "account_key", None)
+        if isinstance(account_key, str) and account_key:
+            sas = generate_blob_sas(
+                self._service.account_name or "", self._container_name, key, account_key=account_key, **common
+            )
+        elif self._credential is not None:
+            delegation_key = await self._user_delegation_key(start, expiry)
+            sas = generate_blob_sas(
+                self._service.account_name or "",
+                self._container_name,
+                key,
+                user_delegation_key=delegation_key,
+                **common,
+            )
+        else:
+            return None  # e.g. a SAS connection string: the server streams the bytes itself
+        return f"{blob.url}?{sas}"
+
+    async def _user_delegation_key(self, start: datetime, expiry: datetime) -> UserDelegationKey:
+        """A user delegation key valid for [start, expiry], reused while it lasts (max 7 days)."""
+        if (
+            self._delegation_key is not None
+            and self._delegation_key_expiry is not None
+            and self._delegation_key_expiry >= expiry
+        ):
+            return self._delegation_key
+        key_expiry = max(expiry, start + timedelta(hours=6))
+        self._delegation_key = await self._service.get_user_delegation_key(start, key_expiry)
+        self._delegation_key_expiry = key_expiry
+        return self._delegation_key
+
+    def local_path(self, key: str) -> str | None:
+        del key
+        return None
+
+    async def close(self) -> None:
+        try:
+            await self._service.close()
+        finally:
+            if self._credential is not None:
+                await self._credential.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Factory
+# ---------------------------------------------------------------------------------------------------
+
+
+async def open_azure_storage(
+    *,
+    connection_string: str | None,
+    table_url: str | None,
+    blob_url: str | None,
+    client_id: str | None,
+    table_prefix: str,
+    container: str,
+    blob_api_version: str | None = None,
+) -> Storage:
+    """Build the Azure storage pair.
+
+    With ``connection_string`` (``UseDevelopmentStorage=true`` included) it alone is used; otherwise
+    ``table_url`` and ``blob_url`` are account endpoints reached with ``DefaultAzureCredential``
+    (``client_id`` selects a user-assigned managed identity). Nothing is contacted until first use.
+    ``blob_api_version`` (default: env ``FEED_AZURE_BLOB_API_VERSION``) pins the blob API version.
+    """
+    api_version = blob_api_version or os.environ.get(BLOB_API_VERSION_ENV) or None
+    blob_options: dict[str, Any] = {"max_single_get_size": _BLOCK_SIZE, "max_chunk_get_size": _BLOCK_SIZE}
+    if api_version:
+        blob_options["api_version"] = api_version
+    if connection_string:
+        table_service = TableServiceClient.from_connection_string(connection_string)
+        blob_service = BlobServiceClient.from_connection_string(connection_string, **blob_options)
+        return Storage(AzureTableStore(table_service, table_prefix), AzureBlobStore(blob_service, container))
+    if not table_url or not blob_url:
+        raise ValueError("Azure storage needs a connection string, or both a table URL and a blob URL")
+    credential = DefaultAzureCredential(managed_identity_client_id=client_id)
+    table_service = TableServiceClient(endpoint=table_url, credential=credential)
+    blob_service = BlobServiceClient(account_url=blob_url, credential=credential, **blob_options)
+    # The blob store owns (and closes) the credential shared by both clients.
+    return Storage(
+        AzureTableStore(table_service, table_prefix),
+        AzureBlobStore(blob_service, container, credential=credential),
+    )

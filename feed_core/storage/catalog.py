@@ -1,0 +1,217 @@
+"""Organizations, feeds and tokens, kept as table rows on the ``TableStore`` port.
+
+Row layout (designed before the code, as table stores want):
+
+=============  ==========================  =================================  ============================
+table          partition key               row key                            holds
+=============  ==========================  =================================  ============================
+orgs           ``org``                     organization name                  administrators, created
+feeds          organization                ``id:<feed id>``                   the feed document (JSON)
+feeds          organization                ``name:<project>:<lower name>``    the feed id (unique names)
+tokens         ``h``                       sha-256 of the token               user, scope, validity
+tokenlist      ``<org>:<user>``            authorization id                   token hash (for listing)
+=============  ==========================  =================================  ============================
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from feed_core.domain.models import (
+    Feed,
+    Organization,
+    Permission,
+    Token,
+    View,
+    ViewType,
+    ViewVisibility,
+)
+from feed_core.domain.roles import Role, parse_scope
+from feed_core.storage.ports import Entity, EntityExistsError, OpKind, TableOp, TableStore
+
+ORGS, FEEDS, TOKENS, TOKEN_LIST = "orgs", "feeds", "tokens", "tokenlist"
+
+
+def _feed_doc(feed: Feed) -> str:
+    return json.dumps(
+        {
+            "id": feed.id,
+            "org": feed.org,
+            "project": feed.project,
+            "name": feed.name,
+            "description": feed.description,
+            "upstreamEnabled": feed.upstream_enabled,
+            "upstreamSources": feed.upstream_sources,
+            "views": [
+                {"id": v.id, "name": v.name, "type": v.type.value, "visibility": v.visibility.value}
+                for v in feed.views
+            ],
+            "permissions": [{"user": p.user, "role": p.role.api_name} for p in feed.permissions],
+            "hideDeletedPackageVersions": feed.hide_deleted_package_versions,
+            "badgesEnabled": feed.badges_enabled,
+            "allowUpstreamNameConflict": feed.allow_upstream_name_conflict,
+            "defaultViewId": feed.default_view_id,
+            "created": feed.created,
+        },
+        separators=(",", ":"),
+    )
+
+
+def _feed_from(entity: Entity) -> Feed:
+    d: dict[str, Any] = json.loads(entity.get_str("doc"))
+    return Feed(
+        id=d["id"],
+        org=d["org"],
+        project=d.get("project"),
+        name=d["name"],
+        description=d.get("description", ""),
+        upstream_enabled=d.get("upstreamEnabled", True),
+        upstream_sources=d.get("upstreamSources", []),
+        views=[
+            View(v["id"], v["name"], ViewType(v["type"]), ViewVisibility(v["visibility"])) for v in d.get("views", [])
+        ],
+        permissions=[Permission(p["user"], Role[p["role"].upper()]) for p in d.get("permissions", [])],
+        hide_deleted_package_versions=d.get("hideDeletedPackageVersions", True),
+        badges_enabled=d.get("badgesEnabled", False),
+        allow_upstream_name_conflict=d.get("allowUpstreamNameConflict", False),
+        default_view_id=d.get("defaultViewId", ""),
+        created=d.get("created", ""),
+        etag=entity.etag,
+    )
+
+
+def _name_key(project: str | None, name: str) -> str:
+    return f"name:{(project or '').lower()}:{name.lower()}"
+
+
+class Catalog:
+    """Reads and writes of organizations, feeds and tokens."""
+
+    def __init__(self, tables: TableStore) -> None:
+        self._t = tables
+
+    # organizations -------------------------------------------------------------------------------
+    async def get_org(self, name: str) -> Organization | None:
+        e = await self._t.get(ORGS, "org", name.lower())
+        if e is None:
+            return None
+        return Organization(e.get_str("name"), json.loads(e.get_str("administrators", "[]")), e.get_str("created"))
+
+    async def put_org(self, org: Organization) -> None:
+        await self._t.upsert(
+            ORGS,
+            Entity(
+                "org",
+                org.name.lower(),
+                {"name": org.name, "administrators": json.dumps(org.administrators), "created": org.created},
+            ),
+        )
+
+    # feeds ---------------------------------------------------------------------------------------
+    async def create_feed(self, feed: Feed) -> Feed:
+        """Claim the name, then write the document. ``EntityExistsError`` if the name is taken."""
+        await self._t.insert(FEEDS, Entity(feed.org.lower(), _name_key(feed.project, feed.name), {"id": feed.id}))
+        etag = await self._t.insert(FEEDS, Entity(feed.org.lower(), f"id:{feed.id}", {"doc": _feed_doc(feed)}))
+        feed.etag = etag
+        return feed
+
+    async def get_feed_by_id(self, org: str, feed_id: str) -> Feed | None:
+        e = await self._t.get(FEEDS, org.lower(), f"id:{feed_id.lower()}")
+        return None if e is None else _feed_from(e)
+
+    async def find_feed(self, org: str, project: str | None, name_or_id: str) -> Feed | None:
+        idx = await self._t.get(FEEDS, org.lower(), _name_key(project, name_or_id))
+        if idx is not None:
+            feed = await self.get_feed_by_id(org, idx.get_str("id"))
+        else:
+            feed = await self.get_feed_by_id(org, name_or_id)
+        if feed is None or (feed.project or "").lower() != (project or "").lower():
+            return None
+        return feed
+
+    async def list_feeds(self, org: str) -> list[Feed]:
+        return [_feed_from(e) for e in await self._t.query(FEEDS, org.lower(), "id:")]
+
+    async def update_feed(self, feed: Feed, *, old_name: str | None = None) -> Feed:
+        """Write the document if unchanged since read (``EtagMismatchError`` otherwise).
+
+        A rename claims the new name first and releases the old one after the document is written.
+        """
+        renamed = old_name is not None and old_name.lower() != feed.name.lower()
+        if renamed:
+            await self._t.insert(FEEDS, Entity(feed.org.lower(), _name_key(feed.project, feed.name), {"id": feed.id}))
+        try:
+            feed.etag = await self._t.update(
+                FEEDS, Entity(feed.org.lower(), f"id:{feed.id}", {"doc": _feed_doc(feed)}, feed.etag)
+            )
+        except Exception:
+            if renamed:
+                await self._t.delete(FEEDS, feed.org.lower(), _name_key(feed.project, feed.name))
+            raise
+        if renamed and old_name is not None:
+            await self._t.delete(FEEDS, feed.org.lower(), _name_key(feed.project, old_name))
+        return feed
+
+    async def delete_feed(self, feed: Feed) -> None:
+        await self._t.delete(FEEDS, feed.org.lower(), f"id:{feed.id}")
+        await self._t.delete(FEEDS, feed.org.lower(), _name_key(feed.project, feed.name))
+
+    # tokens --------------------------------------------------------------------------------------
+    async def add_token(self, token: Token) -> None:
+        await self._t.insert(
+            TOKEN_LIST,
+            Entity(f"{token.org.lower()}:{token.user.lower()}", token.authorization_id, {"hash": token.token_hash}),
+        )
+        await self._t.insert(
+            TOKENS,
+            Entity(
+                "h",
+                token.token_hash,
+                {
+                    "authorizationId": token.authorization_id,
+                    "user": token.user,
+                    "org": token.org,
+                    "displayName": token.display_name,
+                    "scope": token.scope.value,
+                    "validFrom": token.valid_from,
+                    "validTo": token.valid_to,
+                },
+            ),
+        )
+
+    async def token_by_hash(self, token_hash: str) -> Token | None:
+        e = await self._t.get(TOKENS, "h", token_hash)
+        return None if e is None else _token_from(e)
+
+    async def list_tokens(self, org: str, user: str) -> list[Token]:
+        out = []
+        for row in await self._t.query(TOKEN_LIST, f"{org.lower()}:{user.lower()}"):
+            tok = await self.token_by_hash(row.get_str("hash"))
+            if tok is not None:
+                out.append(tok)
+        return out
+
+    async def revoke_token(self, org: str, user: str, authorization_id: str) -> bool:
+        row = await self._t.get(TOKEN_LIST, f"{org.lower()}:{user.lower()}", authorization_id)
+        if row is None:
+            return False
+        await self._t.delete(TOKENS, "h", row.get_str("hash"))
+        await self._t.delete(TOKEN_LIST, row.partition_key, row.row_key)
+        return True
+
+
+def _token_from(e: Entity) -> Token:
+    return Token(
+        authorization_id=e.get_str("authorizationId"),
+        user=e.get_str("user"),
+        org=e.get_str("org"),
+        display_name=e.get_str("displayName"),
+        scope=parse_scope(e.get_str("scope")),
+        valid_from=e.get_str("validFrom"),
+        valid_to=e.get_str("validTo"),
+        token_hash=e.row_key,
+    )
+
+
+__all__ = ["Catalog", "EntityExistsError", "OpKind", "TableOp"]

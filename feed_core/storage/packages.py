@@ -1,0 +1,232 @@
+"""Package versions and per-package state on the two ports.
+
+Row layout: table ``packages``, partition ``<feed id>|<protocol>|<name>``; row ``meta`` holds the
+mutable package state (dist-tags, revision), rows ``v:<version>`` hold one version each. Because a
+package's rows share one partition, a publish writes the version row and the meta row in one atomic
+transaction: that write is the commit point, made only after the content blob is stored. Table
+``packageindex`` (partition ``<feed id>|<protocol>``, row = name) lists a feed's packages for search.
+
+Bytes live in blobs keyed by their sha-256 (``content/sha256/<hex>``), so identical content is kept
+once. Version manifests too large for a table property go to ``manifests/sha256/<hex>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from feed_core.domain.models import PackageMeta, PackageVersion
+from feed_core.storage.ports import BlobStore, Entity, OpKind, PutOutcome, TableOp, TableStore
+
+PACKAGES, PACKAGE_INDEX = "packages", "packageindex"
+META_ROW = "meta"
+_INLINE_LIMIT = 30_000  # characters; Azure string properties hold at most 32K UTF-16 units
+
+
+def content_key(sha256_hex: str) -> str:
+    return f"content/sha256/{sha256_hex}"
+
+
+def _partition(feed_id: str, protocol: str, name: str) -> str:
+    return f"{feed_id}|{protocol}|{name}"
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    name: str
+    latest: str
+    description: str
+    keywords: list[str]
+    modified: str
+    publisher: str
+
+
+class PackageStore:
+    def __init__(self, tables: TableStore, blobs: BlobStore) -> None:
+        self._t = tables
+        self._b = blobs
+
+    # reads ---------------------------------------------------------------------------------------
+    async def get_meta(self, feed_id: str, protocol: str, name: str) -> PackageMeta | None:
+        e = await self._t.get(PACKAGES, _partition(feed_id, protocol, name), META_ROW)
+        return None if e is None else _meta_from(protocol, name, e)
+
+    async def get_package(self, feed_id: str, protocol: str, name: str) -> tuple[PackageMeta | None, list[PackageVersion]]:
+        """The meta row and every version row (deleted ones included) in one partition query."""
+        rows = await self._t.query(PACKAGES, _partition(feed_id, protocol, name))
+        meta: PackageMeta | None = None
+        versions: list[PackageVersion] = []
+        for row in rows:
+            if row.row_key == META_ROW:
+                meta = _meta_from(protocol, name, row)
+            elif row.row_key.startswith("v:"):
+                versions.append(await self._version_from(protocol, name, row))
+        return meta, versions
+
+    async def get_version(self, feed_id: str, protocol: str, name: str, version: str) -> PackageVersion | None:
+        e = await self._t.get(PACKAGES, _partition(feed_id, protocol, name), f"v:{version}")
+        return None if e is None else await self._version_from(protocol, name, e)
+
+    # content -------------------------------------------------------------------------------------
+    async def put_content(self, data: bytes, content_type: str) -> tuple[str, PutOutcome]:
+        digest = hashlib.sha256(data).hexdigest()
+        outcome = await self._b.put_if_absent(content_key(digest), _one(data), content_type)
+        return digest, outcome
+
+    @property
+    def blobs(self) -> BlobStore:
+        return self._b
+
+    # writes --------------------------------------------------------------------------------------
+    async def commit_version(self, feed_id: str, version: PackageVersion, meta: PackageMeta) -> None:
+        """Insert the version row and write the meta row atomically.
+
+        ``EntityExistsError`` when the version row exists (published, or deleted and reserved);
+        ``EtagMismatchError`` when the meta row changed since it was read (callers retry).
+        """
+        pk = _partition(feed_id, version.protocol, version.name)
+        ops = [
+            TableOp(OpKind.INSERT, Entity(pk, f"v:{version.version}", await self._version_props(version))),
+            self._meta_op(pk, meta),
+        ]
+        await self._t.transact(PACKAGES, ops)
+
+    async def update_version(self, feed_id: str, version: PackageVersion, meta: PackageMeta) -> None:
+        """Rewrite a version row (conditional on its etag) together with the meta row."""
+        pk = _partition(feed_id, version.protocol, version.name)
+        ops = [
+            TableOp(OpKind.UPDATE, Entity(pk, f"v:{version.version}", await self._version_props(version), version.etag)),
+            self._meta_op(pk, meta),
+        ]
+        await self._t.transact(PACKAGES, ops)
+
+    async def update_versions(self, feed_id: str, versions: list[PackageVersion], meta: PackageMeta) -> None:
+        """Rewrite several version rows and the meta row in one transaction (at most 99 versions)."""
+        pk = _partition(feed_id, meta.protocol, meta.name)
+        ops = [
+            TableOp(OpKind.UPDATE, Entity(pk, f"v:{v.version}", await self._version_props(v), v.etag))
+            for v in versions
+        ]
+        ops.append(self._meta_op(pk, meta))
+        await self._t.transact(PACKAGES, ops)
+
+    async def update_meta(self, feed_id: str, meta: PackageMeta) -> None:
+        pk = _partition(feed_id, meta.protocol, meta.name)
+        await self._t.transact(PACKAGES, [self._meta_op(pk, meta)])
+
+    @staticmethod
+    def _meta_op(pk: str, meta: PackageMeta) -> TableOp:
+        entity = Entity(
+            pk,
+            META_ROW,
+            {
+                "distTags": json.dumps(meta.dist_tags, separators=(",", ":")),
+                "rev": meta.rev,
+                "created": meta.created,
+                "modified": meta.modified,
+            },
+            meta.etag,
+        )
+        return TableOp(OpKind.UPDATE if meta.etag else OpKind.INSERT, entity)
+
+    async def _version_props(self, v: PackageVersion) -> dict[str, Any]:
+        manifest = json.dumps(v.manifest, separators=(",", ":"), ensure_ascii=False)
+        props: dict[str, Any] = {
+            "version": v.version,
+            "filename": v.filename,
+            "sha256": v.sha256,
+            "integrity": v.sha512_integrity,
+            "sha1": v.sha1,
+            "size": v.size,
+            "published": v.published,
+            "publisher": v.publisher,
+            "deleted": v.deleted,
+            "deprecated": v.deprecated,
+            "views": ",".join(v.views),
+            "sourceChain": json.dumps(v.source_chain, separators=(",", ":")),
+        }
+        if len(manifest) <= _INLINE_LIMIT:
+            props["manifest"] = manifest
+        else:
+            data = manifest.encode()
+            key = f"manifests/sha256/{hashlib.sha256(data).hexdigest()}"
+            await self._b.put_if_absent(key, _one(data), "application/json")
+            props["manifestBlob"] = key
+        return props
+
+    async def _version_from(self, protocol: str, name: str, e: Entity) -> PackageVersion:
+        manifest_text = e.get_str("manifest")
+        if not manifest_text and (key := e.get_str("manifestBlob")):
+            data = await self._b.read_all(key)
+            manifest_text = data.decode() if data else "{}"
+        views = e.get_str("views")
+        return PackageVersion(
+            protocol=protocol,
+            name=name,
+            version=e.get_str("version"),
+            manifest=json.loads(manifest_text or "{}"),
+            filename=e.get_str("filename"),
+            sha256=e.get_str("sha256"),
+            sha512_integrity=e.get_str("integrity"),
+            sha1=e.get_str("sha1"),
+            size=e.get_int("size"),
+            published=e.get_str("published"),
+            publisher=e.get_str("publisher"),
+            deleted=e.get_str("deleted") or None,
+            deprecated=e.get_str("deprecated") or None,
+            views=views.split(",") if views else [],
+            source_chain=json.loads(e.get_str("sourceChain", "[]")),
+            etag=e.etag,
+        )
+
+    # search index --------------------------------------------------------------------------------
+    async def put_index(self, feed_id: str, protocol: str, entry: IndexEntry) -> None:
+        await self._t.upsert(
+            PACKAGE_INDEX,
+            Entity(
+                f"{feed_id}|{protocol}",
+                entry.name,
+                {
+                    "latest": entry.latest,
+                    "description": entry.description[:2000],
+                    "keywords": json.dumps(entry.keywords[:50]),
+                    "modified": entry.modified,
+                    "publisher": entry.publisher,
+                },
+            ),
+        )
+
+    async def delete_index(self, feed_id: str, protocol: str, name: str) -> None:
+        await self._t.delete(PACKAGE_INDEX, f"{feed_id}|{protocol}", name)
+
+    async def list_index(self, feed_id: str, protocol: str) -> list[IndexEntry]:
+        return [
+            IndexEntry(
+                e.row_key,
+                e.get_str("latest"),
+                e.get_str("description"),
+                json.loads(e.get_str("keywords", "[]")),
+                e.get_str("modified"),
+                e.get_str("publisher"),
+            )
+            for e in await self._t.query(PACKAGE_INDEX, f"{feed_id}|{protocol}")
+        ]
+
+
+def _meta_from(protocol: str, name: str, e: Entity) -> PackageMeta:
+    return PackageMeta(
+        protocol=protocol,
+        name=name,
+        dist_tags=json.loads(e.get_str("distTags", "{}")),
+        rev=e.get_int("rev"),
+        created=e.get_str("created"),
+        modified=e.get_str("modified"),
+        etag=e.etag,
+    )
