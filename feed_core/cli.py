@@ -64,8 +64,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if printed:
             print("\nAdministrator token (shown once; keep it safe):\n")
             print(f"  {printed}\n")
-            print(f"Create a feed:  python -m feed_core feed create myfeed  (or POST {base}/{settings.organization}"
-                  "/_apis/packaging/feeds)")
+            print(
+                f"Create a feed:  python -m feed_core feed create myfeed  (or POST {base}/{settings.organization}"
+                "/_apis/packaging/feeds)"
+            )
         sys.stdout.flush()
         return 0
 
@@ -94,8 +96,16 @@ def cmd_token_create(args: argparse.Namespace) -> int:
             valid_to=datetime.now(UTC) + timedelta(days=args.days),
         )
         if args.json:
-            print(json.dumps({"user": minted.token.user, "token": minted.plaintext,
-                              "authorizationId": minted.token.authorization_id, "scope": minted.token.scope.value}))
+            print(
+                json.dumps(
+                    {
+                        "user": minted.token.user,
+                        "token": minted.plaintext,
+                        "authorizationId": minted.token.authorization_id,
+                        "scope": minted.token.scope.value,
+                    }
+                )
+            )
         else:
             print(minted.plaintext)
         return 0
@@ -178,8 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     token = sub.add_parser("token", help="personal access tokens").add_subparsers(dest="action", required=True)
     create = token.add_parser("create", help="create a token and print it (once)")
     create.add_argument("--user", required=True)
-    create.add_argument("--scope", default="vso.packaging",
-                        help="vso.packaging (read), vso.packaging_write (publish) or vso.packaging_manage")
+    create.add_argument(
+        "--scope",
+        default="vso.packaging",
+        help="vso.packaging (read), vso.packaging_write (publish) or vso.packaging_manage",
+    )
     create.add_argument("--name", help="display name")
     create.add_argument("--days", type=int, default=90, help="lifetime in days (at most 366)")
     create.add_argument("--json", action="store_true", help="print JSON instead of the bare token")

@@ -21,7 +21,7 @@ from feed_core.domain.names import parse_npm_name, validate_org, validate_projec
 from feed_core.domain.roles import Role, parse_role, parse_scope
 from feed_core.protocols.http import authenticate, base_url, guarded, json_response, parse_json, read_body
 from feed_core.service.container import Services
-from feed_core.service.feeds import FeedUpdate, ViewUpdate
+from feed_core.service.feeds import FeedUpdate, ViewUpdate, http_etag
 
 log = logging.getLogger("feed_core.api")
 _BODY_LIMIT = 1024 * 1024
@@ -116,7 +116,11 @@ async def _tokens(services: Services, request: Request, org: str, caller: Caller
         except ValueError as exc:
             raise BadRequestError(str(exc)) from None
         minted = await services.identity.mint(
-            org, caller, user=_str(body, "user"), display_name=_str(body, "displayName") or "", scope=scope,
+            org,
+            caller,
+            user=_str(body, "user"),
+            display_name=_str(body, "displayName") or "",
+            scope=scope,
             valid_to=valid_to,
         )
         log.info("token %s created for %s by %s", minted.token.authorization_id, minted.token.user, caller.user)
@@ -130,8 +134,17 @@ async def _tokens(services: Services, request: Request, org: str, caller: Caller
     raise NotFoundError(f"no such API: {method} tokens/pats")
 
 
-async def _feeds(services: Services, request: Request, org: str, project: str | None, caller: Caller,
-                 method: str, segs: list[str], lower: list[str], base: str) -> Response:
+async def _feeds(
+    services: Services,
+    request: Request,
+    org: str,
+    project: str | None,
+    caller: Caller,
+    method: str,
+    segs: list[str],
+    lower: list[str],
+    base: str,
+) -> Response:
     if not segs:
         if method == "GET":
             feeds = await services.feeds.list_feeds(org, project, caller)
@@ -143,8 +156,13 @@ async def _feeds(services: Services, request: Request, org: str, project: str | 
                 raise BadRequestError("a feed needs a name")
             sources = body.get("upstreamSources") or []
             feed = await services.feeds.create(
-                org, project, caller, name, _str(body, "description") or "",
-                _bool(body, "upstreamEnabled") is not False, sources,
+                org,
+                project,
+                caller,
+                name,
+                _str(body, "description") or "",
+                _bool(body, "upstreamEnabled") is not False,
+                sources,
             )
             log.info("feed %s created by %s", feed.scope_label, caller.user)
             return json_response(feed_json(base, feed), 201)
@@ -165,7 +183,7 @@ async def _feeds(services: Services, request: Request, org: str, project: str | 
 async def _feed(services: Services, request: Request, feed: Feed, caller: Caller, method: str, base: str) -> Response:
     if method == "GET":
         require_role(feed, caller, Role.READER, "reading the feed")
-        return json_response(feed_json(base, feed), headers={"ETag": f'"{feed.etag}"'})
+        return json_response(feed_json(base, feed), headers={"ETag": http_etag(feed.etag)})
     if method == "PATCH":
         body = await _object_body(request)
         sources = body.get("upstreamSources")
@@ -182,7 +200,7 @@ async def _feed(services: Services, request: Request, feed: Feed, caller: Caller
             allow_upstream_name_conflict=_bool(body, "allowUpstreamNameConflict"),
         )
         updated = await services.feeds.update(feed, caller, change, request.headers.get("if-match"))
-        return json_response(feed_json(base, updated), headers={"ETag": f'"{updated.etag}"'})
+        return json_response(feed_json(base, updated), headers={"ETag": http_etag(updated.etag)})
     if method == "DELETE":
         await services.feeds.delete(feed, caller)
         log.info("feed %s deleted by %s", feed.scope_label, caller.user)
@@ -200,8 +218,9 @@ def _visibility(body: dict[str, Any]) -> ViewVisibility | None:
     raise BadRequestError("visibility must be private, collection, organization or aadTenant")
 
 
-async def _views(services: Services, request: Request, feed: Feed, caller: Caller, method: str,
-                 segs: list[str], base: str) -> Response:
+async def _views(
+    services: Services, request: Request, feed: Feed, caller: Caller, method: str, segs: list[str], base: str
+) -> Response:
     if not segs:
         if method == "GET":
             require_role(feed, caller, Role.READER, "reading views")
@@ -239,8 +258,10 @@ async def _permissions(services: Services, request: Request, feed: Feed, caller:
             raise BadRequestError('the body must be a list of {"role": ..., "identityDescriptor": ...}')
         changes = []
         for i, item in enumerate(body):
-            if not isinstance(item, dict) or not isinstance(item.get("identityDescriptor"), str) or not isinstance(
-                item.get("role"), str
+            if (
+                not isinstance(item, dict)
+                or not isinstance(item.get("identityDescriptor"), str)
+                or not isinstance(item.get("role"), str)
             ):
                 raise BadRequestError(f"permission [{i}] needs string 'role' and 'identityDescriptor'")
             try:
@@ -253,8 +274,9 @@ async def _permissions(services: Services, request: Request, feed: Feed, caller:
     raise NotFoundError(f"no such API: {method} permissions")
 
 
-async def _npm_version(services: Services, request: Request, feed: Feed, caller: Caller, method: str,
-                       segs: list[str], base: str) -> Response:
+async def _npm_version(
+    services: Services, request: Request, feed: Feed, caller: Caller, method: str, segs: list[str], base: str
+) -> Response:
     """``npm/{name}/versions/{v}`` and ``npm/@{scope}/{name}/versions/{v}``."""
     if len(segs) == 4 and segs[0].startswith("@"):
         name_text, rest = f"{segs[0]}/{segs[1]}", segs[2:]
@@ -271,8 +293,15 @@ async def _npm_version(services: Services, request: Request, feed: Feed, caller:
         require_role(feed, caller, Role.READER, "reading packages")
         meta, versions = await packages.store.get_package(feed.id, "npm", name.full)
         v = next((v for v in versions if v.version == number), None)
-        if v is None or meta is None or (v.deleted and feed.hide_deleted_package_versions and not
-                                           request.query_params.get("showDeleted", "").lower() == "true"):
+        if (
+            v is None
+            or meta is None
+            or (
+                v.deleted
+                and feed.hide_deleted_package_versions
+                and not request.query_params.get("showDeleted", "").lower() == "true"
+            )
+        ):
             raise NotFoundError(f"{name.full}@{number} does not exist in feed {feed.name}")
         return json_response(version_json(base, feed, v, meta.dist_tags.get("latest")))
     if method == "PATCH":

@@ -117,8 +117,14 @@ def version_json(base: str, feed: Feed, v: PackageVersion, latest: str | None) -
         "deprecateMessage": v.deprecated or "",
         "sourceChain": v.source_chain,
         "author": v.publisher,
-        "files": [{"name": v.filename, "protocolMetadata": {"data": {"size": v.size, "sha256": v.sha256,
-                   "integrity": v.sha512_integrity, "shasum": v.sha1}}}],
+        "files": [
+            {
+                "name": v.filename,
+                "protocolMetadata": {
+                    "data": {"size": v.size, "sha256": v.sha256, "integrity": v.sha512_integrity, "shasum": v.sha1}
+                },
+            }
+        ],
         "dependencies": [
             {"packageName": n, "versionRange": r, "group": "dependencies"}
             for n, r in (deps.items() if isinstance(deps, dict) else [])

@@ -16,7 +16,7 @@ _PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 # Azure feed name rules: <= 64 chars, no whitespace, no leading "_" or ".", no trailing ".",
 # none of @ ~ ; { } \ + = < > | / ? : & $ * " # [ ] (and, here, no control characters or "%").
-_FEED_FORBIDDEN = set('@~;{}\\+=<>|/?:&$*"#[]%\'')
+_FEED_FORBIDDEN = set("@~;{}\\+=<>|/?:&$*\"#[]%'")
 
 
 def validate_org(name: str) -> str:

@@ -77,6 +77,7 @@ def highest(versions: list[str], *, include_prerelease: bool = False) -> str | N
 
 def sort_versions(versions: list[str]) -> list[str]:
     """Ascending semantic order; strings that are not semver go first, in text order."""
+
     def key(v: str) -> tuple[int, SemVer, str]:
         p = try_parse_semver(v)
         return (1, p, "") if p else (0, _ZERO, v)

@@ -11,9 +11,20 @@ from feed_core.domain.errors import BadRequestError
 PROTOCOLS = {"npm", "pypi", "nuget", "maven", "cargo"}
 SOURCE_TYPES = {"public", "internal"}
 _KEPT = (
-    "id", "name", "protocol", "location", "displayLocation", "upstreamSourceType", "status", "statusDetails",
-    "deletedDate", "serviceEndpointId", "internalUpstreamCollectionId", "internalUpstreamProjectId",
-    "internalUpstreamFeedId", "internalUpstreamViewId",
+    "id",
+    "name",
+    "protocol",
+    "location",
+    "displayLocation",
+    "upstreamSourceType",
+    "status",
+    "statusDetails",
+    "deletedDate",
+    "serviceEndpointId",
+    "internalUpstreamCollectionId",
+    "internalUpstreamProjectId",
+    "internalUpstreamFeedId",
+    "internalUpstreamViewId",
 )
 
 

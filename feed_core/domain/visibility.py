@@ -26,5 +26,7 @@ def latest_after_removal(dist_tags: dict[str, str], remaining: list[str], remove
     """Drop tags that pointed at removed versions; re-point ``latest`` at the highest remaining."""
     tags = {t: v for t, v in dist_tags.items() if v not in removed}
     if "latest" not in tags and remaining:
-        tags["latest"] = semver.highest(remaining) or semver.highest(remaining, include_prerelease=True) or remaining[-1]
+        tags["latest"] = (
+            semver.highest(remaining) or semver.highest(remaining, include_prerelease=True) or remaining[-1]
+        )
     return tags

@@ -23,7 +23,13 @@ from feed_core.domain.models import Caller, Feed, View
 from feed_core.domain.names import NpmName, parse_npm_name
 from feed_core.domain.roles import Role
 from feed_core.protocols.http import authenticate, base_url, guarded, json_response, parse_json, read_body
-from feed_core.protocols.npm_wire import PublishRequest, packument, parse_publish, version_document, version_from_filename
+from feed_core.protocols.npm_wire import (
+    PublishRequest,
+    packument,
+    parse_publish,
+    version_document,
+    version_from_filename,
+)
 from feed_core.service.container import Services
 from feed_core.service.packages import NewVersion
 from feed_core.storage.packages import content_key
@@ -102,25 +108,27 @@ def _name_and_rest(segs: list[str], *, for_publish: bool = False) -> tuple[NpmNa
     return parse_npm_name(first, for_publish=for_publish), segs[1:]
 
 
-async def handle(services: Services, request: Request, org: str, project: str | None, feed_ref: str, rest: str) -> Response:
+async def handle(
+    services: Services, request: Request, org: str, project: str | None, feed_ref: str, rest: str
+) -> Response:
     async def run() -> Response:
-        feed_name, _, view_name = feed_ref.partition("@")
-        feed = await services.feeds.find(org, project, feed_name)
-        view = services.feeds.view(feed, view_name or None)
         segs = _split(rest)
-        method = request.method
-        if segs == ["-", "ping"]:
-            # npm ping: answer without credentials so connectivity can be told apart from auth.
-            return json_response({})
         if segs[:3] == ["-", "v1", "login"]:
             # npm >= 9 tries web login first; a 4xx makes it fall back to the user/password flow.
             return json_response({"error": "web login is not supported; log in with a personal access token"}, 404)
-        caller = await _caller_or_login(services, request, org, segs)
-        if caller is None:
+        if request.method == "PUT" and len(segs) == 3 and segs[:2] == ["-", "user"]:
             return await _couch_login(services, request, org, segs)
-        ctx = NpmContext(services, request, org, project, feed, view, caller, _registry_url(services, request, org, project, feed_ref))
+        # Credentials before anything else, so anonymous callers learn nothing about which feeds exist.
+        caller = await authenticate(services, org, request)
+        feed_name, _, view_name = feed_ref.partition("@")
+        feed = await services.feeds.find(org, project, feed_name)
+        view = services.feeds.view(feed, view_name or None)
+        registry_url = _registry_url(services, request, org, project, feed_ref)
+        ctx = NpmContext(services, request, org, project, feed, view, caller, registry_url)
         await ctx.require(Role.READER, "reading packages")
-        return await _dispatch(ctx, method, segs)
+        if segs == ["-", "ping"]:
+            return json_response({})
+        return await _dispatch(ctx, request.method, segs)
 
     return await guarded(render_error, run)
 
@@ -128,13 +136,6 @@ async def handle(services: Services, request: Request, org: str, project: str | 
 def _registry_url(services: Services, request: Request, org: str, project: str | None, feed_ref: str) -> str:
     scope = f"{org}/{project}" if project else org
     return f"{base_url(services, request)}/{scope}/_packaging/{feed_ref}/npm/registry/"
-
-
-async def _caller_or_login(services: Services, request: Request, org: str, segs: list[str]) -> Caller | None:
-    is_login = request.method == "PUT" and len(segs) == 3 and segs[:2] == ["-", "user"]
-    if is_login:
-        return None
-    return await authenticate(services, org, request)
 
 
 async def _couch_login(services: Services, request: Request, org: str, segs: list[str]) -> Response:
@@ -158,6 +159,8 @@ async def _couch_login(services: Services, request: Request, org: str, segs: lis
 
 async def _dispatch(ctx: NpmContext, method: str, segs: list[str]) -> Response:
     if not segs:
+        if method not in ("GET", "HEAD"):
+            raise NotFoundError(f"no such npm endpoint: {method} on the registry root; name a package")
         return json_response({"db_name": ctx.feed.name, "view": ctx.view.name})
     if segs[0] == "-":
         return await _special(ctx, method, segs[1:])
@@ -195,8 +198,18 @@ async def _special(ctx: NpmContext, method: str, segs: list[str]) -> Response:
         if segs[3:] == ["audits", "quick"]:
             zero = {"info": 0, "low": 0, "moderate": 0, "high": 0, "critical": 0}
             return json_response(
-                {"actions": [], "advisories": {}, "muted": [], "metadata": {"vulnerabilities": zero, "dependencies": 0,
-                 "devDependencies": 0, "optionalDependencies": 0, "totalDependencies": 0}}
+                {
+                    "actions": [],
+                    "advisories": {},
+                    "muted": [],
+                    "metadata": {
+                        "vulnerabilities": zero,
+                        "dependencies": 0,
+                        "devDependencies": 0,
+                        "optionalDependencies": 0,
+                        "totalDependencies": 0,
+                    },
+                }
             )
     if segs == ["npm", "v1", "keys"]:
         return json_response({"keys": []})
@@ -212,7 +225,9 @@ async def _get_packument(ctx: NpmContext, name: NpmName) -> Response:
     meta = await services.packages.meta(ctx.feed, PROTOCOL, name.full)
     if meta is None:
         raise NotFoundError(f"package {name.full} does not exist in feed {ctx.feed.name}")
-    abbreviated = ABBREVIATED in ctx.request.headers.get("accept", "") and ctx.request.query_params.get("write") != "true"
+    abbreviated = (
+        ABBREVIATED in ctx.request.headers.get("accept", "") and ctx.request.query_params.get("write") != "true"
+    )
     key = (ctx.feed.id, ctx.view.id, name.full, "a" if abbreviated else "f", ctx.registry_url)
     cached = _packuments.get(key, meta.rev)
     if cached is None:
@@ -290,8 +305,18 @@ async def _put_package(ctx: NpmContext, name: NpmName, *, revision_edit: bool = 
             ctx.feed,
             ctx.view,
             ctx.caller,
-            NewVersion(PROTOCOL, name.full, req.version, req.manifest, req.content, req.filename, req.sha256,
-                       req.sha512_integrity, req.sha1, req.tags),
+            NewVersion(
+                PROTOCOL,
+                name.full,
+                req.version,
+                req.manifest,
+                req.content,
+                req.filename,
+                req.sha256,
+                req.sha512_integrity,
+                req.sha1,
+                req.tags,
+            ),
         )
         log.info("published %s@%s to %s by %s", name.full, req.version, ctx.feed.scope_label, ctx.caller.user)
         return json_response({"ok": True, "id": name.full, "success": True}, 201)

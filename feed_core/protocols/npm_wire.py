@@ -14,15 +14,31 @@ from typing import Any
 
 from feed_core.domain import semver
 from feed_core.domain.errors import BadRequestError
-from feed_core.domain.names import NpmName
 from feed_core.domain.models import PackageVersion
+from feed_core.domain.names import NpmName
 from feed_core.service.packages import PackageView
 
 #: Fields the abbreviated ("corgi") form keeps per version; arborist reads all of these.
 CORGI_FIELDS = (
-    "name", "version", "deprecated", "dependencies", "optionalDependencies", "devDependencies",
-    "bundleDependencies", "bundledDependencies", "peerDependencies", "peerDependenciesMeta", "bin",
-    "directories", "engines", "_hasShrinkwrap", "hasInstallScript", "os", "cpu", "libc", "funding",
+    "name",
+    "version",
+    "deprecated",
+    "dependencies",
+    "optionalDependencies",
+    "devDependencies",
+    "bundleDependencies",
+    "bundledDependencies",
+    "peerDependencies",
+    "peerDependenciesMeta",
+    "bin",
+    "directories",
+    "engines",
+    "_hasShrinkwrap",
+    "hasInstallScript",
+    "os",
+    "cpu",
+    "libc",
+    "funding",
     "acceptDependencies",
 )
 _INSTALL_SCRIPTS = ("preinstall", "install", "postinstall")
@@ -163,7 +179,8 @@ def parse_publish(name: NpmName, body: dict[str, Any]) -> PublishRequest:
     declared_length = attachment.get("length")
     if declared_length is not None and declared_length != len(content):
         raise BadRequestError(
-            f"the attachment is {len(content)} bytes but declares length {declared_length}: the upload is truncated or corrupt"
+            f"the attachment is {len(content)} bytes but declares length {declared_length}: "
+            "the upload is truncated or corrupt"
         )
     if not content.startswith(_GZIP_MAGIC):
         raise BadRequestError("the attachment is not a gzip-compressed tarball (.tgz)")

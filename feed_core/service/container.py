@@ -47,7 +47,9 @@ async def open_storage(settings: Settings) -> Storage:
     )
 
 
-async def build_services(settings: Settings, *, clock: Clock = system_clock, storage: Storage | None = None) -> Services:
+async def build_services(
+    settings: Settings, *, clock: Clock = system_clock, storage: Storage | None = None
+) -> Services:
     storage = storage or await open_storage(settings)
     catalog = Catalog(storage.tables)
     return Services(

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from feed_core.domain.access import require_role
 from feed_core.domain.clock import Clock, iso
-from feed_core.domain.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError, PreconditionFailedError
+from feed_core.domain.errors import (
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    PreconditionFailedError,
+)
 from feed_core.domain.models import Caller, Feed, Permission, View, ViewType, ViewVisibility
 from feed_core.domain.names import validate_feed_name, validate_org, validate_project, validate_user
 from feed_core.domain.roles import Role, Scope
@@ -17,6 +25,14 @@ from feed_core.service.cache import TtlCache
 from feed_core.storage.catalog import Catalog
 from feed_core.storage.ports import EntityExistsError, EtagMismatchError
 
+
+def http_etag(storage_etag: str | None) -> str:
+    """A quoted HTTP ETag for a stored document (backends' own ETags may contain quotes)."""
+    return '"' + hashlib.sha256((storage_etag or "").encode()).hexdigest()[:32] + '"'
+
+
+T = TypeVar("T")
+_RETRIES = 20
 DEFAULT_VIEWS = (("Local", ViewType.IMPLICIT), ("Prerelease", ViewType.RELEASE), ("Release", ViewType.RELEASE))
 
 
@@ -72,17 +88,6 @@ class FeedService:
             raise NotFoundError(f"view {ref!r} does not exist in feed {feed.name!r}")
         return view
 
-    def _forget(self, feed: Feed) -> None:
-        self._cache.clear()
-        del feed
-
-    async def _fresh(self, feed: Feed) -> Feed:
-        """A private, current copy to change: cached feeds are shared and may be a few seconds old."""
-        current = await self._catalog.get_feed_by_id(feed.org, feed.id)
-        if current is None:
-            raise NotFoundError(f"feed {feed.name!r} no longer exists")
-        return current
-
     async def list_feeds(self, org: str, project: str | None, caller: Caller) -> list[Feed]:
         from feed_core.domain.access import caller_role
 
@@ -93,8 +98,16 @@ class FeedService:
             if (f.project or "").lower() == (project or "").lower() and caller_role(f, caller) >= Role.READER
         ]
 
-    async def create(self, org: str, project: str | None, caller: Caller, name: str, description: str,
-                     upstream_enabled: bool, upstream_sources: list[dict[str, Any]]) -> Feed:
+    async def create(
+        self,
+        org: str,
+        project: str | None,
+        caller: Caller,
+        name: str,
+        description: str,
+        upstream_enabled: bool,
+        upstream_sources: list[dict[str, Any]],
+    ) -> Feed:
         if not caller.org_admin:
             raise ForbiddenError(f"creating feeds in organization {org} needs an organization administrator")
         if caller.scope is Scope.READ:
@@ -118,106 +131,133 @@ class FeedService:
             await self._catalog.create_feed(feed)
         except EntityExistsError:
             raise ConflictError(f"a feed named {name!r} already exists here") from None
-        self._forget(feed)
+        self._cache.clear()
         return feed
+
+    async def _mutate(self, feed: Feed, apply: Callable[[Feed], T], if_match: str | None = None) -> tuple[Feed, T]:
+        """Read the feed fresh, apply the change, write it conditionally on the ETag just read.
+
+        Without ``If-Match`` a concurrent writer only makes us re-read and re-apply (no lost update);
+        with it, a changed feed is a 412 as the caller asked.
+        """
+        for _ in range(_RETRIES):
+            current = await self._catalog.get_feed_by_id(feed.org, feed.id)
+            if current is None:
+                raise NotFoundError(f"feed {feed.name!r} no longer exists")
+            if if_match and if_match.strip() not in ("*", http_etag(current.etag)):
+                raise PreconditionFailedError("the feed changed since you read it (If-Match does not match its ETag)")
+            old_name = current.name
+            result = apply(current)
+            try:
+                await self._catalog.update_feed(current, old_name=old_name)
+            except EtagMismatchError:
+                if if_match:
+                    raise PreconditionFailedError("the feed changed since you read it; read it and retry") from None
+                continue
+            except EntityExistsError:
+                raise ConflictError(f"a feed named {current.name!r} already exists here") from None
+            finally:
+                self._cache.clear()
+            return current, result
+        raise ConflictError("the feed is being changed by others right now; try again")
 
     async def update(self, feed: Feed, caller: Caller, change: FeedUpdate, if_match: str | None = None) -> Feed:
         require_role(feed, caller, Role.ADMINISTRATOR, "changing feed settings")
-        feed = await self._fresh(feed)
-        if if_match and if_match.strip('"') != (feed.etag or ""):
-            raise PreconditionFailedError("the feed changed since you read it (If-Match does not match its ETag)")
-        old_name = feed.name
-        if change.name is not None:
-            feed.name = validate_feed_name(change.name)
-        if change.description is not None:
-            feed.description = _description(change.description)
-        if change.upstream_enabled is not None:
-            feed.upstream_enabled = change.upstream_enabled
-        if change.upstream_sources is not None:
-            feed.upstream_sources = normalise_upstream_sources(
-                change.upstream_sources, self._public_sources, feed.upstream_sources
-            )
-        if change.hide_deleted_package_versions is not None:
-            feed.hide_deleted_package_versions = change.hide_deleted_package_versions
-        if change.badges_enabled is not None:
-            feed.badges_enabled = change.badges_enabled
-        if change.allow_upstream_name_conflict is not None:
-            feed.allow_upstream_name_conflict = change.allow_upstream_name_conflict
-        if change.default_view_id is not None:
-            feed.default_view_id = self.view(feed, change.default_view_id).id
-        return await self._save(feed, old_name)
 
-    async def _save(self, feed: Feed, old_name: str | None = None) -> Feed:
-        try:
-            await self._catalog.update_feed(feed, old_name=old_name)
-        except EtagMismatchError:
-            raise PreconditionFailedError("the feed was changed by someone else meanwhile; read it and retry") from None
-        except EntityExistsError:
-            raise ConflictError(f"a feed named {feed.name!r} already exists here") from None
-        finally:
-            self._forget(feed)
-        return feed
+        def apply(f: Feed) -> None:
+            if change.name is not None:
+                f.name = validate_feed_name(change.name)
+            if change.description is not None:
+                f.description = _description(change.description)
+            if change.upstream_enabled is not None:
+                f.upstream_enabled = change.upstream_enabled
+            if change.upstream_sources is not None:
+                f.upstream_sources = normalise_upstream_sources(
+                    change.upstream_sources, self._public_sources, f.upstream_sources
+                )
+            if change.hide_deleted_package_versions is not None:
+                f.hide_deleted_package_versions = change.hide_deleted_package_versions
+            if change.badges_enabled is not None:
+                f.badges_enabled = change.badges_enabled
+            if change.allow_upstream_name_conflict is not None:
+                f.allow_upstream_name_conflict = change.allow_upstream_name_conflict
+            if change.default_view_id is not None:
+                f.default_view_id = self.view(f, change.default_view_id).id
+
+        updated, _ = await self._mutate(feed, apply, if_match)
+        return updated
 
     async def delete(self, feed: Feed, caller: Caller) -> None:
         require_role(feed, caller, Role.ADMINISTRATOR, "deleting the feed")
         await self._catalog.delete_feed(feed)
-        self._forget(feed)
+        self._cache.clear()
 
     # views ---------------------------------------------------------------------------------------
     async def create_view(self, feed: Feed, caller: Caller, name: str, visibility: ViewVisibility) -> View:
         require_role(feed, caller, Role.ADMINISTRATOR, "creating views")
-        feed = await self._fresh(feed)
         validate_feed_name(name, "view")
-        if feed.view_named(name) is not None:
-            raise ConflictError(f"view {name!r} already exists in feed {feed.name!r}")
-        view = View(str(uuid.uuid4()), name, ViewType.RELEASE, visibility)
-        feed.views.append(view)
-        await self._save(feed)
-        return view
+
+        def apply(f: Feed) -> View:
+            if f.view_named(name) is not None:
+                raise ConflictError(f"view {name!r} already exists in feed {f.name!r}")
+            view = View(str(uuid.uuid4()), name, ViewType.RELEASE, visibility)
+            f.views.append(view)
+            return view
+
+        return (await self._mutate(feed, apply))[1]
 
     async def update_view(self, feed: Feed, caller: Caller, ref: str, change: ViewUpdate) -> View:
         require_role(feed, caller, Role.ADMINISTRATOR, "changing views")
-        feed = await self._fresh(feed)
-        view = self.view(feed, ref)
-        if change.name is not None and change.name != view.name:
-            if view.is_local:
-                raise BadRequestError("the @Local view cannot be renamed")
-            validate_feed_name(change.name, "view")
-            if feed.view_named(change.name) is not None:
-                raise ConflictError(f"view {change.name!r} already exists in feed {feed.name!r}")
-            view.name = change.name
-        if change.visibility is not None:
-            view.visibility = change.visibility
-        await self._save(feed)
-        return view
+
+        def apply(f: Feed) -> View:
+            view = self.view(f, ref)
+            if change.name is not None and change.name != view.name:
+                if view.is_local:
+                    raise BadRequestError("the @Local view cannot be renamed")
+                validate_feed_name(change.name, "view")
+                other = f.view_named(change.name)
+                if other is not None and other.id != view.id:
+                    raise ConflictError(f"view {change.name!r} already exists in feed {f.name!r}")
+                view.name = change.name
+            if change.visibility is not None:
+                view.visibility = change.visibility
+            return view
+
+        return (await self._mutate(feed, apply))[1]
 
     async def delete_view(self, feed: Feed, caller: Caller, ref: str) -> None:
         require_role(feed, caller, Role.ADMINISTRATOR, "deleting views")
-        feed = await self._fresh(feed)
-        view = self.view(feed, ref)
-        if view.is_local:
-            raise BadRequestError("the @Local view cannot be deleted")
-        feed.views = [v for v in feed.views if v.id != view.id]
-        if feed.default_view_id == view.id:
-            feed.default_view_id = feed.local_view.id
-        await self._save(feed)
+
+        def apply(f: Feed) -> None:
+            view = self.view(f, ref)
+            if view.is_local:
+                raise BadRequestError("the @Local view cannot be deleted")
+            f.views = [v for v in f.views if v.id != view.id]
+            if f.default_view_id == view.id:
+                f.default_view_id = f.local_view.id
+
+        await self._mutate(feed, apply)
 
     # permissions ---------------------------------------------------------------------------------
     async def set_permissions(self, feed: Feed, caller: Caller, changes: list[tuple[str, Role]]) -> Feed:
         """Grant roles (``Role.NONE`` removes the user's role). The last administrator stays."""
         require_role(feed, caller, Role.ADMINISTRATOR, "changing permissions")
-        feed = await self._fresh(feed)
-        perms = {p.user.lower(): p for p in feed.permissions}
-        for user, role in changes:
+        for user, _ in changes:
             validate_user(user)
-            if role is Role.NONE:
-                perms.pop(user.lower(), None)
-            else:
-                perms[user.lower()] = Permission(user, role)
-        if not any(p.role is Role.ADMINISTRATOR for p in perms.values()):
-            raise BadRequestError("a feed must keep at least one administrator")
-        feed.permissions = list(perms.values())
-        return await self._save(feed)
+
+        def apply(f: Feed) -> None:
+            perms = {p.user.lower(): p for p in f.permissions}
+            for user, role in changes:
+                if role is Role.NONE:
+                    perms.pop(user.lower(), None)
+                else:
+                    perms[user.lower()] = Permission(user, role)
+            if not any(p.role is Role.ADMINISTRATOR for p in perms.values()):
+                raise BadRequestError("a feed must keep at least one administrator")
+            f.permissions = list(perms.values())
+
+        updated, _ = await self._mutate(feed, apply)
+        return updated
 
 
 def _description(text: str) -> str:

@@ -21,7 +21,7 @@ from feed_core.domain.roles import Scope
 from feed_core.service.cache import TtlCache
 from feed_core.storage.catalog import Catalog
 
-TOKEN_PREFIX = "fpat_"
+TOKEN_PREFIX = "fpat_"  # noqa: S105 - a recognisable prefix, not a secret
 DEFAULT_LIFETIME = timedelta(days=90)
 MAX_LIFETIME = timedelta(days=366)
 
@@ -163,14 +163,23 @@ class IdentityService:
             known = await self._catalog.token_by_hash(hash_token(admin_token))
             if known is None:
                 await self.mint(
-                    org_name, None, user=admin_user, display_name="bootstrap administrator token",
-                    scope=Scope.MANAGE, plaintext=admin_token, never_expires=True,
+                    org_name,
+                    None,
+                    user=admin_user,
+                    display_name="bootstrap administrator token",
+                    scope=Scope.MANAGE,
+                    plaintext=admin_token,
+                    never_expires=True,
                 )
             return None
         if not mint_if_missing or await self._catalog.list_tokens(org_name, admin_user):
             return None
         minted = await self.mint(
-            org_name, None, user=admin_user, display_name="bootstrap administrator token",
-            scope=Scope.MANAGE, valid_to=self._clock() + MAX_LIFETIME,
+            org_name,
+            None,
+            user=admin_user,
+            display_name="bootstrap administrator token",
+            scope=Scope.MANAGE,
+            valid_to=self._clock() + MAX_LIFETIME,
         )
         return minted.plaintext

@@ -44,6 +44,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import io
 import os
 import re
 import uuid
@@ -117,7 +119,7 @@ _MAX_TRANSACTION_OPS = 100
 _FORBIDDEN_KEY_CHARS = re.compile(r"[%/\\#?\x00-\x1f\x7f-\x9f]")
 _ESCAPE_SEQUENCE = re.compile(r"%([0-9A-F]{2})")
 _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
-_SYSTEM_PROPERTIES = frozenset({"PartitionKey", "RowKey", "Timestamp", "etag", "odata.etag"})
+_SYSTEM_PROPERTIES = frozenset({"PartitionKey", "RowKey", "Timestamp"})
 
 
 def escape_key(key: str) -> str:
@@ -263,10 +265,8 @@ class AzureTableStore:
         async with self._create_lock:
             client = self._clients.get(table)
             if client is None:
-                try:
+                with contextlib.suppress(ResourceExistsError):
                     await self._service.create_table(name)
-                except ResourceExistsError:
-                    pass
                 client = self._service.get_table_client(name)
                 self._clients[table] = client
         return client
@@ -291,9 +291,7 @@ class AzureTableStore:
             if high is not None:
                 parameters["hi"] = high
                 query_filter += " and RowKey lt @hi"
-        entities = [
-            _from_azure(raw) async for raw in client.query_entities(query_filter, parameters=parameters)
-        ]
+        entities = [_from_azure(raw) async for raw in client.query_entities(query_filter, parameters=parameters)]
         # The range is only a coarse filter (orders differ past the BMP): check the prefix exactly.
         result = [e for e in entities if e.row_key.startswith(row_key_prefix)]
         result.sort(key=lambda e: e.row_key)
@@ -390,11 +388,7 @@ class AzureTableStore:
                 failed = exc.index if 0 <= exc.index < len(active) else 0
                 op = ops[active[failed]]
                 error = _map_transaction_error(exc, _where(table, op.entity))
-                if (
-                    isinstance(error, EntityNotFoundError)
-                    and op.kind is OpKind.DELETE
-                    and op.entity.etag is None
-                ):
+                if isinstance(error, EntityNotFoundError) and op.kind is OpKind.DELETE and op.entity.etag is None:
                     # Deleting a missing row is a no-op in the port, but fails an Azure batch: drop
                     # it and resend the rest (nothing was written by the failed attempt).
                     del active[failed]
@@ -455,10 +449,8 @@ class AzureBlobStore:
             return
         async with self._container_lock:
             if not self._container_ready:
-                try:
+                with contextlib.suppress(ResourceExistsError):
                     await self._container.create_container()
-                except ResourceExistsError:
-                    pass
                 self._container_ready = True
 
     async def put_if_absent(self, key: str, chunks: AsyncIterator[bytes], content_type: str) -> PutOutcome:
@@ -503,7 +495,7 @@ class AzureBlobStore:
                 piece = bytes(pending[:_BLOCK_SIZE])
                 del pending[:_BLOCK_SIZE]
                 block_id = f"{upload_id}-{len(block_ids):06d}"  # the SDK base64-encodes it
-                await blob.stage_block(block_id, piece, length=len(piece))
+                await blob.stage_block(block_id, io.BytesIO(piece), length=len(piece))
                 block_ids.append(block_id)
             if exhausted:
                 break
@@ -554,10 +546,8 @@ class AzureBlobStore:
             return None
 
     async def delete(self, key: str) -> None:
-        try:
+        with contextlib.suppress(ResourceNotFoundError):
             await self._blob(key).delete_blob()
-        except ResourceNotFoundError:
-            pass
 
     async def download_url(self, key: str, filename: str, ttl_seconds: int) -> str | None:
         blob = self._blob(key)

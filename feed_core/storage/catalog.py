@@ -44,8 +44,7 @@ def _feed_doc(feed: Feed) -> str:
             "upstreamEnabled": feed.upstream_enabled,
             "upstreamSources": feed.upstream_sources,
             "views": [
-                {"id": v.id, "name": v.name, "type": v.type.value, "visibility": v.visibility.value}
-                for v in feed.views
+                {"id": v.id, "name": v.name, "type": v.type.value, "visibility": v.visibility.value} for v in feed.views
             ],
             "permissions": [{"user": p.user, "role": p.role.api_name} for p in feed.permissions],
             "hideDeletedPackageVersions": feed.hide_deleted_package_versions,

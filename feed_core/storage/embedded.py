@@ -8,6 +8,7 @@ running server share one data directory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -29,7 +30,6 @@ from feed_core.storage.ports import (
     OpKind,
     PutOutcome,
     TableOp,
-    Value,
 )
 
 T = TypeVar("T")
@@ -111,9 +111,7 @@ class EmbeddedTableStore:
                 if cur.rowcount == 0:
                     raise _missing_or_changed(c, table, e)
             else:
-                c.execute(
-                    "DELETE FROM entities WHERE tbl=? AND pk=? AND rk=?", (table, e.partition_key, e.row_key)
-                )
+                c.execute("DELETE FROM entities WHERE tbl=? AND pk=? AND rk=?", (table, e.partition_key, e.row_key))
             return ""
         etag = _new_etag()
         if op.kind is OpKind.INSERT:
@@ -177,6 +175,11 @@ class EmbeddedTableStore:
         partitions = {o.entity.partition_key for o in ops}
         if len(partitions) > 1:
             raise ValueError("a transaction may only touch one partition")
+        # The same limits Azure Tables enforces, so code that passes here also passes there.
+        if len(ops) > 100:
+            raise ValueError("a transaction may hold at most 100 operations")
+        if len({o.entity.row_key for o in ops}) != len(ops):
+            raise ValueError("a transaction may touch each row only once")
         return await self._write(table, ops)
 
     async def close(self) -> None:
@@ -282,11 +285,5 @@ class EmbeddedBlobStore:
 
 
 def _unlink_quietly(name: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(name)
-    except FileNotFoundError:
-        pass
-
-
-def _json_props(props: dict[str, Value]) -> str:
-    return json.dumps(props, separators=(",", ":"))

@@ -58,7 +58,9 @@ class PackageStore:
         e = await self._t.get(PACKAGES, _partition(feed_id, protocol, name), META_ROW)
         return None if e is None else _meta_from(protocol, name, e)
 
-    async def get_package(self, feed_id: str, protocol: str, name: str) -> tuple[PackageMeta | None, list[PackageVersion]]:
+    async def get_package(
+        self, feed_id: str, protocol: str, name: str
+    ) -> tuple[PackageMeta | None, list[PackageVersion]]:
         """The meta row and every version row (deleted ones included) in one partition query."""
         rows = await self._t.query(PACKAGES, _partition(feed_id, protocol, name))
         meta: PackageMeta | None = None
@@ -102,7 +104,9 @@ class PackageStore:
         """Rewrite a version row (conditional on its etag) together with the meta row."""
         pk = _partition(feed_id, version.protocol, version.name)
         ops = [
-            TableOp(OpKind.UPDATE, Entity(pk, f"v:{version.version}", await self._version_props(version), version.etag)),
+            TableOp(
+                OpKind.UPDATE, Entity(pk, f"v:{version.version}", await self._version_props(version), version.etag)
+            ),
             self._meta_op(pk, meta),
         ]
         await self._t.transact(PACKAGES, ops)
@@ -111,8 +115,7 @@ class PackageStore:
         """Rewrite several version rows and the meta row in one transaction (at most 99 versions)."""
         pk = _partition(feed_id, meta.protocol, meta.name)
         ops = [
-            TableOp(OpKind.UPDATE, Entity(pk, f"v:{v.version}", await self._version_props(v), v.etag))
-            for v in versions
+            TableOp(OpKind.UPDATE, Entity(pk, f"v:{v.version}", await self._version_props(v), v.etag)) for v in versions
         ]
         ops.append(self._meta_op(pk, meta))
         await self._t.transact(PACKAGES, ops)

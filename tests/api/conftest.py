@@ -1,0 +1,145 @@
+"""API tests: the ASGI app in-process (httpx ASGITransport) on both storage backends."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from feed_core.app import create_app
+from feed_core.service.container import Services, build_services
+from feed_core.settings import Settings
+from tests.npm_packages import publish_body
+
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+ORG = "local"
+
+
+class MutableClock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> MutableClock:
+    return MutableClock()
+
+
+@pytest.fixture(params=["embedded", "azurite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> SettingsFactory:
+    def make(**overrides: Any) -> Settings:
+        base: dict[str, Any] = {"admin_token": ADMIN_TOKEN, "organization": ORG, "data_dir": tmp_path / "data"}
+        if backend == "azurite":
+            unique = uuid.uuid4().hex[:10]
+            base.update(
+                storage="azure",
+                connection_string=request.getfixturevalue("azurite_connection_string"),
+                table_prefix=f"t{unique}",
+                blob_container=f"c{unique}",
+                download_redirect=False,
+            )
+        base.update(overrides)
+        return Settings(**base)
+
+    return make
+
+
+@pytest.fixture
+async def services(make_settings: SettingsFactory, clock: MutableClock) -> AsyncIterator[Services]:
+    settings = make_settings()
+    svc = await build_services(settings, clock=clock)
+    await svc.identity.bootstrap(ORG, settings.admin_user, ADMIN_TOKEN)
+    yield svc
+    await svc.close()
+
+
+@dataclass
+class Api:
+    """An httpx client on the app plus shortcuts for the set-up steps most tests share."""
+
+    http: httpx.AsyncClient
+    services: Services
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def auth(self, who: str = "admin") -> dict[str, str]:
+        token = ADMIN_TOKEN if who == "admin" else self.tokens[who]
+        return {"Authorization": f"Bearer {token}"}
+
+    async def create_feed(self, name: str = "feed", **body: Any) -> dict[str, Any]:
+        r = await self.http.post(
+            f"/{ORG}/_apis/packaging/feeds?api-version=7.1", json={"name": name, **body}, headers=self.auth()
+        )
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    async def grant(self, feed: str, user: str, role: str) -> None:
+        r = await self.http.patch(
+            f"/{ORG}/_apis/packaging/Feeds/{feed}/permissions?api-version=7.1",
+            json=[{"role": role, "identityDescriptor": user}],
+            headers=self.auth(),
+        )
+        assert r.status_code == 200, r.text
+
+    async def token(self, user: str, scope: str = "vso.packaging_write") -> str:
+        r = await self.http.post(
+            f"/{ORG}/_apis/tokens/pats?api-version=7.1-preview.1",
+            json={"user": user, "scope": scope, "displayName": user},
+            headers=self.auth(),
+        )
+        assert r.status_code == 200, r.text
+        token = str(r.json()["patToken"]["token"])
+        self.tokens[user] = token
+        return token
+
+    @staticmethod
+    def registry(feed: str = "feed", view: str | None = None) -> str:
+        ref = f"{feed}@{view}" if view else feed
+        return f"/{ORG}/_packaging/{ref}/npm/registry/"
+
+    async def publish(
+        self, name: str, version: str, *, who: str = "admin", feed: str = "feed", **kwargs: Any
+    ) -> httpx.Response:
+        escaped = name.replace("/", "%2f")
+        return await self.http.put(
+            f"{self.registry(feed)}{escaped}", json=publish_body(name, version, **kwargs), headers=self.auth(who)
+        )
+
+
+@pytest.fixture
+async def api(services: Services) -> AsyncIterator[Api]:
+    app = create_app(services=services)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://feed.test") as http:
+        yield Api(http, services)
+
+
+@pytest.fixture
+async def feed_api(api: Api) -> Api:
+    """A feed named ``feed`` with alice (contributor), bob (reader), carol (collaborator) and tokens for them."""
+    await api.create_feed("feed")
+    await api.grant("feed", "alice", "contributor")
+    await api.grant("feed", "bob", "reader")
+    await api.grant("feed", "carol", "collaborator")
+    await api.token("alice")
+    await api.token("bob", "vso.packaging")
+    await api.token("carol", "vso.packaging")
+    return api
