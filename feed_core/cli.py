@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -179,8 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the feed over HTTP")
-    serve.add_argument("--host", default=os.environ.get("FEED_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("FEED_PORT", "7071")))
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=7071)
     serve.add_argument("--data-dir", default=argparse.SUPPRESS, help="embedded store directory")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=cmd_serve)

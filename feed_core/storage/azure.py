@@ -37,7 +37,7 @@ single conditional Put Blob; larger ones are staged as 4 MiB blocks and committe
 has one, else with a user delegation key obtained through the token credential.
 
 Azurite: blob SDK 12.31 sends an API version newer than Azurite 3.37 accepts; run Azurite with
-``--skipApiVersionCheck`` or pin a version with ``blob_api_version`` / ``FEED_AZURE_BLOB_API_VERSION``.
+``--skipApiVersionCheck`` (as the tests do) or pin a version with ``blob_api_version``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ import asyncio
 import base64
 import contextlib
 import io
-import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -102,9 +101,6 @@ __all__ = [
     "physical_table_name",
     "unescape_key",
 ]
-
-#: Environment variable that pins the blob service API version (only needed for old emulators).
-BLOB_API_VERSION_ENV = "FEED_AZURE_BLOB_API_VERSION"
 
 # Blob transfer sizes: uploads up to this size are one Put Blob, larger ones are staged in blocks of
 # this size; downloads fetch ranges of this size (the SDK's default first GET would be 32 MiB).
@@ -623,9 +619,9 @@ async def open_azure_storage(
     With ``connection_string`` (``UseDevelopmentStorage=true`` included) it alone is used; otherwise
     ``table_url`` and ``blob_url`` are account endpoints reached with ``DefaultAzureCredential``
     (``client_id`` selects a user-assigned managed identity). Nothing is contacted until first use.
-    ``blob_api_version`` (default: env ``FEED_AZURE_BLOB_API_VERSION``) pins the blob API version.
+    ``blob_api_version`` pins the blob API version (only needed for old emulators).
     """
-    api_version = blob_api_version or os.environ.get(BLOB_API_VERSION_ENV) or None
+    api_version = blob_api_version or None
     blob_options: dict[str, Any] = {"max_single_get_size": _BLOCK_SIZE, "max_chunk_get_size": _BLOCK_SIZE}
     if api_version:
         blob_options["api_version"] = api_version
