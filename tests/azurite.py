@@ -145,9 +145,7 @@ def running_azurite(timeout: float = START_TIMEOUT_SECONDS, attempts: int = 3) -
                 else:
                     code = proc.poll()
                     last_error = (
-                        f"exited with code {code}"
-                        if code is not None
-                        else f"did not answer within {timeout:.0f} s"
+                        f"exited with code {code}" if code is not None else f"did not answer within {timeout:.0f} s"
                     )
                     _stop(proc)
                     continue
@@ -169,9 +167,7 @@ def azurite_connection() -> Iterator[str]:
         yield conn
 
 
-def azurite_fixture(
-    scope: Scope = "session", name: str = "azurite_connection_string"
-) -> Callable[[], Iterator[str]]:
+def azurite_fixture(scope: Scope = "session", name: str = "azurite_connection_string") -> Callable[[], Iterator[str]]:
     """A pytest fixture yielding an Azurite connection string; failures fail (never skip) the tests."""
 
     @pytest.fixture(scope=scope, name=name)

@@ -30,7 +30,7 @@ from feed_core.storage.ports import (
 T = "things"  # logical table name used by most tests
 
 
-@pytest.fixture(params=["embedded", "azurite"])
+@pytest.fixture(params=["embedded", pytest.param("azurite", marks=pytest.mark.azurite)])
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
     if request.param == "embedded":
         store = Storage(EmbeddedTableStore(tmp_path / "db.sqlite3"), EmbeddedBlobStore(tmp_path / "blobs"))
@@ -76,7 +76,8 @@ async def test_insert_then_get(storage: Storage) -> None:
     assert got is not None
     assert (got.partition_key, got.row_key) == ("p", "r")
     assert dict(got.properties) == {"name": "six", "n": 3}
-    assert etag and got.etag == etag
+    assert etag
+    assert got.etag == etag
 
 
 async def test_insert_twice_conflicts(storage: Storage) -> None:
@@ -84,7 +85,8 @@ async def test_insert_twice_conflicts(storage: Storage) -> None:
     with pytest.raises(EntityExistsError):
         await storage.tables.insert(T, Entity("p", "r", {"v": 2}))
     got = await storage.tables.get(T, "p", "r")
-    assert got is not None and got.get_int("v") == 1
+    assert got is not None
+    assert got.get_int("v") == 1
 
 
 async def test_concurrent_inserts_exactly_one_wins(storage: Storage) -> None:
@@ -96,13 +98,15 @@ async def test_concurrent_inserts_exactly_one_wins(storage: Storage) -> None:
     assert len(winners) == 1
     assert all(isinstance(r, EntityExistsError) for r in results if not isinstance(r, str))
     got = await storage.tables.get(T, "p", "race")
-    assert got is not None and got.etag == winners[0]
+    assert got is not None
+    assert got.etag == winners[0]
 
 
 async def test_update_with_fresh_etag(storage: Storage) -> None:
     etag = await storage.tables.insert(T, Entity("p", "r", {"v": 1, "gone": "x"}))
     new_etag = await storage.tables.update(T, Entity("p", "r", {"v": 2}, etag))
-    assert new_etag and new_etag != etag
+    assert new_etag
+    assert new_etag != etag
     got = await storage.tables.get(T, "p", "r")
     assert got is not None
     assert dict(got.properties) == {"v": 2}  # a replace, not a merge
@@ -115,14 +119,16 @@ async def test_update_with_stale_etag_fails(storage: Storage) -> None:
     with pytest.raises(EtagMismatchError):
         await storage.tables.update(T, Entity("p", "r", {"v": 3}, stale))
     got = await storage.tables.get(T, "p", "r")
-    assert got is not None and got.get_int("v") == 2
+    assert got is not None
+    assert got.get_int("v") == 2
 
 
 async def test_update_without_etag_replaces_existing_only(storage: Storage) -> None:
     await storage.tables.insert(T, Entity("p", "r", {"v": 1}))
     await storage.tables.update(T, Entity("p", "r", {"v": 5}))
     got = await storage.tables.get(T, "p", "r")
-    assert got is not None and got.get_int("v") == 5
+    assert got is not None
+    assert got.get_int("v") == 5
     with pytest.raises(EntityNotFoundError):
         await storage.tables.update(T, Entity("p", "nothing", {"v": 1}))
     assert await storage.tables.get(T, "p", "nothing") is None
@@ -131,9 +137,13 @@ async def test_update_without_etag_replaces_existing_only(storage: Storage) -> N
 async def test_upsert_inserts_and_replaces(storage: Storage) -> None:
     first = await storage.tables.upsert(T, Entity("p", "r", {"v": 1}))
     second = await storage.tables.upsert(T, Entity("p", "r", {"w": "x"}))
-    assert first and second and first != second
+    assert first
+    assert second
+    assert first != second
     got = await storage.tables.get(T, "p", "r")
-    assert got is not None and dict(got.properties) == {"w": "x"} and got.etag == second
+    assert got is not None
+    assert dict(got.properties) == {"w": "x"}
+    assert got.etag == second
 
 
 async def test_concurrent_read_modify_write_loses_no_update(storage: Storage) -> None:
@@ -146,16 +156,15 @@ async def test_concurrent_read_modify_write_loses_no_update(storage: Storage) ->
             current = await storage.tables.get(T, "p", "counter")
             assert current is not None
             try:
-                await storage.tables.update(
-                    T, Entity("p", "counter", {"n": current.get_int("n") + 1}, current.etag)
-                )
+                await storage.tables.update(T, Entity("p", "counter", {"n": current.get_int("n") + 1}, current.etag))
                 return attempts
             except EtagMismatchError:
                 await asyncio.sleep(0)
 
     attempts = await asyncio.gather(*(increment() for _ in range(10)))
     got = await storage.tables.get(T, "p", "counter")
-    assert got is not None and got.get_int("n") == 10
+    assert got is not None
+    assert got.get_int("n") == 10
     assert sum(attempts) >= 10
 
 
@@ -225,7 +234,9 @@ async def test_query_by_partition_and_prefix_with_any_characters(storage: Storag
     assert await storage.tables.query(T, "no-such-partition") == []
 
     got = await storage.tables.get(T, WEIRD_PARTITION, "a?e")
-    assert got is not None and got.row_key == "a?e" and got.partition_key == WEIRD_PARTITION
+    assert got is not None
+    assert got.row_key == "a?e"
+    assert got.partition_key == WEIRD_PARTITION
 
 
 async def test_property_types_round_trip(storage: Storage) -> None:
@@ -242,19 +253,28 @@ async def test_property_types_round_trip(storage: Storage) -> None:
         "yes": True,
         "no": False,
         "nothing": None,
+        "etag": 'W/"upstream"',  # an ordinary property, not the row's ETag
     }
     await storage.tables.insert(T, Entity("p", "types", props))
     got = await storage.tables.get(T, "p", "types")
     assert got is not None
     p = got.properties
-    assert p["text"] == long_text and p["empty"] == ""
+    assert p["text"] == long_text
+    assert p["empty"] == ""
     for name in ("small", "negative", "big", "max_safe"):
-        assert type(p[name]) is int and p[name] == props[name], name
+        assert type(p[name]) is int, name
+        assert p[name] == props[name], name
         assert got.get_int(name) == props[name]
-    assert type(p["ratio"]) is float and p["ratio"] == 1.5
-    assert type(p["whole"]) is float and p["whole"] == 2.0
-    assert p["yes"] is True and p["no"] is False
-    assert got.get_bool("yes") is True and got.get_bool("no", True) is False
+    assert type(p["ratio"]) is float
+    assert p["ratio"] == 1.5
+    assert type(p["whole"]) is float
+    assert p["whole"] == 2.0
+    assert p["yes"] is True
+    assert p["no"] is False
+    assert p["etag"] == 'W/"upstream"'
+    assert got.etag != p["etag"]
+    assert got.get_bool("yes") is True
+    assert got.get_bool("no", True) is False
     # None: absent (Azure) or None (embedded); callers only see the default either way.
     assert p.get("nothing") is None
     assert got.get_str("nothing", "default") == "default"
@@ -272,13 +292,20 @@ async def test_transact_applies_insert_and_update_together(storage: Storage) -> 
             TableOp(OpKind.UPSERT, Entity("p", "upserted", {"v": 3})),
         ],
     )
-    assert len(etags) == 3 and all(etags)
+    assert len(etags) == 3
+    assert all(etags)
     new, existing, upserted = await asyncio.gather(
         *(storage.tables.get(T, "p", k) for k in ("new", "existing", "upserted"))
     )
-    assert new is not None and new.get_int("v") == 10 and new.etag == etags[0]
-    assert existing is not None and existing.get_int("v") == 2 and existing.etag == etags[1]
-    assert upserted is not None and upserted.get_int("v") == 3 and upserted.etag == etags[2]
+    assert new is not None
+    assert new.get_int("v") == 10
+    assert new.etag == etags[0]
+    assert existing is not None
+    assert existing.get_int("v") == 2
+    assert existing.etag == etags[1]
+    assert upserted is not None
+    assert upserted.get_int("v") == 3
+    assert upserted.etag == etags[2]
 
 
 async def test_transact_with_conflict_writes_nothing(storage: Storage) -> None:
@@ -293,7 +320,8 @@ async def test_transact_with_conflict_writes_nothing(storage: Storage) -> None:
         )
     assert await storage.tables.get(T, "p", "first") is None
     taken = await storage.tables.get(T, "p", "taken")
-    assert taken is not None and taken.get_int("v") == 1
+    assert taken is not None
+    assert taken.get_int("v") == 1
 
 
 async def test_transact_with_stale_etag_writes_nothing(storage: Storage) -> None:
@@ -322,12 +350,13 @@ async def test_transact_delete_of_missing_row_is_a_no_op(storage: Storage) -> No
             TableOp(OpKind.DELETE, Entity("p", "doomed", {}, etag)),
         ],
     )
-    assert etags[0] and etags[1:] == ["", ""]
+    assert etags[0]
+    assert etags[1:] == ["", ""]
     assert [e.row_key for e in await storage.tables.query(T, "p")] == ["a"]
 
 
 async def test_transact_across_partitions_is_rejected(storage: Storage) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="partition"):
         await storage.tables.transact(
             T,
             [
@@ -343,7 +372,8 @@ async def test_tables_are_separate(storage: Storage) -> None:
     assert await storage.tables.get("right", "p", "r") is None
     await storage.tables.insert("right", Entity("p", "r", {"side": "right"}))
     left = await storage.tables.get("left", "p", "r")
-    assert left is not None and left.get_str("side") == "left"
+    assert left is not None
+    assert left.get_str("side") == "left"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -363,14 +393,14 @@ async def test_put_if_absent_keeps_the_first_content(storage: Storage) -> None:
     )
     assert await storage.blobs.read_all(key) == SMALL
     info = await storage.blobs.stat(key)
-    assert info is not None and info.key == key and info.size == len(SMALL)
+    assert info is not None
+    assert info.key == key
+    assert info.size == len(SMALL)
 
 
 async def test_put_consumes_the_chunks_even_when_the_key_exists(storage: Storage) -> None:
     key = "docs/large.bin"
-    assert await storage.blobs.put_if_absent(key, chunks_of(LARGE), "application/octet-stream") is (
-        PutOutcome.CREATED
-    )
+    assert await storage.blobs.put_if_absent(key, chunks_of(LARGE), "application/octet-stream") is (PutOutcome.CREATED)
     consumed = 0
 
     async def counting() -> AsyncIterator[bytes]:
@@ -401,9 +431,7 @@ async def test_concurrent_puts_exactly_one_created(storage: Storage, size: str) 
 
 async def test_read_streams_a_large_blob(storage: Storage) -> None:
     key = "big/five-mib.bin"
-    assert await storage.blobs.put_if_absent(key, chunks_of(LARGE), "application/octet-stream") is (
-        PutOutcome.CREATED
-    )
+    assert await storage.blobs.put_if_absent(key, chunks_of(LARGE), "application/octet-stream") is (PutOutcome.CREATED)
     received = bytearray()
     pieces = 0
     async for chunk in storage.blobs.read(key, chunk_size=256 * 1024):
@@ -413,7 +441,8 @@ async def test_read_streams_a_large_blob(storage: Storage) -> None:
     assert bytes(received) == LARGE
     assert pieces >= len(LARGE) // (256 * 1024)
     info = await storage.blobs.stat(key)
-    assert info is not None and info.size == len(LARGE)
+    assert info is not None
+    assert info.size == len(LARGE)
 
 
 async def test_empty_blob(storage: Storage) -> None:
@@ -421,7 +450,8 @@ async def test_empty_blob(storage: Storage) -> None:
     assert await storage.blobs.read_all("empty/0") == b""
     assert [c async for c in storage.blobs.read("empty/0")] in ([], [b""])
     info = await storage.blobs.stat("empty/0")
-    assert info is not None and info.size == 0
+    assert info is not None
+    assert info.size == 0
 
 
 async def test_missing_blob(storage: Storage) -> None:
@@ -438,9 +468,7 @@ async def test_delete_blob(storage: Storage) -> None:
     await storage.blobs.delete("gone/soon")
     assert await storage.blobs.stat("gone/soon") is None
     assert await storage.blobs.read_all("gone/soon") is None
-    assert await storage.blobs.put_if_absent("gone/soon", chunks_of(b"again"), "text/plain") is (
-        PutOutcome.CREATED
-    )
+    assert await storage.blobs.put_if_absent("gone/soon", chunks_of(b"again"), "text/plain") is (PutOutcome.CREATED)
     assert await storage.blobs.read_all("gone/soon") == b"again"
 
 
@@ -450,7 +478,8 @@ async def test_local_path(storage: Storage) -> None:
     if is_azure(storage):
         assert path is None
     else:
-        assert path is not None and Path(path).read_bytes() == SMALL
+        assert path is not None
+        assert Path(path).read_bytes() == SMALL
 
 
 async def test_download_url(storage: Storage) -> None:
