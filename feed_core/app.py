@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -76,8 +76,7 @@ class FeedApp:
                 return
 
     async def _route(self, request: Request) -> Response:
-        raw = request.scope.get("raw_path") or request.scope["path"].encode()
-        path = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        path = _raw_path(request.scope)
         segs = path.split("/")[1:]
         if segs in ([""], ["_health"]):
             return json_response({"status": "ok"})
@@ -100,6 +99,20 @@ class FeedApp:
                     project = unquote(segs[1]) if i == 2 else None
                     return await rest.handle(services, request, org, project, unquote("/".join(segs[i + 1 :])))
         return json_response({"error": f"not found: {request.url.path}"}, status=404)
+
+
+def _raw_path(scope: Scope) -> str:
+    """The path as the client sent it (percent-encoded).
+
+    Azure Functions' ``AsgiMiddleware`` passes the already-decoded path as ``raw_path`` too; encode
+    it again so the adapters decode exactly once on every host. (The Functions host itself keeps
+    only ``%2F`` distinct, which is all npm's ``@scope%2fname`` needs.)
+    """
+    path: str = scope["path"]
+    raw = scope.get("raw_path")
+    if not raw or raw == path.encode():
+        return quote(path, safe="/!$&'()*+,;=:@~")
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FeedApp:

@@ -19,7 +19,13 @@ _USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 _FEED_FORBIDDEN = set("@~;{}\\+=<>|/?:&$*\"#[]%'")
 
 
+#: Paths the Azure Functions host keeps for itself when the route prefix is empty.
+RESERVED_ORGS = frozenset({"admin", "runtime", "api", "_health"})
+
+
 def validate_org(name: str) -> str:
+    if name.lower() in RESERVED_ORGS:
+        raise BadRequestError(f"{name!r} cannot be an organization name: the hosting platform reserves that path")
     if not _ORG.match(name):
         raise BadRequestError(
             f"invalid organization name {name!r}: use 1-50 letters, digits or hyphens, not starting or ending with '-'"

@@ -240,9 +240,10 @@ async def _get_packument(ctx: NpmContext, name: NpmName) -> Response:
     else:
         body, etag = cached
     headers = {"ETag": etag, "Vary": "Accept, Authorization", "Cache-Control": "private, no-cache"}
-    if ctx.request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
     media = ABBREVIATED if abbreviated else "application/json"
+    if ctx.request.headers.get("if-none-match") == etag:
+        # A media type on the 304 too: the Functions host would otherwise label it text/plain.
+        return Response(status_code=304, headers=headers, media_type=media)
     if ctx.request.method == "HEAD":
         return Response(status_code=200, headers={**headers, "Content-Length": str(len(body))}, media_type=media)
     return Response(body, media_type=media, headers=headers)
@@ -286,7 +287,7 @@ async def _get_tarball(ctx: NpmContext, name: NpmName, filename: str) -> Respons
             # npm follows redirects and drops Authorization when the host changes.
             return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
     if ctx.request.headers.get("if-none-match") == headers["ETag"]:
-        return Response(status_code=304, headers=headers)
+        return Response(status_code=304, headers=headers, media_type="application/octet-stream")
     headers["Content-Length"] = str(v.size)
     if ctx.request.method == "HEAD":
         return Response(status_code=200, headers=headers, media_type="application/octet-stream")
