@@ -75,7 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         create_app(settings),
         host=args.host,
         port=args.port,
-        log_level="warning",
+        log_level="info" if args.access_log else "warning",
         access_log=args.access_log,
         lifespan="on",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import io
 import json
@@ -17,7 +18,8 @@ def make_tarball(name: str, version: str, *, extra: dict[str, Any] | None = None
         "package/index.js": (code or f"module.exports = {json.dumps(name + '@' + version)};\n").encode(),
     }
     raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+    # mtime=0 in the gzip header too, so the same inputs always give the same bytes.
+    with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
         for path, data in files.items():
             info = tarfile.TarInfo(path)
             info.size = len(data)

@@ -6,6 +6,7 @@ quirks are noted where they are handled.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import logging
@@ -37,6 +38,7 @@ from feed_core.storage.packages import content_key
 log = logging.getLogger("feed_core.npm")
 PROTOCOL = "npm"
 ABBREVIATED = "application/vnd.npm.install-v1+json"
+_GZIP_MIN_BYTES = 1024
 
 
 def render_error(exc: FeedError) -> Response:
@@ -59,26 +61,39 @@ class NpmContext:
         require_role(self.feed, self.caller, role, action)
 
 
+@dataclass
+class BuiltPackument:
+    body: bytes
+    etag: str
+    _gzipped: bytes | None = None
+
+    def gzipped(self) -> bytes:
+        """The body gzip-compressed, made once on first request (packuments compress about 5-10x)."""
+        if self._gzipped is None:
+            self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
+        return self._gzipped
+
+
 class PackumentCache:
     """Built packument bodies per (feed, view, package, form, base URL), valid while the package's
     revision is unchanged. Reading the revision is one point read, so a warm GET never rebuilds."""
 
     def __init__(self, max_entries: int = 2000) -> None:
         self._max = max_entries
-        self._data: dict[tuple[str, ...], tuple[int, bytes, str]] = {}
+        self._data: dict[tuple[str, ...], tuple[int, BuiltPackument]] = {}
 
-    def get(self, key: tuple[str, ...], rev: int) -> tuple[bytes, str] | None:
+    def get(self, key: tuple[str, ...], rev: int) -> BuiltPackument | None:
         hit = self._data.get(key)
         if hit is None or hit[0] != rev:
             return None
-        return hit[1], hit[2]
+        return hit[1]
 
-    def put(self, key: tuple[str, ...], rev: int, body: bytes) -> str:
-        etag = '"' + hashlib.sha1(body).hexdigest() + '"'  # noqa: S324 - a cache validator, not security
+    def put(self, key: tuple[str, ...], rev: int, body: bytes) -> BuiltPackument:
+        built = BuiltPackument(body, '"' + hashlib.sha1(body).hexdigest() + '"')  # noqa: S324 - a validator
         if len(self._data) >= self._max:
             self._data.clear()
-        self._data[key] = (rev, body, etag)
-        return etag
+        self._data[key] = (rev, built)
+        return built
 
 
 _packuments = PackumentCache()
@@ -229,21 +244,30 @@ async def _get_packument(ctx: NpmContext, name: NpmName) -> Response:
         ABBREVIATED in ctx.request.headers.get("accept", "") and ctx.request.query_params.get("write") != "true"
     )
     key = (ctx.feed.id, ctx.view.id, name.full, "a" if abbreviated else "f", ctx.registry_url)
-    cached = _packuments.get(key, meta.rev)
-    if cached is None:
+    built = _packuments.get(key, meta.rev)
+    if built is None:
         pkg = await services.packages.read(ctx.feed, ctx.view, PROTOCOL, name.full)
         if pkg is None:
             raise NotFoundError(f"package {name.full} has no versions in {ctx.feed.name}@{ctx.view.name}")
         doc = packument(pkg, ctx.registry_url, abbreviated=abbreviated, revision=f"{pkg.meta.rev}-{ctx.feed.id[:8]}")
         body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-        etag = _packuments.put(key, pkg.meta.rev, body)
-    else:
-        body, etag = cached
-    headers = {"ETag": etag, "Vary": "Accept, Authorization", "Cache-Control": "private, no-cache"}
+        built = _packuments.put(key, pkg.meta.rev, body)
     media = ABBREVIATED if abbreviated else "application/json"
-    if ctx.request.headers.get("if-none-match") == etag:
+    compress = len(built.body) > _GZIP_MIN_BYTES and "gzip" in ctx.request.headers.get("accept-encoding", "")
+    # Each encoding is its own representation, so it gets its own strong ETag.
+    gz_etag = built.etag[:-1] + '-gz"'
+    headers = {
+        "ETag": gz_etag if compress else built.etag,
+        "Vary": "Accept, Accept-Encoding, Authorization",
+        "Cache-Control": "private, no-cache",
+    }
+    if ctx.request.headers.get("if-none-match") in (built.etag, gz_etag):
         # A media type on the 304 too: the Functions host would otherwise label it text/plain.
         return Response(status_code=304, headers=headers, media_type=media)
+    body = built.body
+    if compress:
+        body = built.gzipped()
+        headers["Content-Encoding"] = "gzip"
     if ctx.request.method == "HEAD":
         return Response(status_code=200, headers={**headers, "Content-Length": str(len(body))}, media_type=media)
     return Response(body, media_type=media, headers=headers)
@@ -269,8 +293,7 @@ async def _get_tarball(ctx: NpmContext, name: NpmName, filename: str) -> Respons
     number = version_from_filename(name, filename)
     if number is None:
         raise NotFoundError(f"{filename} is not a tarball of {name.full}")
-    pkg = await _read(ctx, name)
-    v = pkg.version(number)
+    v = await ctx.services.packages.read_version(ctx.feed, ctx.view, PROTOCOL, name.full, number)
     if v is None:
         raise NotFoundError(f"{name.full}@{number} does not exist in {ctx.feed.name}@{ctx.view.name}")
     blobs = ctx.services.packages.store.blobs

@@ -85,6 +85,15 @@ class PackageService:
         visible.sort(key=lambda v: order[v.version])
         return PackageView(meta, visible, tags_in_view(meta.dist_tags, [v.version for v in visible]))
 
+    async def read_version(
+        self, feed: Feed, view: View, protocol: str, name: str, number: str
+    ) -> PackageVersion | None:
+        """One version if the view shows it: a point read, for downloads."""
+        version = await self._store.get_version(feed.id, protocol, name, number)
+        if version is None or not versions_in_view([version], view):
+            return None
+        return version
+
     async def publish(self, feed: Feed, view: View, caller: Caller, new: NewVersion) -> PackageVersion:
         require_role(feed, caller, Role.CONTRIBUTOR, "publishing packages")
         if not view.is_local:

@@ -439,3 +439,19 @@ async def test_unknown_feed_view_package_are_404(feed_api: Api) -> None:
         r = await api.http.get(url, headers=api.auth("bob"))
         assert r.status_code == 404, url
         assert r.json()["error"]
+
+
+async def test_large_packuments_are_gzipped_when_asked(feed_api: Api) -> None:
+    api = feed_api
+    await api.publish("big-doc", "1.0.0", who="alice", extra={"description": "d" * 3000})
+    url = api.registry() + "big-doc"
+    plain = await api.http.get(url, headers={**api.auth("bob"), "Accept-Encoding": "identity"})
+    zipped = await api.http.get(url, headers={**api.auth("bob"), "Accept-Encoding": "gzip, deflate"})
+    assert "content-encoding" not in plain.headers
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.json() == plain.json()  # httpx decodes the gzip body
+    assert zipped.headers["etag"] != plain.headers["etag"]
+    again = await api.http.get(
+        url, headers={**api.auth("bob"), "Accept-Encoding": "gzip", "If-None-Match": zipped.headers["etag"]}
+    )
+    assert again.status_code == 304
