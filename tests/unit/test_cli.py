@@ -1,0 +1,54 @@
+"""The admin CLI, in-process on a temporary data directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from feed_core.cli import main
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("FEED_ADMIN_TOKEN", "FEED_STORAGE", "FEED_ORGANIZATION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FEED_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def test_feed_permission_and_token_commands(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["feed", "create", "web", "--description", "team"]) == 0
+    assert "created feed web" in capsys.readouterr().out
+    assert main(["feed", "list"]) == 0
+    assert "web" in capsys.readouterr().out
+    assert main(["permission", "set", "web", "alice", "contributor"]) == 0
+    assert "alice: contributor" in capsys.readouterr().out
+    assert main(["token", "create", "--user", "alice", "--scope", "vso.packaging_write", "--json"]) == 0
+    minted = json.loads(capsys.readouterr().out)
+    assert minted["user"] == "alice" and minted["token"].startswith("fpat_")
+    assert main(["token", "list", "--user", "alice"]) == 0
+    assert minted["authorizationId"] in capsys.readouterr().out
+    assert main(["token", "revoke", "--user", "alice", minted["authorizationId"]]) == 0
+    assert main(["token", "list", "--user", "alice"]) == 0
+    assert minted["authorizationId"] not in capsys.readouterr().out
+
+
+def test_errors_are_one_clear_line(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["feed", "create", "bad name"]) == 1
+    assert "invalid feed name" in capsys.readouterr().err
+    assert main(["permission", "set", "nosuch", "alice", "reader"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["feed", "create", "web"]) == 0
+    assert main(["permission", "set", "web", "alice", "king"]) == 2
+    assert "unknown role" in capsys.readouterr().err
+    assert main(["token", "create", "--user", "x", "--scope", "vso.everything"]) == 2
+
+
+def test_invalid_settings_stop_with_the_setting_named(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FEED_STORAGE", "azure")
+    assert main(["feed", "list"]) == 2
+    assert "FEED_STORAGE_CONNECTION_STRING" in capsys.readouterr().err
