@@ -37,6 +37,14 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "FEED_MAX_UPLOAD_BYTES": ("104857600", "largest request body accepted (publish), in bytes"),
     "FEED_PUBLIC_SOURCES": ("{}", 'JSON: public source name -> {"protocol": ..., "url": ...}'),
     "FEED_CACHE_SECONDS": ("5", "how long a worker trusts its cached feed and token lookups"),
+    "FEED_UPSTREAM_METADATA_TTL_SECONDS": ("300", "how long upstream metadata is fresh before it is revalidated"),
+    "FEED_UPSTREAM_REFRESH_MIN_SECONDS": (
+        "10",
+        "at most one on-demand refresh per package and upstream this often (a request for an unknown version)",
+    ),
+    "FEED_UPSTREAM_CONNECT_TIMEOUT_SECONDS": ("3", "connect timeout for upstream requests"),
+    "FEED_UPSTREAM_TIMEOUT_SECONDS": ("10", "overall budget of one upstream metadata request, retries included"),
+    "FEED_UPSTREAM_DOWNLOAD_TIMEOUT_SECONDS": ("120", "overall budget of fetching one package file from upstream"),
     "FEED_LOG_LEVEL": ("INFO", "log level"),
 }
 
@@ -79,6 +87,11 @@ class Settings:
     max_upload_bytes: int = 100 * 1024 * 1024
     public_sources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     cache_seconds: float = 5.0
+    upstream_ttl_seconds: float = 300.0
+    upstream_refresh_min_seconds: float = 10.0
+    upstream_connect_timeout: float = 3.0
+    upstream_timeout: float = 10.0
+    upstream_download_timeout: float = 120.0
     log_level: str = "INFO"
 
     @classmethod
@@ -119,6 +132,19 @@ class Settings:
             "max_upload_bytes": _int("FEED_MAX_UPLOAD_BYTES", get("FEED_MAX_UPLOAD_BYTES"), 1024),
             "public_sources": sources,
             "cache_seconds": float(_int("FEED_CACHE_SECONDS", get("FEED_CACHE_SECONDS"), 0)),
+            "upstream_ttl_seconds": float(
+                _int("FEED_UPSTREAM_METADATA_TTL_SECONDS", get("FEED_UPSTREAM_METADATA_TTL_SECONDS"), 0)
+            ),
+            "upstream_refresh_min_seconds": float(
+                _int("FEED_UPSTREAM_REFRESH_MIN_SECONDS", get("FEED_UPSTREAM_REFRESH_MIN_SECONDS"), 0)
+            ),
+            "upstream_connect_timeout": float(
+                _int("FEED_UPSTREAM_CONNECT_TIMEOUT_SECONDS", get("FEED_UPSTREAM_CONNECT_TIMEOUT_SECONDS"), 1)
+            ),
+            "upstream_timeout": float(_int("FEED_UPSTREAM_TIMEOUT_SECONDS", get("FEED_UPSTREAM_TIMEOUT_SECONDS"), 1)),
+            "upstream_download_timeout": float(
+                _int("FEED_UPSTREAM_DOWNLOAD_TIMEOUT_SECONDS", get("FEED_UPSTREAM_DOWNLOAD_TIMEOUT_SECONDS"), 1)
+            ),
             "log_level": get("FEED_LOG_LEVEL").upper(),
         }
         values.update(overrides)

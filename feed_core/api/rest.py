@@ -19,9 +19,10 @@ from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError
 from feed_core.domain.models import Caller, Feed, ViewVisibility
 from feed_core.domain.names import parse_npm_name, validate_org, validate_project
 from feed_core.domain.roles import Role, parse_role, parse_scope
+from feed_core.domain.upstream_rules import parse_behaviour
 from feed_core.protocols.http import authenticate, base_url, guarded, json_response, parse_json, read_body
 from feed_core.service.container import Services
-from feed_core.service.feeds import FeedUpdate, ViewUpdate, http_etag
+from feed_core.service.feeds import UNCHANGED, FeedUpdate, ViewUpdate, http_etag
 
 log = logging.getLogger("feed_core.api")
 _BODY_LIMIT = 1024 * 1024
@@ -154,7 +155,7 @@ async def _feeds(
             name = _str(body, "name")
             if not name:
                 raise BadRequestError("a feed needs a name")
-            sources = body.get("upstreamSources") or []
+            sources = body.get("upstreamSources")
             feed = await services.feeds.create(
                 org,
                 project,
@@ -162,7 +163,9 @@ async def _feeds(
                 name,
                 _str(body, "description") or "",
                 _bool(body, "upstreamEnabled") is not False,
-                sources,
+                [] if sources is None else sources,
+                minimum_release_age_hours=body.get("minimumReleaseAgeHours"),
+                minimum_release_age_exemptions=body.get("minimumReleaseAgeExemptions"),
             )
             log.info("feed %s created by %s", feed.scope_label, caller.user)
             return json_response(feed_json(base, feed), 201)
@@ -175,6 +178,8 @@ async def _feeds(
         return await _views(services, request, feed, caller, method, sub[1:], base)
     if sub_lower == ["permissions"]:
         return await _permissions(services, request, feed, caller, method)
+    if sub_lower[0] == "npm" and len(sub_lower) > 1 and sub_lower[1] == "packages" and sub_lower[-1] == "upstreaming":
+        return await _upstreaming(services, request, feed, caller, method, "npm", sub[2:-1])
     if sub_lower[0] == "npm":
         return await _npm_version(services, request, feed, caller, method, sub[1:], base)
     raise NotFoundError(f"no such API: {method} feeds/{'/'.join(segs)}")
@@ -198,6 +203,8 @@ async def _feed(services: Services, request: Request, feed: Feed, caller: Caller
             badges_enabled=_bool(body, "badgesEnabled"),
             default_view_id=_str(body, "defaultViewId"),
             allow_upstream_name_conflict=_bool(body, "allowUpstreamNameConflict"),
+            minimum_release_age_hours=body.get("minimumReleaseAgeHours", UNCHANGED),
+            minimum_release_age_exemptions=body.get("minimumReleaseAgeExemptions", UNCHANGED),
         )
         updated = await services.feeds.update(feed, caller, change, request.headers.get("if-match"))
         return json_response(feed_json(base, updated), headers={"ETag": http_etag(updated.etag)})
@@ -272,6 +279,42 @@ async def _permissions(services: Services, request: Request, feed: Feed, caller:
         updated = await services.feeds.set_permissions(feed, caller, changes)
         return json_response(_listing([permission_json(p.user, p.role, updated) for p in updated.permissions]))
     raise NotFoundError(f"no such API: {method} permissions")
+
+
+def _package_name(protocol: str, segs: list[str]) -> str:
+    """The package named by URL segments: ``name`` or, for npm, ``@scope/name`` (the ``@`` literal)."""
+    if protocol == "npm":
+        if len(segs) == 2 and segs[0].startswith("@"):
+            return parse_npm_name(f"{segs[0]}/{segs[1]}").full
+        if len(segs) == 1:
+            return parse_npm_name(segs[0]).full
+    raise NotFoundError(f"expected {protocol}/packages/{{name}}/upstreaming")
+
+
+async def _upstreaming(
+    services: Services, request: Request, feed: Feed, caller: Caller, method: str, protocol: str, segs: list[str]
+) -> Response:
+    """``versionsFromExternalUpstreams`` of one package; settable before the package exists."""
+    name = _package_name(protocol, segs)
+    state = services.upstream_state
+    if method == "GET":
+        require_role(feed, caller, Role.READER, "reading upstream behaviour")
+        behaviour = await state.get_behaviour(feed.id, protocol, name)
+        return json_response({"versionsFromExternalUpstreams": behaviour.value})
+    if method == "PATCH":
+        require_role(feed, caller, Role.ADMINISTRATOR, "changing upstream behaviour")
+        body = await _object_body(request)
+        raw = body.get("versionsFromExternalUpstreams")
+        if not isinstance(raw, str):
+            raise BadRequestError('send {"versionsFromExternalUpstreams": "auto" | "allowExternalVersions"}')
+        try:
+            behaviour = parse_behaviour(raw)
+        except ValueError as exc:
+            raise BadRequestError(str(exc)) from None
+        await state.set_behaviour(feed.id, protocol, name, behaviour)
+        log.info("upstream behaviour of %s in %s set to %s by %s", name, feed.scope_label, behaviour.value, caller.user)
+        return json_response({"versionsFromExternalUpstreams": behaviour.value})
+    raise NotFoundError(f"no such API: {method} upstreaming")
 
 
 async def _npm_version(

@@ -7,6 +7,7 @@ from typing import Any
 
 from feed_core.domain.models import Feed, PackageVersion, Token, View
 from feed_core.domain.roles import Role
+from feed_core.domain.upstream_sources import SECRET_KEYS
 
 _NS = uuid.UUID("6f1c1f5e-9d55-4c8f-9a43-0b5b7e2f7a11")
 
@@ -43,9 +44,12 @@ def permission_json(user: str, role: Role, feed: Feed) -> dict[str, Any]:
     }
 
 
-def _public_source(src: dict[str, Any]) -> dict[str, Any]:
-    # Credentials of custom upstreams are secrets: never returned.
-    return {k: v for k, v in src.items() if k not in ("credentials", "password", "token")}
+def upstream_source_json(src: dict[str, Any]) -> dict[str, Any]:
+    """A stored upstream source as the API shows it: credentials of custom upstreams are secrets and
+    never returned, only whether the source has some."""
+    out = {k: v for k, v in src.items() if k not in SECRET_KEYS}
+    out["hasCredentials"] = bool(src.get("credentials"))
+    return out
 
 
 def feed_json(base: str, feed: Feed) -> dict[str, Any]:
@@ -65,13 +69,15 @@ def feed_json(base: str, feed: Feed) -> dict[str, Any]:
         "project": project,
         "upstreamEnabled": feed.upstream_enabled,
         "upstreamEnabledChangedDate": None,
-        "upstreamSources": [_public_source(s) for s in feed.upstream_sources],
+        "upstreamSources": [upstream_source_json(s) for s in feed.upstream_sources],
         "capabilities": "defaultCapabilities",
         "isReadOnly": False,
         "isEnabled": True,
         "hideDeletedPackageVersions": feed.hide_deleted_package_versions,
         "badgesEnabled": feed.badges_enabled,
         "allowUpstreamNameConflict": feed.allow_upstream_name_conflict,
+        "minimumReleaseAgeHours": feed.minimum_release_age_hours,
+        "minimumReleaseAgeExemptions": list(feed.minimum_release_age_exemptions),
         "defaultViewId": feed.default_view_id,
         "viewId": None,
         "viewName": None,
@@ -116,6 +122,7 @@ def version_json(base: str, feed: Feed, v: PackageVersion, latest: str | None) -
         "unpublishedDate": v.deleted,
         "deprecateMessage": v.deprecated or "",
         "sourceChain": v.source_chain,
+        "provenance": v.provenance or None,
         "author": v.publisher,
         "files": [
             {

@@ -48,12 +48,15 @@ class Feed:
     name: str
     description: str = ""
     upstream_enabled: bool = True
-    upstream_sources: list[dict[str, Any]] = field(default_factory=list)
+    # repr=False: sources may carry an upstream's credentials, which must never reach a log line.
+    upstream_sources: list[dict[str, Any]] = field(default_factory=list, repr=False)
     views: list[View] = field(default_factory=list)
     permissions: list[Permission] = field(default_factory=list)
     hide_deleted_package_versions: bool = True
     badges_enabled: bool = False
     allow_upstream_name_conflict: bool = False
+    minimum_release_age_hours: float | None = None
+    minimum_release_age_exemptions: list[str] = field(default_factory=list)
     default_view_id: str = ""
     created: str = ""
     etag: str | None = None
@@ -121,6 +124,8 @@ class PackageVersion:
     deprecated: str | None = None
     views: list[str] = field(default_factory=list)
     source_chain: list[dict[str, Any]] = field(default_factory=list)
+    #: For versions saved from an upstream: where and when from, the upstream's hashes, who saved it.
+    provenance: dict[str, Any] = field(default_factory=dict)
     etag: str | None = None
 
 

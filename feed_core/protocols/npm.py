@@ -18,11 +18,13 @@ from urllib.parse import unquote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from feed_core.domain import semver
 from feed_core.domain.access import require_role
-from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError, UnauthorizedError
-from feed_core.domain.models import Caller, Feed, View
+from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError, UnauthorizedError, UpstreamError
+from feed_core.domain.models import Caller, Feed, PackageVersion, View
 from feed_core.domain.names import NpmName, parse_npm_name
 from feed_core.domain.roles import Role
+from feed_core.domain.visibility import versions_in_view
 from feed_core.protocols.http import authenticate, base_url, guarded, json_response, parse_json, read_body
 from feed_core.protocols.npm_wire import (
     PublishRequest,
@@ -32,7 +34,8 @@ from feed_core.protocols.npm_wire import (
     version_from_filename,
 )
 from feed_core.service.container import Services
-from feed_core.service.packages import NewVersion
+from feed_core.service.packages import NewVersion, PackageView
+from feed_core.service.resolve import Lookup, Resolution
 from feed_core.storage.packages import content_key
 
 log = logging.getLogger("feed_core.npm")
@@ -65,6 +68,7 @@ class NpmContext:
 class BuiltPackument:
     body: bytes
     etag: str
+    notes: dict[str, str]
     _gzipped: bytes | None = None
 
     def gzipped(self) -> bytes:
@@ -75,24 +79,25 @@ class BuiltPackument:
 
 
 class PackumentCache:
-    """Built packument bodies per (feed, view, package, form, base URL), valid while the package's
-    revision is unchanged. Reading the revision is one point read, so a warm GET never rebuilds."""
+    """Built packument bodies per (feed, view, package, form, base URL), valid while the inputs'
+    fingerprint (package revision, upstream answers, behaviour, caller's save right) is unchanged.
+    Working out the fingerprint costs one point read, so a warm GET never rebuilds."""
 
     def __init__(self, max_entries: int = 2000) -> None:
         self._max = max_entries
-        self._data: dict[tuple[str, ...], tuple[int, BuiltPackument]] = {}
+        self._data: dict[tuple[str, ...], tuple[str, BuiltPackument]] = {}
 
-    def get(self, key: tuple[str, ...], rev: int) -> BuiltPackument | None:
+    def get(self, key: tuple[str, ...], generation: str) -> BuiltPackument | None:
         hit = self._data.get(key)
-        if hit is None or hit[0] != rev:
+        if hit is None or hit[0] != generation:
             return None
         return hit[1]
 
-    def put(self, key: tuple[str, ...], rev: int, body: bytes) -> BuiltPackument:
-        built = BuiltPackument(body, '"' + hashlib.sha1(body).hexdigest() + '"')  # noqa: S324 - a validator
+    def put(self, key: tuple[str, ...], generation: str, body: bytes, notes: dict[str, str]) -> BuiltPackument:
+        built = BuiltPackument(body, '"' + hashlib.sha1(body).hexdigest() + '"', notes)  # noqa: S324 - a validator
         if len(self._data) >= self._max:
             self._data.clear()
-        self._data[key] = (rev, built)
+        self._data[key] = (generation, built)
         return built
 
 
@@ -235,23 +240,47 @@ async def _special(ctx: NpmContext, method: str, segs: list[str]) -> Response:
     raise NotFoundError(f"no such npm endpoint: {method} -/{'/'.join(segs)}")
 
 
+async def _lookup(ctx: NpmContext, name: NpmName, want_version: str | None = None) -> Lookup:
+    return await ctx.services.resolver.look_up(
+        ctx.feed, ctx.view, ctx.caller, PROTOCOL, name.full, now=ctx.services.clock(), want_version=want_version
+    )
+
+
+async def _resolve(ctx: NpmContext, lookup: Lookup) -> Resolution:
+    return await ctx.services.resolver.resolve(lookup, ctx.services.clock())
+
+
+def _as_view(res: Resolution) -> PackageView:
+    versions = res.versions()
+    if not versions:
+        hidden = [*res.upstream, *res.merge.blocked, *res.merge.held_back]
+        if hidden:
+            raise NotFoundError(res.explain_missing(hidden[0]))
+        lookup = res.lookup
+        raise NotFoundError(f"package {lookup.name} has no versions in {lookup.feed.name}@{lookup.view.name}")
+    return PackageView(res.meta, versions, res.dist_tags)
+
+
 async def _get_packument(ctx: NpmContext, name: NpmName) -> Response:
-    services = ctx.services
-    meta = await services.packages.meta(ctx.feed, PROTOCOL, name.full)
-    if meta is None:
+    lookup = await _lookup(ctx, name)
+    if not lookup.exists:
+        errors = lookup.upstream_errors
+        if errors:
+            raise UpstreamError(
+                f"{name.full} is not in feed {ctx.feed.name} and no upstream could be asked: {'; '.join(errors)}"
+            )
         raise NotFoundError(f"package {name.full} does not exist in feed {ctx.feed.name}")
     abbreviated = (
         ABBREVIATED in ctx.request.headers.get("accept", "") and ctx.request.query_params.get("write") != "true"
     )
     key = (ctx.feed.id, ctx.view.id, name.full, "a" if abbreviated else "f", ctx.registry_url)
-    built = _packuments.get(key, meta.rev)
+    built = _packuments.get(key, lookup.fingerprint)
     if built is None:
-        pkg = await services.packages.read(ctx.feed, ctx.view, PROTOCOL, name.full)
-        if pkg is None:
-            raise NotFoundError(f"package {name.full} has no versions in {ctx.feed.name}@{ctx.view.name}")
+        res = await _resolve(ctx, lookup)
+        pkg = _as_view(res)
         doc = packument(pkg, ctx.registry_url, abbreviated=abbreviated, revision=f"{pkg.meta.rev}-{ctx.feed.id[:8]}")
         body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-        built = _packuments.put(key, pkg.meta.rev, body)
+        built = _packuments.put(key, lookup.fingerprint, body, res.notes)
     media = ABBREVIATED if abbreviated else "application/json"
     compress = len(built.body) > _GZIP_MIN_BYTES and "gzip" in ctx.request.headers.get("accept-encoding", "")
     # Each encoding is its own representation, so it gets its own strong ETag.
@@ -260,6 +289,7 @@ async def _get_packument(ctx: NpmContext, name: NpmName) -> Response:
         "ETag": gz_etag if compress else built.etag,
         "Vary": "Accept, Accept-Encoding, Authorization",
         "Cache-Control": "private, no-cache",
+        **built.notes,
     }
     if ctx.request.headers.get("if-none-match") in (built.etag, gz_etag):
         # A media type on the 304 too: the Functions host would otherwise label it text/plain.
@@ -273,7 +303,8 @@ async def _get_packument(ctx: NpmContext, name: NpmName) -> Response:
     return Response(body, media_type=media, headers=headers)
 
 
-async def _read(ctx: NpmContext, name: NpmName) -> Any:
+async def _read(ctx: NpmContext, name: NpmName) -> PackageView:
+    """What the feed itself holds in the view (for edits and dist-tags: upstream versions aside)."""
     pkg = await ctx.services.packages.read(ctx.feed, ctx.view, PROTOCOL, name.full)
     if pkg is None:
         raise NotFoundError(f"package {name.full} does not exist in {ctx.feed.name}@{ctx.view.name}")
@@ -281,21 +312,52 @@ async def _read(ctx: NpmContext, name: NpmName) -> Any:
 
 
 async def _get_version(ctx: NpmContext, name: NpmName, ref: str) -> Response:
-    pkg = await _read(ctx, name)
-    number = pkg.dist_tags.get(ref, ref)
-    v = pkg.version(number)
+    want = ref if semver.try_parse_semver(ref) else None
+    res = await _resolve(ctx, await _lookup(ctx, name, want))
+    number = res.dist_tags.get(ref, ref)
+    v = next((v for v in res.versions() if v.version == number), None)
     if v is None:
-        raise NotFoundError(f"{name.full}@{ref} does not exist in {ctx.feed.name}@{ctx.view.name}")
-    return json_response(version_document(v, ctx.registry_url, abbreviated=False))
+        raise NotFoundError(res.explain_missing(number))
+    return json_response(version_document(v, ctx.registry_url, abbreviated=False), headers=res.notes)
+
+
+async def _version_to_serve(ctx: NpmContext, name: NpmName, number: str) -> PackageVersion:
+    """The held version, or (for a collaborator or higher) the upstream one, saved first."""
+    held = await ctx.services.packages.store.get_version(ctx.feed.id, PROTOCOL, name.full, number)
+    if held is not None:
+        if held.deleted is not None:
+            raise NotFoundError(
+                f"{name.full}@{number} was deleted from feed {ctx.feed.name}; its number stays reserved"
+            )
+        if versions_in_view([held], ctx.view):
+            return held
+    res = await _resolve(ctx, await _lookup(ctx, name, number))
+    if number not in res.upstream or not res.lookup.can_save:
+        raise NotFoundError(res.explain_missing(number))
+    source, uv = res.upstream[number]
+    services = ctx.services
+
+    async def fetch_and_commit() -> PackageVersion:
+        record = await services.upstreams.fetch_for_save(ctx.feed, ctx.caller, PROTOCOL, name.full, source, uv)
+        saved = await services.packages.commit_saved(ctx.feed, record)
+        log.info(
+            "saved %s@%s into %s from upstream %s for %s",
+            name.full,
+            number,
+            ctx.feed.scope_label,
+            source.get("name"),
+            ctx.caller.user,
+        )
+        return saved
+
+    return await services.upstreams.save((ctx.feed.id, PROTOCOL, name.full, number), fetch_and_commit)
 
 
 async def _get_tarball(ctx: NpmContext, name: NpmName, filename: str) -> Response:
     number = version_from_filename(name, filename)
     if number is None:
         raise NotFoundError(f"{filename} is not a tarball of {name.full}")
-    v = await ctx.services.packages.read_version(ctx.feed, ctx.view, PROTOCOL, name.full, number)
-    if v is None:
-        raise NotFoundError(f"{name.full}@{number} does not exist in {ctx.feed.name}@{ctx.view.name}")
+    v = await _version_to_serve(ctx, name, number)
     blobs = ctx.services.packages.store.blobs
     key = content_key(v.sha256)
     headers = {

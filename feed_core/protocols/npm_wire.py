@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from feed_core.domain import semver
 from feed_core.domain.errors import BadRequestError
+from feed_core.domain.integrity import Digests, first_mismatch, parse_sri
 from feed_core.domain.models import PackageVersion
 from feed_core.domain.names import NpmName
 from feed_core.service.packages import PackageView
@@ -128,26 +128,17 @@ class PublishRequest:
     tags: dict[str, str]
 
 
-def _sri_digest(algorithm: str, data: bytes) -> str:
-    return base64.b64encode(hashlib.new(algorithm, data).digest()).decode()
-
-
-def check_integrity(declared: str, data: bytes) -> None:
+def check_integrity(declared: str, digests: Digests) -> None:
     """Every hash in a declared SRI string that we can compute must match the bytes."""
-    checked = 0
-    for item in declared.split():
-        algo, _, b64 = item.partition("-")
-        algo = algo.lower()
-        if algo not in ("sha512", "sha384", "sha256", "sha1"):
-            continue
-        b64 = b64.split("?", 1)[0]
-        if _sri_digest(algo, data) != b64:
-            raise BadRequestError(
-                f"the tarball does not match its declared integrity ({algo}): the upload is corrupt or was altered"
-            )
-        checked += 1
-    if declared.strip() and checked == 0:
+    if not declared.strip():
+        return
+    if not parse_sri(declared):
         raise BadRequestError(f"unsupported integrity value {declared[:80]!r}; use sha512-<base64>")
+    algo = first_mismatch(declared, "", digests)
+    if algo is not None:
+        raise BadRequestError(
+            f"the tarball does not match its declared integrity ({algo}): the upload is corrupt or was altered"
+        )
 
 
 def parse_publish(name: NpmName, body: dict[str, Any]) -> PublishRequest:
@@ -186,9 +177,11 @@ def parse_publish(name: NpmName, body: dict[str, Any]) -> PublishRequest:
         raise BadRequestError("the attachment is not a gzip-compressed tarball (.tgz)")
     dist = manifest.get("dist") if isinstance(manifest.get("dist"), dict) else {}
     assert isinstance(dist, dict)
+    digests = Digests()
+    digests.update(content)
     if isinstance(dist.get("integrity"), str):
-        check_integrity(dist["integrity"], content)
-    sha1 = hashlib.sha1(content).hexdigest()  # noqa: S324 - npm's legacy shasum, not a security check
+        check_integrity(dist["integrity"], digests)
+    sha1 = digests.hex("sha1")
     if isinstance(dist.get("shasum"), str) and dist["shasum"].lower() != sha1:
         raise BadRequestError("the tarball does not match its declared shasum: the upload is corrupt or was altered")
     tags = body.get("dist-tags") or {"latest": number}
@@ -208,8 +201,8 @@ def parse_publish(name: NpmName, body: dict[str, Any]) -> PublishRequest:
         manifest=stored,
         content=content,
         filename=tarball_filename(name, number),
-        sha512_integrity="sha512-" + _sri_digest("sha512", content),
+        sha512_integrity=digests.sri,
         sha1=sha1,
-        sha256=hashlib.sha256(content).hexdigest(),
+        sha256=digests.hex("sha256"),
         tags=dict(tags),
     )

@@ -5,13 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from feed_core.domain.clock import Clock, system_clock
+from feed_core.domain.models import Feed
 from feed_core.service.feeds import FeedService
 from feed_core.service.identity import IdentityService
 from feed_core.service.packages import PackageService
+from feed_core.service.resolve import Resolver
+from feed_core.service.upstream import UpstreamService
 from feed_core.settings import Settings
 from feed_core.storage.catalog import Catalog
 from feed_core.storage.packages import PackageStore
 from feed_core.storage.ports import Storage
+from feed_core.storage.upstream_state import UpstreamStateStore
 
 
 @dataclass
@@ -22,9 +26,13 @@ class Services:
     identity: IdentityService
     feeds: FeedService
     packages: PackageService
+    upstreams: UpstreamService
+    upstream_state: UpstreamStateStore
+    resolver: Resolver
     clock: Clock
 
     async def close(self) -> None:
+        await self.upstreams.close()
         await self.storage.close()
 
 
@@ -52,12 +60,25 @@ async def build_services(
 ) -> Services:
     storage = storage or await open_storage(settings)
     catalog = Catalog(storage.tables)
+    package_store = PackageStore(storage.tables, storage.blobs)
+    packages = PackageService(package_store, clock)
+    state = UpstreamStateStore(storage.tables, storage.blobs)
+    upstreams = UpstreamService(state=state, packages=package_store, catalog=catalog, settings=settings, clock=clock)
+
+    async def upstream_conflict(feed: Feed, protocol: str, name: str, version: str) -> str | None:
+        found = await upstreams.find_offer(feed, protocol, name, version)
+        return None if found is None else str(found[0].get("name"))
+
+    packages.upstream_conflict = upstream_conflict
     return Services(
         settings=settings,
         storage=storage,
         catalog=catalog,
         identity=IdentityService(catalog, clock, settings.cache_seconds),
         feeds=FeedService(catalog, clock, settings.cache_seconds, dict(settings.public_sources)),
-        packages=PackageService(PackageStore(storage.tables, storage.blobs), clock),
+        packages=packages,
+        upstreams=upstreams,
+        upstream_state=state,
+        resolver=Resolver(packages, upstreams, state),
         clock=clock,
     )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -20,9 +21,18 @@ from feed_core.domain.errors import (
 from feed_core.domain.models import Caller, Feed, Permission, View, ViewType, ViewVisibility
 from feed_core.domain.names import validate_feed_name, validate_org, validate_project, validate_user
 from feed_core.domain.roles import Role, Scope
-from feed_core.domain.upstream_sources import normalise_upstream_sources
+from feed_core.domain.upstream_sources import (
+    Node,
+    SourceDraft,
+    check_unique_names,
+    find_cycle,
+    internal_targets,
+    parse_upstream_sources,
+    validate_exemptions,
+    validate_release_age,
+)
 from feed_core.service.cache import TtlCache
-from feed_core.storage.catalog import Catalog
+from feed_core.storage.catalog import MAX_FEED_DOCUMENT_CHARS, Catalog, feed_document_chars
 from feed_core.storage.ports import EntityExistsError, EtagMismatchError
 
 
@@ -34,6 +44,20 @@ def http_etag(storage_etag: str | None) -> str:
 T = TypeVar("T")
 _RETRIES = 20
 DEFAULT_VIEWS = (("Local", ViewType.IMPLICIT), ("Prerelease", ViewType.RELEASE), ("Release", ViewType.RELEASE))
+#: The most feeds a cycle check reads while following internal upstreams.
+_MAX_GRAPH_FEEDS = 2000
+#: View visibilities that let another feed use the view as its upstream.
+SHARED_IN_ORG = frozenset({ViewVisibility.COLLECTION, ViewVisibility.ORGANIZATION, ViewVisibility.AAD_TENANT})
+SHARED_ACROSS_ORGS = frozenset({ViewVisibility.ORGANIZATION, ViewVisibility.AAD_TENANT})
+
+
+class Unchanged(enum.Enum):
+    """Marks a ``FeedUpdate`` field the client did not send, where ``None`` (JSON null) is a value."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED = Unchanged.UNCHANGED
 
 
 @dataclass
@@ -48,6 +72,9 @@ class FeedUpdate:
     badges_enabled: bool | None = None
     default_view_id: str | None = None
     allow_upstream_name_conflict: bool | None = None
+    #: Raw JSON values, validated by the service: a number >= 0, or null to turn the delay off.
+    minimum_release_age_hours: Any = UNCHANGED
+    minimum_release_age_exemptions: Any = UNCHANGED
 
 
 @dataclass
@@ -106,7 +133,10 @@ class FeedService:
         name: str,
         description: str,
         upstream_enabled: bool,
-        upstream_sources: list[dict[str, Any]],
+        upstream_sources: list[Any],
+        *,
+        minimum_release_age_hours: Any = None,
+        minimum_release_age_exemptions: Any = None,
     ) -> Feed:
         if not caller.org_admin:
             raise ForbiddenError(f"creating feeds in organization {org} needs an organization administrator")
@@ -121,12 +151,15 @@ class FeedService:
             name=name,
             description=_description(description),
             upstream_enabled=upstream_enabled,
-            upstream_sources=normalise_upstream_sources(upstream_sources, self._public_sources),
             views=views,
             permissions=[Permission(caller.user, Role.ADMINISTRATOR)],
+            minimum_release_age_hours=validate_release_age(minimum_release_age_hours, "minimumReleaseAgeHours"),
+            minimum_release_age_exemptions=validate_exemptions(minimum_release_age_exemptions),
             default_view_id=views[0].id,
             created=iso(self._clock()),
         )
+        feed.upstream_sources = await self.resolve_upstream_sources(feed, upstream_sources)
+        _check_size(feed)
         try:
             await self._catalog.create_feed(feed)
         except EntityExistsError:
@@ -135,6 +168,14 @@ class FeedService:
         return feed
 
     async def _mutate(self, feed: Feed, apply: Callable[[Feed], T], if_match: str | None = None) -> tuple[Feed, T]:
+        async def apply_async(f: Feed) -> T:
+            return apply(f)
+
+        return await self._mutate_async(feed, apply_async, if_match)
+
+    async def _mutate_async(
+        self, feed: Feed, apply: Callable[[Feed], Awaitable[T]], if_match: str | None = None
+    ) -> tuple[Feed, T]:
         """Read the feed fresh, apply the change, write it conditionally on the ETag just read.
 
         Without ``If-Match`` a concurrent writer only makes us re-read and re-apply (no lost update);
@@ -147,7 +188,8 @@ class FeedService:
             if if_match and if_match.strip() not in ("*", http_etag(current.etag)):
                 raise PreconditionFailedError("the feed changed since you read it (If-Match does not match its ETag)")
             old_name = current.name
-            result = apply(current)
+            result = await apply(current)
+            _check_size(current)
             try:
                 await self._catalog.update_feed(current, old_name=old_name)
             except EtagMismatchError:
@@ -164,7 +206,7 @@ class FeedService:
     async def update(self, feed: Feed, caller: Caller, change: FeedUpdate, if_match: str | None = None) -> Feed:
         require_role(feed, caller, Role.ADMINISTRATOR, "changing feed settings")
 
-        def apply(f: Feed) -> None:
+        async def apply(f: Feed) -> None:
             if change.name is not None:
                 f.name = validate_feed_name(change.name)
             if change.description is not None:
@@ -172,9 +214,13 @@ class FeedService:
             if change.upstream_enabled is not None:
                 f.upstream_enabled = change.upstream_enabled
             if change.upstream_sources is not None:
-                f.upstream_sources = normalise_upstream_sources(
-                    change.upstream_sources, self._public_sources, f.upstream_sources
+                f.upstream_sources = await self.resolve_upstream_sources(f, change.upstream_sources)
+            if change.minimum_release_age_hours is not UNCHANGED:
+                f.minimum_release_age_hours = validate_release_age(
+                    change.minimum_release_age_hours, "minimumReleaseAgeHours"
                 )
+            if change.minimum_release_age_exemptions is not UNCHANGED:
+                f.minimum_release_age_exemptions = validate_exemptions(change.minimum_release_age_exemptions)
             if change.hide_deleted_package_versions is not None:
                 f.hide_deleted_package_versions = change.hide_deleted_package_versions
             if change.badges_enabled is not None:
@@ -184,8 +230,103 @@ class FeedService:
             if change.default_view_id is not None:
                 f.default_view_id = self.view(f, change.default_view_id).id
 
-        updated, _ = await self._mutate(feed, apply, if_match)
+        updated, _ = await self._mutate_async(feed, apply, if_match)
         return updated
+
+    # upstream sources ----------------------------------------------------------------------------
+    async def resolve_upstream_sources(self, feed: Feed, sources: list[Any]) -> list[dict[str, Any]]:
+        """Validate and normalise the ``upstreamSources`` a client sent for ``feed`` (whose stored
+        sources are the previous ones): internal sources are resolved to ids and checked for sharing
+        and cycles. See ``feed_core.domain.upstream_sources`` for the stored shape."""
+        drafts = parse_upstream_sources(sources, self._public_sources, feed.upstream_sources)
+        for draft in drafts:
+            if draft.target is not None:
+                await self._resolve_internal(feed, draft)
+        out = [d.source for d in drafts]
+        check_unique_names(out)
+        await self._check_no_cycle(feed, out)
+        return out
+
+    async def _resolve_internal(self, feed: Feed, draft: SourceDraft) -> None:
+        src, where = draft.source, draft.where
+        try:
+            upstream, view = await self._upstream_view(feed, draft)
+        except BadRequestError:
+            if not draft.same_target_as_previous(feed.org):
+                raise
+            _keep_previous_target(draft)
+            return
+        if upstream.org.lower() == feed.org.lower() and upstream.id.lower() == feed.id.lower():
+            raise BadRequestError(f"{where}: feed {feed.name!r} cannot be an upstream source of itself")
+        problem = _sharing_problem(feed, upstream, view)
+        if problem is not None:
+            if not draft.same_target_as_previous(feed.org):
+                raise BadRequestError(f"{where}: {problem}")
+            _keep_previous_target(draft)
+            return
+        src["internalUpstreamCollectionId"] = upstream.org
+        src["internalUpstreamProjectId"] = upstream.project
+        src["internalUpstreamFeedId"] = upstream.id
+        src["internalUpstreamViewId"] = view.id
+        scope = f"{upstream.org}/{upstream.project}" if upstream.project else upstream.org
+        src["location"] = src["displayLocation"] = f"azure-feed://{scope}/{upstream.name}@{view.name}"
+        src["name"] = src["name"] or f"{upstream.name}@{view.name}"
+
+    async def _upstream_view(self, feed: Feed, draft: SourceDraft) -> tuple[Feed, View]:
+        """The feed and view an internal source names (by names or ids); 400 when they do not exist."""
+        target, where = draft.target, draft.where
+        assert target is not None
+        org = feed.org
+        if target.org is not None and target.org.lower() != feed.org.lower():
+            found_org = await self._catalog.get_org(target.org)
+            if found_org is None:
+                raise BadRequestError(f"{where}: organization {target.org!r} does not exist")
+            org = found_org.name
+        upstream = await self._catalog.find_feed(org, target.project, target.feed)
+        if upstream is None and target.project is None:
+            upstream = await self._catalog.get_feed_by_id(org, target.feed)  # an id names any project's feed
+        if upstream is None:
+            place = f"project {target.project!r} of organization {org!r}" if target.project else f"organization {org!r}"
+            raise BadRequestError(f"{where}: feed {target.feed!r} does not exist in {place}")
+        view = upstream.view_named(target.view)
+        if view is None:
+            raise BadRequestError(
+                f"{where}: view {target.view!r} does not exist in feed {upstream.scope_label!r} "
+                f"(its views: {', '.join(v.name for v in upstream.views)})"
+            )
+        return upstream, view
+
+    async def _check_no_cycle(self, feed: Feed, sources: list[dict[str, Any]]) -> None:
+        """Refuse sources through which the feed would reach itself again by following the enabled
+        internal upstreams of every feed this service holds."""
+        start: Node = (feed.org.lower(), feed.id.lower())
+        adjacency: dict[Node, list[Node]] = {start: internal_targets(feed.org, sources)}
+        labels: dict[Node, str] = {start: feed.scope_label}
+        pending = list(adjacency[start])
+        while pending and len(adjacency) < _MAX_GRAPH_FEEDS:
+            node = pending.pop()
+            if node in adjacency:
+                continue
+            found = await self._catalog.get_feed_by_id(node[0], node[1])
+            adjacency[node] = [] if found is None else internal_targets(found.org, found.upstream_sources)
+            if found is not None:
+                labels[node] = found.scope_label
+            pending.extend(n for n in adjacency[node] if n not in adjacency)
+        path = find_cycle(start, adjacency)
+        if path is not None:
+            # Within one organization the feeds are named as its members know them; a path through
+            # other organizations names every feed with its organization.
+            one_org = all(node[0] == start[0] for node in path)
+
+            def label(node: Node) -> str:
+                text = labels.get(node, f"{node[0]}/{node[1]}")
+                return text.split("/", 1)[1] if one_org else text
+
+            raise BadRequestError(
+                "these upstream sources would make a cycle of internal upstreams: "
+                + " -> ".join(label(n) for n in path)
+                + "; remove or disable the source that closes it"
+            )
 
     async def delete(self, feed: Feed, caller: Caller) -> None:
         require_role(feed, caller, Role.ADMINISTRATOR, "deleting the feed")
@@ -258,6 +399,49 @@ class FeedService:
 
         updated, _ = await self._mutate(feed, apply)
         return updated
+
+
+def _sharing_problem(feed: Feed, upstream: Feed, view: View) -> str | None:
+    """Why ``view`` of ``upstream`` cannot serve ``feed`` as an upstream (and how to fix it), or ``None``."""
+    same_org = upstream.org.lower() == feed.org.lower()
+    if view.visibility in (SHARED_IN_ORG if same_org else SHARED_ACROSS_ORGS):
+        return None
+    scope = f"{upstream.org}/{upstream.project}" if upstream.project else upstream.org
+    needed = "collection" if same_org else "organization"
+    which = (
+        "an upstream in the same organization needs the view's visibility to be collection, organization or aadTenant"
+        if same_org
+        else "an upstream in another organization needs the view's visibility to be organization or aadTenant"
+    )
+    return (
+        f"view {view.name!r} of feed {upstream.scope_label!r} is {view.visibility.value}, so it cannot be an "
+        f"upstream source; {which}. Its owner can share it with "
+        f'PATCH /{scope}/_apis/packaging/Feeds/{upstream.name}/views/{view.name} {{"visibility": "{needed}"}}'
+    )
+
+
+def _keep_previous_target(draft: SourceDraft) -> None:
+    """An existing source sent back unchanged keeps working even if its upstream went away or stopped
+    sharing the view since it was added: the engine reports that as the source's health."""
+    prev, src = draft.previous or {}, draft.source
+    for key in (
+        "location",
+        "displayLocation",
+        "internalUpstreamCollectionId",
+        "internalUpstreamProjectId",
+        "internalUpstreamFeedId",
+        "internalUpstreamViewId",
+    ):
+        src[key] = prev.get(key)
+    src["name"] = src["name"] or prev.get("name")
+
+
+def _check_size(feed: Feed) -> None:
+    if feed_document_chars(feed) > MAX_FEED_DOCUMENT_CHARS:
+        raise BadRequestError(
+            "the feed's settings are too large to store (too many or too long upstream sources, exemptions "
+            "or permissions); remove some"
+        )
 
 
 def _description(text: str) -> str:

@@ -8,7 +8,7 @@ when another writer got there first.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from feed_core.domain import semver
@@ -61,10 +61,15 @@ class NewVersion:
     tags: dict[str, str]
 
 
+#: Given (feed, protocol, name, version): the name of an enabled upstream that has that version, if any.
+UpstreamConflictCheck = Callable[[Feed, str, str, str], Awaitable[str | None]]
+
+
 class PackageService:
     def __init__(self, store: PackageStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
+        self.upstream_conflict: UpstreamConflictCheck | None = None
 
     @property
     def store(self) -> PackageStore:
@@ -102,6 +107,16 @@ class PackageService:
             )
         for tag in new.tags:
             validate_tag(tag)
+        existing = await self._store.get_version(feed.id, new.protocol, new.name, new.version)
+        if existing is not None:
+            raise _exists_error(feed, existing)
+        if self.upstream_conflict is not None and not feed.allow_upstream_name_conflict:
+            source = await self.upstream_conflict(feed, new.protocol, new.name, new.version)
+            if source is not None:
+                raise ConflictError(
+                    f"{new.name}@{new.version} already exists in the feed's upstream source {source}; publish a "
+                    "different version (an owner can set allowUpstreamNameConflict on the feed to override)"
+                )
         # Content first; the version row written afterwards is the commit point.
         await self._store.put_content(new.content, "application/octet-stream")
         now = iso(self._clock())
@@ -134,6 +149,28 @@ class PackageService:
             await self._reindex(feed, new.protocol, new.name)
             return record
         raise ConflictError(f"{new.name}@{new.version} is being published concurrently; try again")
+
+    async def commit_saved(self, feed: Feed, record: PackageVersion) -> PackageVersion:
+        """Commit a version saved from an upstream. Its content is already stored; dist-tags are not
+        touched (the upstream's tags keep applying). Returns the stored version, which may be one a
+        concurrent save or publish committed first."""
+        for _ in range(_RETRIES):
+            meta = await self._store.get_meta(feed.id, record.protocol, record.name)
+            existing = await self._store.get_version(feed.id, record.protocol, record.name, record.version)
+            if existing is not None:
+                if existing.deleted:
+                    raise _exists_error(feed, existing)
+                return existing
+            now = iso(self._clock())
+            updated = meta or PackageMeta(record.protocol, record.name, {}, 0, now, now)
+            updated = replace(updated, rev=updated.rev + 1, modified=now)
+            try:
+                await self._store.commit_version(feed.id, record, updated)
+            except (EtagMismatchError, EntityExistsError):
+                continue
+            await self._reindex(feed, record.protocol, record.name)
+            return record
+        raise ConflictError(f"{record.name}@{record.version} is being saved concurrently; try again")
 
     async def _reindex(self, feed: Feed, protocol: str, name: str) -> None:
         meta, versions = await self._store.get_package(feed.id, protocol, name)

@@ -33,6 +33,15 @@ from feed_core.storage.ports import Entity, EntityExistsError, OpKind, TableOp, 
 ORGS, FEEDS, TOKENS, TOKEN_LIST = "orgs", "feeds", "tokens", "tokenlist"
 
 
+#: A feed document is one string property: Azure Tables keeps at most 32K UTF-16 characters in it.
+MAX_FEED_DOCUMENT_CHARS = 30_000
+
+
+def feed_document_chars(feed: Feed) -> int:
+    """The size of the stored document, to refuse settings that would not fit before writing them."""
+    return len(_feed_doc(feed))
+
+
 def _feed_doc(feed: Feed) -> str:
     return json.dumps(
         {
@@ -50,6 +59,8 @@ def _feed_doc(feed: Feed) -> str:
             "hideDeletedPackageVersions": feed.hide_deleted_package_versions,
             "badgesEnabled": feed.badges_enabled,
             "allowUpstreamNameConflict": feed.allow_upstream_name_conflict,
+            "minimumReleaseAgeHours": feed.minimum_release_age_hours,
+            "minimumReleaseAgeExemptions": feed.minimum_release_age_exemptions,
             "defaultViewId": feed.default_view_id,
             "created": feed.created,
         },
@@ -74,6 +85,8 @@ def _feed_from(entity: Entity) -> Feed:
         hide_deleted_package_versions=d.get("hideDeletedPackageVersions", True),
         badges_enabled=d.get("badgesEnabled", False),
         allow_upstream_name_conflict=d.get("allowUpstreamNameConflict", False),
+        minimum_release_age_hours=d.get("minimumReleaseAgeHours"),
+        minimum_release_age_exemptions=d.get("minimumReleaseAgeExemptions", []),
         default_view_id=d.get("defaultViewId", ""),
         created=d.get("created", ""),
         etag=entity.etag,

@@ -154,6 +154,7 @@ class PackageStore:
             "deprecated": v.deprecated,
             "views": ",".join(v.views),
             "sourceChain": json.dumps(v.source_chain, separators=(",", ":")),
+            "provenance": json.dumps(v.provenance, separators=(",", ":")) if v.provenance else None,
         }
         if len(manifest) <= _INLINE_LIMIT:
             props["manifest"] = manifest
@@ -186,6 +187,7 @@ class PackageStore:
             deprecated=e.get_str("deprecated") or None,
             views=views.split(",") if views else [],
             source_chain=json.loads(e.get_str("sourceChain", "[]")),
+            provenance=json.loads(e.get_str("provenance", "{}")),
             etag=e.etag,
         )
 

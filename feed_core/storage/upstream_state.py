@@ -1,0 +1,87 @@
+"""Upstream state kept on the ports: cached upstream metadata and per-package upstream behaviour.
+
+Table ``upstreammeta``: partition ``<protocol>|<source key>``, row = package name; holds the
+validators (ETag, Last-Modified), when it was fetched, and the blob with the document. The
+document itself is a content-addressed blob (``upstream-meta/sha256/<hex>``), since upstream
+documents can be megabytes. The source key is a hash of the upstream's location and credentials,
+so feeds that share an upstream share its cache.
+
+Table ``upstreaming``: partition ``<feed id>|<protocol>``, row = package name; the package's
+``versionsFromExternalUpstreams`` setting (absent = ``auto``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from feed_core.domain.upstream_rules import Behaviour
+from feed_core.storage.ports import BlobStore, Entity, TableStore
+
+UPSTREAM_META, UPSTREAMING = "upstreammeta", "upstreaming"
+
+
+@dataclass(frozen=True)
+class CachedMeta:
+    blob_key: str  # "" when the upstream said the package does not exist
+    etag: str | None
+    last_modified: str | None
+    fetched_at: float  # epoch seconds of the last successful answer (200, 304 or 404)
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+class UpstreamStateStore:
+    def __init__(self, tables: TableStore, blobs: BlobStore) -> None:
+        self._t = tables
+        self._b = blobs
+
+    async def get_meta(self, protocol: str, source_key: str, name: str) -> CachedMeta | None:
+        e = await self._t.get(UPSTREAM_META, f"{protocol}|{source_key}", name)
+        if e is None:
+            return None
+        fetched = e.properties.get("fetchedAt")
+        return CachedMeta(
+            e.get_str("blobKey"),
+            e.get_str("etag") or None,
+            e.get_str("lastModified") or None,
+            float(fetched) if isinstance(fetched, (int, float)) else 0.0,
+        )
+
+    async def put_meta(self, protocol: str, source_key: str, name: str, meta: CachedMeta) -> None:
+        await self._t.upsert(
+            UPSTREAM_META,
+            Entity(
+                f"{protocol}|{source_key}",
+                name,
+                {
+                    "blobKey": meta.blob_key,
+                    "etag": meta.etag,
+                    "lastModified": meta.last_modified,
+                    "fetchedAt": meta.fetched_at,
+                },
+            ),
+        )
+
+    async def store_document(self, body: bytes) -> str:
+        key = f"upstream-meta/sha256/{hashlib.sha256(body).hexdigest()}"
+        await self._b.put_if_absent(key, _one(body), "application/json")
+        return key
+
+    async def read_document(self, key: str) -> bytes | None:
+        return await self._b.read_all(key)
+
+    async def get_behaviour(self, feed_id: str, protocol: str, name: str) -> Behaviour:
+        e = await self._t.get(UPSTREAMING, f"{feed_id}|{protocol}", name)
+        if e is None:
+            return Behaviour.AUTO
+        return Behaviour.ALLOW_EXTERNAL if e.get_str("value") == Behaviour.ALLOW_EXTERNAL.value else Behaviour.AUTO
+
+    async def set_behaviour(self, feed_id: str, protocol: str, name: str, behaviour: Behaviour) -> None:
+        if behaviour is Behaviour.AUTO:
+            await self._t.delete(UPSTREAMING, f"{feed_id}|{protocol}", name)
+        else:
+            await self._t.upsert(UPSTREAMING, Entity(f"{feed_id}|{protocol}", name, {"value": behaviour.value}))

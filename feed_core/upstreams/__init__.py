@@ -1,0 +1,1 @@
+"""Async clients that fetch metadata and package files from upstream sources."""

@@ -1,0 +1,101 @@
+"""HTTP plumbing for upstream calls: one shared client, budgets, bounded retries, readable failures.
+
+A client's own credentials are never forwarded: every upstream request is built here, with the
+source's own credentials (custom registries) or none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import ssl
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+log = logging.getLogger("feed_core.upstreams")
+
+USER_AGENT = "feed-core (package feed; upstream fetch)"
+RETRY_STATUSES = {502, 503, 504}
+
+
+class UpstreamFailure(Exception):
+    """An upstream could not be used; ``reason`` is written for a person (cause and fix)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def make_client(connect_timeout: float, read_timeout: float) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=True,
+        trust_env=False,  # never pick up a machine-wide proxy or netrc credentials
+    )
+
+
+def source_auth_headers(source: Mapping[str, Any], url: str) -> dict[str, str]:
+    """The source's own credentials, sent only to the host the source names (as npm does)."""
+    creds = source.get("credentials")
+    if not isinstance(creds, Mapping):
+        return {}
+    if urlsplit(url).netloc != urlsplit(str(source.get("location", ""))).netloc:
+        return {}
+    if isinstance(creds.get("token"), str):
+        return {"Authorization": f"Bearer {creds['token']}"}
+    if isinstance(creds.get("password"), str):
+        pair = f"{creds.get('username') or 'feed'}:{creds['password']}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+    return {}
+
+
+def describe(exc: BaseException, url: str) -> str:
+    """A person-readable cause and fix for a failed upstream call."""
+    host = urlsplit(url).netloc
+    text = str(exc)
+    if isinstance(exc, (TimeoutError, httpx.TimeoutException)):
+        return f"timed out talking to {host}; the upstream is slow or unreachable: check it, or raise the timeout"
+    if isinstance(exc, httpx.ConnectError):
+        if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
+            return f"DNS lookup of {host} failed: check the source's location for typos"
+        if isinstance(exc.__cause__, ssl.SSLError) or "SSL" in text or "certificate" in text:
+            return f"TLS handshake with {host} failed ({text}): check the certificate or use the right scheme"
+        return f"could not connect to {host} ({text or 'connection refused'}): is the upstream running?"
+    if isinstance(exc, httpx.HTTPError):
+        return f"HTTP error talking to {host}: {text or type(exc).__name__}"
+    return f"{type(exc).__name__} talking to {host}: {text}"
+
+
+def describe_status(status: int, url: str) -> str:
+    host = urlsplit(url).netloc
+    if status in (401, 403):
+        return f"{host} refused the credentials ({status}): set or renew the source's credentials"
+    if status == 429:
+        return f"{host} is rate-limiting this feed (429): lower the request rate or retry later"
+    return f"{host} answered {status}"
+
+
+async def get_with_retry(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], budget: float, attempts: int = 2
+) -> httpx.Response:
+    """GET with a hard overall budget and one retry on connection errors or 502/503/504."""
+    delay = 0.2
+    async with asyncio.timeout(budget):
+        for attempt in range(attempts):
+            try:
+                response = await client.get(url, headers=headers)
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
+                if attempt + 1 >= attempts:
+                    raise
+            else:
+                if response.status_code not in RETRY_STATUSES or attempt + 1 >= attempts:
+                    return response
+            await asyncio.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover

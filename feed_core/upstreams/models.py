@@ -1,0 +1,28 @@
+"""What an upstream offers for one package, independent of its protocol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class UpstreamVersion:
+    version: str
+    manifest: dict[str, Any]  # the upstream's document for this version, without ``dist``
+    file_url: str  # where the package file is fetched from ("" for internal sources)
+    filename: str
+    integrity: str  # SRI string the upstream declares (sha512-...), or ""
+    sha1: str  # hex sha-1 the upstream declares, or ""
+    published: str | None  # ISO time the upstream says it was published
+    source_chain: list[dict[str, Any]] = field(default_factory=list)  # the upstream's own chain (internal sources)
+    sha256: str = ""  # known for internal sources: the bytes are already in this service's store
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class UpstreamPackage:
+    name: str
+    versions: dict[str, UpstreamVersion]
+    dist_tags: dict[str, str]
+    modified: str = ""

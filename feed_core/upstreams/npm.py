@@ -1,0 +1,126 @@
+"""Fetching from npm registries: one package document at a time (never the whole name list)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote
+
+import httpx
+
+from feed_core.upstreams.http import UpstreamFailure, describe, describe_status, get_with_retry, source_auth_headers
+from feed_core.upstreams.models import UpstreamPackage, UpstreamVersion
+
+_PARSE_IN_THREAD_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Fetched:
+    status: Literal["ok", "not_modified", "not_found"]
+    body: bytes = b""
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def packument_url(location: str, name: str) -> str:
+    base = location if location.endswith("/") else location + "/"
+    return base + quote(name, safe="@")  # @scope%2fname, as npm sends it
+
+
+async def fetch_packument(
+    client: httpx.AsyncClient,
+    source: Mapping[str, Any],
+    name: str,
+    *,
+    etag: str | None,
+    last_modified: str | None,
+    budget: float,
+) -> Fetched:
+    """The full document of one package (it has the publish times), revalidated when we hold one."""
+    url = packument_url(str(source["location"]), name)
+    headers = {"Accept": "application/json", **source_auth_headers(source, url)}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    try:
+        response = await get_with_retry(client, url, headers, budget)
+    except (TimeoutError, httpx.HTTPError) as exc:
+        raise UpstreamFailure(describe(exc, url)) from exc
+    if response.status_code == 304:
+        return Fetched("not_modified", etag=etag, last_modified=last_modified)
+    if response.status_code == 404:
+        return Fetched("not_found")
+    if response.status_code != 200:
+        raise UpstreamFailure(describe_status(response.status_code, url))
+    return Fetched("ok", response.content, response.headers.get("etag"), response.headers.get("last-modified"))
+
+
+async def parse_packument(body: bytes, name: str, location: str) -> UpstreamPackage:
+    """Parse an upstream document; large ones are parsed off the event loop."""
+    try:
+        if len(body) > _PARSE_IN_THREAD_BYTES:
+            doc = await asyncio.to_thread(json.loads, body)
+        else:
+            doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UpstreamFailure(f"{location} sent a malformed document for {name}: not JSON ({exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("versions", {}), dict):
+        raise UpstreamFailure(f"{location} sent a malformed document for {name}: no 'versions' object")
+    return package_from_document(doc, name)
+
+
+def package_from_document(doc: dict[str, Any], name: str) -> UpstreamPackage:
+    times = doc.get("time") if isinstance(doc.get("time"), dict) else {}
+    assert isinstance(times, dict)
+    bare = name.rsplit("/", 1)[-1]
+    versions: dict[str, UpstreamVersion] = {}
+    for number, v in (doc.get("versions") or {}).items():
+        if not isinstance(v, dict) or not isinstance(number, str):
+            continue
+        dist = v.get("dist") if isinstance(v.get("dist"), dict) else {}
+        assert isinstance(dist, dict)
+        tarball = dist.get("tarball")
+        if not isinstance(tarball, str) or not tarball.startswith(("http://", "https://")):
+            continue  # a version without a fetchable file cannot be installed or saved
+        manifest = {k: val for k, val in v.items() if k not in ("dist", "_attachments")}
+        kept = {k: dist[k] for k in ("fileCount", "unpackedSize") if isinstance(dist.get(k), int)}
+        if kept:
+            manifest["dist"] = kept
+        published = times.get(number)
+        versions[number] = UpstreamVersion(
+            version=number,
+            manifest=manifest,
+            file_url=tarball,
+            filename=f"{bare}-{number}.tgz",
+            integrity=dist["integrity"] if isinstance(dist.get("integrity"), str) else "",
+            sha1=dist["shasum"].lower() if isinstance(dist.get("shasum"), str) else "",
+            published=published if isinstance(published, str) else None,
+        )
+    tags = doc.get("dist-tags") if isinstance(doc.get("dist-tags"), dict) else {}
+    assert isinstance(tags, dict)
+    modified = times.get("modified")
+    return UpstreamPackage(
+        name=name,
+        versions=versions,
+        dist_tags={t: v for t, v in tags.items() if isinstance(t, str) and isinstance(v, str)},
+        modified=modified if isinstance(modified, str) else "",
+    )
+
+
+async def stream_file(
+    client: httpx.AsyncClient, source: Mapping[str, Any], url: str, chunk_size: int = 64 * 1024
+) -> AsyncIterator[bytes]:
+    """Stream a package file; failures raise ``UpstreamFailure`` with a readable reason."""
+    headers = source_auth_headers(source, url)
+    try:
+        async with client.stream("GET", url, headers=headers) as response:
+            if response.status_code != 200:
+                raise UpstreamFailure(describe_status(response.status_code, url))
+            async for chunk in response.aiter_bytes(chunk_size):
+                yield chunk
+    except httpx.HTTPError as exc:
+        raise UpstreamFailure(describe(exc, url)) from exc

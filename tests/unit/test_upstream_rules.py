@@ -1,0 +1,220 @@
+"""The upstream rules alone: origin, upstream behaviour (the five documented scenarios), merge order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from feed_core.domain.upstream_rules import (
+    Behaviour,
+    HeldVersion,
+    OfferedVersion,
+    Origin,
+    UpstreamOffer,
+    decide_external,
+    is_exempt,
+    merge_tags,
+    merge_versions,
+    origin_of,
+    parse_behaviour,
+)
+
+I, E, U = Origin.INTERNAL, Origin.EXTERNAL, Origin.UNKNOWN  # noqa: E741 - short names keep the cases readable
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+PUBLIC_HOP = {"name": "npmjs", "sourceType": "public"}
+FEED_HOP = {"name": "other-feed", "sourceType": "internal"}
+
+
+def test_origin_from_the_source_chain() -> None:
+    assert origin_of([]) is I  # published to this feed
+    assert origin_of([PUBLIC_HOP]) is E
+    assert origin_of([FEED_HOP]) is I  # published to another feed of this service
+    assert origin_of([FEED_HOP, PUBLIC_HOP]) is E  # an internal upstream relaying a public version
+    assert origin_of([{"name": "?"}]) is U
+
+
+# --- the five scenarios of the upstream-behaviour documentation (default setting) ----------------
+
+
+def test_private_package_later_made_public_is_blocked() -> None:
+    assert not decide_external(Behaviour.AUTO, held=[I, I], offered=[E]).external_allowed
+
+
+def test_private_and_public_versions_under_one_name_are_blocked() -> None:
+    assert not decide_external(Behaviour.AUTO, held=[I, E], offered=[E, E]).external_allowed
+
+
+def test_all_private_is_not_affected() -> None:
+    decision = decide_external(Behaviour.AUTO, held=[I, I], offered=[])
+    assert not decision.external_allowed  # nothing external exists, so nothing is hidden either
+    merged = merge_versions(
+        held=[HeldVersion("1.0.0", I, False)],
+        feed_tags={},
+        offers=[],
+        behaviour=Behaviour.AUTO,
+        now=NOW,
+        minimum_release_age_hours=None,
+        age_exempt=False,
+    )
+    assert merged.versions == ["1.0.0"] and merged.blocked == []
+
+
+def test_all_public_is_not_blocked() -> None:
+    assert decide_external(Behaviour.AUTO, held=[E, E], offered=[E]).external_allowed
+    assert decide_external(Behaviour.AUTO, held=[], offered=[E, E]).external_allowed
+
+
+def test_public_package_later_made_private_is_not_blocked_while_held_versions_are_all_public() -> None:
+    # saved public versions only: still unblocked; publishing privately into this feed turns blocking on
+    assert decide_external(Behaviour.AUTO, held=[E, E], offered=[E]).external_allowed
+    assert not decide_external(Behaviour.AUTO, held=[E, E, I], offered=[E]).external_allowed
+
+
+# --- edge cases ---------------------------------------------------------------------------------
+
+
+def test_allow_external_versions_overrides() -> None:
+    assert decide_external(Behaviour.ALLOW_EXTERNAL, held=[I], offered=[E]).external_allowed
+
+
+def test_unknown_origin_fails_open_and_says_so() -> None:
+    held = decide_external(Behaviour.AUTO, held=[I, U], offered=[E])
+    offered = decide_external(Behaviour.AUTO, held=[], offered=[I, U])
+    for decision in (held, offered):
+        assert decision.external_allowed and "unknown" in decision.reason
+
+
+def test_not_yet_held_but_an_upstream_feed_offers_an_internal_version() -> None:
+    assert not decide_external(Behaviour.AUTO, held=[], offered=[I, E]).external_allowed
+
+
+def test_parse_behaviour_is_case_insensitive() -> None:
+    assert parse_behaviour("AllowExternalVersions") is Behaviour.ALLOW_EXTERNAL
+    assert parse_behaviour("AUTO") is Behaviour.AUTO
+    with pytest.raises(ValueError, match="versionsFromExternalUpstreams"):
+        parse_behaviour("sometimes")
+
+
+def _offer(
+    source: str,
+    *versions: tuple[str, Origin],
+    tags: dict[str, str] | None = None,
+    published: datetime | None = None,
+    hours: float | None = None,
+) -> UpstreamOffer:
+    return UpstreamOffer(source, [OfferedVersion(v, o, published) for v, o in versions], tags or {}, hours)
+
+
+def test_search_order_held_first_then_upstreams_in_order() -> None:
+    merged = merge_versions(
+        held=[HeldVersion("1.0.0", E, False)],
+        feed_tags={},
+        offers=[_offer("a", ("1.0.0", E), ("2.0.0", E)), _offer("b", ("2.0.0", E), ("3.0.0", E))],
+        behaviour=Behaviour.AUTO,
+        now=NOW,
+        minimum_release_age_hours=None,
+        age_exempt=False,
+    )
+    assert merged.held == ["1.0.0"]
+    assert merged.from_upstream == {"2.0.0": "a", "3.0.0": "b"}
+    assert merged.versions == ["1.0.0", "2.0.0", "3.0.0"]
+
+
+def test_dependency_confusion_a_private_name_keeps_its_own_version() -> None:
+    merged = merge_versions(
+        held=[HeldVersion("1.0.0", I, False)],
+        feed_tags={"latest": "1.0.0"},
+        offers=[_offer("npmjs", ("1.0.0", E), ("99.0.0", E), tags={"latest": "99.0.0"})],
+        behaviour=Behaviour.AUTO,
+        now=NOW,
+        minimum_release_age_hours=None,
+        age_exempt=False,
+    )
+    assert merged.versions == ["1.0.0"] and merged.blocked == ["99.0.0"]
+    assert merged.dist_tags == {"latest": "1.0.0"}
+
+
+def test_a_number_offered_internally_and_externally_resolves_to_the_internal_copy() -> None:
+    merged = merge_versions(
+        held=[],
+        feed_tags={},
+        offers=[_offer("npmjs", ("2.0.0", E)), _offer("team-feed", ("2.0.0", I), ("1.0.0", I))],
+        behaviour=Behaviour.AUTO,
+        now=NOW,
+        minimum_release_age_hours=None,
+        age_exempt=False,
+    )
+    assert merged.from_upstream == {"2.0.0": "team-feed", "1.0.0": "team-feed"}
+    assert merged.blocked == []
+
+
+def test_reserved_numbers_are_never_offered() -> None:
+    merged = merge_versions(
+        held=[HeldVersion("1.0.0", E, True)],
+        feed_tags={},
+        offers=[_offer("npmjs", ("1.0.0", E), ("1.0.1", E))],
+        behaviour=Behaviour.AUTO,
+        now=NOW,
+        minimum_release_age_hours=None,
+        age_exempt=False,
+    )
+    assert merged.versions == ["1.0.1"] and merged.reserved == ["1.0.0"]
+
+
+def test_minimum_release_age() -> None:
+    young, old = NOW - timedelta(hours=1), NOW - timedelta(days=30)
+    offers = [
+        UpstreamOffer(
+            "npmjs",
+            [OfferedVersion("1.0.0", E, old), OfferedVersion("1.1.0", E, young), OfferedVersion("1.2.0", E, None)],
+            {"latest": "1.1.0"},
+        )
+    ]
+    merged = merge_versions(
+        held=[],
+        feed_tags={},
+        offers=offers,
+        behaviour=Behaviour.AUTO,
+        now=NOW,
+        minimum_release_age_hours=24,
+        age_exempt=False,
+    )
+    assert merged.versions == ["1.0.0", "1.2.0"]  # unknown publish time is not held back
+    assert merged.held_back == ["1.1.0"]
+    assert merged.dist_tags["latest"] == "1.2.0"
+    exempt = merge_versions(
+        held=[],
+        feed_tags={},
+        offers=offers,
+        behaviour=Behaviour.AUTO,
+        now=NOW,
+        minimum_release_age_hours=24,
+        age_exempt=True,
+    )
+    assert exempt.held_back == []
+    per_source = [UpstreamOffer("npmjs", offers[0].versions, {}, minimum_release_age_hours=0.5)]
+    merged = merge_versions(
+        held=[],
+        feed_tags={},
+        offers=per_source,
+        behaviour=Behaviour.AUTO,
+        now=NOW,
+        minimum_release_age_hours=24,
+        age_exempt=False,
+    )
+    assert merged.held_back == []
+
+
+def test_feed_tags_win_over_upstream_tags() -> None:
+    tags = merge_tags(
+        {"latest": "1.0.0"},
+        [{"latest": "2.0.0", "next": "3.0.0-rc.1"}, {"next": "9"}],
+        ["1.0.0", "2.0.0", "3.0.0-rc.1"],
+    )
+    assert tags == {"latest": "1.0.0", "next": "3.0.0-rc.1"}
+
+
+def test_exemption_patterns() -> None:
+    assert is_exempt("@team/tool", ["@team/*"])
+    assert not is_exempt("@other/tool", ["@team/*"])
