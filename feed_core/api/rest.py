@@ -13,9 +13,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from feed_core.api.shapes import feed_json, permission_json, token_json, version_json, view_json
+from feed_core.api.shapes import feed_json, permission_json, provenance_json, token_json, version_json, view_json
 from feed_core.domain.access import require_role
 from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError
+from feed_core.domain.ids import version_guid
 from feed_core.domain.models import Caller, Feed, ViewVisibility
 from feed_core.domain.names import parse_npm_name, validate_org, validate_project
 from feed_core.domain.roles import Role, parse_role, parse_scope
@@ -178,6 +179,13 @@ async def _feeds(
         return await _views(services, request, feed, caller, method, sub[1:], base)
     if sub_lower == ["permissions"]:
         return await _permissions(services, request, feed, caller, method)
+    if (
+        sub_lower[0] == "packages"
+        and len(sub_lower) == 5
+        and sub_lower[2] == "versions"
+        and sub_lower[4] == "provenance"
+    ):
+        return await _provenance(services, feed, caller, method, sub[1], sub[3])
     if sub_lower[0] == "npm" and len(sub_lower) > 1 and sub_lower[1] == "packages" and sub_lower[-1] == "upstreaming":
         return await _upstreaming(services, request, feed, caller, method, "npm", sub[2:-1])
     if sub_lower[0] == "npm":
@@ -279,6 +287,24 @@ async def _permissions(services: Services, request: Request, feed: Feed, caller:
         updated = await services.feeds.set_permissions(feed, caller, changes)
         return json_response(_listing([permission_json(p.user, p.role, updated) for p in updated.permissions]))
     raise NotFoundError(f"no such API: {method} permissions")
+
+
+async def _provenance(
+    services: Services, feed: Feed, caller: Caller, method: str, package_id: str, version_id: str
+) -> Response:
+    """``Feeds/{feed}/Packages/{packageId}/Versions/{versionId}/provenance``."""
+    if method != "GET":
+        raise NotFoundError(f"no such API: {method} provenance")
+    require_role(feed, caller, Role.READER, "reading provenance")
+    found = await services.packages.store.package_by_id(feed.id, package_id)
+    if found is None:
+        raise NotFoundError(f"no package with id {package_id} in feed {feed.name}")
+    protocol, name = found
+    _, versions = await services.packages.store.get_package(feed.id, protocol, name)
+    match = next((v for v in versions if version_guid(feed.id, protocol, name, v.version) == version_id.lower()), None)
+    if match is None:
+        raise NotFoundError(f"no version with id {version_id} of {name} in feed {feed.name}")
+    return json_response(provenance_json(feed, match))
 
 
 def _package_name(protocol: str, segs: list[str]) -> str:

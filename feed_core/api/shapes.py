@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
+import json
 from typing import Any
 
+from feed_core.domain.ids import package_guid, stable_id, version_guid
 from feed_core.domain.models import Feed, PackageVersion, Token, View
 from feed_core.domain.roles import Role
 from feed_core.domain.upstream_sources import SECRET_KEYS
-
-_NS = uuid.UUID("6f1c1f5e-9d55-4c8f-9a43-0b5b7e2f7a11")
-
-
-def stable_id(*parts: str) -> str:
-    """A GUID derived from names, for things Azure gives ids that we do not store (projects, versions)."""
-    return str(uuid.uuid5(_NS, "|".join(parts)))
 
 
 def api_base(base: str, feed: Feed) -> str:
@@ -108,7 +102,8 @@ def token_json(token: Token, plaintext: str | None = None) -> dict[str, Any]:
 def version_json(base: str, feed: Feed, v: PackageVersion, latest: str | None) -> dict[str, Any]:
     deps = v.manifest.get("dependencies")
     return {
-        "id": stable_id(feed.id, v.protocol, v.name, v.version),
+        "id": version_guid(feed.id, v.protocol, v.name, v.version),
+        "packageId": package_guid(feed.id, v.protocol, v.name),
         "normalizedVersion": v.version,
         "version": v.version,
         "isLatest": v.version == latest,
@@ -136,4 +131,20 @@ def version_json(base: str, feed: Feed, v: PackageVersion, latest: str | None) -
             {"packageName": n, "versionRange": r, "group": "dependencies"}
             for n, r in (deps.items() if isinstance(deps, dict) else [])
         ],
+    }
+
+
+def provenance_json(feed: Feed, v: PackageVersion) -> dict[str, Any]:
+    """Azure's ``Provenance`` answer for a version: who published it, or where it was saved from."""
+    if v.provenance:
+        source = "Upstream"
+        who = str(v.provenance.get("savedBy", ""))
+        data = {k: (val if isinstance(val, str) else json.dumps(val)) for k, val in v.provenance.items() if val}
+    else:
+        source, who, data = "Publish", v.publisher, {"publishedBy": v.publisher, "publishedAt": v.published}
+    return {
+        "feedId": feed.id,
+        "packageId": package_guid(feed.id, v.protocol, v.name),
+        "packageVersionId": version_guid(feed.id, v.protocol, v.name, v.version),
+        "provenance": {"provenanceSource": source, "publisherUserIdentity": who, "userAgent": None, "data": data},
     }

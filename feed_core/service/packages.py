@@ -15,6 +15,7 @@ from feed_core.domain import semver
 from feed_core.domain.access import require_role
 from feed_core.domain.clock import Clock, iso
 from feed_core.domain.errors import BadRequestError, ConflictError, FeedError, NotFoundError
+from feed_core.domain.ids import package_guid
 from feed_core.domain.models import Caller, Feed, PackageMeta, PackageVersion, View
 from feed_core.domain.roles import Role
 from feed_core.domain.visibility import latest_after_removal, tags_in_view, versions_in_view
@@ -173,6 +174,7 @@ class PackageService:
         raise ConflictError(f"{record.name}@{record.version} is being saved concurrently; try again")
 
     async def _reindex(self, feed: Feed, protocol: str, name: str) -> None:
+        await self._store.put_package_id(feed.id, package_guid(feed.id, protocol, name), protocol, name)
         meta, versions = await self._store.get_package(feed.id, protocol, name)
         live = [v for v in versions if v.deleted is None]
         if meta is None or not live:

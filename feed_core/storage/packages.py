@@ -4,7 +4,8 @@ Row layout: table ``packages``, partition ``<feed id>|<protocol>|<name>``; row `
 mutable package state (dist-tags, revision), rows ``v:<version>`` hold one version each. Because a
 package's rows share one partition, a publish writes the version row and the meta row in one atomic
 transaction: that write is the commit point, made only after the content blob is stored. Table
-``packageindex`` (partition ``<feed id>|<protocol>``, row = name) lists a feed's packages for search.
+``packageindex`` (partition ``<feed id>|<protocol>``, row = name) lists a feed's packages for search;
+``packageids`` (partition = feed id, row = package GUID) maps Azure-style package ids back to names.
 
 Bytes live in blobs keyed by their sha-256 (``content/sha256/<hex>``), so identical content is kept
 once. Version manifests too large for a table property go to ``manifests/sha256/<hex>``.
@@ -21,7 +22,7 @@ from typing import Any
 from feed_core.domain.models import PackageMeta, PackageVersion
 from feed_core.storage.ports import BlobStore, Entity, OpKind, PutOutcome, TableOp, TableStore
 
-PACKAGES, PACKAGE_INDEX = "packages", "packageindex"
+PACKAGES, PACKAGE_INDEX, PACKAGE_IDS = "packages", "packageindex", "packageids"
 META_ROW = "meta"
 _INLINE_LIMIT = 30_000  # characters; Azure string properties hold at most 32K UTF-16 units
 
@@ -207,6 +208,14 @@ class PackageStore:
                 },
             ),
         )
+
+    async def put_package_id(self, feed_id: str, package_id: str, protocol: str, name: str) -> None:
+        """Remember which package a stable package GUID stands for (Azure routes address packages by GUID)."""
+        await self._t.upsert(PACKAGE_IDS, Entity(feed_id, package_id, {"protocol": protocol, "name": name}))
+
+    async def package_by_id(self, feed_id: str, package_id: str) -> tuple[str, str] | None:
+        e = await self._t.get(PACKAGE_IDS, feed_id, package_id.lower())
+        return None if e is None else (e.get_str("protocol"), e.get_str("name"))
 
     async def delete_index(self, feed_id: str, protocol: str, name: str) -> None:
         await self._t.delete(PACKAGE_INDEX, f"{feed_id}|{protocol}", name)
