@@ -322,10 +322,9 @@ async def _upstreaming(
 ) -> Response:
     """``versionsFromExternalUpstreams`` of one package; settable before the package exists."""
     name = _package_name(protocol, segs)
-    state = services.upstream_state
     if method == "GET":
         require_role(feed, caller, Role.READER, "reading upstream behaviour")
-        behaviour = await state.get_behaviour(feed.id, protocol, name)
+        behaviour = await services.resolver.behaviour(feed, protocol, name)
         return json_response({"versionsFromExternalUpstreams": behaviour.value})
     if method == "PATCH":
         require_role(feed, caller, Role.ADMINISTRATOR, "changing upstream behaviour")
@@ -337,7 +336,7 @@ async def _upstreaming(
             behaviour = parse_behaviour(raw)
         except ValueError as exc:
             raise BadRequestError(str(exc)) from None
-        await state.set_behaviour(feed.id, protocol, name, behaviour)
+        await services.resolver.set_behaviour(feed, protocol, name, behaviour)
         log.info("upstream behaviour of %s in %s set to %s by %s", name, feed.scope_label, behaviour.value, caller.user)
         return json_response({"versionsFromExternalUpstreams": behaviour.value})
     raise NotFoundError(f"no such API: {method} upstreaming")

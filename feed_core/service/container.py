@@ -79,6 +79,6 @@ async def build_services(
         packages=packages,
         upstreams=upstreams,
         upstream_state=state,
-        resolver=Resolver(packages, upstreams, state),
+        resolver=Resolver(packages, upstreams, state, settings.cache_seconds),
         clock=clock,
     )

@@ -32,6 +32,7 @@ from feed_core.domain.upstream_rules import (
     origin_of,
 )
 from feed_core.domain.visibility import versions_in_view
+from feed_core.service.cache import TtlCache
 from feed_core.service.packages import PackageService
 from feed_core.service.upstream import SourceOffer, UpstreamService, source_hop
 from feed_core.storage.upstream_state import UpstreamStateStore
@@ -165,10 +166,25 @@ def _parse_time(text: str | None) -> datetime | None:
 
 
 class Resolver:
-    def __init__(self, packages: PackageService, upstreams: UpstreamService, state: UpstreamStateStore) -> None:
+    def __init__(
+        self, packages: PackageService, upstreams: UpstreamService, state: UpstreamStateStore, cache_seconds: float
+    ) -> None:
         self._packages = packages
         self._upstreams = upstreams
         self._state = state
+        self._behaviours: TtlCache[tuple[str, str, str], Behaviour] = TtlCache(cache_seconds)
+
+    async def behaviour(self, feed: Feed, protocol: str, name: str) -> Behaviour:
+        key = (feed.id, protocol, name)
+        cached = self._behaviours.get(key)
+        if cached is None:
+            cached = await self._state.get_behaviour(feed.id, protocol, name)
+            self._behaviours.put(key, cached)
+        return cached
+
+    async def set_behaviour(self, feed: Feed, protocol: str, name: str, behaviour: Behaviour) -> None:
+        await self._state.set_behaviour(feed.id, protocol, name, behaviour)
+        self._behaviours.drop((feed.id, protocol, name))
 
     async def look_up(
         self,
@@ -184,7 +200,7 @@ class Resolver:
         meta = await self._packages.meta(feed, protocol, name)
         # Upstream versions appear in the @Local view only; other views show what was promoted.
         offers = await self._upstreams.offers(feed, protocol, name, want_version=want_version) if view.is_local else []
-        behaviour = await self._state.get_behaviour(feed.id, protocol, name) if offers else Behaviour.AUTO
+        behaviour = await self.behaviour(feed, protocol, name) if offers else Behaviour.AUTO
         can_save = caller_role(feed, caller) >= Role.COLLABORATOR
         parts = [
             str(meta.rev if meta else 0),

@@ -45,6 +45,7 @@ log = logging.getLogger("feed_core.upstream")
 T = TypeVar("T")
 _NEGATIVE_TTL_SECONDS = 60.0
 _MEMORY_ENTRIES = 5000
+_MEMORY_DOCUMENT_BYTES = 256 * 1024 * 1024  # parsed documents take a few times this; evict beyond it
 _SPOOL_IN_MEMORY_BYTES = 8 * 1024 * 1024
 
 
@@ -68,6 +69,7 @@ class _Entry:
     fetched_at: float  # last successful answer; 0 when never
     attempted_at: float
     error: str | None = None
+    size: int = 0  # bytes of the upstream document, to bound the memory the cache takes
 
     @property
     def fingerprint(self) -> str:
@@ -121,6 +123,7 @@ class UpstreamService:
         self._clock = clock
         self._http = http
         self._memory: OrderedDict[tuple[str, str, str], _Entry] = OrderedDict()
+        self._memory_bytes = 0
         self._flights: dict[tuple[str, ...], asyncio.Future[Any]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         #: Last failure per source id (the health job of a later issue persists this).
@@ -207,6 +210,7 @@ class UpstreamService:
         if cached is None:
             return None
         package: UpstreamPackage | None = None
+        size = 0
         if cached.blob_key:
             body = await self._state.read_document(cached.blob_key)
             if body is None:
@@ -215,17 +219,30 @@ class UpstreamService:
                 package = await npm_upstream.parse_packument(body, key[2], "cache")
             except UpstreamFailure:
                 return None
+            size = len(body)
         entry = _Entry(
-            package, cached.blob_key, cached.etag, cached.last_modified, cached.fetched_at, cached.fetched_at
+            package,
+            cached.blob_key,
+            cached.etag,
+            cached.last_modified,
+            cached.fetched_at,
+            cached.fetched_at,
+            size=size,
         )
         self._remember(key, entry)
         return entry
 
     def _remember(self, key: tuple[str, str, str], entry: _Entry) -> None:
+        old = self._memory.pop(key, None)
+        if old is not None:
+            self._memory_bytes -= old.size
         self._memory[key] = entry
-        self._memory.move_to_end(key)
-        while len(self._memory) > _MEMORY_ENTRIES:
-            self._memory.popitem(last=False)
+        self._memory_bytes += entry.size
+        while len(self._memory) > 1 and (
+            len(self._memory) > _MEMORY_ENTRIES or self._memory_bytes > _MEMORY_DOCUMENT_BYTES
+        ):
+            _, evicted = self._memory.popitem(last=False)
+            self._memory_bytes -= evicted.size
 
     def _refresh_in_background(self, source: Mapping[str, Any], key: tuple[str, str, str], entry: _Entry) -> None:
         if ("meta", *key) in self._flights:
@@ -255,7 +272,7 @@ class UpstreamService:
             elif fetched.status == "ok":
                 package = await npm_upstream.parse_packument(fetched.body, name, str(source.get("location")))
                 blob_key = await self._state.store_document(fetched.body)
-                new = _Entry(package, blob_key, fetched.etag, fetched.last_modified, now, now)
+                new = _Entry(package, blob_key, fetched.etag, fetched.last_modified, now, now, size=len(fetched.body))
             else:
                 new = _Entry(None, "", None, None, now, now)
         except UpstreamFailure as failure:
