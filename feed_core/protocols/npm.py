@@ -461,7 +461,9 @@ async def _delete_tarball(ctx: NpmContext, name: NpmName, filename: str) -> Resp
 
 async def _dist_tags(ctx: NpmContext, method: str, name: NpmName, tag: str | None) -> Response:
     if method == "GET" and tag is None:
-        return json_response((await _read(ctx, name)).dist_tags)
+        # The tags clients resolve against: the feed's own over the upstreams', pointing at visible versions.
+        res = await _resolve(ctx, await _lookup(ctx, name))
+        return json_response(_as_view(res).dist_tags)
     if tag is None:
         raise NotFoundError("name the dist-tag in the URL")
     if not ctx.view.is_local:

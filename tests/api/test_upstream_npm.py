@@ -325,3 +325,10 @@ async def test_per_source_minimum_release_age(up: Api, fixture_registry: Fixture
     assert r.status_code == 200, r.text
     r = await packument(up, "agey2")
     assert r.status_code == 404 and "minimum release age" in r.json()["error"]
+
+
+async def test_dist_tags_of_an_upstream_package(up: Api, fixture_registry: FixtureRegistry) -> None:
+    fixture_registry.add("tagged", "1.0.0")
+    fixture_registry.add("tagged", "2.0.0-rc.1", tag="next")
+    r = await up.http.get(up.registry() + "-/package/tagged/dist-tags", headers=up.auth("carol"))
+    assert r.json() == {"latest": "1.0.0", "next": "2.0.0-rc.1"}
