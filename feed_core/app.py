@@ -33,10 +33,14 @@ class FeedApp:
     """The ASGI callable. ``services`` may be injected (tests); otherwise built from ``settings``
     (or the environment) on first use."""
 
-    def __init__(self, settings: Settings | None = None, services: Services | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, services: Services | None = None, *, with_jobs: bool = False
+    ) -> None:
         self._settings = settings
         self._services = services
         self._lock = asyncio.Lock()
+        self._with_jobs = with_jobs
+        self._jobs: list[asyncio.Task[None]] = []
 
     async def services(self) -> Services:
         if self._services is None:
@@ -69,11 +73,41 @@ class FeedApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self._with_jobs:
+                    await self._start_jobs()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                for task in self._jobs:
+                    task.cancel()
+                await asyncio.gather(*self._jobs, return_exceptions=True)
                 await self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _start_jobs(self) -> None:
+        """``serve --with-jobs``: the refresh and health jobs on their timer schedules, in this process."""
+        from feed_core import jobs
+        from feed_core.domain.schedule import Schedule
+        from feed_core.scheduler import run_on_schedule
+
+        services = await self.services()
+        settings = services.settings
+
+        async def refresh() -> None:
+            await jobs.run_refresh(services, budget_seconds=settings.refresh_budget_seconds)
+
+        async def health() -> None:
+            await jobs.run_health(services)
+
+        self._jobs = [
+            asyncio.create_task(
+                run_on_schedule("refresh", Schedule.parse(settings.refresh_schedule), refresh, services.clock)
+            ),
+            asyncio.create_task(
+                run_on_schedule("health", Schedule.parse(settings.health_schedule), health, services.clock)
+            ),
+        ]
+        log.info("jobs scheduled: refresh %r, health %r", settings.refresh_schedule, settings.health_schedule)
 
     async def _route(self, request: Request) -> Response:
         path = _raw_path(request.scope)
@@ -115,5 +149,7 @@ def _raw_path(scope: Scope) -> str:
     return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FeedApp:
-    return FeedApp(settings, services)
+def create_app(
+    settings: Settings | None = None, services: Services | None = None, *, with_jobs: bool = False
+) -> FeedApp:
+    return FeedApp(settings, services, with_jobs=with_jobs)

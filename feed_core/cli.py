@@ -72,7 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     asyncio.run(_with_services(settings, prepare))
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, with_jobs=args.with_jobs),
         host=args.host,
         port=args.port,
         log_level="info" if args.access_log else "warning",
@@ -80,6 +80,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         lifespan="on",
     )
     return 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from feed_core import jobs
+
+    settings = _settings(args)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def body(services: Services) -> int:
+        if args.action == "refresh":
+            budget = args.budget or settings.refresh_budget_seconds
+            refresh_report = await jobs.run_refresh(services, budget_seconds=budget)
+            print(refresh_report.summary())
+            for line in refresh_report.flagged_removed:
+                print(f"  flagged as removed upstream: {line}")
+            return 0
+        health_report = await jobs.run_health(services)
+        print(health_report.summary())
+        return 1 if health_report.failed else 0
+
+    return asyncio.run(_with_services(settings, body))
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
@@ -182,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=7071)
     serve.add_argument("--data-dir", default=argparse.SUPPRESS, help="embedded store directory")
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--with-jobs", action="store_true", help="also run the refresh and health jobs on their schedules"
+    )
     serve.set_defaults(func=cmd_serve)
 
     token = sub.add_parser("token", help="personal access tokens").add_subparsers(dest="action", required=True)
@@ -203,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--user", required=True)
     revoke.add_argument("authorization_id")
     revoke.set_defaults(func=cmd_token_revoke)
+
+    jobs = sub.add_parser("jobs", help="run a timer job once").add_subparsers(dest="action", required=True)
+    refresh = jobs.add_parser("refresh", help="revalidate upstream metadata of the packages feeds hold")
+    refresh.add_argument("--budget", type=float, help="seconds the run may take (default FEED_REFRESH_BUDGET_SECONDS)")
+    refresh.set_defaults(func=cmd_jobs)
+    health = jobs.add_parser("health", help="probe every enabled upstream and record its health")
+    health.set_defaults(func=cmd_jobs)
 
     feed = sub.add_parser("feed", help="feeds").add_subparsers(dest="action", required=True)
     fcreate = feed.add_parser("create", help="create a feed")

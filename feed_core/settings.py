@@ -45,6 +45,9 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "FEED_UPSTREAM_CONNECT_TIMEOUT_SECONDS": ("3", "connect timeout for upstream requests"),
     "FEED_UPSTREAM_TIMEOUT_SECONDS": ("10", "overall budget of one upstream metadata request, retries included"),
     "FEED_UPSTREAM_DOWNLOAD_TIMEOUT_SECONDS": ("120", "overall budget of fetching one package file from upstream"),
+    "FEED_REFRESH_SCHEDULE": ("0 */15 * * * *", "when the upstream metadata refresh job runs (NCRONTAB, six fields)"),
+    "FEED_HEALTH_SCHEDULE": ("0 */5 * * * *", "when the upstream health job runs (NCRONTAB, six fields)"),
+    "FEED_REFRESH_BUDGET_SECONDS": ("240", "longest a refresh run may take; it resumes where it stopped next run"),
     "FEED_LOG_LEVEL": ("INFO", "log level"),
 }
 
@@ -92,6 +95,9 @@ class Settings:
     upstream_connect_timeout: float = 3.0
     upstream_timeout: float = 10.0
     upstream_download_timeout: float = 120.0
+    refresh_schedule: str = "0 */15 * * * *"
+    health_schedule: str = "0 */5 * * * *"
+    refresh_budget_seconds: float = 240.0
     log_level: str = "INFO"
 
     @classmethod
@@ -145,6 +151,9 @@ class Settings:
             "upstream_download_timeout": float(
                 _int("FEED_UPSTREAM_DOWNLOAD_TIMEOUT_SECONDS", get("FEED_UPSTREAM_DOWNLOAD_TIMEOUT_SECONDS"), 1)
             ),
+            "refresh_schedule": get("FEED_REFRESH_SCHEDULE"),
+            "health_schedule": get("FEED_HEALTH_SCHEDULE"),
+            "refresh_budget_seconds": float(_int("FEED_REFRESH_BUDGET_SECONDS", get("FEED_REFRESH_BUDGET_SECONDS"), 1)),
             "log_level": get("FEED_LOG_LEVEL").upper(),
         }
         values.update(overrides)
@@ -161,6 +170,16 @@ class Settings:
                 "FEED_STORAGE=azure needs FEED_STORAGE_CONNECTION_STRING, or both FEED_STORAGE_TABLE_URL and "
                 "FEED_STORAGE_BLOB_URL (with a managed identity)"
             )
+        from feed_core.domain.schedule import Schedule
+
+        for name, text in (
+            ("FEED_REFRESH_SCHEDULE", self.refresh_schedule),
+            ("FEED_HEALTH_SCHEDULE", self.health_schedule),
+        ):
+            try:
+                Schedule.parse(text)
+            except ValueError as exc:
+                raise SettingsError(f"{name}: {exc}") from None
         if self.admin_token and len(self.admin_token) < 16:
             raise SettingsError("FEED_ADMIN_TOKEN must be at least 16 characters long")
         if self.public_url and not self.public_url.startswith(("http://", "https://")):

@@ -239,6 +239,8 @@ class FixtureRegistry:
             return JSONResponse({"error": "Unauthorized"}, 401)
         if method != "GET":
             return JSONResponse({"error": "Method Not Allowed"}, 405, headers={"Allow": "GET"})
+        if path == "/-/ping":  # npm ping, which registries answer with an empty object
+            return JSONResponse({})
         name, is_tarball, file = path.removeprefix("/").partition("/-/")
         with self._lock:
             pkg = self._packages.get(name)

@@ -13,7 +13,15 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from feed_core.api.shapes import feed_json, permission_json, provenance_json, token_json, version_json, view_json
+from feed_core.api.shapes import (
+    feed_json,
+    health_json,
+    permission_json,
+    provenance_json,
+    token_json,
+    version_json,
+    view_json,
+)
 from feed_core.domain.access import require_role
 from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError
 from feed_core.domain.ids import version_guid
@@ -150,7 +158,7 @@ async def _feeds(
     if not segs:
         if method == "GET":
             feeds = await services.feeds.list_feeds(org, project, caller)
-            return json_response(_listing([feed_json(base, f) for f in feeds]))
+            return json_response(_listing([feed_json(base, f, await services.health.get_all(f.id)) for f in feeds]))
         if method == "POST":
             body = await _object_body(request)
             name = _str(body, "name")
@@ -177,6 +185,9 @@ async def _feeds(
         return await _feed(services, request, feed, caller, method, base)
     if sub_lower[0] == "views":
         return await _views(services, request, feed, caller, method, sub[1:], base)
+    if sub_lower == ["health"] and method == "GET":
+        require_role(feed, caller, Role.READER, "reading upstream health")
+        return json_response(health_json(feed, await services.health.get_all(feed.id)))
     if sub_lower == ["permissions"]:
         return await _permissions(services, request, feed, caller, method)
     if (
@@ -196,7 +207,8 @@ async def _feeds(
 async def _feed(services: Services, request: Request, feed: Feed, caller: Caller, method: str, base: str) -> Response:
     if method == "GET":
         require_role(feed, caller, Role.READER, "reading the feed")
-        return json_response(feed_json(base, feed), headers={"ETag": http_etag(feed.etag)})
+        health = await services.health.get_all(feed.id)
+        return json_response(feed_json(base, feed, health), headers={"ETag": http_etag(feed.etag)})
     if method == "PATCH":
         body = await _object_body(request)
         sources = body.get("upstreamSources")
@@ -215,7 +227,8 @@ async def _feed(services: Services, request: Request, feed: Feed, caller: Caller
             minimum_release_age_exemptions=body.get("minimumReleaseAgeExemptions", UNCHANGED),
         )
         updated = await services.feeds.update(feed, caller, change, request.headers.get("if-match"))
-        return json_response(feed_json(base, updated), headers={"ETag": http_etag(updated.etag)})
+        health = await services.health.get_all(updated.id)
+        return json_response(feed_json(base, updated, health), headers={"ETag": http_etag(updated.etag)})
     if method == "DELETE":
         await services.feeds.delete(feed, caller)
         log.info("feed %s deleted by %s", feed.scope_label, caller.user)

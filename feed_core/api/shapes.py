@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from feed_core.domain.ids import package_guid, stable_id, version_guid
 from feed_core.domain.models import Feed, PackageVersion, Token, View
 from feed_core.domain.roles import Role
 from feed_core.domain.upstream_sources import SECRET_KEYS
+from feed_core.storage.health import UpstreamHealth
 
 
 def api_base(base: str, feed: Feed) -> str:
@@ -38,15 +40,20 @@ def permission_json(user: str, role: Role, feed: Feed) -> dict[str, Any]:
     }
 
 
-def upstream_source_json(src: dict[str, Any]) -> dict[str, Any]:
+def upstream_source_json(src: dict[str, Any], health: UpstreamHealth | None = None) -> dict[str, Any]:
     """A stored upstream source as the API shows it: credentials of custom upstreams are secrets and
-    never returned, only whether the source has some."""
+    never returned, only whether the source has some. With a health record, ``status`` is what the
+    health job last saw (``ok``/``failed``) unless the source is disabled, and ``statusDetails`` says why."""
     out = {k: v for k, v in src.items() if k not in SECRET_KEYS}
     out["hasCredentials"] = bool(src.get("credentials"))
+    if health is not None and out.get("status") != "disabled":
+        out["status"] = health.status
+        out["statusDetails"] = health.status_details
+        out["health"] = health.as_json()
     return out
 
 
-def feed_json(base: str, feed: Feed) -> dict[str, Any]:
+def feed_json(base: str, feed: Feed, health: Mapping[str, UpstreamHealth] | None = None) -> dict[str, Any]:
     url = f"{api_base(base, feed)}/Feeds/{feed.id}"
     project = (
         {"id": stable_id(feed.org, "project", feed.project.lower()), "name": feed.project, "visibility": "private"}
@@ -63,7 +70,9 @@ def feed_json(base: str, feed: Feed) -> dict[str, Any]:
         "project": project,
         "upstreamEnabled": feed.upstream_enabled,
         "upstreamEnabledChangedDate": None,
-        "upstreamSources": [upstream_source_json(s) for s in feed.upstream_sources],
+        "upstreamSources": [
+            upstream_source_json(s, (health or {}).get(str(s.get("id")))) for s in feed.upstream_sources
+        ],
         "capabilities": "defaultCapabilities",
         "isReadOnly": False,
         "isEnabled": True,
@@ -118,6 +127,7 @@ def version_json(base: str, feed: Feed, v: PackageVersion, latest: str | None) -
         "deprecateMessage": v.deprecated or "",
         "sourceChain": v.source_chain,
         "provenance": v.provenance or None,
+        "upstreamRemovedDate": v.provenance.get("upstreamRemoved"),
         "author": v.publisher,
         "files": [
             {
@@ -147,4 +157,33 @@ def provenance_json(feed: Feed, v: PackageVersion) -> dict[str, Any]:
         "packageId": package_guid(feed.id, v.protocol, v.name),
         "packageVersionId": version_guid(feed.id, v.protocol, v.name, v.version),
         "provenance": {"provenanceSource": source, "publisherUserIdentity": who, "userAgent": None, "data": data},
+    }
+
+
+def health_json(feed: Feed, health: Mapping[str, UpstreamHealth]) -> dict[str, Any]:
+    """The health endpoint of a feed: each upstream as the health job last saw it."""
+    upstreams = []
+    for src in feed.upstream_sources:
+        record = health.get(str(src.get("id")))
+        disabled = src.get("status") == "disabled" or not feed.upstream_enabled
+        entry = {
+            "id": src.get("id"),
+            "name": src.get("name"),
+            "protocol": src.get("protocol"),
+            "location": src.get("location"),
+            "upstreamSourceType": src.get("upstreamSourceType"),
+        }
+        if disabled:
+            entry["status"] = "disabled"
+        elif record is None:
+            entry["status"] = "unknown"
+            entry["statusDetails"] = [{"reason": "not checked yet: the health job has not run since it was added"}]
+        else:
+            entry.update(record.as_json())
+        upstreams.append(entry)
+    return {
+        "feedId": feed.id,
+        "feedName": feed.name,
+        "healthy": all(u["status"] in ("ok", "disabled") for u in upstreams),
+        "upstreams": upstreams,
     }

@@ -13,6 +13,7 @@ from feed_core.service.resolve import Resolver
 from feed_core.service.upstream import UpstreamService
 from feed_core.settings import Settings
 from feed_core.storage.catalog import Catalog
+from feed_core.storage.health import HealthStore
 from feed_core.storage.packages import PackageStore
 from feed_core.storage.ports import Storage
 from feed_core.storage.upstream_state import UpstreamStateStore
@@ -29,6 +30,7 @@ class Services:
     upstreams: UpstreamService
     upstream_state: UpstreamStateStore
     resolver: Resolver
+    health: HealthStore
     clock: Clock
 
     async def close(self) -> None:
@@ -80,5 +82,6 @@ async def build_services(
         upstreams=upstreams,
         upstream_state=state,
         resolver=Resolver(packages, upstreams, state, settings.cache_seconds),
+        health=HealthStore(storage.tables),
         clock=clock,
     )

@@ -241,6 +241,53 @@ class PackageService:
 
         await self._edit(feed, protocol, name, change)
 
+    async def mark_upstream_listing(
+        self, feed: Feed, protocol: str, name: str, listed: dict[str, set[str]]
+    ) -> tuple[list[str], list[str]]:
+        """Flag saved versions their upstream no longer lists (kept installable; the flag shows in the
+        version's provenance and the API), and clear the flag when the upstream lists them again.
+
+        ``listed``: upstream source id -> the versions that upstream lists now. Returns (flagged, restored).
+        """
+        now = iso(self._clock())
+
+        def plan(versions: list[PackageVersion]) -> tuple[list[PackageVersion], list[str], list[str]]:
+            changed, flagged, restored = [], [], []
+            for v in versions:
+                sid = str(v.source_chain[0].get("id")) if v.source_chain else ""
+                if v.deleted or sid not in listed:
+                    continue
+                gone = v.version not in listed[sid]
+                marked = bool(v.provenance.get("upstreamRemoved"))
+                if gone and not marked:
+                    v.provenance = {
+                        **v.provenance,
+                        "upstreamRemoved": now,
+                        "upstreamRemovedReason": "the upstream no longer lists this version",
+                    }
+                    changed.append(v)
+                    flagged.append(v.version)
+                elif not gone and marked:
+                    v.provenance = {k: x for k, x in v.provenance.items() if not k.startswith("upstreamRemoved")}
+                    changed.append(v)
+                    restored.append(v.version)
+            return changed, flagged, restored
+
+        _, current = await self._store.get_package(feed.id, protocol, name)
+        if not plan(current)[0]:
+            return [], []
+        outcome: tuple[list[str], list[str]] = ([], [])
+
+        def change(meta: PackageMeta, versions: list[PackageVersion]) -> list[PackageVersion]:
+            nonlocal outcome
+            del meta
+            changed, flagged, restored = plan(versions)
+            outcome = (flagged, restored)
+            return changed
+
+        await self._edit(feed, protocol, name, change)
+        return outcome
+
     async def deprecate(self, feed: Feed, caller: Caller, protocol: str, name: str, messages: dict[str, str]) -> None:
         """Set (or with ``""`` clear) the deprecation message of versions."""
         require_role(feed, caller, Role.CONTRIBUTOR, "deprecating packages")

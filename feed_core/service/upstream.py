@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import tempfile
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -29,7 +30,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from feed_core.domain.clock import Clock, iso
-from feed_core.domain.errors import NotFoundError, UpstreamError
+from feed_core.domain.errors import UpstreamError
 from feed_core.domain.integrity import Digests, first_mismatch, strongest_checked
 from feed_core.domain.models import Caller, Feed, PackageVersion
 from feed_core.domain.visibility import tags_in_view, versions_in_view
@@ -76,6 +77,17 @@ class _Entry:
         if self.package is None:
             return "none" if not self.error else "error"
         return self.blob_key
+
+
+BREAKER_THRESHOLD = 3  # consecutive failures that open the circuit
+BREAKER_COOLDOWN_SECONDS = 30.0  # how long an open circuit skips the upstream before one trial call
+
+
+@dataclass
+class _Breaker:
+    failures: int = 0
+    open_until: float = 0.0
+    last_reason: str = ""
 
 
 def source_key(source: Mapping[str, Any]) -> str:
@@ -126,8 +138,9 @@ class UpstreamService:
         self._memory_bytes = 0
         self._flights: dict[tuple[str, ...], asyncio.Future[Any]] = {}
         self._background: set[asyncio.Task[Any]] = set()
-        #: Last failure per source id (the health job of a later issue persists this).
+        #: Last failure per source id, as the request path saw it.
         self.failures: dict[str, str] = {}
+        self._breakers: dict[str, _Breaker] = {}
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -254,11 +267,39 @@ class UpstreamService:
     async def _refresh(self, source: Mapping[str, Any], key: tuple[str, str, str], entry: _Entry | None) -> _Entry:
         return await self._single_flight(("meta", *key), lambda: self._fetch(source, key, entry))
 
+    def breaker_open(self, source: Mapping[str, Any]) -> str | None:
+        """Why calls to this upstream are being skipped right now, or ``None`` when they are not."""
+        breaker = self._breakers.get(source_key(source))
+        if breaker is None or breaker.open_until <= self._now():
+            return None
+        wait = breaker.open_until - self._now()
+        return (
+            f"skipped: it failed {breaker.failures} times in a row (last: {breaker.last_reason}); "
+            f"the next try is in {wait:.0f} s"
+        )
+
+    def note_result(self, source: Mapping[str, Any], reason: str | None) -> None:
+        """Feed the circuit breaker: a success closes it, repeated failures open it for a cool-down."""
+        key = source_key(source)
+        if reason is None:
+            self._breakers.pop(key, None)
+            self.failures.pop(str(source.get("id")), None)
+            return
+        breaker = self._breakers.setdefault(key, _Breaker())
+        breaker.failures += 1
+        breaker.last_reason = reason
+        if breaker.failures >= BREAKER_THRESHOLD:
+            breaker.open_until = self._now() + BREAKER_COOLDOWN_SECONDS
+        self._record_failure(source, reason)
+
     async def _fetch(self, source: Mapping[str, Any], key: tuple[str, str, str], entry: _Entry | None) -> _Entry:
         protocol, skey, name = key
         now = self._now()
         has_doc = entry is not None and entry.package is not None
         try:
+            skipped = self.breaker_open(source)
+            if skipped is not None:
+                raise _Skipped(skipped)
             fetched = await npm_upstream.fetch_packument(
                 self.http,
                 source,
@@ -276,15 +317,16 @@ class UpstreamService:
             else:
                 new = _Entry(None, "", None, None, now, now)
         except UpstreamFailure as failure:
-            self._record_failure(source, failure.reason)
-            log.warning("upstream %s failed for %s: %s", source.get("name"), name, failure.reason)
+            if not isinstance(failure, _Skipped):
+                self.note_result(source, failure.reason)
+                log.warning("upstream %s failed for %s: %s", source.get("name"), name, failure.reason)
             if entry is not None and entry.package is not None:
                 new = replace(entry, attempted_at=now, error=failure.reason)  # stale-if-error
             else:
                 new = _Entry(None, "", None, None, entry.fetched_at if entry else 0.0, now, failure.reason)
             self._remember(key, new)
             return new
-        self.failures.pop(str(source.get("id")), None)
+        self.note_result(source, None)
         await self._state.put_meta(protocol, skey, name, CachedMeta(new.blob_key, new.etag, new.last_modified, now))
         self._remember(key, new)
         return new
@@ -325,6 +367,26 @@ class UpstreamService:
         tags = tags_in_view(meta.dist_tags, list(offered))
         package = UpstreamPackage(name, offered, tags, meta.modified)
         return SourceOffer(source, package, None, False, f"{upstream.id}:{meta.rev}:{view.id}")
+
+    async def revalidate(self, source: Mapping[str, Any], protocol: str, name: str) -> SourceOffer:
+        """Refresh one package's cached metadata now, whatever its age (the refresh job)."""
+        key = (protocol, source_key(source), name)
+        entry = await self._refresh(source, key, await self._entry(key))
+        return SourceOffer(source, entry.package, entry.error, False, entry.fingerprint)
+
+    async def probe(self, source: Mapping[str, Any]) -> tuple[str | None, int]:
+        """Ping an upstream: ``(failure reason or None, latency in ms)``; feeds the circuit breaker."""
+        started = time.perf_counter()
+        reason: str | None = None
+        try:
+            await npm_upstream.ping(self.http, source, self._settings.upstream_timeout)
+        except UpstreamFailure as failure:
+            reason = failure.reason
+        except TimeoutError:
+            reason = f"timed out after {self._settings.upstream_timeout:.0f} s: the upstream is slow or unreachable"
+        latency = int((time.perf_counter() - started) * 1000)
+        self.note_result(source, reason)
+        return reason, latency
 
     async def find_offer(
         self, feed: Feed, protocol: str, name: str, version: str
@@ -398,7 +460,7 @@ class UpstreamService:
                             )
                         await loop.run_in_executor(None, spool.write, chunk)
             except UpstreamFailure as failure:
-                self._record_failure(source, failure.reason)
+                self.note_result(source, failure.reason)
                 raise UpstreamError(
                     f"could not fetch {name}@{uv.version} from upstream {source.get('name')}: {failure.reason}"
                 ) from None
@@ -435,8 +497,5 @@ class UpstreamService:
         return await self._single_flight(("save", *key), fetch)
 
 
-def not_saved_message(name: str, version: str, feed: Feed, source: Mapping[str, Any]) -> NotFoundError:
-    return NotFoundError(
-        f"{name}@{version} is available from upstream {source.get('name')} but is not saved in feed {feed.name} "
-        "yet; a collaborator (Feed and Upstream Reader) or higher must install it first"
-    )
+class _Skipped(UpstreamFailure):
+    """The circuit breaker skipped the call: not a new failure of the upstream."""

@@ -110,6 +110,9 @@ class Catalog:
             return None
         return Organization(e.get_str("name"), json.loads(e.get_str("administrators", "[]")), e.get_str("created"))
 
+    async def list_orgs(self) -> list[str]:
+        return [e.get_str("name") for e in await self._t.query(ORGS, "org")]
+
     async def put_org(self, org: Organization) -> None:
         await self._t.upsert(
             ORGS,

@@ -124,3 +124,23 @@ async def stream_file(
                 yield chunk
     except httpx.HTTPError as exc:
         raise UpstreamFailure(describe(exc, url)) from exc
+
+
+async def ping(client: httpx.AsyncClient, source: Mapping[str, Any], budget: float) -> None:
+    """A cheap liveness check: npm's ``-/ping`` (falling back to the registry root when a registry
+    does not implement it). Raises ``UpstreamFailure`` with the cause and the fix."""
+    location = str(source["location"])
+    base = location if location.endswith("/") else location + "/"
+    for url in (base + "-/ping", base):
+        headers = {"Accept": "application/json", **source_auth_headers(source, url)}
+        try:
+            response = await get_with_retry(client, url, headers, budget, attempts=1)
+        except (TimeoutError, httpx.HTTPError) as exc:
+            raise UpstreamFailure(describe(exc, url)) from exc
+        if response.status_code < 300:
+            return
+        if response.status_code != 404:
+            raise UpstreamFailure(describe_status(response.status_code, url))
+    raise UpstreamFailure(
+        f"{location} answered 404 to -/ping and at its root: the location does not point at an npm registry"
+    )

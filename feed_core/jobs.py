@@ -1,0 +1,219 @@
+"""The two timer jobs: refresh upstream metadata of held packages, and check upstream health.
+
+Both are plain async functions over the services, so the Azure timer functions, the CLI
+(``python -m feed_core jobs refresh|health``) and ``serve --with-jobs`` all run the same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from feed_core.domain.clock import iso
+from feed_core.domain.models import Feed, ViewVisibility
+from feed_core.service.container import Services
+from feed_core.service.upstream import enabled_sources, source_key
+from feed_core.storage.health import UpstreamHealth
+
+log = logging.getLogger("feed_core.jobs")
+PROTOCOLS_WITH_UPSTREAMS = ("npm",)
+_SHARED_SAME_ORG = {ViewVisibility.COLLECTION, ViewVisibility.ORGANIZATION, ViewVisibility.AAD_TENANT}
+_SHARED_OTHER_ORG = {ViewVisibility.ORGANIZATION, ViewVisibility.AAD_TENANT}
+
+
+async def all_feeds(services: Services) -> list[Feed]:
+    feeds: list[Feed] = []
+    for org in sorted(await services.catalog.list_orgs()):
+        feeds.extend(sorted(await services.catalog.list_feeds(org), key=lambda f: f.id))
+    return feeds
+
+
+# --- health ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class HealthReport:
+    feeds: int = 0
+    upstreams: int = 0
+    failed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        failed = "; ".join(self.failed) if self.failed else "none"
+        return (
+            f"health: {self.feeds} feeds, {self.upstreams} upstreams checked, {len(self.failed)} failed "
+            f"({failed}) in {self.seconds:.1f} s"
+        )
+
+
+async def _internal_problem(services: Services, feed: Feed, source: Mapping[str, Any]) -> str | None:
+    org = str(source.get("internalUpstreamCollectionId") or feed.org)
+    upstream = await services.catalog.get_feed_by_id(org, str(source.get("internalUpstreamFeedId", "")))
+    if upstream is None:
+        return (
+            f"the upstream feed of {source.get('location')} no longer exists: remove this source or point it elsewhere"
+        )
+    view = upstream.view_named(str(source.get("internalUpstreamViewId", "")))
+    if view is None:
+        return f"the view of {source.get('location')} no longer exists: pick another view of feed {upstream.name}"
+    shared = _SHARED_SAME_ORG if org.lower() == feed.org.lower() else _SHARED_OTHER_ORG
+    if view.visibility not in shared:
+        return (
+            f"view {upstream.name}@{view.name} is no longer shared (visibility {view.visibility.value}): its owner "
+            "must set its visibility to collection (same organization) or organization"
+        )
+    return None
+
+
+async def run_health(services: Services, *, concurrency: int = 8) -> HealthReport:
+    """Probe every enabled upstream once (shared upstreams once per run) and store what was seen."""
+    started = time.monotonic()
+    report = HealthReport()
+    probes: dict[str, asyncio.Task[tuple[str | None, int]]] = {}
+    gate = asyncio.Semaphore(concurrency)
+
+    async def probe(source: Mapping[str, Any]) -> tuple[str | None, int]:
+        async with gate:
+            return await services.upstreams.probe(source)
+
+    for feed in await all_feeds(services):
+        sources = [s for p in PROTOCOLS_WITH_UPSTREAMS for s in enabled_sources(feed, p)]
+        if not sources:
+            continue
+        report.feeds += 1
+        known = await services.health.get_all(feed.id)
+        results: list[tuple[Mapping[str, Any], str | None, int]] = []
+        for source in sources:
+            if source.get("upstreamSourceType") == "internal":
+                results.append((source, await _internal_problem(services, feed, source), 0))
+                continue
+            key = source_key(source)
+            if key not in probes:
+                probes[key] = asyncio.create_task(probe(source))
+            reason, latency = await probes[key]
+            results.append((source, reason, latency))
+        now = iso(services.clock())
+        for source, reason, latency in results:
+            sid = str(source.get("id"))
+            health = known.get(sid) or UpstreamHealth(sid)
+            health.last_checked = now
+            health.latency_ms = latency if reason is None else None
+            if reason is None:
+                health.status, health.last_success, health.consecutive_failures = "ok", now, 0
+                health.status_details = []
+            else:
+                health.status, health.last_failure = "failed", now
+                health.consecutive_failures += 1
+                health.status_details = [{"reason": reason}]
+                report.failed.append(f"{feed.name}/{source.get('name')}: {reason}")
+            await services.health.put(feed.id, health)
+            report.upstreams += 1
+    report.seconds = time.monotonic() - started
+    log.info("%s", report.summary())
+    return report
+
+
+# --- refresh ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class RefreshReport:
+    feeds: int = 0
+    packages: int = 0
+    revalidated: int = 0
+    flagged_removed: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    complete: bool = True
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        state = "complete" if self.complete else "stopped at its time budget; the next run resumes there"
+        return (
+            f"refresh: {self.feeds} feeds, {self.packages} packages, {self.revalidated} upstream documents "
+            f"revalidated, {len(self.flagged_removed)} saved versions flagged as removed upstream, "
+            f"{len(self.failures)} upstream failures, {self.seconds:.1f} s ({state})"
+        )
+
+
+@dataclass(frozen=True)
+class _Item:
+    key: str  # ordering and resume key: org|feed id|protocol|name
+    feed: Feed
+    protocol: str
+    name: str
+
+
+async def _work(services: Services) -> list[_Item]:
+    items = []
+    for feed in await all_feeds(services):
+        for protocol in PROTOCOLS_WITH_UPSTREAMS:
+            external = [s for s in enabled_sources(feed, protocol) if s.get("upstreamSourceType") != "internal"]
+            if not external:
+                continue
+            for entry in await services.packages.store.list_index(feed.id, protocol):
+                items.append(_Item(f"{feed.org.lower()}|{feed.id}|{protocol}|{entry.name}", feed, protocol, entry.name))
+    return sorted(items, key=lambda i: i.key)
+
+
+async def run_refresh(services: Services, *, budget_seconds: float = 240.0, concurrency: int = 8) -> RefreshReport:
+    """Revalidate, for every feed, the upstream metadata of each package it holds, and flag saved
+    versions their upstream no longer lists. Stops within ``budget_seconds`` and resumes next run."""
+    started = time.monotonic()
+    deadline = started + budget_seconds
+    report = RefreshReport()
+    items = await _work(services)
+    cursor = str((await services.health.get_cursor("refresh")).get("after", ""))
+    # A cycle goes once through every held package; a run that ran out of time leaves a cursor and
+    # the next run finishes the cycle from there (then the cycle after starts from the beginning).
+    ordered = [i for i in items if i.key > cursor]
+    report.feeds = len({i.feed.id for i in items})
+    seen: dict[tuple[str, str, str], asyncio.Task[Any]] = {}
+    done = 0
+    for start in range(0, len(ordered), concurrency):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            report.complete = False
+            break
+        batch = ordered[start : start + concurrency]
+        try:
+            async with asyncio.timeout(remaining):
+                await asyncio.gather(*(_refresh_item(services, item, seen, report) for item in batch))
+        except TimeoutError:
+            report.complete = False
+            break
+        done += len(batch)
+        await services.health.put_cursor("refresh", {"after": batch[-1].key})
+    report.packages = done
+    if report.complete:
+        await services.health.put_cursor("refresh", {})
+    report.seconds = time.monotonic() - started
+    log.info("%s", report.summary())
+    return report
+
+
+async def _refresh_item(
+    services: Services, item: _Item, seen: dict[tuple[str, str, str], asyncio.Task[Any]], report: RefreshReport
+) -> None:
+    sources = [s for s in enabled_sources(item.feed, item.protocol) if s.get("upstreamSourceType") != "internal"]
+    answers = {}
+    for source in sources:
+        key = (source_key(source), item.protocol, item.name)
+        if key not in seen:  # feeds sharing an upstream revalidate each package once per run
+            seen[key] = asyncio.create_task(services.upstreams.revalidate(source, item.protocol, item.name))
+            report.revalidated += 1
+        offer = await seen[key]
+        if offer.error:
+            report.failures.append(f"{source.get('name')}: {offer.error}")
+            continue
+        answers[str(source.get("id"))] = offer
+    if not answers:
+        return
+    listed = {sid: set(o.package.versions) if o.package else set() for sid, o in answers.items()}
+    flagged, restored = await services.packages.mark_upstream_listing(item.feed, item.protocol, item.name, listed)
+    report.flagged_removed.extend(f"{item.feed.name}/{item.name}@{v}" for v in flagged)
+    report.restored.extend(f"{item.feed.name}/{item.name}@{v}" for v in restored)
