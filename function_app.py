@@ -10,9 +10,14 @@ first request (a bad setting becomes a 500 JSON error naming it), and ``AsgiMidd
 only stores the app. Both live for the life of the worker, so storage clients are reused.
 """
 
+import logging
+
 import azure.functions as func
 
+from feed_core import jobs
 from feed_core.app import create_app
+
+log = logging.getLogger("feed_core.functions")
 
 METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE")
 
@@ -43,6 +48,25 @@ register_http("rest_api_project", "{org}/{project}/_apis/{*rest}")
 
 register_http("health", "_health")
 
-# Timer functions (upstream metadata refresh, upstream health checks) are registered here by a later
-# issue: thin bodies calling feed_core.jobs, schedules from %FEED_*_SCHEDULE% app settings, run_on_startup
-# off, past_due checked (STYLE.md §2.10).
+# Timer functions: thin bodies over feed_core.jobs. Schedules come from app settings; run_on_startup
+# stays off (it would also fire on every scale-out and deployment); a past-due firing still runs, since a
+# late refresh or health check is better than a skipped one, and says so in the log.
+
+
+@app.function_name(name="refresh_upstreams")
+@app.timer_trigger(schedule="%FEED_REFRESH_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
+async def refresh_upstreams(timer: func.TimerRequest) -> None:
+    """Revalidate upstream metadata of the packages feeds hold; resumes where the last run stopped."""
+    if timer.past_due:
+        log.warning("refresh_upstreams is running late (past due)")
+    services = await feed_app.services()
+    await jobs.run_refresh(services, budget_seconds=services.settings.refresh_budget_seconds)
+
+
+@app.function_name(name="check_upstream_health")
+@app.timer_trigger(schedule="%FEED_HEALTH_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
+async def check_upstream_health(timer: func.TimerRequest) -> None:
+    """Probe every enabled upstream and record its health for the API and the request path."""
+    if timer.past_due:
+        log.warning("check_upstream_health is running late (past due)")
+    await jobs.run_health(await feed_app.services())
