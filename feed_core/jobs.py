@@ -148,16 +148,19 @@ class _Item:
     name: str
 
 
-async def _work(services: Services) -> list[_Item]:
+async def _work(services: Services) -> tuple[int, list[_Item]]:
+    """How many feeds have external upstreams, and every (feed, package) to revalidate, in order."""
     items = []
+    feeds = set()
     for feed in await all_feeds(services):
         for protocol in PROTOCOLS_WITH_UPSTREAMS:
             external = [s for s in enabled_sources(feed, protocol) if s.get("upstreamSourceType") != "internal"]
             if not external:
                 continue
+            feeds.add(feed.id)
             for entry in await services.packages.store.list_index(feed.id, protocol):
                 items.append(_Item(f"{feed.org.lower()}|{feed.id}|{protocol}|{entry.name}", feed, protocol, entry.name))
-    return sorted(items, key=lambda i: i.key)
+    return len(feeds), sorted(items, key=lambda i: i.key)
 
 
 async def run_refresh(services: Services, *, budget_seconds: float = 240.0, concurrency: int = 8) -> RefreshReport:
@@ -166,12 +169,11 @@ async def run_refresh(services: Services, *, budget_seconds: float = 240.0, conc
     started = time.monotonic()
     deadline = started + budget_seconds
     report = RefreshReport()
-    items = await _work(services)
+    report.feeds, items = await _work(services)
     cursor = str((await services.health.get_cursor("refresh")).get("after", ""))
     # A cycle goes once through every held package; a run that ran out of time leaves a cursor and
     # the next run finishes the cycle from there (then the cycle after starts from the beginning).
     ordered = [i for i in items if i.key > cursor]
-    report.feeds = len({i.feed.id for i in items})
     seen: dict[tuple[str, str, str], asyncio.Task[Any]] = {}
     done = 0
     for start in range(0, len(ordered), concurrency):

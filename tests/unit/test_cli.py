@@ -52,3 +52,35 @@ def test_invalid_settings_stop_with_the_setting_named(
     monkeypatch.setenv("FEED_STORAGE", "azure")
     assert main(["feed", "list"]) == 2
     assert "FEED_STORAGE_CONNECTION_STRING" in capsys.readouterr().err
+
+
+def test_jobs_commands(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+    import socket
+
+    from feed_core.domain.models import Caller
+    from feed_core.domain.roles import Scope
+    from feed_core.service.container import build_services
+    from feed_core.service.feeds import FeedUpdate
+    from feed_core.settings import Settings
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/"
+
+    async def prepare() -> None:
+        services = await build_services(Settings.from_env())
+        await services.identity.bootstrap("local", "admin", "", mint_if_missing=False)
+        admin = Caller("admin", Scope.MANAGE, org_admin=True)
+        feed = await services.feeds.create("local", None, admin, "web", "", True, [])
+        await services.feeds.update(
+            feed, admin, FeedUpdate(upstream_sources=[{"name": "gone", "protocol": "npm", "location": dead}])
+        )
+        await services.close()
+
+    asyncio.run(prepare())
+    assert main(["jobs", "health"]) == 1
+    out = capsys.readouterr().out
+    assert "1 upstreams checked, 1 failed" in out and "could not connect" in out
+    assert main(["jobs", "refresh", "--budget", "5"]) == 0
+    assert "refresh: 1 feeds, 0 packages" in capsys.readouterr().out

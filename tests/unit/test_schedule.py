@@ -27,3 +27,26 @@ def test_next_after(text: str, expected: datetime) -> None:
 def test_invalid(text: str) -> None:
     with pytest.raises(ValueError, match="schedule"):
         Schedule.parse(text)
+
+
+async def test_run_on_schedule_fires_and_survives_a_failing_run() -> None:
+    import asyncio
+
+    from feed_core.domain.clock import system_clock
+    from feed_core.scheduler import run_on_schedule
+
+    calls: list[int] = []
+
+    async def job() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("first run fails")
+
+    task = asyncio.create_task(run_on_schedule("t", Schedule.parse("* * * * * *"), job, system_clock))
+    for _ in range(60):
+        if len(calls) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert len(calls) >= 2

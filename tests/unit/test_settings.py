@@ -48,6 +48,10 @@ def test_bad_settings_name_the_setting(env: dict[str, str], words: str) -> None:
 
 def test_azure_with_account_urls_is_valid() -> None:
     s = Settings.from_env(
-        {"FEED_STORAGE": "azure", "FEED_STORAGE_TABLE_URL": "https://a.table", "FEED_STORAGE_BLOB_URL": "https://a.blob"}
+        {
+            "FEED_STORAGE": "azure",
+            "FEED_STORAGE_TABLE_URL": "https://a.table",
+            "FEED_STORAGE_BLOB_URL": "https://a.blob",
+        }
     )
     assert s.storage == "azure"
