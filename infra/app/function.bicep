@@ -1,0 +1,176 @@
+// The function app on a Flex Consumption plan: Python 3.11, scale to zero, deployed by azd from a blob
+// container that the plan reads with the app's user-assigned identity. Every app setting the deployment
+// defines is in the one `appSettings` resource below; tests/infra/test_bicep.py checks its FEED_* names
+// against feed_core.settings.SETTINGS.
+
+@description('Name of the function app (its default host name is <name>.azurewebsites.net).')
+param name string
+
+@description('Name of the Flex Consumption plan.')
+param planName string
+
+@description('Azure region.')
+param location string
+
+@description('Tags for the resources.')
+param tags object = {}
+
+@description('azd service name in azure.yaml; azd finds the app to deploy to by this tag.')
+param serviceName string = 'api'
+
+@description('Resource id of the user-assigned managed identity the app runs as.')
+param identityId string
+
+@description('Client id of that identity (DefaultAzureCredential and the Functions host select it by this).')
+param identityClientId string
+
+@description('Storage account holding the feed data, the host\'s blobs and the deployment container.')
+param storageAccountName string
+
+@description('Blob container for package content.')
+param contentContainerName string
+
+@description('Blob container for the deployment package.')
+param deploymentContainerName string
+
+@description('Application Insights component the app sends telemetry to.')
+param applicationInsightsName string
+
+@description('Organization created on first start (FEED_ORGANIZATION).')
+param organization string
+
+@description('JSON object naming the public sources (FEED_PUBLIC_SOURCES); empty means none.')
+param publicSources string
+
+@description('NCRONTAB schedule of the upstream metadata refresh job (FEED_REFRESH_SCHEDULE).')
+param refreshSchedule string
+
+@description('NCRONTAB schedule of the upstream health job (FEED_HEALTH_SCHEDULE).')
+param healthSchedule string
+
+@description('Upper bound of instances the plan scales out to (Flex Consumption: 40-1000).')
+param maximumInstanceCount int = 40
+
+@description('Memory per instance (Flex Consumption: 512, 2048 or 4096).')
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 2048
+
+resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+
+resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: applicationInsightsName
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true // Linux
+  }
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: union(tags, { 'azd-service-name': serviceName })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    // Key Vault references in app settings (e.g. FEED_ADMIN_TOKEN, see infra/README.md) use this identity.
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storageAccount.properties.primaryEndpoints.blob}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      // Flex Consumption takes the runtime from here: FUNCTIONS_WORKER_RUNTIME and
+      // FUNCTIONS_EXTENSION_VERSION must not be set as app settings.
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+}
+
+// No basic-auth (user name + password) publishing: azd deploys with a Microsoft Entra token.
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+// This resource replaces the whole app settings collection on every `azd provision`: a setting added by
+// hand (az functionapp config appsettings set) disappears at the next provision. See infra/README.md.
+resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: functionApp
+  name: 'appsettings'
+  properties: {
+    // Host storage through the managed identity: no AzureWebJobsStorage connection string exists. The host
+    // reads the blob and queue service URIs as a pair; no queue role is granted (see rbac.bicep) because
+    // nothing in this app uses queues.
+    AzureWebJobsStorage__credential: 'managedidentity'
+    AzureWebJobsStorage__clientId: identityClientId
+    AzureWebJobsStorage__blobServiceUri: storageAccount.properties.primaryEndpoints.blob
+    AzureWebJobsStorage__queueServiceUri: storageAccount.properties.primaryEndpoints.queue
+    AzureWebJobsStorage__tableServiceUri: storageAccount.properties.primaryEndpoints.table
+    // Telemetry with Microsoft Entra authentication (the component has local auth disabled).
+    APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+    // The feed's own settings (feed_core/settings.py). Secrets are never set here: FEED_ADMIN_TOKEN is
+    // set after deployment, or the first token is minted with the CLI (infra/README.md).
+    FEED_STORAGE: 'azure'
+    FEED_STORAGE_TABLE_URL: storageAccount.properties.primaryEndpoints.table
+    FEED_STORAGE_BLOB_URL: storageAccount.properties.primaryEndpoints.blob
+    FEED_STORAGE_CLIENT_ID: identityClientId
+    FEED_BLOB_CONTAINER: contentContainerName
+    FEED_DOWNLOAD_REDIRECT: 'true' // user delegation SAS URLs, signed through the identity (no account key)
+    FEED_ORGANIZATION: organization
+    FEED_PUBLIC_SOURCES: empty(publicSources) ? '{}' : publicSources
+    FEED_REFRESH_SCHEDULE: refreshSchedule
+    FEED_HEALTH_SCHEDULE: healthSchedule
+  }
+}
+
+output name string = functionApp.name
+output defaultHostName string = functionApp.properties.defaultHostName
+output url string = 'https://${functionApp.properties.defaultHostName}'
