@@ -332,6 +332,8 @@ async def _version_to_serve(ctx: NpmContext, name: NpmName, number: str) -> Pack
         if versions_in_view([held], ctx.view):
             return held
     res = await _resolve(ctx, await _lookup(ctx, name, number))
+    if number in res.held:
+        return res.held[number]  # saved by a concurrent request between the two reads
     if number not in res.upstream or not res.lookup.can_save:
         raise NotFoundError(res.explain_missing(number))
     source, uv = res.upstream[number]

@@ -332,3 +332,21 @@ async def test_dist_tags_of_an_upstream_package(up: Api, fixture_registry: Fixtu
     fixture_registry.add("tagged", "2.0.0-rc.1", tag="next")
     r = await up.http.get(up.registry() + "-/package/tagged/dist-tags", headers=up.auth("carol"))
     assert r.json() == {"latest": "1.0.0", "next": "2.0.0-rc.1"}
+
+
+async def test_a_version_saved_between_the_two_reads_is_served(
+    up: Api, fixture_registry: FixtureRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request that misses the held version, then finds it saved by a concurrent request, serves it."""
+    fixture_registry.add("racy", "1.0.0")
+    assert (await up.http.get(tarball_url("racy", "1.0.0"), headers=up.auth("carol"))).status_code == 200
+    store = up.services.packages.store
+    real_get_version = store.get_version
+
+    async def miss_once(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(store, "get_version", real_get_version)
+        return None  # as if the concurrent save had not committed yet at the first read
+
+    monkeypatch.setattr(store, "get_version", miss_once)
+    r = await up.http.get(tarball_url("racy", "1.0.0"), headers=up.auth("bob"))
+    assert r.status_code == 200
