@@ -23,36 +23,43 @@ import os
 import platform
 import random
 import re
-import secrets
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from _common import (
+    REPO_DIR,
+    WORK_DIR,
+    Registry,
+    create_feed,
+    ensure_verdaccio,
+    exit_on_sigterm,
+    fmt,
+    installed_tree,
+    median_or_none,
+    npm_env,
+    ratio,
+    start_feed_process,
+    start_verdaccio_process,
+    tool_version,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
-REPO_DIR = BENCH_DIR.parent
-WORK_DIR = BENCH_DIR / ".work"
 RUN_DIR = WORK_DIR / "run"
-VERDACCIO_SRC = BENCH_DIR / "verdaccio"
-VERDACCIO_DIR = WORK_DIR / "verdaccio"
 RESULTS_FILE = BENCH_DIR / "results" / "npm_install.json"
 
 SEED = 20240611
 FEED_NAME = "bench"
 SCOPE = "@bench"
-VERDACCIO_USER = "bench"
 PUBLISH_CONCURRENCY = 8
 ABBREVIATED = "application/vnd.npm.install-v1+json"
 HOT_VERSIONS = 6  # versions of the package whose packument wrk hammers (package index 0)
@@ -226,109 +233,18 @@ def publish_all(registry: str, token: str, packages: list[Package]) -> float:
 # Processes and servers
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def process_group(cmd: list[str], log: Path, env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run cmd in its own session; on exit stop its whole process group (TERM, then KILL)."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            yield proc
-        finally:
-            stop_group(proc)
-
-
-def stop_group(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> float:
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}; log:\n{tail(log)}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return time.perf_counter() - started
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer 200 within {timeout} s; log:\n{tail(log)}")
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-@dataclass
-class Registry:
-    label: str
-    url: str  # npm registry URL, ends with '/'
-    token: str
-    pid: int
-    startup_seconds: float = 0.0
-    publish_seconds: float = 0.0
-
-    def cpu_seconds(self) -> float | None:
-        """User + system CPU time the server process (all threads) has used so far; None off Linux."""
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    @property
-    def npmrc(self) -> str:
-        auth_key = "//" + self.url.split("://", 1)[1]
-        return f"registry={self.url}\n{auth_key}:_authToken={self.token}\n"
-
-
 def start_feed(stack: ExitStack) -> Registry:
-    port, token = free_port(), "bench-" + secrets.token_hex(16)
     env = {
-        **os.environ,
-        "FEED_ADMIN_TOKEN": token,
         "FEED_STORAGE": "embedded",
         "FEED_PUBLIC_SOURCES": "{}",
         "FEED_LOG_LEVEL": "WARNING",
         "FEED_ORGANIZATION": "local",
     }
-    env.pop("FEED_PUBLIC_URL", None)
-    cmd = [sys.executable, "-m", "feed_core", "serve", "--data-dir", str(RUN_DIR / "feed-data"), "--port", str(port)]
-    log = RUN_DIR / "logs" / "feed.log"
-    proc = stack.enter_context(process_group(cmd, log, env, REPO_DIR))
-    base = f"http://127.0.0.1:{port}"
-    startup = wait_ready(f"{base}/_health", proc, log)
-    resp = httpx.post(
-        f"{base}/local/_apis/packaging/feeds",
-        params={"api-version": "7.1"},
-        headers={"Authorization": f"Bearer {token}"},
-        json={"name": FEED_NAME},
-        timeout=30,
+    feed = start_feed_process(stack, RUN_DIR / "feed-data", RUN_DIR / "logs" / "feed.log", env)
+    create_feed(feed.base, feed.token, FEED_NAME)
+    return Registry(
+        "feed", f"{feed.base}/local/_packaging/{FEED_NAME}/npm/registry/", feed.token, feed.pid, feed.startup_seconds
     )
-    if resp.status_code != 201:
-        raise RuntimeError(f"creating feed failed: HTTP {resp.status_code} {resp.text[:300]}")
-    return Registry("feed", f"{base}/local/_packaging/{FEED_NAME}/npm/registry/", token, proc.pid, startup)
 
 
 # Verdaccio's default API token is a "legacy" token that makes it re-check the bcrypt password on every request
@@ -367,60 +283,13 @@ log: {{type: stdout, format: pretty, level: warn}}
 
 
 def start_verdaccio(stack: ExitStack) -> Registry:
-    port = free_port()
     vdir = RUN_DIR / "verdaccio"
-    vdir.mkdir(parents=True)
-    config = vdir / "config.yaml"
-    config.write_text(VERDACCIO_CONFIG.format(storage=vdir / "storage", htpasswd=vdir / "htpasswd"))
-    cmd = [
-        str(VERDACCIO_DIR / "node_modules" / ".bin" / "verdaccio"),
-        "--config",
-        str(config),
-        "--listen",
-        f"127.0.0.1:{port}",
-    ]
-    log = RUN_DIR / "logs" / "verdaccio.log"
-    proc = stack.enter_context(process_group(cmd, log, dict(os.environ), vdir))
-    url = f"http://127.0.0.1:{port}/"
-    startup = wait_ready(f"{url}-/ping", proc, log)
-    return Registry("verdaccio", url, verdaccio_token(url), proc.pid, startup)
-
-
-def verdaccio_token(url: str) -> str:
-    password = secrets.token_hex(12)
-    body = {
-        "_id": f"org.couchdb.user:{VERDACCIO_USER}",
-        "name": VERDACCIO_USER,
-        "password": password,
-        "type": "user",
-        "roles": [],
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    resp = httpx.put(f"{url}-/user/org.couchdb.user:{VERDACCIO_USER}", json=body, timeout=30)
-    if resp.status_code not in (200, 201) or "token" not in resp.json():
-        raise RuntimeError(f"creating the Verdaccio user failed: HTTP {resp.status_code} {resp.text[:300]}")
-    return str(resp.json()["token"])
+    config = VERDACCIO_CONFIG.format(storage=vdir / "storage", htpasswd=vdir / "htpasswd")
+    return start_verdaccio_process(stack, vdir, config, RUN_DIR / "logs" / "verdaccio.log", "verdaccio")
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Tools
-
-
-def ensure_verdaccio() -> str:
-    """Install the pinned Verdaccio into bench/.work/verdaccio unless it is already there; returns its version."""
-    wanted = json.loads((VERDACCIO_SRC / "package.json").read_text())["dependencies"]["verdaccio"]
-    installed = VERDACCIO_DIR / "node_modules" / "verdaccio" / "package.json"
-    same_spec = (VERDACCIO_DIR / "package.json").is_file() and (
-        (VERDACCIO_DIR / "package.json").read_bytes() == (VERDACCIO_SRC / "package.json").read_bytes()
-    )
-    if same_spec and installed.is_file() and json.loads(installed.read_text())["version"] == wanted:
-        return wanted
-    print(f"Installing verdaccio {wanted} into {VERDACCIO_DIR} ...", flush=True)
-    VERDACCIO_DIR.mkdir(parents=True, exist_ok=True)
-    for name in ("package.json", ".npmrc"):
-        shutil.copyfile(VERDACCIO_SRC / name, VERDACCIO_DIR / name)
-    subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=VERDACCIO_DIR, check=True)
-    return str(json.loads(installed.read_text())["version"])
 
 
 def ensure_wrk() -> str | None:
@@ -437,30 +306,8 @@ def ensure_wrk() -> str | None:
     return found
 
 
-def tool_version(cmd: list[str]) -> str:
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=30)
-    except OSError:
-        return "?"
-    return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr).strip() else "?"
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # npm install runs
-
-
-def npm_env(userconfig: Path, cache: Path, globalconfig: Path) -> dict[str, str]:
-    """The environment without any npm_config_* of the caller, with a private userconfig/cache/globalconfig."""
-    env = {k: v for k, v in os.environ.items() if not k.lower().startswith("npm_config_")}
-    env.update(
-        {
-            "npm_config_userconfig": str(userconfig),
-            "npm_config_cache": str(cache),
-            "npm_config_globalconfig": str(globalconfig),
-            "npm_config_update_notifier": "false",
-        }
-    )
-    return env
 
 
 def clean_project(project: Path, cache: Path) -> None:
@@ -492,23 +339,6 @@ def run_install(registry: Registry, project: Path) -> float:
     if out.returncode != 0:
         raise RuntimeError(f"npm install against {registry.label} failed ({out.returncode}):\n{out.stderr[-3000:]}")
     return elapsed
-
-
-def installed_tree(node_modules: Path, prefix: str = "") -> dict[str, str]:
-    """Relative install path -> version for every package under node_modules (recursively)."""
-    tree: dict[str, str] = {}
-    if not node_modules.is_dir():
-        return tree
-    for entry in sorted(node_modules.iterdir()):
-        dirs = sorted(entry.iterdir()) if entry.name.startswith("@") and entry.is_dir() else [entry]
-        for pkg_dir in dirs:
-            manifest = pkg_dir / "package.json"
-            if pkg_dir.name.startswith(".") or not manifest.is_file():
-                continue
-            rel = f"{prefix}{pkg_dir.relative_to(node_modules).as_posix()}"
-            tree[rel] = str(json.loads(manifest.read_text())["version"])
-            tree.update(installed_tree(pkg_dir / "node_modules", f"{rel}/node_modules/"))
-    return tree
 
 
 def verify_install(project: Path, packages: list[Package]) -> dict[str, str]:
@@ -647,14 +477,6 @@ def bench_packument(wrk: str, registries: dict[str, Registry], package: Package,
 # Summary
 
 
-def ratio(a: float | None, b: float | None) -> float | None:
-    return round(a / b, 3) if a is not None and b else None
-
-
-def median_or_none(values: list[float]) -> float | None:
-    return round(statistics.median(values), 3) if values else None
-
-
 def install_summary(installs: InstallResults) -> dict[str, Any]:
     medians = {label: median_or_none(runs) for label, runs in installs.runs.items()}
     cpu = {label: median_or_none(runs) for label, runs in installs.server_cpu.items()}
@@ -705,10 +527,6 @@ def summarize(
         "install_seconds": install_summary(installs),
         "packument_wrk": packument_summary(args, packument) if packument else None,
     }
-
-
-def fmt(value: float | None, spec: str = ".2f") -> str:
-    return "n/a" if value is None else format(value, spec)
 
 
 def pair(values: dict[str, Any], unit: str, spec: str = ".2f") -> str:
@@ -775,12 +593,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.packages < 2 or args.rounds < 1 or not 1 <= args.wrk_seconds <= 30:
         parser.error("need --packages >= 2, --rounds >= 1 and 1 <= --wrk-seconds <= 30")
     return args
-
-
-def exit_on_sigterm(signum: int, frame: object) -> None:
-    """Turn SIGTERM into SystemExit so the finally blocks stop both servers."""
-    del frame
-    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:

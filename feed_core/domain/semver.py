@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from feed_core.domain.errors import BadRequestError
 
@@ -78,11 +79,8 @@ def highest(versions: list[str], *, include_prerelease: bool = False) -> str | N
 def sort_versions(versions: list[str]) -> list[str]:
     """Ascending semantic order; strings that are not semver go first, in text order."""
 
-    def key(v: str) -> tuple[int, SemVer, str]:
+    def key(v: str) -> tuple[int, tuple[Any, ...], str]:
         p = try_parse_semver(v)
-        return (1, p, "") if p else (0, _ZERO, v)
+        return (1, p._key(), "") if p else (0, (), v)  # each key built once, compared as plain tuples
 
     return sorted(versions, key=key)
-
-
-_ZERO = SemVer(0, 0, 0, (), ())

@@ -18,6 +18,7 @@ import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from feed_core.domain import semver
@@ -121,8 +122,9 @@ class Merge:
     dist_tags: dict[str, str] = field(default_factory=dict)
     decision: BehaviourDecision | None = None
 
-    @property
+    @cached_property
     def versions(self) -> list[str]:
+        """Every offered version, ascending (worked out once: packages can have thousands)."""
         return semver.sort_versions([*self.held, *self.from_upstream])
 
 

@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from feed_core.domain import semver
@@ -70,14 +71,14 @@ class Resolution:
     feed_tags: dict[str, str]
     upstream_tags: list[dict[str, str]] = field(default_factory=list)
 
-    @property
+    @cached_property
     def visible_numbers(self) -> list[str]:
-        """What the caller may list and fetch: readers see only what the feed holds."""
+        """What the caller may list and fetch (ascending): readers see only what the feed holds."""
         if self.lookup.can_save:
             return self.merge.versions
         return semver.sort_versions(list(self.held))
 
-    @property
+    @cached_property
     def dist_tags(self) -> dict[str, str]:
         if self.lookup.can_save:
             return self.merge.dist_tags
@@ -129,7 +130,8 @@ class Resolution:
             headers["X-Feed-Blocked-Versions"] = f"{len(self.merge.blocked)} by upstream behaviour"
         if self.merge.held_back:
             headers["X-Feed-Held-Versions"] = f"{len(self.merge.held_back)} by minimum release age"
-        hidden = [n for n in self.upstream if n not in self.visible_numbers]
+        visible = set(self.visible_numbers)
+        hidden = [n for n in self.upstream if n not in visible]
         if hidden:
             headers["X-Feed-Unsaved-Versions"] = f"{len(hidden)} not yet saved from upstream (needs a collaborator)"
         if self.lookup.upstream_errors:

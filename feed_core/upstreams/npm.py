@@ -61,11 +61,14 @@ async def fetch_packument(
 
 async def parse_packument(body: bytes, name: str, location: str) -> UpstreamPackage:
     """Parse an upstream document; large ones are parsed off the event loop."""
+    if len(body) > _PARSE_IN_THREAD_BYTES:
+        return await asyncio.to_thread(_parse, body, name, location)
+    return _parse(body, name, location)
+
+
+def _parse(body: bytes, name: str, location: str) -> UpstreamPackage:
     try:
-        if len(body) > _PARSE_IN_THREAD_BYTES:
-            doc = await asyncio.to_thread(json.loads, body)
-        else:
-            doc = json.loads(body)
+        doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise UpstreamFailure(f"{location} sent a malformed document for {name}: not JSON ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("versions", {}), dict):
