@@ -310,6 +310,13 @@ def _protocol_for(registry: FixtureRegistry) -> type[H11Protocol]:
     return Protocol
 
 
+def dead_url() -> str:
+    """The URL of a loopback port with nothing listening (connection refused): a dead upstream."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/"
+
+
 @pytest.fixture
 def fixture_registry() -> Iterator[FixtureRegistry]:
     """A fresh, empty registry, stopped at teardown."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -71,6 +72,20 @@ async def services(make_settings: SettingsFactory, clock: MutableClock) -> Async
     await svc.identity.bootstrap(ORG, settings.admin_user, ADMIN_TOKEN)
     yield svc
     await svc.close()
+
+
+@asynccontextmanager
+async def running_api(settings: Settings, clock: MutableClock | None = None) -> AsyncIterator[Api]:
+    """Services built from ``settings`` behind the ASGI app, with an httpx client on it."""
+    svc = await build_services(settings, clock=clock or MutableClock())
+    await svc.identity.bootstrap(ORG, settings.admin_user, ADMIN_TOKEN)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(services=svc)), base_url="http://feed.test"
+        ) as http:
+            yield Api(http, svc)
+    finally:
+        await svc.close()
 
 
 @dataclass

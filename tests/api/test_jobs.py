@@ -3,43 +3,25 @@
 # ruff: noqa: F811
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Callable
 
-import httpx
 import pytest
 
 from feed_core import jobs
-from feed_core.app import create_app
-from feed_core.service.container import build_services
-from tests.api.conftest import ADMIN_TOKEN, ORG, Api, MutableClock, SettingsFactory
-from tests.npm_registry_fixture import FixtureRegistry, make_fixture_registry  # noqa: F401
+from tests.api.conftest import ORG, Api, MutableClock, SettingsFactory, running_api
+from tests.npm_registry_fixture import FixtureRegistry, dead_url, make_fixture_registry  # noqa: F401
 
 FEEDS = f"/{ORG}/_apis/packaging/feeds"
-
-
-def dead_url() -> str:
-    """A loopback port with nothing listening (connection refused)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
 
 
 @pytest.fixture
 async def ops(make_settings: SettingsFactory, clock: MutableClock) -> AsyncIterator[Api]:
     settings = make_settings(upstream_timeout=2.0, upstream_connect_timeout=1.0)
-    services = await build_services(settings, clock=clock)
-    await services.identity.bootstrap(ORG, settings.admin_user, ADMIN_TOKEN)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(services=services)), base_url="http://feed.test"
-    ) as http:
-        api = Api(http, services)
+    async with running_api(settings, clock) as api:
         await api.create_feed("feed")
         await api.grant("feed", "carol", "collaborator")
         await api.token("carol", "vso.packaging")
         yield api
-    await services.close()
 
 
 async def set_sources(api: Api, *sources: dict[str, object]) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+from collections.abc import AsyncIterator
 
 import pytest
 
 from feed_core.storage.ports import PutOutcome
-from tests.api.conftest import ORG, Api
+from tests.api.conftest import ORG, Api, SettingsFactory, running_api
 from tests.npm_packages import integrity, make_tarball, publish_body
 
 ABBREV = {"Accept": "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"}
@@ -400,31 +401,20 @@ async def test_malformed_or_traversal_names_on_read(feed_api: Api, path: str) ->
     assert 400 <= r.status_code < 500, path
 
 
-async def test_oversized_body_is_413(api: Api, make_settings: object) -> None:
-    from feed_core.app import create_app
-    from feed_core.service.container import build_services
-
-    settings = make_settings(max_upload_bytes=4096)  # type: ignore[operator]
-    services = await build_services(settings)
-    await services.identity.bootstrap(ORG, "admin", settings.admin_token)
-    import httpx
-
-    app = create_app(services=services)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as http:
-        api2 = Api(http, services)
-        await api2.create_feed("small")
+async def test_oversized_body_is_413(make_settings: SettingsFactory) -> None:
+    async with running_api(make_settings(max_upload_bytes=4096)) as api:
+        await api.create_feed("small")
         big = publish_body("big", "1.0.0", extra={"description": "x" * 10_000})
-        r = await http.put(api2.registry("small") + "big", json=big, headers=api2.auth())
+        r = await api.http.put(api.registry("small") + "big", json=big, headers=api.auth())
         assert r.status_code == 413 and "at most 4096" in r.json()["error"]
 
-        async def chunks():  # type: ignore[no-untyped-def]
+        async def chunks() -> AsyncIterator[bytes]:
             for _ in range(10):
                 yield b"x" * 1000
 
-        r = await http.put(api2.registry("small") + "big", content=chunks(), headers=api2.auth())
+        r = await api.http.put(api.registry("small") + "big", content=chunks(), headers=api.auth())
         assert r.status_code == 413
-        assert (await http.get(api2.registry("small") + "big", headers=api2.auth())).status_code == 404
-    await services.close()
+        assert (await api.http.get(api.registry("small") + "big", headers=api.auth())).status_code == 404
 
 
 async def test_unknown_feed_view_package_are_404(feed_api: Api) -> None:

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
-from feed_core.app import create_app
-from feed_core.service.container import build_services
-from tests.api.conftest import ADMIN_TOKEN, ORG, Api, MutableClock, SettingsFactory
+from tests.api.conftest import ORG, Api, MutableClock, SettingsFactory, running_api
 from tests.npm_packages import publish_body
 from tests.npm_registry_fixture import FixtureRegistry, fixture_registry  # noqa: F401
 
@@ -23,12 +20,8 @@ async def chain(
 ) -> AsyncIterator[Api]:
     """Feed ``up`` (upstream: the fixture registry) feeding feed ``down`` through ``up@Local``."""
     settings = make_settings(upstream_timeout=2.0, upstream_connect_timeout=1.0)
-    services = await build_services(settings, clock=clock)
-    await services.identity.bootstrap(ORG, settings.admin_user, ADMIN_TOKEN)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(services=services)), base_url="http://feed.test"
-    ) as http:
-        api = Api(http, services)
+    async with running_api(settings, clock) as api:
+        http = api.http
         await api.create_feed("up")
         await api.create_feed("down")
         public = {"name": "fixture", "protocol": "npm", "location": fixture_registry.url}
@@ -52,7 +45,6 @@ async def chain(
         await api.token("alice")
         await api.token("carol", "vso.packaging")
         yield api
-    await services.close()
 
 
 async def test_versions_published_upstream_are_saved_downstream_as_internal(chain: Api) -> None:

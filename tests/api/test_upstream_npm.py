@@ -13,9 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from feed_core.app import create_app
-from feed_core.service.container import build_services
-from tests.api.conftest import ADMIN_TOKEN, ORG, Api, MutableClock, SettingsFactory
+from tests.api.conftest import ORG, Api, MutableClock, SettingsFactory, running_api
 from tests.npm_packages import make_tarball
 from tests.npm_registry_fixture import FixtureRegistry, fixture_registry  # noqa: F401
 
@@ -29,11 +27,8 @@ async def up(
 ) -> AsyncIterator[Api]:
     """A feed whose only upstream is the fixture registry; alice contributor, bob reader, carol collaborator."""
     settings = make_settings(upstream_timeout=2.0, upstream_connect_timeout=1.0, upstream_download_timeout=5.0)
-    services = await build_services(settings, clock=clock)
-    await services.identity.bootstrap(ORG, settings.admin_user, ADMIN_TOKEN)
-    app = create_app(services=services)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://feed.test") as http:
-        api = Api(http, services)
+    async with running_api(settings, clock) as api:
+        http = api.http
         await api.create_feed("feed")
         source = {
             "name": "fixture",
@@ -51,7 +46,6 @@ async def up(
             await api.grant("feed", user, role)
             await api.token(user, scope)
         yield api
-    await services.close()
 
 
 def tarball_url(name: str, version: str) -> str:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from feed_core.domain.roles import Scope
 from feed_core.service.container import Services
 from feed_core.service.feeds import FeedUpdate
 from tests.functions.test_function_app import FUNCTIONS, functions_env  # noqa: F401
-from tests.npm_registry_fixture import FixtureRegistry, make_fixture_registry  # noqa: F401
+from tests.npm_registry_fixture import FixtureRegistry, dead_url, make_fixture_registry  # noqa: F401
 
 ADMIN = Caller("admin", Scope.MANAGE, org_admin=True)
 
@@ -39,12 +38,6 @@ def timer_binding(name: str) -> dict[str, Any]:
 
 async def fire(name: str, past_due: bool = False) -> None:
     await FUNCTIONS[name].get_user_function()(Timer(past_due))
-
-
-def dead_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}/"
 
 
 @pytest.fixture

@@ -56,17 +56,15 @@ def test_invalid_settings_stop_with_the_setting_named(
 
 def test_jobs_commands(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import asyncio
-    import socket
 
     from feed_core.domain.models import Caller
     from feed_core.domain.roles import Scope
     from feed_core.service.container import build_services
     from feed_core.service.feeds import FeedUpdate
     from feed_core.settings import Settings
+    from tests.npm_registry_fixture import dead_url
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}/"
+    dead = dead_url()
 
     async def prepare() -> None:
         services = await build_services(Settings.from_env())
