@@ -73,3 +73,39 @@ def test_first_start_prints_a_working_admin_token_once(tmp_path: Path) -> None:
     finally:
         second = _stop(proc)
     assert "fpat_" not in second
+
+
+@pytest.mark.e2e
+def test_serve_with_jobs_runs_them_on_their_schedules(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEED_")}
+    env.update(
+        FEED_HEALTH_SCHEDULE="* * * * * *",
+        FEED_REFRESH_SCHEDULE="*/2 * * * * *",
+        FEED_LOG_LEVEL="INFO",
+        FEED_ADMIN_TOKEN="with-jobs-admin-token-0123",
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "feed_core",
+            "serve",
+            "--with-jobs",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(4)
+    finally:
+        output = _stop(proc)
+    assert "jobs scheduled" in output
+    assert "health: 0 feeds" in output and "refresh: 0 feeds" in output
