@@ -41,6 +41,8 @@ def register_http(name: str, route: str) -> None:
 # Protocol endpoints: /{org}[/{project}]/_packaging/{feed}[@{view}]/npm/registry/...
 register_http("npm", "{org}/_packaging/{feed}/npm/{*rest}")
 register_http("npm_project", "{org}/{project}/_packaging/{feed}/npm/{*rest}")
+register_http("pypi", "{org}/_packaging/{feed}/pypi/{*rest}")
+register_http("pypi_project", "{org}/{project}/_packaging/{feed}/pypi/{*rest}")
 
 # Management REST API: /{org}[/{project}]/_apis/...
 register_http("rest_api", "{org}/_apis/{*rest}")

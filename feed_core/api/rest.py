@@ -27,6 +27,7 @@ from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError
 from feed_core.domain.ids import version_guid
 from feed_core.domain.models import Caller, Feed, ViewVisibility
 from feed_core.domain.names import parse_npm_name, validate_org, validate_project
+from feed_core.domain.python_dist import canonical_version, normalize_name, validate_project_name
 from feed_core.domain.roles import Role, parse_role, parse_scope
 from feed_core.domain.upstream_rules import parse_behaviour
 from feed_core.protocols.http import authenticate, base_url, guarded, json_response, parse_json, read_body
@@ -201,6 +202,8 @@ async def _feeds(
         return await _upstreaming(services, request, feed, caller, method, "npm", sub[2:-1])
     if sub_lower[0] == "npm":
         return await _npm_version(services, request, feed, caller, method, sub[1:], base)
+    if sub_lower[0] == "pypi":
+        return await _pypi_version(services, request, feed, caller, method, sub[1:], base)
     raise NotFoundError(f"no such API: {method} feeds/{'/'.join(segs)}")
 
 
@@ -367,41 +370,68 @@ async def _npm_version(
         raise NotFoundError("expected npm/{package}/versions/{version}")
     if rest[0].lower() != "versions":
         raise NotFoundError("expected npm/{package}/versions/{version}")
-    name = parse_npm_name(name_text)
-    number = rest[1]
+    return await _version(services, request, feed, caller, method, "npm", parse_npm_name(name_text).full, rest[1], base)
+
+
+async def _pypi_version(
+    services: Services, request: Request, feed: Feed, caller: Caller, method: str, segs: list[str], base: str
+) -> Response:
+    """``pypi/packages/{name}/versions/{v}``: names normalized (PEP 503), versions canonical (PEP 440)."""
+    if len(segs) != 4 or segs[0].lower() != "packages" or segs[2].lower() != "versions":
+        raise NotFoundError("expected pypi/packages/{name}/versions/{version}")
+    name = normalize_name(validate_project_name(segs[1]))
+    return await _version(services, request, feed, caller, method, "pypi", name, canonical_version(segs[3]), base)
+
+
+async def _version(
+    services: Services,
+    request: Request,
+    feed: Feed,
+    caller: Caller,
+    method: str,
+    protocol: str,
+    name: str,
+    number: str,
+    base: str,
+) -> Response:
+    """One package version: GET (with provenance), PATCH (promote, deprecate, yank), DELETE (number stays reserved)."""
     packages = services.packages
     if method == "GET":
         require_role(feed, caller, Role.READER, "reading packages")
-        meta, versions = await packages.store.get_package(feed.id, "npm", name.full)
+        meta, versions = await packages.store.get_package(feed.id, protocol, name)
         v = next((v for v in versions if v.version == number), None)
-        if (
-            v is None
-            or meta is None
-            or (
-                v.deleted
-                and feed.hide_deleted_package_versions
-                and not request.query_params.get("showDeleted", "").lower() == "true"
-            )
-        ):
-            raise NotFoundError(f"{name.full}@{number} does not exist in feed {feed.name}")
+        show_deleted = request.query_params.get("showDeleted", "").lower() == "true"
+        if v is None or meta is None or (v.deleted and feed.hide_deleted_package_versions and not show_deleted):
+            raise NotFoundError(f"{name} {number} does not exist in feed {feed.name}")
         return json_response(version_json(base, feed, v, meta.dist_tags.get("latest")))
     if method == "PATCH":
         body = await _object_body(request)
+        changed = False
         views = body.get("views")
         if views is not None:
             if not isinstance(views, dict) or views.get("op") != "add" or not isinstance(views.get("value"), str):
                 raise BadRequestError('views must be {"op": "add", "path": "/views/-", "value": "<view>"}')
             view = services.feeds.view(feed, views["value"])
-            await packages.promote(feed, caller, "npm", name.full, number, view)
+            await packages.promote(feed, caller, protocol, name, number, view)
+            changed = True
         message = body.get("deprecateMessage")
-        if message is not None:
+        if message is not None and protocol == "npm":
             if not isinstance(message, str):
                 raise BadRequestError("deprecateMessage must be a string")
-            await packages.deprecate(feed, caller, "npm", name.full, {number: message})
-        if views is None and message is None:
-            raise BadRequestError("nothing to change: send views and/or deprecateMessage")
+            await packages.deprecate(feed, caller, protocol, name, {number: message})
+            changed = True
+        yanked = body.get("yanked")
+        if yanked is not None and protocol == "pypi":
+            reason = body.get("yankedReason", "")
+            if not isinstance(yanked, bool) or not isinstance(reason, str):
+                raise BadRequestError('send {"yanked": true|false, "yankedReason": "..."}')
+            await packages.set_yanked(feed, caller, protocol, name, number, reason[:1024] if yanked else None)
+            changed = True
+        if not changed:
+            extra = "deprecateMessage" if protocol == "npm" else "yanked"
+            raise BadRequestError(f"nothing to change: send views and/or {extra}")
         return Response(status_code=200)
     if method == "DELETE":
-        await packages.unpublish(feed, caller, "npm", name.full, [number])
+        await packages.unpublish(feed, caller, protocol, name, [number])
         return Response(status_code=200)
-    raise NotFoundError(f"no such API: {method} npm version")
+    raise NotFoundError(f"no such API: {method} {protocol} version")

@@ -126,6 +126,10 @@ class PackageVersion:
     source_chain: list[dict[str, Any]] = field(default_factory=list)
     #: For versions saved from an upstream: where and when from, the upstream's hashes, who saved it.
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: Every file of the version, for protocols with several per version (Python: wheels and an sdist).
+    #: Each: filename, sha256, size, uploaded, uploader, and protocol details (requires_python, ...).
+    #: The single-file fields above describe the first file.
+    files: list[dict[str, Any]] = field(default_factory=list)
     etag: str | None = None
 
 

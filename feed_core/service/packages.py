@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from feed_core.domain import semver
 from feed_core.domain.access import require_role
@@ -64,6 +65,19 @@ class NewVersion:
 
 #: Given (feed, protocol, name, version): the name of an enabled upstream that has that version, if any.
 UpstreamConflictCheck = Callable[[Feed, str, str, str], Awaitable[str | None]]
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """One file of a multi-file version (a Python wheel or sdist), with what the protocol extracted."""
+
+    protocol: str
+    name: str  # normalized
+    version: str  # canonical
+    manifest: dict[str, Any]  # version-level metadata (from the first file)
+    file: dict[str, Any]  # filename, sha256, size and protocol details
+    content: bytes
+    side_blobs: tuple[bytes, ...] = ()  # e.g. the core metadata file, stored by its sha-256 too
 
 
 class PackageService:
@@ -150,6 +164,93 @@ class PackageService:
             await self._reindex(feed, new.protocol, new.name)
             return record
         raise ConflictError(f"{new.name}@{new.version} is being published concurrently; try again")
+
+    async def add_file(
+        self,
+        feed: Feed,
+        view: View,
+        caller: Caller,
+        new: NewFile,
+    ) -> tuple[PackageVersion, bool]:
+        """Add one file to a version (creating the version with its first file). Returns the version and
+        whether the file was new: re-sending a byte-identical file is accepted and changes nothing,
+        a different file under an existing name is a conflict, and a deleted version stays reserved."""
+        require_role(feed, caller, Role.CONTRIBUTOR, "publishing packages")
+        if not view.is_local:
+            raise BadRequestError(f"packages are published to the feed, not to a view: drop @{view.name} from the URL")
+        if self.upstream_conflict is not None and not feed.allow_upstream_name_conflict:
+            existing = await self._store.get_version(feed.id, new.protocol, new.name, new.version)
+            if existing is None:
+                source = await self.upstream_conflict(feed, new.protocol, new.name, new.version)
+                if source is not None:
+                    raise ConflictError(
+                        f"{new.name} {new.version} already exists in the feed's upstream source {source}; upload a "
+                        "different version (an owner can set allowUpstreamNameConflict on the feed to override)"
+                    )
+        await self._store.put_content(new.content, "application/octet-stream")
+        for blob in new.side_blobs:
+            await self._store.put_content(blob, "application/octet-stream")
+        now = iso(self._clock())
+        entry = {**new.file, "uploaded": now, "uploader": caller.user}
+        for _ in range(_RETRIES):
+            meta = await self._store.get_meta(feed.id, new.protocol, new.name)
+            existing = await self._store.get_version(feed.id, new.protocol, new.name, new.version)
+            updated = meta or PackageMeta(new.protocol, new.name, {}, 0, now, now)
+            updated = replace(updated, rev=updated.rev + 1, modified=now)
+            try:
+                if existing is None:
+                    record = PackageVersion(
+                        protocol=new.protocol,
+                        name=new.name,
+                        version=new.version,
+                        manifest=dict(new.manifest),
+                        filename=entry["filename"],
+                        sha256=entry["sha256"],
+                        sha512_integrity="",
+                        sha1="",
+                        size=int(entry["size"]),
+                        published=now,
+                        publisher=caller.user,
+                        files=[entry],
+                    )
+                    await self._store.commit_version(feed.id, record, updated)
+                else:
+                    if existing.deleted:
+                        raise _exists_error(feed, existing)
+                    same = next((f for f in existing.files if f["filename"] == entry["filename"]), None)
+                    if same is not None:
+                        if same["sha256"] == entry["sha256"]:
+                            return existing, False
+                        raise ConflictError(
+                            f"File already exists: {entry['filename']} is already in {new.name} {new.version} "
+                            "with different content; files are immutable: upload a new version"
+                        )
+                    record = replace(existing, files=[*existing.files, entry])
+                    await self._store.update_version(feed.id, record, updated)
+            except (EtagMismatchError, EntityExistsError):
+                continue
+            await self._reindex(feed, new.protocol, new.name)
+            return record, True
+        raise ConflictError(f"{new.name} {new.version} is being published concurrently; try again")
+
+    async def set_yanked(
+        self, feed: Feed, caller: Caller, protocol: str, name: str, number: str, reason: str | None
+    ) -> None:
+        """Yank (``reason`` a string, possibly empty) or unyank (``None``) every file of a version."""
+        require_role(feed, caller, Role.CONTRIBUTOR, "yanking packages")
+
+        def change(meta: PackageMeta, versions: list[PackageVersion]) -> list[PackageVersion]:
+            del meta
+            v = next((v for v in versions if v.version == number and v.deleted is None), None)
+            if v is None:
+                raise NotFoundError(f"{name} {number} does not exist in feed {feed.name}")
+            v.files = [
+                {**f, "yanked": reason} if reason is not None else {k: x for k, x in f.items() if k != "yanked"}
+                for f in v.files
+            ]
+            return [v]
+
+        await self._edit(feed, protocol, name, change)
 
     async def commit_saved(self, feed: Feed, record: PackageVersion) -> PackageVersion:
         """Commit a version saved from an upstream. Its content is already stored; dist-tags are not

@@ -156,6 +156,7 @@ class PackageStore:
             "views": ",".join(v.views),
             "sourceChain": json.dumps(v.source_chain, separators=(",", ":")),
             "provenance": json.dumps(v.provenance, separators=(",", ":")) if v.provenance else None,
+            "files": json.dumps(v.files, separators=(",", ":")) if v.files else None,
         }
         if len(manifest) <= _INLINE_LIMIT:
             props["manifest"] = manifest
@@ -189,6 +190,7 @@ class PackageStore:
             views=views.split(",") if views else [],
             source_chain=json.loads(e.get_str("sourceChain", "[]")),
             provenance=json.loads(e.get_str("provenance", "{}")),
+            files=json.loads(e.get_str("files", "[]")),
             etag=e.etag,
         )
 

@@ -47,6 +47,8 @@ METHODS = {"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"}
 EXPECTED_ROUTES = {
     "npm": "{org}/_packaging/{feed}/npm/{*rest}",
     "npm_project": "{org}/{project}/_packaging/{feed}/npm/{*rest}",
+    "pypi": "{org}/_packaging/{feed}/pypi/{*rest}",
+    "pypi_project": "{org}/{project}/_packaging/{feed}/pypi/{*rest}",
     "rest_api": "{org}/_apis/{*rest}",
     "rest_api_project": "{org}/{project}/_apis/{*rest}",
     "health": "_health",

@@ -1,0 +1,318 @@
+"""The Python package index protocol at ``/{org}[/{project}]/_packaging/{feed}[@{view}]/pypi/``.
+
+``simple/`` is the repository API (PEP 503 HTML and PEP 691 JSON, with PEP 592 yanking, PEP 658/714
+core metadata and PEP 700 ``versions``/``upload-time``); ``upload/`` takes twine's and uv's legacy
+uploads; ``download/{name}/{version}/{file}`` serves files and their ``.metadata``.
+See ``shared/protocols/python.md`` for what pip, uv and twine need.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote, unquote
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+
+from feed_core.domain.access import require_role
+from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError, PayloadTooLargeError
+from feed_core.domain.models import Caller, Feed, PackageVersion, View
+from feed_core.domain.python_dist import check_form_fields, inspect_distribution, normalize_name
+from feed_core.domain.roles import Role
+from feed_core.protocols.http import authenticate, base_url, guarded, json_response
+from feed_core.service.container import Services
+from feed_core.service.packages import NewFile
+from feed_core.storage.packages import content_key
+
+log = logging.getLogger("feed_core.pypi")
+PROTOCOL = "pypi"
+JSON_V1 = "application/vnd.pypi.simple.v1+json"
+HTML_V1 = "application/vnd.pypi.simple.v1+html"
+API_VERSION = "1.1"
+
+
+def render_error(exc: FeedError) -> Response:
+    """Warehouse-style JSON: uv shows ``code``; twine shows the status and, with --verbose, the body."""
+    return json_response({"message": exc.message, "code": f"{exc.status} {exc.message}"}, status=exc.status)
+
+
+def choose_format(accept: str, override: str | None) -> str | None:
+    """PEP 691 negotiation by q-value, JSON preferred on ties; ``None`` means 406."""
+    if override:
+        accept = override
+    if not accept.strip():
+        accept = "*/*"
+    best: tuple[float, int, str] | None = None
+    for part in accept.split(","):
+        media, *params = [p.strip() for p in part.split(";")]
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        media = media.lower()
+        if media in (JSON_V1, "application/vnd.pypi.simple.latest+json"):
+            choice = (q, 2, JSON_V1)
+        elif media in (HTML_V1, "application/vnd.pypi.simple.latest+html"):
+            choice = (q, 1, HTML_V1)
+        elif media == "text/html":
+            choice = (q, 0, "text/html")
+        elif media in ("*/*", "application/*"):
+            choice = (q, -1, JSON_V1 if media == "application/*" else "text/html")
+        else:
+            continue
+        if q > 0 and (best is None or choice[:2] > best[:2]):
+            best = choice
+    return None if best is None else best[2]
+
+
+async def handle(
+    services: Services, request: Request, org: str, project: str | None, feed_ref: str, rest: str
+) -> Response:
+    async def run() -> Response:
+        caller = await authenticate(services, org, request)
+        feed_name, _, view_name = feed_ref.partition("@")
+        feed = await services.feeds.find(org, project, feed_name)
+        view = services.feeds.view(feed, view_name or None)
+        require_role(feed, caller, Role.READER, "reading packages")
+        scope = f"{org}/{project}" if project else org
+        feed_url = f"{base_url(services, request)}/{scope}/_packaging/{feed_ref}/pypi/"
+        segs = [unquote(s) for s in rest.split("/")]
+        if any(s in (".", "..") or "\\" in s or "\x00" in s for s in segs):
+            raise BadRequestError("invalid path: '.' and '..' segments and backslashes are not allowed")
+        head = segs[0] if segs else ""
+        if head == "upload" and segs[1:] in ([], [""]) and request.method == "POST":
+            return await _upload(services, request, feed, view, caller)
+        if head == "simple" and request.method in ("GET", "HEAD"):
+            return await _simple(services, request, feed, view, segs[1:], feed_url)
+        if head == "download" and len(segs) == 4 and request.method in ("GET", "HEAD"):
+            return await _download(services, request, feed, view, segs[1], segs[2], segs[3])
+        if head == "upload":
+            raise FeedError("uploads are POSTed to this URL (twine upload / uv publish)")
+        raise NotFoundError(f"no such Python endpoint: {request.method} pypi/{rest}")
+
+    return await guarded(render_error, run)
+
+
+# --- simple API -----------------------------------------------------------------------------------
+
+
+async def _simple(
+    services: Services, request: Request, feed: Feed, view: View, segs: list[str], feed_url: str
+) -> Response:
+    fmt = choose_format(request.headers.get("accept", ""), request.query_params.get("format"))
+    if fmt is None:
+        return Response(
+            "no acceptable format: ask for application/vnd.pypi.simple.v1+json or text/html",
+            status_code=406,
+            media_type="text/plain",
+        )
+    if segs in ([], [""]):
+        return await _project_list(services, request, feed, view, fmt)
+    raw_name = segs[0]
+    if len(segs) == 1 or segs[1:] != [""] or raw_name != normalize_name(raw_name):
+        # PEP 503: the canonical URL is the normalized name with a trailing slash.
+        if len(segs) > 2 or (len(segs) == 2 and segs[1] != ""):
+            raise NotFoundError(f"no such page: simple/{'/'.join(segs)}")
+        return RedirectResponse(f"{feed_url}simple/{quote(normalize_name(raw_name))}/", status_code=301)
+    return await _project_page(services, request, feed, view, raw_name, feed_url, fmt)
+
+
+def _cached(request: Request, body: bytes, fmt: str) -> Response:
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + (":j" if "json" in fmt else ":h") + '"'
+    headers = {"ETag": etag, "Vary": "Accept, Authorization", "Cache-Control": "private, no-cache"}
+    media = fmt if fmt != "text/html" else "text/html; charset=utf-8"
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers, media_type=media)
+    if request.method == "HEAD":
+        return Response(status_code=200, headers={**headers, "Content-Length": str(len(body))}, media_type=media)
+    return Response(body, headers=headers, media_type=media)
+
+
+async def _project_list(services: Services, request: Request, feed: Feed, view: View, fmt: str) -> Response:
+    entries = await services.packages.search(feed, PROTOCOL, "")
+    names = sorted(e.name for e in entries)
+    if not view.is_local:
+        names = [n for n in names if await services.packages.read(feed, view, PROTOCOL, n) is not None]
+    if "json" in fmt:
+        body = json.dumps({"meta": {"api-version": API_VERSION}, "projects": [{"name": n} for n in names]}).encode()
+    else:
+        links = "\n".join(f'    <a href="{quote(n)}/">{html.escape(n)}</a><br/>' for n in names)
+        body = _html_page("Simple index", links).encode()
+    return _cached(request, body, fmt)
+
+
+def _html_page(title: str, body: str) -> str:
+    return (
+        "<!DOCTYPE html>\n<html>\n  <head>\n"
+        f'    <meta name="pypi:repository-version" content="{API_VERSION}">\n'
+        f"    <title>{html.escape(title)}</title>\n  </head>\n  <body>\n{body}\n  </body>\n</html>\n"
+    )
+
+
+def file_url(feed_url: str, name: str, version: str, filename: str) -> str:
+    return f"{feed_url}download/{quote(name)}/{quote(version)}/{quote(filename)}"
+
+
+async def _project_page(
+    services: Services, request: Request, feed: Feed, view: View, name: str, feed_url: str, fmt: str
+) -> Response:
+    pkg = await services.packages.read(feed, view, PROTOCOL, name)
+    if pkg is None:
+        raise NotFoundError(f"project {name} does not exist in {feed.name}@{view.name}")
+    files: list[tuple[PackageVersion, dict[str, Any]]] = [(v, f) for v in pkg.versions for f in v.files]
+    if "json" in fmt:
+        body = json.dumps(
+            {
+                "meta": {"api-version": API_VERSION},
+                "name": name,
+                "versions": [v.version for v in pkg.versions],
+                "files": [_file_json(feed_url, name, v, f) for v, f in files],
+            }
+        ).encode()
+    else:
+        body = _html_page(f"Links for {name}", "\n".join(_file_anchor(feed_url, name, v, f) for v, f in files)).encode()
+    return _cached(request, body, fmt)
+
+
+def _file_json(feed_url: str, name: str, v: PackageVersion, f: dict[str, Any]) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "filename": f["filename"],
+        "url": file_url(feed_url, name, v.version, f["filename"]),
+        "hashes": {"sha256": f["sha256"]},
+        "size": f["size"],
+        "upload-time": f.get("uploaded"),
+        "yanked": f["yanked"] or True if "yanked" in f else False,
+    }
+    if f.get("requires_python"):
+        entry["requires-python"] = f["requires_python"]
+    if f.get("metadata_sha256"):
+        entry["core-metadata"] = {"sha256": f["metadata_sha256"]}
+    return entry
+
+
+def _file_anchor(feed_url: str, name: str, v: PackageVersion, f: dict[str, Any]) -> str:
+    attrs = [f'href="{html.escape(file_url(feed_url, name, v.version, f["filename"]))}#sha256={f["sha256"]}"']
+    if f.get("requires_python"):
+        attrs.append(f'data-requires-python="{html.escape(f["requires_python"])}"')
+    if f.get("metadata_sha256"):
+        attrs.append(f'data-core-metadata="sha256={f["metadata_sha256"]}"')
+        attrs.append(f'data-dist-info-metadata="sha256={f["metadata_sha256"]}"')
+    if "yanked" in f:
+        attrs.append(f'data-yanked="{html.escape(f["yanked"] or "")}"')
+    return f"    <a {' '.join(attrs)}>{html.escape(f['filename'])}</a><br/>"
+
+
+# --- files ----------------------------------------------------------------------------------------
+
+
+async def _download(
+    services: Services, request: Request, feed: Feed, view: View, name: str, version: str, filename: str
+) -> Response:
+    metadata = filename.endswith(".metadata")
+    wanted = filename.removesuffix(".metadata") if metadata else filename
+    v = await services.packages.read_version(feed, view, PROTOCOL, normalize_name(name), version)
+    f = next((f for f in (v.files if v else []) if f["filename"] == wanted), None)
+    if v is None or f is None:
+        raise NotFoundError(f"{wanted} does not exist in {feed.name}@{view.name}")
+    digest = f.get("metadata_sha256") if metadata else f["sha256"]
+    if not digest:
+        raise NotFoundError(f"{wanted} has no separate core metadata file")
+    blobs = services.packages.store.blobs
+    key = content_key(digest)
+    settings = services.settings
+    if settings.download_redirect and not metadata:
+        url = await blobs.download_url(key, wanted, settings.sas_ttl_seconds)
+        if url:
+            return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
+    info = await blobs.stat(key)
+    if info is None:
+        raise NotFoundError(f"the content of {wanted} is missing")
+    headers = {
+        "ETag": f'"{digest}"',
+        "Cache-Control": "private, max-age=31536000, immutable",
+        "Content-Length": str(info.size),
+    }
+    media = "text/plain; charset=utf-8" if metadata else "application/octet-stream"
+    if request.headers.get("if-none-match") == headers["ETag"]:
+        return Response(status_code=304, headers=headers, media_type=media)
+    if request.method == "HEAD":
+        return Response(status_code=200, headers=headers, media_type=media)
+    stream: AsyncIterator[bytes] = blobs.read(key)
+    return StreamingResponse(stream, media_type=media, headers=headers)
+
+
+# --- upload ---------------------------------------------------------------------------------------
+
+
+async def _upload(services: Services, request: Request, feed: Feed, view: View, caller: Caller) -> Response:
+    limit = services.settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"the upload is {int(declared)} bytes; this feed accepts at most {limit}")
+    require_role(feed, caller, Role.CONTRIBUTOR, "uploading packages")
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise BadRequestError("uploads are multipart/form-data with :action=file_upload (use twine or uv publish)")
+    async with request.form(max_files=2, max_fields=500, max_part_size=8 * 1024 * 1024) as form:
+        if form.get(":action") != "file_upload":
+            raise BadRequestError(f"unsupported :action {form.get(':action')!r}; only file_upload is supported")
+        upload = form.get("content")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise BadRequestError("the upload has no file in its 'content' field")
+        if upload.size is not None and upload.size > limit:
+            raise PayloadTooLargeError(f"the file is larger than the {limit} bytes this feed accepts")
+        data = await upload.read()
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    filename = upload.filename.rsplit("/", 1)[-1]
+    sha256 = hashlib.sha256(data).hexdigest()
+    dist = inspect_distribution(filename, data)
+    check_form_fields(
+        dist, fields.get("name", ""), fields.get("version", ""), fields.get("sha256_digest") or None, sha256
+    )
+    meta = dist.fields
+    _, created = await services.packages.add_file(
+        feed,
+        view,
+        caller,
+        NewFile(
+            protocol=PROTOCOL,
+            name=dist.name,
+            version=dist.version,
+            manifest={
+                "name": meta.name,
+                "version": meta.version,
+                "description": meta.summary,
+                "summary": meta.summary,
+                "requires_python": meta.requires_python,
+                "requires_dist": list(meta.requires_dist),
+                "keywords": [k.strip() for k in meta.keywords.replace(",", " ").split() if k.strip()],
+                "license": meta.license,
+                "author": meta.author,
+                "home_page": meta.home_page,
+            },
+            file={
+                "filename": filename,
+                "sha256": sha256,
+                "size": len(data),
+                "requires_python": meta.requires_python,
+                "metadata_sha256": hashlib.sha256(dist.metadata).hexdigest(),
+                "filetype": dist.kind,
+                "pyversion": fields.get("pyversion", ""),
+            },
+            content=data,
+            side_blobs=(dist.metadata,),
+        ),
+    )
+    log.info(
+        "%s %s to %s by %s", "uploaded" if created else "re-sent identical", filename, feed.scope_label, caller.user
+    )
+    return Response("OK" if created else "OK: identical file already present", media_type="text/plain")
