@@ -20,7 +20,7 @@ from feed_core.service.upstream import enabled_sources, source_key
 from feed_core.storage.health import UpstreamHealth
 
 log = logging.getLogger("feed_core.jobs")
-PROTOCOLS_WITH_UPSTREAMS = ("npm",)
+PROTOCOLS_WITH_UPSTREAMS = ("npm", "pypi")
 _SHARED_SAME_ORG = {ViewVisibility.COLLECTION, ViewVisibility.ORGANIZATION, ViewVisibility.AAD_TENANT}
 _SHARED_OTHER_ORG = {ViewVisibility.ORGANIZATION, ViewVisibility.AAD_TENANT}
 

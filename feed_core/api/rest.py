@@ -198,8 +198,13 @@ async def _feeds(
         and sub_lower[4] == "provenance"
     ):
         return await _provenance(services, feed, caller, method, sub[1], sub[3])
-    if sub_lower[0] == "npm" and len(sub_lower) > 1 and sub_lower[1] == "packages" and sub_lower[-1] == "upstreaming":
-        return await _upstreaming(services, request, feed, caller, method, "npm", sub[2:-1])
+    if (
+        sub_lower[0] in ("npm", "pypi")
+        and len(sub_lower) > 2
+        and sub_lower[1] == "packages"
+        and (sub_lower[-1] == "upstreaming")
+    ):
+        return await _upstreaming(services, request, feed, caller, method, sub_lower[0], sub[2:-1])
     if sub_lower[0] == "npm":
         return await _npm_version(services, request, feed, caller, method, sub[1:], base)
     if sub_lower[0] == "pypi":
@@ -330,6 +335,8 @@ def _package_name(protocol: str, segs: list[str]) -> str:
             return parse_npm_name(f"{segs[0]}/{segs[1]}").full
         if len(segs) == 1:
             return parse_npm_name(segs[0]).full
+    elif len(segs) == 1:
+        return normalize_name(validate_project_name(segs[0]))
     raise NotFoundError(f"expected {protocol}/packages/{{name}}/upstreaming")
 
 

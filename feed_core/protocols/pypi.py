@@ -21,13 +21,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from feed_core.domain.access import require_role
-from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError, PayloadTooLargeError
+from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError, PayloadTooLargeError, UpstreamError
 from feed_core.domain.models import Caller, Feed, PackageVersion, View
 from feed_core.domain.python_dist import check_form_fields, inspect_distribution, normalize_name
 from feed_core.domain.roles import Role
+from feed_core.domain.visibility import versions_in_view
 from feed_core.protocols.http import authenticate, base_url, guarded, json_response
 from feed_core.service.container import Services
 from feed_core.service.packages import NewFile
+from feed_core.service.resolve import Resolution
 from feed_core.storage.packages import content_key
 
 log = logging.getLogger("feed_core.pypi")
@@ -93,9 +95,9 @@ async def handle(
         if head == "upload" and segs[1:] in ([], [""]) and request.method == "POST":
             return await _upload(services, request, feed, view, caller)
         if head == "simple" and request.method in ("GET", "HEAD"):
-            return await _simple(services, request, feed, view, segs[1:], feed_url)
+            return await _simple(services, request, feed, view, caller, segs[1:], feed_url)
         if head == "download" and len(segs) == 4 and request.method in ("GET", "HEAD"):
-            return await _download(services, request, feed, view, segs[1], segs[2], segs[3])
+            return await _download(services, request, feed, view, caller, segs[1], segs[2], segs[3])
         if head == "upload":
             raise FeedError("uploads are POSTed to this URL (twine upload / uv publish)")
         raise NotFoundError(f"no such Python endpoint: {request.method} pypi/{rest}")
@@ -107,7 +109,7 @@ async def handle(
 
 
 async def _simple(
-    services: Services, request: Request, feed: Feed, view: View, segs: list[str], feed_url: str
+    services: Services, request: Request, feed: Feed, view: View, caller: Caller, segs: list[str], feed_url: str
 ) -> Response:
     fmt = choose_format(request.headers.get("accept", ""), request.query_params.get("format"))
     if fmt is None:
@@ -124,7 +126,7 @@ async def _simple(
         if len(segs) > 2 or (len(segs) == 2 and segs[1] != ""):
             raise NotFoundError(f"no such page: simple/{'/'.join(segs)}")
         return RedirectResponse(f"{feed_url}simple/{quote(normalize_name(raw_name))}/", status_code=301)
-    return await _project_page(services, request, feed, view, raw_name, feed_url, fmt)
+    return await _project_page(services, request, feed, view, caller, raw_name, feed_url, fmt)
 
 
 def _cached(request: Request, body: bytes, fmt: str) -> Response:
@@ -163,25 +165,45 @@ def file_url(feed_url: str, name: str, version: str, filename: str) -> str:
     return f"{feed_url}download/{quote(name)}/{quote(version)}/{quote(filename)}"
 
 
-async def _project_page(
-    services: Services, request: Request, feed: Feed, view: View, name: str, feed_url: str, fmt: str
-) -> Response:
-    pkg = await services.packages.read(feed, view, PROTOCOL, name)
-    if pkg is None:
+async def _resolve(
+    services: Services, feed: Feed, view: View, caller: Caller, name: str, want_version: str | None = None
+) -> Resolution:
+    """The project as this caller sees it: held versions, then (in @Local) each upstream in order."""
+    now = services.clock()
+    lookup = await services.resolver.look_up(feed, view, caller, PROTOCOL, name, now=now, want_version=want_version)
+    if not lookup.exists:
+        if lookup.upstream_errors:
+            raise UpstreamError(
+                f"{name} is not in feed {feed.name} and no upstream could be asked: "
+                + "; ".join(lookup.upstream_errors)
+            )
         raise NotFoundError(f"project {name} does not exist in {feed.name}@{view.name}")
-    files: list[tuple[PackageVersion, dict[str, Any]]] = [(v, f) for v in pkg.versions for f in v.files]
+    return await services.resolver.resolve(lookup, now)
+
+
+async def _project_page(
+    services: Services, request: Request, feed: Feed, view: View, caller: Caller, name: str, feed_url: str, fmt: str
+) -> Response:
+    res = await _resolve(services, feed, view, caller, name)
+    versions = res.versions()
+    if not versions:
+        hidden = [*res.upstream, *res.merge.blocked, *res.merge.held_back]
+        raise NotFoundError(res.explain_missing(hidden[0]) if hidden else f"project {name} has no files here")
+    files: list[tuple[PackageVersion, dict[str, Any]]] = [(v, f) for v in versions for f in v.files]
     if "json" in fmt:
         body = json.dumps(
             {
                 "meta": {"api-version": API_VERSION},
                 "name": name,
-                "versions": [v.version for v in pkg.versions],
+                "versions": [v.version for v in versions],
                 "files": [_file_json(feed_url, name, v, f) for v, f in files],
             }
         ).encode()
     else:
         body = _html_page(f"Links for {name}", "\n".join(_file_anchor(feed_url, name, v, f) for v, f in files)).encode()
-    return _cached(request, body, fmt)
+    response = _cached(request, body, fmt)
+    response.headers.update(res.notes)
+    return response
 
 
 def _file_json(feed_url: str, name: str, v: PackageVersion, f: dict[str, Any]) -> dict[str, Any]:
@@ -215,15 +237,65 @@ def _file_anchor(feed_url: str, name: str, v: PackageVersion, f: dict[str, Any])
 # --- files ----------------------------------------------------------------------------------------
 
 
+async def _file_to_serve(
+    services: Services, feed: Feed, view: View, caller: Caller, name: str, version: str, filename: str, metadata: bool
+) -> dict[str, Any]:
+    """The held file, or (for a collaborator or higher) the upstream one: saved first, or for a
+    ``.metadata`` request only its metadata file fetched and verified."""
+    held = await services.packages.store.get_version(feed.id, PROTOCOL, name, version)
+    if held is not None and held.deleted is None and versions_in_view([held], view):
+        found = next((f for f in held.files if f["filename"] == filename), None)
+        if found is not None:
+            return found
+    res = await _resolve(services, feed, view, caller, name, want_version=version)
+    if version in res.held:
+        found = next((f for f in res.held[version].files if f["filename"] == filename), None)
+        if found is not None:
+            return found
+    if version not in res.upstream or not res.lookup.can_save:
+        raise NotFoundError(res.explain_missing(version))
+    source, uv = res.upstream[version]
+    upstream_file = next((f for f in uv.files if f.filename == filename), None)
+    if upstream_file is None:
+        raise NotFoundError(f"{filename} is not a file of {name} {version} in {feed.name} or its upstreams")
+    if metadata and upstream_file.metadata_sha256:
+        label = f"{name} {version} ({filename}) metadata"
+        await services.upstreams.cache_side_file(
+            source, label, upstream_file.url + ".metadata", upstream_file.metadata_sha256
+        )
+        return {"filename": filename, "sha256": upstream_file.sha256, "metadata_sha256": upstream_file.metadata_sha256}
+
+    async def fetch_and_commit() -> PackageVersion:
+        record = await services.upstreams.fetch_file_for_save(caller, PROTOCOL, name, source, uv, upstream_file)
+        saved = await services.packages.commit_saved(feed, record)
+        log.info(
+            "saved %s into %s from upstream %s for %s", filename, feed.scope_label, source.get("name"), caller.user
+        )
+        return saved
+
+    saved = await services.upstreams.save((feed.id, PROTOCOL, name, version, filename), fetch_and_commit)
+    found = next((f for f in saved.files if f["filename"] == filename), None)
+    if found is None:  # a concurrent save of another file of this version won the race: read it again
+        again = await services.packages.store.get_version(feed.id, PROTOCOL, name, version)
+        found = next((f for f in (again.files if again else []) if f["filename"] == filename), None)
+    if found is None:
+        raise NotFoundError(f"{filename} could not be saved; try again")
+    return found
+
+
 async def _download(
-    services: Services, request: Request, feed: Feed, view: View, name: str, version: str, filename: str
+    services: Services,
+    request: Request,
+    feed: Feed,
+    view: View,
+    caller: Caller,
+    name: str,
+    version: str,
+    filename: str,
 ) -> Response:
     metadata = filename.endswith(".metadata")
     wanted = filename.removesuffix(".metadata") if metadata else filename
-    v = await services.packages.read_version(feed, view, PROTOCOL, normalize_name(name), version)
-    f = next((f for f in (v.files if v else []) if f["filename"] == wanted), None)
-    if v is None or f is None:
-        raise NotFoundError(f"{wanted} does not exist in {feed.name}@{view.name}")
+    f = await _file_to_serve(services, feed, view, caller, normalize_name(name), version, wanted, metadata)
     digest = f.get("metadata_sha256") if metadata else f["sha256"]
     if not digest:
         raise NotFoundError(f"{wanted} has no separate core metadata file")

@@ -259,15 +259,22 @@ class PackageService:
         for _ in range(_RETRIES):
             meta = await self._store.get_meta(feed.id, record.protocol, record.name)
             existing = await self._store.get_version(feed.id, record.protocol, record.name, record.version)
-            if existing is not None:
-                if existing.deleted:
-                    raise _exists_error(feed, existing)
-                return existing
             now = iso(self._clock())
             updated = meta or PackageMeta(record.protocol, record.name, {}, 0, now, now)
             updated = replace(updated, rev=updated.rev + 1, modified=now)
+            if existing is not None:
+                if existing.deleted:
+                    raise _exists_error(feed, existing)
+                have = {f["filename"] for f in existing.files}
+                extra = [f for f in record.files if f["filename"] not in have]
+                if not extra:
+                    return existing
+                record = replace(existing, files=[*existing.files, *extra])  # another file of a saved version
             try:
-                await self._store.commit_version(feed.id, record, updated)
+                if existing is not None:
+                    await self._store.update_version(feed.id, record, updated)
+                else:
+                    await self._store.commit_version(feed.id, record, updated)
             except (EtagMismatchError, EntityExistsError):
                 continue
             await self._reindex(feed, record.protocol, record.name)

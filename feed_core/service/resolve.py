@@ -155,6 +155,18 @@ def transient_version(protocol: str, name: str, source: Mapping[str, Any], uv: U
         publisher="",
         deprecated=deprecated if isinstance(deprecated, str) and deprecated else None,
         source_chain=[source_hop(source), *uv.source_chain],
+        files=[
+            {
+                "filename": f.filename,
+                "sha256": f.sha256,
+                "size": f.size,
+                "requires_python": f.requires_python,
+                "metadata_sha256": f.metadata_sha256,
+                "uploaded": f.uploaded,
+                **({"yanked": f.yanked} if f.yanked is not None else {}),
+            }
+            for f in uv.files
+        ],
     )
 
 

@@ -39,8 +39,9 @@ from feed_core.storage.catalog import Catalog
 from feed_core.storage.packages import PackageStore, content_key
 from feed_core.storage.upstream_state import CachedMeta, UpstreamStateStore
 from feed_core.upstreams import npm as npm_upstream
+from feed_core.upstreams import pypi as pypi_upstream
 from feed_core.upstreams.http import UpstreamFailure
-from feed_core.upstreams.models import UpstreamPackage, UpstreamVersion
+from feed_core.upstreams.models import UpstreamFile, UpstreamPackage, UpstreamVersion
 
 log = logging.getLogger("feed_core.upstream")
 T = TypeVar("T")
@@ -88,6 +89,21 @@ class _Breaker:
     failures: int = 0
     open_until: float = 0.0
     last_reason: str = ""
+
+
+@dataclass(frozen=True)
+class _Client:
+    """How one protocol fetches and reads an upstream's package document."""
+
+    fetch: Callable[..., Awaitable[npm_upstream.Fetched]]
+    parse: Callable[[bytes, str, str], Awaitable[UpstreamPackage]]
+    ping: Callable[[httpx.AsyncClient, Mapping[str, Any], float], Awaitable[None]]
+
+
+CLIENTS = {
+    "npm": _Client(npm_upstream.fetch_packument, npm_upstream.parse_packument, npm_upstream.ping),
+    "pypi": _Client(pypi_upstream.fetch_document, pypi_upstream.parse_document, pypi_upstream.ping),
+}
 
 
 def source_key(source: Mapping[str, Any]) -> str:
@@ -229,7 +245,7 @@ class UpstreamService:
             if body is None:
                 return None  # the document is gone: fetch afresh, without validators
             try:
-                package = await npm_upstream.parse_packument(body, key[2], "cache")
+                package = await CLIENTS[key[0]].parse(body, key[2], "cache")
             except UpstreamFailure:
                 return None
             size = len(body)
@@ -300,7 +316,7 @@ class UpstreamService:
             skipped = self.breaker_open(source)
             if skipped is not None:
                 raise _Skipped(skipped)
-            fetched = await npm_upstream.fetch_packument(
+            fetched = await CLIENTS[protocol].fetch(
                 self.http,
                 source,
                 name,
@@ -311,7 +327,7 @@ class UpstreamService:
             if fetched.status == "not_modified" and entry is not None:
                 new = replace(entry, fetched_at=now, attempted_at=now, error=None)
             elif fetched.status == "ok":
-                package = await npm_upstream.parse_packument(fetched.body, name, str(source.get("location")))
+                package = await CLIENTS[protocol].parse(fetched.body, name, str(source.get("location")))
                 blob_key = await self._state.store_document(fetched.body)
                 new = _Entry(package, blob_key, fetched.etag, fetched.last_modified, now, now, size=len(fetched.body))
             else:
@@ -363,6 +379,19 @@ class UpstreamService:
                 source_chain=list(v.source_chain),
                 sha256=v.sha256,
                 size=v.size,
+                files=tuple(
+                    UpstreamFile(
+                        filename=f["filename"],
+                        url="",
+                        sha256=f["sha256"],
+                        size=f.get("size"),
+                        requires_python=f.get("requires_python", ""),
+                        metadata_sha256=f.get("metadata_sha256", ""),
+                        yanked=f.get("yanked"),
+                        uploaded=f.get("uploaded"),
+                    )
+                    for f in v.files
+                ),
             )
         tags = tags_in_view(meta.dist_tags, list(offered))
         package = UpstreamPackage(name, offered, tags, meta.modified)
@@ -379,7 +408,7 @@ class UpstreamService:
         started = time.perf_counter()
         reason: str | None = None
         try:
-            await npm_upstream.ping(self.http, source, self._settings.upstream_timeout)
+            await CLIENTS[str(source.get("protocol", "npm"))].ping(self.http, source, self._settings.upstream_timeout)
         except UpstreamFailure as failure:
             reason = failure.reason
         except TimeoutError:
@@ -412,7 +441,9 @@ class UpstreamService:
                 )
             sha256, sri, sha1, size, verified = uv.sha256, uv.integrity, uv.sha1, info.size, "same-service"
         else:
-            digests = await self._download(source, name, uv)
+            digests = await self._download(
+                source, f"{name}@{uv.version}", uv.file_url, integrity=uv.integrity, sha1=uv.sha1
+            )
             sha256, sri, sha1, size = digests.hex("sha256"), digests.sri, digests.hex("sha1"), digests.size
             verified = strongest_checked(uv.integrity, uv.sha1) or "none-declared"
         deprecated = uv.manifest.get("deprecated")
@@ -443,38 +474,42 @@ class UpstreamService:
             },
         )
 
-    async def _download(self, source: Mapping[str, Any], name: str, uv: UpstreamVersion) -> Digests:
-        """Stream the file to a spool while hashing; store it only if it matches what was declared."""
+    async def _download(
+        self, source: Mapping[str, Any], label: str, url: str, *, integrity: str = "", sha1: str = "", sha256: str = ""
+    ) -> Digests:
+        """Stream a file to a spool while hashing; store it only if it matches every hash declared for it."""
         digests = Digests()
         loop = asyncio.get_running_loop()
         limit = self._settings.max_upload_bytes
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY_BYTES) as spool:
             try:
                 async with asyncio.timeout(self._settings.upstream_download_timeout):
-                    async for chunk in npm_upstream.stream_file(self.http, source, uv.file_url):
+                    async for chunk in npm_upstream.stream_file(self.http, source, url):
                         digests.update(chunk)
                         if digests.size > limit:
                             raise UpstreamError(
-                                f"{name}@{uv.version} from upstream {source.get('name')} is larger than the "
+                                f"{label} from upstream {source.get('name')} is larger than the "
                                 f"{limit} bytes this feed accepts; nothing was saved"
                             )
                         await loop.run_in_executor(None, spool.write, chunk)
             except UpstreamFailure as failure:
                 self.note_result(source, failure.reason)
                 raise UpstreamError(
-                    f"could not fetch {name}@{uv.version} from upstream {source.get('name')}: {failure.reason}"
+                    f"could not fetch {label} from upstream {source.get('name')}: {failure.reason}"
                 ) from None
             except TimeoutError:
                 raise UpstreamError(
-                    f"fetching {name}@{uv.version} from upstream {source.get('name')} took longer than "
+                    f"fetching {label} from upstream {source.get('name')} took longer than "
                     f"{self._settings.upstream_download_timeout:.0f} s; nothing was saved"
                 ) from None
-            bad = first_mismatch(uv.integrity, uv.sha1, digests)
+            bad = first_mismatch(integrity, sha1, digests)
+            if bad is None and sha256 and digests.hex("sha256") != sha256.lower():
+                bad = "sha256"
             if bad is not None:
-                host = urlsplit(uv.file_url).netloc
-                log.error("upstream %s sent bytes for %s@%s failing %s", source.get("name"), name, uv.version, bad)
+                host = urlsplit(url).netloc
+                log.error("upstream %s sent bytes for %s failing %s", source.get("name"), label, bad)
                 raise UpstreamError(
-                    f"upstream {source.get('name')} ({host}) sent bytes for {name}@{uv.version} that do not match "
+                    f"upstream {source.get('name')} ({host}) sent bytes for {label} that do not match "
                     f"its declared {bad} digest; nothing was saved"
                 )
             spool.seek(0)
@@ -487,6 +522,72 @@ class UpstreamService:
                 content_key(digests.hex("sha256")), chunks(), "application/octet-stream"
             )
         return digests
+
+    async def fetch_file_for_save(
+        self,
+        caller: Caller,
+        protocol: str,
+        name: str,
+        source: Mapping[str, Any],
+        uv: UpstreamVersion,
+        file: UpstreamFile,
+    ) -> PackageVersion:
+        """Fetch and verify one file of a multi-file version (and its core metadata file when the upstream
+        offers one), store them, and build the version record with that file, ready to commit."""
+        hop = source_hop(source)
+        now = iso(self._clock())
+        label = f"{name} {uv.version} ({file.filename})"
+        if source.get("upstreamSourceType") == "internal":
+            if await self._packages.blobs.stat(content_key(file.sha256)) is None:
+                raise UpstreamError(f"the upstream feed of source {source.get('name')!r} lost {file.filename}")
+            size, verified = file.size or 0, "same-service"
+        else:
+            digests = await self._download(source, label, file.url, sha256=file.sha256)
+            size, verified = digests.size, "sha256"
+            if file.metadata_sha256:
+                await self._download(source, f"{label} metadata", file.url + ".metadata", sha256=file.metadata_sha256)
+        entry: dict[str, Any] = {
+            "filename": file.filename,
+            "sha256": file.sha256,
+            "size": size,
+            "requires_python": file.requires_python,
+            "metadata_sha256": file.metadata_sha256,
+            "uploaded": file.uploaded or now,
+            "uploader": caller.user,
+        }
+        if file.yanked is not None:
+            entry["yanked"] = file.yanked
+        return PackageVersion(
+            protocol=protocol,
+            name=name,
+            version=uv.version,
+            manifest=dict(uv.manifest),
+            filename=file.filename,
+            sha256=file.sha256,
+            sha512_integrity="",
+            sha1="",
+            size=size,
+            published=uv.published or now,
+            publisher=caller.user,
+            source_chain=[hop, *uv.source_chain],
+            provenance={
+                "source": hop,
+                "url": file.url or str(source.get("location")),
+                "fetchedAt": now,
+                "savedBy": caller.user,
+                "upstreamSha256": file.sha256,
+                "verifiedWith": verified,
+                "originalPublished": uv.published,
+            },
+            files=[entry],
+        )
+
+    async def cache_side_file(self, source: Mapping[str, Any], label: str, url: str, sha256: str) -> None:
+        """Fetch and verify a small companion file (a core metadata file) into the store by its hash,
+        without saving its version: installers read these for versions they may never install."""
+        if source.get("upstreamSourceType") == "internal" or await self._packages.blobs.stat(content_key(sha256)):
+            return
+        await self._single_flight(("side", sha256), lambda: self._download(source, label, url, sha256=sha256))
 
     async def save(
         self,

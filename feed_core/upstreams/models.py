@@ -7,6 +7,20 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class UpstreamFile:
+    """One file of a multi-file version (Python), as the upstream's index page describes it."""
+
+    filename: str
+    url: str
+    sha256: str
+    size: int | None = None
+    requires_python: str = ""
+    metadata_sha256: str = ""  # the upstream offers the core metadata file (PEP 658/714) with this hash
+    yanked: str | None = None  # None: not yanked; "" or a reason: yanked
+    uploaded: str | None = None
+
+
+@dataclass(frozen=True)
 class UpstreamVersion:
     version: str
     manifest: dict[str, Any]  # the upstream's document for this version, without ``dist``
@@ -18,6 +32,7 @@ class UpstreamVersion:
     source_chain: list[dict[str, Any]] = field(default_factory=list)  # the upstream's own chain (internal sources)
     sha256: str = ""  # known for internal sources: the bytes are already in this service's store
     size: int = 0
+    files: tuple[UpstreamFile, ...] = ()  # Python: every file of the version
 
 
 @dataclass(frozen=True)
