@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from feed_core.domain.access import require_role
 from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError, PayloadTooLargeError, UpstreamError
@@ -319,6 +319,11 @@ async def _download(
         return Response(status_code=304, headers=headers, media_type=media)
     if request.method == "HEAD":
         return Response(status_code=200, headers=headers, media_type=media)
+    path = blobs.local_path(key)
+    if path is not None:
+        # Serves Range requests too: uv reads a wheel's zip directory that way when there is no .metadata.
+        del headers["Content-Length"]
+        return FileResponse(path, media_type=media, headers=headers)
     stream: AsyncIterator[bytes] = blobs.read(key)
     return StreamingResponse(stream, media_type=media, headers=headers)
 
