@@ -34,6 +34,10 @@ class NotFoundError(FeedError):
     status = 404
 
 
+class MethodNotAllowedError(FeedError):
+    status = 405
+
+
 class ConflictError(FeedError):
     status = 409
 

@@ -21,7 +21,14 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from feed_core.domain.access import require_role
-from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError, PayloadTooLargeError, UpstreamError
+from feed_core.domain.errors import (
+    BadRequestError,
+    FeedError,
+    MethodNotAllowedError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UpstreamError,
+)
 from feed_core.domain.models import Caller, Feed, PackageVersion, View
 from feed_core.domain.python_dist import check_form_fields, inspect_distribution, normalize_name
 from feed_core.domain.roles import Role
@@ -99,7 +106,7 @@ async def handle(
         if head == "download" and len(segs) == 4 and request.method in ("GET", "HEAD"):
             return await _download(services, request, feed, view, caller, segs[1], segs[2], segs[3])
         if head == "upload":
-            raise FeedError("uploads are POSTed to this URL (twine upload / uv publish)")
+            raise MethodNotAllowedError("uploads are POSTed to this URL (twine upload / uv publish)")
         raise NotFoundError(f"no such Python endpoint: {request.method} pypi/{rest}")
 
     return await guarded(render_error, run)

@@ -190,3 +190,8 @@ async def test_files_answer_range_requests(feed_api: Api, backend: str) -> None:
         assert r.status_code == 206 and r.content == whole[10:20]
     else:  # the Azure store streams the whole file (a SAS redirect serves ranges when enabled)
         assert r.status_code == 200 and r.content == whole
+
+
+async def test_get_on_the_upload_url_is_405(feed_api: Api) -> None:
+    r = await feed_api.http.get(base() + "upload/", headers=feed_api.auth("alice"))
+    assert r.status_code == 405 and "POST" in r.json()["message"]
