@@ -130,6 +130,10 @@ def version_json(base: str, feed: Feed, v: PackageVersion, latest: str | None) -
         "upstreamRemovedDate": v.provenance.get("upstreamRemoved"),
         "author": v.publisher,
         "files": [
+            {"name": f["filename"], "protocolMetadata": {"data": {k: x for k, x in f.items() if k != "filename"}}}
+            for f in v.files
+        ]
+        or [
             {
                 "name": v.filename,
                 "protocolMetadata": {

@@ -6,8 +6,6 @@ quirks are noted where they are handled.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -33,6 +31,7 @@ from feed_core.protocols.npm_wire import (
     version_document,
     version_from_filename,
 )
+from feed_core.protocols.page_cache import PageCache, respond
 from feed_core.service.container import Services
 from feed_core.service.packages import NewVersion, PackageView
 from feed_core.service.resolve import Lookup, Resolution
@@ -41,7 +40,6 @@ from feed_core.storage.packages import content_key
 log = logging.getLogger("feed_core.npm")
 PROTOCOL = "npm"
 ABBREVIATED = "application/vnd.npm.install-v1+json"
-_GZIP_MIN_BYTES = 1024
 
 
 def render_error(exc: FeedError) -> Response:
@@ -64,44 +62,7 @@ class NpmContext:
         require_role(self.feed, self.caller, role, action)
 
 
-@dataclass
-class BuiltPackument:
-    body: bytes
-    etag: str
-    notes: dict[str, str]
-    _gzipped: bytes | None = None
-
-    def gzipped(self) -> bytes:
-        """The body gzip-compressed, made once on first request (packuments compress about 5-10x)."""
-        if self._gzipped is None:
-            self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
-        return self._gzipped
-
-
-class PackumentCache:
-    """Built packument bodies per (feed, view, package, form, base URL), valid while the inputs'
-    fingerprint (package revision, upstream answers, behaviour, caller's save right) is unchanged.
-    Working out the fingerprint costs one point read, so a warm GET never rebuilds."""
-
-    def __init__(self, max_entries: int = 2000) -> None:
-        self._max = max_entries
-        self._data: dict[tuple[str, ...], tuple[str, BuiltPackument]] = {}
-
-    def get(self, key: tuple[str, ...], generation: str) -> BuiltPackument | None:
-        hit = self._data.get(key)
-        if hit is None or hit[0] != generation:
-            return None
-        return hit[1]
-
-    def put(self, key: tuple[str, ...], generation: str, body: bytes, notes: dict[str, str]) -> BuiltPackument:
-        built = BuiltPackument(body, '"' + hashlib.sha1(body).hexdigest() + '"', notes)  # noqa: S324 - a validator
-        if len(self._data) >= self._max:
-            self._data.clear()
-        self._data[key] = (generation, built)
-        return built
-
-
-_packuments = PackumentCache()
+_packuments = PageCache()
 
 
 def _split(rest: str) -> list[str]:
@@ -281,26 +242,7 @@ async def _get_packument(ctx: NpmContext, name: NpmName) -> Response:
         doc = packument(pkg, ctx.registry_url, abbreviated=abbreviated, revision=f"{pkg.meta.rev}-{ctx.feed.id[:8]}")
         body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
         built = _packuments.put(key, lookup.fingerprint, body, res.notes)
-    media = ABBREVIATED if abbreviated else "application/json"
-    compress = len(built.body) > _GZIP_MIN_BYTES and "gzip" in ctx.request.headers.get("accept-encoding", "")
-    # Each encoding is its own representation, so it gets its own strong ETag.
-    gz_etag = built.etag[:-1] + '-gz"'
-    headers = {
-        "ETag": gz_etag if compress else built.etag,
-        "Vary": "Accept, Accept-Encoding, Authorization",
-        "Cache-Control": "private, no-cache",
-        **built.notes,
-    }
-    if ctx.request.headers.get("if-none-match") in (built.etag, gz_etag):
-        # A media type on the 304 too: the Functions host would otherwise label it text/plain.
-        return Response(status_code=304, headers=headers, media_type=media)
-    body = built.body
-    if compress:
-        body = built.gzipped()
-        headers["Content-Encoding"] = "gzip"
-    if ctx.request.method == "HEAD":
-        return Response(status_code=200, headers={**headers, "Content-Length": str(len(body))}, media_type=media)
-    return Response(body, media_type=media, headers=headers)
+    return respond(ctx.request, built, ABBREVIATED if abbreviated else "application/json", {})
 
 
 async def _read(ctx: NpmContext, name: NpmName) -> PackageView:

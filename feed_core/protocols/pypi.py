@@ -13,6 +13,7 @@ import html
 import json
 import logging
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -34,12 +35,14 @@ from feed_core.domain.python_dist import check_form_fields, inspect_distribution
 from feed_core.domain.roles import Role
 from feed_core.domain.visibility import versions_in_view
 from feed_core.protocols.http import authenticate, base_url, guarded, json_response
+from feed_core.protocols.page_cache import PageCache, respond
 from feed_core.service.container import Services
 from feed_core.service.packages import NewFile
-from feed_core.service.resolve import Resolution
+from feed_core.service.resolve import Lookup, Resolution
 from feed_core.storage.packages import content_key
 
 log = logging.getLogger("feed_core.pypi")
+_pages = PageCache()
 PROTOCOL = "pypi"
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 HTML_V1 = "application/vnd.pypi.simple.v1+html"
@@ -178,6 +181,11 @@ async def _resolve(
     """The project as this caller sees it: held versions, then (in @Local) each upstream in order."""
     now = services.clock()
     lookup = await services.resolver.look_up(feed, view, caller, PROTOCOL, name, now=now, want_version=want_version)
+    return await _resolve_lookup(lookup, services, now)
+
+
+async def _resolve_lookup(lookup: Lookup, services: Services, now: datetime) -> Resolution:
+    feed, view, name = lookup.feed, lookup.view, lookup.name
     if not lookup.exists:
         if lookup.upstream_errors:
             raise UpstreamError(
@@ -191,26 +199,30 @@ async def _resolve(
 async def _project_page(
     services: Services, request: Request, feed: Feed, view: View, caller: Caller, name: str, feed_url: str, fmt: str
 ) -> Response:
-    res = await _resolve(services, feed, view, caller, name)
-    versions = res.versions()
-    if not versions:
-        hidden = [*res.upstream, *res.merge.blocked, *res.merge.held_back]
-        raise NotFoundError(res.explain_missing(hidden[0]) if hidden else f"project {name} has no files here")
-    files: list[tuple[PackageVersion, dict[str, Any]]] = [(v, f) for v in versions for f in v.files]
-    if "json" in fmt:
-        body = json.dumps(
-            {
+    now = services.clock()
+    lookup = await services.resolver.look_up(feed, view, caller, PROTOCOL, name, now=now)
+    key = (feed.id, view.id, name, fmt, feed_url)
+    built = _pages.get(key, lookup.fingerprint)
+    if built is None:
+        res = await _resolve_lookup(lookup, services, now)
+        versions = res.versions()
+        if not versions:
+            hidden = [*res.upstream, *res.merge.blocked, *res.merge.held_back]
+            raise NotFoundError(res.explain_missing(hidden[0]) if hidden else f"project {name} has no files here")
+        files: list[tuple[PackageVersion, dict[str, Any]]] = [(v, f) for v in versions for f in v.files]
+        if "json" in fmt:
+            doc = {
                 "meta": {"api-version": API_VERSION},
                 "name": name,
                 "versions": [v.version for v in versions],
                 "files": [_file_json(feed_url, name, v, f) for v, f in files],
             }
-        ).encode()
-    else:
-        body = _html_page(f"Links for {name}", "\n".join(_file_anchor(feed_url, name, v, f) for v, f in files)).encode()
-    response = _cached(request, body, fmt)
-    response.headers.update(res.notes)
-    return response
+            body = json.dumps(doc, separators=(",", ":")).encode()
+        else:
+            anchors = "\n".join(_file_anchor(feed_url, name, v, f) for v, f in files)
+            body = _html_page(f"Links for {name}", anchors).encode()
+        built = _pages.put(key, lookup.fingerprint, body, res.notes)
+    return respond(request, built, fmt if fmt != "text/html" else "text/html; charset=utf-8", {})
 
 
 def _file_json(feed_url: str, name: str, v: PackageVersion, f: dict[str, Any]) -> dict[str, Any]:
