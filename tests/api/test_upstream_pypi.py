@@ -137,3 +137,35 @@ async def test_health_and_refresh_jobs_cover_python_upstreams(py: Api, fixture_i
     fixture_index.projects["jobbed"].clear()
     refreshed = await jobs.run_refresh(py.services)
     assert refreshed.flagged_removed == ["feed/jobbed@1.0"]
+
+
+async def test_another_feed_as_a_python_upstream(make_settings: SettingsFactory, clock: MutableClock) -> None:
+    async with running_api(make_settings(), clock) as api:
+        await api.create_feed("team")
+        await api.create_feed("app")
+        assert (
+            await api.http.patch(f"{FEEDS}/team/views/Local", json={"visibility": "collection"}, headers=api.auth())
+        ).status_code == 200
+        source = {
+            "name": "team",
+            "protocol": "pypi",
+            "upstreamSourceType": "internal",
+            "internalUpstreamFeedId": "team",
+            "internalUpstreamViewId": "Local",
+        }
+        assert (
+            await api.http.patch(f"{FEEDS}/app", json={"upstreamSources": [source]}, headers=api.auth())
+        ).status_code == 200
+        filename, data, _ = make_wheel("team-lib", "3.0")
+        fields, files = upload_form("team-lib", "3.0", filename, data)
+        r = await api.http.post(f"/{ORG}/_packaging/team/pypi/upload/", data=fields, files=files, headers=api.auth())
+        assert r.status_code == 200
+        doc = (
+            await api.http.get(f"/{ORG}/_packaging/app/pypi/simple/team-lib/", headers={**JSON, **api.auth()})
+        ).json()
+        (f,) = doc["files"]
+        got = await api.http.get(local(f["url"]), headers=api.auth())
+        assert got.status_code == 200 and got.content == data
+        info = (await api.http.get(f"{FEEDS}/app/pypi/packages/team-lib/versions/3.0", headers=api.auth())).json()
+        assert info["sourceChain"][0]["sourceType"] == "internal"
+        assert info["provenance"]["verifiedWith"] == "same-service"
