@@ -40,7 +40,7 @@ from feed_core.storage.packages import PackageStore, content_key
 from feed_core.storage.upstream_state import CachedMeta, UpstreamStateStore
 from feed_core.upstreams import npm as npm_upstream
 from feed_core.upstreams import pypi as pypi_upstream
-from feed_core.upstreams.http import UpstreamFailure
+from feed_core.upstreams.http import Fetched, UpstreamFailure
 from feed_core.upstreams.models import UpstreamFile, UpstreamPackage, UpstreamVersion
 
 log = logging.getLogger("feed_core.upstream")
@@ -95,7 +95,7 @@ class _Breaker:
 class _Client:
     """How one protocol fetches and reads an upstream's package document."""
 
-    fetch: Callable[..., Awaitable[npm_upstream.Fetched]]
+    fetch: Callable[..., Awaitable[Fetched]]
     parse: Callable[[bytes, str, str], Awaitable[UpstreamPackage]]
     ping: Callable[[httpx.AsyncClient, Mapping[str, Any], float], Awaitable[None]]
 

@@ -11,7 +11,8 @@ import base64
 import logging
 import ssl
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -99,3 +100,45 @@ async def get_with_retry(
             await asyncio.sleep(delay)
             delay *= 2
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The answer to a conditional GET of an upstream's package document."""
+
+    status: Literal["ok", "not_modified", "not_found"]
+    body: bytes = b""
+    etag: str | None = None
+    last_modified: str | None = None
+    url: str = ""  # where the body came from (after redirects), for resolving relative links
+
+
+async def conditional_get(
+    client: httpx.AsyncClient,
+    source: Mapping[str, Any],
+    url: str,
+    accept: str,
+    *,
+    etag: str | None,
+    last_modified: str | None,
+    budget: float,
+) -> Fetched:
+    """GET a package document, revalidating with the validators we hold; failures raise ``UpstreamFailure``."""
+    headers = {"Accept": accept, **source_auth_headers(source, url)}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    try:
+        response = await get_with_retry(client, url, headers, budget)
+    except (TimeoutError, httpx.HTTPError) as exc:
+        raise UpstreamFailure(describe(exc, url)) from exc
+    if response.status_code == 304:
+        return Fetched("not_modified", etag=etag, last_modified=last_modified, url=url)
+    if response.status_code == 404:
+        return Fetched("not_found", url=url)
+    if response.status_code != 200:
+        raise UpstreamFailure(describe_status(response.status_code, url))
+    return Fetched(
+        "ok", response.content, response.headers.get("etag"), response.headers.get("last-modified"), str(response.url)
+    )

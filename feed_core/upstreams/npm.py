@@ -5,24 +5,23 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from feed_core.upstreams.http import UpstreamFailure, describe, describe_status, get_with_retry, source_auth_headers
+from feed_core.upstreams.http import (
+    Fetched,
+    UpstreamFailure,
+    conditional_get,
+    describe,
+    describe_status,
+    get_with_retry,
+    source_auth_headers,
+)
 from feed_core.upstreams.models import UpstreamPackage, UpstreamVersion
 
 _PARSE_IN_THREAD_BYTES = 256 * 1024
-
-
-@dataclass(frozen=True)
-class Fetched:
-    status: Literal["ok", "not_modified", "not_found"]
-    body: bytes = b""
-    etag: str | None = None
-    last_modified: str | None = None
 
 
 def packument_url(location: str, name: str) -> str:
@@ -41,22 +40,9 @@ async def fetch_packument(
 ) -> Fetched:
     """The full document of one package (it has the publish times), revalidated when we hold one."""
     url = packument_url(str(source["location"]), name)
-    headers = {"Accept": "application/json", **source_auth_headers(source, url)}
-    if etag:
-        headers["If-None-Match"] = etag
-    if last_modified:
-        headers["If-Modified-Since"] = last_modified
-    try:
-        response = await get_with_retry(client, url, headers, budget)
-    except (TimeoutError, httpx.HTTPError) as exc:
-        raise UpstreamFailure(describe(exc, url)) from exc
-    if response.status_code == 304:
-        return Fetched("not_modified", etag=etag, last_modified=last_modified)
-    if response.status_code == 404:
-        return Fetched("not_found")
-    if response.status_code != 200:
-        raise UpstreamFailure(describe_status(response.status_code, url))
-    return Fetched("ok", response.content, response.headers.get("etag"), response.headers.get("last-modified"))
+    return await conditional_get(
+        client, source, url, "application/json", etag=etag, last_modified=last_modified, budget=budget
+    )
 
 
 async def parse_packument(body: bytes, name: str, location: str) -> UpstreamPackage:

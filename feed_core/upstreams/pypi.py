@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urldefrag, urljoin
@@ -16,9 +17,15 @@ import httpx
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 
 from feed_core.domain.python_dist import normalize_name
-from feed_core.upstreams.http import UpstreamFailure, describe, describe_status, get_with_retry, source_auth_headers
+from feed_core.upstreams.http import (
+    Fetched,
+    UpstreamFailure,
+    conditional_get,
+    describe,
+    describe_status,
+    source_auth_headers,
+)
 from feed_core.upstreams.models import UpstreamFile, UpstreamPackage, UpstreamVersion
-from feed_core.upstreams.npm import Fetched
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 _PARSE_IN_THREAD_BYTES = 256 * 1024
@@ -39,24 +46,12 @@ async def fetch_document(
     budget: float,
 ) -> Fetched:
     url = project_url(str(source["location"]), name)
-    headers = {"Accept": ACCEPT, **source_auth_headers(source, url)}
-    if etag:
-        headers["If-None-Match"] = etag
-    if last_modified:
-        headers["If-Modified-Since"] = last_modified
-    try:
-        response = await get_with_retry(client, url, headers, budget)
-    except (TimeoutError, httpx.HTTPError) as exc:
-        raise UpstreamFailure(describe(exc, url)) from exc
-    if response.status_code == 304:
-        return Fetched("not_modified", etag=etag, last_modified=last_modified)
-    if response.status_code == 404:
-        return Fetched("not_found")
-    if response.status_code != 200:
-        raise UpstreamFailure(describe_status(response.status_code, url))
+    fetched = await conditional_get(client, source, url, ACCEPT, etag=etag, last_modified=last_modified, budget=budget)
+    if fetched.status != "ok":
+        return fetched
     # Keep the page URL with the body: relative file links resolve against it.
-    body = json.dumps({"_page": str(response.url)}).encode() + b"\n" + response.content
-    return Fetched("ok", body, response.headers.get("etag"), response.headers.get("last-modified"))
+    body = json.dumps({"_page": fetched.url}).encode() + b"\n" + fetched.body
+    return replace(fetched, body=body)
 
 
 async def parse_document(body: bytes, name: str, location: str) -> UpstreamPackage:

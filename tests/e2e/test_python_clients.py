@@ -32,7 +32,7 @@ def _uv_bin() -> str:
     try:
         from uv import find_uv_bin
     except ImportError:  # pragma: no cover - requirements-dev.txt pins uv
-        pytest.skip("uv is not installed (pip install -r requirements-dev.txt)")
+        pytest.fail("uv is not installed: run pip install -r requirements-dev.txt")
     return str(find_uv_bin())
 
 
