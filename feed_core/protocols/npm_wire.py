@@ -66,7 +66,9 @@ def version_document(v: PackageVersion, registry_url: str, *, abbreviated: bool)
     else:
         doc = {k: val for k, val in m.items() if k not in ("readme", "readmeFilename")}
         doc["_id"] = f"{v.name}@{v.version}"
-        doc["_npmUser"] = {"name": v.publisher, "email": ""}
+        if not (v.source_chain and isinstance(m.get("_npmUser"), dict)):
+            # Published here: the feed says who. From an upstream: keep who published it there.
+            doc["_npmUser"] = {"name": v.publisher, "email": ""}
     doc["name"] = v.name
     doc["version"] = v.version
     if v.deprecated:

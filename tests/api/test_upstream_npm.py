@@ -344,3 +344,13 @@ async def test_a_version_saved_between_the_two_reads_is_served(
     monkeypatch.setattr(store, "get_version", miss_once)
     r = await up.http.get(tarball_url("racy", "1.0.0"), headers=up.auth("bob"))
     assert r.status_code == 200
+
+
+async def test_saved_versions_keep_their_upstream_publisher(up: Api, fixture_registry: FixtureRegistry) -> None:
+    fixture_registry.add("authored", "1.0.0", extra={"_npmUser": {"name": "upstream-author", "email": ""}})
+    assert (await up.http.get(tarball_url("authored", "1.0.0"), headers=up.auth("carol"))).status_code == 200
+    doc = (await packument(up, "authored")).json()
+    assert doc["versions"]["1.0.0"]["_npmUser"]["name"] == "upstream-author"
+    assert (await up.publish("mine", "1.0.0", who="alice")).status_code == 201
+    mine = (await packument(up, "mine")).json()
+    assert mine["versions"]["1.0.0"]["_npmUser"]["name"] == "alice"
