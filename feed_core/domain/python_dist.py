@@ -295,6 +295,7 @@ def _read_zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     try:
         with archive.open(info) as stream:
             content = stream.read(METADATA_MAX_BYTES + 1)
+    # zipfile raises NotImplementedError for compression methods it lacks, RuntimeError for encrypted members.
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError, NotImplementedError) as exc:
         raise BadRequestError(
             f"cannot read {info.filename!r} from the archive ({exc}): rebuild and upload it again"

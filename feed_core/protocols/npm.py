@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import Response
 
 from feed_core.domain import semver
 from feed_core.domain.access import require_role
-from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError, UnauthorizedError, UpstreamError
+from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError, UnauthorizedError
 from feed_core.domain.models import Caller, Feed, PackageVersion, View
 from feed_core.domain.names import NpmName, parse_npm_name
 from feed_core.domain.roles import Role
 from feed_core.domain.visibility import versions_in_view
+from feed_core.protocols.files import serve_blob
 from feed_core.protocols.http import authenticate, base_url, guarded, json_response, parse_json, read_body
 from feed_core.protocols.npm_wire import (
     PublishRequest,
@@ -35,7 +35,6 @@ from feed_core.protocols.page_cache import PageCache, respond
 from feed_core.service.container import Services
 from feed_core.service.packages import NewVersion, PackageView
 from feed_core.service.resolve import Lookup, Resolution
-from feed_core.storage.packages import content_key
 
 log = logging.getLogger("feed_core.npm")
 PROTOCOL = "npm"
@@ -214,23 +213,17 @@ async def _resolve(ctx: NpmContext, lookup: Lookup) -> Resolution:
 def _as_view(res: Resolution) -> PackageView:
     versions = res.versions()
     if not versions:
-        hidden = [*res.upstream, *res.merge.blocked, *res.merge.held_back]
-        if hidden:
-            raise NotFoundError(res.explain_missing(hidden[0]))
-        lookup = res.lookup
-        raise NotFoundError(f"package {lookup.name} has no versions in {lookup.feed.name}@{lookup.view.name}")
+        raise NotFoundError(
+            res.explain_empty(
+                f"package {res.lookup.name} has no versions in {res.lookup.feed.name}@{res.lookup.view.name}"
+            )
+        )
     return PackageView(res.meta, versions, res.dist_tags)
 
 
 async def _get_packument(ctx: NpmContext, name: NpmName) -> Response:
     lookup = await _lookup(ctx, name)
-    if not lookup.exists:
-        errors = lookup.upstream_errors
-        if errors:
-            raise UpstreamError(
-                f"{name.full} is not in feed {ctx.feed.name} and no upstream could be asked: {'; '.join(errors)}"
-            )
-        raise NotFoundError(f"package {name.full} does not exist in feed {ctx.feed.name}")
+    lookup.require_exists(f"package {name.full} does not exist in feed {ctx.feed.name}")
     abbreviated = (
         ABBREVIATED in ctx.request.headers.get("accept", "") and ctx.request.query_params.get("write") != "true"
     )
@@ -302,26 +295,14 @@ async def _get_tarball(ctx: NpmContext, name: NpmName, filename: str) -> Respons
     if number is None:
         raise NotFoundError(f"{filename} is not a tarball of {name.full}")
     v = await _version_to_serve(ctx, name, number)
-    blobs = ctx.services.packages.store.blobs
-    key = content_key(v.sha256)
-    headers = {
-        "ETag": f'"{v.sha256}"',
-        "Cache-Control": "private, max-age=31536000, immutable",
-        "Content-Disposition": f'attachment; filename="{v.filename}"',
-    }
-    settings = ctx.services.settings
-    if settings.download_redirect:
-        url = await blobs.download_url(key, v.filename, settings.sas_ttl_seconds)
-        if url:
-            # npm follows redirects and drops Authorization when the host changes.
-            return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
-    if ctx.request.headers.get("if-none-match") == headers["ETag"]:
-        return Response(status_code=304, headers=headers, media_type="application/octet-stream")
-    headers["Content-Length"] = str(v.size)
-    if ctx.request.method == "HEAD":
-        return Response(status_code=200, headers=headers, media_type="application/octet-stream")
-    stream: AsyncIterator[bytes] = blobs.read(key)
-    return StreamingResponse(stream, media_type="application/octet-stream", headers=headers)
+    return await serve_blob(
+        ctx.services,
+        ctx.request,
+        v.sha256,
+        v.filename,
+        size=v.size,
+        headers={"Content-Disposition": f'attachment; filename="{v.filename}"'},
+    )
 
 
 async def _put_package(ctx: NpmContext, name: NpmName, *, revision_edit: bool = False) -> Response:

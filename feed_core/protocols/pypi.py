@@ -12,14 +12,13 @@ import hashlib
 import html
 import json
 import logging
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response
 
 from feed_core.domain.access import require_role
 from feed_core.domain.errors import (
@@ -28,18 +27,17 @@ from feed_core.domain.errors import (
     MethodNotAllowedError,
     NotFoundError,
     PayloadTooLargeError,
-    UpstreamError,
 )
 from feed_core.domain.models import Caller, Feed, PackageVersion, View
 from feed_core.domain.python_dist import check_form_fields, inspect_distribution, normalize_name
 from feed_core.domain.roles import Role
 from feed_core.domain.visibility import versions_in_view
+from feed_core.protocols.files import serve_blob
 from feed_core.protocols.http import authenticate, base_url, guarded, json_response
-from feed_core.protocols.page_cache import PageCache, respond
+from feed_core.protocols.page_cache import BuiltPage, PageCache, respond
 from feed_core.service.container import Services
 from feed_core.service.packages import NewFile
 from feed_core.service.resolve import Lookup, Resolution
-from feed_core.storage.packages import content_key
 
 log = logging.getLogger("feed_core.pypi")
 _pages = PageCache()
@@ -139,17 +137,6 @@ async def _simple(
     return await _project_page(services, request, feed, view, caller, raw_name, feed_url, fmt)
 
 
-def _cached(request: Request, body: bytes, fmt: str) -> Response:
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + (":j" if "json" in fmt else ":h") + '"'
-    headers = {"ETag": etag, "Vary": "Accept, Authorization", "Cache-Control": "private, no-cache"}
-    media = fmt if fmt != "text/html" else "text/html; charset=utf-8"
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers, media_type=media)
-    if request.method == "HEAD":
-        return Response(status_code=200, headers={**headers, "Content-Length": str(len(body))}, media_type=media)
-    return Response(body, headers=headers, media_type=media)
-
-
 async def _project_list(services: Services, request: Request, feed: Feed, view: View, fmt: str) -> Response:
     entries = await services.packages.search(feed, PROTOCOL, "")
     names = sorted(e.name for e in entries)
@@ -160,7 +147,8 @@ async def _project_list(services: Services, request: Request, feed: Feed, view: 
     else:
         links = "\n".join(f'    <a href="{quote(n)}/">{html.escape(n)}</a><br/>' for n in names)
         body = _html_page("Simple index", links).encode()
-    return _cached(request, body, fmt)
+    built = BuiltPage(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"', {})
+    return respond(request, built, fmt if fmt != "text/html" else "text/html; charset=utf-8", {})
 
 
 def _html_page(title: str, body: str) -> str:
@@ -186,13 +174,7 @@ async def _resolve(
 
 async def _resolve_lookup(lookup: Lookup, services: Services, now: datetime) -> Resolution:
     feed, view, name = lookup.feed, lookup.view, lookup.name
-    if not lookup.exists:
-        if lookup.upstream_errors:
-            raise UpstreamError(
-                f"{name} is not in feed {feed.name} and no upstream could be asked: "
-                + "; ".join(lookup.upstream_errors)
-            )
-        raise NotFoundError(f"project {name} does not exist in {feed.name}@{view.name}")
+    lookup.require_exists(f"project {name} does not exist in {feed.name}@{view.name}")
     return await services.resolver.resolve(lookup, now)
 
 
@@ -207,8 +189,7 @@ async def _project_page(
         res = await _resolve_lookup(lookup, services, now)
         versions = res.versions()
         if not versions:
-            hidden = [*res.upstream, *res.merge.blocked, *res.merge.held_back]
-            raise NotFoundError(res.explain_missing(hidden[0]) if hidden else f"project {name} has no files here")
+            raise NotFoundError(res.explain_empty(f"project {name} has no files here"))
         files: list[tuple[PackageVersion, dict[str, Any]]] = [(v, f) for v in versions for f in v.files]
         if "json" in fmt:
             doc = {
@@ -318,33 +299,9 @@ async def _download(
     digest = f.get("metadata_sha256") if metadata else f["sha256"]
     if not digest:
         raise NotFoundError(f"{wanted} has no separate core metadata file")
-    blobs = services.packages.store.blobs
-    key = content_key(digest)
-    settings = services.settings
-    if settings.download_redirect and not metadata:
-        url = await blobs.download_url(key, wanted, settings.sas_ttl_seconds)
-        if url:
-            return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
-    info = await blobs.stat(key)
-    if info is None:
-        raise NotFoundError(f"the content of {wanted} is missing")
-    headers = {
-        "ETag": f'"{digest}"',
-        "Cache-Control": "private, max-age=31536000, immutable",
-        "Content-Length": str(info.size),
-    }
+    # Range requests too: uv reads a wheel's zip directory that way when there is no .metadata.
     media = "text/plain; charset=utf-8" if metadata else "application/octet-stream"
-    if request.headers.get("if-none-match") == headers["ETag"]:
-        return Response(status_code=304, headers=headers, media_type=media)
-    if request.method == "HEAD":
-        return Response(status_code=200, headers=headers, media_type=media)
-    path = blobs.local_path(key)
-    if path is not None:
-        # Serves Range requests too: uv reads a wheel's zip directory that way when there is no .metadata.
-        del headers["Content-Length"]
-        return FileResponse(path, media_type=media, headers=headers)
-    stream: AsyncIterator[bytes] = blobs.read(key)
-    return StreamingResponse(stream, media_type=media, headers=headers)
+    return await serve_blob(services, request, digest, wanted, media=media, redirect=not metadata, ranges=True)
 
 
 # --- upload ---------------------------------------------------------------------------------------

@@ -60,6 +60,18 @@ class Lookup:
     def upstream_errors(self) -> list[str]:
         return [f"{o.source.get('name')}: {o.error}" for o in self.offers if o.error]
 
+    def unreachable(self) -> UpstreamError:
+        """The 502 for a package this feed does not hold when no upstream could be asked."""
+        errors = "; ".join(self.upstream_errors)
+        return UpstreamError(f"{self.name} is not in feed {self.feed.name} and no upstream could be asked: {errors}")
+
+    def require_exists(self, missing: str) -> None:
+        """Raise 502 (nothing here, upstreams failing) or 404 with ``missing`` when nothing has the package."""
+        if not self.exists:
+            if self.upstream_errors:
+                raise self.unreachable()
+            raise NotFoundError(missing)
+
 
 @dataclass
 class Resolution:
@@ -121,6 +133,11 @@ class Resolution:
         errors = self.lookup.upstream_errors
         suffix = f" (upstreams that could not be asked: {'; '.join(errors)})" if errors else ""
         return f"{name}@{number} does not exist in {where} or its upstream sources{suffix}"
+
+    def explain_empty(self, otherwise: str) -> str:
+        """Why the caller sees no version at all: the first hidden one explains it, else ``otherwise``."""
+        hidden = [*self.upstream, *self.merge.blocked, *self.merge.held_back]
+        return self.explain_missing(hidden[0]) if hidden else otherwise
 
     @property
     def notes(self) -> dict[str, str]:
@@ -238,8 +255,7 @@ class Resolver:
         in_view = {v.version: v for v in versions_in_view(versions, lookup.view)}
         if not in_view and not any(o.package for o in lookup.offers):
             if lookup.offers and all(o.error for o in lookup.offers):
-                errors = "; ".join(lookup.upstream_errors)
-                raise UpstreamError(f"{name} is not in feed {feed.name} and no upstream could be asked: {errors}")
+                raise lookup.unreachable()
             raise NotFoundError(f"package {name} does not exist in {feed.name}@{lookup.view.name} or its upstreams")
         held = [HeldVersion(v.version, origin_of(v.source_chain), v.deleted is not None) for v in versions]
         if not lookup.view.is_local:

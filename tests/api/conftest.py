@@ -20,6 +20,11 @@ from tests.npm_packages import publish_body
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 ORG = "local"
+STAFF = (
+    ("alice", "contributor", "vso.packaging_write"),
+    ("bob", "reader", "vso.packaging"),
+    ("carol", "collaborator", "vso.packaging"),
+)
 
 
 class MutableClock:
@@ -126,6 +131,13 @@ class Api:
         self.tokens[user] = token
         return token
 
+    async def staff(self, feed: str = "feed") -> None:
+        """alice (contributor, write token), bob (reader) and carol (collaborator), both with read tokens."""
+        for user, role, scope in STAFF:
+            await self.grant(feed, user, role)
+            if user not in self.tokens:
+                await self.token(user, scope)
+
     @staticmethod
     def registry(feed: str = "feed", view: str | None = None) -> str:
         ref = f"{feed}@{view}" if view else feed
@@ -151,10 +163,5 @@ async def api(services: Services) -> AsyncIterator[Api]:
 async def feed_api(api: Api) -> Api:
     """A feed named ``feed`` with alice (contributor), bob (reader), carol (collaborator) and tokens for them."""
     await api.create_feed("feed")
-    await api.grant("feed", "alice", "contributor")
-    await api.grant("feed", "bob", "reader")
-    await api.grant("feed", "carol", "collaborator")
-    await api.token("alice")
-    await api.token("bob", "vso.packaging")
-    await api.token("carol", "vso.packaging")
+    await api.staff("feed")
     return api

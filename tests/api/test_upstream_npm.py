@@ -38,13 +38,7 @@ async def up(
         }
         r = await http.patch(f"{FEEDS}/feed", json={"upstreamSources": [source]}, headers=api.auth())
         assert r.status_code == 200, r.text
-        for user, role, scope in [
-            ("alice", "contributor", "vso.packaging_write"),
-            ("bob", "reader", "vso.packaging"),
-            ("carol", "collaborator", "vso.packaging"),
-        ]:
-            await api.grant("feed", user, role)
-            await api.token(user, scope)
+        await api.staff("feed")
         yield api
 
 

@@ -28,13 +28,7 @@ async def py(make_settings: SettingsFactory, clock: MutableClock, fixture_index:
         source = {"name": "pypi-fixture", "protocol": "pypi", "location": fixture_index.url}
         r = await api.http.patch(f"{FEEDS}/feed", json={"upstreamSources": [source]}, headers=api.auth())
         assert r.status_code == 200, r.text
-        for user, role, scope in [
-            ("alice", "contributor", "vso.packaging_write"),
-            ("bob", "reader", "vso.packaging"),
-            ("carol", "collaborator", "vso.packaging"),
-        ]:
-            await api.grant("feed", user, role)
-            await api.token(user, scope)
+        await api.staff("feed")
         yield api
 
 

@@ -1,0 +1,51 @@
+"""Serving stored package files: one way for every protocol (redirect to storage, 304, HEAD, stream)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+
+from feed_core.domain.errors import NotFoundError
+from feed_core.service.container import Services
+from feed_core.storage.packages import content_key
+
+
+async def serve_blob(
+    services: Services,
+    request: Request,
+    sha256: str,
+    filename: str,
+    *,
+    media: str = "application/octet-stream",
+    size: int | None = None,
+    redirect: bool = True,
+    ranges: bool = False,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The bytes stored under ``sha256``. When the backend hands out short-lived URLs (Azure SAS) and
+    ``redirect`` is on, a 302 to it: clients drop Authorization when the host changes. ``size`` saves a
+    stat when the caller knows it; ``ranges`` serves HTTP Range requests where the store is a local disk."""
+    blobs = services.packages.store.blobs
+    key = content_key(sha256)
+    settings = services.settings
+    if redirect and settings.download_redirect:
+        url = await blobs.download_url(key, filename, settings.sas_ttl_seconds)
+        if url:
+            return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
+    if size is None:
+        info = await blobs.stat(key)
+        if info is None:
+            raise NotFoundError(f"the content of {filename} is missing")
+        size = info.size
+    out = {"ETag": f'"{sha256}"', "Cache-Control": "private, max-age=31536000, immutable", **(headers or {})}
+    if request.headers.get("if-none-match") == out["ETag"]:
+        return Response(status_code=304, headers=out, media_type=media)
+    if request.method == "HEAD":
+        return Response(status_code=200, headers={**out, "Content-Length": str(size)}, media_type=media)
+    path = blobs.local_path(key) if ranges else None
+    if path is not None:
+        return FileResponse(path, media_type=media, headers=out)
+    stream: AsyncIterator[bytes] = blobs.read(key)
+    return StreamingResponse(stream, media_type=media, headers={**out, "Content-Length": str(size)})
