@@ -15,6 +15,7 @@ tokenlist      ``<org>:<user>``            authorization id                   to
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -27,6 +28,7 @@ from feed_core.domain.models import (
     ViewType,
     ViewVisibility,
 )
+from feed_core.domain.names import parse_guid, pick_reference
 from feed_core.domain.roles import Role, parse_scope
 from feed_core.storage.ports import Entity, EntityExistsError, OpKind, TableOp, TableStore
 
@@ -97,6 +99,10 @@ def _name_key(project: str | None, name: str) -> str:
     return f"name:{(project or '').lower()}:{name.lower()}"
 
 
+def _in_project(feed: Feed, project: str | None) -> bool:
+    return (feed.project or "").lower() == (project or "").lower()
+
+
 class Catalog:
     """Reads and writes of organizations, feeds and tokens."""
 
@@ -136,14 +142,23 @@ class Catalog:
         return None if e is None else _feed_from(e)
 
     async def find_feed(self, org: str, project: str | None, name_or_id: str) -> Feed | None:
-        idx = await self._t.get(FEEDS, org.lower(), _name_key(project, name_or_id))
-        if idx is not None:
-            feed = await self.get_feed_by_id(org, idx.get_str("id"))
-        else:
-            feed = await self.get_feed_by_id(org, name_or_id)
-        if feed is None or (feed.project or "").lower() != (project or "").lower():
-            return None
-        return feed
+        """The feed of ``project`` with this name or id; ``ConflictError`` when it is one feed's name
+        and another's id. Ids are GUIDs, so a reference of any other shape is only looked up as a
+        name (the name index, then the document); a GUID is looked up both ways at once."""
+        guid = parse_guid(name_or_id)
+        if guid is None:
+            return await self._feed_by_name(org, project, name_or_id)
+        by_name, by_id = await asyncio.gather(
+            self._feed_by_name(org, project, name_or_id), self.get_feed_by_id(org, guid)
+        )
+        if by_id is not None and not _in_project(by_id, project):
+            by_id = None
+        return pick_reference("feed", name_or_id, by_name, by_id, lambda f: f.id)
+
+    async def _feed_by_name(self, org: str, project: str | None, name: str) -> Feed | None:
+        idx = await self._t.get(FEEDS, org.lower(), _name_key(project, name))
+        feed = None if idx is None else await self.get_feed_by_id(org, idx.get_str("id"))
+        return feed if feed is not None and _in_project(feed, project) else None
 
     async def list_feeds(self, org: str) -> list[Feed]:
         return [_feed_from(e) for e in await self._t.query(FEEDS, org.lower(), "id:")]
