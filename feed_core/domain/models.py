@@ -98,15 +98,23 @@ class Token:
     valid_from: str
     valid_to: str
     token_hash: str
+    #: The authorization id of the token that minted this one ("" for tokens minted without a token).
+    parent_id: str = ""
+    #: The hashes of the tokens it descends from, its parent first: it works only while they all exist.
+    lineage: tuple[str, ...] = ()
 
 
 @dataclass
 class Caller:
-    """Who is making a request: the token's user and scope, and whether they administer the org."""
+    """Who is making a request: the token's user and scope, and whether they administer the org.
+
+    ``token`` is the token the request came with (``None`` for the command line, which needs none).
+    """
 
     user: str
     scope: Scope
     org_admin: bool = False
+    token: Token | None = field(default=None, repr=False)
 
 
 @dataclass

@@ -2,15 +2,17 @@
 
 Row layout (designed before the code, as table stores want):
 
-=============  ==========================  =================================  ============================
-table          partition key               row key                            holds
-=============  ==========================  =================================  ============================
-orgs           ``org``                     organization name                  administrators, created
-feeds          organization                ``id:<feed id>``                   the feed document (JSON)
-feeds          organization                ``name:<project>:<lower name>``    the feed id (unique names)
-tokens         ``h``                       sha-256 of the token               user, scope, validity
-tokenlist      ``<org>:<user>``            authorization id                   token hash (for listing)
-=============  ==========================  =================================  ============================
+=============  ============================  =================================  ==============================
+table          partition key                 row key                            holds
+=============  ============================  =================================  ==============================
+orgs           ``org``                       organization name                  administrators, created
+feeds          organization                  ``id:<feed id>``                   the feed document (JSON)
+feeds          organization                  ``name:<project>:<lower name>``    the feed id (unique names)
+tokens         ``h``                         sha-256 of the token               user, scope, validity, lineage
+tokenlist      ``<org>:<user>``              authorization id                   token hash (for listing)
+tokenkids      ``<org>:<authorization id>``  authorization id of a token it     that token's user (to revoke
+                                             minted                             it with its parent)
+=============  ============================  =================================  ==============================
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from feed_core.domain.names import parse_guid, pick_reference
 from feed_core.domain.roles import Role, parse_scope
 from feed_core.storage.ports import Entity, EntityExistsError, OpKind, TableOp, TableStore
 
-ORGS, FEEDS, TOKENS, TOKEN_LIST = "orgs", "feeds", "tokens", "tokenlist"
+ORGS, FEEDS, TOKENS, TOKEN_LIST, TOKEN_KIDS = "orgs", "feeds", "tokens", "tokenlist", "tokenkids"
 
 
 #: A feed document is one string property: Azure Tables keeps at most 32K UTF-16 characters in it.
@@ -189,6 +191,13 @@ class Catalog:
 
     # tokens --------------------------------------------------------------------------------------
     async def add_token(self, token: Token) -> None:
+        """Write the token's rows; its parent's list of children first, so a revocation of the parent
+        that runs meanwhile either finds the child or leaves a token whose lineage is broken."""
+        if token.parent_id:
+            await self._t.insert(
+                TOKEN_KIDS,
+                Entity(f"{token.org.lower()}:{token.parent_id}", token.authorization_id, {"user": token.user}),
+            )
         await self._t.insert(
             TOKEN_LIST,
             Entity(f"{token.org.lower()}:{token.user.lower()}", token.authorization_id, {"hash": token.token_hash}),
@@ -206,6 +215,8 @@ class Catalog:
                     "scope": token.scope.value,
                     "validFrom": token.valid_from,
                     "validTo": token.valid_to,
+                    "parentId": token.parent_id,
+                    "lineage": json.dumps(list(token.lineage)),
                 },
             ),
         )
@@ -222,13 +233,24 @@ class Catalog:
                 out.append(tok)
         return out
 
-    async def revoke_token(self, org: str, user: str, authorization_id: str) -> bool:
-        row = await self._t.get(TOKEN_LIST, f"{org.lower()}:{user.lower()}", authorization_id)
-        if row is None:
-            return False
-        await self._t.delete(TOKENS, "h", row.get_str("hash"))
-        await self._t.delete(TOKEN_LIST, row.partition_key, row.row_key)
-        return True
+    async def revoke_token(self, org: str, user: str, authorization_id: str) -> list[str]:
+        """Delete the token and, transitively, every token it minted. Returns the hashes deleted
+        (none when the user has no such token)."""
+        pending = [(user, authorization_id)]
+        revoked: list[str] = []
+        while pending:
+            owner, auth_id = pending.pop()
+            row = await self._t.get(TOKEN_LIST, f"{org.lower()}:{owner.lower()}", auth_id)
+            if row is not None:
+                revoked.append(row.get_str("hash"))
+                await self._t.delete(TOKENS, "h", row.get_str("hash"))
+                await self._t.delete(TOKEN_LIST, row.partition_key, row.row_key)
+            elif not revoked:
+                return []
+            for kid in await self._t.query(TOKEN_KIDS, f"{org.lower()}:{auth_id}"):
+                pending.append((kid.get_str("user"), kid.row_key))
+                await self._t.delete(TOKEN_KIDS, kid.partition_key, kid.row_key)
+        return revoked
 
 
 def _token_from(e: Entity) -> Token:
@@ -241,6 +263,8 @@ def _token_from(e: Entity) -> Token:
         valid_from=e.get_str("validFrom"),
         valid_to=e.get_str("validTo"),
         token_hash=e.row_key,
+        parent_id=e.get_str("parentId"),
+        lineage=tuple(json.loads(e.get_str("lineage", "[]"))),
     )
 
 
