@@ -57,7 +57,7 @@ async def _internal_problem(services: Services, feed: Feed, source: Mapping[str,
         return (
             f"the upstream feed of {source.get('location')} no longer exists: remove this source or point it elsewhere"
         )
-    view = upstream.view_named(str(source.get("internalUpstreamViewId", "")))
+    view = upstream.view_by_id(str(source.get("internalUpstreamViewId", "")))
     if view is None:
         return f"the view of {source.get('location')} no longer exists: pick another view of feed {upstream.name}"
     shared = _SHARED_SAME_ORG if org.lower() == feed.org.lower() else _SHARED_OTHER_ORG

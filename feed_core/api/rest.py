@@ -89,11 +89,12 @@ def _listing(items: list[Any]) -> dict[str, Any]:
 
 async def handle(services: Services, request: Request, org: str, project: str | None, rest: str) -> Response:
     async def run() -> Response:
+        # Credentials first: a token is bound to its organization, so an anonymous caller (or one
+        # from another organization) learns nothing about which organizations exist.
+        caller = await authenticate(services, org, request)
         validate_org(org)
         if project is not None:
             validate_project(project)
-        await services.identity.org(org)
-        caller = await authenticate(services, org, request)
         segs = [s for s in rest.split("/") if s]
         lower = [s.lower() for s in segs]
         method = request.method
@@ -286,7 +287,7 @@ async def _views(
 
 async def _permissions(services: Services, request: Request, feed: Feed, caller: Caller, method: str) -> Response:
     if method == "GET":
-        require_role(feed, caller, Role.READER, "reading permissions")
+        require_role(feed, caller, Role.ADMINISTRATOR, "reading permissions")
         return json_response(_listing([permission_json(p.user, p.role, feed) for p in feed.permissions]))
     if method == "PATCH":
         body = await _json_body(request)

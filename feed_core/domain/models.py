@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from feed_core.domain.names import pick_reference
 from feed_core.domain.roles import Role, Scope
 
 
@@ -66,11 +67,14 @@ class Feed:
         return f"{self.org}/{self.project}/{self.name}" if self.project else f"{self.org}/{self.name}"
 
     def view_named(self, name_or_id: str) -> View | None:
+        """The view with this name or id; 409 when it is one view's name and another's id."""
         key = name_or_id.lower()
-        for view in self.views:
-            if view.name.lower() == key or view.id.lower() == key:
-                return view
-        return None
+        by_name = next((v for v in self.views if v.name.lower() == key), None)
+        return pick_reference("view", name_or_id, by_name, self.view_by_id(name_or_id), lambda v: v.id)
+
+    def view_by_id(self, view_id: str) -> View | None:
+        key = view_id.lower()
+        return next((v for v in self.views if v.id.lower() == key), None)
 
     @property
     def local_view(self) -> View:
@@ -94,15 +98,23 @@ class Token:
     valid_from: str
     valid_to: str
     token_hash: str
+    #: The authorization id of the token that minted this one ("" for tokens minted without a token).
+    parent_id: str = ""
+    #: The hashes of the tokens it descends from, its parent first: it works only while they all exist.
+    lineage: tuple[str, ...] = ()
 
 
 @dataclass
 class Caller:
-    """Who is making a request: the token's user and scope, and whether they administer the org."""
+    """Who is making a request: the token's user and scope, and whether they administer the org.
+
+    ``token`` is the token the request came with (``None`` for the command line, which needs none).
+    """
 
     user: str
     scope: Scope
     org_admin: bool = False
+    token: Token | None = field(default=None, repr=False)
 
 
 @dataclass

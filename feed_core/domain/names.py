@@ -7,9 +7,14 @@ what keeps traversal (``..``), encoded slashes and over-long keys out of the sto
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from feed_core.domain.errors import BadRequestError
+from feed_core.domain.errors import BadRequestError, ConflictError
+
+T = TypeVar("T")
 
 _ORG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,48}[A-Za-z0-9])?$")
 _PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -65,6 +70,38 @@ def validate_feed_name(name: str, what: str = "feed") -> str:
     if problem:
         raise BadRequestError(f"invalid {what} name {name!r}: {problem}")
     return name
+
+
+def parse_guid(text: str) -> str | None:
+    """The canonical (lower-case, hyphenated) form of ``text`` if it parses as a GUID, else ``None``."""
+    if not text.isascii():
+        return None
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return None
+
+
+def validate_new_feed_name(name: str, what: str = "feed") -> str:
+    """Check a name a feed (or view) is about to take: the Azure rules, and not shaped like a GUID,
+    because GUIDs are ids and a name must never be mistaken for another feed's (or view's) id."""
+    validate_feed_name(name, what)
+    if parse_guid(name) is not None:
+        raise BadRequestError(
+            f"invalid {what} name {name!r}: it has the form of a GUID, which only {what} ids may have"
+        )
+    return name
+
+
+def pick_reference(what: str, ref: str, by_name: T | None, by_id: T | None, key: Callable[[T], str]) -> T | None:
+    """The one record a reference (a name or an id) names; 409 when it is one record's name and
+    another's id (possible only with names stored before GUID-shaped names were refused)."""
+    if by_name is not None and by_id is not None and key(by_name) != key(by_id):
+        raise ConflictError(
+            f"{what} reference {ref!r} is ambiguous: it is the name of one {what} and the id of another; "
+            f"refer to each by its other name or id, and rename the {what} named {ref!r}"
+        )
+    return by_name if by_name is not None else by_id
 
 
 # --- npm -------------------------------------------------------------------------------------------

@@ -19,7 +19,13 @@ from feed_core.domain.errors import (
     PreconditionFailedError,
 )
 from feed_core.domain.models import Caller, Feed, Permission, View, ViewType, ViewVisibility
-from feed_core.domain.names import validate_feed_name, validate_org, validate_project, validate_user
+from feed_core.domain.names import (
+    validate_feed_name,
+    validate_new_feed_name,
+    validate_org,
+    validate_project,
+    validate_user,
+)
 from feed_core.domain.roles import Role, Scope
 from feed_core.domain.upstream_sources import (
     Node,
@@ -142,7 +148,7 @@ class FeedService:
             raise ForbiddenError(f"creating feeds in organization {org} needs an organization administrator")
         if caller.scope is Scope.READ:
             raise ForbiddenError("creating a feed needs a token with the vso.packaging_write scope or broader")
-        validate_feed_name(name)
+        validate_new_feed_name(name)
         views = [View(str(uuid.uuid4()), n, t, ViewVisibility.PRIVATE) for n, t in DEFAULT_VIEWS]
         feed = Feed(
             id=str(uuid.uuid4()),
@@ -207,8 +213,8 @@ class FeedService:
         require_role(feed, caller, Role.ADMINISTRATOR, "changing feed settings")
 
         async def apply(f: Feed) -> None:
-            if change.name is not None:
-                f.name = validate_feed_name(change.name)
+            if change.name is not None and change.name != f.name:
+                f.name = validate_new_feed_name(change.name)
             if change.description is not None:
                 f.description = _description(change.description)
             if change.upstream_enabled is not None:
@@ -336,7 +342,7 @@ class FeedService:
     # views ---------------------------------------------------------------------------------------
     async def create_view(self, feed: Feed, caller: Caller, name: str, visibility: ViewVisibility) -> View:
         require_role(feed, caller, Role.ADMINISTRATOR, "creating views")
-        validate_feed_name(name, "view")
+        validate_new_feed_name(name, "view")
 
         def apply(f: Feed) -> View:
             if f.view_named(name) is not None:
@@ -355,7 +361,7 @@ class FeedService:
             if change.name is not None and change.name != view.name:
                 if view.is_local:
                     raise BadRequestError("the @Local view cannot be renamed")
-                validate_feed_name(change.name, "view")
+                validate_new_feed_name(change.name, "view")
                 other = f.view_named(change.name)
                 if other is not None and other.id != view.id:
                     raise ConflictError(f"view {change.name!r} already exists in feed {f.name!r}")

@@ -2,6 +2,14 @@
 
 Tokens are shown once and stored only as their sha-256, so a leaked table does not leak tokens.
 Lookup is by hash, and the stored hash is compared with ``hmac.compare_digest`` as well.
+
+A token minted with another token is bound to it: it never outlives it, and revoking the parent
+revokes it. Revocation cascades at revoke time (the catalog keeps each token's children), so the
+listings show what still works. That cascade is several writes, and a child can be minted while its
+parent is being revoked, so authentication also checks that every ancestor (the ``lineage`` stored
+with the token) still exists: a revocation that crashed halfway, or raced a mint, still takes
+effect. Each of those checks is a point read through the same short-lived token cache, and tokens
+minted without a token (the bootstrap and command-line ones) have no ancestors to check.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from feed_core.storage.catalog import Catalog
 TOKEN_PREFIX = "fpat_"  # noqa: S105 - a recognisable prefix, not a secret
 DEFAULT_LIFETIME = timedelta(days=90)
 MAX_LIFETIME = timedelta(days=366)
+#: How many tokens deep a chain of minted tokens may go (each one costs a read when authenticating).
+MAX_GENERATIONS = 8
 
 
 def hash_token(token: str) -> str:
@@ -61,19 +71,26 @@ class IdentityService:
         if not token_text or len(token_text) > 512:
             raise UnauthorizedError("the token is missing or malformed")
         digest = hash_token(token_text)
-        token = self._tokens.get(digest)
-        if token is None:
-            token = await self._catalog.token_by_hash(digest)
-            self._tokens.put(digest, token)
+        token = await self._token(digest)
         if token is None or not hmac.compare_digest(token.token_hash, digest):
             raise UnauthorizedError("the token is not valid (unknown or revoked)")
         if token.valid_to and token.valid_to < iso(self._clock()):
             raise UnauthorizedError(f"the token expired at {token.valid_to}; create a new one")
         if token.org.lower() != org_name.lower():
             raise UnauthorizedError(f"the token belongs to organization {token.org!r}, not {org_name!r}")
+        for ancestor in token.lineage:
+            if await self._token(ancestor) is None:
+                raise UnauthorizedError("the token is revoked: a token it was created with has been revoked")
         org = await self.org(org_name)
         is_admin = token.user.lower() in {a.lower() for a in org.administrators}
-        return Caller(user=token.user, scope=token.scope, org_admin=is_admin)
+        return Caller(user=token.user, scope=token.scope, org_admin=is_admin, token=token)
+
+    async def _token(self, digest: str) -> Token | None:
+        token = self._tokens.get(digest)
+        if token is None:
+            token = await self._catalog.token_by_hash(digest)
+            self._tokens.put(digest, token)
+        return token
 
     async def mint(
         self,
@@ -88,7 +105,8 @@ class IdentityService:
         never_expires: bool = False,
     ) -> MintedToken:
         """Create a token. Callers mint for themselves; org administrators (with a manage-scoped
-        token) may mint for anyone. A token never gets a broader scope than the one minting it."""
+        token) may mint for anyone. A token never gets a broader scope than the one minting it, and
+        never outlives it: a later ``valid_to`` is refused, and the default lifetime is cut to it."""
         await self.org(org_name)
         owner = validate_user(user) if user else (caller.user if caller else "")
         if not owner:
@@ -102,13 +120,26 @@ class IdentityService:
                 raise ForbiddenError(
                     f"a {caller.scope.value} token cannot create a token with the broader scope {scope.value}"
                 )
+        parent = caller.token if caller is not None else None
         now = self._clock()
         if valid_to is None:
             valid_to = now + DEFAULT_LIFETIME
+            if parent is not None and parent.valid_to:
+                valid_to = min(valid_to, _parse_iso(parent.valid_to))
         if valid_to <= now:
             raise BadRequestError("validTo must be in the future")
         if valid_to > now + MAX_LIFETIME:
             raise BadRequestError("validTo may be at most one year from now")
+        if parent is not None:
+            if parent.valid_to and valid_to > _parse_iso(parent.valid_to):
+                raise BadRequestError(
+                    f"validTo may be at most {parent.valid_to}: a token cannot outlive the token that creates it"
+                )
+            if len(parent.lineage) + 1 >= MAX_GENERATIONS:
+                raise BadRequestError(
+                    f"this token descends from {MAX_GENERATIONS - 1} others and cannot create more; "
+                    "create tokens with an older one"
+                )
         text = plaintext or new_token_text()
         token = Token(
             authorization_id=str(uuid.uuid4()),
@@ -119,6 +150,8 @@ class IdentityService:
             valid_from=iso(now),
             valid_to="" if never_expires else iso(valid_to),
             token_hash=hash_token(text),
+            parent_id=parent.authorization_id if parent is not None else "",
+            lineage=(parent.token_hash, *parent.lineage) if parent is not None else (),
         )
         await self._catalog.add_token(token)
         self._tokens.drop(token.token_hash)
@@ -129,18 +162,22 @@ class IdentityService:
         return await self._catalog.list_tokens(org_name, owner)
 
     async def revoke(self, org_name: str, caller: Caller, authorization_id: str, user: str | None) -> None:
+        """Revoke the token and every token minted with it, directly or not."""
         owner = self._owner_for(caller, user)
-        tokens = await self._catalog.list_tokens(org_name, owner)
-        match = next((t for t in tokens if t.authorization_id == authorization_id), None)
-        if match is None or not await self._catalog.revoke_token(org_name, owner, authorization_id):
+        revoked = await self._catalog.revoke_token(org_name, owner, authorization_id)
+        if not revoked:
             raise NotFoundError(f"no token with authorizationId {authorization_id} for user {owner}")
-        self._tokens.drop(match.token_hash)
+        for digest in revoked:
+            self._tokens.drop(digest)
 
     @staticmethod
     def _owner_for(caller: Caller, user: str | None) -> str:
         if user and user.lower() != caller.user.lower():
-            if not caller.org_admin:
-                raise ForbiddenError("only an organization administrator may see or revoke other users' tokens")
+            if not (caller.org_admin and caller.scope is Scope.MANAGE):
+                raise ForbiddenError(
+                    "only an organization administrator with a vso.packaging_manage token may see or revoke "
+                    "other users' tokens"
+                )
             return validate_user(user)
         return caller.user
 
@@ -183,3 +220,7 @@ class IdentityService:
             valid_to=self._clock() + MAX_LIFETIME,
         )
         return minted.plaintext
+
+
+def _parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

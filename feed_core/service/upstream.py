@@ -354,7 +354,7 @@ class UpstreamService:
         """Another feed of this service, read through its view directly from storage."""
         org = str(source.get("internalUpstreamCollectionId") or feed.org)
         upstream = await self._catalog.get_feed_by_id(org, str(source.get("internalUpstreamFeedId", "")))
-        view = upstream.view_named(str(source.get("internalUpstreamViewId", ""))) if upstream else None
+        view = upstream.view_by_id(str(source.get("internalUpstreamViewId", ""))) if upstream else None
         if upstream is None or view is None:
             reason = f"the upstream feed or view of source {source.get('name')!r} no longer exists"
             self._record_failure(source, reason)

@@ -2,19 +2,22 @@
 
 Row layout (designed before the code, as table stores want):
 
-=============  ==========================  =================================  ============================
-table          partition key               row key                            holds
-=============  ==========================  =================================  ============================
-orgs           ``org``                     organization name                  administrators, created
-feeds          organization                ``id:<feed id>``                   the feed document (JSON)
-feeds          organization                ``name:<project>:<lower name>``    the feed id (unique names)
-tokens         ``h``                       sha-256 of the token               user, scope, validity
-tokenlist      ``<org>:<user>``            authorization id                   token hash (for listing)
-=============  ==========================  =================================  ============================
+=============  ============================  =================================  ==============================
+table          partition key                 row key                            holds
+=============  ============================  =================================  ==============================
+orgs           ``org``                       organization name                  administrators, created
+feeds          organization                  ``id:<feed id>``                   the feed document (JSON)
+feeds          organization                  ``name:<project>:<lower name>``    the feed id (unique names)
+tokens         ``h``                         sha-256 of the token               user, scope, validity, lineage
+tokenlist      ``<org>:<user>``              authorization id                   token hash (for listing)
+tokenkids      ``<org>:<authorization id>``  authorization id of a token it     that token's user (to revoke
+                                             minted                             it with its parent)
+=============  ============================  =================================  ==============================
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -27,10 +30,11 @@ from feed_core.domain.models import (
     ViewType,
     ViewVisibility,
 )
+from feed_core.domain.names import parse_guid, pick_reference
 from feed_core.domain.roles import Role, parse_scope
 from feed_core.storage.ports import Entity, EntityExistsError, OpKind, TableOp, TableStore
 
-ORGS, FEEDS, TOKENS, TOKEN_LIST = "orgs", "feeds", "tokens", "tokenlist"
+ORGS, FEEDS, TOKENS, TOKEN_LIST, TOKEN_KIDS = "orgs", "feeds", "tokens", "tokenlist", "tokenkids"
 
 
 #: A feed document is one string property: Azure Tables keeps at most 32K UTF-16 characters in it.
@@ -97,6 +101,10 @@ def _name_key(project: str | None, name: str) -> str:
     return f"name:{(project or '').lower()}:{name.lower()}"
 
 
+def _in_project(feed: Feed, project: str | None) -> bool:
+    return (feed.project or "").lower() == (project or "").lower()
+
+
 class Catalog:
     """Reads and writes of organizations, feeds and tokens."""
 
@@ -136,14 +144,23 @@ class Catalog:
         return None if e is None else _feed_from(e)
 
     async def find_feed(self, org: str, project: str | None, name_or_id: str) -> Feed | None:
-        idx = await self._t.get(FEEDS, org.lower(), _name_key(project, name_or_id))
-        if idx is not None:
-            feed = await self.get_feed_by_id(org, idx.get_str("id"))
-        else:
-            feed = await self.get_feed_by_id(org, name_or_id)
-        if feed is None or (feed.project or "").lower() != (project or "").lower():
-            return None
-        return feed
+        """The feed of ``project`` with this name or id; ``ConflictError`` when it is one feed's name
+        and another's id. Ids are GUIDs, so a reference of any other shape is only looked up as a
+        name (the name index, then the document); a GUID is looked up both ways at once."""
+        guid = parse_guid(name_or_id)
+        if guid is None:
+            return await self._feed_by_name(org, project, name_or_id)
+        by_name, by_id = await asyncio.gather(
+            self._feed_by_name(org, project, name_or_id), self.get_feed_by_id(org, guid)
+        )
+        if by_id is not None and not _in_project(by_id, project):
+            by_id = None
+        return pick_reference("feed", name_or_id, by_name, by_id, lambda f: f.id)
+
+    async def _feed_by_name(self, org: str, project: str | None, name: str) -> Feed | None:
+        idx = await self._t.get(FEEDS, org.lower(), _name_key(project, name))
+        feed = None if idx is None else await self.get_feed_by_id(org, idx.get_str("id"))
+        return feed if feed is not None and _in_project(feed, project) else None
 
     async def list_feeds(self, org: str) -> list[Feed]:
         return [_feed_from(e) for e in await self._t.query(FEEDS, org.lower(), "id:")]
@@ -174,6 +191,13 @@ class Catalog:
 
     # tokens --------------------------------------------------------------------------------------
     async def add_token(self, token: Token) -> None:
+        """Write the token's rows; its parent's list of children first, so a revocation of the parent
+        that runs meanwhile either finds the child or leaves a token whose lineage is broken."""
+        if token.parent_id:
+            await self._t.insert(
+                TOKEN_KIDS,
+                Entity(f"{token.org.lower()}:{token.parent_id}", token.authorization_id, {"user": token.user}),
+            )
         await self._t.insert(
             TOKEN_LIST,
             Entity(f"{token.org.lower()}:{token.user.lower()}", token.authorization_id, {"hash": token.token_hash}),
@@ -191,6 +215,8 @@ class Catalog:
                     "scope": token.scope.value,
                     "validFrom": token.valid_from,
                     "validTo": token.valid_to,
+                    "parentId": token.parent_id,
+                    "lineage": json.dumps(list(token.lineage)),
                 },
             ),
         )
@@ -207,13 +233,24 @@ class Catalog:
                 out.append(tok)
         return out
 
-    async def revoke_token(self, org: str, user: str, authorization_id: str) -> bool:
-        row = await self._t.get(TOKEN_LIST, f"{org.lower()}:{user.lower()}", authorization_id)
-        if row is None:
-            return False
-        await self._t.delete(TOKENS, "h", row.get_str("hash"))
-        await self._t.delete(TOKEN_LIST, row.partition_key, row.row_key)
-        return True
+    async def revoke_token(self, org: str, user: str, authorization_id: str) -> list[str]:
+        """Delete the token and, transitively, every token it minted. Returns the hashes deleted
+        (none when the user has no such token)."""
+        pending = [(user, authorization_id)]
+        revoked: list[str] = []
+        while pending:
+            owner, auth_id = pending.pop()
+            row = await self._t.get(TOKEN_LIST, f"{org.lower()}:{owner.lower()}", auth_id)
+            if row is not None:
+                revoked.append(row.get_str("hash"))
+                await self._t.delete(TOKENS, "h", row.get_str("hash"))
+                await self._t.delete(TOKEN_LIST, row.partition_key, row.row_key)
+            elif not revoked:
+                return []
+            for kid in await self._t.query(TOKEN_KIDS, f"{org.lower()}:{auth_id}"):
+                pending.append((kid.get_str("user"), kid.row_key))
+                await self._t.delete(TOKEN_KIDS, kid.partition_key, kid.row_key)
+        return revoked
 
 
 def _token_from(e: Entity) -> Token:
@@ -226,6 +263,8 @@ def _token_from(e: Entity) -> Token:
         valid_from=e.get_str("validFrom"),
         valid_to=e.get_str("validTo"),
         token_hash=e.row_key,
+        parent_id=e.get_str("parentId"),
+        lineage=tuple(json.loads(e.get_str("lineage", "[]"))),
     )
 
 

@@ -225,8 +225,9 @@ async def test_permissions(api: Api) -> None:
 
 async def test_unknown_things_are_404(api: Api) -> None:
     assert (await api.http.get(f"{FEEDS}/nosuch", headers=api.auth())).status_code == 404
+    # The token belongs to another organization: 401, whether or not this one exists.
     r = await api.http.get("/otherorg/_apis/packaging/feeds", headers=api.auth())
-    assert r.status_code == 404
+    assert r.status_code == 401
     assert "organization" in r.json()["message"]
     assert (await api.http.get(f"/{ORG}/_apis/nothing/here", headers=api.auth())).status_code == 404
     assert (await api.http.get("/nowhere", headers=api.auth())).status_code == 404

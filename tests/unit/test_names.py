@@ -1,7 +1,15 @@
 import pytest
 
-from feed_core.domain.errors import BadRequestError
-from feed_core.domain.names import parse_npm_name, validate_feed_name, validate_org, validate_user
+from feed_core.domain.errors import BadRequestError, ConflictError
+from feed_core.domain.names import (
+    parse_guid,
+    parse_npm_name,
+    pick_reference,
+    validate_feed_name,
+    validate_new_feed_name,
+    validate_org,
+    validate_user,
+)
 
 
 @pytest.mark.parametrize("name", ["myfeed", "My.Feed-1", "a", "x" * 64, "feed_with_underscore"])
@@ -84,3 +92,22 @@ def test_legacy_names_readable_but_not_publishable() -> None:
 def test_invalid_npm_names(text: str) -> None:
     with pytest.raises(BadRequestError, match="invalid package name"):
         parse_npm_name(text, for_publish=True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["0f8fad5b-d9cb-469f-a165-70867728950e", "0F8FAD5BD9CB469FA16570867728950E", "0f8fad5bd9cb-469f-a165-70867728950e"],
+)
+def test_guid_shaped_names_are_refused_and_parse_to_the_canonical_id(text: str) -> None:
+    assert parse_guid(text) == "0f8fad5b-d9cb-469f-a165-70867728950e"
+    assert validate_feed_name(text) == text  # still a valid reference
+    with pytest.raises(BadRequestError, match="GUID"):
+        validate_new_feed_name(text, "view")
+
+
+def test_a_reference_that_is_one_records_name_and_anothers_id_is_a_conflict() -> None:
+    assert pick_reference("feed", "r", "a", None, str) == "a"
+    assert pick_reference("feed", "r", None, "b", str) == "b"
+    assert pick_reference("feed", "r", "a", "a", str) == "a"
+    with pytest.raises(ConflictError, match="ambiguous"):
+        pick_reference("feed", "r", "a", "b", str)
