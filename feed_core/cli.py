@@ -183,6 +183,21 @@ def cmd_feed_list(args: argparse.Namespace) -> int:
     return asyncio.run(_with_services(settings, body))
 
 
+def cmd_feed_delete(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def body(services: Services) -> int:
+        feed = await services.feeds.find(settings.organization, args.project, args.feed)
+        await services.feeds.delete(feed, _admin(settings))
+        print(
+            f"feed {feed.name} ({feed.id}) is in the feed recycle bin for {settings.deleted_feed_retention_days:g} "
+            "days: restore it with `feed restore`"
+        )
+        return 0
+
+    return asyncio.run(_with_services(settings, body))
+
+
 def cmd_feed_restore(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
@@ -265,6 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     flist = feed.add_parser("list", help="list feeds")
     flist.add_argument("--project")
     flist.set_defaults(func=cmd_feed_list)
+    fdelete = feed.add_parser("delete", help="delete a feed (it stays restorable in the feed recycle bin)")
+    fdelete.add_argument("feed")
+    fdelete.add_argument("--project")
+    fdelete.set_defaults(func=cmd_feed_delete)
     frestore = feed.add_parser("restore", help="restore a deleted feed from the feed recycle bin")
     frestore.add_argument("feed", help="the deleted feed's name or id")
     frestore.add_argument("--project")
