@@ -241,7 +241,7 @@ async def _feed(services: Services, request: Request, feed: Feed, caller: Caller
         return json_response(feed_json(base, updated, health), headers={"ETag": http_etag(updated.etag)})
     if method == "DELETE":
         await services.feeds.delete(feed, caller)
-        log.info("feed %s deleted by %s", feed.scope_label, caller.user)
+        log.info("feed %s moved to the feed recycle bin by %s", feed.scope_label, caller.user)
         return Response(status_code=204)
     raise NotFoundError(f"no such API: {method} feed")
 

@@ -158,7 +158,7 @@ class Cleanup:
         for feed_id in set(referenced_by) - known - gone:
             if not dry_run:
                 report.rows_removed += await self._purge_rows(feed_id, None)
-        referenced = set().union(*(keys for feed_id, keys in referenced_by.items() if feed_id in known))
+        referenced: set[str] = set().union(*(keys for feed_id, keys in referenced_by.items() if feed_id in known))
         referenced_by.clear()
 
         sources = {source_key(s) for f in feeds for s in f.upstream_sources}

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -90,7 +91,10 @@ async def test_a_deleted_feed_is_hidden_keeps_its_name_and_comes_back_whole_when
     for bad in ([], [{"op": "replace", "path": "/isDeleted", "value": True}], {"isDeleted": False}, "x"):
         r = await ops.http.patch(f"{BIN}/{feed['id']}", json=bad, headers=ops.auth())
         assert r.status_code == 400 and "/isDeleted" in r.json()["message"], bad
-    r = await ops.http.patch(f"{BIN}/{feed['id']}", json=RESTORE, headers=ops.auth())
+    patch = {**ops.auth(), "Content-Type": "application/json-patch+json"}  # what Azure's clients send
+    r = await ops.http.patch(f"{BIN}/{feed['id']}", content=b"[{not json", headers=patch)
+    assert r.status_code == 400
+    r = await ops.http.patch(f"{BIN}/{feed['id']}", content=json.dumps(RESTORE).encode(), headers=patch)
     assert r.status_code == 200 and r.json()["deletedDate"] is None
     assert await install_npm(ops, "web", "lib", "1.0.0") == tarball
     simple = await ops.http.get(f"/{ORG}/_packaging/web/pypi/simple/pylib/", headers=ops.auth())
