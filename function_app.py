@@ -72,3 +72,12 @@ async def check_upstream_health(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("check_upstream_health is running late (past due)")
     await jobs.run_health(await feed_app.services())
+
+
+@app.function_name(name="collect_garbage")
+@app.timer_trigger(schedule="%FEED_GC_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
+async def collect_garbage(timer: func.TimerRequest) -> None:
+    """Purge deleted feeds past retention; remove blobs nothing references that are older than the grace."""
+    if timer.past_due:
+        log.warning("collect_garbage is running late (past due)")
+    await jobs.run_gc(await feed_app.services())

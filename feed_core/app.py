@@ -85,7 +85,7 @@ class FeedApp:
                 return
 
     async def _start_jobs(self) -> None:
-        """``serve --with-jobs``: the refresh and health jobs on their timer schedules, in this process."""
+        """``serve --with-jobs``: the refresh, health and gc jobs on their timer schedules, in this process."""
         from feed_core import jobs
         from feed_core.domain.schedule import Schedule
         from feed_core.scheduler import run_on_schedule
@@ -99,6 +99,9 @@ class FeedApp:
         async def health() -> None:
             await jobs.run_health(services)
 
+        async def gc() -> None:
+            await jobs.run_gc(services)
+
         self._jobs = [
             asyncio.create_task(
                 run_on_schedule("refresh", Schedule.parse(settings.refresh_schedule), refresh, services.clock)
@@ -106,8 +109,14 @@ class FeedApp:
             asyncio.create_task(
                 run_on_schedule("health", Schedule.parse(settings.health_schedule), health, services.clock)
             ),
+            asyncio.create_task(run_on_schedule("gc", Schedule.parse(settings.gc_schedule), gc, services.clock)),
         ]
-        log.info("jobs scheduled: refresh %r, health %r", settings.refresh_schedule, settings.health_schedule)
+        log.info(
+            "jobs scheduled: refresh %r, health %r, gc %r",
+            settings.refresh_schedule,
+            settings.health_schedule,
+            settings.gc_schedule,
+        )
 
     async def _route(self, request: Request) -> Response:
         path = _raw_path(request.scope)

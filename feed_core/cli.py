@@ -89,6 +89,10 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     async def body(services: Services) -> int:
+        if args.action == "gc":
+            gc_report = await jobs.run_gc(services, dry_run=args.dry_run)
+            print(gc_report.summary())
+            return 0
         if args.action == "refresh":
             budget = args.budget or settings.refresh_budget_seconds
             refresh_report = await jobs.run_refresh(services, budget_seconds=budget)
@@ -179,6 +183,33 @@ def cmd_feed_list(args: argparse.Namespace) -> int:
     return asyncio.run(_with_services(settings, body))
 
 
+def cmd_feed_delete(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def body(services: Services) -> int:
+        feed = await services.feeds.find(settings.organization, args.project, args.feed)
+        await services.feeds.delete(feed, _admin(settings))
+        print(
+            f"feed {feed.name} ({feed.id}) is in the feed recycle bin for {settings.deleted_feed_retention_days:g} "
+            "days: restore it with `feed restore`"
+        )
+        return 0
+
+    return asyncio.run(_with_services(settings, body))
+
+
+def cmd_feed_restore(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def body(services: Services) -> int:
+        deleted = await services.feeds.find_deleted(settings.organization, args.project, args.feed)
+        feed = await services.feeds.restore(deleted, _admin(settings))
+        print(f"restored feed {feed.name} ({feed.id})")
+        return 0
+
+    return asyncio.run(_with_services(settings, body))
+
+
 def cmd_permission_set(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
@@ -204,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", default=argparse.SUPPRESS, help="embedded store directory")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument(
-        "--with-jobs", action="store_true", help="also run the refresh and health jobs on their schedules"
+        "--with-jobs", action="store_true", help="also run the refresh, health and gc jobs on their schedules"
     )
     serve.set_defaults(func=cmd_serve)
 
@@ -234,6 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.set_defaults(func=cmd_jobs)
     health = jobs.add_parser("health", help="probe every enabled upstream and record its health")
     health.set_defaults(func=cmd_jobs)
+    gc = jobs.add_parser(
+        "gc", help="purge deleted feeds past retention and remove blobs nothing references (older than the grace)"
+    )
+    gc.add_argument("--dry-run", action="store_true", help="report what would be removed; remove nothing")
+    gc.set_defaults(func=cmd_jobs)
 
     feed = sub.add_parser("feed", help="feeds").add_subparsers(dest="action", required=True)
     fcreate = feed.add_parser("create", help="create a feed")
@@ -244,6 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
     flist = feed.add_parser("list", help="list feeds")
     flist.add_argument("--project")
     flist.set_defaults(func=cmd_feed_list)
+    fdelete = feed.add_parser("delete", help="delete a feed (it stays restorable in the feed recycle bin)")
+    fdelete.add_argument("feed")
+    fdelete.add_argument("--project")
+    fdelete.set_defaults(func=cmd_feed_delete)
+    frestore = feed.add_parser("restore", help="restore a deleted feed from the feed recycle bin")
+    frestore.add_argument("feed", help="the deleted feed's name or id")
+    frestore.add_argument("--project")
+    frestore.set_defaults(func=cmd_feed_restore)
 
     perm = sub.add_parser("permission", help="feed permissions").add_subparsers(dest="action", required=True)
     pset = perm.add_parser("set", help="give a user a role in a feed (role 'none' removes it)")

@@ -1,7 +1,8 @@
-"""The two timer jobs: refresh upstream metadata of held packages, and check upstream health.
+"""The timer jobs: refresh upstream metadata of held packages, check upstream health, and collect
+garbage (purge deleted feeds past retention, remove unreferenced blobs).
 
-Both are plain async functions over the services, so the Azure timer functions, the CLI
-(``python -m feed_core jobs refresh|health``) and ``serve --with-jobs`` all run the same code.
+All are plain async functions over the services, so the Azure timer functions, the CLI
+(``python -m feed_core jobs refresh|health|gc``) and ``serve --with-jobs`` all run the same code.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from feed_core.domain.clock import iso
 from feed_core.domain.models import Feed, ViewVisibility
+from feed_core.service.cleanup import GcReport
 from feed_core.service.container import Services
 from feed_core.service.upstream import enabled_sources, source_key
 from feed_core.storage.health import UpstreamHealth
@@ -30,6 +32,16 @@ async def all_feeds(services: Services) -> list[Feed]:
     for org in sorted(await services.catalog.list_orgs()):
         feeds.extend(sorted(await services.catalog.list_feeds(org), key=lambda f: f.id))
     return feeds
+
+
+# --- garbage collection ----------------------------------------------------------------------------
+
+
+async def run_gc(services: Services, *, dry_run: bool = False) -> GcReport:
+    """Purge deleted feeds past retention and remove what nothing references (see service/cleanup.py)."""
+    report = await services.cleanup.collect_garbage(dry_run=dry_run)
+    log.info("%s", report.summary())
+    return report
 
 
 # --- health ----------------------------------------------------------------------------------------

@@ -48,6 +48,15 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "FEED_REFRESH_SCHEDULE": ("0 */15 * * * *", "when the upstream metadata refresh job runs (NCRONTAB, six fields)"),
     "FEED_HEALTH_SCHEDULE": ("0 */5 * * * *", "when the upstream health job runs (NCRONTAB, six fields)"),
     "FEED_REFRESH_BUDGET_SECONDS": ("240", "longest a refresh run may take; it resumes where it stopped next run"),
+    "FEED_GC_SCHEDULE": ("0 30 3 * * *", "when the garbage collection job runs (NCRONTAB, six fields)"),
+    "FEED_GC_GRACE_HOURS": (
+        "24",
+        "blobs younger than this are never collected; keep it far above the longest publish (at least 1)",
+    ),
+    "FEED_DELETED_FEED_RETENTION_DAYS": (
+        "30",
+        "how long a deleted feed stays restorable in the feed recycle bin before the gc job purges it",
+    ),
     "FEED_LOG_LEVEL": ("INFO", "log level"),
 }
 
@@ -98,6 +107,9 @@ class Settings:
     refresh_schedule: str = "0 */15 * * * *"
     health_schedule: str = "0 */5 * * * *"
     refresh_budget_seconds: float = 240.0
+    gc_schedule: str = "0 30 3 * * *"
+    gc_grace_hours: float = 24.0
+    deleted_feed_retention_days: float = 30.0
     log_level: str = "INFO"
 
     @classmethod
@@ -154,6 +166,11 @@ class Settings:
             "refresh_schedule": get("FEED_REFRESH_SCHEDULE"),
             "health_schedule": get("FEED_HEALTH_SCHEDULE"),
             "refresh_budget_seconds": float(_int("FEED_REFRESH_BUDGET_SECONDS", get("FEED_REFRESH_BUDGET_SECONDS"), 1)),
+            "gc_schedule": get("FEED_GC_SCHEDULE"),
+            "gc_grace_hours": float(_int("FEED_GC_GRACE_HOURS", get("FEED_GC_GRACE_HOURS"), 1)),
+            "deleted_feed_retention_days": float(
+                _int("FEED_DELETED_FEED_RETENTION_DAYS", get("FEED_DELETED_FEED_RETENTION_DAYS"), 0)
+            ),
             "log_level": get("FEED_LOG_LEVEL").upper(),
         }
         values.update(overrides)
@@ -175,6 +192,7 @@ class Settings:
         for name, text in (
             ("FEED_REFRESH_SCHEDULE", self.refresh_schedule),
             ("FEED_HEALTH_SCHEDULE", self.health_schedule),
+            ("FEED_GC_SCHEDULE", self.gc_schedule),
         ):
             try:
                 Schedule.parse(text)

@@ -103,6 +103,8 @@ async def handle(services: Services, request: Request, org: str, project: str | 
             return await _tokens(services, request, org, caller, method)
         if lower[:2] == ["packaging", "feeds"]:
             return await _feeds(services, request, org, project, caller, method, segs[2:], lower[2:], base)
+        if lower[:2] == ["packaging", "feedrecyclebin"]:
+            return await _recycle_bin(services, request, org, project, caller, method, segs[2:], base)
         raise NotFoundError(f"no such API: {method} _apis/{rest}")
 
     return await guarded(render_error, run)
@@ -240,9 +242,52 @@ async def _feed(services: Services, request: Request, feed: Feed, caller: Caller
         return json_response(feed_json(base, updated, health), headers={"ETag": http_etag(updated.etag)})
     if method == "DELETE":
         await services.feeds.delete(feed, caller)
-        log.info("feed %s deleted by %s", feed.scope_label, caller.user)
+        log.info("feed %s moved to the feed recycle bin by %s", feed.scope_label, caller.user)
         return Response(status_code=204)
     raise NotFoundError(f"no such API: {method} feed")
+
+
+_RESTORE_PATCH = '[{"op": "replace", "path": "/isDeleted", "value": false}]'
+
+
+async def _recycle_bin(
+    services: Services,
+    request: Request,
+    org: str,
+    project: str | None,
+    caller: Caller,
+    method: str,
+    segs: list[str],
+    base: str,
+) -> Response:
+    """Azure's feed recycle bin: list deleted feeds, restore one (PATCH ``/isDeleted``), purge one now (DELETE)."""
+    if not segs and method == "GET":
+        feeds = await services.feeds.deleted_feeds(org, project, caller)
+        return json_response(
+            _listing(
+                [{**feed_json(base, f), "scheduledPermanentDeleteDate": services.cleanup.purge_due(f)} for f in feeds]
+            )
+        )
+    if len(segs) == 1 and method in ("PATCH", "DELETE"):
+        feed = await services.feeds.find_deleted(org, project, segs[0])
+        if method == "DELETE":
+            await services.cleanup.purge(feed, caller)
+            log.info("feed %s permanently deleted by %s", feed.scope_label, caller.user)
+            return Response(status_code=204)
+        body = await _json_body(request)
+        if not (
+            isinstance(body, list)
+            and len(body) == 1
+            and isinstance(body[0], dict)
+            and body[0].get("op") == "replace"
+            and str(body[0].get("path", "")).lower() == "/isdeleted"
+            and body[0].get("value") is False
+        ):
+            raise BadRequestError(f"to restore the feed send the JSON patch {_RESTORE_PATCH}")
+        restored = await services.feeds.restore(feed, caller)
+        log.info("feed %s restored by %s", restored.scope_label, caller.user)
+        return json_response(feed_json(base, restored))
+    raise NotFoundError(f"no such API: {method} feedrecyclebin/{'/'.join(segs)}")
 
 
 def _visibility(body: dict[str, Any]) -> ViewVisibility | None:

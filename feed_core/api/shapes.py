@@ -85,7 +85,7 @@ def feed_json(base: str, feed: Feed, health: Mapping[str, UpstreamHealth] | None
         "viewId": None,
         "viewName": None,
         "permissions": None,
-        "deletedDate": None,
+        "deletedDate": feed.deleted,
         "views": [view_json(base, feed, v) for v in feed.views],
         "_links": {
             "self": {"href": url},

@@ -60,6 +60,8 @@ class Feed:
     minimum_release_age_exemptions: list[str] = field(default_factory=list)
     default_view_id: str = ""
     created: str = ""
+    #: When the feed was deleted: it is then in the feed recycle bin, hidden and restorable, until purged.
+    deleted: str | None = None
     etag: str | None = None
 
     @property

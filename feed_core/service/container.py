@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from feed_core.domain.clock import Clock, system_clock
 from feed_core.domain.models import Feed
+from feed_core.service.cleanup import Cleanup
 from feed_core.service.feeds import FeedService
 from feed_core.service.identity import IdentityService
 from feed_core.service.packages import PackageService
@@ -31,6 +32,7 @@ class Services:
     upstream_state: UpstreamStateStore
     resolver: Resolver
     health: HealthStore
+    cleanup: Cleanup
     clock: Clock
 
     async def close(self) -> None:
@@ -72,6 +74,7 @@ async def build_services(
         return None if found is None else str(found[0].get("name"))
 
     packages.upstream_conflict = upstream_conflict
+    health = HealthStore(storage.tables)
     return Services(
         settings=settings,
         storage=storage,
@@ -82,6 +85,15 @@ async def build_services(
         upstreams=upstreams,
         upstream_state=state,
         resolver=Resolver(packages, upstreams, state, settings.cache_seconds),
-        health=HealthStore(storage.tables),
+        health=health,
+        cleanup=Cleanup(
+            catalog=catalog,
+            packages=package_store,
+            upstream_state=state,
+            health=health,
+            blobs=storage.blobs,
+            settings=settings,
+            clock=clock,
+        ),
         clock=clock,
     )

@@ -169,18 +169,26 @@ class FeedService:
         try:
             await self._catalog.create_feed(feed)
         except EntityExistsError:
+            holder = await self._catalog.feed_holding_name(org, project, name)
+            if holder is not None and holder.deleted:
+                raise ConflictError(
+                    f"the name {name!r} belongs to a deleted feed in the feed recycle bin until it is purged: "
+                    f"restore it, or purge it with DELETE _apis/packaging/feedrecyclebin/{holder.id}"
+                ) from None
             raise ConflictError(f"a feed named {name!r} already exists here") from None
         self._cache.clear()
         return feed
 
     async def _mutate(self, feed: Feed, apply: Callable[[Feed], T], if_match: str | None = None) -> tuple[Feed, T]:
-        async def apply_async(f: Feed) -> T:
-            return apply(f)
-
-        return await self._mutate_async(feed, apply_async, if_match)
+        return await self._mutate_async(feed, _sync(apply), if_match)
 
     async def _mutate_async(
-        self, feed: Feed, apply: Callable[[Feed], Awaitable[T]], if_match: str | None = None
+        self,
+        feed: Feed,
+        apply: Callable[[Feed], Awaitable[T]],
+        if_match: str | None = None,
+        *,
+        include_deleted: bool = False,
     ) -> tuple[Feed, T]:
         """Read the feed fresh, apply the change, write it conditionally on the ETag just read.
 
@@ -188,7 +196,7 @@ class FeedService:
         with it, a changed feed is a 412 as the caller asked.
         """
         for _ in range(_RETRIES):
-            current = await self._catalog.get_feed_by_id(feed.org, feed.id)
+            current = await self._catalog.get_feed_by_id(feed.org, feed.id, include_deleted=include_deleted)
             if current is None:
                 raise NotFoundError(f"feed {feed.name!r} no longer exists")
             if if_match and if_match.strip() not in ("*", http_etag(current.etag)):
@@ -334,10 +342,51 @@ class FeedService:
                 + "; remove or disable the source that closes it"
             )
 
+    # deleting and the feed recycle bin ------------------------------------------------------------
     async def delete(self, feed: Feed, caller: Caller) -> None:
+        """Move the feed to the recycle bin: hidden from every URL and listing, its packages kept, its
+        name still taken, restorable until the gc job purges it after the retention period."""
         require_role(feed, caller, Role.ADMINISTRATOR, "deleting the feed")
-        await self._catalog.delete_feed(feed)
-        self._cache.clear()
+
+        def apply(f: Feed) -> None:
+            f.deleted = iso(self._clock())
+
+        await self._mutate(feed, apply)
+
+    async def deleted_feeds(self, org: str, project: str | None, caller: Caller) -> list[Feed]:
+        """The recycle bin: deleted feeds of the project that the caller administers."""
+        from feed_core.domain.access import caller_role
+
+        feeds = await self._catalog.list_feeds(org, include_deleted=True)
+        return [
+            f
+            for f in feeds
+            if f.deleted
+            and (f.project or "").lower() == (project or "").lower()
+            and caller_role(f, caller) >= Role.ADMINISTRATOR
+        ]
+
+    async def find_deleted(self, org: str, project: str | None, ref: str) -> Feed:
+        """The deleted feed with the id (or name) ``ref``; 404 when the recycle bin holds no such feed."""
+        validate_org(org)
+        if project is not None:
+            validate_project(project)
+        key = ref.lower()
+        for f in await self._catalog.list_feeds(org, include_deleted=True):
+            if f.deleted and (f.project or "").lower() == (project or "").lower() and key in (f.id, f.name.lower()):
+                return f
+        raise NotFoundError(f"the feed recycle bin holds no feed {ref!r}")
+
+    async def restore(self, feed: Feed, caller: Caller) -> Feed:
+        require_role(feed, caller, Role.ADMINISTRATOR, "restoring the feed")
+
+        def apply(f: Feed) -> None:
+            if f.deleted is None:
+                raise ConflictError(f"feed {f.name!r} is not deleted")
+            f.deleted = None
+
+        restored, _ = await self._mutate_async(feed, _sync(apply), include_deleted=True)
+        return restored
 
     # views ---------------------------------------------------------------------------------------
     async def create_view(self, feed: Feed, caller: Caller, name: str, visibility: ViewVisibility) -> View:
@@ -405,6 +454,13 @@ class FeedService:
 
         updated, _ = await self._mutate(feed, apply)
         return updated
+
+
+def _sync(apply: Callable[[Feed], T]) -> Callable[[Feed], Awaitable[T]]:
+    async def apply_async(f: Feed) -> T:
+        return apply(f)
+
+    return apply_async
 
 
 def _sharing_problem(feed: Feed, upstream: Feed, view: View) -> str | None:

@@ -293,6 +293,23 @@ class AzureTableStore:
         result.sort(key=lambda e: e.row_key)
         return result
 
+    async def scan(self, table: str, partition_prefix: str = "") -> AsyncIterator[Entity]:
+        client = await self._table(table)
+        low = escape_key(partition_prefix)
+        high = _upper_bound(low)
+        if not low:
+            pages = client.list_entities()
+        elif high is None:
+            pages = client.query_entities("PartitionKey ge @lo", parameters={"lo": low})
+        else:
+            pages = client.query_entities(
+                "PartitionKey ge @lo and PartitionKey lt @hi", parameters={"lo": low, "hi": high}
+            )
+        async for raw in pages:
+            entity = _from_azure(raw)
+            if entity.partition_key.startswith(partition_prefix):  # the range is coarse, as in query()
+                yield entity
+
     async def insert(self, table: str, entity: Entity) -> str:
         client = await self._table(table)
         try:
@@ -472,14 +489,17 @@ class AzureBlobStore:
         await self._ensure_container()
         exhausted = await fill()
         if exhausted:  # small object: one conditional Put Blob
-            try:
-                await blob.upload_blob(bytes(pending), overwrite=False, content_settings=settings)
-            except (ResourceExistsError, ResourceModifiedError):
-                return PutOutcome.ALREADY_EXISTED
-            return PutOutcome.CREATED
+            while True:
+                try:
+                    await blob.upload_blob(bytes(pending), overwrite=False, content_settings=settings)
+                except (ResourceExistsError, ResourceModifiedError):
+                    if await self._renew(blob):
+                        return PutOutcome.ALREADY_EXISTED
+                    continue  # garbage collection removed it just now: write it after all
+                return PutOutcome.CREATED
 
         # Large object: skip the upload when the key is taken (content-addressed keys often are).
-        if await self._exists(blob):
+        if await self._renew(blob):
             await drain()
             return PutOutcome.ALREADY_EXISTED
         # Block ids are unique per upload (and of equal length), so concurrent writers of the same
@@ -507,9 +527,11 @@ class AzureBlobStore:
         return PutOutcome.CREATED
 
     @staticmethod
-    async def _exists(blob: BlobClient) -> bool:
+    async def _renew(blob: BlobClient) -> bool:
+        """Renew an existing blob's Last-Modified (setting metadata does; see BlobStore.put_if_absent).
+        False when the blob does not exist."""
         try:
-            await blob.get_blob_properties()
+            await blob.set_blob_metadata({})
         except ResourceNotFoundError:
             return False
         return True
@@ -519,7 +541,7 @@ class AzureBlobStore:
             props = await self._blob(key).get_blob_properties()
         except ResourceNotFoundError:
             return None
-        return BlobInfo(key, int(props.size))
+        return BlobInfo(key, int(props.size), props.last_modified)
 
     async def read(self, key: str, chunk_size: int = 256 * 1024) -> AsyncIterator[bytes]:
         try:
@@ -544,6 +566,30 @@ class AzureBlobStore:
     async def delete(self, key: str) -> None:
         with contextlib.suppress(ResourceNotFoundError):
             await self._blob(key).delete_blob()
+
+    async def list_blobs(self, prefix: str = "") -> AsyncIterator[BlobInfo]:
+        try:
+            async for props in self._container.list_blobs(name_starts_with=prefix or None):
+                yield BlobInfo(props.name, int(props.size), props.last_modified)
+        except ResourceNotFoundError:
+            return  # no container yet: nothing was ever written
+
+    async def delete_if_older(self, key: str, cutoff: datetime) -> bool:
+        try:
+            await self._blob(key).delete_blob(if_unmodified_since=cutoff)
+        except (ResourceNotFoundError, ResourceModifiedError):
+            return False
+        except HttpResponseError as exc:
+            if exc.status_code == 412:  # renewed after the cutoff
+                return False
+            raise
+        return True
+
+    async def sweep_interrupted_writes(self, cutoff: datetime, *, dry_run: bool = False) -> tuple[int, int]:
+        # An interrupted upload leaves only uncommitted blocks, which are invisible and which the
+        # service itself discards after seven days.
+        del cutoff, dry_run
+        return 0, 0
 
     async def download_url(self, key: str, filename: str, ttl_seconds: int) -> str | None:
         blob = self._blob(key)

@@ -67,6 +67,7 @@ def _feed_doc(feed: Feed) -> str:
             "minimumReleaseAgeExemptions": feed.minimum_release_age_exemptions,
             "defaultViewId": feed.default_view_id,
             "created": feed.created,
+            "deletedDate": feed.deleted,
         },
         separators=(",", ":"),
     )
@@ -93,6 +94,7 @@ def _feed_from(entity: Entity) -> Feed:
         minimum_release_age_exemptions=d.get("minimumReleaseAgeExemptions", []),
         default_view_id=d.get("defaultViewId", ""),
         created=d.get("created", ""),
+        deleted=d.get("deletedDate"),
         etag=entity.etag,
     )
 
@@ -139,9 +141,11 @@ class Catalog:
         feed.etag = etag
         return feed
 
-    async def get_feed_by_id(self, org: str, feed_id: str) -> Feed | None:
+    async def get_feed_by_id(self, org: str, feed_id: str, *, include_deleted: bool = False) -> Feed | None:
+        """The feed; one in the recycle bin only with ``include_deleted`` (it is hidden from every use)."""
         e = await self._t.get(FEEDS, org.lower(), f"id:{feed_id.lower()}")
-        return None if e is None else _feed_from(e)
+        feed = None if e is None else _feed_from(e)
+        return feed if feed is not None and (include_deleted or feed.deleted is None) else None
 
     async def find_feed(self, org: str, project: str | None, name_or_id: str) -> Feed | None:
         """The feed of ``project`` with this name or id; ``ConflictError`` when it is one feed's name
@@ -162,8 +166,14 @@ class Catalog:
         feed = None if idx is None else await self.get_feed_by_id(org, idx.get_str("id"))
         return feed if feed is not None and _in_project(feed, project) else None
 
-    async def list_feeds(self, org: str) -> list[Feed]:
-        return [_feed_from(e) for e in await self._t.query(FEEDS, org.lower(), "id:")]
+    async def list_feeds(self, org: str, *, include_deleted: bool = False) -> list[Feed]:
+        feeds = [_feed_from(e) for e in await self._t.query(FEEDS, org.lower(), "id:")]
+        return [f for f in feeds if include_deleted or f.deleted is None]
+
+    async def feed_holding_name(self, org: str, project: str | None, name: str) -> Feed | None:
+        """The feed (deleted ones included) that holds a name: a deleted feed keeps its name until purged."""
+        idx = await self._t.get(FEEDS, org.lower(), _name_key(project, name))
+        return None if idx is None else await self.get_feed_by_id(org, idx.get_str("id"), include_deleted=True)
 
     async def update_feed(self, feed: Feed, *, old_name: str | None = None) -> Feed:
         """Write the document if unchanged since read (``EtagMismatchError`` otherwise).
@@ -186,6 +196,7 @@ class Catalog:
         return feed
 
     async def delete_feed(self, feed: Feed) -> None:
+        """Remove the feed's document and release its name (the last step of purging it)."""
         await self._t.delete(FEEDS, feed.org.lower(), f"id:{feed.id}")
         await self._t.delete(FEEDS, feed.org.lower(), _name_key(feed.project, feed.name))
 

@@ -17,6 +17,7 @@ import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -40,6 +41,9 @@ CREATE TABLE IF NOT EXISTS entities (
     PRIMARY KEY (tbl, pk, rk)
 ) WITHOUT ROWID;
 """
+
+
+_SCAN_PAGE = 500  # rows per read of a scan, so a scan never holds a whole table in memory
 
 
 def _new_etag() -> str:
@@ -97,6 +101,26 @@ class EmbeddedTableStore:
             return [self._row(table, r) for r in rows]
 
         return await self._run(op)
+
+    async def scan(self, table: str, partition_prefix: str = "") -> AsyncIterator[Entity]:
+        after = (partition_prefix, "")
+        high = partition_prefix + "\U0010ffff"
+        while True:
+
+            def page(c: sqlite3.Connection, after: tuple[str, str] = after) -> list[tuple[str, str, str, str]]:
+                rows: list[tuple[str, str, str, str]] = c.execute(
+                    "SELECT pk, rk, props, etag FROM entities WHERE tbl=? AND pk>=? AND pk<? AND (pk, rk) > (?, ?)"
+                    " ORDER BY pk, rk LIMIT ?",
+                    (table, partition_prefix, high, *after, _SCAN_PAGE),
+                ).fetchall()
+                return rows
+
+            rows = await self._run(page)
+            for row in rows:
+                yield self._row(table, row)
+            if len(rows) < _SCAN_PAGE:
+                return
+            after = (rows[-1][0], rows[-1][1])
 
     @staticmethod
     def _apply(c: sqlite3.Connection, table: str, op: TableOp) -> str:
@@ -232,11 +256,16 @@ class EmbeddedBlobStore:
 
             def publish() -> PutOutcome:
                 final.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    os.link(tmp_name, final)  # atomic, and refuses to replace an existing file
-                except FileExistsError:
-                    return PutOutcome.ALREADY_EXISTED
-                return PutOutcome.CREATED
+                while True:
+                    try:
+                        os.link(tmp_name, final)  # atomic, and refuses to replace an existing file
+                    except FileExistsError:
+                        try:
+                            os.utime(final)  # renew it: see BlobStore.put_if_absent
+                        except FileNotFoundError:
+                            continue  # garbage collection removed it just now: write it after all
+                        return PutOutcome.ALREADY_EXISTED
+                    return PutOutcome.CREATED
 
             return await loop.run_in_executor(None, publish)
         finally:
@@ -248,7 +277,7 @@ class EmbeddedBlobStore:
             st = await asyncio.get_running_loop().run_in_executor(None, path.stat)
         except FileNotFoundError:
             return None
-        return BlobInfo(key, st.st_size)
+        return BlobInfo(key, st.st_size, _mtime(st))
 
     async def read(self, key: str, chunk_size: int = 256 * 1024) -> AsyncIterator[bytes]:
         path = self._path(key)
@@ -273,6 +302,51 @@ class EmbeddedBlobStore:
     async def delete(self, key: str) -> None:
         await asyncio.get_running_loop().run_in_executor(None, _unlink_quietly, str(self._path(key)))
 
+    async def list_blobs(self, prefix: str = "") -> AsyncIterator[BlobInfo]:
+        # Walk only the directory the prefix names; the temporary directory holds no blobs.
+        start = self._root / prefix.rsplit("/", 1)[0] if "/" in prefix else self._root
+
+        def walk() -> list[BlobInfo]:
+            found = []
+            for directory, dirs, files in os.walk(start):
+                if Path(directory) == self._root:
+                    dirs[:] = [d for d in dirs if d != self._tmp.name]
+                for name in files:
+                    path = Path(directory) / name
+                    key = path.relative_to(self._root).as_posix()
+                    if not key.startswith(prefix):
+                        continue
+                    with contextlib.suppress(FileNotFoundError):
+                        st = path.stat()
+                        found.append(BlobInfo(key, st.st_size, _mtime(st)))
+            return found
+
+        for info in await asyncio.get_running_loop().run_in_executor(None, walk):
+            yield info
+
+    async def delete_if_older(self, key: str, cutoff: datetime) -> bool:
+        path = self._path(key)
+        # Not atomic (a file system has no conditional unlink), but the window between the check and
+        # the unlink is microseconds against a grace period of hours.
+        return await asyncio.get_running_loop().run_in_executor(None, _unlink_if_older, path, cutoff)
+
+    async def sweep_interrupted_writes(self, cutoff: datetime, *, dry_run: bool = False) -> tuple[int, int]:
+        def sweep() -> tuple[int, int]:
+            count = size = 0
+            if not self._tmp.is_dir():
+                return 0, 0
+            for path in self._tmp.iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    st = path.stat()
+                    if _mtime(st) > cutoff:
+                        continue
+                    if not dry_run:
+                        path.unlink()
+                    count, size = count + 1, size + st.st_size
+            return count, size
+
+        return await asyncio.get_running_loop().run_in_executor(None, sweep)
+
     async def download_url(self, key: str, filename: str, ttl_seconds: int) -> str | None:
         del key, filename, ttl_seconds
         return None
@@ -282,6 +356,20 @@ class EmbeddedBlobStore:
 
     async def close(self) -> None:
         return None
+
+
+def _mtime(st: os.stat_result) -> datetime:
+    return datetime.fromtimestamp(st.st_mtime, UTC)
+
+
+def _unlink_if_older(path: Path, cutoff: datetime) -> bool:
+    try:
+        if _mtime(path.stat()) > cutoff:
+            return False
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _unlink_quietly(name: str) -> None:

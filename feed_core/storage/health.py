@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from feed_core.storage.bulk import delete_rows
 from feed_core.storage.ports import Entity, TableStore
 
 HEALTH, JOB_STATE = "upstreamhealth", "jobstate"
@@ -54,6 +55,11 @@ class HealthStore:
         data = asdict(health)
         del data["source_id"]
         await self._t.upsert(HEALTH, Entity(feed_id, health.source_id, {"doc": json.dumps(data)}))
+
+    async def delete_feed(self, feed_id: str) -> int:
+        """Delete a feed's upstream health rows; the number of rows."""
+        rows = await self._t.query(HEALTH, feed_id)
+        return await delete_rows(self._t, HEALTH, [(r.partition_key, r.row_key) for r in rows])
 
     async def get_cursor(self, job: str) -> dict[str, Any]:
         e = await self._t.get(JOB_STATE, "job", job)

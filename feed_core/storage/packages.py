@@ -8,7 +8,9 @@ transaction: that write is the commit point, made only after the content blob is
 ``packageids`` (partition = feed id, row = package GUID) maps Azure-style package ids back to names.
 
 Bytes live in blobs keyed by their sha-256 (``content/sha256/<hex>``), so identical content is kept
-once. Version manifests too large for a table property go to ``manifests/sha256/<hex>``.
+once, shared by every feed that holds it. Version manifests too large for a table property go to
+``manifests/sha256/<hex>``. A version row references the blobs of its files (and, for Python, of
+their core metadata files) and of its manifest; blobs no row references are garbage collected.
 """
 
 from __future__ import annotations
@@ -20,15 +22,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from feed_core.domain.models import PackageMeta, PackageVersion
+from feed_core.storage.bulk import delete_partitions, delete_rows
 from feed_core.storage.ports import BlobStore, Entity, OpKind, PutOutcome, TableOp, TableStore
 
 PACKAGES, PACKAGE_INDEX, PACKAGE_IDS = "packages", "packageindex", "packageids"
 META_ROW = "meta"
 _INLINE_LIMIT = 30_000  # characters; Azure string properties hold at most 32K UTF-16 units
+CONTENT_PREFIX, MANIFEST_PREFIX = "content/sha256/", "manifests/sha256/"
 
 
 def content_key(sha256_hex: str) -> str:
-    return f"content/sha256/{sha256_hex}"
+    return f"{CONTENT_PREFIX}{sha256_hex}"
 
 
 def _partition(feed_id: str, protocol: str, name: str) -> str:
@@ -162,7 +166,7 @@ class PackageStore:
             props["manifest"] = manifest
         else:
             data = manifest.encode()
-            key = f"manifests/sha256/{hashlib.sha256(data).hexdigest()}"
+            key = f"{MANIFEST_PREFIX}{hashlib.sha256(data).hexdigest()}"
             await self._b.put_if_absent(key, _one(data), "application/json")
             props["manifestBlob"] = key
         return props
@@ -193,6 +197,22 @@ class PackageStore:
             files=json.loads(e.get_str("files", "[]")),
             etag=e.etag,
         )
+
+    # maintenance ---------------------------------------------------------------------------------
+    async def blob_references(self) -> AsyncIterator[tuple[str, str]]:
+        """``(feed id, blob key)`` for every blob every version row of every feed references."""
+        async for row in self._t.scan(PACKAGES):
+            if row.row_key.startswith("v:"):
+                feed_id = row.partition_key.split("|", 1)[0]
+                for key in _referenced_blobs(row):
+                    yield feed_id, key
+
+    async def delete_feed(self, feed_id: str) -> int:
+        """Delete every package, version, index and package-id row of a feed; the number of rows."""
+        count = await delete_partitions(self._t, PACKAGES, f"{feed_id}|")
+        count += await delete_partitions(self._t, PACKAGE_INDEX, f"{feed_id}|")
+        ids = await self._t.query(PACKAGE_IDS, feed_id)
+        return count + await delete_rows(self._t, PACKAGE_IDS, [(r.partition_key, r.row_key) for r in ids])
 
     # search index --------------------------------------------------------------------------------
     async def put_index(self, feed_id: str, protocol: str, entry: IndexEntry) -> None:
@@ -234,6 +254,15 @@ class PackageStore:
             )
             for e in await self._t.query(PACKAGE_INDEX, f"{feed_id}|{protocol}")
         ]
+
+
+def _referenced_blobs(row: Entity) -> list[str]:
+    keys = [content_key(sha) for sha in [row.get_str("sha256")] if sha]
+    for file in json.loads(row.get_str("files", "[]") or "[]"):
+        keys.extend(content_key(file[k]) for k in ("sha256", "metadata_sha256") if file.get(k))
+    if manifest := row.get_str("manifestBlob"):
+        keys.append(manifest)
+    return keys
 
 
 def _meta_from(protocol: str, name: str, e: Entity) -> PackageMeta:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 #: A property value an entity may carry. Larger documents go into blobs.
@@ -77,6 +78,14 @@ class TableStore(Protocol):
         """Every row of one partition whose row key starts with the prefix, ordered by row key."""
         ...
 
+    def scan(self, table: str, partition_prefix: str = "") -> AsyncIterator[Entity]:
+        """Every row of every partition whose key starts with the prefix, in no promised order.
+
+        For maintenance (garbage collection, purging a feed), which must see rows that no index
+        lists; request paths address partitions with :meth:`query` instead.
+        """
+        ...
+
     async def insert(self, table: str, entity: Entity) -> str:
         """Insert if absent and return the new ETag; ``EntityExistsError`` when the keys are taken."""
         ...
@@ -113,6 +122,8 @@ class PutOutcome(enum.Enum):
 class BlobInfo:
     key: str
     size: int
+    #: When the blob was written, or last renewed by a ``put_if_absent`` of the same key.
+    last_modified: datetime
 
 
 class BlobStore(Protocol):
@@ -121,7 +132,9 @@ class BlobStore(Protocol):
     async def put_if_absent(self, key: str, chunks: AsyncIterator[bytes], content_type: str) -> PutOutcome:
         """Store the bytes under ``key`` unless the key already holds something.
 
-        The bytes are consumed either way; a key is never visible half-written.
+        The bytes are consumed either way; a key is never visible half-written. When the key exists,
+        its last-modified time is renewed: a writer about to reference reused bytes is then as safe
+        from :meth:`delete_if_older` (garbage collection) as one that wrote them afresh.
         """
         ...
 
@@ -139,6 +152,23 @@ class BlobStore(Protocol):
 
     async def delete(self, key: str) -> None:
         """Delete the blob; a missing key is not an error."""
+        ...
+
+    def list_blobs(self, prefix: str = "") -> AsyncIterator[BlobInfo]:
+        """Every blob whose key starts with ``prefix``, with its size and last-modified time, in no
+        promised order. Writes in progress are not blobs yet and are not listed."""
+        ...
+
+    async def delete_if_older(self, key: str, cutoff: datetime) -> bool:
+        """Delete the blob only if it was last modified at or before ``cutoff``; True when deleted.
+
+        A missing key, or one written or renewed after ``cutoff``, is left alone (False).
+        """
+        ...
+
+    async def sweep_interrupted_writes(self, cutoff: datetime, *, dry_run: bool = False) -> tuple[int, int]:
+        """Remove what writes that never finished (a crash mid-upload) left behind and that was last
+        touched at or before ``cutoff``; ``(count, bytes)`` removed, or that would be with ``dry_run``."""
         ...
 
     async def download_url(self, key: str, filename: str, ttl_seconds: int) -> str | None:

@@ -17,9 +17,21 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from feed_core.domain.upstream_rules import Behaviour
+from feed_core.storage.bulk import delete_partitions
 from feed_core.storage.ports import BlobStore, Entity, TableStore
 
 UPSTREAM_META, UPSTREAMING = "upstreammeta", "upstreaming"
+DOCUMENT_PREFIX = "upstream-meta/sha256/"
+
+
+@dataclass(frozen=True)
+class CachedDocument:
+    """One cached upstream answer as garbage collection sees it."""
+
+    protocol: str
+    source_key: str
+    name: str
+    blob_key: str
 
 
 @dataclass(frozen=True)
@@ -67,12 +79,26 @@ class UpstreamStateStore:
         )
 
     async def store_document(self, body: bytes) -> str:
-        key = f"upstream-meta/sha256/{hashlib.sha256(body).hexdigest()}"
+        key = f"{DOCUMENT_PREFIX}{hashlib.sha256(body).hexdigest()}"
         await self._b.put_if_absent(key, _one(body), "application/json")
         return key
 
     async def read_document(self, key: str) -> bytes | None:
         return await self._b.read_all(key)
+
+    async def cached_documents(self) -> AsyncIterator[CachedDocument]:
+        """Every cached upstream answer of every upstream (for garbage collection)."""
+        async for row in self._t.scan(UPSTREAM_META):
+            protocol, _, skey = row.partition_key.partition("|")
+            yield CachedDocument(protocol, skey, row.row_key, row.get_str("blobKey"))
+
+    async def forget(self, doc: CachedDocument) -> None:
+        """Drop one cached answer: the next request for it asks the upstream afresh."""
+        await self._t.delete(UPSTREAM_META, f"{doc.protocol}|{doc.source_key}", doc.name)
+
+    async def delete_feed(self, feed_id: str) -> int:
+        """Delete a feed's per-package upstream behaviour rows; the number of rows."""
+        return await delete_partitions(self._t, UPSTREAMING, f"{feed_id}|")
 
     async def get_behaviour(self, feed_id: str, protocol: str, name: str) -> Behaviour:
         e = await self._t.get(UPSTREAMING, f"{feed_id}|{protocol}", name)

@@ -168,6 +168,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     FEED_PUBLIC_SOURCES: empty(publicSources) ? '{}' : publicSources
     FEED_REFRESH_SCHEDULE: refreshSchedule
     FEED_HEALTH_SCHEDULE: healthSchedule
+    FEED_GC_SCHEDULE: '0 30 3 * * *' // daily, at a quiet hour; change it in the app settings
   }
 }
 

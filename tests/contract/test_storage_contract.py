@@ -6,6 +6,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -505,3 +506,87 @@ async def test_download_url(storage: Storage) -> None:
 
         other_key = urlunsplit(parts._replace(path=parts.path.replace("six-1.16.0", "six-9.9.9")))
         assert (await client.get(other_key)).status_code == 403
+
+
+# --------------------------------------------------------------------------------------------------
+# Maintenance: scans, listings and conditional deletes (garbage collection, purging a feed)
+# --------------------------------------------------------------------------------------------------
+
+
+async def test_scan_reads_every_partition_with_the_prefix_across_pages(storage: Storage) -> None:
+    partitions = [f"feed|npm|p{i}" for i in range(6)] + ["feed|npm/odd?#", "feedx|npm|a", "other"]
+    for pk in partitions:
+        await storage.tables.transact(
+            T, [TableOp(OpKind.INSERT, Entity(pk, f"r{j:03d}", {"j": j})) for j in range(100)]
+        )
+    await storage.tables.insert("elsewhere", Entity("feed|npm|p0", "not-this-table"))
+    everything = [(e.partition_key, e.row_key) async for e in storage.tables.scan(T)]
+    assert sorted(everything) == sorted((pk, f"r{j:03d}") for pk in partitions for j in range(100))
+    some = [e async for e in storage.tables.scan(T, "feed|")]
+    assert {e.partition_key for e in some} == {pk for pk in partitions if pk.startswith("feed|")}
+    assert len(some) == 700 and all(e.get_int("j") == int(e.row_key[1:]) and e.etag for e in some)
+    assert [e async for e in storage.tables.scan(T, "nothing-here")] == []
+
+
+async def test_list_blobs_with_size_and_last_modified(storage: Storage) -> None:
+    before = datetime.now(UTC) - timedelta(minutes=5)  # the storage service's clock may differ a little
+    assert [b async for b in storage.blobs.list_blobs()] == []
+    await storage.blobs.put_if_absent("content/sha256/aa", chunks_of(SMALL), "application/octet-stream")
+    await storage.blobs.put_if_absent("content/sha256/bb", chunks_of(b""), "application/octet-stream")
+    await storage.blobs.put_if_absent("manifests/sha256/cc", chunks_of(b"{}"), "application/json")
+    listed = {b.key: b async for b in storage.blobs.list_blobs("content/")}
+    assert set(listed) == {"content/sha256/aa", "content/sha256/bb"}
+    assert (listed["content/sha256/aa"].size, listed["content/sha256/bb"].size) == (len(SMALL), 0)
+    after = datetime.now(UTC) + timedelta(minutes=5)
+    assert all(before < b.last_modified < after for b in listed.values())
+    assert {b.key async for b in storage.blobs.list_blobs()} == {*listed, "manifests/sha256/cc"}
+    assert {b.key async for b in storage.blobs.list_blobs("content/sha256/a")} == {"content/sha256/aa"}
+    info = await storage.blobs.stat("content/sha256/aa")
+    assert info is not None and info.last_modified == listed["content/sha256/aa"].last_modified
+
+
+@pytest.mark.parametrize("data", [SMALL, LARGE], ids=["small", "large"])
+async def test_put_of_an_existing_key_renews_its_last_modified_time(storage: Storage, data: bytes) -> None:
+    key = "content/sha256/renewed"
+    await storage.blobs.put_if_absent(key, chunks_of(data), "application/octet-stream")
+    first = await storage.blobs.stat(key)
+    await asyncio.sleep(1.1)  # Azure keeps whole seconds
+    outcome = await storage.blobs.put_if_absent(key, chunks_of(data), "application/octet-stream")
+    assert outcome is PutOutcome.ALREADY_EXISTED
+    second = await storage.blobs.stat(key)
+    assert first is not None and second is not None
+    assert second.last_modified > first.last_modified
+    assert await storage.blobs.read_all(key) == data
+
+
+async def test_delete_if_older_spares_blobs_modified_after_the_cutoff(storage: Storage) -> None:
+    key = "content/sha256/old"
+    await storage.blobs.put_if_absent(key, chunks_of(SMALL), "application/octet-stream")
+    info = await storage.blobs.stat(key)
+    assert info is not None
+    assert await storage.blobs.delete_if_older(key, info.last_modified - timedelta(seconds=2)) is False
+    assert await storage.blobs.read_all(key) == SMALL
+    assert await storage.blobs.delete_if_older(key, info.last_modified + timedelta(seconds=2)) is True
+    assert await storage.blobs.stat(key) is None
+    assert await storage.blobs.delete_if_older(key, datetime.now(UTC)) is False  # missing: nothing to do
+
+
+async def test_sweep_removes_only_stale_leftovers_of_interrupted_writes(storage: Storage, tmp_path: Path) -> None:
+    await storage.blobs.put_if_absent("content/sha256/kept", chunks_of(SMALL), "application/octet-stream")
+    now = datetime.now(UTC)
+    if is_azure(storage):  # uncommitted blocks are invisible and expire on their own
+        assert await storage.blobs.sweep_interrupted_writes(now) == (0, 0)
+        return
+    leftovers = tmp_path / "blobs" / ".tmp"
+    stale, fresh = leftovers / "tmp-crashed", leftovers / "tmp-in-progress"
+    stale.write_bytes(b"x" * 10)
+    fresh.write_bytes(b"y" * 3)
+    day_ago = (now - timedelta(days=1)).timestamp()
+    os.utime(stale, (day_ago, day_ago))
+    cutoff = now - timedelta(hours=1)
+    assert {b.key async for b in storage.blobs.list_blobs()} == {"content/sha256/kept"}
+    assert await storage.blobs.sweep_interrupted_writes(cutoff, dry_run=True) == (1, 10)
+    assert stale.exists()
+    assert await storage.blobs.sweep_interrupted_writes(cutoff) == (1, 10)
+    assert not stale.exists() and fresh.exists()
+    assert await storage.blobs.read_all("content/sha256/kept") == SMALL

@@ -82,6 +82,7 @@ def test_serve_with_jobs_runs_them_on_their_schedules(tmp_path: Path) -> None:
     env.update(
         FEED_HEALTH_SCHEDULE="* * * * * *",
         FEED_REFRESH_SCHEDULE="*/2 * * * * *",
+        FEED_GC_SCHEDULE="*/2 * * * * *",
         FEED_LOG_LEVEL="INFO",
         FEED_ADMIN_TOKEN="with-jobs-admin-token-0123",
     )
@@ -109,3 +110,4 @@ def test_serve_with_jobs_runs_them_on_their_schedules(tmp_path: Path) -> None:
         output = _stop(proc)
     assert "jobs scheduled" in output
     assert "health: 0 feeds" in output and "refresh: 0 feeds" in output
+    assert "gc: removed 0 deleted feeds" in output

@@ -99,3 +99,18 @@ async def test_refresh_timer_flags_a_version_removed_upstream(
     await fire("refresh_upstreams")
     saved = await services.packages.store.get_version(feed.id, "npm", "lib", "1.0.0")
     assert saved is not None and saved.deleted is None and saved.provenance.get("upstreamRemoved")
+
+
+async def test_gc_timer_runs_on_its_schedule_and_purges_deleted_feeds_past_retention(
+    functions_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    binding = timer_binding("collect_garbage")
+    assert binding["schedule"] == "%FEED_GC_SCHEDULE%" and binding["runOnStartup"] is False
+    monkeypatch.setenv("FEED_DELETED_FEED_RETENTION_DAYS", "0")
+    svc = await function_app.feed_app.services()
+    kept = await svc.feeds.create("local", None, ADMIN, "kept", "", True, [])
+    gone = await svc.feeds.create("local", None, ADMIN, "gone", "", True, [])
+    await svc.feeds.delete(gone, ADMIN)
+    await fire("collect_garbage", past_due=True)
+    assert await svc.catalog.get_feed_by_id("local", gone.id, include_deleted=True) is None
+    assert await svc.catalog.get_feed_by_id("local", kept.id) is not None

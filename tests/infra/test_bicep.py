@@ -59,6 +59,8 @@ DEFAULT_IS_RIGHT_IN_AZURE: dict[str, str] = {
     "FEED_UPSTREAM_DOWNLOAD_TIMEOUT_SECONDS": "tuning knob",
     "FEED_REFRESH_BUDGET_SECONDS": "240 s: inside host.json's functionTimeout and the refresh schedule's interval",
     "FEED_LOG_LEVEL": "INFO; Application Insights sampling (host.json) bounds the volume",
+    "FEED_GC_GRACE_HOURS": "24 h: far above the longest publish, which host.json's functionTimeout bounds",
+    "FEED_DELETED_FEED_RETENTION_DAYS": "30 days, as long as Azure Artifacts keeps deleted feeds",
 }
 
 #: Built-in role definition ids the templates may use, and their names.
@@ -543,6 +545,13 @@ def test_the_default_refresh_budget_fits_the_function_timeout() -> None:
     hours, minutes, seconds = json.loads((ROOT / "host.json").read_text())["functionTimeout"].split(":")
     timeout = int(hours) * 3600 + int(minutes) * 60 + int(seconds)
     assert int(SETTINGS["FEED_REFRESH_BUDGET_SECONDS"][0]) < timeout
+
+
+def test_the_default_gc_grace_is_far_above_the_longest_publish() -> None:
+    """The reason FEED_GC_GRACE_HOURS may keep its default in Azure: no request outlives functionTimeout."""
+    hours, minutes, seconds = json.loads((ROOT / "host.json").read_text())["functionTimeout"].split(":")
+    timeout = int(hours) * 3600 + int(minutes) * 60 + int(seconds)
+    assert int(SETTINGS["FEED_GC_GRACE_HOURS"][0]) * 3600 >= 10 * timeout
 
 
 def test_every_setting_a_trigger_names_is_defined() -> None:

@@ -82,3 +82,28 @@ def test_jobs_commands(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "1 upstreams checked, 1 failed" in out and "could not connect" in out
     assert main(["jobs", "refresh", "--budget", "5"]) == 0
     assert "refresh: 1 feeds, 0 packages" in capsys.readouterr().out
+
+
+def test_feed_delete_restore_and_gc_commands(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["feed", "create", "web"]) == 0
+    assert main(["feed", "delete", "web"]) == 0
+    assert "recycle bin" in capsys.readouterr().out
+    assert main(["feed", "list"]) == 0
+    assert "web" not in capsys.readouterr().out
+    assert main(["feed", "restore", "web"]) == 0
+    assert "restored feed web" in capsys.readouterr().out
+    assert main(["feed", "list"]) == 0
+    assert "web" in capsys.readouterr().out
+    assert main(["feed", "restore", "web"]) == 1
+    assert "recycle bin holds no feed" in capsys.readouterr().err
+
+    assert main(["feed", "delete", "web"]) == 0
+    monkeypatch.setenv("FEED_DELETED_FEED_RETENTION_DAYS", "0")
+    assert main(["jobs", "gc", "--dry-run"]) == 0
+    assert "would remove 1 deleted feeds" in capsys.readouterr().out
+    assert main(["jobs", "gc"]) == 0
+    assert "removed 1 deleted feeds" in capsys.readouterr().out
+    assert main(["feed", "restore", "web"]) == 1
+    assert main(["feed", "create", "web"]) == 0  # the name is free once the feed is purged

@@ -1,0 +1,197 @@
+"""Removing what nothing needs any more: purging deleted feeds, and garbage collecting blobs.
+
+**Purging a feed** deletes its package, version, index and package-id rows, its upstream behaviour
+and health rows, and last its document, which releases its name. A purge cut short leaves the feed
+in the recycle bin, so the next purge (or gc run) finishes it. Its blobs are not deleted here: blobs
+are shared by sha-256 across feeds, so they go through garbage collection like any other.
+
+**Garbage collection** (one run):
+
+1. purges every deleted feed whose retention period has ended, and the rows of feeds whose document
+   is gone (left behind by deletes before the recycle bin existed);
+2. collects what is referenced: the blobs of every version row (files, Python core metadata files,
+   large manifests) and the cached upstream document of every upstream some feed still has (cached
+   answers of upstreams no feed has any more are dropped);
+3. deletes every content-addressed blob that nothing references and that was last modified before
+   the cutoff (now minus ``FEED_GC_GRACE_HOURS``), and the embedded store's leftovers of writes that
+   never finished.
+
+Why this is safe against a concurrent publish: a publish stores (or, when the bytes are already
+there, renews) its blobs before it commits the version row, and a blob is deleted only on condition
+that it was not modified after the cutoff. A blob can therefore only be lost by a publish that takes
+longer than the grace period between storing its bytes and committing its row. Blob ages come from
+the storage's own clock, compared with the system clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from feed_core.domain.access import require_role
+from feed_core.domain.clock import Clock, iso, system_clock
+from feed_core.domain.errors import NotFoundError
+from feed_core.domain.models import Caller, Feed
+from feed_core.domain.roles import Role
+from feed_core.service.upstream import source_key
+from feed_core.settings import Settings
+from feed_core.storage.catalog import Catalog
+from feed_core.storage.health import HealthStore
+from feed_core.storage.packages import CONTENT_PREFIX, MANIFEST_PREFIX, PackageStore
+from feed_core.storage.ports import BlobStore
+from feed_core.storage.upstream_state import DOCUMENT_PREFIX, UpstreamStateStore
+
+log = logging.getLogger("feed_core.cleanup")
+#: The content-addressed blob families; nothing else in the container is ever collected.
+BLOB_FAMILIES = (CONTENT_PREFIX, MANIFEST_PREFIX, DOCUMENT_PREFIX)
+_DELETE_CONCURRENCY = 16
+
+
+@dataclass
+class GcReport:
+    dry_run: bool = False
+    feeds_purged: int = 0
+    rows_removed: int = 0
+    cache_entries_dropped: int = 0
+    blobs_kept: int = 0
+    blobs_removed: int = 0
+    bytes_removed: int = 0
+    temp_files_removed: int = 0
+    temp_bytes_removed: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        verb = "would remove" if self.dry_run else "removed"
+        return (
+            f"gc{' (dry run)' if self.dry_run else ''}: {verb} {self.feeds_purged} deleted feeds past retention "
+            f"({self.rows_removed} rows), {self.cache_entries_dropped} cached upstream answers of upstreams no "
+            f"feed has, {self.blobs_removed} unreferenced blobs ({self.bytes_removed} bytes) and "
+            f"{self.temp_files_removed} leftover temporary files ({self.temp_bytes_removed} bytes); "
+            f"{self.blobs_kept} blobs kept, {self.seconds:.1f} s"
+        )
+
+
+class Cleanup:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        packages: PackageStore,
+        upstream_state: UpstreamStateStore,
+        health: HealthStore,
+        blobs: BlobStore,
+        settings: Settings,
+        clock: Clock,
+        blob_clock: Clock = system_clock,
+    ) -> None:
+        self._catalog = catalog
+        self._packages = packages
+        self._state = upstream_state
+        self._health = health
+        self._blobs = blobs
+        self._settings = settings
+        self._clock = clock
+        self._blob_clock = blob_clock
+
+    # purging -------------------------------------------------------------------------------------
+    async def purge(self, feed: Feed, caller: Caller) -> int:
+        """Permanently delete a feed from the recycle bin now; the number of rows removed."""
+        require_role(feed, caller, Role.ADMINISTRATOR, "permanently deleting the feed")
+        if feed.deleted is None:
+            raise NotFoundError(f"feed {feed.name!r} is not in the feed recycle bin; delete it first")
+        return await self._purge_rows(feed.id, feed)
+
+    async def _purge_rows(self, feed_id: str, feed: Feed | None) -> int:
+        rows = await self._packages.delete_feed(feed_id)
+        rows += await self._state.delete_feed(feed_id)
+        rows += await self._health.delete_feed(feed_id)
+        if feed is not None:
+            await self._catalog.delete_feed(feed)
+            rows += 2
+        log.info("feed %s purged: %d rows removed", feed.scope_label if feed else feed_id, rows)
+        return rows
+
+    def purge_due(self, feed: Feed) -> str | None:
+        """When the deleted feed is due to be purged (ISO time), or ``None`` for a feed not deleted."""
+        if feed.deleted is None:
+            return None
+        deleted = datetime.fromisoformat(feed.deleted.replace("Z", "+00:00"))
+        return iso(deleted + timedelta(days=self._settings.deleted_feed_retention_days))
+
+    async def _all_feeds(self) -> list[Feed]:
+        return [
+            f
+            for org in await self._catalog.list_orgs()
+            for f in await self._catalog.list_feeds(org, include_deleted=True)
+        ]
+
+    # garbage collection --------------------------------------------------------------------------
+    async def collect_garbage(self, *, dry_run: bool = False) -> GcReport:
+        started = time.monotonic()
+        report = GcReport(dry_run=dry_run)
+        cutoff = self._blob_clock() - timedelta(hours=self._settings.gc_grace_hours)
+        now = iso(self._clock())
+        gone: set[str] = set()  # feeds whose rows are (or, in a dry run, would be) purged
+        for feed in await self._all_feeds():
+            due = self.purge_due(feed)
+            if due is None or due > now:
+                continue
+            if not dry_run:
+                current = await self._catalog.get_feed_by_id(feed.org, feed.id, include_deleted=True)
+                if current is None or not current.deleted:
+                    continue  # restored (or purged) meanwhile
+                report.rows_removed += await self._purge_rows(current.id, current)
+            gone.add(feed.id)
+            report.feeds_purged += 1
+
+        referenced_by: dict[str, set[str]] = defaultdict(set)
+        async for feed_id, key in self._packages.blob_references():
+            referenced_by[feed_id].add(key)
+        # Listed after the scan: a feed's rows are written only after its document exists, so a feed
+        # seen in the scan and missing here has no document any more.
+        feeds = [f for f in await self._all_feeds() if f.id not in gone]
+        known = {f.id for f in feeds}
+        for feed_id in set(referenced_by) - known - gone:
+            if not dry_run:
+                report.rows_removed += await self._purge_rows(feed_id, None)
+        referenced: set[str] = set().union(*(keys for feed_id, keys in referenced_by.items() if feed_id in known))
+        referenced_by.clear()
+
+        sources = {source_key(s) for f in feeds for s in f.upstream_sources}
+        async for doc in self._state.cached_documents():
+            if doc.source_key in sources:
+                referenced.add(doc.blob_key)
+            else:
+                report.cache_entries_dropped += 1
+                if not dry_run:
+                    await self._state.forget(doc)
+
+        await self._delete_unreferenced(referenced, cutoff, report)
+        report.temp_files_removed, report.temp_bytes_removed = await self._blobs.sweep_interrupted_writes(
+            cutoff, dry_run=dry_run
+        )
+        report.seconds = time.monotonic() - started
+        return report
+
+    async def _delete_unreferenced(self, referenced: set[str], cutoff: datetime, report: GcReport) -> None:
+        async def delete(key: str, size: int) -> None:
+            if report.dry_run or await self._blobs.delete_if_older(key, cutoff):
+                report.blobs_removed += 1
+                report.bytes_removed += size
+            else:
+                report.blobs_kept += 1  # renewed since it was listed: a publish is about to reference it
+
+        pending: set[asyncio.Task[None]] = set()
+        for family in BLOB_FAMILIES:
+            async for blob in self._blobs.list_blobs(family):
+                if blob.key in referenced or blob.last_modified > cutoff:
+                    report.blobs_kept += 1
+                    continue
+                pending.add(asyncio.create_task(delete(blob.key, blob.size)))
+                if len(pending) >= _DELETE_CONCURRENCY:
+                    _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.gather(*pending)
