@@ -48,6 +48,9 @@ from feed_core.domain.names import validate_feed_name, validate_org, validate_pr
 PROTOCOLS = ("npm", "pypi", "nuget", "maven", "cargo")
 SOURCE_TYPES = ("public", "internal")
 STATUSES = ("ok", "disabled")
+#: What GET shows for an enabled source that is failing (health, unusable credentials): a client sending
+#: back the source it read changes nothing by it.
+SHOWN_ONLY_STATUS = "failed"
 LOCATOR_SCHEMES = ("azure-feed://", "vsts-feed://")  # vsts-feed:// is the legacy spelling
 
 MAX_SOURCES = 50
@@ -292,6 +295,8 @@ def _parse_one(
 
 def _status(raw: dict[str, Any], where: str, previous: dict[str, Any] | None) -> str:
     status = raw.get("status")
+    if isinstance(status, str) and status.lower() == SHOWN_ONLY_STATUS:
+        status = None
     if status is not None:
         if not isinstance(status, str) or status.lower() not in STATUSES:
             raise BadRequestError(f"{where}.status must be ok or disabled")
