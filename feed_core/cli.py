@@ -11,17 +11,23 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from feed_core.domain.credentials import UnreadableCredentials
 from feed_core.domain.errors import FeedError
 from feed_core.domain.models import Caller
 from feed_core.domain.roles import Scope, parse_role, parse_scope
 from feed_core.service.container import Services, build_services
 from feed_core.settings import Settings, SettingsError
+from feed_core.storage.credential_cipher import generate_key, parse_key
+
+LOCAL_KEY_FILE = "credentials.key"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -30,7 +36,33 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["data_dir"] = Path(args.data_dir)
     if getattr(args, "org", None):
         overrides["organization"] = args.org
-    return Settings.from_env(**overrides)
+    settings = Settings.from_env(**overrides)
+    if settings.storage == "embedded" and not settings.credentials_key:
+        settings = replace(settings, credentials_key=local_credentials_key(settings.data_dir))
+    return settings
+
+
+def local_credentials_key(data_dir: Path) -> str:
+    """The embedded store's own credentials key, made on first use: ``<data dir>/credentials.key`` (mode 0600).
+
+    It keeps upstream credentials out of the SQLite file (and its copies) without any setup; set
+    FEED_CREDENTIALS_KEY to keep the key somewhere else. Written whole, then linked into place, so
+    concurrent first starts agree on one key."""
+    path = data_dir / LOCAL_KEY_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{LOCAL_KEY_FILE}.{os.getpid()}.tmp")
+        with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(generate_key() + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            draft.unlink()
+    key = path.read_text().strip()
+    parse_key(key, f"the key file {path}")
+    return key
 
 
 def _admin(settings: Settings) -> Caller:
@@ -159,6 +191,35 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     return asyncio.run(_with_services(settings, body))
 
 
+def cmd_credentials_rotate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    async def body(services: Services) -> int:
+        missing = services.catalog.credentials_key_missing
+        if missing is not None:
+            print(f"error: {missing}: set it to the new key (and FEED_CREDENTIALS_OLD_KEYS to the old ones)")
+            return 2
+        rewritten, unreadable = 0, []
+        for feed in await services.catalog.all_feeds(include_deleted=True):
+            if not any(s.get("credentials") for s in feed.upstream_sources):
+                continue
+            updated = await services.feeds.reseal_credentials(feed)
+            rewritten += 1
+            unreadable += [
+                f"{updated.scope_label} source {s.get('name')!r}: {s['credentials'].reason}"
+                for s in updated.upstream_sources
+                if isinstance(s.get("credentials"), UnreadableCredentials)
+            ]
+        print(
+            f"re-encrypted the upstream credentials of {rewritten} feeds with key {services.catalog.credentials_key_id}"
+        )
+        for line in unreadable:
+            print(f"  not re-encrypted (kept as stored): {line}")
+        return 1 if unreadable else 0
+
+    return asyncio.run(_with_services(settings, body))
+
+
 def cmd_feed_create(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
@@ -270,6 +331,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gc.add_argument("--dry-run", action="store_true", help="report what would be removed; remove nothing")
     gc.set_defaults(func=cmd_jobs)
+
+    creds = sub.add_parser("credentials", help="upstream credentials at rest").add_subparsers(
+        dest="action", required=True
+    )
+    rotate = creds.add_parser(
+        "rotate",
+        help="re-encrypt every feed's upstream credentials with FEED_CREDENTIALS_KEY (older keys: "
+        "FEED_CREDENTIALS_OLD_KEYS)",
+    )
+    rotate.set_defaults(func=cmd_credentials_rotate)
 
     feed = sub.add_parser("feed", help="feeds").add_subparsers(dest="action", required=True)
     fcreate = feed.add_parser("create", help="create a feed")

@@ -28,10 +28,7 @@ _SHARED_OTHER_ORG = {ViewVisibility.ORGANIZATION, ViewVisibility.AAD_TENANT}
 
 
 async def all_feeds(services: Services) -> list[Feed]:
-    feeds: list[Feed] = []
-    for org in sorted(await services.catalog.list_orgs()):
-        feeds.extend(sorted(await services.catalog.list_feeds(org), key=lambda f: f.id))
-    return feeds
+    return await services.catalog.all_feeds()
 
 
 # --- garbage collection ----------------------------------------------------------------------------

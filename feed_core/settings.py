@@ -36,6 +36,12 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "FEED_PUBLIC_URL": ("", "base URL clients use (e.g. behind a proxy); default: taken from each request"),
     "FEED_MAX_UPLOAD_BYTES": ("104857600", "largest request body accepted (publish), in bytes"),
     "FEED_PUBLIC_SOURCES": ("{}", 'JSON: public source name -> {"protocol": ..., "url": ...}'),
+    "FEED_CREDENTIALS_KEY": (
+        "",
+        "base64 of 32 random bytes: the key upstream credentials are encrypted with (`serve` keeps one in the data "
+        "directory when unset); without it, credentials are refused",
+    ),
+    "FEED_CREDENTIALS_OLD_KEYS": ("", "comma-separated earlier keys, only to decrypt (key rotation)"),
     "FEED_CACHE_SECONDS": ("5", "how long a worker trusts its cached feed and token lookups"),
     "FEED_UPSTREAM_METADATA_TTL_SECONDS": ("300", "how long upstream metadata is fresh before it is revalidated"),
     "FEED_UPSTREAM_REFRESH_MIN_SECONDS": (
@@ -98,6 +104,8 @@ class Settings:
     public_url: str = ""
     max_upload_bytes: int = 100 * 1024 * 1024
     public_sources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    credentials_key: str = field(default="", repr=False)
+    credentials_old_keys: tuple[str, ...] = field(default=(), repr=False)
     cache_seconds: float = 5.0
     upstream_ttl_seconds: float = 300.0
     upstream_refresh_min_seconds: float = 10.0
@@ -149,6 +157,8 @@ class Settings:
             "public_url": get("FEED_PUBLIC_URL").rstrip("/"),
             "max_upload_bytes": _int("FEED_MAX_UPLOAD_BYTES", get("FEED_MAX_UPLOAD_BYTES"), 1024),
             "public_sources": sources,
+            "credentials_key": get("FEED_CREDENTIALS_KEY"),
+            "credentials_old_keys": tuple(k.strip() for k in get("FEED_CREDENTIALS_OLD_KEYS").split(",") if k.strip()),
             "cache_seconds": float(_int("FEED_CACHE_SECONDS", get("FEED_CACHE_SECONDS"), 0)),
             "upstream_ttl_seconds": float(
                 _int("FEED_UPSTREAM_METADATA_TTL_SECONDS", get("FEED_UPSTREAM_METADATA_TTL_SECONDS"), 0)
@@ -198,6 +208,7 @@ class Settings:
                 Schedule.parse(text)
             except ValueError as exc:
                 raise SettingsError(f"{name}: {exc}") from None
+        self._validate_credentials_keys()
         if self.admin_token and len(self.admin_token) < 16:
             raise SettingsError("FEED_ADMIN_TOKEN must be at least 16 characters long")
         if self.public_url and not self.public_url.startswith(("http://", "https://")):
@@ -210,3 +221,17 @@ class Settings:
             validate_user(self.admin_user)
         except FeedError as exc:
             raise SettingsError(f"FEED_ADMIN_USER: {exc.message}") from None
+
+    def _validate_credentials_keys(self) -> None:
+        """Keys must decode; a Key Vault reference App Service could not resolve counts as unset (the app
+        still starts, and storing credentials is refused with the reason)."""
+        from feed_core.storage.credential_cipher import is_unresolved_reference, parse_key
+
+        named = [("FEED_CREDENTIALS_KEY", self.credentials_key)] if self.credentials_key else []
+        named += [("FEED_CREDENTIALS_OLD_KEYS", k) for k in self.credentials_old_keys]
+        for name, text in named:
+            if not is_unresolved_reference(text):
+                try:
+                    parse_key(text, name)
+                except ValueError as exc:
+                    raise SettingsError(str(exc)) from None

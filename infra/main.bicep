@@ -4,6 +4,7 @@
 //   user-assigned managed identity   app/identity.bicep
 //   storage account (tables, blobs)  app/storage.bicep
 //   Log Analytics + App Insights     app/monitoring.bicep
+//   Key Vault (credentials key)      app/keyvault.bicep
 //   Flex Consumption plan + app      app/function.bicep
 //   role assignments                 app/rbac.bicep
 //
@@ -54,6 +55,9 @@ var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
 // Must match the default of FEED_BLOB_CONTAINER in feed_core/settings.py (checked by tests/infra).
 var contentContainerName = 'feed-content'
 var deploymentContainerName = 'app-package-${resourceToken}'
+// The Key Vault secrets the operator creates (infra/README.md) and the app reads through Key Vault references.
+var credentialsKeySecretName = 'feed-credentials-key'
+var credentialsOldKeysSecretName = 'feed-credentials-old-keys'
 
 resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
   name: '${abbrs.resourcesResourceGroups}${environmentName}'
@@ -94,12 +98,23 @@ module monitoring 'app/monitoring.bicep' = {
   }
 }
 
+module keyVault 'app/keyvault.bicep' = {
+  name: 'keyVault'
+  scope: rg
+  params: {
+    name: '${abbrs.keyVaultVaults}${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
 module rbac 'app/rbac.bicep' = {
   name: 'rbac'
   scope: rg
   params: {
     storageAccountName: storage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
+    keyVaultName: keyVault.outputs.name
     identityPrincipalId: identity.outputs.principalId
     developerPrincipalId: principalId
     developerPrincipalType: principalType
@@ -124,6 +139,9 @@ module api 'app/function.bicep' = {
     publicSources: publicSources
     refreshSchedule: refreshSchedule
     healthSchedule: healthSchedule
+    keyVaultUri: keyVault.outputs.uri
+    credentialsKeySecretName: credentialsKeySecretName
+    credentialsOldKeysSecretName: credentialsOldKeysSecretName
   }
   // The app starts (and the host touches storage) as soon as its settings land: grant its roles first.
   dependsOn: [rbac]
@@ -138,6 +156,7 @@ output FUNCTION_APP_URL string = api.outputs.url
 output FEED_BASE_URL string = '${api.outputs.url}/${organization}'
 output FEED_ORGANIZATION string = organization
 output STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 // For the CLI run from a developer machine against the deployed storage (infra/README.md).
 output FEED_STORAGE_TABLE_URL string = storage.outputs.tableEndpoint
 output FEED_STORAGE_BLOB_URL string = storage.outputs.blobEndpoint

@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from feed_core.domain.credentials import UnreadableCredentials
 from feed_core.domain.ids import package_guid, stable_id, version_guid
 from feed_core.domain.models import Feed, PackageVersion, Token, View
 from feed_core.domain.roles import Role
@@ -50,7 +51,16 @@ def upstream_source_json(src: dict[str, Any], health: UpstreamHealth | None = No
         out["status"] = health.status
         out["statusDetails"] = health.status_details
         out["health"] = health.as_json()
+    unusable = _credentials_problem(src)
+    if unusable is not None and out.get("status") != "disabled":
+        out["status"], out["statusDetails"] = "failed", [{"reason": unusable}]
     return out
+
+
+def _credentials_problem(src: Mapping[str, Any]) -> str | None:
+    """Why a source's stored credentials cannot be used (it fails without asking the upstream), or ``None``."""
+    creds = src.get("credentials")
+    return creds.reason if isinstance(creds, UnreadableCredentials) else None
 
 
 def feed_json(base: str, feed: Feed, health: Mapping[str, UpstreamHealth] | None = None) -> dict[str, Any]:
@@ -177,8 +187,12 @@ def health_json(feed: Feed, health: Mapping[str, UpstreamHealth]) -> dict[str, A
             "location": src.get("location"),
             "upstreamSourceType": src.get("upstreamSourceType"),
         }
+        unusable = _credentials_problem(src)
         if disabled:
             entry["status"] = "disabled"
+        elif unusable is not None:
+            entry.update(record.as_json() if record else {})
+            entry["status"], entry["statusDetails"] = "failed", [{"reason": unusable}]
         elif record is None:
             entry["status"] = "unknown"
             entry["statusDetails"] = [{"reason": "not checked yet: the health job has not run since it was added"}]

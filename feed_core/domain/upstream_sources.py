@@ -22,10 +22,12 @@ A normalised source, as stored in the feed document and read by the upstream eng
       "internalUpstreamFeedId": None,        # internal: its feed id
       "internalUpstreamViewId": None,        # internal: its view id
       "minimumReleaseAgeHours": None,        # a number >= 0, or None
-      "credentials": {...},                  # public only, optional: {"username", "password"} or {"token"}
+      "credentials": Credentials(...),       # public only, optional: username + password, or a token
     }
 
-``credentials`` is a secret: the API never returns it (``feed_core.api.shapes``) and nothing logs it.
+``credentials`` is a secret: a :class:`~feed_core.domain.credentials.Credentials` whose ``repr`` hides it (or
+``UnreadableCredentials`` when the stored form could not be opened). The API never returns it
+(``feed_core.api.shapes``), nothing logs it, and the feed table holds it only encrypted.
 """
 
 from __future__ import annotations
@@ -39,12 +41,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from feed_core.domain.credentials import Credentials, SourceCredentials, UnreadableCredentials
 from feed_core.domain.errors import BadRequestError
 from feed_core.domain.names import validate_feed_name, validate_org, validate_project
 
 PROTOCOLS = ("npm", "pypi", "nuget", "maven", "cargo")
 SOURCE_TYPES = ("public", "internal")
 STATUSES = ("ok", "disabled")
+#: What GET shows for an enabled source that is failing (health, unusable credentials): a client sending
+#: back the source it read changes nothing by it.
+SHOWN_ONLY_STATUS = "failed"
 LOCATOR_SCHEMES = ("azure-feed://", "vsts-feed://")  # vsts-feed:// is the legacy spelling
 
 MAX_SOURCES = 50
@@ -289,6 +295,8 @@ def _parse_one(
 
 def _status(raw: dict[str, Any], where: str, previous: dict[str, Any] | None) -> str:
     status = raw.get("status")
+    if isinstance(status, str) and status.lower() == SHOWN_ONLY_STATUS:
+        status = None
     if status is not None:
         if not isinstance(status, str) or status.lower() not in STATUSES:
             raise BadRequestError(f"{where}.status must be ok or disabled")
@@ -395,48 +403,50 @@ def validate_registry_url(location: str, what: str) -> str:
     return location
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
+def registry_origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of a URL, lower-cased: stored credentials belong to one origin.
+    ``ValueError`` for a URL with a bad port."""
     parts = urlsplit(url)
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
 def _credentials(
     raw: dict[str, Any], where: str, previous: dict[str, Any] | None, location: str
-) -> dict[str, str] | None:
+) -> SourceCredentials | None:
     """New credentials, the stored ones (key absent: a client sending back what GET showed), or none
     (``"credentials": null``). Stored credentials are never sent to another host than the one they
     were given for."""
     if "credentials" in raw:
         return None if raw["credentials"] is None else validate_credentials(raw["credentials"], f"{where}.credentials")
     kept = (previous or {}).get("credentials")
-    if not kept:
+    if not isinstance(kept, Credentials | UnreadableCredentials):
         return None
     prev_location = (previous or {}).get("location")
     if (
         not isinstance(prev_location, str)
         or is_feed_locator(prev_location)
-        or _origin(prev_location) != _origin(location)
+        or registry_origin(prev_location) != registry_origin(location)
     ):
         raise BadRequestError(
             f"{where} now points at another host than its stored credentials were given for: send its credentials "
             'again, or "credentials": null to drop them'
         )
-    return dict(kept)
+    return kept
 
 
-def validate_credentials(value: Any, what: str) -> dict[str, str]:
+def validate_credentials(value: Any, what: str) -> Credentials:
     """``{"username": ..., "password": ...}`` or ``{"token": ...}``. Messages never echo the values."""
     usage = f'{what} must be {{"username": "...", "password": "..."}} or {{"token": "..."}}'
     if not isinstance(value, dict):
         raise BadRequestError(usage)
     keys = set(value)
     if keys == {"token"}:
-        return {"token": _secret(value["token"], f"{what}.token", MAX_SECRET)}
+        return Credentials(token=_secret(value["token"], f"{what}.token", MAX_SECRET))
     if keys == {"username", "password"}:
         username = _secret(value["username"], f"{what}.username", MAX_USERNAME)
         if ":" in username:
             raise BadRequestError(f"{what}.username must not contain ':'")
-        return {"username": username, "password": _secret(value["password"], f"{what}.password", MAX_SECRET)}
+        return Credentials(username=username, password=_secret(value["password"], f"{what}.password", MAX_SECRET))
     raise BadRequestError(usage)
 
 

@@ -122,13 +122,6 @@ class Cleanup:
         deleted = datetime.fromisoformat(feed.deleted.replace("Z", "+00:00"))
         return iso(deleted + timedelta(days=self._settings.deleted_feed_retention_days))
 
-    async def _all_feeds(self) -> list[Feed]:
-        return [
-            f
-            for org in await self._catalog.list_orgs()
-            for f in await self._catalog.list_feeds(org, include_deleted=True)
-        ]
-
     # garbage collection --------------------------------------------------------------------------
     async def collect_garbage(self, *, dry_run: bool = False) -> GcReport:
         started = time.monotonic()
@@ -136,7 +129,7 @@ class Cleanup:
         cutoff = self._blob_clock() - timedelta(hours=self._settings.gc_grace_hours)
         now = iso(self._clock())
         gone: set[str] = set()  # feeds whose rows are (or, in a dry run, would be) purged
-        for feed in await self._all_feeds():
+        for feed in await self._catalog.all_feeds(include_deleted=True):
             due = self.purge_due(feed)
             if due is None or due > now:
                 continue
@@ -153,7 +146,7 @@ class Cleanup:
             referenced_by[feed_id].add(key)
         # Listed after the scan: a feed's rows are written only after its document exists, so a feed
         # seen in the scan and missing here has no document any more.
-        feeds = [f for f in await self._all_feeds() if f.id not in gone]
+        feeds = [f for f in await self._catalog.all_feeds(include_deleted=True) if f.id not in gone]
         known = {f.id for f in feeds}
         for feed_id in set(referenced_by) - known - gone:
             if not dry_run:

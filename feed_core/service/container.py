@@ -14,6 +14,7 @@ from feed_core.service.resolve import Resolver
 from feed_core.service.upstream import UpstreamService
 from feed_core.settings import Settings
 from feed_core.storage.catalog import Catalog
+from feed_core.storage.credential_cipher import CredentialCipher
 from feed_core.storage.health import HealthStore
 from feed_core.storage.packages import PackageStore
 from feed_core.storage.ports import Storage
@@ -63,7 +64,9 @@ async def build_services(
     settings: Settings, *, clock: Clock = system_clock, storage: Storage | None = None
 ) -> Services:
     storage = storage or await open_storage(settings)
-    catalog = Catalog(storage.tables)
+    catalog = Catalog(
+        storage.tables, CredentialCipher.from_settings(settings.credentials_key, settings.credentials_old_keys)
+    )
     package_store = PackageStore(storage.tables, storage.blobs)
     packages = PackageService(package_store, clock)
     state = UpstreamStateStore(storage.tables, storage.blobs)

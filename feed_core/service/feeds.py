@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from feed_core.domain.access import require_role
 from feed_core.domain.clock import Clock, iso
+from feed_core.domain.credentials import Credentials
 from feed_core.domain.errors import (
     BadRequestError,
     ConflictError,
@@ -38,7 +39,7 @@ from feed_core.domain.upstream_sources import (
     validate_release_age,
 )
 from feed_core.service.cache import TtlCache
-from feed_core.storage.catalog import MAX_FEED_DOCUMENT_CHARS, Catalog, feed_document_chars
+from feed_core.storage.catalog import MAX_FEED_DOCUMENT_CHARS, Catalog
 from feed_core.storage.ports import EntityExistsError, EtagMismatchError
 
 
@@ -165,7 +166,7 @@ class FeedService:
             created=iso(self._clock()),
         )
         feed.upstream_sources = await self.resolve_upstream_sources(feed, upstream_sources)
-        _check_size(feed)
+        self._check_storable(feed)
         try:
             await self._catalog.create_feed(feed)
         except EntityExistsError:
@@ -203,7 +204,7 @@ class FeedService:
                 raise PreconditionFailedError("the feed changed since you read it (If-Match does not match its ETag)")
             old_name = current.name
             result = await apply(current)
-            _check_size(current)
+            self._check_storable(current)
             try:
                 await self._catalog.update_feed(current, old_name=old_name)
             except EtagMismatchError:
@@ -216,6 +217,31 @@ class FeedService:
                 self._cache.clear()
             return current, result
         raise ConflictError("the feed is being changed by others right now; try again")
+
+    def _check_storable(self, feed: Feed) -> None:
+        """Refuse, before writing, a document that would not fit or credentials that cannot be encrypted."""
+        missing_key = self._catalog.credentials_key_missing
+        has_credentials = any(isinstance(s.get("credentials"), Credentials) for s in feed.upstream_sources)
+        if missing_key is not None and has_credentials:
+            raise BadRequestError(
+                f"upstream credentials are stored only encrypted, and {missing_key}: the operator must set "
+                "FEED_CREDENTIALS_KEY (base64 of 32 random bytes, see the README's upstream sources section); "
+                "until then, sources cannot have credentials. Nothing was saved"
+            )
+        if self._catalog.document_chars(feed) > MAX_FEED_DOCUMENT_CHARS:
+            raise BadRequestError(
+                "the feed's settings are too large to store (too many or too long upstream sources, exemptions "
+                "or permissions); remove some"
+            )
+
+    async def reseal_credentials(self, feed: Feed) -> Feed:
+        """Rewrite the feed (conditionally on its ETag, re-read on conflict) so its upstream credentials are
+        encrypted with the current key: key rotation, and plaintext from before encryption at rest."""
+        async def keep(f: Feed) -> None:
+            return None
+
+        updated, _ = await self._mutate_async(feed, keep, include_deleted=True)
+        return updated
 
     async def update(self, feed: Feed, caller: Caller, change: FeedUpdate, if_match: str | None = None) -> Feed:
         require_role(feed, caller, Role.ADMINISTRATOR, "changing feed settings")
@@ -496,14 +522,6 @@ def _keep_previous_target(draft: SourceDraft) -> None:
     ):
         src[key] = prev.get(key)
     src["name"] = src["name"] or prev.get("name")
-
-
-def _check_size(feed: Feed) -> None:
-    if feed_document_chars(feed) > MAX_FEED_DOCUMENT_CHARS:
-        raise BadRequestError(
-            "the feed's settings are too large to store (too many or too long upstream sources, exemptions "
-            "or permissions); remove some"
-        )
 
 
 def _description(text: str) -> str:

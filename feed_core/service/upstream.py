@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import tempfile
 import time
@@ -30,6 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from feed_core.domain.clock import Clock, iso
+from feed_core.domain.credentials import credentials_identity
 from feed_core.domain.errors import UpstreamError
 from feed_core.domain.integrity import Digests, first_mismatch, strongest_checked
 from feed_core.domain.models import Caller, Feed, PackageVersion
@@ -108,7 +108,7 @@ CLIENTS = {
 
 def source_key(source: Mapping[str, Any]) -> str:
     """Feeds sharing an upstream (same location, same credentials) share its cached metadata."""
-    creds = json.dumps(source.get("credentials"), sort_keys=True)
+    creds = credentials_identity(source.get("credentials"))
     return hashlib.sha256(f"{source.get('location')}|{creds}".encode()).hexdigest()[:32]
 
 

@@ -21,6 +21,7 @@ import asyncio
 import json
 from typing import Any
 
+from feed_core.domain.credentials import Credentials, UnreadableCredentials
 from feed_core.domain.models import (
     Feed,
     Organization,
@@ -32,6 +33,8 @@ from feed_core.domain.models import (
 )
 from feed_core.domain.names import parse_guid, pick_reference
 from feed_core.domain.roles import Role, parse_scope
+from feed_core.domain.upstream_sources import registry_origin
+from feed_core.storage.credential_cipher import CredentialCipher, seal_context
 from feed_core.storage.ports import Entity, EntityExistsError, OpKind, TableOp, TableStore
 
 ORGS, FEEDS, TOKENS, TOKEN_LIST, TOKEN_KIDS = "orgs", "feeds", "tokens", "tokenlist", "tokenkids"
@@ -41,12 +44,7 @@ ORGS, FEEDS, TOKENS, TOKEN_LIST, TOKEN_KIDS = "orgs", "feeds", "tokens", "tokenl
 MAX_FEED_DOCUMENT_CHARS = 30_000
 
 
-def feed_document_chars(feed: Feed) -> int:
-    """The size of the stored document, to refuse settings that would not fit before writing them."""
-    return len(_feed_doc(feed))
-
-
-def _feed_doc(feed: Feed) -> str:
+def _feed_doc(feed: Feed, sources: list[dict[str, Any]]) -> str:
     return json.dumps(
         {
             "id": feed.id,
@@ -55,7 +53,7 @@ def _feed_doc(feed: Feed) -> str:
             "name": feed.name,
             "description": feed.description,
             "upstreamEnabled": feed.upstream_enabled,
-            "upstreamSources": feed.upstream_sources,
+            "upstreamSources": sources,
             "views": [
                 {"id": v.id, "name": v.name, "type": v.type.value, "visibility": v.visibility.value} for v in feed.views
             ],
@@ -73,8 +71,7 @@ def _feed_doc(feed: Feed) -> str:
     )
 
 
-def _feed_from(entity: Entity) -> Feed:
-    d: dict[str, Any] = json.loads(entity.get_str("doc"))
+def _feed_from(d: dict[str, Any], etag: str | None) -> Feed:
     return Feed(
         id=d["id"],
         org=d["org"],
@@ -95,8 +92,18 @@ def _feed_from(entity: Entity) -> Feed:
         default_view_id=d.get("defaultViewId", ""),
         created=d.get("created", ""),
         deleted=d.get("deletedDate"),
-        etag=entity.etag,
+        etag=etag,
     )
+
+
+def _context(feed_id: str, source: dict[str, Any]) -> str:
+    location = str(source.get("location") or "")
+    try:
+        scheme, host, port = registry_origin(location)
+        origin = f"{scheme}://{host}:{port or ''}"
+    except ValueError:  # not a valid URL (stored locations are validated): bind to the text itself
+        origin = location
+    return seal_context(feed_id, str(source.get("id")), origin)
 
 
 def _name_key(project: str | None, name: str) -> str:
@@ -108,10 +115,50 @@ def _in_project(feed: Feed, project: str | None) -> bool:
 
 
 class Catalog:
-    """Reads and writes of organizations, feeds and tokens."""
+    """Reads and writes of organizations, feeds and tokens.
 
-    def __init__(self, tables: TableStore) -> None:
+    Upstream credentials are sealed with ``cipher`` on the way into the feed table and opened on the way
+    out (``feed_core.storage.credential_cipher``): the table never holds them in plaintext.
+    """
+
+    def __init__(self, tables: TableStore, cipher: CredentialCipher) -> None:
         self._t = tables
+        self._cipher = cipher
+
+    @property
+    def credentials_key_id(self) -> str | None:
+        """The id of the key credentials are encrypted with now."""
+        return self._cipher.key_id
+
+    @property
+    def credentials_key_missing(self) -> str | None:
+        """Why credentials cannot be stored right now (no key configured), or ``None``."""
+        return self._cipher.missing_key
+
+    def document_chars(self, feed: Feed) -> int:
+        """The size of the stored document, to refuse settings that would not fit before writing them."""
+        return len(self._doc(feed))
+
+    def _doc(self, feed: Feed) -> str:
+        """The stored document, with every source's credentials sealed (or kept sealed, when unreadable)."""
+        sources = []
+        for src in feed.upstream_sources:
+            creds = src.get("credentials")
+            if isinstance(creds, Credentials):
+                src = {**src, "credentials": self._cipher.seal(creds, _context(feed.id, src))}
+            elif isinstance(creds, UnreadableCredentials):
+                src = {**src, "credentials": dict(creds.stored)}
+            elif creds is not None:
+                raise TypeError("upstream credentials must be Credentials; refusing to store them in plaintext")
+            sources.append(src)
+        return _feed_doc(feed, sources)
+
+    def _feed(self, entity: Entity) -> Feed:
+        d: dict[str, Any] = json.loads(entity.get_str("doc"))
+        for src in d.get("upstreamSources", []):
+            if "credentials" in src:
+                src["credentials"] = self._cipher.open(src["credentials"], _context(d["id"], src))
+        return _feed_from(d, entity.etag)
 
     # organizations -------------------------------------------------------------------------------
     async def get_org(self, name: str) -> Organization | None:
@@ -137,14 +184,14 @@ class Catalog:
     async def create_feed(self, feed: Feed) -> Feed:
         """Claim the name, then write the document. ``EntityExistsError`` if the name is taken."""
         await self._t.insert(FEEDS, Entity(feed.org.lower(), _name_key(feed.project, feed.name), {"id": feed.id}))
-        etag = await self._t.insert(FEEDS, Entity(feed.org.lower(), f"id:{feed.id}", {"doc": _feed_doc(feed)}))
+        etag = await self._t.insert(FEEDS, Entity(feed.org.lower(), f"id:{feed.id}", {"doc": self._doc(feed)}))
         feed.etag = etag
         return feed
 
     async def get_feed_by_id(self, org: str, feed_id: str, *, include_deleted: bool = False) -> Feed | None:
         """The feed; one in the recycle bin only with ``include_deleted`` (it is hidden from every use)."""
         e = await self._t.get(FEEDS, org.lower(), f"id:{feed_id.lower()}")
-        feed = None if e is None else _feed_from(e)
+        feed = None if e is None else self._feed(e)
         return feed if feed is not None and (include_deleted or feed.deleted is None) else None
 
     async def find_feed(self, org: str, project: str | None, name_or_id: str) -> Feed | None:
@@ -167,8 +214,15 @@ class Catalog:
         return feed if feed is not None and _in_project(feed, project) else None
 
     async def list_feeds(self, org: str, *, include_deleted: bool = False) -> list[Feed]:
-        feeds = [_feed_from(e) for e in await self._t.query(FEEDS, org.lower(), "id:")]
+        feeds = [self._feed(e) for e in await self._t.query(FEEDS, org.lower(), "id:")]
         return [f for f in feeds if include_deleted or f.deleted is None]
+
+    async def all_feeds(self, *, include_deleted: bool = False) -> list[Feed]:
+        """Every feed of every organization, in a stable order (organization, then feed id)."""
+        feeds: list[Feed] = []
+        for org in sorted(await self.list_orgs()):
+            feeds.extend(sorted(await self.list_feeds(org, include_deleted=include_deleted), key=lambda f: f.id))
+        return feeds
 
     async def feed_holding_name(self, org: str, project: str | None, name: str) -> Feed | None:
         """The feed (deleted ones included) that holds a name: a deleted feed keeps its name until purged."""
@@ -185,7 +239,7 @@ class Catalog:
             await self._t.insert(FEEDS, Entity(feed.org.lower(), _name_key(feed.project, feed.name), {"id": feed.id}))
         try:
             feed.etag = await self._t.update(
-                FEEDS, Entity(feed.org.lower(), f"id:{feed.id}", {"doc": _feed_doc(feed)}, feed.etag)
+                FEEDS, Entity(feed.org.lower(), f"id:{feed.id}", {"doc": self._doc(feed)}, feed.etag)
             )
         except Exception:
             if renamed:

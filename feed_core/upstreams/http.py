@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from feed_core.domain.credentials import Credentials, UnreadableCredentials
+
 log = logging.getLogger("feed_core.upstreams")
 
 USER_AGENT = "feed-core (package feed; upstream fetch)"
@@ -42,18 +44,21 @@ def make_client(connect_timeout: float, read_timeout: float) -> httpx.AsyncClien
 
 
 def source_auth_headers(source: Mapping[str, Any], url: str) -> dict[str, str]:
-    """The source's own credentials, sent only to the host the source names (as npm does)."""
+    """The source's own credentials, sent only to the host the source names (as npm does).
+
+    Stored credentials that could not be decrypted make the source unusable (``UpstreamFailure`` with
+    the reason) rather than asking the upstream without them."""
     creds = source.get("credentials")
-    if not isinstance(creds, Mapping):
+    if isinstance(creds, UnreadableCredentials):
+        raise UpstreamFailure(creds.reason)
+    if not isinstance(creds, Credentials):
         return {}
     if urlsplit(url).netloc != urlsplit(str(source.get("location", ""))).netloc:
         return {}
-    if isinstance(creds.get("token"), str):
-        return {"Authorization": f"Bearer {creds['token']}"}
-    if isinstance(creds.get("password"), str):
-        pair = f"{creds.get('username') or 'feed'}:{creds['password']}".encode()
-        return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
-    return {}
+    if creds.token is not None:
+        return {"Authorization": f"Bearer {creds.token}"}
+    pair = f"{creds.username or 'feed'}:{creds.password or ''}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
 
 
 def describe(exc: BaseException, url: str) -> str:

@@ -48,6 +48,15 @@ param refreshSchedule string
 @description('NCRONTAB schedule of the upstream health job (FEED_HEALTH_SCHEDULE).')
 param healthSchedule string
 
+@description('URI of the Key Vault holding the credentials key (https://<vault>.vault.azure.net/).')
+param keyVaultUri string
+
+@description('Name of the secret holding FEED_CREDENTIALS_KEY.')
+param credentialsKeySecretName string
+
+@description('Name of the secret holding FEED_CREDENTIALS_OLD_KEYS (decrypt-only keys, for rotation).')
+param credentialsOldKeysSecretName string
+
 @description('Upper bound of instances the plan scales out to (Flex Consumption: 40-1000).')
 param maximumInstanceCount int = 40
 
@@ -91,7 +100,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
-    // Key Vault references in app settings (e.g. FEED_ADMIN_TOKEN, see infra/README.md) use this identity.
+    // Key Vault references in app settings (FEED_CREDENTIALS_KEY, FEED_CREDENTIALS_OLD_KEYS, optionally
+    // FEED_ADMIN_TOKEN: see infra/README.md) are resolved with this identity.
     keyVaultReferenceIdentity: identityId
     siteConfig: {
       minTlsVersion: '1.2'
@@ -157,7 +167,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
     // The feed's own settings (feed_core/settings.py). Secrets are never set here: FEED_ADMIN_TOKEN is
-    // set after deployment, or the first token is minted with the CLI (infra/README.md).
+    // set after deployment, or the first token is minted with the CLI (infra/README.md); the credentials
+    // keys are Key Vault references, resolved with keyVaultReferenceIdentity (a reference whose secret does
+    // not exist yet reaches the app as its own text, which the app treats as no key).
     FEED_STORAGE: 'azure'
     FEED_STORAGE_TABLE_URL: storageAccount.properties.primaryEndpoints.table
     FEED_STORAGE_BLOB_URL: storageAccount.properties.primaryEndpoints.blob
@@ -169,6 +181,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     FEED_REFRESH_SCHEDULE: refreshSchedule
     FEED_HEALTH_SCHEDULE: healthSchedule
     FEED_GC_SCHEDULE: '0 30 3 * * *' // daily, at a quiet hour; change it in the app settings
+    FEED_CREDENTIALS_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${credentialsKeySecretName}/)'
+    FEED_CREDENTIALS_OLD_KEYS: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${credentialsOldKeysSecretName}/)'
   }
 }
 

@@ -7,6 +7,9 @@ param storageAccountName string
 @description('Application Insights component the app publishes telemetry to.')
 param applicationInsightsName string
 
+@description('Key Vault holding the credentials key.')
+param keyVaultName string
+
 @description('Principal (object) id of the function app\'s user-assigned managed identity.')
 param identityPrincipalId string
 
@@ -40,6 +43,13 @@ var developerStorageRoleIds = empty(developerPrincipalId) ? [] : storageDataRole
 
 // Monitoring Metrics Publisher: send telemetry to Application Insights, whose local auth is disabled.
 var metricsPublisherRoleId = '3913510d-42f4-4e42-8a64-420c390055eb'
+
+// Key Vault Secrets User: read secret values, which is what resolving a Key Vault reference needs (the app's
+// identity; FEED_CREDENTIALS_KEY and FEED_CREDENTIALS_OLD_KEYS).
+var keyVaultSecretsUserRoleId = '4633458b-17de-408a-b874-0445c86b69e6'
+// Key Vault Secrets Officer: create and update secrets (the developer, who puts the credentials key in the
+// vault and rotates it; with RBAC authorization even a subscription owner needs a data role for that).
+var keyVaultSecretsOfficerRoleId = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
 
 resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -80,5 +90,29 @@ resource identityMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', metricsPublisherRoleId)
+  }
+}
+
+resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
+}
+
+resource identitySecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(keyVault.id, identityPrincipalId, keyVaultSecretsUserRoleId)
+  scope: keyVault
+  properties: {
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUserRoleId)
+  }
+}
+
+resource developerSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(developerPrincipalId)) {
+  name: guid(keyVault.id, developerPrincipalId, keyVaultSecretsOfficerRoleId)
+  scope: keyVault
+  properties: {
+    principalId: developerPrincipalId
+    principalType: developerPrincipalType
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsOfficerRoleId)
   }
 }

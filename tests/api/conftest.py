@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from feed_core.settings import Settings
 from tests.npm_packages import publish_body
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+CREDENTIALS_KEY = base64.b64encode(bytes(range(32))).decode()
 ORG = "local"
 STAFF = (
     ("alice", "contributor", "vso.packaging_write"),
@@ -54,7 +56,12 @@ SettingsFactory = Callable[..., Settings]
 @pytest.fixture
 def make_settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> SettingsFactory:
     def make(**overrides: Any) -> Settings:
-        base: dict[str, Any] = {"admin_token": ADMIN_TOKEN, "organization": ORG, "data_dir": tmp_path / "data"}
+        base: dict[str, Any] = {
+            "admin_token": ADMIN_TOKEN,
+            "organization": ORG,
+            "data_dir": tmp_path / "data",
+            "credentials_key": CREDENTIALS_KEY,
+        }
         if backend == "azurite":
             unique = uuid.uuid4().hex[:10]
             base.update(

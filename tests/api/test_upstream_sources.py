@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from feed_core.app import create_app
+from feed_core.domain.credentials import Credentials
 from feed_core.service.container import build_services
 from tests.api.conftest import ADMIN_TOKEN, ORG, Api, MutableClock, SettingsFactory
 
@@ -146,7 +147,7 @@ async def test_custom_registry_credentials_are_kept_but_never_returned(
     assert "credentials" not in src
     # stored for the engine
     (stored,) = await stored_sources(api, "priv")
-    assert stored["credentials"] == {"username": "build", "password": SECRET}
+    assert stored["credentials"] == Credentials(username="build", password=SECRET)
 
     # a client sends back what GET showed: the credentials stay
     got = await get_feed(api, "priv")
@@ -156,7 +157,7 @@ async def test_custom_registry_credentials_are_kept_but_never_returned(
     responses.append(r.json())
     assert r.json()["upstreamSources"][0]["hasCredentials"] is True
     (stored,) = await stored_sources(api, "priv")
-    assert stored["credentials"] == {"username": "build", "password": SECRET}
+    assert stored["credentials"] == Credentials(username="build", password=SECRET)
     assert stored["id"] == src["id"]
 
     # replaced by a token
@@ -164,7 +165,7 @@ async def test_custom_registry_credentials_are_kept_but_never_returned(
     assert r.status_code == 200, r.text
     responses.append(r.json())
     (stored,) = await stored_sources(api, "priv")
-    assert stored["credentials"] == {"token": TOKEN}
+    assert stored["credentials"] == Credentials(token=TOKEN)
 
     # moving the source to another host needs the credentials again (they are never sent elsewhere)
     moved = {**got["upstreamSources"][0], "location": "https://elsewhere.example/"}

@@ -1,7 +1,8 @@
 """Static checks of the Bicep under infra/: it parses, and its parsed structure keeps the deployment's promises.
 
 Those promises: keys and local auth off, host storage through the managed identity, app settings that match
-what the code reads, and outputs wired to the right values.
+what the code reads, the credentials key in a Key Vault with RBAC only (read by the app through a Key Vault
+reference, never in the template), and outputs wired to the right values.
 
 There is no Bicep CLI on these machines (no package ships it), so nothing here compiles the templates or checks
 types the way `bicep build` does. Two independent parsers check the syntax: pycep-parser (whose JSON tree the
@@ -70,17 +71,22 @@ ROLE_NAMES = {
     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
     "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
+    "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
+    "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": "Key Vault Secrets Officer",
 }
 BLOB_DATA_ROLES = {"b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "ba92f5b4-2d11-453d-a403-e96b0029c9fe"}
 TABLE_DATA_CONTRIBUTOR = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
 QUEUE_DATA_CONTRIBUTOR = "974c5e8b-45b9-4653-ba55-5f855dd0fb88"
 MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
+KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+KEY_VAULT_SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
 
 STORAGE_ACCOUNT = "Microsoft.Storage/storageAccounts"
 FUNCTION_APP = "Microsoft.Web/sites"
 APP_INSIGHTS = "Microsoft.Insights/components"
 IDENTITY = "Microsoft.ManagedIdentity/userAssignedIdentities"
 ROLE_ASSIGNMENT = "Microsoft.Authorization/roleAssignments"
+KEY_VAULT = "Microsoft.KeyVault/vaults"
 
 _TREE_SITTER = Parser(Language(tree_sitter_bicep.language()))
 
@@ -222,7 +228,7 @@ def wired_from_main(module_file: str, module_param_name: str, expected_type: str
 def test_the_expected_files_exist() -> None:
     names = {p.relative_to(INFRA).as_posix() for p in BICEP_FILES}
     assert {"main.bicep", "app/identity.bicep", "app/storage.bicep", "app/monitoring.bicep"} <= names
-    assert {"app/function.bicep", "app/rbac.bicep"} <= names
+    assert {"app/function.bicep", "app/rbac.bicep", "app/keyvault.bicep"} <= names
     assert (INFRA / "abbreviations.json").is_file() and PARAMETERS.is_file()
     assert (ROOT / "azure.yaml").is_file()
 
@@ -525,6 +531,98 @@ def test_the_identity_may_publish_telemetry() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# The credentials key: a Key Vault reference
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_one_key_vault_with_rbac_soft_delete_and_purge_protection() -> None:
+    vaults = {(path.name, symbol): r for path in BICEP_FILES for symbol, r in resources(path, KEY_VAULT).items()}
+    (file_name, _), vault = only(vaults)
+    assert file_name == "keyvault.bicep"
+    props = body(vault)["properties"]
+    assert props["enableRbacAuthorization"] is True
+    assert "accessPolicies" not in props, "RBAC only: access policies would bypass it"
+    assert props["enableSoftDelete"] is True and props["enablePurgeProtection"] is True
+    assert int(props["softDeleteRetentionInDays"]) >= 7
+
+
+def test_the_template_holds_no_secret() -> None:
+    """The operator puts the key into the vault (infra/README.md): no secret resource, no secure parameter."""
+    for path in BICEP_FILES:
+        assert not resources(path, "Microsoft.KeyVault/vaults/secrets"), path.name
+        for name, parameter in parsed(path).get("parameters", {}).items():
+            assert not any(d["type"] == "secure" for d in parameter["decorators"]), f"{path.name}: {name}"
+
+
+def key_vault_role_assignments() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """Role id -> (resource, body) of rbac.bicep's single (not looped) assignments."""
+    path = rbac_bicep()
+    variables = parsed(path)["variables"]
+    found = {}
+    for resource in resources(path, ROLE_ASSIGNMENT).values():
+        if "loop_type" in resource["config"]:
+            continue
+        config = body(resource)
+        role_variable = config["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
+        found[variables[role_variable]["value"]] = (resource, config)
+    return found
+
+
+def test_the_identity_may_read_the_vaults_secrets_and_the_developer_may_set_them() -> None:
+    path = rbac_bicep()
+    assignments = key_vault_role_assignments()
+    lines = path.read_text().splitlines()
+    for role, principal, principal_type in (
+        (KEY_VAULT_SECRETS_USER, "identityPrincipalId", "ServicePrincipal"),
+        (KEY_VAULT_SECRETS_OFFICER, "developerPrincipalId", "developerPrincipalType"),
+    ):
+        _, config = assignments[role]
+        scope = config["scope"]
+        assert resource_type(path, scope) == KEY_VAULT, role
+        assert config["properties"]["principalId"] == principal
+        assert config["properties"]["principalType"] == principal_type
+        guid = config["name"]["function"]
+        role_variable = config["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
+        assert guid["type"] == "guid" and dotted(guid["parameters"]["base_string"]) == f"{scope}.id"
+        assert [guid["parameters"].get(k) for k in ("extra_string_1", "extra_string_2")] == [principal, role_variable]
+        index = next(i for i, line in enumerate(lines) if f"'{role}'" in line)
+        assert ROLE_NAMES[role] in " ".join(lines[index - 3 : index]), f"no comment names {ROLE_NAMES[role]}"
+    # the developer's role only when azd passes a principal
+    officer, _ = assignments[KEY_VAULT_SECRETS_OFFICER]
+    assert "developerPrincipalId" in json.dumps(officer["config"]["condition"])
+    # the vault in rbac.bicep is the one keyvault.bicep creates
+    _, existing = only(resources(path, KEY_VAULT, existing=True))
+    assert body(existing)["name"] == "keyVaultName"
+    assert wired_from_main("rbac.bicep", "keyVaultName", KEY_VAULT, "name")
+
+
+def test_the_credentials_keys_are_key_vault_references_resolved_with_the_identity() -> None:
+    path, settings = function_bicep(), app_settings()
+    readme = (INFRA / "README.md").read_text()
+    for setting, param in (
+        ("FEED_CREDENTIALS_KEY", "credentialsKeySecretName"),
+        ("FEED_CREDENTIALS_OLD_KEYS", "credentialsOldKeysSecretName"),
+    ):
+        assert template_parts(settings[setting]) == [
+            "@Microsoft.KeyVault(SecretUri=",
+            "${keyVaultUri}",
+            "secrets/",
+            "${" + param + "}",
+            "/)",
+        ], setting
+        assert param in parsed(path)["parameters"]
+        variable = module_param(module_for("function.bicep"), param)
+        secret_name = parsed(MAIN)["variables"][variable]["value"]
+        assert f"--name {secret_name} " in readme, f"infra/README.md does not say how to set {secret_name}"
+    assert wired_from_main("function.bicep", "keyVaultUri", KEY_VAULT, "properties.vaultUri")
+    _, site = only(resources(path, FUNCTION_APP))
+    assert body(site)["properties"]["keyVaultReferenceIdentity"] == "identityId"
+    assert wired_from_main("function.bicep", "identityId", IDENTITY, "id")
+    # the role is granted before the app's settings land (the references resolve on the first start)
+    assert module_for("rbac.bicep") in parsed(MAIN)["modules"][module_for("function.bicep")]["config"]["dependsOn"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # App settings against the code
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -624,6 +722,7 @@ def test_the_azure_configuration_passes_the_codes_validation() -> None:
         ("STORAGE_ACCOUNT_NAME", "storage.bicep", STORAGE_ACCOUNT, "name"),
         ("FEED_STORAGE_TABLE_URL", "storage.bicep", STORAGE_ACCOUNT, "properties.primaryEndpoints.table"),
         ("FEED_STORAGE_BLOB_URL", "storage.bicep", STORAGE_ACCOUNT, "properties.primaryEndpoints.blob"),
+        ("AZURE_KEY_VAULT_NAME", "keyvault.bicep", KEY_VAULT, "name"),
     ],
 )
 def test_outputs_are_wired_to_the_right_resource(output: str, module_file: str, resource: str, suffix: str) -> None:

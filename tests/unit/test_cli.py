@@ -12,7 +12,7 @@ from feed_core.cli import main
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("FEED_ADMIN_TOKEN", "FEED_STORAGE", "FEED_ORGANIZATION"):
+    for name in ("FEED_ADMIN_TOKEN", "FEED_STORAGE", "FEED_ORGANIZATION", "FEED_CREDENTIALS_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("FEED_DATA_DIR", str(tmp_path / "data"))
     return tmp_path / "data"
@@ -107,3 +107,42 @@ def test_feed_delete_restore_and_gc_commands(
     assert "removed 1 deleted feeds" in capsys.readouterr().out
     assert main(["feed", "restore", "web"]) == 1
     assert main(["feed", "create", "web"]) == 0  # the name is free once the feed is purged
+
+
+def test_the_embedded_store_keeps_its_own_credentials_key(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without FEED_CREDENTIALS_KEY, `serve` and the CLI on the embedded store make one key on first start and
+    keep it, readable by its owner only, in the data directory; credentials then work with no setup."""
+    import asyncio
+
+    from feed_core.cli import _admin, _settings, build_parser
+    from feed_core.domain.credentials import Credentials
+    from feed_core.service.container import build_services
+
+    settings = _settings(build_parser().parse_args(["feed", "list"]))
+    key_file = data_dir / "credentials.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert settings.credentials_key == key_file.read_text().strip()
+    assert _settings(build_parser().parse_args(["serve"])).credentials_key == settings.credentials_key
+
+    async def store_credentials() -> None:
+        services = await build_services(settings)
+        await services.identity.bootstrap("local", "admin", "", mint_if_missing=False)
+        source = {"name": "corp", "protocol": "npm", "location": "https://corp.example/", "credentials": {"token": "t"}}
+        await services.feeds.create("local", None, _admin(settings), "web", "", True, [source])
+        await services.close()
+
+    asyncio.run(store_credentials())
+    assert main(["credentials", "rotate"]) == 0
+    assert "re-encrypted the upstream credentials of 1 feeds" in capsys.readouterr().out
+
+    async def read_back() -> object:
+        services = await build_services(_settings(build_parser().parse_args(["feed", "list"])))
+        feed = await services.catalog.find_feed("local", None, "web")
+        await services.close()
+        assert feed is not None
+        return feed.upstream_sources[0]["credentials"]
+
+    assert asyncio.run(read_back()) == Credentials(token="t")
+    key_file.write_text("garbage\n")
+    assert main(["feed", "list"]) == 2
+    assert "credentials.key must be base64 of 32 random bytes" in capsys.readouterr().err

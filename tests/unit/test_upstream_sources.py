@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from feed_core.domain.credentials import Credentials
 from feed_core.domain.errors import BadRequestError
 from feed_core.domain.upstream_sources import (
     MAX_EXEMPTIONS,
@@ -87,7 +88,8 @@ def test_custom_url_with_credentials() -> None:
         [{"name": "corp", "protocol": "npm", "location": "https://corp.example/npm/", "credentials": {"token": "t"}}],
         {},
     )
-    assert draft.source["credentials"] == {"token": "t"}
+    assert draft.source["credentials"] == Credentials(token="t")
+    assert "'t'" not in repr(draft.source) and "Credentials(token=***)" in repr(draft.source)
     assert draft.source["upstreamSourceType"] == "public"
 
 
@@ -131,7 +133,7 @@ def test_existing_id_keeps_status_details_status_and_credentials() -> None:
         "status": "disabled",
         "statusDetails": [{"reason": "engine said so"}],
         "minimumReleaseAgeHours": 12.0,
-        "credentials": {"token": "t"},
+        "credentials": Credentials(token="t"),
     }
     sent = {k: v for k, v in stored.items() if k not in ("credentials", "status", "statusDetails")}
     sent.pop("minimumReleaseAgeHours")
@@ -142,7 +144,7 @@ def test_existing_id_keeps_status_details_status_and_credentials() -> None:
     assert src["status"] == "disabled"
     assert src["statusDetails"] == [{"reason": "engine said so"}]
     assert src["minimumReleaseAgeHours"] == 12.0
-    assert src["credentials"] == {"token": "t"}
+    assert src["credentials"] == Credentials(token="t")
     (draft,) = parse_upstream_sources([{**sent, "credentials": None, "enabled": True}], {}, [stored])
     assert "credentials" not in draft.source and draft.source["status"] == "ok"
 
@@ -153,11 +155,11 @@ def test_stored_credentials_are_not_carried_to_another_host() -> None:
         "name": "corp",
         "protocol": "npm",
         "location": "https://corp.example/",
-        "credentials": {"token": "t"},
+        "credentials": Credentials(token="t"),
     }
     sent = {k: v for k, v in stored.items() if k != "credentials"}
     (draft,) = parse_upstream_sources([{**sent, "location": "https://corp.example/elsewhere/"}], {}, [stored])
-    assert draft.source["credentials"] == {"token": "t"}
+    assert draft.source["credentials"] == Credentials(token="t")
     with pytest.raises(BadRequestError, match="another host"):
         parse_upstream_sources([{**sent, "location": "https://evil.example/"}], {}, [stored])
     with pytest.raises(BadRequestError, match="another host"):
@@ -165,7 +167,7 @@ def test_stored_credentials_are_not_carried_to_another_host() -> None:
     (draft,) = parse_upstream_sources(
         [{**sent, "location": "https://evil.example/", "credentials": {"token": "n"}}], {}, [stored]
     )
-    assert draft.source["credentials"] == {"token": "n"}
+    assert draft.source["credentials"] == Credentials(token="n")
 
 
 def test_unknown_id_gets_a_new_one_and_duplicates_are_refused() -> None:
