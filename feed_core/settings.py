@@ -100,7 +100,7 @@ class Settings:
     sas_ttl_seconds: int = 300
     organization: str = "local"
     admin_user: str = "admin"
-    admin_token: str = ""
+    admin_token: str = field(default="", repr=False)
     public_url: str = ""
     max_upload_bytes: int = 100 * 1024 * 1024
     public_sources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)

@@ -113,8 +113,11 @@ def test_credentials_stay_out_of_reprs_and_logs(caplog: pytest.LogCaptureFixture
     assert str(Credentials(token=SECRET)) == "Credentials(token=***)"
     unreadable = UnreadableCredentials({"ct": SECRET}, "why")
     assert SECRET not in repr(unreadable) and "why" in repr(unreadable)
-    settings = Settings(credentials_key=generate_key(), credentials_old_keys=(generate_key(),))
+    settings = Settings(
+        credentials_key=generate_key(), credentials_old_keys=(generate_key(),), admin_token="admin-token-" + SECRET
+    )
     assert settings.credentials_key not in repr(settings) and settings.credentials_old_keys[0] not in repr(settings)
+    assert SECRET not in repr(settings)
     # cache keys stay as they were before credentials were typed (sources share cached upstream metadata)
     assert credentials_identity(Credentials(token="t")) == '{"token": "t"}' and credentials_identity(None) == "null"
 
