@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 
 import pytest
 
@@ -123,13 +124,38 @@ async def test_two_concurrent_publishes_of_one_version_one_wins(feed_api: Api) -
     del winner
 
 
-async def test_concurrent_publishes_of_different_versions_all_land(feed_api: Api) -> None:
+async def test_forty_concurrent_publishes_of_distinct_versions_all_land(feed_api: Api) -> None:
+    """Every publish rewrites the package's meta row; contention must be waited out, not refused."""
     api = feed_api
-    results = await asyncio.gather(*(api.publish("many", f"1.0.{i}", who="alice") for i in range(6)))
-    assert [r.status_code for r in results] == [201] * 6
+    results = await asyncio.gather(*(api.publish("many", f"1.0.{i}", who="alice") for i in range(40)))
+    assert [r.status_code for r in results] == [201] * 40, [r.text for r in results if r.status_code != 201]
     full = (await api.http.get(api.registry() + "many", headers=api.auth("bob"))).json()
-    assert sorted(full["versions"]) == [f"1.0.{i}" for i in range(6)]
+    assert sorted(full["versions"]) == sorted(f"1.0.{i}" for i in range(40))
     assert full["dist-tags"]["latest"] in full["versions"]
+
+
+async def test_concurrent_publishes_through_several_app_instances_all_land(make_settings: SettingsFactory) -> None:
+    """Scaled out, writers in other processes collide on the package row: they are waited out, not refused."""
+    settings = make_settings()
+    async with AsyncExitStack() as stack:
+        apis = [await stack.enter_async_context(running_api(settings)) for _ in range(4)]
+        await apis[0].create_feed("feed")
+        results = await asyncio.gather(*(apis[i % 4].publish("spread", f"2.0.{i}") for i in range(40)))
+        assert [r.status_code for r in results] == [201] * 40, [r.text for r in results if r.status_code != 201]
+        full = (await apis[1].http.get(apis[1].registry() + "spread", headers=apis[1].auth())).json()
+        assert sorted(full["versions"]) == sorted(f"2.0.{i}" for i in range(40))
+        assert all(len(api.services.packages._writers) == 0 for api in apis)  # no lock outlives its writers
+
+
+async def test_ten_concurrent_publishes_of_one_version_exactly_one_wins(feed_api: Api) -> None:
+    api = feed_api
+    results = await asyncio.gather(
+        *(api.publish("one", "1.0.0", who="alice", extra={"description": f"try {i}"}) for i in range(10))
+    )
+    assert sorted(r.status_code for r in results) == [201] + [409] * 9
+    assert all("already exists" in r.json()["error"] for r in results if r.status_code == 409)
+    full = (await api.http.get(api.registry() + "one", headers=api.auth("bob"))).json()
+    assert list(full["versions"]) == ["1.0.0"]
 
 
 async def test_content_is_stored_once_per_sha256(feed_api: Api) -> None:
