@@ -11,20 +11,36 @@ import tarfile
 from typing import Any
 
 
-def make_tarball(name: str, version: str, *, extra: dict[str, Any] | None = None, code: str = "") -> bytes:
+def make_tarball(
+    name: str,
+    version: str,
+    *,
+    extra: dict[str, Any] | None = None,
+    code: str = "",
+    entries: list[tarfile.TarInfo] | None = None,
+) -> bytes:
+    """A tarball as `npm pack` makes it; ``entries`` (links, devices, ...) are added after its files."""
     manifest = {"name": name, "version": version, "main": "index.js", **(extra or {})}
     files = {
         "package/package.json": json.dumps(manifest).encode(),
         "package/index.js": (code or f"module.exports = {json.dumps(name + '@' + version)};\n").encode(),
     }
+    members = []
+    for path, data in files.items():
+        info = tarfile.TarInfo(path)
+        info.size = len(data)
+        members.append((info, data))
+    return tgz([*members, *((e, b"") for e in entries or [])])
+
+
+def tgz(members: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:
+    """A gzip-compressed tar of exactly these entries, byte-for-byte reproducible."""
     raw = io.BytesIO()
     # mtime=0 in the gzip header too, so the same inputs always give the same bytes.
     with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
-        for path, data in files.items():
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
+        for info, data in members:
             info.mtime = 499162500
-            tar.addfile(info, io.BytesIO(data))
+            tar.addfile(info, io.BytesIO(data) if data else None)
     return raw.getvalue()
 
 

@@ -5,7 +5,8 @@ calls :func:`inspect_distribution` on the file, then :func:`check_form_fields` o
 with it, before anything is stored.
 
 Archives come from strangers, so every read is bounded: member counts, declared sizes, compression
-ratios and the bytes actually decompressed are all checked against limits before they can cost much.
+ratios and the bytes actually decompressed are all checked against limits before they can cost much;
+links and device files are refused (see :mod:`feed_core.domain.archives`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
@@ -31,6 +32,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from feed_core.domain.archives import BoundedReader, check_member_path, check_tar_member_kind, check_zip_member_kind
 from feed_core.domain.errors import BadRequestError, PayloadTooLargeError
 
 __all__ = [
@@ -241,14 +243,6 @@ class _Limits:
     max_members: int
 
 
-def _check_member_name(name: str) -> None:
-    parts = name.replace("\\", "/").split("/")
-    if "\x00" in name or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
-        raise BadRequestError(
-            f"the archive holds an unsafe path {name!r} (absolute, or containing '..'): rebuild the distribution"
-        )
-
-
 def _top_level(name: str) -> str:
     """The first path component of an archive member ('' for the archive root itself)."""
     while name.startswith("./"):
@@ -270,7 +264,8 @@ def _open_zip(data: bytes, limits: _Limits) -> zipfile.ZipFile:
             )
         total = 0
         for info in members:
-            _check_member_name(info.filename)
+            check_member_path(info.filename)
+            check_zip_member_kind(info)
             total += info.file_size
             if info.file_size > _RATIO_FLOOR and info.file_size / max(info.compress_size, 1) > limits.max_ratio:
                 raise PayloadTooLargeError(
@@ -379,54 +374,6 @@ def _no_pkg_info(wanted: str) -> str:
     return f"the sdist has no PKG-INFO (expected {wanted}): build it with a standard tool such as 'python -m build'"
 
 
-class _Stream(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
-    def tell(self) -> int: ...
-    def seek(self, offset: int, whence: int = io.SEEK_SET, /) -> int: ...
-    def close(self) -> None: ...
-
-
-class _BoundedReader:
-    """A read-only view of a decompressing stream that refuses to go past ``limit`` bytes of output.
-
-    tarfile reads headers (GNU long names, pax records) and skips member data through this, so no
-    crafted header can make it decompress more than the limit.
-    """
-
-    def __init__(self, inner: _Stream, limit: int) -> None:
-        self._inner = inner
-        self._limit = limit
-
-    def _check(self) -> None:
-        if self._inner.tell() > self._limit:
-            raise PayloadTooLargeError(
-                f"the sdist looks like a decompression bomb: it expands to more than the {self._limit} bytes "
-                "this feed accepts"
-            )
-
-    def read(self, size: int = -1, /) -> bytes:
-        room = max(self._limit + 1 - self._inner.tell(), 0)  # at most one byte past the limit
-        data = self._inner.read(room if size < 0 or size > room else size)
-        self._check()
-        return data
-
-    def write(self, b: bytes, /) -> int:
-        raise io.UnsupportedOperation("read-only")
-
-    def tell(self) -> int:
-        return self._inner.tell()
-
-    def seek(self, pos: int, whence: int = io.SEEK_SET, /) -> int:
-        if whence == io.SEEK_SET and pos > self._limit + 1:
-            pos = self._limit + 1
-        result = self._inner.seek(pos, whence)
-        self._check()
-        return result
-
-    def close(self) -> None:
-        self._inner.close()
-
-
 def _tar_sdist_metadata(data: bytes, limits: _Limits) -> bytes:
     not_tar = "the file is not a gzip-compressed tar (or it is damaged): build the sdist as .tar.gz and upload it again"
     candidates: dict[str, bytes] = {}
@@ -434,7 +381,7 @@ def _tar_sdist_metadata(data: bytes, limits: _Limits) -> bytes:
     try:
         with (
             gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb") as unzipped,
-            tarfile.open(fileobj=_BoundedReader(unzipped, limits.max_uncompressed), mode="r:") as archive,
+            tarfile.open(fileobj=BoundedReader(unzipped, limits.max_uncompressed), mode="r:") as archive,
         ):
             total = 0
             for count, member in enumerate(archive, start=1):
@@ -448,7 +395,8 @@ def _tar_sdist_metadata(data: bytes, limits: _Limits) -> bytes:
                         f"the sdist looks like a decompression bomb: its files add up to more than the "
                         f"{limits.max_uncompressed} bytes this feed accepts"
                     )
-                _check_member_name(member.name)
+                check_member_path(member.name)
+                check_tar_member_kind(member)
                 top = _top_level(member.name)
                 if top:
                     topdirs.add(top)

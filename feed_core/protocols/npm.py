@@ -6,6 +6,7 @@ quirks are noted where they are handled.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -309,9 +310,10 @@ async def _put_package(ctx: NpmContext, name: NpmName, *, revision_edit: bool = 
     body = parse_json(await read_body(ctx.request, ctx.services.settings.max_upload_bytes))
     if not isinstance(body, dict):
         raise BadRequestError("the request body must be a JSON object")
-    attachments = body.get("_attachments")
-    if attachments and not revision_edit:
-        req: PublishRequest = parse_publish(name, body)
+    # A publish is a PUT of a document the client did not read first: it has no `_rev` (npm deprecate
+    # and star send back the document they read, `_rev` included, and `_attachments` empty).
+    if not revision_edit and ("_rev" not in body or body.get("_attachments")):
+        req: PublishRequest = await asyncio.to_thread(parse_publish, name, body)
         await ctx.services.packages.publish(
             ctx.feed,
             ctx.view,
@@ -345,8 +347,11 @@ async def _edit_package(ctx: NpmContext, name: NpmName, body: dict[str, Any], re
         return json_response({"ok": True})  # e.g. `npm owner`: maintainers are not kept by this feed
     if not isinstance(versions, dict):
         raise BadRequestError("'versions' must be an object")
-    pkg = await _read(ctx, name)
-    stored = {v.version: v for v in pkg.versions}
+    pkg = await ctx.services.packages.read(ctx.feed, ctx.view, PROTOCOL, name.full)
+    stored = {v.version: v for v in pkg.versions} if pkg else {}
+    await _refuse_unknown_versions(ctx, name, [n for n in versions if n not in stored])
+    if pkg is None:
+        raise NotFoundError(f"package {name.full} does not exist in {ctx.feed.name}@{ctx.view.name}")
     if revision_edit:
         removed = [n for n in stored if n not in versions]
         if removed:
@@ -363,6 +368,20 @@ async def _edit_package(ctx: NpmContext, name: NpmName, body: dict[str, Any], re
     if messages:
         await ctx.services.packages.deprecate(ctx.feed, ctx.caller, PROTOCOL, name.full, messages)
     return json_response({"ok": True})
+
+
+async def _refuse_unknown_versions(ctx: NpmContext, name: NpmName, numbers: list[str]) -> None:
+    """An edit sends back the document npm read, which may list upstream versions the feed does not hold;
+    a version that is neither held nor offered upstream would be a publish without a tarball."""
+    if not numbers:
+        return
+    offered = {v.version for v in (await _resolve(ctx, await _lookup(ctx, name))).versions()}
+    unknown = next((n for n in numbers if n not in offered), None)
+    if unknown is not None:
+        raise BadRequestError(
+            f"{name.full}@{unknown[:100]} is not in this feed: a new version is published with exactly one "
+            "tarball attachment (`npm publish`), not by editing the package document"
+        )
 
 
 async def _unpublish_all(ctx: NpmContext, name: NpmName) -> Response:

@@ -16,6 +16,8 @@ from feed_core.domain.errors import BadRequestError
 from feed_core.domain.integrity import Digests, first_mismatch, parse_sri
 from feed_core.domain.models import PackageVersion
 from feed_core.domain.names import NpmName
+from feed_core.domain.npm_manifest import check_manifest_limits
+from feed_core.domain.npm_tarball import check_matches, declares_install_script, read_tarball
 from feed_core.service.packages import PackageView
 
 #: Fields the abbreviated ("corgi") form keeps per version; arborist reads all of these.
@@ -41,14 +43,19 @@ CORGI_FIELDS = (
     "funding",
     "acceptDependencies",
 )
-_INSTALL_SCRIPTS = ("preinstall", "install", "postinstall")
 #: Top-level fields npm copies from the latest version into the full packument.
 _HOISTED = ("description", "license", "author", "repository", "homepage", "keywords", "bugs")
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def tarball_filename(name: NpmName, version: str) -> str:
+    """The file name in download URLs: ``lib-1.0.0.tgz`` for ``@team/lib``."""
     return f"{name.bare}-{version}.tgz"
+
+
+def attachment_name(name: NpmName, version: str) -> str:
+    """The key npm (and yarn, pnpm) give the tarball in a publish's ``_attachments``: unlike the download
+    file name, it keeps the scope (``@team/lib-1.0.0.tgz``)."""
+    return f"{name.full}-{version}.tgz"
 
 
 def version_from_filename(name: NpmName, filename: str) -> str | None:
@@ -144,7 +151,9 @@ def check_integrity(declared: str, digests: Digests) -> None:
 
 
 def parse_publish(name: NpmName, body: dict[str, Any]) -> PublishRequest:
-    """Validate a publish body (one new version plus its tarball attachment)."""
+    """Validate a publish body (one new version plus its tarball attachment) and the tarball in it.
+
+    CPU-bound (the tarball is decompressed to be checked): callers run it off the event loop."""
     if body.get("name", name.full) != name.full or body.get("_id", name.full) != name.full:
         raise BadRequestError(f"the body names package {body.get('name')!r} but the URL names {name.full!r}")
     versions = body.get("versions")
@@ -156,13 +165,8 @@ def parse_publish(name: NpmName, body: dict[str, Any]) -> PublishRequest:
     semver.parse_semver(number)
     if manifest.get("version", number) != number or manifest.get("name", name.full) != name.full:
         raise BadRequestError(f"versions[{number!r}] names {manifest.get('name')}@{manifest.get('version')}")
-    attachments = body.get("_attachments")
-    if not isinstance(attachments, dict):
-        raise BadRequestError("a publish must carry the tarball in '_attachments'")
-    tarballs = {k: a for k, a in attachments.items() if isinstance(k, str) and k.endswith(".tgz")}
-    if len(tarballs) != 1:
-        raise BadRequestError("a publish must carry exactly one .tgz attachment")
-    ((_, attachment),) = tarballs.items()
+    check_manifest_limits(manifest)
+    attachment = _the_attachment(name, number, body.get("_attachments"))
     if not isinstance(attachment, dict) or not isinstance(attachment.get("data"), str):
         raise BadRequestError("the attachment must have base64 'data'")
     try:
@@ -175,8 +179,6 @@ def parse_publish(name: NpmName, body: dict[str, Any]) -> PublishRequest:
             f"the attachment is {len(content)} bytes but declares length {declared_length}: "
             "the upload is truncated or corrupt"
         )
-    if not content.startswith(_GZIP_MAGIC):
-        raise BadRequestError("the attachment is not a gzip-compressed tarball (.tgz)")
     dist = manifest.get("dist") if isinstance(manifest.get("dist"), dict) else {}
     assert isinstance(dist, dict)
     digests = Digests()
@@ -186,18 +188,17 @@ def parse_publish(name: NpmName, body: dict[str, Any]) -> PublishRequest:
     sha1 = digests.hex("sha1")
     if isinstance(dist.get("shasum"), str) and dist["shasum"].lower() != sha1:
         raise BadRequestError("the tarball does not match its declared shasum: the upload is corrupt or was altered")
+    tarball = read_tarball(content)
+    check_matches(tarball, name.full, number)
     tags = body.get("dist-tags") or {"latest": number}
     if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
         raise BadRequestError("'dist-tags' must map tag names to versions")
     if any(v != number for v in tags.values()):
         raise BadRequestError(f"a publish may only tag the version it publishes ({number})")
     stored = {k: v for k, v in manifest.items() if k not in ("dist", "_attachments")}
-    scripts = manifest.get("scripts")
-    if isinstance(scripts, dict) and any(s in scripts for s in _INSTALL_SCRIPTS):
-        stored["hasInstallScript"] = True
-    kept_dist = {k: dist[k] for k in ("fileCount", "unpackedSize") if isinstance(dist.get(k), int)}
-    if kept_dist:
-        stored["dist"] = kept_dist
+    if declares_install_script(manifest) or tarball.has_install_script:
+        stored["hasInstallScript"] = True  # what npm will do on install, whatever the manifest says
+    stored["dist"] = {"fileCount": tarball.file_count, "unpackedSize": tarball.unpacked_size}
     return PublishRequest(
         version=number,
         manifest=stored,
@@ -208,3 +209,18 @@ def parse_publish(name: NpmName, body: dict[str, Any]) -> PublishRequest:
         sha256=digests.hex("sha256"),
         tags=dict(tags),
     )
+
+
+def _the_attachment(name: NpmName, number: str, attachments: object) -> object:
+    """The tarball attachment: exactly one, named as npm names it. A provenance bundle that
+    ``npm publish --provenance`` sends alongside is allowed and not kept."""
+    expected = attachment_name(name, number)
+    sent = list(attachments) if isinstance(attachments, dict) else []
+    others = [k for k in sent if k not in (expected, f"{name.full}-{number}.sigstore")]
+    if not isinstance(attachments, dict) or expected not in attachments or others:
+        got = ", ".join(repr(str(k)[:100]) for k in sent[:5]) or "none"
+        raise BadRequestError(
+            f"a publish of a new version must carry exactly one attachment, its tarball named {expected!r} "
+            f"({{name}}-{{version}}.tgz); this one carries {got}: publish with `npm publish`"
+        )
+    return attachments[expected]

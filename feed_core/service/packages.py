@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from feed_core.domain import semver
 from feed_core.domain.access import require_role
@@ -20,11 +20,11 @@ from feed_core.domain.ids import package_guid
 from feed_core.domain.models import Caller, Feed, PackageMeta, PackageVersion, View
 from feed_core.domain.roles import Role
 from feed_core.domain.visibility import latest_after_removal, tags_in_view, versions_in_view
+from feed_core.service.retry import KeyedLock, retry_on_conflict
 from feed_core.storage.packages import IndexEntry, PackageStore
-from feed_core.storage.ports import EntityExistsError, EtagMismatchError
 
 _TAG = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,99}$")
-_RETRIES = 20
+T = TypeVar("T")
 
 
 def validate_tag(tag: str) -> str:
@@ -85,10 +85,19 @@ class PackageService:
         self._store = store
         self._clock = clock
         self.upstream_conflict: UpstreamConflictCheck | None = None
+        self._writers = KeyedLock()
 
     @property
     def store(self) -> PackageStore:
         return self._store
+
+    async def _write(
+        self, feed: Feed, protocol: str, name: str, attempt: Callable[[], Awaitable[T]], give_up: str
+    ) -> T:
+        """Run one read-decide-commit ``attempt`` on a package until no concurrent writer spoils it.
+        Writers of one package in this process take turns; other processes are waited out by backoff."""
+        async with self._writers.hold((feed.id, protocol, name)):
+            return await retry_on_conflict(attempt, give_up)
 
     async def meta(self, feed: Feed, protocol: str, name: str) -> PackageMeta | None:
         return await self._store.get_meta(feed.id, protocol, name)
@@ -148,7 +157,8 @@ class PackageService:
             published=now,
             publisher=caller.user,
         )
-        for _ in range(_RETRIES):
+
+        async def attempt() -> None:
             meta = await self._store.get_meta(feed.id, new.protocol, new.name)
             existing = await self._store.get_version(feed.id, new.protocol, new.name, new.version)
             if existing is not None:
@@ -157,13 +167,12 @@ class PackageService:
             updated = replace(updated, rev=updated.rev + 1, modified=now, dist_tags={**updated.dist_tags, **new.tags})
             if "latest" not in updated.dist_tags:
                 updated.dist_tags["latest"] = new.version
-            try:
-                await self._store.commit_version(feed.id, record, updated)
-            except (EtagMismatchError, EntityExistsError):
-                continue  # someone else wrote this package meanwhile: re-read and decide again
-            await self._reindex(feed, new.protocol, new.name)
-            return record
-        raise ConflictError(f"{new.name}@{new.version} is being published concurrently; try again")
+            await self._store.commit_version(feed.id, record, updated)
+
+        busy = f"{new.name}@{new.version} is being published concurrently; try again"
+        await self._write(feed, new.protocol, new.name, attempt, busy)
+        await self._reindex(feed, new.protocol, new.name)
+        return record
 
     async def add_file(
         self,
@@ -192,46 +201,48 @@ class PackageService:
             await self._store.put_content(blob, "application/octet-stream")
         now = iso(self._clock())
         entry = {**new.file, "uploaded": now, "uploader": caller.user}
-        for _ in range(_RETRIES):
+
+        async def attempt() -> tuple[PackageVersion, bool]:
             meta = await self._store.get_meta(feed.id, new.protocol, new.name)
             existing = await self._store.get_version(feed.id, new.protocol, new.name, new.version)
             updated = meta or PackageMeta(new.protocol, new.name, {}, 0, now, now)
             updated = replace(updated, rev=updated.rev + 1, modified=now)
-            try:
-                if existing is None:
-                    record = PackageVersion(
-                        protocol=new.protocol,
-                        name=new.name,
-                        version=new.version,
-                        manifest=dict(new.manifest),
-                        filename=entry["filename"],
-                        sha256=entry["sha256"],
-                        sha512_integrity="",
-                        sha1="",
-                        size=int(entry["size"]),
-                        published=now,
-                        publisher=caller.user,
-                        files=[entry],
-                    )
-                    await self._store.commit_version(feed.id, record, updated)
-                else:
-                    if existing.deleted:
-                        raise _exists_error(feed, existing)
-                    same = next((f for f in existing.files if f["filename"] == entry["filename"]), None)
-                    if same is not None:
-                        if same["sha256"] == entry["sha256"]:
-                            return existing, False
-                        raise ConflictError(
-                            f"File already exists: {entry['filename']} is already in {new.name} {new.version} "
-                            "with different content; files are immutable: upload a new version"
-                        )
-                    record = replace(existing, files=[*existing.files, entry])
-                    await self._store.update_version(feed.id, record, updated)
-            except (EtagMismatchError, EntityExistsError):
-                continue
-            await self._reindex(feed, new.protocol, new.name)
+            if existing is None:
+                record = PackageVersion(
+                    protocol=new.protocol,
+                    name=new.name,
+                    version=new.version,
+                    manifest=dict(new.manifest),
+                    filename=entry["filename"],
+                    sha256=entry["sha256"],
+                    sha512_integrity="",
+                    sha1="",
+                    size=int(entry["size"]),
+                    published=now,
+                    publisher=caller.user,
+                    files=[entry],
+                )
+                await self._store.commit_version(feed.id, record, updated)
+                return record, True
+            if existing.deleted:
+                raise _exists_error(feed, existing)
+            same = next((f for f in existing.files if f["filename"] == entry["filename"]), None)
+            if same is not None:
+                if same["sha256"] == entry["sha256"]:
+                    return existing, False
+                raise ConflictError(
+                    f"File already exists: {entry['filename']} is already in {new.name} {new.version} "
+                    "with different content; files are immutable: upload a new version"
+                )
+            record = replace(existing, files=[*existing.files, entry])
+            await self._store.update_version(feed.id, record, updated)
             return record, True
-        raise ConflictError(f"{new.name} {new.version} is being published concurrently; try again")
+
+        busy = f"{new.name} {new.version} is being published concurrently; try again"
+        record, added = await self._write(feed, new.protocol, new.name, attempt, busy)
+        if added:
+            await self._reindex(feed, new.protocol, new.name)
+        return record, added
 
     async def set_yanked(
         self, feed: Feed, caller: Caller, protocol: str, name: str, number: str, reason: str | None
@@ -256,30 +267,31 @@ class PackageService:
         """Commit a version saved from an upstream. Its content is already stored; dist-tags are not
         touched (the upstream's tags keep applying). Returns the stored version, which may be one a
         concurrent save or publish committed first."""
-        for _ in range(_RETRIES):
+
+        async def attempt() -> tuple[PackageVersion, bool]:
             meta = await self._store.get_meta(feed.id, record.protocol, record.name)
             existing = await self._store.get_version(feed.id, record.protocol, record.name, record.version)
             now = iso(self._clock())
             updated = meta or PackageMeta(record.protocol, record.name, {}, 0, now, now)
             updated = replace(updated, rev=updated.rev + 1, modified=now)
-            if existing is not None:
-                if existing.deleted:
-                    raise _exists_error(feed, existing)
-                have = {f["filename"] for f in existing.files}
-                extra = [f for f in record.files if f["filename"] not in have]
-                if not extra:
-                    return existing
-                record = replace(existing, files=[*existing.files, *extra])  # another file of a saved version
-            try:
-                if existing is not None:
-                    await self._store.update_version(feed.id, record, updated)
-                else:
-                    await self._store.commit_version(feed.id, record, updated)
-            except (EtagMismatchError, EntityExistsError):
-                continue
+            if existing is None:
+                await self._store.commit_version(feed.id, record, updated)
+                return record, True
+            if existing.deleted:
+                raise _exists_error(feed, existing)
+            have = {f["filename"] for f in existing.files}
+            extra = [f for f in record.files if f["filename"] not in have]
+            if not extra:
+                return existing, False
+            merged = replace(existing, files=[*existing.files, *extra])  # another file of a saved version
+            await self._store.update_version(feed.id, merged, updated)
+            return merged, True
+
+        busy = f"{record.name}@{record.version} is being saved concurrently; try again"
+        saved, written = await self._write(feed, record.protocol, record.name, attempt, busy)
+        if written:
             await self._reindex(feed, record.protocol, record.name)
-            return record
-        raise ConflictError(f"{record.name}@{record.version} is being saved concurrently; try again")
+        return saved
 
     async def _reindex(self, feed: Feed, protocol: str, name: str) -> None:
         await self._store.put_package_id(feed.id, package_guid(feed.id, protocol, name), protocol, name)
@@ -314,22 +326,20 @@ class PackageService:
     ) -> None:
         """Read the package, let ``change`` mutate meta and return the versions it changed, write
         them atomically; retried on concurrent writes."""
-        for _ in range(_RETRIES):
+
+        async def attempt() -> None:
             meta, versions = await self._store.get_package(feed.id, protocol, name)
             if meta is None or not versions:
                 raise NotFoundError(f"package {name} does not exist in feed {feed.name}")
             changed = change(meta, versions)
             meta.rev += 1
             meta.modified = iso(self._clock())
-            try:
-                if len(changed) > 90:
-                    raise BadRequestError("at most 90 versions can be changed at once")
-                await self._store.update_versions(feed.id, changed, meta)
-            except EtagMismatchError:
-                continue
-            await self._reindex(feed, protocol, name)
-            return
-        raise ConflictError(f"{name} is being changed concurrently; try again")
+            if len(changed) > 90:
+                raise BadRequestError("at most 90 versions can be changed at once")
+            await self._store.update_versions(feed.id, changed, meta)
+
+        await self._write(feed, protocol, name, attempt, f"{name} is being changed concurrently; try again")
+        await self._reindex(feed, protocol, name)
 
     async def unpublish(self, feed: Feed, caller: Caller, protocol: str, name: str, numbers: list[str]) -> None:
         """Delete versions; their numbers stay reserved and can never be published again."""

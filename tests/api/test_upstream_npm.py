@@ -348,3 +348,24 @@ async def test_saved_versions_keep_their_upstream_publisher(up: Api, fixture_reg
     assert (await up.publish("mine", "1.0.0", who="alice")).status_code == 201
     mine = (await packument(up, "mine")).json()
     assert mine["versions"]["1.0.0"]["_npmUser"]["name"] == "alice"
+
+
+async def test_deprecate_sends_back_upstream_versions_and_still_works(
+    up: Api, fixture_registry: FixtureRegistry
+) -> None:
+    """npm deprecate PUTs back the whole document it read, upstream versions the feed does not hold
+    included; only a version neither held nor offered upstream is refused (a publish without a tarball)."""
+    fixture_registry.add("mixed", "1.0.0")
+    fixture_registry.add("mixed", "1.1.0")
+    assert (await up.http.get(tarball_url("mixed", "1.0.0"), headers=up.auth("alice"))).status_code == 200  # saved
+    doc = (await up.http.get(up.registry() + "mixed?write=true", headers=up.auth("alice"))).json()
+    assert sorted(doc["versions"]) == ["1.0.0", "1.1.0"]
+    doc["versions"]["1.0.0"]["deprecated"] = "use 1.1"
+    r = await up.http.put(up.registry() + "mixed", json=doc, headers=up.auth("alice"))
+    assert r.status_code == 200, r.text
+    again = (await up.http.get(up.registry() + "mixed", headers=up.auth("bob"))).json()
+    assert again["versions"]["1.0.0"]["deprecated"] == "use 1.1"
+
+    doc["versions"]["6.6.6"] = {**doc["versions"]["1.1.0"], "version": "6.6.6"}
+    r = await up.http.put(up.registry() + "mixed", json=doc, headers=up.auth("alice"))
+    assert r.status_code == 400 and "mixed@6.6.6 is not in this feed" in r.json()["error"]

@@ -217,6 +217,22 @@ def test_unpublish_keeps_the_number_reserved(feed: FeedEnv, npm: NpmFactory, pac
     assert not (bob.project / "node_modules" / "gone").exists()
 
 
+# --- 4b. publish checks: npm shows the feed's reason ------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_oversized_fields_are_refused_with_a_message_npm_prints(
+    feed: FeedEnv, api: Api, npm: NpmFactory, package: PackageFactory
+) -> None:
+    alice = npm(feed.alice_token, name="alice")
+    refused = failed(alice.run("publish", str(package("wordy", "1.0.0", description="d" * 20_000))))
+    assert "description is longer than the 16384 characters" in refused.output, str(refused)
+
+    readme = "# Big\n\n" + "A long README line with text.\n" * 40_000  # about 1.2 MB, as large real ones are
+    publish(alice, package("documented", "1.0.0", files={"README.md": readme}))
+    assert packument(api, feed, "documented")["readme"] == readme
+
+
 # --- 5. immutability -------------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import re
+import stat
 import tarfile
 import zipfile
 
@@ -417,6 +418,59 @@ def test_sdist_pkg_info_must_be_a_regular_file() -> None:
     link.linkname = "/etc/passwd"
     with pytest.raises(BadRequestError, match="not a regular file"):
         inspect_distribution("pkg-1.0.tar.gz", tar_gz([top, link], [b"", b""]))
+
+
+def _tar_entry(name: str, kind: bytes, linkname: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = linkname
+    return info
+
+
+@pytest.mark.parametrize(
+    ("entry", "kind"),
+    [
+        (_tar_entry("pkg-1.0/src/evil.py", tarfile.SYMTYPE, "/etc/passwd"), "a symbolic link"),
+        (_tar_entry("pkg-1.0/src/evil.py", tarfile.LNKTYPE, "pkg-1.0/setup.cfg"), "a hard link"),
+        (_tar_entry("pkg-1.0/dev/tty", tarfile.CHRTYPE), "a character device"),
+        (_tar_entry("pkg-1.0/dev/sda", tarfile.BLKTYPE), "a block device"),
+        (_tar_entry("pkg-1.0/pipe", tarfile.FIFOTYPE), "a FIFO"),
+    ],
+)
+def test_sdist_links_and_devices_are_refused(entry: tarfile.TarInfo, kind: str) -> None:
+    pkg_info = tarfile.TarInfo("pkg-1.0/PKG-INFO")
+    metadata = core_metadata("pkg", "1.0")
+    pkg_info.size = len(metadata)
+    with pytest.raises(BadRequestError, match=f"{kind}, not a regular file"):
+        inspect_distribution("pkg-1.0.tar.gz", tar_gz([pkg_info, entry], [metadata, b""]))
+
+
+@pytest.mark.parametrize(
+    ("mode", "kind"),
+    [(stat.S_IFLNK | 0o777, "a symbolic link"), (stat.S_IFCHR | 0o644, "a character device"), (stat.S_IFIFO, "a FIFO")],
+)
+@pytest.mark.parametrize("fmt", ["whl", "zip"])
+def test_zip_links_and_devices_are_refused(mode: int, kind: str, fmt: str) -> None:
+    base = make_wheel("pkg", "1.0") if fmt == "whl" else make_sdist("pkg", "1.0", fmt="zip")
+    buf = io.BytesIO(base)
+    with zipfile.ZipFile(buf, "a") as archive:
+        link = zipfile.ZipInfo("pkg/evil.py" if fmt == "whl" else "pkg-1.0/evil.py")
+        link.create_system = 3  # Unix: the high 16 bits of external_attr are st_mode
+        link.external_attr = mode << 16
+        archive.writestr(link, b"/etc/passwd")
+    name = wheel_name("pkg", "1.0") if fmt == "whl" else "pkg-1.0.zip"
+    with pytest.raises(BadRequestError, match=f"{kind}, not a regular file"):
+        inspect_distribution(name, buf.getvalue())
+
+
+def test_zip_regular_files_with_unix_modes_are_fine() -> None:
+    buf = io.BytesIO(make_wheel("pkg", "1.0"))
+    with zipfile.ZipFile(buf, "a") as archive:
+        script = zipfile.ZipInfo("pkg/run.sh")
+        script.create_system = 3
+        script.external_attr = (stat.S_IFREG | 0o755) << 16
+        archive.writestr(script, b"#!/bin/sh\n")
+    assert inspect_distribution(wheel_name("pkg", "1.0"), buf.getvalue()).name == "pkg"
 
 
 # --- metadata errors -------------------------------------------------------------------------------

@@ -1,0 +1,66 @@
+"""The shared optimistic-concurrency retry: conflicts are retried with backoff, everything else is not."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from feed_core.domain.errors import ConflictError, NotFoundError
+from feed_core.service.retry import KeyedLock, RetryPolicy, retry_on_conflict
+from feed_core.storage.ports import EntityExistsError, EtagMismatchError
+
+FAST = RetryPolicy(first_delay=0.0001, max_delay=0.001, budget=0.5)
+
+
+async def test_conflicts_are_retried_until_the_attempt_succeeds() -> None:
+    calls = 0
+
+    async def attempt() -> str:
+        nonlocal calls
+        calls += 1
+        if calls < 30:  # more than the old fixed 20 retries
+            raise EtagMismatchError("meta") if calls % 2 else EntityExistsError("v:1")
+        return "done"
+
+    assert await retry_on_conflict(attempt, "busy", FAST) == "done"
+    assert calls == 30
+
+
+async def test_gives_up_with_a_conflict_when_the_budget_runs_out() -> None:
+    async def attempt() -> None:
+        raise EtagMismatchError("meta")
+
+    with pytest.raises(ConflictError, match="busy; try again"):
+        await retry_on_conflict(attempt, "busy; try again", RetryPolicy(first_delay=0.001, max_delay=0.01, budget=0.05))
+
+
+async def test_other_errors_are_not_retried() -> None:
+    calls = 0
+
+    async def attempt() -> None:
+        nonlocal calls
+        calls += 1
+        raise NotFoundError("gone")
+
+    with pytest.raises(NotFoundError):
+        await retry_on_conflict(attempt, "busy", FAST)
+    assert calls == 1
+
+
+async def test_keyed_lock_serializes_one_key_and_forgets_it_afterwards() -> None:
+    locks = KeyedLock()
+    inside: list[str] = []
+    overlaps = 0
+
+    async def work(key: str) -> None:
+        nonlocal overlaps
+        async with locks.hold(key):
+            overlaps += key in inside
+            inside.append(key)
+            await asyncio.sleep(0.001)
+            inside.remove(key)
+
+    await asyncio.gather(*(work(k) for k in ["a", "b"] * 10))
+    assert overlaps == 0
+    assert len(locks) == 0
