@@ -9,6 +9,7 @@ from feed_core.domain.models import Feed
 from feed_core.service.feeds import FeedService
 from feed_core.service.identity import IdentityService
 from feed_core.service.packages import PackageService
+from feed_core.service.page_cache import PageCache
 from feed_core.service.resolve import Resolver
 from feed_core.service.upstream import UpstreamService
 from feed_core.settings import Settings
@@ -32,6 +33,7 @@ class Services:
     resolver: Resolver
     health: HealthStore
     clock: Clock
+    pages: PageCache
 
     async def close(self) -> None:
         await self.upstreams.close()
@@ -84,4 +86,5 @@ async def build_services(
         resolver=Resolver(packages, upstreams, state, settings.cache_seconds),
         health=HealthStore(storage.tables),
         clock=clock,
+        pages=PageCache(settings.page_cache_max_bytes),
     )
