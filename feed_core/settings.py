@@ -6,6 +6,8 @@ infrastructure's app settings are checked against this one list.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import json
 import os
 from collections.abc import Mapping
@@ -34,7 +36,17 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "FEED_ADMIN_USER": ("admin", "the user name of that organization's administrator"),
     "FEED_ADMIN_TOKEN": ("", "the administrator's token; when empty, `serve` creates one and prints it once"),
     "FEED_PUBLIC_URL": ("", "base URL clients use (e.g. behind a proxy); default: taken from each request"),
+    "FEED_TRUSTED_PROXIES": (
+        "",
+        "comma-separated IPs or CIDR ranges of reverse proxies whose X-Forwarded-Host/-Proto are believed "
+        "(`*`: any caller); otherwise URLs use the request's own Host",
+    ),
     "FEED_MAX_UPLOAD_BYTES": ("104857600", "largest request body accepted (publish), in bytes"),
+    "FEED_BODY_READ_TIMEOUT_SECONDS": ("30", "longest time to receive a request's whole body; after it, a 408"),
+    "FEED_PAGE_CACHE_MAX_BYTES": (
+        "67108864",
+        "memory per worker for built packuments and simple pages (gzipped copies included), in bytes",
+    ),
     "FEED_PUBLIC_SOURCES": ("{}", 'JSON: public source name -> {"protocol": ..., "url": ...}'),
     "FEED_CREDENTIALS_KEY": (
         "",
@@ -102,7 +114,10 @@ class Settings:
     admin_user: str = "admin"
     admin_token: str = field(default="", repr=False)
     public_url: str = ""
+    trusted_proxies: tuple[str, ...] = ()
     max_upload_bytes: int = 100 * 1024 * 1024
+    body_read_timeout_seconds: float = 30.0
+    page_cache_max_bytes: int = 64 * 1024 * 1024
     public_sources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     credentials_key: str = field(default="", repr=False)
     credentials_old_keys: tuple[str, ...] = field(default=(), repr=False)
@@ -155,7 +170,12 @@ class Settings:
             "admin_user": get("FEED_ADMIN_USER"),
             "admin_token": get("FEED_ADMIN_TOKEN"),
             "public_url": get("FEED_PUBLIC_URL").rstrip("/"),
+            "trusted_proxies": tuple(p.strip() for p in get("FEED_TRUSTED_PROXIES").split(",") if p.strip()),
             "max_upload_bytes": _int("FEED_MAX_UPLOAD_BYTES", get("FEED_MAX_UPLOAD_BYTES"), 1024),
+            "body_read_timeout_seconds": float(
+                _int("FEED_BODY_READ_TIMEOUT_SECONDS", get("FEED_BODY_READ_TIMEOUT_SECONDS"), 1)
+            ),
+            "page_cache_max_bytes": _int("FEED_PAGE_CACHE_MAX_BYTES", get("FEED_PAGE_CACHE_MAX_BYTES"), 0),
             "public_sources": sources,
             "credentials_key": get("FEED_CREDENTIALS_KEY"),
             "credentials_old_keys": tuple(k.strip() for k in get("FEED_CREDENTIALS_OLD_KEYS").split(",") if k.strip()),
@@ -213,6 +233,14 @@ class Settings:
             raise SettingsError("FEED_ADMIN_TOKEN must be at least 16 characters long")
         if self.public_url and not self.public_url.startswith(("http://", "https://")):
             raise SettingsError(f"FEED_PUBLIC_URL must be an http(s) URL, not {self.public_url!r}")
+        for entry in self.trusted_proxies:
+            if entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise SettingsError(
+                        f"FEED_TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR range (or `*`)"
+                    ) from None
         try:
             validate_org(self.organization)
         except FeedError as exc:
@@ -235,3 +263,17 @@ class Settings:
                     parse_key(text, name)
                 except ValueError as exc:
                     raise SettingsError(str(exc)) from None
+
+    def trusts_proxy(self, client_host: str | None) -> bool:
+        """Whether forwarded headers from a caller at ``client_host`` are believed (FEED_TRUSTED_PROXIES)."""
+        if "*" in self.trusted_proxies:
+            return True
+        try:
+            address = ipaddress.ip_address(client_host or "")
+        except ValueError:
+            return False
+        return any(address in network for network in self._proxy_networks)
+
+    @functools.cached_property
+    def _proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(e, strict=False) for e in self.trusted_proxies if e != "*")

@@ -46,6 +46,12 @@ class PreconditionFailedError(FeedError):
     status = 412
 
 
+class RequestTimeoutError(FeedError):
+    """The request body did not arrive in time."""
+
+    status = 408
+
+
 class PayloadTooLargeError(FeedError):
     status = 413
 

@@ -32,7 +32,6 @@ A normalised source, as stored in the feed document and read by the upstream eng
 
 from __future__ import annotations
 
-import math
 import re
 import uuid
 from collections import deque
@@ -519,12 +518,8 @@ def validate_release_age(value: Any, what: str) -> float | None:
     """Hours a version must have been public before it is offered from an upstream; ``None``: no delay."""
     if value is None:
         return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not 0 <= value <= MAX_RELEASE_AGE_HOURS
-    ):
+    # Compared, not converted: a huge int cannot become a float, and NaN fails every comparison.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_RELEASE_AGE_HOURS:
         raise BadRequestError(f"{what} must be a number of hours from 0 to {MAX_RELEASE_AGE_HOURS}, or null")
     return float(value)
 

@@ -1,18 +1,28 @@
-"""HTTP plumbing every protocol shares: credentials, body limits, base URLs, error bodies."""
+"""HTTP plumbing every protocol shares: credentials, body limits, JSON bodies, base URLs, error bodies."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import binascii
+import itertools
 import json
 import logging
+import math
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Message, Receive
 
-from feed_core.domain.errors import FeedError, PayloadTooLargeError, UnauthorizedError
+from feed_core.domain.errors import (
+    BadRequestError,
+    FeedError,
+    PayloadTooLargeError,
+    RequestTimeoutError,
+    UnauthorizedError,
+)
 from feed_core.domain.models import Caller
 from feed_core.service.container import Services
 
@@ -35,7 +45,7 @@ def token_from_header(value: str | None) -> str | None:
     if kind == "basic":
         try:
             decoded = base64.b64decode(rest, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # bad base64, non-ASCII header bytes, or a password that is not UTF-8
             raise UnauthorizedError("the Basic credentials are not valid base64") from None
         user, sep, password = decoded.partition(":")
         return (password if sep else user) or None
@@ -49,38 +59,169 @@ async def authenticate(services: Services, org: str, request: Request) -> Caller
     return await services.identity.authenticate(org, token)
 
 
+def declared_length(request: Request) -> int | None:
+    """The body size the client declared in ``Content-Length``, when that is a plain number."""
+    value = request.headers.get("content-length", "").strip()
+    if not value.isascii() or not value.isdigit():
+        return None
+    return int(value) if len(value) <= 18 else 10**18
+
+
+def limited(request: Request, limit: int) -> Request:
+    """The request with its body capped at ``limit`` bytes (413), checked on the declared length and
+    again as the body streams in, so that a chunked body cannot run past it either."""
+    declared = declared_length(request)
+    if declared is not None and declared > limit:
+        raise PayloadTooLargeError(f"the request body is {declared} bytes; this feed accepts at most {limit}")
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise BadRequestError("the client went away before sending the whole request body")
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise PayloadTooLargeError(f"the request body is larger than the {limit} bytes this feed accepts")
+        return message
+
+    return Request(request.scope, receive)
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refusing (413) anything over ``limit`` before reading it all."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"the request body is {int(declared)} bytes; this feed accepts at most {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"the request body is larger than the {limit} bytes this feed accepts")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await limited(request, limit).body()
+
+
+def body_deadline(receive: Receive, seconds: float) -> Receive:
+    """``receive`` with the whole request body due within ``seconds`` of first asking for it.
+
+    A client that declares more body than it sends (or trickles it) gets a 408 instead of holding the
+    request open; every body reader (JSON bodies, multipart uploads) goes through this one ``receive``.
+    Messages after the body (a disconnect) are waited for without a deadline.
+    """
+    loop_deadline: float | None = None
+    body_done = False
+
+    async def bounded() -> Message:
+        nonlocal loop_deadline, body_done
+        if body_done:
+            return await receive()
+        if loop_deadline is None:
+            loop_deadline = asyncio.get_running_loop().time() + seconds
+        try:
+            async with asyncio.timeout_at(loop_deadline):
+                message = await receive()
+        except TimeoutError:
+            raise RequestTimeoutError(f"the request body did not arrive within {seconds:g} s") from None
+        body_done = message["type"] != "http.request" or not message.get("more_body", False)
+        return message
+
+    return bounded
+
+
+#: Deeper JSON is refused before parsing: Python's parser recurses, and no manifest or API body nests this deep.
+MAX_JSON_DEPTH = 64
+#: Longest number literal accepted in JSON (Python's own integer limit is 4300 digits, and can be turned off).
+MAX_JSON_NUMBER_LENGTH = 1000
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_DEPTH_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 and -1 as signed bytes
+
+
+class _BadNumber(ValueError):
+    pass
+
+
+def json_depth(body: bytes) -> int:
+    """How deep the brackets outside strings nest, at C speed whatever the size.
+
+    Escaped backslashes and quotes go first, so the remaining quotes delimit the strings; what lies
+    between strings is reduced to its brackets, and their running +1/-1 sum is the depth.
+    """
+    unescaped = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside_strings = b"".join(unescaped.split(b'"')[::2])
+    steps = memoryview(outside_strings.translate(None, _NOT_BRACKETS).translate(_DEPTH_STEPS)).cast("b")
+    return max(itertools.accumulate(steps), default=0)
+
+
+def _json_int(text: str) -> int:
+    if len(text) > MAX_JSON_NUMBER_LENGTH:
+        raise _BadNumber(f"a number has more than {MAX_JSON_NUMBER_LENGTH} digits")
+    return int(text)
+
+
+def _json_float(text: str) -> float:
+    if len(text) > MAX_JSON_NUMBER_LENGTH:
+        raise _BadNumber(f"a number has more than {MAX_JSON_NUMBER_LENGTH} digits")
+    value = float(text)
+    if not math.isfinite(value):
+        raise _BadNumber(f"{text[:40]} is not a finite number this feed can store")
+    return value
+
+
+def _json_constant(name: str) -> Any:
+    raise _BadNumber(f"{name} is not a finite number; JSON has no NaN or Infinity")
 
 
 def parse_json(body: bytes) -> Any:
+    """A client's JSON body (UTF-8); a 400 for anything the code behind could not handle safely:
+    nesting deeper than ``MAX_JSON_DEPTH``, huge numbers, ``NaN`` and infinities."""
+    if json_depth(body) > MAX_JSON_DEPTH:  # exact for UTF-8, where no multi-byte character hides a bracket
+        raise BadRequestError(f"the request body is nested more than {MAX_JSON_DEPTH} levels deep")
     try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        from feed_core.domain.errors import BadRequestError
-
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequestError(f"the request body is not UTF-8 JSON: {exc}") from None
+    try:
+        value = json.loads(text, parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant)
+    except (json.JSONDecodeError, _BadNumber) as exc:
         raise BadRequestError(f"the request body is not valid JSON: {exc}") from None
+    if _SURROGATE_ESCAPE.search(text):  # rare: only then pay for a full check
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequestError(
+                "the request body is not valid JSON: it escapes a lone UTF-16 surrogate (\\ud800-\\udfff), "
+                "which is no character and could not be stored or sent back"
+            ) from None
+    return value
+
+
+#: ``host[:port]``: DNS labels (underscores tolerated) or a bracketed IPv6 address, then an optional port.
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9a-f:.]{{2,45}}\])(?::(\d{{1,5}}))?", re.IGNORECASE)
+MAX_HOST_LENGTH = 261  # 253 for the name, 8 for ":" and a port
+
+
+def _host(value: str, header: str) -> str:
+    host = value.strip().lower()
+    match = _HOST.fullmatch(host) if len(host) <= MAX_HOST_LENGTH else None
+    if match is None or int(match.group(1) or 0) > 65535:
+        raise BadRequestError(f"the {header} header {value[:100]!r} is not a valid host[:port]")
+    return host
 
 
 def base_url(services: Services, request: Request) -> str:
-    """Scheme://host[:port] clients reach us at: the configured public URL, else the request's."""
-    if services.settings.public_url:
-        return services.settings.public_url
-    host = request.headers.get("x-forwarded-host") or request.headers.get("host")
-    scheme = request.headers.get("x-forwarded-proto") or request.url.scheme
-    if not host:
-        host = request.url.netloc
+    """Scheme://host[:port] clients reach us at: ``FEED_PUBLIC_URL``; else the request's own ``Host``, or
+    ``X-Forwarded-Host``/``-Proto`` when they come from a proxy in ``FEED_TRUSTED_PROXIES``. Never an
+    unchecked value from the client: these URLs end up in documents other clients download from."""
+    settings = services.settings
+    if settings.public_url:
+        return settings.public_url
+    headers = request.headers
+    forwarded_host = forwarded_proto = ""
+    if settings.trusts_proxy(request.client.host if request.client else None):
+        # A chain of proxies lists the original value first.
+        forwarded_host = headers.get("x-forwarded-host", "").split(",")[0].strip()
+        forwarded_proto = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    if forwarded_proto not in ("", "http", "https"):
+        raise BadRequestError(f"the X-Forwarded-Proto header {forwarded_proto[:20]!r} is not http or https")
+    scheme = forwarded_proto or request.url.scheme
+    if forwarded_host:
+        host = _host(forwarded_host, "X-Forwarded-Host")
+    else:
+        host = _host(headers.get("host") or request.url.netloc, "Host")
     return f"{scheme}://{host}"
 
 
@@ -103,8 +244,6 @@ async def guarded(render: ErrorRenderer, handler: Callable[[], Awaitable[Respons
         return response
     except Exception:
         log.exception("unexpected error")
-        from feed_core.domain.errors import FeedError as _E
-
-        err = _E("internal error; the server log has the details")
+        err = FeedError("internal error; the server log has the details")
         err.status = 500
         return render(err)

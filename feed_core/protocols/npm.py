@@ -32,7 +32,7 @@ from feed_core.protocols.npm_wire import (
     version_document,
     version_from_filename,
 )
-from feed_core.protocols.page_cache import PageCache, respond
+from feed_core.protocols.page_cache import respond
 from feed_core.service.container import Services
 from feed_core.service.packages import NewVersion, PackageView
 from feed_core.service.resolve import Lookup, Resolution
@@ -60,9 +60,6 @@ class NpmContext:
 
     async def require(self, role: Role, action: str) -> None:
         require_role(self.feed, self.caller, role, action)
-
-
-_packuments = PageCache()
 
 
 def _split(rest: str) -> list[str]:
@@ -229,13 +226,13 @@ async def _get_packument(ctx: NpmContext, name: NpmName) -> Response:
         ABBREVIATED in ctx.request.headers.get("accept", "") and ctx.request.query_params.get("write") != "true"
     )
     key = (ctx.feed.id, ctx.view.id, name.full, "a" if abbreviated else "f", ctx.registry_url)
-    built = _packuments.get(key, lookup.fingerprint)
+    built = ctx.services.pages.get(key, lookup.fingerprint)
     if built is None:
         res = await _resolve(ctx, lookup)
         pkg = _as_view(res)
         doc = packument(pkg, ctx.registry_url, abbreviated=abbreviated, revision=f"{pkg.meta.rev}-{ctx.feed.id[:8]}")
         body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-        built = _packuments.put(key, lookup.fingerprint, body, res.notes)
+        built = ctx.services.pages.put(key, lookup.fingerprint, body, res.notes)
     return respond(ctx.request, built, ABBREVIATED if abbreviated else "application/json", {})
 
 

@@ -1,52 +1,13 @@
-"""A cache of built documents (npm packuments, Python simple pages) and how to answer from it."""
+"""How to answer with a built document (npm packument, Python simple page): gzip, ETag, 304, HEAD."""
 
 from __future__ import annotations
-
-import gzip
-import hashlib
-from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from feed_core.service.page_cache import BuiltPage
+
 GZIP_MIN_BYTES = 1024
-
-
-@dataclass
-class BuiltPage:
-    body: bytes
-    etag: str
-    notes: dict[str, str]
-    _gzipped: bytes | None = None
-
-    def gzipped(self) -> bytes:
-        """The body gzip-compressed, made once on first request (these documents compress 5-10x)."""
-        if self._gzipped is None:
-            self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
-        return self._gzipped
-
-
-class PageCache:
-    """Built documents (packuments, simple pages) per (feed, view, package, form, base URL), valid while
-    the inputs' fingerprint (package revision, upstream answers, behaviour, caller's save right) is
-    unchanged. Working out the fingerprint costs one point read, so a warm GET never rebuilds."""
-
-    def __init__(self, max_entries: int = 2000) -> None:
-        self._max = max_entries
-        self._data: dict[tuple[str, ...], tuple[str, BuiltPage]] = {}
-
-    def get(self, key: tuple[str, ...], generation: str) -> BuiltPage | None:
-        hit = self._data.get(key)
-        if hit is None or hit[0] != generation:
-            return None
-        return hit[1]
-
-    def put(self, key: tuple[str, ...], generation: str, body: bytes, notes: dict[str, str]) -> BuiltPage:
-        built = BuiltPage(body, '"' + hashlib.sha1(body).hexdigest() + '"', notes)  # noqa: S324 - a validator
-        if len(self._data) >= self._max:
-            self._data.clear()
-        self._data[key] = (generation, built)
-        return built
 
 
 def respond(request: Request, built: BuiltPage, media: str, extra: dict[str, str]) -> Response:

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -26,21 +27,20 @@ from feed_core.domain.errors import (
     FeedError,
     MethodNotAllowedError,
     NotFoundError,
-    PayloadTooLargeError,
 )
 from feed_core.domain.models import Caller, Feed, PackageVersion, View
 from feed_core.domain.python_dist import check_form_fields, inspect_distribution, normalize_name
 from feed_core.domain.roles import Role
 from feed_core.domain.visibility import versions_in_view
 from feed_core.protocols.files import serve_blob
-from feed_core.protocols.http import authenticate, base_url, guarded, json_response
-from feed_core.protocols.page_cache import BuiltPage, PageCache, respond
+from feed_core.protocols.http import authenticate, base_url, guarded, json_response, limited
+from feed_core.protocols.page_cache import respond
 from feed_core.service.container import Services
 from feed_core.service.packages import NewFile
+from feed_core.service.page_cache import BuiltPage
 from feed_core.service.resolve import Lookup, Resolution
 
 log = logging.getLogger("feed_core.pypi")
-_pages = PageCache()
 PROTOCOL = "pypi"
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 HTML_V1 = "application/vnd.pypi.simple.v1+html"
@@ -184,7 +184,7 @@ async def _project_page(
     now = services.clock()
     lookup = await services.resolver.look_up(feed, view, caller, PROTOCOL, name, now=now)
     key = (feed.id, view.id, name, fmt, feed_url)
-    built = _pages.get(key, lookup.fingerprint)
+    built = services.pages.get(key, lookup.fingerprint)
     if built is None:
         res = await _resolve_lookup(lookup, services, now)
         versions = res.versions()
@@ -202,7 +202,7 @@ async def _project_page(
         else:
             anchors = "\n".join(_file_anchor(feed_url, name, v, f) for v, f in files)
             body = _html_page(f"Links for {name}", anchors).encode()
-        built = _pages.put(key, lookup.fingerprint, body, res.notes)
+        built = services.pages.put(key, lookup.fingerprint, body, res.notes)
     return respond(request, built, fmt if fmt != "text/html" else "text/html; charset=utf-8", {})
 
 
@@ -309,22 +309,21 @@ async def _download(
 
 async def _upload(services: Services, request: Request, feed: Feed, view: View, caller: Caller) -> Response:
     limit = services.settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"the upload is {int(declared)} bytes; this feed accepts at most {limit}")
+    body = limited(request, limit)
     require_role(feed, caller, Role.CONTRIBUTOR, "uploading packages")
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise BadRequestError("uploads are multipart/form-data with :action=file_upload (use twine or uv publish)")
-    async with request.form(max_files=2, max_fields=500, max_part_size=8 * 1024 * 1024) as form:
-        if form.get(":action") != "file_upload":
-            raise BadRequestError(f"unsupported :action {form.get(':action')!r}; only file_upload is supported")
-        upload = form.get("content")
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            raise BadRequestError("the upload has no file in its 'content' field")
-        if upload.size is not None and upload.size > limit:
-            raise PayloadTooLargeError(f"the file is larger than the {limit} bytes this feed accepts")
-        data = await upload.read()
-        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    try:
+        async with body.form(max_files=2, max_fields=500, max_part_size=8 * 1024 * 1024) as form:
+            if form.get(":action") != "file_upload":
+                raise BadRequestError(f"unsupported :action {form.get(':action')!r}; only file_upload is supported")
+            upload = form.get("content")
+            if not isinstance(upload, UploadFile) or not upload.filename:
+                raise BadRequestError("the upload has no file in its 'content' field")
+            data = await upload.read()
+            fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    except MultiPartException as exc:
+        raise BadRequestError(f"the upload is not a valid multipart form (as twine sends it): {exc.message}") from None
     filename = upload.filename.rsplit("/", 1)[-1]
     sha256 = hashlib.sha256(data).hexdigest()
     dist = inspect_distribution(filename, data)

@@ -10,6 +10,7 @@ from feed_core.service.cleanup import Cleanup
 from feed_core.service.feeds import FeedService
 from feed_core.service.identity import IdentityService
 from feed_core.service.packages import PackageService
+from feed_core.service.page_cache import PageCache
 from feed_core.service.resolve import Resolver
 from feed_core.service.upstream import UpstreamService
 from feed_core.settings import Settings
@@ -35,6 +36,7 @@ class Services:
     health: HealthStore
     cleanup: Cleanup
     clock: Clock
+    pages: PageCache
 
     async def close(self) -> None:
         await self.upstreams.close()
@@ -99,4 +101,5 @@ async def build_services(
             clock=clock,
         ),
         clock=clock,
+        pages=PageCache(settings.page_cache_max_bytes),
     )

@@ -39,11 +39,23 @@ def test_defaults() -> None:
         ({"FEED_ADMIN_TOKEN": "short"}, "FEED_ADMIN_TOKEN"),
         ({"FEED_ORGANIZATION": "bad org"}, "FEED_ORGANIZATION"),
         ({"FEED_PUBLIC_URL": "ftp://x"}, "FEED_PUBLIC_URL"),
+        ({"FEED_TRUSTED_PROXIES": "10.0.0.1, proxy.internal"}, "FEED_TRUSTED_PROXIES"),
+        ({"FEED_BODY_READ_TIMEOUT_SECONDS": "0"}, "FEED_BODY_READ_TIMEOUT_SECONDS"),
+        ({"FEED_PAGE_CACHE_MAX_BYTES": "-1"}, "FEED_PAGE_CACHE_MAX_BYTES"),
     ],
 )
 def test_bad_settings_name_the_setting(env: dict[str, str], words: str) -> None:
     with pytest.raises(SettingsError, match=words):
         Settings.from_env(env)
+
+
+def test_trusted_proxies() -> None:
+    s = Settings.from_env({"FEED_TRUSTED_PROXIES": " 10.0.0.0/8 , 2001:db8::1,"})
+    assert s.trusted_proxies == ("10.0.0.0/8", "2001:db8::1")
+    assert s.trusts_proxy("10.1.2.3") and s.trusts_proxy("2001:db8::1")
+    assert not s.trusts_proxy("127.0.0.1") and not s.trusts_proxy(None) and not s.trusts_proxy("testclient")
+    assert not Settings.from_env({}).trusts_proxy("127.0.0.1")
+    assert Settings.from_env({"FEED_TRUSTED_PROXIES": "*"}).trusts_proxy(None)
 
 
 def test_azure_with_account_urls_is_valid() -> None:
