@@ -304,6 +304,8 @@ async def _get_tarball(ctx: NpmContext, name: NpmName, filename: str) -> Respons
 
 
 async def _put_package(ctx: NpmContext, name: NpmName, *, revision_edit: bool = False) -> Response:
+    # Every whole-document PUT needs a contributor: say so before reading up to the upload limit.
+    await ctx.require(Role.CONTRIBUTOR, "publishing or changing packages")
     body = parse_json(await read_body(ctx.request, ctx.services.settings.max_upload_bytes))
     if not isinstance(body, dict):
         raise BadRequestError("the request body must be a JSON object")

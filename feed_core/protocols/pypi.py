@@ -8,6 +8,7 @@ See ``shared/protocols/python.md`` for what pip, uv and twine need.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import html
 import json
@@ -326,7 +327,7 @@ async def _upload(services: Services, request: Request, feed: Feed, view: View, 
         raise BadRequestError(f"the upload is not a valid multipart form (as twine sends it): {exc.message}") from None
     filename = upload.filename.rsplit("/", 1)[-1]
     sha256 = hashlib.sha256(data).hexdigest()
-    dist = inspect_distribution(filename, data)
+    dist = await asyncio.to_thread(inspect_distribution, filename, data)  # up to the upload limit unpacked
     check_form_fields(
         dist, fields.get("name", ""), fields.get("version", ""), fields.get("sha256_digest") or None, sha256
     )

@@ -39,6 +39,7 @@ from feed_core.domain.upstream_sources import (
     validate_release_age,
 )
 from feed_core.service.cache import TtlCache
+from feed_core.service.retry import retry_on_conflict
 from feed_core.storage.catalog import MAX_FEED_DOCUMENT_CHARS, Catalog
 from feed_core.storage.ports import EntityExistsError, EtagMismatchError
 
@@ -49,7 +50,6 @@ def http_etag(storage_etag: str | None) -> str:
 
 
 T = TypeVar("T")
-_RETRIES = 20
 DEFAULT_VIEWS = (("Local", ViewType.IMPLICIT), ("Prerelease", ViewType.RELEASE), ("Release", ViewType.RELEASE))
 #: The most feeds a cycle check reads while following internal upstreams.
 _MAX_GRAPH_FEEDS = 2000
@@ -196,7 +196,8 @@ class FeedService:
         Without ``If-Match`` a concurrent writer only makes us re-read and re-apply (no lost update);
         with it, a changed feed is a 412 as the caller asked.
         """
-        for _ in range(_RETRIES):
+
+        async def attempt() -> tuple[Feed, T]:
             current = await self._catalog.get_feed_by_id(feed.org, feed.id, include_deleted=include_deleted)
             if current is None:
                 raise NotFoundError(f"feed {feed.name!r} no longer exists")
@@ -210,13 +211,14 @@ class FeedService:
             except EtagMismatchError:
                 if if_match:
                     raise PreconditionFailedError("the feed changed since you read it; read it and retry") from None
-                continue
+                raise  # another writer got there first: read again and re-apply
             except EntityExistsError:
                 raise ConflictError(f"a feed named {current.name!r} already exists here") from None
             finally:
                 self._cache.clear()
             return current, result
-        raise ConflictError("the feed is being changed by others right now; try again")
+
+        return await retry_on_conflict(attempt, "the feed is being changed by others right now; try again")
 
     def _check_storable(self, feed: Feed) -> None:
         """Refuse, before writing, a document that would not fit or credentials that cannot be encrypted."""

@@ -611,3 +611,22 @@ async def test_large_packuments_are_gzipped_when_asked(feed_api: Api) -> None:
         url, headers={**api.auth("bob"), "Accept-Encoding": "gzip", "If-None-Match": zipped.headers["etag"]}
     )
     assert again.status_code == 304
+
+
+async def test_a_reader_publish_is_refused_before_its_body_is_read(feed_api: Api) -> None:
+    """The role check comes first: a reader cannot make the feed buffer and parse an upload-sized body."""
+    never = asyncio.Event()
+
+    async def stalled_body() -> AsyncIterator[bytes]:
+        yield b'{"name": "demo", "versions": {'
+        await never.wait()  # the rest never comes: reading it would hang until the body-read timeout
+
+    r = await asyncio.wait_for(
+        feed_api.http.put(
+            feed_api.registry() + "demo",
+            content=stalled_body(),
+            headers={**feed_api.auth("bob"), "content-type": "application/json", "content-length": "50000000"},
+        ),
+        timeout=5,
+    )
+    assert r.status_code == 403 and "contributor" in r.json()["error"], r.text
