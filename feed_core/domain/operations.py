@@ -16,6 +16,7 @@ those checks are tested against (``tests/api/test_authorization_matrix.py``), an
 table is checked against it (``tests/unit/test_operations.py``).
 """
 
+# ruff: noqa: S105  (operation names such as "token.list-own" are not secrets)
 from __future__ import annotations
 
 import enum
