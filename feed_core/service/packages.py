@@ -187,15 +187,18 @@ class PackageService:
         require_role(feed, caller, Role.CONTRIBUTOR, "publishing packages")
         if not view.is_local:
             raise BadRequestError(f"packages are published to the feed, not to a view: drop @{view.name} from the URL")
-        if self.upstream_conflict is not None and not feed.allow_upstream_name_conflict:
-            existing = await self._store.get_version(feed.id, new.protocol, new.name, new.version)
-            if existing is None:
-                source = await self.upstream_conflict(feed, new.protocol, new.name, new.version)
-                if source is not None:
-                    raise ConflictError(
-                        f"{new.name} {new.version} already exists in the feed's upstream source {source}; upload a "
-                        "different version (an owner can set allowUpstreamNameConflict on the feed to override)"
-                    )
+        # Everything that refuses the file is decided before its bytes are stored (and decided again
+        # at the commit, in case another upload got there meanwhile).
+        existing = await self._store.get_version(feed.id, new.protocol, new.name, new.version)
+        if existing is not None and _holds_file(feed, existing, new):
+            return existing, False
+        if existing is None and self.upstream_conflict is not None and not feed.allow_upstream_name_conflict:
+            source = await self.upstream_conflict(feed, new.protocol, new.name, new.version)
+            if source is not None:
+                raise ConflictError(
+                    f"{new.name} {new.version} already exists in the feed's upstream source {source}; upload a "
+                    "different version (an owner can set allowUpstreamNameConflict on the feed to override)"
+                )
         await self._store.put_content(new.content, "application/octet-stream")
         for blob in new.side_blobs:
             await self._store.put_content(blob, "application/octet-stream")
@@ -224,16 +227,8 @@ class PackageService:
                 )
                 await self._store.commit_version(feed.id, record, updated)
                 return record, True
-            if existing.deleted:
-                raise _exists_error(feed, existing)
-            same = next((f for f in existing.files if f["filename"] == entry["filename"]), None)
-            if same is not None:
-                if same["sha256"] == entry["sha256"]:
-                    return existing, False
-                raise ConflictError(
-                    f"File already exists: {entry['filename']} is already in {new.name} {new.version} "
-                    "with different content; files are immutable: upload a new version"
-                )
+            if _holds_file(feed, existing, new):
+                return existing, False
             record = replace(existing, files=[*existing.files, entry])
             await self._store.update_version(feed.id, record, updated)
             return record, True
@@ -473,6 +468,22 @@ class PackageService:
             return all(t in hay for t in terms)
 
         return [e for e in entries if matches(e)]
+
+
+def _holds_file(feed: Feed, existing: PackageVersion, new: NewFile) -> bool:
+    """Whether ``existing`` already holds exactly this file (a no-op re-upload). A deleted version, or
+    another file under the same name, is a conflict: versions stay reserved and files are immutable."""
+    if existing.deleted:
+        raise _exists_error(feed, existing)
+    same = next((f for f in existing.files if f["filename"] == new.file["filename"]), None)
+    if same is None:
+        return False
+    if same["sha256"] == new.file["sha256"]:
+        return True
+    raise ConflictError(
+        f"File already exists: {new.file['filename']} is already in {new.name} {new.version} "
+        "with different content; files are immutable: upload a new version"
+    )
 
 
 def _exists_error(feed: Feed, existing: PackageVersion) -> FeedError:

@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 
+from feed_core.storage.packages import content_key
 from tests.api.conftest import ORG, Api
 from tests.python_packages import make_sdist, make_wheel, upload_form
 
@@ -95,6 +96,9 @@ async def test_duplicate_files(feed_api: Api) -> None:
     fields, files = upload_form("dup", "1.0", filename, other)
     r = await feed_api.http.post(base() + "upload/", data=fields, files=files, headers=feed_api.auth("alice"))
     assert r.status_code == 409 and "File already exists" in r.text  # what twine --skip-existing looks for
+    # the refused bytes were not stored either (refused before the content was written)
+    refused = content_key(hashlib.sha256(other).hexdigest())
+    assert await feed_api.services.packages.store.blobs.stat(refused) is None
 
 
 async def test_upload_needs_a_contributor(feed_api: Api) -> None:
