@@ -163,7 +163,12 @@ class UpstreamService:
         if self._http is None:
             from feed_core.upstreams.http import make_client
 
-            self._http = make_client(self._settings.upstream_connect_timeout, self._settings.upstream_timeout)
+            self._http = make_client(
+                self._settings.upstream_connect_timeout,
+                self._settings.upstream_timeout,
+                allowed_networks=self._settings.upstream_allowed_network_ranges,
+                ca_bundle=self._settings.upstream_ca_bundle,
+            )
         return self._http
 
     async def close(self) -> None:
@@ -289,13 +294,12 @@ class UpstreamService:
         if breaker is None or breaker.open_until <= self._now():
             return None
         wait = breaker.open_until - self._now()
-        return (
-            f"skipped: it failed {breaker.failures} times in a row (last: {breaker.last_reason}); "
-            f"the next try is in {wait:.0f} s"
-        )
+        failed = "it failed" if breaker.failures < BREAKER_THRESHOLD else f"it failed {breaker.failures} times in a row"
+        return f"skipped: {failed} (last: {breaker.last_reason}); the next try is in {wait:.0f} s"
 
-    def note_result(self, source: Mapping[str, Any], reason: str | None) -> None:
-        """Feed the circuit breaker: a success closes it, repeated failures open it for a cool-down."""
+    def note_result(self, source: Mapping[str, Any], reason: str | None, *, permanent: bool = False) -> None:
+        """Feed the circuit breaker: a success closes it, repeated failures open it for a cool-down, and a
+        permanent failure (TLS, DNS, refused credentials, the outbound guard) opens it at once."""
         key = source_key(source)
         if reason is None:
             self._breakers.pop(key, None)
@@ -304,7 +308,7 @@ class UpstreamService:
         breaker = self._breakers.setdefault(key, _Breaker())
         breaker.failures += 1
         breaker.last_reason = reason
-        if breaker.failures >= BREAKER_THRESHOLD:
+        if permanent or breaker.failures >= BREAKER_THRESHOLD:
             breaker.open_until = self._now() + BREAKER_COOLDOWN_SECONDS
         self._record_failure(source, reason)
 
@@ -323,6 +327,7 @@ class UpstreamService:
                 etag=entry.etag if entry and has_doc else None,
                 last_modified=entry.last_modified if entry and has_doc else None,
                 budget=self._settings.upstream_timeout,
+                max_bytes=self._settings.upstream_max_document_bytes,
             )
             if fetched.status == "not_modified" and entry is not None:
                 new = replace(entry, fetched_at=now, attempted_at=now, error=None)
@@ -334,7 +339,7 @@ class UpstreamService:
                 new = _Entry(None, "", None, None, now, now)
         except UpstreamFailure as failure:
             if not isinstance(failure, _Skipped):
-                self.note_result(source, failure.reason)
+                self.note_result(source, failure.reason, permanent=failure.permanent)
                 log.warning("upstream %s failed for %s: %s", source.get("name"), name, failure.reason)
             if entry is not None and entry.package is not None:
                 new = replace(entry, attempted_at=now, error=failure.reason)  # stale-if-error
@@ -407,14 +412,15 @@ class UpstreamService:
         """Ping an upstream: ``(failure reason or None, latency in ms)``; feeds the circuit breaker."""
         started = time.perf_counter()
         reason: str | None = None
+        permanent = False
         try:
             await CLIENTS[str(source.get("protocol", "npm"))].ping(self.http, source, self._settings.upstream_timeout)
         except UpstreamFailure as failure:
-            reason = failure.reason
+            reason, permanent = failure.reason, failure.permanent
         except TimeoutError:
             reason = f"timed out after {self._settings.upstream_timeout:.0f} s: the upstream is slow or unreachable"
         latency = int((time.perf_counter() - started) * 1000)
-        self.note_result(source, reason)
+        self.note_result(source, reason, permanent=permanent)
         return reason, latency
 
     async def find_offer(
@@ -484,16 +490,11 @@ class UpstreamService:
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY_BYTES) as spool:
             try:
                 async with asyncio.timeout(self._settings.upstream_download_timeout):
-                    async for chunk in npm_upstream.stream_file(self.http, source, url):
+                    async for chunk in npm_upstream.stream_file(self.http, source, url, limit):
                         digests.update(chunk)
-                        if digests.size > limit:
-                            raise UpstreamError(
-                                f"{label} from upstream {source.get('name')} is larger than the "
-                                f"{limit} bytes this feed accepts; nothing was saved"
-                            )
                         await loop.run_in_executor(None, spool.write, chunk)
             except UpstreamFailure as failure:
-                self.note_result(source, failure.reason)
+                self.note_result(source, failure.reason, permanent=failure.permanent)
                 raise UpstreamError(
                     f"could not fetch {label} from upstream {source.get('name')}: {failure.reason}"
                 ) from None
