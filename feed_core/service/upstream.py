@@ -345,10 +345,8 @@ class UpstreamService:
             if not isinstance(failure, _Skipped):
                 self.note_result(source, failure.reason, permanent=failure.permanent)
                 log.warning("upstream %s failed for %s: %s", source.get("name"), name, failure.reason)
-            if entry is not None and entry.package is not None:
-                new = replace(
-                    entry, attempted_at=now, error=failure.reason, permanent=failure.permanent
-                )  # stale-if-error
+            if entry is not None and entry.package is not None:  # stale-if-error
+                new = replace(entry, attempted_at=now, error=failure.reason, permanent=failure.permanent)
             else:
                 fetched_at = entry.fetched_at if entry else 0.0
                 new = _Entry(None, "", None, None, fetched_at, now, failure.reason, permanent=failure.permanent)
