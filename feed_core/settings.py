@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from feed_core.domain.outbound import IPNetwork, parse_networks
+
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names it and says what is expected."""
@@ -63,6 +65,20 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "FEED_UPSTREAM_CONNECT_TIMEOUT_SECONDS": ("3", "connect timeout for upstream requests"),
     "FEED_UPSTREAM_TIMEOUT_SECONDS": ("10", "overall budget of one upstream metadata request, retries included"),
     "FEED_UPSTREAM_DOWNLOAD_TIMEOUT_SECONDS": ("120", "overall budget of fetching one package file from upstream"),
+    "FEED_UPSTREAM_MAX_DOCUMENT_BYTES": (
+        "67108864",
+        "largest upstream metadata document (packument, project page) read, in bytes after decompression",
+    ),
+    "FEED_UPSTREAM_ALLOWED_NETWORKS": (
+        "",
+        "comma-separated CIDR ranges upstreams may be in although they are not public (e.g. an intranet "
+        "registry); all other loopback, private, link-local and reserved addresses are refused",
+    ),
+    "FEED_UPSTREAM_CA_BUNDLE": (
+        "",
+        "PEM file of extra CA certificates upstream TLS trusts, besides the system store (e.g. a TLS-inspecting "
+        "proxy's CA)",
+    ),
     "FEED_REFRESH_SCHEDULE": ("0 */15 * * * *", "when the upstream metadata refresh job runs (NCRONTAB, six fields)"),
     "FEED_HEALTH_SCHEDULE": ("0 */5 * * * *", "when the upstream health job runs (NCRONTAB, six fields)"),
     "FEED_REFRESH_BUDGET_SECONDS": ("240", "longest a refresh run may take; it resumes where it stopped next run"),
@@ -127,6 +143,9 @@ class Settings:
     upstream_connect_timeout: float = 3.0
     upstream_timeout: float = 10.0
     upstream_download_timeout: float = 120.0
+    upstream_max_document_bytes: int = 64 * 1024 * 1024
+    upstream_allowed_networks: tuple[str, ...] = ()
+    upstream_ca_bundle: str = ""
     refresh_schedule: str = "0 */15 * * * *"
     health_schedule: str = "0 */5 * * * *"
     refresh_budget_seconds: float = 240.0
@@ -193,6 +212,13 @@ class Settings:
             "upstream_download_timeout": float(
                 _int("FEED_UPSTREAM_DOWNLOAD_TIMEOUT_SECONDS", get("FEED_UPSTREAM_DOWNLOAD_TIMEOUT_SECONDS"), 1)
             ),
+            "upstream_max_document_bytes": _int(
+                "FEED_UPSTREAM_MAX_DOCUMENT_BYTES", get("FEED_UPSTREAM_MAX_DOCUMENT_BYTES"), 1024
+            ),
+            "upstream_allowed_networks": tuple(
+                n.strip() for n in get("FEED_UPSTREAM_ALLOWED_NETWORKS").split(",") if n.strip()
+            ),
+            "upstream_ca_bundle": get("FEED_UPSTREAM_CA_BUNDLE"),
             "refresh_schedule": get("FEED_REFRESH_SCHEDULE"),
             "health_schedule": get("FEED_HEALTH_SCHEDULE"),
             "refresh_budget_seconds": float(_int("FEED_REFRESH_BUDGET_SECONDS", get("FEED_REFRESH_BUDGET_SECONDS"), 1)),
@@ -242,6 +268,12 @@ class Settings:
                         f"FEED_TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR range (or `*`)"
                     ) from None
         try:
+            parse_networks(self.upstream_allowed_networks)
+        except ValueError as exc:
+            raise SettingsError(f"FEED_UPSTREAM_ALLOWED_NETWORKS: {exc}") from None
+        if self.upstream_ca_bundle and not Path(self.upstream_ca_bundle).is_file():
+            raise SettingsError(f"FEED_UPSTREAM_CA_BUNDLE: {self.upstream_ca_bundle!r} is not a file (a PEM bundle)")
+        try:
             validate_org(self.organization)
         except FeedError as exc:
             raise SettingsError(f"FEED_ORGANIZATION: {exc.message}") from None
@@ -277,3 +309,8 @@ class Settings:
     @functools.cached_property
     def _proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         return tuple(ipaddress.ip_network(e, strict=False) for e in self.trusted_proxies if e != "*")
+
+    @functools.cached_property
+    def upstream_allowed_network_ranges(self) -> tuple[IPNetwork, ...]:
+        """FEED_UPSTREAM_ALLOWED_NETWORKS, parsed (validated in ``validate``)."""
+        return parse_networks(self.upstream_allowed_networks)

@@ -58,3 +58,10 @@ class PayloadTooLargeError(FeedError):
 
 class UpstreamError(FeedError):
     status = 502
+
+
+class UpstreamUnusableError(UpstreamError):
+    """Every upstream failed in a way asking again soon cannot fix (TLS, DNS, credentials, the outbound
+    guard). A status clients do not retry: npm shows the reason at once instead of backing off for a minute."""
+
+    status = 424

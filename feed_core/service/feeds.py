@@ -239,6 +239,7 @@ class FeedService:
     async def reseal_credentials(self, feed: Feed) -> Feed:
         """Rewrite the feed (conditionally on its ETag, re-read on conflict) so its upstream credentials are
         encrypted with the current key: key rotation, and plaintext from before encryption at rest."""
+
         async def keep(f: Feed) -> None:
             return None
 

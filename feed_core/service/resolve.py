@@ -17,7 +17,7 @@ from typing import Any
 
 from feed_core.domain import semver
 from feed_core.domain.access import caller_role
-from feed_core.domain.errors import NotFoundError, UpstreamError
+from feed_core.domain.errors import NotFoundError, UpstreamError, UpstreamUnusableError
 from feed_core.domain.models import Caller, Feed, PackageMeta, PackageVersion, View
 from feed_core.domain.roles import Role
 from feed_core.domain.upstream_rules import (
@@ -61,9 +61,12 @@ class Lookup:
         return [f"{o.source.get('name')}: {o.error}" for o in self.offers if o.error]
 
     def unreachable(self) -> UpstreamError:
-        """The 502 for a package this feed does not hold when no upstream could be asked."""
+        """The 502 for a package this feed does not hold when no upstream could be asked (a 424, which
+        clients do not retry, when every failure is one retrying cannot fix)."""
         errors = "; ".join(self.upstream_errors)
-        return UpstreamError(f"{self.name} is not in feed {self.feed.name} and no upstream could be asked: {errors}")
+        permanent = all(o.permanent for o in self.offers if o.error)
+        error = UpstreamUnusableError if permanent else UpstreamError
+        return error(f"{self.name} is not in feed {self.feed.name} and no upstream could be asked: {errors}")
 
     def require_exists(self, missing: str) -> None:
         """Raise 502 (nothing here, upstreams failing) or 404 with ``missing`` when nothing has the package."""

@@ -30,7 +30,7 @@ import httpx
 
 from feed_core.domain.clock import Clock, iso
 from feed_core.domain.credentials import credentials_identity
-from feed_core.domain.errors import UpstreamError
+from feed_core.domain.errors import UpstreamError, UpstreamUnusableError
 from feed_core.domain.integrity import Digests, first_mismatch, strongest_checked
 from feed_core.domain.models import Caller, Feed, PackageVersion
 from feed_core.domain.visibility import tags_in_view, versions_in_view
@@ -60,6 +60,7 @@ class SourceOffer:
     error: str | None = None  # why the upstream could not be asked just now
     stale: bool = False  # the package data is older than the TTL (served while failing/revalidating)
     fingerprint: str = ""  # changes whenever ``package`` changes
+    permanent: bool = False  # ``error`` will not go away by asking again soon (TLS, DNS, credentials, guard)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class _Entry:
     attempted_at: float
     error: str | None = None
     size: int = 0  # bytes of the upstream document, to bound the memory the cache takes
+    permanent: bool = False  # the error is one retrying cannot fix
 
     @property
     def fingerprint(self) -> str:
@@ -89,6 +91,7 @@ class _Breaker:
     failures: int = 0
     open_until: float = 0.0
     last_reason: str = ""
+    permanent: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,12 @@ class UpstreamService:
         if self._http is None:
             from feed_core.upstreams.http import make_client
 
-            self._http = make_client(self._settings.upstream_connect_timeout, self._settings.upstream_timeout)
+            self._http = make_client(
+                self._settings.upstream_connect_timeout,
+                self._settings.upstream_timeout,
+                allowed_networks=self._settings.upstream_allowed_network_ranges,
+                ca_bundle=self._settings.upstream_ca_bundle,
+            )
         return self._http
 
     async def close(self) -> None:
@@ -228,7 +236,7 @@ class UpstreamService:
         elif now - entry.fetched_at > ttl and retry_due:
             self._refresh_in_background(source, key, entry)
         stale = entry.package is not None and now - entry.fetched_at > self._settings.upstream_ttl_seconds
-        return SourceOffer(source, entry.package, entry.error, stale, entry.fingerprint)
+        return SourceOffer(source, entry.package, entry.error, stale, entry.fingerprint, entry.permanent)
 
     async def _entry(self, key: tuple[str, str, str]) -> _Entry | None:
         entry = self._memory.get(key)
@@ -289,13 +297,12 @@ class UpstreamService:
         if breaker is None or breaker.open_until <= self._now():
             return None
         wait = breaker.open_until - self._now()
-        return (
-            f"skipped: it failed {breaker.failures} times in a row (last: {breaker.last_reason}); "
-            f"the next try is in {wait:.0f} s"
-        )
+        failed = "it failed" if breaker.failures < BREAKER_THRESHOLD else f"it failed {breaker.failures} times in a row"
+        return f"skipped: {failed} (last: {breaker.last_reason}); the next try is in {wait:.0f} s"
 
-    def note_result(self, source: Mapping[str, Any], reason: str | None) -> None:
-        """Feed the circuit breaker: a success closes it, repeated failures open it for a cool-down."""
+    def note_result(self, source: Mapping[str, Any], reason: str | None, *, permanent: bool = False) -> None:
+        """Feed the circuit breaker: a success closes it, repeated failures open it for a cool-down, and a
+        permanent failure (TLS, DNS, refused credentials, the outbound guard) opens it at once."""
         key = source_key(source)
         if reason is None:
             self._breakers.pop(key, None)
@@ -304,7 +311,8 @@ class UpstreamService:
         breaker = self._breakers.setdefault(key, _Breaker())
         breaker.failures += 1
         breaker.last_reason = reason
-        if breaker.failures >= BREAKER_THRESHOLD:
+        breaker.permanent = permanent
+        if permanent or breaker.failures >= BREAKER_THRESHOLD:
             breaker.open_until = self._now() + BREAKER_COOLDOWN_SECONDS
         self._record_failure(source, reason)
 
@@ -315,7 +323,7 @@ class UpstreamService:
         try:
             skipped = self.breaker_open(source)
             if skipped is not None:
-                raise _Skipped(skipped)
+                raise _Skipped(skipped, permanent=self._breakers[source_key(source)].permanent)
             fetched = await CLIENTS[protocol].fetch(
                 self.http,
                 source,
@@ -323,9 +331,10 @@ class UpstreamService:
                 etag=entry.etag if entry and has_doc else None,
                 last_modified=entry.last_modified if entry and has_doc else None,
                 budget=self._settings.upstream_timeout,
+                max_bytes=self._settings.upstream_max_document_bytes,
             )
             if fetched.status == "not_modified" and entry is not None:
-                new = replace(entry, fetched_at=now, attempted_at=now, error=None)
+                new = replace(entry, fetched_at=now, attempted_at=now, error=None, permanent=False)
             elif fetched.status == "ok":
                 package = await CLIENTS[protocol].parse(fetched.body, name, str(source.get("location")))
                 blob_key = await self._state.store_document(fetched.body)
@@ -334,12 +343,13 @@ class UpstreamService:
                 new = _Entry(None, "", None, None, now, now)
         except UpstreamFailure as failure:
             if not isinstance(failure, _Skipped):
-                self.note_result(source, failure.reason)
+                self.note_result(source, failure.reason, permanent=failure.permanent)
                 log.warning("upstream %s failed for %s: %s", source.get("name"), name, failure.reason)
-            if entry is not None and entry.package is not None:
-                new = replace(entry, attempted_at=now, error=failure.reason)  # stale-if-error
+            if entry is not None and entry.package is not None:  # stale-if-error
+                new = replace(entry, attempted_at=now, error=failure.reason, permanent=failure.permanent)
             else:
-                new = _Entry(None, "", None, None, entry.fetched_at if entry else 0.0, now, failure.reason)
+                fetched_at = entry.fetched_at if entry else 0.0
+                new = _Entry(None, "", None, None, fetched_at, now, failure.reason, permanent=failure.permanent)
             self._remember(key, new)
             return new
         self.note_result(source, None)
@@ -401,20 +411,21 @@ class UpstreamService:
         """Refresh one package's cached metadata now, whatever its age (the refresh job)."""
         key = (protocol, source_key(source), name)
         entry = await self._refresh(source, key, await self._entry(key))
-        return SourceOffer(source, entry.package, entry.error, False, entry.fingerprint)
+        return SourceOffer(source, entry.package, entry.error, False, entry.fingerprint, entry.permanent)
 
     async def probe(self, source: Mapping[str, Any]) -> tuple[str | None, int]:
         """Ping an upstream: ``(failure reason or None, latency in ms)``; feeds the circuit breaker."""
         started = time.perf_counter()
         reason: str | None = None
+        permanent = False
         try:
             await CLIENTS[str(source.get("protocol", "npm"))].ping(self.http, source, self._settings.upstream_timeout)
         except UpstreamFailure as failure:
-            reason = failure.reason
+            reason, permanent = failure.reason, failure.permanent
         except TimeoutError:
             reason = f"timed out after {self._settings.upstream_timeout:.0f} s: the upstream is slow or unreachable"
         latency = int((time.perf_counter() - started) * 1000)
-        self.note_result(source, reason)
+        self.note_result(source, reason, permanent=permanent)
         return reason, latency
 
     async def find_offer(
@@ -484,17 +495,12 @@ class UpstreamService:
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY_BYTES) as spool:
             try:
                 async with asyncio.timeout(self._settings.upstream_download_timeout):
-                    async for chunk in npm_upstream.stream_file(self.http, source, url):
+                    async for chunk in npm_upstream.stream_file(self.http, source, url, limit):
                         digests.update(chunk)
-                        if digests.size > limit:
-                            raise UpstreamError(
-                                f"{label} from upstream {source.get('name')} is larger than the "
-                                f"{limit} bytes this feed accepts; nothing was saved"
-                            )
                         await loop.run_in_executor(None, spool.write, chunk)
             except UpstreamFailure as failure:
-                self.note_result(source, failure.reason)
-                raise UpstreamError(
+                self.note_result(source, failure.reason, permanent=failure.permanent)
+                raise (UpstreamUnusableError if failure.permanent else UpstreamError)(
                     f"could not fetch {label} from upstream {source.get('name')}: {failure.reason}"
                 ) from None
             except TimeoutError:

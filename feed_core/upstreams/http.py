@@ -1,7 +1,9 @@
 """HTTP plumbing for upstream calls: one shared client, budgets, bounded retries, readable failures.
 
 A client's own credentials are never forwarded: every upstream request is built here, with the
-source's own credentials (custom registries) or none.
+source's own credentials (custom registries) or none. Every request goes through the outbound guard
+(``feed_core.upstreams.guard``), redirects are followed here (at most ``MAX_REDIRECTS``, each hop
+guarded and given its own headers), and bodies are read with a bound on their decoded size.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import asyncio
 import base64
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -18,27 +21,57 @@ from urllib.parse import urlsplit
 import httpx
 
 from feed_core.domain.credentials import Credentials, UnreadableCredentials
+from feed_core.domain.outbound import IPNetwork
+from feed_core.upstreams.decoding import ACCEPT_ENCODING, BoundedDecoder, DecodingError
+from feed_core.upstreams.guard import GuardedTransport, Unreachable
+from feed_core.upstreams.tls import CA_BUNDLE_SETTING, trust_context
 
 log = logging.getLogger("feed_core.upstreams")
 
 USER_AGENT = "feed-core (package feed; upstream fetch)"
 RETRY_STATUSES = {502, 503, 504}
+MAX_REDIRECTS = 5
+_RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError)
+MAX_CONNECTIONS = 128
+#: One origin gets at most this many of them, so a slow or hostile upstream cannot starve the others.
+MAX_CONNECTIONS_PER_ORIGIN = 32
+DOCUMENT_LIMIT_SETTING = "FEED_UPSTREAM_MAX_DOCUMENT_BYTES"
+FILE_LIMIT_SETTING = "FEED_MAX_UPLOAD_BYTES"
+
+HeadersFor = Callable[[str], dict[str, str]]
 
 
 class UpstreamFailure(Exception):
-    """An upstream could not be used; ``reason`` is written for a person (cause and fix)."""
+    """An upstream could not be used; ``reason`` is written for a person (cause and fix).
 
-    def __init__(self, reason: str) -> None:
+    ``permanent``: asking again soon will fail the same way (TLS, DNS, refused credentials, the
+    outbound guard), so the circuit opens at once."""
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.permanent = permanent
 
 
-def make_client(connect_timeout: float, read_timeout: float) -> httpx.AsyncClient:
+def make_client(
+    connect_timeout: float,
+    read_timeout: float,
+    *,
+    allowed_networks: tuple[IPNetwork, ...] = (),
+    ca_bundle: str = "",
+) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=32)
+    transport = GuardedTransport(
+        ssl_context=trust_context(ca_bundle),
+        limits=limits,
+        per_origin=MAX_CONNECTIONS_PER_ORIGIN,
+        allowed=allowed_networks,
+    )
     return httpx.AsyncClient(
+        transport=transport,
         timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-        headers={"User-Agent": USER_AGENT},
-        follow_redirects=True,
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
+        follow_redirects=False,  # open_stream follows them, through the guard, without reading their bodies
         trust_env=False,  # never pick up a machine-wide proxy or netrc credentials
     )
 
@@ -67,15 +100,38 @@ def describe(exc: BaseException, url: str) -> str:
     text = str(exc)
     if isinstance(exc, (TimeoutError, httpx.TimeoutException)):
         return f"timed out talking to {host}; the upstream is slow or unreachable: check it, or raise the timeout"
+    if isinstance(exc, httpx.TooManyRedirects):
+        return f"{host} redirected more than {MAX_REDIRECTS} times: check the source's location"
     if isinstance(exc, httpx.ConnectError):
-        if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
-            return f"DNS lookup of {host} failed: check the source's location for typos"
-        if isinstance(exc.__cause__, ssl.SSLError) or "SSL" in text or "certificate" in text:
-            return f"TLS handshake with {host} failed ({text}): check the certificate or use the right scheme"
+        tls = _tls_error(exc)
+        if isinstance(tls, ssl.SSLCertVerificationError):
+            return (
+                f"the TLS certificate of {host} is not trusted ({tls.verify_message}): the feed trusts the "
+                f"system's certificate store; behind a TLS-inspecting proxy, add the proxy's CA certificate to that "
+                f"store, or point {CA_BUNDLE_SETTING} (or SSL_CERT_FILE) at a PEM file holding it"
+            )
+        if tls is not None:
+            return f"TLS handshake with {host} failed ({tls}): check the certificate or use the right scheme"
         return f"could not connect to {host} ({text or 'connection refused'}): is the upstream running?"
     if isinstance(exc, httpx.HTTPError):
         return f"HTTP error talking to {host}: {text or type(exc).__name__}"
     return f"{type(exc).__name__} talking to {host}: {text}"
+
+
+def _tls_error(exc: BaseException) -> ssl.SSLError | None:
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, ssl.SSLError):
+        cause = cause.__cause__ or cause.__context__
+    return cause
+
+
+def failure_of(exc: BaseException, url: str) -> UpstreamFailure:
+    """The ``UpstreamFailure`` for an exception of a call to ``url``; TLS problems and guard refusals are permanent."""
+    if isinstance(exc, UpstreamFailure):
+        return exc
+    if isinstance(exc, Unreachable):
+        return UpstreamFailure(exc.reason, permanent=True)
+    return UpstreamFailure(describe(exc, url), permanent=_tls_error(exc) is not None)
 
 
 def describe_status(status: int, url: str) -> str:
@@ -87,23 +143,97 @@ def describe_status(status: int, url: str) -> str:
     return f"{host} answered {status}"
 
 
+def status_failure(status: int, url: str) -> UpstreamFailure:
+    """A failed answer; refused credentials are permanent (they will not fix themselves)."""
+    return UpstreamFailure(describe_status(status, url), permanent=status in (401, 403))
+
+
+@asynccontextmanager
+async def open_stream(
+    client: httpx.AsyncClient, method: str, url: str, headers_for: HeadersFor
+) -> AsyncIterator[httpx.Response]:
+    """Send a request and yield its response, unread. Redirects are followed here, at most
+    ``MAX_REDIRECTS``: each hop passes the guard again, gets ``headers_for(hop)`` (so a source's
+    credentials go to its own host only), and its body is never read. Failures raise ``UpstreamFailure``."""
+    hop = url
+    try:
+        for _ in range(MAX_REDIRECTS + 1):
+            response = await client.send(client.build_request(method, hop, headers=headers_for(hop)), stream=True)
+            if not response.has_redirect_location:
+                break
+            await response.aclose()
+            target = response.url.join(response.headers["location"])
+            if target.scheme not in ("http", "https"):
+                host = urlsplit(hop).netloc
+                raise UpstreamFailure(f"{host} redirected to a {target.scheme}: URL, which is not followed")
+            hop = str(target)
+        else:
+            raise httpx.TooManyRedirects("too many redirects", request=response.request)
+    except (httpx.HTTPError, Unreachable) as exc:
+        raise failure_of(exc, hop) from exc
+    try:
+        yield response
+    except httpx.HTTPError as exc:
+        raise failure_of(exc, hop) from exc
+    finally:
+        await response.aclose()
+
+
+async def iter_body(response: httpx.Response, max_bytes: int, setting: str) -> AsyncIterator[bytes]:
+    """The decoded body in pieces, stopping with ``UpstreamFailure`` as soon as it exceeds ``max_bytes``."""
+    url = str(response.url)
+    try:
+        decoder = BoundedDecoder(response.headers.get("content-encoding", ""))
+        size = 0
+        async for raw in response.aiter_raw():
+            for piece in decoder.feed(raw):
+                size += len(piece)
+                if size > max_bytes:
+                    raise UpstreamFailure(
+                        f"{urlsplit(url).netloc} sent more than {max_bytes} bytes (decompressed) for {url}; "
+                        f"the feed stopped reading there (limit: {setting})"
+                    )
+                yield piece
+    except DecodingError as exc:
+        raise UpstreamFailure(f"{urlsplit(url).netloc} sent an unreadable body for {url}: {exc}") from None
+
+
+async def read_body(response: httpx.Response, max_bytes: int, setting: str = DOCUMENT_LIMIT_SETTING) -> bytes:
+    return b"".join([piece async for piece in iter_body(response, max_bytes, setting)])
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A response whose body (read only for a 200) is in memory."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    url: str
+
+
 async def get_with_retry(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], budget: float, attempts: int = 2
-) -> httpx.Response:
-    """GET with a hard overall budget and one retry on connection errors or 502/503/504."""
+    client: httpx.AsyncClient, url: str, headers_for: HeadersFor, budget: float, max_bytes: int, attempts: int = 2
+) -> Answer:
+    """GET with a hard overall budget and one retry on connection errors or 502/503/504; the body of a 200
+    is read, up to ``max_bytes`` decoded. Failures raise ``UpstreamFailure``."""
     delay = 0.2
-    async with asyncio.timeout(budget):
-        for attempt in range(attempts):
-            try:
-                response = await client.get(url, headers=headers)
-            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
-                if attempt + 1 >= attempts:
-                    raise
-            else:
-                if response.status_code not in RETRY_STATUSES or attempt + 1 >= attempts:
-                    return response
-            await asyncio.sleep(delay)
-            delay *= 2
+    try:
+        async with asyncio.timeout(budget):
+            for attempt in range(attempts):
+                try:
+                    async with open_stream(client, "GET", url, headers_for) as response:
+                        if response.status_code not in RETRY_STATUSES or attempt + 1 >= attempts:
+                            body = await read_body(response, max_bytes) if response.status_code == 200 else b""
+                            return Answer(response.status_code, response.headers, body, str(response.url))
+                except UpstreamFailure as failure:
+                    retryable = isinstance(failure.__cause__, _RETRYABLE)
+                    if failure.permanent or not retryable or attempt + 1 >= attempts:
+                        raise
+                await asyncio.sleep(delay)
+                delay *= 2
+    except TimeoutError as exc:
+        raise UpstreamFailure(describe(exc, url)) from exc
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -127,23 +257,23 @@ async def conditional_get(
     etag: str | None,
     last_modified: str | None,
     budget: float,
+    max_bytes: int,
 ) -> Fetched:
     """GET a package document, revalidating with the validators we hold; failures raise ``UpstreamFailure``."""
-    headers = {"Accept": accept, **source_auth_headers(source, url)}
+    validators = {}
     if etag:
-        headers["If-None-Match"] = etag
+        validators["If-None-Match"] = etag
     if last_modified:
-        headers["If-Modified-Since"] = last_modified
-    try:
-        response = await get_with_retry(client, url, headers, budget)
-    except (TimeoutError, httpx.HTTPError) as exc:
-        raise UpstreamFailure(describe(exc, url)) from exc
-    if response.status_code == 304:
+        validators["If-Modified-Since"] = last_modified
+
+    def headers_for(hop: str) -> dict[str, str]:
+        return {"Accept": accept, **source_auth_headers(source, hop), **validators}
+
+    answer = await get_with_retry(client, url, headers_for, budget, max_bytes)
+    if answer.status == 304:
         return Fetched("not_modified", etag=etag, last_modified=last_modified, url=url)
-    if response.status_code == 404:
+    if answer.status == 404:
         return Fetched("not_found", url=url)
-    if response.status_code != 200:
-        raise UpstreamFailure(describe_status(response.status_code, url))
-    return Fetched(
-        "ok", response.content, response.headers.get("etag"), response.headers.get("last-modified"), str(response.url)
-    )
+    if answer.status != 200:
+        raise status_failure(answer.status, url)
+    return Fetched("ok", answer.body, answer.headers.get("etag"), answer.headers.get("last-modified"), answer.url)

@@ -11,13 +11,14 @@ from urllib.parse import quote
 import httpx
 
 from feed_core.upstreams.http import (
+    FILE_LIMIT_SETTING,
     Fetched,
     UpstreamFailure,
     conditional_get,
-    describe,
-    describe_status,
-    get_with_retry,
+    iter_body,
+    open_stream,
     source_auth_headers,
+    status_failure,
 )
 from feed_core.upstreams.models import UpstreamPackage, UpstreamVersion
 
@@ -37,11 +38,19 @@ async def fetch_packument(
     etag: str | None,
     last_modified: str | None,
     budget: float,
+    max_bytes: int,
 ) -> Fetched:
     """The full document of one package (it has the publish times), revalidated when we hold one."""
     url = packument_url(str(source["location"]), name)
     return await conditional_get(
-        client, source, url, "application/json", etag=etag, last_modified=last_modified, budget=budget
+        client,
+        source,
+        url,
+        "application/json",
+        etag=etag,
+        last_modified=last_modified,
+        budget=budget,
+        max_bytes=max_bytes,
     )
 
 
@@ -101,18 +110,14 @@ def package_from_document(doc: dict[str, Any], name: str) -> UpstreamPackage:
 
 
 async def stream_file(
-    client: httpx.AsyncClient, source: Mapping[str, Any], url: str, chunk_size: int = 64 * 1024
+    client: httpx.AsyncClient, source: Mapping[str, Any], url: str, max_bytes: int
 ) -> AsyncIterator[bytes]:
-    """Stream a package file; failures raise ``UpstreamFailure`` with a readable reason."""
-    headers = source_auth_headers(source, url)
-    try:
-        async with client.stream("GET", url, headers=headers) as response:
-            if response.status_code != 200:
-                raise UpstreamFailure(describe_status(response.status_code, url))
-            async for chunk in response.aiter_bytes(chunk_size):
-                yield chunk
-    except httpx.HTTPError as exc:
-        raise UpstreamFailure(describe(exc, url)) from exc
+    """Stream a package file, at most ``max_bytes`` decoded; failures raise ``UpstreamFailure`` with a reason."""
+    async with open_stream(client, "GET", url, lambda hop: source_auth_headers(source, hop)) as response:
+        if response.status_code != 200:
+            raise status_failure(response.status_code, url)
+        async for chunk in iter_body(response, max_bytes, FILE_LIMIT_SETTING):
+            yield chunk
 
 
 async def ping(client: httpx.AsyncClient, source: Mapping[str, Any], budget: float) -> None:
@@ -120,16 +125,17 @@ async def ping(client: httpx.AsyncClient, source: Mapping[str, Any], budget: flo
     does not implement it). Raises ``UpstreamFailure`` with the cause and the fix."""
     location = str(source["location"])
     base = location if location.endswith("/") else location + "/"
+
+    def headers_for(hop: str) -> dict[str, str]:
+        return {"Accept": "application/json", **source_auth_headers(source, hop)}
+
     for url in (base + "-/ping", base):
-        headers = {"Accept": "application/json", **source_auth_headers(source, url)}
-        try:
-            response = await get_with_retry(client, url, headers, budget, attempts=1)
-        except (TimeoutError, httpx.HTTPError) as exc:
-            raise UpstreamFailure(describe(exc, url)) from exc
-        if response.status_code < 300:
+        async with asyncio.timeout(budget), open_stream(client, "GET", url, headers_for) as response:
+            status = response.status_code  # the body is not needed
+        if status < 300:
             return
-        if response.status_code != 404:
-            raise UpstreamFailure(describe_status(response.status_code, url))
+        if status != 404:
+            raise status_failure(status, url)
     raise UpstreamFailure(
         f"{location} answered 404 to -/ping and at its root: the location does not point at an npm registry"
     )

@@ -21,9 +21,9 @@ from feed_core.upstreams.http import (
     Fetched,
     UpstreamFailure,
     conditional_get,
-    describe,
-    describe_status,
+    open_stream,
     source_auth_headers,
+    status_failure,
 )
 from feed_core.upstreams.models import UpstreamFile, UpstreamPackage, UpstreamVersion
 
@@ -44,9 +44,12 @@ async def fetch_document(
     etag: str | None,
     last_modified: str | None,
     budget: float,
+    max_bytes: int,
 ) -> Fetched:
     url = project_url(str(source["location"]), name)
-    fetched = await conditional_get(client, source, url, ACCEPT, etag=etag, last_modified=last_modified, budget=budget)
+    fetched = await conditional_get(
+        client, source, url, ACCEPT, etag=etag, last_modified=last_modified, budget=budget, max_bytes=max_bytes
+    )
     if fetched.status != "ok":
         return fetched
     # Keep the page URL with the body: relative file links resolve against it.
@@ -179,10 +182,7 @@ def _from_html(page: str, page_url: str) -> list[UpstreamFile]:
 async def ping(client: httpx.AsyncClient, source: Mapping[str, Any], budget: float) -> None:
     """A HEAD of the index root: it answers without sending the project list."""
     url = str(source["location"])
-    try:
-        async with asyncio.timeout(budget):
-            response = await client.head(url, headers=source_auth_headers(source, url))
-    except (TimeoutError, httpx.HTTPError) as exc:
-        raise UpstreamFailure(describe(exc, url)) from exc
-    if response.status_code >= 400:
-        raise UpstreamFailure(describe_status(response.status_code, url))
+    async with asyncio.timeout(budget), open_stream(client, "HEAD", url, lambda h: source_auth_headers(source, h)) as r:
+        status = r.status_code
+    if status >= 400:
+        raise status_failure(status, url)

@@ -22,6 +22,8 @@ from tests.npm_packages import publish_body
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 CREDENTIALS_KEY = base64.b64encode(bytes(range(32))).decode()
 ORG = "local"
+#: FEED_UPSTREAM_ALLOWED_NETWORKS of the tests: the outbound guard refuses loopback upstreams otherwise.
+LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1")
 STAFF = (
     ("alice", "contributor", "vso.packaging_write"),
     ("bob", "reader", "vso.packaging"),
@@ -61,6 +63,7 @@ def make_settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) 
             "organization": ORG,
             "data_dir": tmp_path / "data",
             "credentials_key": CREDENTIALS_KEY,
+            "upstream_allowed_networks": LOOPBACK_NETWORKS,  # the fixture upstreams run on 127.0.0.1
         }
         if backend == "azurite":
             unique = uuid.uuid4().hex[:10]

@@ -103,7 +103,8 @@ def _start_server(backend: str, workdir: Path, extra_env: dict[str, str]) -> Fee
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     env = clean_env()
-    env.update({"FEED_ADMIN_TOKEN": admin_token, **extra_env})
+    # The fixture upstreams run on 127.0.0.1, which the outbound guard refuses unless allowed.
+    env.update({"FEED_ADMIN_TOKEN": admin_token, "FEED_UPSTREAM_ALLOWED_NETWORKS": "127.0.0.0/8,::1", **extra_env})
     problem = "not started"
     for attempt in range(3):  # a port taken between probing and binding: try another one
         port = _free_port()

@@ -208,6 +208,7 @@ async def functions_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Asyn
     monkeypatch.setenv("FEED_STORAGE", "embedded")
     monkeypatch.setenv("FEED_DATA_DIR", str(data_dir))
     monkeypatch.setenv("FEED_ADMIN_TOKEN", TOKEN)
+    monkeypatch.setenv("FEED_UPSTREAM_ALLOWED_NETWORKS", "127.0.0.0/8,::1")  # the fixture upstreams' network
     await function_app.feed_app.close()
     yield data_dir
     await function_app.feed_app.close()

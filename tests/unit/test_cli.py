@@ -15,6 +15,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("FEED_ADMIN_TOKEN", "FEED_STORAGE", "FEED_ORGANIZATION", "FEED_CREDENTIALS_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("FEED_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("FEED_UPSTREAM_ALLOWED_NETWORKS", "127.0.0.0/8,::1")  # the fixture upstreams' network
     return tmp_path / "data"
 
 
