@@ -12,6 +12,7 @@ from feed_core.domain.upstream_rules import (
     OfferedVersion,
     Origin,
     UpstreamOffer,
+    changed_digests,
     decide_external,
     is_exempt,
     merge_tags,
@@ -180,9 +181,9 @@ def test_minimum_release_age() -> None:
         minimum_release_age_hours=24,
         age_exempt=False,
     )
-    assert merged.versions == ["1.0.0", "1.2.0"]  # unknown publish time is not held back
-    assert merged.held_back == ["1.1.0"]
-    assert merged.dist_tags["latest"] == "1.2.0"
+    assert merged.versions == ["1.0.0"]  # an unknown publish time is held back too (fail closed)
+    assert merged.held_back == ["1.1.0", "1.2.0"] and merged.age_unknown == ["1.2.0"]
+    assert merged.dist_tags["latest"] == "1.0.0"
     exempt = merge_versions(
         held=[],
         feed_tags={},
@@ -203,7 +204,28 @@ def test_minimum_release_age() -> None:
         minimum_release_age_hours=24,
         age_exempt=False,
     )
-    assert merged.held_back == []
+    assert merged.held_back == ["1.2.0"]  # half an hour is still an age the feed cannot establish
+    no_age = merge_versions(
+        held=[],
+        feed_tags={},
+        offers=[UpstreamOffer("npmjs", offers[0].versions, {}, minimum_release_age_hours=0)],
+        behaviour=Behaviour.AUTO,
+        now=NOW,
+        minimum_release_age_hours=24,
+        age_exempt=False,
+    )
+    assert no_age.held_back == [] and no_age.versions == ["1.0.0", "1.1.0", "1.2.0"]  # no release age: no hold
+
+
+def test_changed_digests_compare_only_what_both_sides_declare() -> None:
+    saved = {"integrity": "sha512-old", "shasum": ""}
+    assert changed_digests(saved, {"integrity": "sha512-new", "shasum": "abc"}) == {"integrity": "sha512-new"}
+    assert changed_digests(saved, {"integrity": "sha512-old", "shasum": "abc"}) == {}
+    assert changed_digests(saved, {"integrity": "", "shasum": "abc"}) == {}  # dropped, not changed
+    files = {"a-1.0-py3-none-any.whl": "aa", "a-1.0.tar.gz": "bb"}
+    assert changed_digests(files, {"a-1.0-py3-none-any.whl": "cc", "a-1.0.tar.gz": "bb", "new.whl": "dd"}) == {
+        "a-1.0-py3-none-any.whl": "cc"
+    }
 
 
 def test_feed_tags_win_over_upstream_tags() -> None:
