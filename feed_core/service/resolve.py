@@ -52,6 +52,7 @@ class Lookup:
     behaviour: Behaviour
     can_save: bool
     fingerprint: str
+    detailed: bool = False  # the caller administers the feed: upstream failures come with their causes
 
     @property
     def exists(self) -> bool:
@@ -59,8 +60,10 @@ class Lookup:
 
     @property
     def upstream_errors(self) -> list[str]:
-        """Which upstreams could not be asked, as clients are told: by name only (the causes, with
-        addresses and status codes, are for administrators: the log and the health view)."""
+        """Which upstreams could not be asked: by name only, except to feed administrators, who get
+        the causes (addresses, status codes), as in the health view."""
+        if self.detailed:
+            return [f"{unavailable(o.source)}: {o.error}" for o in self.offers if o.error]
         return [unavailable(o.source) for o in self.offers if o.error]
 
     def unreachable(self) -> UpstreamError:
@@ -231,7 +234,8 @@ class Resolver:
         # Upstream versions appear in the @Local view only; other views show what was promoted.
         offers = await self._upstreams.offers(feed, protocol, name, want_version=want_version) if view.is_local else []
         behaviour = await self.behaviour(feed, protocol, name) if offers else Behaviour.AUTO
-        can_save = caller_role(feed, caller) >= Role.COLLABORATOR
+        role = caller_role(feed, caller)
+        can_save = role >= Role.COLLABORATOR
         parts = [
             str(meta.rev if meta else 0),
             behaviour.value,
@@ -244,7 +248,8 @@ class Resolver:
             if feed.minimum_release_age_hours or any(o.source.get("minimumReleaseAgeHours") for o in offers):
                 # Versions age into view: let a built listing live at most a minute.
                 parts.append(str(int(now.timestamp() // 60)))
-        return Lookup(feed, view, protocol, name, meta, offers, behaviour, can_save, "|".join(parts))
+        detailed = role >= Role.ADMINISTRATOR
+        return Lookup(feed, view, protocol, name, meta, offers, behaviour, can_save, "|".join(parts), detailed)
 
     async def resolve(self, lookup: Lookup, now: datetime) -> Resolution:
         """Apply search order, upstream behaviour and release age. ``NotFoundError`` when nothing has
