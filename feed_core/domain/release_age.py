@@ -24,7 +24,9 @@ from datetime import UTC, datetime
 
 from feed_core.domain.clock import iso
 
-UNKNOWN_TIME = "the feed cannot establish when it was published (its upstream publish time is missing or unreadable)"
+UNKNOWN_TIME = (
+    "its upstream publish time is missing or unreadable, so the feed counts its age from when it first saw it"
+)
 
 
 def parse_time(value: object) -> datetime | None:

@@ -101,6 +101,7 @@ class OfferedVersion:
     version: str
     origin: Origin
     published: datetime | None  # when the feed counts it as published (release_age.effective_time)
+    time_unusable: bool = False  # the upstream gave no usable publish time (only the feed's floor counts)
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ class Merge:
     from_upstream: dict[str, str] = field(default_factory=dict)  # version -> source id that wins it
     blocked: list[str] = field(default_factory=list)  # hidden by upstream behaviour
     held_back: list[str] = field(default_factory=list)  # hidden by minimum release age
-    age_unknown: list[str] = field(default_factory=list)  # held back because their age is unknown
+    age_unknown: list[str] = field(default_factory=list)  # held back, with no usable upstream publish time
     reserved: list[str] = field(default_factory=list)  # deleted here, so never offered from upstream
     dist_tags: dict[str, str] = field(default_factory=dict)
     decision: BehaviourDecision | None = None
@@ -179,7 +180,7 @@ def merge_versions(
                 continue
             if cutoff is not None and (v.published is None or v.published > cutoff):
                 held_back.add(v.version)  # fail closed: an unknown age is not old enough
-                if v.published is None:
+                if v.published is None or v.time_unusable:
                     age_unknown.add(v.version)
                 continue
             taken.add(v.version)

@@ -19,7 +19,7 @@ from feed_core.domain import semver
 from feed_core.domain.access import caller_role
 from feed_core.domain.errors import NotFoundError, UpstreamError
 from feed_core.domain.models import Caller, Feed, PackageMeta, PackageVersion, View
-from feed_core.domain.release_age import UNKNOWN_TIME, effective_time, normalized_time
+from feed_core.domain.release_age import UNKNOWN_TIME, effective_time, normalized_time, parse_time
 from feed_core.domain.roles import Role
 from feed_core.domain.upstream_rules import (
     Behaviour,
@@ -156,7 +156,7 @@ class Resolution:
             headers["X-Feed-Blocked-Versions"] = f"{len(self.merge.blocked)} by upstream behaviour"
         if self.merge.held_back:
             unknown = len(self.merge.age_unknown)
-            detail = f" ({unknown} with a publish time the feed cannot establish)" if unknown else ""
+            detail = f" ({unknown} without a usable upstream publish time)" if unknown else ""
             headers["X-Feed-Held-Versions"] = f"{len(self.merge.held_back)} by minimum release age{detail}"
         visible = set(self.visible_numbers)
         hidden = [n for n in self.upstream if n not in visible]
@@ -274,7 +274,10 @@ class Resolver:
             upstream_versions[sid] = o.package.versions
             offered = [
                 OfferedVersion(
-                    uv.version, _offered_origin(hop, uv), effective_time(uv.published, o.floors.get(uv.version))
+                    uv.version,
+                    _offered_origin(hop, uv),
+                    effective_time(uv.published, o.floors.get(uv.version)),
+                    parse_time(uv.published) is None,
                 )
                 for uv in o.package.versions.values()
             ]
