@@ -57,6 +57,7 @@ _NEGATIVE_TTL_SECONDS = 60.0
 _MEMORY_ENTRIES = 5000
 _MEMORY_DOCUMENT_BYTES = 256 * 1024 * 1024  # parsed documents take a few times this; evict beyond it
 _SPOOL_IN_MEMORY_BYTES = 8 * 1024 * 1024
+_FLOORS_IN_THREAD_VERSIONS = 2000  # reading this many publish times is worth a thread
 
 
 @dataclass(frozen=True)
@@ -350,7 +351,10 @@ class UpstreamService:
             elif fetched.status == "ok":
                 package = await CLIENTS[protocol].parse(fetched.body, name, str(source.get("location")))
                 blob_key = await self._state.store_document(fetched.body)
-                floors = _floors_after(entry, package, self._clock())
+                if len(package.versions) > _FLOORS_IN_THREAD_VERSIONS:
+                    floors = await asyncio.to_thread(_floors_after, entry, package, self._clock())
+                else:
+                    floors = _floors_after(entry, package, self._clock())
                 new = _Entry(
                     package,
                     blob_key,

@@ -9,6 +9,7 @@ import pytest
 from feed_core.domain.upstream_rules import (
     Behaviour,
     HeldVersion,
+    Merge,
     OfferedVersion,
     Origin,
     UpstreamOffer,
@@ -215,6 +216,26 @@ def test_minimum_release_age() -> None:
         age_exempt=False,
     )
     assert no_age.held_back == [] and no_age.versions == ["1.0.0", "1.1.0", "1.2.0"]  # no release age: no hold
+
+
+def test_a_version_without_a_usable_time_ages_from_its_floor_and_says_why() -> None:
+    seen = NOW - timedelta(hours=2)  # the feed first saw it two hours ago
+    offers = [UpstreamOffer("npmjs", [OfferedVersion("1.0.0", E, seen, time_unusable=True)], {})]
+
+    def merged(now: datetime) -> Merge:
+        return merge_versions(
+            held=[],
+            feed_tags={},
+            offers=offers,
+            behaviour=Behaviour.AUTO,
+            now=now,
+            minimum_release_age_hours=24,
+            age_exempt=False,
+        )
+
+    assert merged(NOW).held_back == ["1.0.0"] and merged(NOW).age_unknown == ["1.0.0"]
+    later = merged(NOW + timedelta(hours=23))
+    assert later.versions == ["1.0.0"] and later.age_unknown == []
 
 
 def test_changed_digests_compare_only_what_both_sides_declare() -> None:
