@@ -128,9 +128,8 @@ class Resolution:
             return f"{name}@{number} is held back by the feed's minimum release age: {UNKNOWN_TIME}"
         if number in self.merge.held_back:
             return (
-                f"{name}@{number} was published upstream too recently and is held back by the feed's minimum "
-                "release age (its age counts from its upstream publish time, and never from before the feed "
-                "first saw it)"
+                f"{name}@{number} was published upstream too recently, as far as the feed can tell, and is held "
+                "back by the feed's minimum release age"
             )
         if number in self.upstream and not self.lookup.can_save:
             source = self.upstream[number][0]
