@@ -18,7 +18,7 @@ from feed_core.domain.clock import iso
 from feed_core.domain.models import Feed, ViewVisibility
 from feed_core.service.cleanup import GcReport
 from feed_core.service.container import Services
-from feed_core.service.upstream import enabled_sources, source_key
+from feed_core.service.upstream import declared_digests, enabled_sources, source_key
 from feed_core.storage.health import UpstreamHealth
 
 log = logging.getLogger("feed_core.jobs")
@@ -136,6 +136,7 @@ class RefreshReport:
     revalidated: int = 0
     flagged_removed: list[str] = field(default_factory=list)
     restored: list[str] = field(default_factory=list)
+    flagged_changed: list[str] = field(default_factory=list)  # saved versions whose upstream declares other bytes
     failures: list[str] = field(default_factory=list)
     complete: bool = True
     seconds: float = 0.0
@@ -145,6 +146,7 @@ class RefreshReport:
         return (
             f"refresh: {self.feeds} feeds, {self.packages} packages, {self.revalidated} upstream documents "
             f"revalidated, {len(self.flagged_removed)} saved versions flagged as removed upstream, "
+            f"{len(self.flagged_changed)} as changed upstream, "
             f"{len(self.failures)} upstream failures, {self.seconds:.1f} s ({state})"
         )
 
@@ -228,3 +230,11 @@ async def _refresh_item(
     flagged, restored = await services.packages.mark_upstream_listing(item.feed, item.protocol, item.name, listed)
     report.flagged_removed.extend(f"{item.feed.name}/{item.name}@{v}" for v in flagged)
     report.restored.extend(f"{item.feed.name}/{item.name}@{v}" for v in restored)
+
+    def declared(sid: str, number: str) -> dict[str, str] | None:
+        package = answers[sid].package if sid in answers else None
+        uv = package.versions.get(number) if package else None
+        return declared_digests(uv) if uv else None
+
+    changed = await services.packages.mark_upstream_changes(item.feed, item.protocol, item.name, declared)
+    report.flagged_changed.extend(f"{item.feed.name}/{item.name}@{v}" for v in changed)

@@ -8,7 +8,8 @@ Test modules import the fixtures (``from tests.npm_registry_fixture import fixtu
 conftest.py does. It serves the read side of the public registry (see /work/shared/protocols/npm.md): full and
 abbreviated packuments with strong ETags, Last-Modified and 304s, and tarballs at
 ``{url}{name}/-/{basename}-{version}.tgz``. Knobs make it misbehave: ``remove`` (unpublish), ``tamper`` (bytes that do
-not match ``dist.integrity``), ``set_down`` (closed connection, 503 or hang), ``set_delay`` and ``require_auth``.
+not match ``dist.integrity``), ``set_time`` (any publish time, or none), ``set_down`` (closed connection, 503 or hang),
+``set_delay`` and ``require_auth``.
 Nothing else is served: no writes, no ``/-/all``.
 """
 
@@ -64,7 +65,7 @@ class _Package:
     modified: datetime  # a logical clock: +1 s at least on every change, never before a publish time
     versions: dict[str, dict[str, Any]] = field(default_factory=dict)  # version -> manifest with dist
     tarballs: dict[str, bytes] = field(default_factory=dict)  # "{basename}-{version}.tgz" -> bytes served
-    time: dict[str, str] = field(default_factory=dict)  # version -> published
+    time: dict[str, Any] = field(default_factory=dict)  # version -> published (set_time may make it anything)
     tags: dict[str, str] = field(default_factory=dict)
 
     def touch(self, at: datetime | None = None) -> None:
@@ -163,6 +164,16 @@ class FixtureRegistry:
         with self._lock:
             file = f"{name.split('/')[-1]}-{version}.tgz"
             self._packages[name].tarballs[file] = make_tarball(name, version, code="/* tampered */")
+
+    def set_time(self, name: str, version: str, value: object) -> None:
+        """Make ``time[version]`` any JSON value (a number, a time without a zone, garbage), or drop it (``None``)."""
+        with self._lock:
+            pkg = self._packages[name]
+            if value is None:
+                pkg.time.pop(version, None)
+            else:
+                pkg.time[version] = value
+            pkg.touch()
 
     # -- behaviour -------------------------------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ class _File:
     data: bytes
     metadata: bytes
     version: str
-    uploaded: str
+    uploaded: object  # any JSON value: a hostile index may send numbers, zone-less times or garbage
     yanked: bool = False
 
 
@@ -42,6 +42,8 @@ class FixtureIndex:
     requests: list[str] = field(default_factory=list)
     down: bool = False
     tampered: set[str] = field(default_factory=set)
+    tampered_metadata: set[str] = field(default_factory=set)  # file names whose .metadata does not match its hash
+    html: bool = False  # serve PEP 503 HTML project pages (which carry no upload times) instead of PEP 691 JSON
 
     def __post_init__(self) -> None:
         self._sock = socket.create_server(("127.0.0.1", 0))
@@ -63,7 +65,7 @@ class FixtureIndex:
         name: str,
         version: str,
         *,
-        uploaded: str = "2020-01-01T00:00:00Z",
+        uploaded: object = "2020-01-01T00:00:00Z",
         requires: tuple[str, ...] = (),
         code: str = "VALUE = 1\n",
     ) -> tuple[str, bytes]:
@@ -95,6 +97,12 @@ class FixtureIndex:
         parts = path.strip("/").split("/")
         if len(parts) == 2 and parts[0] == "simple" and parts[1] in self.projects:
             files = self.projects[parts[1]]
+            if self.html:
+                anchors = "".join(
+                    f'<a href="../../files/{f.filename}#sha256={hashlib.sha256(f.data).hexdigest()}">{f.filename}</a>'
+                    for f in files
+                )
+                return Response(f"<html><body>{anchors}</body></html>", media_type="text/html")
             doc = {
                 "meta": {"api-version": "1.1"},
                 "name": parts[1],
@@ -120,7 +128,7 @@ class FixtureIndex:
             for f in (f for files in self.projects.values() for f in files):
                 if f.filename == name:
                     if parts[1].endswith(".metadata"):
-                        return Response(f.metadata)
+                        return Response(f.metadata + (b"tampered" if f.filename in self.tampered_metadata else b""))
                     data = f.data + b"tampered" if f.filename in self.tampered else f.data
                     return Response(data, media_type="application/octet-stream")
         return JSONResponse({"message": "not found"}, 404)

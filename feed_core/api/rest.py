@@ -22,7 +22,7 @@ from feed_core.api.shapes import (
     version_json,
     view_json,
 )
-from feed_core.domain.access import require_role
+from feed_core.domain.access import caller_role, require_role
 from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError
 from feed_core.domain.ids import version_guid
 from feed_core.domain.models import Caller, Feed, ViewVisibility
@@ -162,7 +162,14 @@ async def _feeds(
     if not segs:
         if method == "GET":
             feeds = await services.feeds.list_feeds(org, project, caller)
-            return json_response(_listing([feed_json(base, f, await services.health.get_all(f.id)) for f in feeds]))
+            return json_response(
+                _listing(
+                    [
+                        feed_json(base, f, await services.health.get_all(f.id), detailed=_administers(f, caller))
+                        for f in feeds
+                    ]
+                )
+            )
         if method == "POST":
             body = await _object_body(request)
             name = _str(body, "name")
@@ -191,7 +198,8 @@ async def _feeds(
         return await _views(services, request, feed, caller, method, sub[1:], base)
     if sub_lower == ["health"] and method == "GET":
         require_role(feed, caller, Role.READER, "reading upstream health")
-        return json_response(health_json(feed, await services.health.get_all(feed.id)))
+        health = await services.health.get_all(feed.id)
+        return json_response(health_json(feed, health, detailed=_administers(feed, caller)))
     if sub_lower == ["permissions"]:
         return await _permissions(services, request, feed, caller, method)
     if (
@@ -219,7 +227,8 @@ async def _feed(services: Services, request: Request, feed: Feed, caller: Caller
     if method == "GET":
         require_role(feed, caller, Role.READER, "reading the feed")
         health = await services.health.get_all(feed.id)
-        return json_response(feed_json(base, feed, health), headers={"ETag": http_etag(feed.etag)})
+        detailed = _administers(feed, caller)
+        return json_response(feed_json(base, feed, health, detailed=detailed), headers={"ETag": http_etag(feed.etag)})
     if method == "PATCH":
         body = await _object_body(request)
         sources = body.get("upstreamSources")
@@ -239,12 +248,20 @@ async def _feed(services: Services, request: Request, feed: Feed, caller: Caller
         )
         updated = await services.feeds.update(feed, caller, change, request.headers.get("if-match"))
         health = await services.health.get_all(updated.id)
-        return json_response(feed_json(base, updated, health), headers={"ETag": http_etag(updated.etag)})
+        detailed = _administers(updated, caller)
+        return json_response(
+            feed_json(base, updated, health, detailed=detailed), headers={"ETag": http_etag(updated.etag)}
+        )
     if method == "DELETE":
         await services.feeds.delete(feed, caller)
         log.info("feed %s moved to the feed recycle bin by %s", feed.scope_label, caller.user)
         return Response(status_code=204)
     raise NotFoundError(f"no such API: {method} feed")
+
+
+def _administers(feed: Feed, caller: Caller) -> bool:
+    """Whether the caller sees why upstreams fail (addresses, status codes): feed administrators only."""
+    return caller_role(feed, caller) >= Role.ADMINISTRATOR
 
 
 _RESTORE_PATCH = '[{"op": "replace", "path": "/isDeleted", "value": false}]'

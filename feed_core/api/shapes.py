@@ -41,20 +41,35 @@ def permission_json(user: str, role: Role, feed: Feed) -> dict[str, Any]:
     }
 
 
-def upstream_source_json(src: dict[str, Any], health: UpstreamHealth | None = None) -> dict[str, Any]:
+def upstream_source_json(
+    src: dict[str, Any], health: UpstreamHealth | None = None, *, detailed: bool = False
+) -> dict[str, Any]:
     """A stored upstream source as the API shows it: credentials of custom upstreams are secrets and
     never returned, only whether the source has some. With a health record, ``status`` is what the
-    health job last saw (``ok``/``failed``) unless the source is disabled, and ``statusDetails`` says why."""
+    health job last saw (``ok``/``failed``) unless the source is disabled, and ``statusDetails`` says why:
+    the cause (addresses, status codes) for administrators (``detailed``), the upstream's name otherwise."""
     out = {k: v for k, v in src.items() if k not in SECRET_KEYS}
     out["hasCredentials"] = bool(src.get("credentials"))
     if health is not None and out.get("status") != "disabled":
+        record = health.as_json()
+        if not detailed:
+            record["statusDetails"] = _generic(src, record["statusDetails"])
         out["status"] = health.status
-        out["statusDetails"] = health.status_details
-        out["health"] = health.as_json()
+        out["statusDetails"] = record["statusDetails"]
+        out["health"] = record
     unusable = _credentials_problem(src)
     if unusable is not None and out.get("status") != "disabled":
-        out["status"], out["statusDetails"] = "failed", [{"reason": unusable}]
+        out["status"], out["statusDetails"] = "failed", _shown(src, unusable, detailed)
     return out
+
+
+def _generic(src: Mapping[str, Any], details: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Status details as non-administrators see them: that the upstream failed, not how."""
+    return [{"reason": f"upstream {str(src.get('name'))!r} is unavailable"}] if details else []
+
+
+def _shown(src: Mapping[str, Any], reason: str, detailed: bool) -> list[dict[str, str]]:
+    return [{"reason": reason}] if detailed else _generic(src, [{"reason": reason}])
 
 
 def _credentials_problem(src: Mapping[str, Any]) -> str | None:
@@ -63,7 +78,10 @@ def _credentials_problem(src: Mapping[str, Any]) -> str | None:
     return creds.reason if isinstance(creds, UnreadableCredentials) else None
 
 
-def feed_json(base: str, feed: Feed, health: Mapping[str, UpstreamHealth] | None = None) -> dict[str, Any]:
+def feed_json(
+    base: str, feed: Feed, health: Mapping[str, UpstreamHealth] | None = None, *, detailed: bool = False
+) -> dict[str, Any]:
+    """A feed as the API shows it; ``detailed``: upstream failures with their causes (administrators)."""
     url = f"{api_base(base, feed)}/Feeds/{feed.id}"
     project = (
         {"id": stable_id(feed.org, "project", feed.project.lower()), "name": feed.project, "visibility": "private"}
@@ -81,7 +99,8 @@ def feed_json(base: str, feed: Feed, health: Mapping[str, UpstreamHealth] | None
         "upstreamEnabled": feed.upstream_enabled,
         "upstreamEnabledChangedDate": None,
         "upstreamSources": [
-            upstream_source_json(s, (health or {}).get(str(s.get("id")))) for s in feed.upstream_sources
+            upstream_source_json(s, (health or {}).get(str(s.get("id"))), detailed=detailed)
+            for s in feed.upstream_sources
         ],
         "capabilities": "defaultCapabilities",
         "isReadOnly": False,
@@ -138,6 +157,7 @@ def version_json(base: str, feed: Feed, v: PackageVersion, latest: str | None) -
         "sourceChain": v.source_chain,
         "provenance": v.provenance or None,
         "upstreamRemovedDate": v.provenance.get("upstreamRemoved"),
+        "upstreamChangedDate": v.provenance.get("upstreamChanged"),
         "author": v.publisher,
         "files": [
             {"name": f["filename"], "protocolMetadata": {"data": {k: x for k, x in f.items() if k != "filename"}}}
@@ -174,8 +194,9 @@ def provenance_json(feed: Feed, v: PackageVersion) -> dict[str, Any]:
     }
 
 
-def health_json(feed: Feed, health: Mapping[str, UpstreamHealth]) -> dict[str, Any]:
-    """The health endpoint of a feed: each upstream as the health job last saw it."""
+def health_json(feed: Feed, health: Mapping[str, UpstreamHealth], *, detailed: bool = False) -> dict[str, Any]:
+    """The health endpoint of a feed: each upstream as the health job last saw it. Why an upstream
+    failed (addresses, status codes) is shown to administrators (``detailed``) only."""
     upstreams = []
     for src in feed.upstream_sources:
         record = health.get(str(src.get("id")))
@@ -192,12 +213,14 @@ def health_json(feed: Feed, health: Mapping[str, UpstreamHealth]) -> dict[str, A
             entry["status"] = "disabled"
         elif unusable is not None:
             entry.update(record.as_json() if record else {})
-            entry["status"], entry["statusDetails"] = "failed", [{"reason": unusable}]
+            entry["status"], entry["statusDetails"] = "failed", _shown(src, unusable, detailed)
         elif record is None:
             entry["status"] = "unknown"
             entry["statusDetails"] = [{"reason": "not checked yet: the health job has not run since it was added"}]
         else:
             entry.update(record.as_json())
+            if not detailed:
+                entry["statusDetails"] = _generic(src, record.status_details)
         upstreams.append(entry)
     return {
         "feedId": feed.id,

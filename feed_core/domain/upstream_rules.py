@@ -6,7 +6,10 @@
   package the feed treats as private are not offered (the dependency-confusion defence).
 - **Search order and merge**: held versions (published or saved) first, then each upstream in order;
   the first source with a version wins it; reserved (deleted) numbers are never offered; upstream
-  versions younger than the minimum release age are held back.
+  versions younger than the minimum release age, or whose age the feed cannot establish, are held
+  back (see ``release_age``).
+- **Changed upstream**: a saved version whose upstream now declares other digests for it keeps its
+  saved bytes; the change is only flagged.
 
 Nothing here does I/O, so every rule can be read and tested alone.
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import fnmatch
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -97,7 +100,8 @@ class HeldVersion:
 class OfferedVersion:
     version: str
     origin: Origin
-    published: datetime | None  # the upstream's publish time, when it says
+    published: datetime | None  # when the feed counts it as published (release_age.effective_time)
+    time_unusable: bool = False  # the upstream gave no usable publish time (only the feed's floor counts)
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,7 @@ class Merge:
     from_upstream: dict[str, str] = field(default_factory=dict)  # version -> source id that wins it
     blocked: list[str] = field(default_factory=list)  # hidden by upstream behaviour
     held_back: list[str] = field(default_factory=list)  # hidden by minimum release age
+    age_unknown: list[str] = field(default_factory=list)  # held back, with no usable upstream publish time
     reserved: list[str] = field(default_factory=list)  # deleted here, so never offered from upstream
     dist_tags: dict[str, str] = field(default_factory=dict)
     decision: BehaviourDecision | None = None
@@ -157,6 +162,7 @@ def merge_versions(
     out.decision = decision
     blocked: set[str] = set()
     held_back: set[str] = set()
+    age_unknown: set[str] = set()
     for offer in offers:
         hours = offer.minimum_release_age_hours
         if hours is None:
@@ -172,16 +178,20 @@ def merge_versions(
             if v.origin is Origin.EXTERNAL and not decision.external_allowed:
                 blocked.add(v.version)
                 continue
-            if cutoff is not None and v.published is not None and v.published > cutoff:
-                held_back.add(v.version)
+            if cutoff is not None and (v.published is None or v.published > cutoff):
+                held_back.add(v.version)  # fail closed: an unknown age is not old enough
+                if v.published is None or v.time_unusable:
+                    age_unknown.add(v.version)
                 continue
             taken.add(v.version)
             blocked.discard(v.version)
             held_back.discard(v.version)
+            age_unknown.discard(v.version)
             if include_upstream_versions:
                 out.from_upstream[v.version] = offer.source_id
     out.blocked = semver.sort_versions(sorted(blocked - taken))
     out.held_back = semver.sort_versions(sorted(held_back - taken))
+    out.age_unknown = semver.sort_versions(sorted(age_unknown - taken))
     out.dist_tags = merge_tags(feed_tags, [o.dist_tags for o in offers], out.versions)
     return out
 
@@ -200,3 +210,10 @@ def merge_tags(
     if "latest" not in tags and visible:
         tags["latest"] = semver.highest(visible) or semver.highest(visible, include_prerelease=True) or visible[-1]
     return tags
+
+
+def changed_digests(saved: Mapping[str, str], declared: Mapping[str, str]) -> dict[str, str]:
+    """What an upstream declares now for a saved version that differs from what it declared when the
+    version was saved, keyed like the inputs (``integrity``, ``shasum``, or a file name for sha-256).
+    Only digests both sides declare are compared: a digest added or dropped is no change of bytes."""
+    return {key: value for key, value in declared.items() if value and saved.get(key) and saved[key] != value}

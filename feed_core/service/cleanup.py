@@ -157,7 +157,7 @@ class Cleanup:
         sources = {source_key(s) for f in feeds for s in f.upstream_sources}
         async for doc in self._state.cached_documents():
             if doc.source_key in sources:
-                referenced.add(doc.blob_key)
+                referenced.update(doc.blob_keys)
             else:
                 report.cache_entries_dropped += 1
                 if not dry_run:

@@ -19,6 +19,7 @@ from feed_core.domain.errors import BadRequestError, ConflictError, FeedError, N
 from feed_core.domain.ids import package_guid
 from feed_core.domain.models import Caller, Feed, PackageMeta, PackageVersion, View
 from feed_core.domain.roles import Role
+from feed_core.domain.upstream_rules import changed_digests
 from feed_core.domain.visibility import latest_after_removal, tags_in_view, versions_in_view
 from feed_core.service.retry import KeyedLock, retry_on_conflict
 from feed_core.storage.packages import IndexEntry, PackageStore
@@ -33,6 +34,16 @@ def validate_tag(tag: str) -> str:
             f"invalid dist-tag {tag[:100]!r}: start with a letter; letters, digits, '.', '_' or '-' only"
         )
     return tag
+
+
+def saved_digests(v: PackageVersion) -> dict[str, str]:
+    """What the upstream declared for a saved version when it was saved, keyed like ``declared_digests``."""
+    if v.files:
+        return {str(f["filename"]): str(f.get("sha256", "")) for f in v.files}
+    return {
+        "integrity": str(v.provenance.get("upstreamIntegrity") or ""),
+        "shasum": str(v.provenance.get("upstreamShasum") or ""),
+    }
 
 
 @dataclass
@@ -396,6 +407,52 @@ class PackageService:
             del meta
             changed, flagged, restored = plan(versions)
             outcome = (flagged, restored)
+            return changed
+
+        await self._edit(feed, protocol, name, change)
+        return outcome
+
+    async def mark_upstream_changes(
+        self, feed: Feed, protocol: str, name: str, declared: Callable[[str, str], dict[str, str] | None]
+    ) -> list[str]:
+        """Flag saved versions whose upstream now declares other digests for them (same name and
+        version, other bytes), and clear the flag when it declares the saved ones again. The saved
+        bytes are kept and served either way; the flag and the newly declared digests show in the
+        version's provenance and the API (``upstreamChangedDate``).
+
+        ``declared(source id, version)``: what that upstream declares now (``declared_digests``), or
+        ``None`` when it was not asked or does not list the version.
+        Returns the versions flagged by this call.
+        """
+        now = iso(self._clock())
+
+        def plan(versions: list[PackageVersion]) -> tuple[list[PackageVersion], list[str]]:
+            changed, flagged = [], []
+            for v in versions:
+                sid = str(v.source_chain[0].get("id")) if v.source_chain else ""
+                offered = None if v.deleted else declared(sid, v.version)
+                if offered is None:
+                    continue
+                new = changed_digests(saved_digests(v), offered)
+                if new and v.provenance.get("upstreamChangedDigests") != new:
+                    v.provenance = {**v.provenance, "upstreamChanged": now, "upstreamChangedDigests": new}
+                    flagged.append(v.version)
+                elif not new and v.provenance.get("upstreamChanged"):
+                    v.provenance = {k: x for k, x in v.provenance.items() if not k.startswith("upstreamChanged")}
+                else:
+                    continue
+                changed.append(v)
+            return changed[:90], flagged[:90]  # at most 90 per write: the rest on the next run
+
+        _, current = await self._store.get_package(feed.id, protocol, name)
+        if not plan(current)[0]:
+            return []
+        outcome: list[str] = []
+
+        def change(meta: PackageMeta, versions: list[PackageVersion]) -> list[PackageVersion]:
+            nonlocal outcome
+            del meta
+            changed, outcome = plan(versions)
             return changed
 
         await self._edit(feed, protocol, name, change)

@@ -19,6 +19,7 @@ from feed_core.domain import semver
 from feed_core.domain.access import caller_role
 from feed_core.domain.errors import NotFoundError, UpstreamError, UpstreamUnusableError
 from feed_core.domain.models import Caller, Feed, PackageMeta, PackageVersion, View
+from feed_core.domain.release_age import UNKNOWN_TIME, effective_time, normalized_time, parse_time
 from feed_core.domain.roles import Role
 from feed_core.domain.upstream_rules import (
     Behaviour,
@@ -35,7 +36,7 @@ from feed_core.domain.upstream_rules import (
 from feed_core.domain.visibility import versions_in_view
 from feed_core.service.cache import TtlCache
 from feed_core.service.packages import PackageService
-from feed_core.service.upstream import SourceOffer, UpstreamService, source_hop
+from feed_core.service.upstream import SourceOffer, UpstreamService, source_hop, unavailable
 from feed_core.storage.upstream_state import UpstreamStateStore
 from feed_core.upstreams.models import UpstreamVersion
 
@@ -51,6 +52,7 @@ class Lookup:
     behaviour: Behaviour
     can_save: bool
     fingerprint: str
+    detailed: bool = False  # the caller administers the feed: upstream failures come with their causes
 
     @property
     def exists(self) -> bool:
@@ -58,7 +60,11 @@ class Lookup:
 
     @property
     def upstream_errors(self) -> list[str]:
-        return [f"{o.source.get('name')}: {o.error}" for o in self.offers if o.error]
+        """Which upstreams could not be asked: by name only, except to feed administrators, who get
+        the causes (addresses, status codes), as in the health view."""
+        if self.detailed:
+            return [f"{unavailable(o.source)}: {o.error}" for o in self.offers if o.error]
+        return [unavailable(o.source) for o in self.offers if o.error]
 
     def unreachable(self) -> UpstreamError:
         """The 502 for a package this feed does not hold when no upstream could be asked (a 424, which
@@ -121,10 +127,12 @@ class Resolution:
                 f"{name}@{number} is hidden by the upstream behaviour of {name} ({reason}); a feed owner can allow "
                 f"external versions: PATCH .../_apis/packaging/feeds/{feed.name}/npm/packages/{name}/upstreaming"
             )
+        if number in self.merge.age_unknown:
+            return f"{name}@{number} is held back by the feed's minimum release age: {UNKNOWN_TIME}"
         if number in self.merge.held_back:
             return (
-                f"{name}@{number} was published upstream too recently and is held back by the feed's minimum "
-                "release age"
+                f"{name}@{number} was published upstream too recently, as far as the feed can tell, and is held "
+                "back by the feed's minimum release age"
             )
         if number in self.upstream and not self.lookup.can_save:
             source = self.upstream[number][0]
@@ -149,7 +157,9 @@ class Resolution:
         if self.merge.blocked:
             headers["X-Feed-Blocked-Versions"] = f"{len(self.merge.blocked)} by upstream behaviour"
         if self.merge.held_back:
-            headers["X-Feed-Held-Versions"] = f"{len(self.merge.held_back)} by minimum release age"
+            unknown = len(self.merge.age_unknown)
+            detail = f" ({unknown} without a usable upstream publish time)" if unknown else ""
+            headers["X-Feed-Held-Versions"] = f"{len(self.merge.held_back)} by minimum release age{detail}"
         visible = set(self.visible_numbers)
         hidden = [n for n in self.upstream if n not in visible]
         if hidden:
@@ -171,7 +181,7 @@ def transient_version(protocol: str, name: str, source: Mapping[str, Any], uv: U
         sha512_integrity=uv.integrity,
         sha1=uv.sha1,
         size=uv.size,
-        published=uv.published or "",
+        published=normalized_time(uv.published) or "",
         publisher="",
         deprecated=deprecated if isinstance(deprecated, str) and deprecated else None,
         source_chain=[source_hop(source), *uv.source_chain],
@@ -182,21 +192,12 @@ def transient_version(protocol: str, name: str, source: Mapping[str, Any], uv: U
                 "size": f.size,
                 "requires_python": f.requires_python,
                 "metadata_sha256": f.metadata_sha256,
-                "uploaded": f.uploaded,
+                "uploaded": normalized_time(f.uploaded),
                 **({"yanked": f.yanked} if f.yanked is not None else {}),
             }
             for f in uv.files
         ],
     )
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 class Resolver:
@@ -235,7 +236,8 @@ class Resolver:
         # Upstream versions appear in the @Local view only; other views show what was promoted.
         offers = await self._upstreams.offers(feed, protocol, name, want_version=want_version) if view.is_local else []
         behaviour = await self.behaviour(feed, protocol, name) if offers else Behaviour.AUTO
-        can_save = caller_role(feed, caller) >= Role.COLLABORATOR
+        role = caller_role(feed, caller)
+        can_save = role >= Role.COLLABORATOR
         parts = [
             str(meta.rev if meta else 0),
             behaviour.value,
@@ -248,7 +250,8 @@ class Resolver:
             if feed.minimum_release_age_hours or any(o.source.get("minimumReleaseAgeHours") for o in offers):
                 # Versions age into view: let a built listing live at most a minute.
                 parts.append(str(int(now.timestamp() // 60)))
-        return Lookup(feed, view, protocol, name, meta, offers, behaviour, can_save, "|".join(parts))
+        detailed = role >= Role.ADMINISTRATOR
+        return Lookup(feed, view, protocol, name, meta, offers, behaviour, can_save, "|".join(parts), detailed)
 
     async def resolve(self, lookup: Lookup, now: datetime) -> Resolution:
         """Apply search order, upstream behaviour and release age. ``NotFoundError`` when nothing has
@@ -272,7 +275,12 @@ class Resolver:
             hop = source_hop(o.source)
             upstream_versions[sid] = o.package.versions
             offered = [
-                OfferedVersion(uv.version, _offered_origin(hop, uv), _parse_time(uv.published))
+                OfferedVersion(
+                    uv.version,
+                    _offered_origin(hop, uv),
+                    effective_time(uv.published, o.floors.get(uv.version)),
+                    parse_time(uv.published) is None,
+                )
                 for uv in o.package.versions.values()
             ]
             hours = o.source.get("minimumReleaseAgeHours")

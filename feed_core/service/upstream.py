@@ -8,8 +8,15 @@ cached document does not know refreshes that one package at once, at most once p
 sent is used for as long as it keeps failing (stale-if-error without a time limit), and the failure
 is recorded. Concurrent requests for the same document or the same file share one upstream call.
 
+Release age: with each new answer the engine works out the release-age floors of its versions
+(``domain/release_age.py``) and keeps them next to the cached answer.
+
 Saving: a version's file is streamed from the upstream, hashed as it arrives, checked against the
-hashes the upstream declared, and only then stored and committed with its provenance.
+hashes the upstream declared, and only then stored and committed with its provenance. Files that
+belong together (a Python file and its core metadata file) are all verified before any is stored.
+
+Errors: what a client is told names the upstream only ("upstream 'x' is unavailable"); the cause,
+with addresses and status codes, goes to the log and to the health record administrators read.
 """
 
 from __future__ import annotations
@@ -22,9 +29,9 @@ import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import IO, Any, TypeVar
 
 import httpx
 
@@ -33,6 +40,7 @@ from feed_core.domain.credentials import credentials_identity
 from feed_core.domain.errors import UpstreamError, UpstreamUnusableError
 from feed_core.domain.integrity import Digests, first_mismatch, strongest_checked
 from feed_core.domain.models import Caller, Feed, PackageVersion
+from feed_core.domain.release_age import next_floors, normalized_time
 from feed_core.domain.visibility import tags_in_view, versions_in_view
 from feed_core.settings import Settings
 from feed_core.storage.catalog import Catalog
@@ -49,6 +57,7 @@ _NEGATIVE_TTL_SECONDS = 60.0
 _MEMORY_ENTRIES = 5000
 _MEMORY_DOCUMENT_BYTES = 256 * 1024 * 1024  # parsed documents take a few times this; evict beyond it
 _SPOOL_IN_MEMORY_BYTES = 8 * 1024 * 1024
+_FLOORS_IN_THREAD_VERSIONS = 2000  # reading this many publish times is worth a thread
 
 
 @dataclass(frozen=True)
@@ -57,10 +66,11 @@ class SourceOffer:
 
     source: Mapping[str, Any]
     package: UpstreamPackage | None  # None: the upstream does not have it, or could not be asked
-    error: str | None = None  # why the upstream could not be asked just now
+    error: str | None = None  # why the upstream could not be asked just now (for logs and administrators)
     stale: bool = False  # the package data is older than the TTL (served while failing/revalidating)
-    fingerprint: str = ""  # changes whenever ``package`` changes
+    fingerprint: str = ""  # changes whenever ``package`` or ``floors`` change
     permanent: bool = False  # ``error`` will not go away by asking again soon (TLS, DNS, credentials, guard)
+    floors: Mapping[str, str] = field(default_factory=dict)  # version -> release-age floor (ISO)
 
 
 @dataclass(frozen=True)
@@ -74,12 +84,14 @@ class _Entry:
     error: str | None = None
     size: int = 0  # bytes of the upstream document, to bound the memory the cache takes
     permanent: bool = False  # the error is one retrying cannot fix
+    floors: Mapping[str, str] = field(default_factory=dict)  # release-age floors of its versions
+    floors_key: str = ""
 
     @property
     def fingerprint(self) -> str:
         if self.package is None:
             return "none" if not self.error else "error"
-        return self.blob_key
+        return f"{self.blob_key}|{self.floors_key}"
 
 
 BREAKER_THRESHOLD = 3  # consecutive failures that open the circuit
@@ -123,6 +135,14 @@ def enabled_sources(feed: Feed, protocol: str) -> list[Mapping[str, Any]]:
         for s in feed.upstream_sources
         if s.get("protocol") == protocol and s.get("status", "ok") != "disabled" and not s.get("deletedDate")
     ]
+
+
+def declared_digests(uv: UpstreamVersion) -> dict[str, str]:
+    """What an upstream declares for a version's bytes: sha-256 per file (Python), else npm's
+    ``integrity`` and ``shasum``; keyed as ``packages.saved_digests`` keys a saved version."""
+    if uv.files:
+        return {f.filename: f.sha256 for f in uv.files}
+    return {"integrity": uv.integrity, "shasum": uv.sha1}
 
 
 def source_hop(source: Mapping[str, Any]) -> dict[str, Any]:
@@ -236,7 +256,9 @@ class UpstreamService:
         elif now - entry.fetched_at > ttl and retry_due:
             self._refresh_in_background(source, key, entry)
         stale = entry.package is not None and now - entry.fetched_at > self._settings.upstream_ttl_seconds
-        return SourceOffer(source, entry.package, entry.error, stale, entry.fingerprint, entry.permanent)
+        return SourceOffer(
+            source, entry.package, entry.error, stale, entry.fingerprint, entry.permanent, entry.floors
+        )
 
     async def _entry(self, key: tuple[str, str, str]) -> _Entry | None:
         entry = self._memory.get(key)
@@ -265,6 +287,8 @@ class UpstreamService:
             cached.fetched_at,
             cached.fetched_at,
             size=size,
+            floors=await self._state.read_floors(cached.floors_key),
+            floors_key=cached.floors_key,
         )
         self._remember(key, entry)
         return entry
@@ -338,7 +362,21 @@ class UpstreamService:
             elif fetched.status == "ok":
                 package = await CLIENTS[protocol].parse(fetched.body, name, str(source.get("location")))
                 blob_key = await self._state.store_document(fetched.body)
-                new = _Entry(package, blob_key, fetched.etag, fetched.last_modified, now, now, size=len(fetched.body))
+                if len(package.versions) > _FLOORS_IN_THREAD_VERSIONS:
+                    floors = await asyncio.to_thread(_floors_after, entry, package, self._clock())
+                else:
+                    floors = _floors_after(entry, package, self._clock())
+                new = _Entry(
+                    package,
+                    blob_key,
+                    fetched.etag,
+                    fetched.last_modified,
+                    now,
+                    now,
+                    size=len(fetched.body),
+                    floors=floors,
+                    floors_key=await self._state.store_floors(floors),
+                )
             else:
                 new = _Entry(None, "", None, None, now, now)
         except UpstreamFailure as failure:
@@ -353,7 +391,8 @@ class UpstreamService:
             self._remember(key, new)
             return new
         self.note_result(source, None)
-        await self._state.put_meta(protocol, skey, name, CachedMeta(new.blob_key, new.etag, new.last_modified, now))
+        meta = CachedMeta(new.blob_key, new.etag, new.last_modified, now, new.floors_key)
+        await self._state.put_meta(protocol, skey, name, meta)
         self._remember(key, new)
         return new
 
@@ -411,7 +450,9 @@ class UpstreamService:
         """Refresh one package's cached metadata now, whatever its age (the refresh job)."""
         key = (protocol, source_key(source), name)
         entry = await self._refresh(source, key, await self._entry(key))
-        return SourceOffer(source, entry.package, entry.error, False, entry.fingerprint, entry.permanent)
+        return SourceOffer(
+            source, entry.package, entry.error, False, entry.fingerprint, entry.permanent, entry.floors
+        )
 
     async def probe(self, source: Mapping[str, Any]) -> tuple[str | None, int]:
         """Ping an upstream: ``(failure reason or None, latency in ms)``; feeds the circuit breaker."""
@@ -469,7 +510,7 @@ class UpstreamService:
             sha512_integrity=sri,
             sha1=sha1,
             size=size,
-            published=uv.published or now,
+            published=normalized_time(uv.published) or now,
             publisher=caller.user,
             deprecated=deprecated if isinstance(deprecated, str) and deprecated else None,
             source_chain=[hop, *uv.source_chain],
@@ -485,10 +526,12 @@ class UpstreamService:
             },
         )
 
-    async def _download(
+    @contextlib.asynccontextmanager
+    async def _verified(
         self, source: Mapping[str, Any], label: str, url: str, *, integrity: str = "", sha1: str = "", sha256: str = ""
-    ) -> Digests:
-        """Stream a file to a spool while hashing; store it only if it matches every hash declared for it."""
+    ) -> AsyncIterator[_Spooled]:
+        """Stream a file to a spool while hashing and check it against every hash declared for it.
+        Nothing is stored here: the caller keeps it (``_keep``) once all that belongs together passed."""
         digests = Digests()
         loop = asyncio.get_running_loop()
         limit = self._settings.max_upload_bytes
@@ -500,8 +543,9 @@ class UpstreamService:
                         await loop.run_in_executor(None, spool.write, chunk)
             except UpstreamFailure as failure:
                 self.note_result(source, failure.reason, permanent=failure.permanent)
+                log.warning("upstream %s failed for %s: %s", source.get("name"), label, failure.reason)
                 raise (UpstreamUnusableError if failure.permanent else UpstreamError)(
-                    f"could not fetch {label} from upstream {source.get('name')}: {failure.reason}"
+                    f"could not fetch {label}: {unavailable(source)}; nothing was saved"
                 ) from None
             except TimeoutError:
                 raise UpstreamError(
@@ -512,22 +556,33 @@ class UpstreamService:
             if bad is None and sha256 and digests.hex("sha256") != sha256.lower():
                 bad = "sha256"
             if bad is not None:
-                host = urlsplit(url).netloc
-                log.error("upstream %s sent bytes for %s failing %s", source.get("name"), label, bad)
+                log.error("upstream %s (%s) sent bytes for %s failing %s", source.get("name"), url, label, bad)
                 raise UpstreamError(
-                    f"upstream {source.get('name')} ({host}) sent bytes for {label} that do not match "
+                    f"upstream {source.get('name')} sent bytes for {label} that do not match "
                     f"its declared {bad} digest; nothing was saved"
                 )
-            spool.seek(0)
+            yield _Spooled(spool, digests)
 
-            async def chunks() -> AsyncIterator[bytes]:
-                while block := await loop.run_in_executor(None, spool.read, 256 * 1024):
-                    yield block
+    async def _keep(self, file: _Spooled) -> None:
+        """Store a verified file under its sha-256."""
+        loop = asyncio.get_running_loop()
+        file.spool.seek(0)
 
-            await self._packages.blobs.put_if_absent(
-                content_key(digests.hex("sha256")), chunks(), "application/octet-stream"
-            )
-        return digests
+        async def chunks() -> AsyncIterator[bytes]:
+            while block := await loop.run_in_executor(None, file.spool.read, 256 * 1024):
+                yield block
+
+        await self._packages.blobs.put_if_absent(
+            content_key(file.digests.hex("sha256")), chunks(), "application/octet-stream"
+        )
+
+    async def _download(
+        self, source: Mapping[str, Any], label: str, url: str, *, integrity: str = "", sha1: str = "", sha256: str = ""
+    ) -> Digests:
+        """Fetch one file, verify it, and only then store it."""
+        async with self._verified(source, label, url, integrity=integrity, sha1=sha1, sha256=sha256) as file:
+            await self._keep(file)
+        return file.digests
 
     async def fetch_file_for_save(
         self,
@@ -548,17 +603,23 @@ class UpstreamService:
                 raise UpstreamError(f"the upstream feed of source {source.get('name')!r} lost {file.filename}")
             size, verified = file.size or 0, "same-service"
         else:
-            digests = await self._download(source, label, file.url, sha256=file.sha256)
-            size, verified = digests.size, "sha256"
-            if file.metadata_sha256:
-                await self._download(source, f"{label} metadata", file.url + ".metadata", sha256=file.metadata_sha256)
+            async with contextlib.AsyncExitStack() as stack:
+                main = await stack.enter_async_context(self._verified(source, label, file.url, sha256=file.sha256))
+                parts = [main]
+                if file.metadata_sha256:
+                    metadata_url, metadata_label = file.url + ".metadata", f"{label} metadata"
+                    verify = self._verified(source, metadata_label, metadata_url, sha256=file.metadata_sha256)
+                    parts.append(await stack.enter_async_context(verify))
+                for part in parts:  # every part verified: only now is anything stored
+                    await self._keep(part)
+            size, verified = main.digests.size, "sha256"
         entry: dict[str, Any] = {
             "filename": file.filename,
             "sha256": file.sha256,
             "size": size,
             "requires_python": file.requires_python,
             "metadata_sha256": file.metadata_sha256,
-            "uploaded": file.uploaded or now,
+            "uploaded": normalized_time(file.uploaded) or now,
             "uploader": caller.user,
         }
         if file.yanked is not None:
@@ -573,7 +634,7 @@ class UpstreamService:
             sha512_integrity="",
             sha1="",
             size=size,
-            published=uv.published or now,
+            published=normalized_time(uv.published) or now,
             publisher=caller.user,
             source_chain=[hop, *uv.source_chain],
             provenance={
@@ -602,6 +663,31 @@ class UpstreamService:
     ) -> PackageVersion:
         """Single-flight wrapper: concurrent first downloads of one version fetch and store it once."""
         return await self._single_flight(("save", *key), fetch)
+
+
+def _floors_after(entry: _Entry | None, package: UpstreamPackage, now: datetime) -> dict[str, str]:
+    """The release-age floors after a new answer, from the answer before it (when the feed holds one)."""
+    before = entry.package if entry is not None else None
+    return next_floors(
+        previous={v: uv.published for v, uv in before.versions.items()} if before is not None else None,
+        current={v: uv.published for v, uv in package.versions.items()},
+        floors=entry.floors if entry is not None else {},
+        previous_at=datetime.fromtimestamp(entry.fetched_at, UTC) if entry is not None and entry.fetched_at else None,
+        now=now,
+    )
+
+
+def unavailable(source: Mapping[str, Any]) -> str:
+    """What clients are told about a failing upstream: its name, never its address or answer."""
+    return f"upstream {str(source.get('name'))!r} is unavailable"
+
+
+@dataclass(frozen=True)
+class _Spooled:
+    """A fetched file, verified, waiting in its spool to be stored."""
+
+    spool: IO[bytes]
+    digests: Digests
 
 
 class _Skipped(UpstreamFailure):

@@ -1,8 +1,9 @@
 """Upstream state kept on the ports: cached upstream metadata and per-package upstream behaviour.
 
 Table ``upstreammeta``: partition ``<protocol>|<source key>``, row = package name; holds the
-validators (ETag, Last-Modified), when it was fetched, and the blob with the document. The
-document itself is a content-addressed blob (``upstream-meta/sha256/<hex>``), since upstream
+validators (ETag, Last-Modified), when it was fetched, the blob with the document, and the blob
+with the release-age floors of its versions (see ``domain/release_age.py``; absent when none is
+needed). Both are content-addressed blobs (``upstream-meta/sha256/<hex>``), since upstream
 documents can be megabytes. The source key is a hash of the upstream's location and credentials,
 so feeds that share an upstream share its cache.
 
@@ -13,6 +14,7 @@ Table ``upstreaming``: partition ``<feed id>|<protocol>``, row = package name; t
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -32,6 +34,12 @@ class CachedDocument:
     source_key: str
     name: str
     blob_key: str
+    floors_key: str = ""
+
+    @property
+    def blob_keys(self) -> set[str]:
+        """The blobs this answer references."""
+        return {k for k in (self.blob_key, self.floors_key) if k}
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class CachedMeta:
     etag: str | None
     last_modified: str | None
     fetched_at: float  # epoch seconds of the last successful answer (200, 304 or 404)
+    floors_key: str = ""  # blob of the release-age floors, "" when there are none
 
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:
@@ -61,6 +70,7 @@ class UpstreamStateStore:
             e.get_str("etag") or None,
             e.get_str("lastModified") or None,
             float(fetched) if isinstance(fetched, (int, float)) else 0.0,
+            e.get_str("floorsKey"),
         )
 
     async def put_meta(self, protocol: str, source_key: str, name: str, meta: CachedMeta) -> None:
@@ -74,6 +84,7 @@ class UpstreamStateStore:
                     "etag": meta.etag,
                     "lastModified": meta.last_modified,
                     "fetchedAt": meta.fetched_at,
+                    "floorsKey": meta.floors_key,
                 },
             ),
         )
@@ -86,11 +97,24 @@ class UpstreamStateStore:
     async def read_document(self, key: str) -> bytes | None:
         return await self._b.read_all(key)
 
+    async def store_floors(self, floors: dict[str, str]) -> str:
+        """Keep the release-age floors of one package's versions; the blob key ("" when there are none)."""
+        return await self.store_document(json.dumps(floors, sort_keys=True).encode()) if floors else ""
+
+    async def read_floors(self, key: str) -> dict[str, str]:
+        """The floors kept under ``key``; none when the key is empty or the blob unreadable."""
+        body = await self._b.read_all(key) if key else None
+        try:
+            data = json.loads(body) if body else {}
+        except ValueError:
+            return {}
+        return {str(k): v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
+
     async def cached_documents(self) -> AsyncIterator[CachedDocument]:
         """Every cached upstream answer of every upstream (for garbage collection)."""
         async for row in self._t.scan(UPSTREAM_META):
             protocol, _, skey = row.partition_key.partition("|")
-            yield CachedDocument(protocol, skey, row.row_key, row.get_str("blobKey"))
+            yield CachedDocument(protocol, skey, row.row_key, row.get_str("blobKey"), row.get_str("floorsKey"))
 
     async def forget(self, doc: CachedDocument) -> None:
         """Drop one cached answer: the next request for it asks the upstream afresh."""

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from feed_core import jobs
+from feed_core.domain.clock import iso
 from feed_core.domain.models import PackageMeta, PackageVersion
 from feed_core.storage.packages import content_key
 from tests.api.conftest import ORG, Api, MutableClock, SettingsFactory, running_api
@@ -179,7 +180,7 @@ async def test_gc_removes_rows_left_by_feeds_deleted_before_the_recycle_bin(ops:
 
 
 async def test_gc_keeps_the_upstream_documents_feeds_use_and_drops_the_rest(
-    ops: Api, make_fixture_registry: Callable[[], FixtureRegistry]
+    ops: Api, make_fixture_registry: Callable[[], FixtureRegistry], clock: MutableClock
 ) -> None:
     reg = make_fixture_registry()
     reg.add("lib", "1.0.0")
@@ -192,7 +193,7 @@ async def test_gc_keeps_the_upstream_documents_feeds_use_and_drops_the_rest(
     assert len(docs) == 1
     assert (await jobs.run_gc(ops.services)).blobs_removed == 0  # the cached answer is in use
 
-    reg.add("lib", "2.0.0")  # a newer document replaces the cached one: the old one is garbage
+    reg.add("lib", "2.0.0", published=iso(clock.now))  # a newer document replaces the cached one: the old is garbage
     stored_source = (await ops.services.feeds.find(ORG, None, "web")).upstream_sources[0]
     await ops.services.upstreams.revalidate(stored_source, "npm", "lib")
     report = await jobs.run_gc(ops.services)

@@ -9,9 +9,11 @@ import pytest
 from feed_core.domain.upstream_rules import (
     Behaviour,
     HeldVersion,
+    Merge,
     OfferedVersion,
     Origin,
     UpstreamOffer,
+    changed_digests,
     decide_external,
     is_exempt,
     merge_tags,
@@ -180,9 +182,9 @@ def test_minimum_release_age() -> None:
         minimum_release_age_hours=24,
         age_exempt=False,
     )
-    assert merged.versions == ["1.0.0", "1.2.0"]  # unknown publish time is not held back
-    assert merged.held_back == ["1.1.0"]
-    assert merged.dist_tags["latest"] == "1.2.0"
+    assert merged.versions == ["1.0.0"]  # an unknown publish time is held back too (fail closed)
+    assert merged.held_back == ["1.1.0", "1.2.0"] and merged.age_unknown == ["1.2.0"]
+    assert merged.dist_tags["latest"] == "1.0.0"
     exempt = merge_versions(
         held=[],
         feed_tags={},
@@ -203,7 +205,48 @@ def test_minimum_release_age() -> None:
         minimum_release_age_hours=24,
         age_exempt=False,
     )
-    assert merged.held_back == []
+    assert merged.held_back == ["1.2.0"]  # half an hour is still an age the feed cannot establish
+    no_age = merge_versions(
+        held=[],
+        feed_tags={},
+        offers=[UpstreamOffer("npmjs", offers[0].versions, {}, minimum_release_age_hours=0)],
+        behaviour=Behaviour.AUTO,
+        now=NOW,
+        minimum_release_age_hours=24,
+        age_exempt=False,
+    )
+    assert no_age.held_back == [] and no_age.versions == ["1.0.0", "1.1.0", "1.2.0"]  # no release age: no hold
+
+
+def test_a_version_without_a_usable_time_ages_from_its_floor_and_says_why() -> None:
+    seen = NOW - timedelta(hours=2)  # the feed first saw it two hours ago
+    offers = [UpstreamOffer("npmjs", [OfferedVersion("1.0.0", E, seen, time_unusable=True)], {})]
+
+    def merged(now: datetime) -> Merge:
+        return merge_versions(
+            held=[],
+            feed_tags={},
+            offers=offers,
+            behaviour=Behaviour.AUTO,
+            now=now,
+            minimum_release_age_hours=24,
+            age_exempt=False,
+        )
+
+    assert merged(NOW).held_back == ["1.0.0"] and merged(NOW).age_unknown == ["1.0.0"]
+    later = merged(NOW + timedelta(hours=23))
+    assert later.versions == ["1.0.0"] and later.age_unknown == []
+
+
+def test_changed_digests_compare_only_what_both_sides_declare() -> None:
+    saved = {"integrity": "sha512-old", "shasum": ""}
+    assert changed_digests(saved, {"integrity": "sha512-new", "shasum": "abc"}) == {"integrity": "sha512-new"}
+    assert changed_digests(saved, {"integrity": "sha512-old", "shasum": "abc"}) == {}
+    assert changed_digests(saved, {"integrity": "", "shasum": "abc"}) == {}  # dropped, not changed
+    files = {"a-1.0-py3-none-any.whl": "aa", "a-1.0.tar.gz": "bb"}
+    assert changed_digests(files, {"a-1.0-py3-none-any.whl": "cc", "a-1.0.tar.gz": "bb", "new.whl": "dd"}) == {
+        "a-1.0-py3-none-any.whl": "cc"
+    }
 
 
 def test_feed_tags_win_over_upstream_tags() -> None:
