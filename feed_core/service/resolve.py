@@ -28,6 +28,7 @@ from feed_core.domain.upstream_rules import (
     Origin,
     UpstreamOffer,
     is_exempt,
+    may_ask_external,
     merge_tags,
     merge_versions,
     origin_of,
@@ -35,7 +36,7 @@ from feed_core.domain.upstream_rules import (
 from feed_core.domain.visibility import versions_in_view
 from feed_core.service.cache import TtlCache
 from feed_core.service.packages import PackageService
-from feed_core.service.upstream import SourceOffer, UpstreamService, source_hop
+from feed_core.service.upstream import SourceOffer, UpstreamService, enabled_sources, is_internal, source_hop
 from feed_core.storage.upstream_state import UpstreamStateStore
 from feed_core.upstreams.models import UpstreamVersion
 
@@ -230,8 +231,11 @@ class Resolver:
     ) -> Lookup:
         meta = await self._packages.meta(feed, protocol, name)
         # Upstream versions appear in the @Local view only; other views show what was promoted.
-        offers = await self._upstreams.offers(feed, protocol, name, want_version=want_version) if view.is_local else []
-        behaviour = await self.behaviour(feed, protocol, name) if offers else Behaviour.AUTO
+        offers, behaviour = (
+            await self.upstream_offers(feed, protocol, name, meta, want_version=want_version)
+            if view.is_local
+            else ([], Behaviour.AUTO)
+        )
         can_save = caller_role(feed, caller) >= Role.COLLABORATOR
         parts = [
             str(meta.rev if meta else 0),
@@ -246,6 +250,73 @@ class Resolver:
                 # Versions age into view: let a built listing live at most a minute.
                 parts.append(str(int(now.timestamp() // 60)))
         return Lookup(feed, view, protocol, name, meta, offers, behaviour, can_save, "|".join(parts))
+
+    async def upstream_offers(
+        self, feed: Feed, protocol: str, name: str, meta: PackageMeta | None, *, want_version: str | None = None
+    ) -> tuple[list[SourceOffer], Behaviour]:
+        """What each enabled upstream offers, in search order, and the package's upstream behaviour.
+
+        Private names stay private: internal upstreams (feeds of this service) are asked first, and
+        the external ones only when ``may_ask_external`` allows it for what the feed holds (known from
+        the meta row, with no read of the versions) and what the internal ones offer.
+        """
+        sources = enabled_sources(feed, protocol)
+        if not sources:
+            return [], Behaviour.AUTO
+        internal = [s for s in sources if is_internal(s)]
+        external = [s for s in sources if not is_internal(s)]
+        answers = await self._upstreams.offers(feed, internal, protocol, name, want_version=want_version)
+        allowed, behaviour = (
+            await self._external_allowed(feed, protocol, name, meta, answers) if external else (False, None)
+        )
+        if allowed:
+            answers += await self._upstreams.offers(feed, external, protocol, name, want_version=want_version)
+        position = {id(s): i for i, s in enumerate(sources)}
+        answers.sort(key=lambda o: position[id(o.source)])
+        return answers, behaviour or await self.behaviour(feed, protocol, name)
+
+    async def may_ask_external(self, feed: Feed, protocol: str, name: str) -> bool:
+        """Whether this name may be sent to the feed's external upstreams now (for the refresh job)."""
+        internal = [s for s in enabled_sources(feed, protocol) if is_internal(s)]
+        answers = await self._upstreams.offers(feed, internal, protocol, name)
+        meta = await self._packages.meta(feed, protocol, name)
+        return (await self._external_allowed(feed, protocol, name, meta, answers))[0]
+
+    async def find_offer(
+        self, feed: Feed, protocol: str, name: str, version: str
+    ) -> tuple[Mapping[str, Any], UpstreamVersion] | None:
+        """The first enabled upstream that offers this exact version (refreshing on a miss)."""
+        meta = await self._packages.meta(feed, protocol, name)
+        offers, _ = await self.upstream_offers(feed, protocol, name, meta, want_version=version)
+        for offer in offers:
+            if offer.package is not None and version in offer.package.versions:
+                return offer.source, offer.package.versions[version]
+        return None
+
+    async def _external_allowed(
+        self, feed: Feed, protocol: str, name: str, meta: PackageMeta | None, internal: list[SourceOffer]
+    ) -> tuple[bool, Behaviour | None]:
+        """``may_ask_external`` for this name, and its behaviour when it had to be read (only names
+        that look private need it)."""
+        held = await self._held_origins(feed, protocol, name, meta)
+        offered = [
+            _offered_origin(source_hop(o.source), uv)
+            for o in internal
+            if o.package
+            for uv in o.package.versions.values()
+        ]
+        if may_ask_external(Behaviour.AUTO, held, offered):
+            return True, None
+        behaviour = await self.behaviour(feed, protocol, name)
+        return may_ask_external(behaviour, held, offered), behaviour
+
+    async def _held_origins(self, feed: Feed, protocol: str, name: str, meta: PackageMeta | None) -> list[Origin]:
+        if meta is None:
+            return []
+        if meta.origins is not None:
+            return list(meta.origins)
+        _, versions = await self._packages.store.get_package(feed.id, protocol, name)  # a row from before origins
+        return [origin_of(v.source_chain) for v in versions]
 
     async def resolve(self, lookup: Lookup, now: datetime) -> Resolution:
         """Apply search order, upstream behaviour and release age. ``NotFoundError`` when nothing has
