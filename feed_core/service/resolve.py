@@ -52,6 +52,7 @@ class Lookup:
     behaviour: Behaviour
     can_save: bool
     fingerprint: str
+    kept_private: bool = False  # the external upstreams were not asked: the name is private here
 
     @property
     def exists(self) -> bool:
@@ -133,6 +134,12 @@ class Resolution:
         where = f"{feed.name}@{self.lookup.view.name}"
         errors = self.lookup.upstream_errors
         suffix = f" (upstreams that could not be asked: {'; '.join(errors)})" if errors else ""
+        if self.lookup.kept_private:
+            suffix += (
+                f"; its public and custom upstreams were not asked, as {name} is private here: a feed owner can "
+                f"allow external versions: PATCH .../_apis/packaging/feeds/{feed.name}/{self.lookup.protocol}"
+                f"/packages/{name}/upstreaming"
+            )
         return f"{name}@{number} does not exist in {where} or its upstream sources{suffix}"
 
     def explain_empty(self, otherwise: str) -> str:
@@ -236,6 +243,7 @@ class Resolver:
             if view.is_local
             else ([], Behaviour.AUTO)
         )
+        kept_private = len(offers) < len(enabled_sources(feed, protocol)) if view.is_local else False
         can_save = caller_role(feed, caller) >= Role.COLLABORATOR
         parts = [
             str(meta.rev if meta else 0),
@@ -249,7 +257,7 @@ class Resolver:
             if feed.minimum_release_age_hours or any(o.source.get("minimumReleaseAgeHours") for o in offers):
                 # Versions age into view: let a built listing live at most a minute.
                 parts.append(str(int(now.timestamp() // 60)))
-        return Lookup(feed, view, protocol, name, meta, offers, behaviour, can_save, "|".join(parts))
+        return Lookup(feed, view, protocol, name, meta, offers, behaviour, can_save, "|".join(parts), kept_private)
 
     async def upstream_offers(
         self, feed: Feed, protocol: str, name: str, meta: PackageMeta | None, *, want_version: str | None = None

@@ -79,6 +79,7 @@ async def test_npm_reads_downloads_publishes_and_refresh_never_send_a_private_na
     for number in ("1.0.0", "99.0.0", "2.0.0"):
         r = await priv.http.get(f"{reg}{name}/-/secret-{number}.tgz", headers=priv.auth("carol"))
         assert r.status_code == (200 if number == "1.0.0" else 404), r.text
+    assert "upstreams were not asked, as @corp/secret is private here" in r.json()["error"]  # says why, and the fix
     assert (await priv.publish("@corp/secret", "1.0.1", who="alice")).status_code == 201  # no conflict check out
     report = await jobs.run_refresh(priv.services)
     assert report.kept_private == 1 and report.revalidated == 0
