@@ -18,7 +18,7 @@ from feed_core.domain.clock import iso
 from feed_core.domain.models import Feed, ViewVisibility
 from feed_core.service.cleanup import GcReport
 from feed_core.service.container import Services
-from feed_core.service.upstream import declared_digests, enabled_sources, source_key
+from feed_core.service.upstream import declared_digests, enabled_sources, is_internal, source_key
 from feed_core.storage.health import UpstreamHealth
 
 log = logging.getLogger("feed_core.jobs")
@@ -138,6 +138,7 @@ class RefreshReport:
     restored: list[str] = field(default_factory=list)
     flagged_changed: list[str] = field(default_factory=list)  # saved versions whose upstream declares other bytes
     failures: list[str] = field(default_factory=list)
+    kept_private: int = 0  # private packages whose external upstreams were not asked
     complete: bool = True
     seconds: float = 0.0
 
@@ -147,7 +148,8 @@ class RefreshReport:
             f"refresh: {self.feeds} feeds, {self.packages} packages, {self.revalidated} upstream documents "
             f"revalidated, {len(self.flagged_removed)} saved versions flagged as removed upstream, "
             f"{len(self.flagged_changed)} as changed upstream, "
-            f"{len(self.failures)} upstream failures, {self.seconds:.1f} s ({state})"
+            f"{len(self.failures)} upstream failures, {self.kept_private} private packages not asked of external "
+            f"upstreams, {self.seconds:.1f} s ({state})"
         )
 
 
@@ -212,7 +214,10 @@ async def run_refresh(services: Services, *, budget_seconds: float = 240.0, conc
 async def _refresh_item(
     services: Services, item: _Item, seen: dict[tuple[str, str, str], asyncio.Task[Any]], report: RefreshReport
 ) -> None:
-    sources = [s for s in enabled_sources(item.feed, item.protocol) if s.get("upstreamSourceType") != "internal"]
+    sources = [s for s in enabled_sources(item.feed, item.protocol) if not is_internal(s)]
+    if sources and not await services.resolver.may_ask_external(item.feed, item.protocol, item.name):
+        report.kept_private += 1  # a private name is never sent to an external upstream
+        return
     answers = {}
     for source in sources:
         key = (source_key(source), item.protocol, item.name)

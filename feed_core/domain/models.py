@@ -8,6 +8,7 @@ from typing import Any
 
 from feed_core.domain.names import pick_reference
 from feed_core.domain.roles import Role, Scope
+from feed_core.domain.upstream_rules import Origin
 
 
 class ViewType(enum.Enum):
@@ -149,7 +150,9 @@ class PackageVersion:
 
 @dataclass
 class PackageMeta:
-    """Mutable per-package state: dist-tags, a revision bumped on every write, timestamps."""
+    """Mutable per-package state: dist-tags, a revision bumped on every write, timestamps, and the
+    origins of every version ever committed (so telling a private name needs no read of its versions;
+    ``None`` on rows written before they were recorded)."""
 
     protocol: str
     name: str
@@ -158,3 +161,4 @@ class PackageMeta:
     created: str = ""
     modified: str = ""
     etag: str | None = None
+    origins: frozenset[Origin] | None = None

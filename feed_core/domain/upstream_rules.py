@@ -4,6 +4,8 @@
   published to a public or custom registry), read from its source chain, immediate source first.
 - **Upstream behaviour** (``versionsFromExternalUpstreams``): with ``auto``, external versions of a
   package the feed treats as private are not offered (the dependency-confusion defence).
+- **Private names stay private**: while external versions of a name are blocked, its external
+  upstreams are not even asked about it, since the question alone tells them the private name.
 - **Search order and merge**: held versions (published or saved) first, then each upstream in order;
   the first source with a version wins it; reserved (deleted) numbers are never offered; upstream
   versions younger than the minimum release age, or whose age the feed cannot establish, are held
@@ -87,6 +89,16 @@ def decide_external(behaviour: Behaviour, held: Iterable[Origin], offered: Itera
     if Origin.INTERNAL in offered:
         return BehaviourDecision(False, "an upstream feed offers an internal version, so external versions are blocked")
     return BehaviourDecision(True, "no internal version exists under this name")
+
+
+def may_ask_external(behaviour: Behaviour, held: Iterable[Origin], internal_offered: Iterable[Origin]) -> bool:
+    """Whether a name may be sent to external (public or custom) upstreams at all.
+
+    Decided before they are asked, from what the feed holds and what its internal upstreams (other
+    feeds of this service) offer: the same rule as ``decide_external``, so a name whose external
+    versions would be blocked anyway is never given away to the registries that could shadow it.
+    """
+    return decide_external(behaviour, held, internal_offered).external_allowed
 
 
 @dataclass(frozen=True)

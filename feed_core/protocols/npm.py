@@ -40,6 +40,11 @@ from feed_core.service.resolve import Lookup, Resolution
 log = logging.getLogger("feed_core.npm")
 PROTOCOL = "npm"
 ABBREVIATED = "application/vnd.npm.install-v1+json"
+AUDIT_UNAVAILABLE = (
+    "npm audit is not available on this feed: it has no advisory database, and it does not pass the list "
+    "of installed packages (private names included) on to any other registry. Check dependencies with a "
+    "scanner that reads package-lock.json instead."
+)
 
 
 def render_error(exc: FeedError) -> Response:
@@ -169,26 +174,11 @@ async def _special(ctx: NpmContext, method: str, segs: list[str]) -> Response:
         return json_response({"name": segs[1].removeprefix("org.couchdb.user:"), "email": ""})
     if segs == ["v1", "search"] and method == "GET":
         return await _search(ctx)
-    if segs[:3] == ["npm", "v1", "security"] and method == "POST":
-        await read_body(ctx.request, 16 * 1024 * 1024)
-        if segs[3:] == ["advisories", "bulk"]:
-            return json_response({})  # no advisory database here: report every package clean
-        if segs[3:] == ["audits", "quick"]:
-            zero = {"info": 0, "low": 0, "moderate": 0, "high": 0, "critical": 0}
-            return json_response(
-                {
-                    "actions": [],
-                    "advisories": {},
-                    "muted": [],
-                    "metadata": {
-                        "vulnerabilities": zero,
-                        "dependencies": 0,
-                        "devDependencies": 0,
-                        "optionalDependencies": 0,
-                        "totalDependencies": 0,
-                    },
-                }
-            )
+    if segs[:3] == ["npm", "v1", "security"] and segs[3:] in (["advisories", "bulk"], ["audits", "quick"]):
+        # npm shows any error answer as an audit error ("audit endpoint returned an error", with this
+        # message), where an empty one would read "found 0 vulnerabilities". A 4xx, as it is no fault
+        # of the feed. Nothing is forwarded: the body lists every installed name, private ones included.
+        raise NotFoundError(AUDIT_UNAVAILABLE)
     if segs == ["npm", "v1", "keys"]:
         return json_response({"keys": []})
     if segs and segs[0] == "package" and len(segs) >= 3:

@@ -74,8 +74,10 @@ async def build_services(
     state = UpstreamStateStore(storage.tables, storage.blobs)
     upstreams = UpstreamService(state=state, packages=package_store, catalog=catalog, settings=settings, clock=clock)
 
+    resolver = Resolver(packages, upstreams, state, settings.cache_seconds)
+
     async def upstream_conflict(feed: Feed, protocol: str, name: str, version: str) -> str | None:
-        found = await upstreams.find_offer(feed, protocol, name, version)
+        found = await resolver.find_offer(feed, protocol, name, version)
         return None if found is None else str(found[0].get("name"))
 
     packages.upstream_conflict = upstream_conflict
@@ -89,7 +91,7 @@ async def build_services(
         packages=packages,
         upstreams=upstreams,
         upstream_state=state,
-        resolver=Resolver(packages, upstreams, state, settings.cache_seconds),
+        resolver=resolver,
         health=health,
         cleanup=Cleanup(
             catalog=catalog,

@@ -19,7 +19,7 @@ from feed_core.domain.errors import BadRequestError, ConflictError, FeedError, N
 from feed_core.domain.ids import package_guid
 from feed_core.domain.models import Caller, Feed, PackageMeta, PackageVersion, View
 from feed_core.domain.roles import Role
-from feed_core.domain.upstream_rules import changed_digests
+from feed_core.domain.upstream_rules import changed_digests, origin_of
 from feed_core.domain.visibility import latest_after_removal, tags_in_view, versions_in_view
 from feed_core.service.retry import KeyedLock, retry_on_conflict
 from feed_core.storage.packages import IndexEntry, PackageStore
@@ -89,6 +89,18 @@ class NewFile:
     file: dict[str, Any]  # filename, sha256, size and protocol details
     content: bytes
     side_blobs: tuple[bytes, ...] = ()  # e.g. the core metadata file, stored by its sha-256 too
+
+
+def _new_meta(protocol: str, name: str, now: str) -> PackageMeta:
+    return PackageMeta(protocol, name, {}, 0, now, now, origins=frozenset())
+
+
+def _with_origin(meta: PackageMeta, record: PackageVersion) -> PackageMeta:
+    """The meta row, written in the same transaction as a new version, adds that version's origin. A
+    row from before origins were recorded stays unknown (``None``): its versions tell, when read."""
+    if meta.origins is None:
+        return meta
+    return replace(meta, origins=meta.origins | {origin_of(record.source_chain)})
 
 
 class PackageService:
@@ -174,11 +186,11 @@ class PackageService:
             existing = await self._store.get_version(feed.id, new.protocol, new.name, new.version)
             if existing is not None:
                 raise _exists_error(feed, existing)
-            updated = meta or PackageMeta(new.protocol, new.name, {}, 0, now, now)
+            updated = meta or _new_meta(new.protocol, new.name, now)
             updated = replace(updated, rev=updated.rev + 1, modified=now, dist_tags={**updated.dist_tags, **new.tags})
             if "latest" not in updated.dist_tags:
                 updated.dist_tags["latest"] = new.version
-            await self._store.commit_version(feed.id, record, updated)
+            await self._store.commit_version(feed.id, record, _with_origin(updated, record))
 
         busy = f"{new.name}@{new.version} is being published concurrently; try again"
         await self._write(feed, new.protocol, new.name, attempt, busy)
@@ -219,7 +231,7 @@ class PackageService:
         async def attempt() -> tuple[PackageVersion, bool]:
             meta = await self._store.get_meta(feed.id, new.protocol, new.name)
             existing = await self._store.get_version(feed.id, new.protocol, new.name, new.version)
-            updated = meta or PackageMeta(new.protocol, new.name, {}, 0, now, now)
+            updated = meta or _new_meta(new.protocol, new.name, now)
             updated = replace(updated, rev=updated.rev + 1, modified=now)
             if existing is None:
                 record = PackageVersion(
@@ -236,7 +248,7 @@ class PackageService:
                     publisher=caller.user,
                     files=[entry],
                 )
-                await self._store.commit_version(feed.id, record, updated)
+                await self._store.commit_version(feed.id, record, _with_origin(updated, record))
                 return record, True
             if _holds_file(feed, existing, new):
                 return existing, False
@@ -278,10 +290,10 @@ class PackageService:
             meta = await self._store.get_meta(feed.id, record.protocol, record.name)
             existing = await self._store.get_version(feed.id, record.protocol, record.name, record.version)
             now = iso(self._clock())
-            updated = meta or PackageMeta(record.protocol, record.name, {}, 0, now, now)
+            updated = meta or _new_meta(record.protocol, record.name, now)
             updated = replace(updated, rev=updated.rev + 1, modified=now)
             if existing is None:
-                await self._store.commit_version(feed.id, record, updated)
+                await self._store.commit_version(feed.id, record, _with_origin(updated, record))
                 return record, True
             if existing.deleted:
                 raise _exists_error(feed, existing)

@@ -29,6 +29,7 @@ from feed_core.domain.upstream_rules import (
     Origin,
     UpstreamOffer,
     is_exempt,
+    may_ask_external,
     merge_tags,
     merge_versions,
     origin_of,
@@ -36,7 +37,14 @@ from feed_core.domain.upstream_rules import (
 from feed_core.domain.visibility import versions_in_view
 from feed_core.service.cache import TtlCache
 from feed_core.service.packages import PackageService
-from feed_core.service.upstream import SourceOffer, UpstreamService, source_hop, unavailable
+from feed_core.service.upstream import (
+    SourceOffer,
+    UpstreamService,
+    enabled_sources,
+    is_internal,
+    source_hop,
+    unavailable,
+)
 from feed_core.storage.upstream_state import UpstreamStateStore
 from feed_core.upstreams.models import UpstreamVersion
 
@@ -53,6 +61,7 @@ class Lookup:
     can_save: bool
     fingerprint: str
     detailed: bool = False  # the caller administers the feed: upstream failures come with their causes
+    kept_private: bool = False  # the external upstreams were not asked: the name is private here
 
     @property
     def exists(self) -> bool:
@@ -143,6 +152,12 @@ class Resolution:
         where = f"{feed.name}@{self.lookup.view.name}"
         errors = self.lookup.upstream_errors
         suffix = f" (upstreams that could not be asked: {'; '.join(errors)})" if errors else ""
+        if self.lookup.kept_private:
+            suffix += (
+                f"; its public and custom upstreams were not asked, as {name} is private here: a feed owner can "
+                f"allow external versions: PATCH .../_apis/packaging/feeds/{feed.name}/{self.lookup.protocol}"
+                f"/packages/{name}/upstreaming"
+            )
         return f"{name}@{number} does not exist in {where} or its upstream sources{suffix}"
 
     def explain_empty(self, otherwise: str) -> str:
@@ -234,8 +249,12 @@ class Resolver:
     ) -> Lookup:
         meta = await self._packages.meta(feed, protocol, name)
         # Upstream versions appear in the @Local view only; other views show what was promoted.
-        offers = await self._upstreams.offers(feed, protocol, name, want_version=want_version) if view.is_local else []
-        behaviour = await self.behaviour(feed, protocol, name) if offers else Behaviour.AUTO
+        offers, behaviour = (
+            await self.upstream_offers(feed, protocol, name, meta, want_version=want_version)
+            if view.is_local
+            else ([], Behaviour.AUTO)
+        )
+        kept_private = len(offers) < len(enabled_sources(feed, protocol)) if view.is_local else False
         role = caller_role(feed, caller)
         can_save = role >= Role.COLLABORATOR
         parts = [
@@ -251,7 +270,76 @@ class Resolver:
                 # Versions age into view: let a built listing live at most a minute.
                 parts.append(str(int(now.timestamp() // 60)))
         detailed = role >= Role.ADMINISTRATOR
-        return Lookup(feed, view, protocol, name, meta, offers, behaviour, can_save, "|".join(parts), detailed)
+        return Lookup(
+            feed, view, protocol, name, meta, offers, behaviour, can_save, "|".join(parts), detailed, kept_private
+        )
+
+    async def upstream_offers(
+        self, feed: Feed, protocol: str, name: str, meta: PackageMeta | None, *, want_version: str | None = None
+    ) -> tuple[list[SourceOffer], Behaviour]:
+        """What each enabled upstream offers, in search order, and the package's upstream behaviour.
+
+        Private names stay private: internal upstreams (feeds of this service) are asked first, and
+        the external ones only when ``may_ask_external`` allows it for what the feed holds (known from
+        the meta row, with no read of the versions) and what the internal ones offer.
+        """
+        sources = enabled_sources(feed, protocol)
+        if not sources:
+            return [], Behaviour.AUTO
+        internal = [s for s in sources if is_internal(s)]
+        external = [s for s in sources if not is_internal(s)]
+        answers = await self._upstreams.offers(feed, internal, protocol, name, want_version=want_version)
+        allowed, behaviour = (
+            await self._external_allowed(feed, protocol, name, meta, answers) if external else (False, None)
+        )
+        if allowed:
+            answers += await self._upstreams.offers(feed, external, protocol, name, want_version=want_version)
+        position = {id(s): i for i, s in enumerate(sources)}
+        answers.sort(key=lambda o: position[id(o.source)])
+        return answers, behaviour or await self.behaviour(feed, protocol, name)
+
+    async def may_ask_external(self, feed: Feed, protocol: str, name: str) -> bool:
+        """Whether this name may be sent to the feed's external upstreams now (for the refresh job)."""
+        internal = [s for s in enabled_sources(feed, protocol) if is_internal(s)]
+        answers = await self._upstreams.offers(feed, internal, protocol, name)
+        meta = await self._packages.meta(feed, protocol, name)
+        return (await self._external_allowed(feed, protocol, name, meta, answers))[0]
+
+    async def find_offer(
+        self, feed: Feed, protocol: str, name: str, version: str
+    ) -> tuple[Mapping[str, Any], UpstreamVersion] | None:
+        """The first enabled upstream that offers this exact version (refreshing on a miss)."""
+        meta = await self._packages.meta(feed, protocol, name)
+        offers, _ = await self.upstream_offers(feed, protocol, name, meta, want_version=version)
+        for offer in offers:
+            if offer.package is not None and version in offer.package.versions:
+                return offer.source, offer.package.versions[version]
+        return None
+
+    async def _external_allowed(
+        self, feed: Feed, protocol: str, name: str, meta: PackageMeta | None, internal: list[SourceOffer]
+    ) -> tuple[bool, Behaviour | None]:
+        """``may_ask_external`` for this name, and its behaviour when it had to be read (only names
+        that look private need it)."""
+        held = await self._held_origins(feed, protocol, name, meta)
+        offered = [
+            _offered_origin(source_hop(o.source), uv)
+            for o in internal
+            if o.package
+            for uv in o.package.versions.values()
+        ]
+        if may_ask_external(Behaviour.AUTO, held, offered):
+            return True, None
+        behaviour = await self.behaviour(feed, protocol, name)
+        return may_ask_external(behaviour, held, offered), behaviour
+
+    async def _held_origins(self, feed: Feed, protocol: str, name: str, meta: PackageMeta | None) -> list[Origin]:
+        if meta is None:
+            return []
+        if meta.origins is not None:
+            return list(meta.origins)
+        _, versions = await self._packages.store.get_package(feed.id, protocol, name)  # a row from before origins
+        return [origin_of(v.source_chain) for v in versions]
 
     async def resolve(self, lookup: Lookup, now: datetime) -> Resolution:
         """Apply search order, upstream behaviour and release age. ``NotFoundError`` when nothing has

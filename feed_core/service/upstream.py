@@ -28,7 +28,7 @@ import logging
 import tempfile
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import IO, Any, TypeVar
@@ -145,6 +145,11 @@ def declared_digests(uv: UpstreamVersion) -> dict[str, str]:
     return {"integrity": uv.integrity, "shasum": uv.sha1}
 
 
+def is_internal(source: Mapping[str, Any]) -> bool:
+    """Another feed of this service (the rest are external: public or custom registries)."""
+    return source.get("upstreamSourceType") == "internal"
+
+
 def source_hop(source: Mapping[str, Any]) -> dict[str, Any]:
     """The entry a source adds to a saved version's ``sourceChain`` (Azure's shape)."""
     return {
@@ -228,12 +233,16 @@ class UpstreamService:
 
     # --- what the upstreams offer ----------------------------------------------------------------
     async def offers(
-        self, feed: Feed, protocol: str, name: str, *, want_version: str | None = None
+        self,
+        feed: Feed,
+        sources: Sequence[Mapping[str, Any]],
+        protocol: str,
+        name: str,
+        *,
+        want_version: str | None = None,
     ) -> list[SourceOffer]:
-        """Each enabled upstream's answer, in search order, asked in parallel."""
-        sources = enabled_sources(feed, protocol)
-        if not sources:
-            return []
+        """The answers of ``sources`` (enabled upstreams of ``feed``, chosen by the caller), in their
+        order, asked in parallel."""
         return list(await asyncio.gather(*(self._offer(feed, s, protocol, name, want_version) for s in sources)))
 
     async def _offer(
@@ -468,15 +477,6 @@ class UpstreamService:
         latency = int((time.perf_counter() - started) * 1000)
         self.note_result(source, reason, permanent=permanent)
         return reason, latency
-
-    async def find_offer(
-        self, feed: Feed, protocol: str, name: str, version: str
-    ) -> tuple[Mapping[str, Any], UpstreamVersion] | None:
-        """The first enabled upstream that offers this exact version (refreshing on a miss)."""
-        for offer in await self.offers(feed, protocol, name, want_version=version):
-            if offer.package is not None and version in offer.package.versions:
-                return offer.source, offer.package.versions[version]
-        return None
 
     # --- saving ----------------------------------------------------------------------------------
     async def fetch_for_save(

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from feed_core.domain.models import PackageMeta, PackageVersion
+from feed_core.domain.upstream_rules import Origin
 from feed_core.storage.bulk import delete_partitions, delete_rows
 from feed_core.storage.ports import BlobStore, Entity, OpKind, PutOutcome, TableOp, TableStore
 
@@ -131,17 +132,15 @@ class PackageStore:
 
     @staticmethod
     def _meta_op(pk: str, meta: PackageMeta) -> TableOp:
-        entity = Entity(
-            pk,
-            META_ROW,
-            {
-                "distTags": json.dumps(meta.dist_tags, separators=(",", ":")),
-                "rev": meta.rev,
-                "created": meta.created,
-                "modified": meta.modified,
-            },
-            meta.etag,
-        )
+        props: dict[str, Any] = {
+            "distTags": json.dumps(meta.dist_tags, separators=(",", ":")),
+            "rev": meta.rev,
+            "created": meta.created,
+            "modified": meta.modified,
+        }
+        if meta.origins is not None:
+            props["origins"] = ",".join(sorted(o.value for o in meta.origins))
+        entity = Entity(pk, META_ROW, props, meta.etag)
         return TableOp(OpKind.UPDATE if meta.etag else OpKind.INSERT, entity)
 
     async def _version_props(self, v: PackageVersion) -> dict[str, Any]:
@@ -274,4 +273,15 @@ def _meta_from(protocol: str, name: str, e: Entity) -> PackageMeta:
         created=e.get_str("created"),
         modified=e.get_str("modified"),
         etag=e.etag,
+        origins=_origins_from(e.properties.get("origins")),
     )
+
+
+def _origins_from(value: object) -> frozenset[Origin] | None:
+    """``None`` for a meta row written before origins were recorded (or one this build cannot read)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return frozenset(Origin(o) for o in value.split(",") if o)
+    except ValueError:
+        return None

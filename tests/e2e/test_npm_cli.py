@@ -400,3 +400,25 @@ def test_postinstall_script_runs(feed: FeedEnv, api: Api, npm: NpmFactory, packa
     assert marker.exists(), "the postinstall script did not run"
     assert marker.read_text() == "ran with-script"
     assert lockfile(bob)["packages"]["node_modules/with-script"].get("hasInstallScript") is True
+
+
+# --- 10. npm audit ---------------------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_npm_audit_says_it_is_not_available_instead_of_reporting_clean(
+    feed: FeedEnv, npm: NpmFactory, package: PackageFactory
+) -> None:
+    """The feed has no advisory database: npm must not print "found 0 vulnerabilities" (false reassurance)."""
+    publish(npm(feed.alice_token, name="alice"), package("audited-lib", "1.0.0"))
+    bob = npm(feed.bob_token, name="bob")
+    ok(bob.run("install", "audited-lib"))
+    audit = failed(bob.run("audit"))
+    assert "npm audit is not available on this feed" in audit.output, str(audit)
+    assert "audit endpoint returned an error" in audit.output, str(audit)
+    assert "vulnerabilities" not in audit.output, str(audit)
+    as_json = failed(bob.run("audit", "--json"))
+    assert "npm audit is not available on this feed" in as_json.output, str(as_json)
+    # An install with auditing on still works, and claims no clean audit either.
+    again = ok(bob.run("install", "--audit", "audited-lib"))
+    assert "vulnerabilities" not in again.output and installed_version(bob, "audited-lib") == "1.0.0", str(again)

@@ -91,7 +91,7 @@ async def test_refresh_timer_flags_a_version_removed_upstream(
     reg.add("lib", "2.0.0")
     await use_sources(services, {"name": "up", "protocol": "npm", "location": reg.url})
     feed = await services.feeds.find("local", None, "web")
-    source, version = await services.upstreams.find_offer(feed, "npm", "lib", "1.0.0") or (None, None)
+    source, version = await services.resolver.find_offer(feed, "npm", "lib", "1.0.0") or (None, None)
     assert source is not None and version is not None
     record = await services.upstreams.fetch_for_save(feed, ADMIN, "npm", "lib", source, version)
     await services.packages.commit_saved(feed, record)

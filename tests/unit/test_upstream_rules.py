@@ -16,6 +16,7 @@ from feed_core.domain.upstream_rules import (
     changed_digests,
     decide_external,
     is_exempt,
+    may_ask_external,
     merge_tags,
     merge_versions,
     origin_of,
@@ -71,6 +72,16 @@ def test_public_package_later_made_private_is_not_blocked_while_held_versions_ar
     # saved public versions only: still unblocked; publishing privately into this feed turns blocking on
     assert decide_external(Behaviour.AUTO, held=[E, E], offered=[E]).external_allowed
     assert not decide_external(Behaviour.AUTO, held=[E, E, I], offered=[E]).external_allowed
+
+
+def test_a_private_name_is_not_sent_to_external_upstreams() -> None:
+    assert not may_ask_external(Behaviour.AUTO, held=[I], internal_offered=[])  # published here
+    assert not may_ask_external(Behaviour.AUTO, held=[E, I], internal_offered=[])  # deleted-or-not, still private
+    assert not may_ask_external(Behaviour.AUTO, held=[], internal_offered=[I])  # published in an upstream feed
+    assert may_ask_external(Behaviour.ALLOW_EXTERNAL, held=[I], internal_offered=[I])  # the owner allowed it
+    assert may_ask_external(Behaviour.AUTO, held=[], internal_offered=[])  # a name nobody here published
+    assert may_ask_external(Behaviour.AUTO, held=[E], internal_offered=[E])  # saved from upstream only
+    assert may_ask_external(Behaviour.AUTO, held=[I, U], internal_offered=[])  # unknown origin fails open
 
 
 # --- edge cases ---------------------------------------------------------------------------------
