@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import tempfile
@@ -41,7 +42,7 @@ from feed_core.storage.upstream_state import CachedMeta, UpstreamStateStore
 from feed_core.upstreams import npm as npm_upstream
 from feed_core.upstreams import pypi as pypi_upstream
 from feed_core.upstreams.http import Fetched, UpstreamFailure
-from feed_core.upstreams.models import UpstreamFile, UpstreamPackage, UpstreamVersion
+from feed_core.upstreams.models import BadDocument, UpstreamFile, UpstreamPackage, UpstreamVersion
 
 log = logging.getLogger("feed_core.upstream")
 T = TypeVar("T")
@@ -72,6 +73,7 @@ class _Entry:
     attempted_at: float
     error: str | None = None
     size: int = 0  # bytes of the upstream document, to bound the memory the cache takes
+    hold_until: float = 0.0  # a refused document is not asked for again before this time
 
     @property
     def fingerprint(self) -> str:
@@ -98,10 +100,14 @@ class _Client:
     fetch: Callable[..., Awaitable[Fetched]]
     parse: Callable[[bytes, str, str], Awaitable[UpstreamPackage]]
     ping: Callable[[httpx.AsyncClient, Mapping[str, Any], float], Awaitable[None]]
+    #: Checks a downloaded file (name, version, verified bytes) before it is stored; raises ``BadDocument``.
+    check_file: Callable[[str, str, bytes], None] | None = None
 
 
 CLIENTS = {
-    "npm": _Client(npm_upstream.fetch_packument, npm_upstream.parse_packument, npm_upstream.ping),
+    "npm": _Client(
+        npm_upstream.fetch_packument, npm_upstream.parse_packument, npm_upstream.ping, npm_upstream.check_tarball
+    ),
     "pypi": _Client(pypi_upstream.fetch_document, pypi_upstream.parse_document, pypi_upstream.ping),
 }
 
@@ -216,7 +222,9 @@ class UpstreamService:
         key = (protocol, source_key(source), name)
         entry = await self._entry(key)
         now = self._now()
-        retry_due = entry is None or now - entry.attempted_at >= self._settings.upstream_refresh_min_seconds
+        retry_due = entry is None or (
+            now - entry.attempted_at >= self._settings.upstream_refresh_min_seconds and now >= entry.hold_until
+        )
         ttl = self._settings.upstream_ttl_seconds if entry is None or entry.package else _NEGATIVE_TTL_SECONDS
         missing_version = (
             want_version is not None
@@ -327,7 +335,7 @@ class UpstreamService:
             if fetched.status == "not_modified" and entry is not None:
                 new = replace(entry, fetched_at=now, attempted_at=now, error=None)
             elif fetched.status == "ok":
-                package = await CLIENTS[protocol].parse(fetched.body, name, str(source.get("location")))
+                package = await self._parse(protocol, fetched.body, name, source)
                 blob_key = await self._state.store_document(fetched.body)
                 new = _Entry(package, blob_key, fetched.etag, fetched.last_modified, now, now, size=len(fetched.body))
             else:
@@ -336,16 +344,30 @@ class UpstreamService:
             if not isinstance(failure, _Skipped):
                 self.note_result(source, failure.reason)
                 log.warning("upstream %s failed for %s: %s", source.get("name"), name, failure.reason)
+            # A refused document would be sent again as it is: not asked for again within the TTL.
+            hold = now + self._settings.upstream_ttl_seconds if isinstance(failure, BadDocument) else 0.0
             if entry is not None and entry.package is not None:
-                new = replace(entry, attempted_at=now, error=failure.reason)  # stale-if-error
+                new = replace(entry, attempted_at=now, error=failure.reason, hold_until=hold)  # stale-if-error
             else:
-                new = _Entry(None, "", None, None, entry.fetched_at if entry else 0.0, now, failure.reason)
+                fetched_at = entry.fetched_at if entry else 0.0
+                new = _Entry(None, "", None, None, fetched_at, now, failure.reason, hold_until=hold)
             self._remember(key, new)
             return new
         self.note_result(source, None)
         await self._state.put_meta(protocol, skey, name, CachedMeta(new.blob_key, new.etag, new.last_modified, now))
         self._remember(key, new)
         return new
+
+    async def _parse(self, protocol: str, body: bytes, name: str, source: Mapping[str, Any]) -> UpstreamPackage:
+        """Read an upstream document; whatever it holds, a failure is a ``BadDocument`` with a reason."""
+        location = str(source.get("location"))
+        try:
+            return await CLIENTS[protocol].parse(body, name, location)
+        except UpstreamFailure:
+            raise
+        except Exception as exc:  # hostile input must never become a 500: the reason names what broke
+            log.exception("upstream %s sent a document for %s that could not be read", source.get("name"), name)
+            raise BadDocument(f"{location} sent a document for {name} that could not be read ({exc!r:.200})") from None
 
     def _record_failure(self, source: Mapping[str, Any], reason: str) -> None:
         self.failures[str(source.get("id"))] = reason
@@ -441,11 +463,17 @@ class UpstreamService:
                 )
             sha256, sri, sha1, size, verified = uv.sha256, uv.integrity, uv.sha1, info.size, "same-service"
         else:
+            verified = self._declared_hash(source, f"{name}@{uv.version}", strongest_checked(uv.integrity, uv.sha1))
+            check = CLIENTS[protocol].check_file
             digests = await self._download(
-                source, f"{name}@{uv.version}", uv.file_url, integrity=uv.integrity, sha1=uv.sha1
+                source,
+                f"{name}@{uv.version}",
+                uv.file_url,
+                integrity=uv.integrity,
+                sha1=uv.sha1,
+                check=functools.partial(check, name, uv.version) if check else None,
             )
             sha256, sri, sha1, size = digests.hex("sha256"), digests.sri, digests.hex("sha1"), digests.size
-            verified = strongest_checked(uv.integrity, uv.sha1) or "none-declared"
         deprecated = uv.manifest.get("deprecated")
         manifest = {k: v for k, v in uv.manifest.items() if k != "deprecated"}
         return PackageVersion(
@@ -474,10 +502,30 @@ class UpstreamService:
             },
         )
 
+    @staticmethod
+    def _declared_hash(source: Mapping[str, Any], label: str, algorithm: str | None) -> str:
+        """The algorithm a public or custom upstream declared for a file; a file without one is not saved
+        (feed-to-feed sources are exempt: the other feed verified its files itself)."""
+        if not algorithm:
+            raise UpstreamError(
+                f"upstream {source.get('name')!r} declares no hash for {label} (no integrity, shasum or sha256): "
+                "a file the feed cannot verify is not saved"
+            )
+        return algorithm
+
     async def _download(
-        self, source: Mapping[str, Any], label: str, url: str, *, integrity: str = "", sha1: str = "", sha256: str = ""
+        self,
+        source: Mapping[str, Any],
+        label: str,
+        url: str,
+        *,
+        integrity: str = "",
+        sha1: str = "",
+        sha256: str = "",
+        check: Callable[[bytes], None] | None = None,
     ) -> Digests:
-        """Stream a file to a spool while hashing; store it only if it matches every hash declared for it."""
+        """Stream a file to a spool while hashing; store it only if it matches every hash declared for it
+        (and passes ``check``, given the verified bytes, when there is one)."""
         digests = Digests()
         loop = asyncio.get_running_loop()
         limit = self._settings.max_upload_bytes
@@ -512,6 +560,15 @@ class UpstreamService:
                     f"upstream {source.get('name')} ({host}) sent bytes for {label} that do not match "
                     f"its declared {bad} digest; nothing was saved"
                 )
+            if check is not None:
+                spool.seek(0)
+                try:
+                    await asyncio.to_thread(check, spool.read())
+                except BadDocument as refused:
+                    raise UpstreamError(
+                        f"upstream {source.get('name')} sent a file for {label} that was refused: "
+                        f"{refused.reason}; nothing was saved"
+                    ) from None
             spool.seek(0)
 
             async def chunks() -> AsyncIterator[bytes]:
@@ -542,6 +599,7 @@ class UpstreamService:
                 raise UpstreamError(f"the upstream feed of source {source.get('name')!r} lost {file.filename}")
             size, verified = file.size or 0, "same-service"
         else:
+            self._declared_hash(source, label, "sha256" if file.sha256 else None)
             digests = await self._download(source, label, file.url, sha256=file.sha256)
             size, verified = digests.size, "sha256"
             if file.metadata_sha256:
