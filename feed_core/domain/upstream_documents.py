@@ -64,6 +64,8 @@ def tarball_url_problem(name: str, version: str, url: str) -> str | None:
     if not url.startswith(("http://", "https://")):
         return "its dist.tarball is not an http(s) URL"
     path = unquote(urlsplit(url).path)
+    if any(segment in (".", "..") for segment in path.split("/")):
+        return f"its dist.tarball {url[:200]!r} has dot segments"
     bare = name.rsplit("/", 1)[-1]
     if "/-/" in path:
         owner, _, file = path.rpartition("/-/")
