@@ -211,4 +211,6 @@ async def test_a_huge_document_does_not_stall_unrelated_requests(up: Api, fixtur
         await asyncio.sleep(0.02)
     r = await big
     assert r.status_code == 200 and len(r.json()["versions"]) == 20_001
-    assert worst < 0.5, f"an unrelated request took {worst:.2f} s while a huge document was read"
+    # Read in one C call and built on the event loop, the document stalled every request for seconds; read
+    # and built in slices off the loop, a small request waits a few switch intervals (on a busy machine too).
+    assert worst < 1.5, f"an unrelated request took {worst:.2f} s while a huge document was read"
