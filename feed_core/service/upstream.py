@@ -341,8 +341,12 @@ class UpstreamService:
             else:
                 new = _Entry(None, "", None, None, now, now)
         except UpstreamFailure as failure:
-            if not isinstance(failure, _Skipped):
+            if isinstance(failure, BadDocument):
+                # The upstream answered: one package's document must not open the circuit for all.
+                self._record_failure(source, failure.reason)
+            elif not isinstance(failure, _Skipped):
                 self.note_result(source, failure.reason)
+            if not isinstance(failure, _Skipped):
                 log.warning("upstream %s failed for %s: %s", source.get("name"), name, failure.reason)
             # A refused document would be sent again as it is: not asked for again within the TTL.
             hold = now + self._settings.upstream_ttl_seconds if isinstance(failure, BadDocument) else 0.0
