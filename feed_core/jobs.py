@@ -224,14 +224,21 @@ async def _refresh_item(
         if key not in seen:  # feeds sharing an upstream revalidate each package once per run
             seen[key] = asyncio.create_task(services.upstreams.revalidate(source, item.protocol, item.name))
             report.revalidated += 1
-        offer = await seen[key]
+        try:
+            offer = await seen[key]
+        except Exception as exc:  # one package must not stop the job for every package after it
+            log.exception("refresh of %s from %s failed", item.name, source.get("name"))
+            report.failures.append(f"{source.get('name')}: {item.name} skipped ({exc!r:.200})")
+            continue
         if offer.error:
-            report.failures.append(f"{source.get('name')}: {offer.error}")
+            # A failed or refused document (stale-if-error aside) says nothing about what was removed.
+            report.failures.append(f"{source.get('name')}: {item.name} skipped: {offer.error}")
             continue
         answers[str(source.get("id"))] = offer
     if not answers:
         return
-    listed = {sid: set(o.package.versions) if o.package else set() for sid, o in answers.items()}
+    # Refused entries are listed, just not believed: they do not make a saved version "removed".
+    listed = {sid: {*o.package.versions, *o.package.refused} if o.package else set() for sid, o in answers.items()}
     flagged, restored = await services.packages.mark_upstream_listing(item.feed, item.protocol, item.name, listed)
     report.flagged_removed.extend(f"{item.feed.name}/{item.name}@{v}" for v in flagged)
     report.restored.extend(f"{item.feed.name}/{item.name}@{v}" for v in restored)

@@ -8,8 +8,8 @@ Test modules import the fixtures (``from tests.npm_registry_fixture import fixtu
 conftest.py does. It serves the read side of the public registry (see /work/shared/protocols/npm.md): full and
 abbreviated packuments with strong ETags, Last-Modified and 304s, and tarballs at
 ``{url}{name}/-/{basename}-{version}.tgz``. Knobs make it misbehave: ``remove`` (unpublish), ``tamper`` (bytes that do
-not match ``dist.integrity``), ``set_time`` (any publish time, or none), ``set_down`` (closed connection, 503 or hang),
-``set_delay`` and ``require_auth``.
+not match ``dist.integrity``), ``set_time`` (any publish time, or none), ``serve_raw`` (any bytes at a path),
+``set_down`` (closed connection, 503 or hang), ``set_delay`` and ``require_auth``.
 Nothing else is served: no writes, no ``/-/all``.
 """
 
@@ -33,7 +33,7 @@ import h11
 import pytest
 import uvicorn
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -87,6 +87,7 @@ class FixtureRegistry:
         self._down: DownMode | None = None
         self._delay = 0.0
         self._auth: str | None = None
+        self._raw: dict[str, tuple[bytes, str]] = {}  # path -> (body, media type) served as it is
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None  # set by stop(): ends hangs and delays at once
         self._sock = socket.create_server(("127.0.0.1", 0))  # listening now: early connections wait in the backlog
@@ -175,6 +176,19 @@ class FixtureRegistry:
                 pkg.time[version] = value
             pkg.touch()
 
+    def document(self, name: str) -> dict[str, Any]:
+        """The full packument of ``name`` as it is served now (to alter and ``serve_raw``)."""
+        with self._lock:
+            return json.loads(json.dumps(_full(name, self._packages[name])))
+
+    def serve_raw(self, path: str, body: bytes | None, media_type: str = "application/json") -> None:
+        """Answer GET ``path`` (e.g. ``/left-pad``) with these bytes and a 200, whatever they are (None: stop)."""
+        with self._lock:
+            if body is None:
+                self._raw.pop(path, None)
+            else:
+                self._raw[path] = (body, media_type)
+
     # -- behaviour -------------------------------------------------------------------------------------------------
 
     def set_down(self, down: bool, mode: DownMode = "refuse") -> None:
@@ -252,6 +266,11 @@ class FixtureRegistry:
             return JSONResponse({"error": "Method Not Allowed"}, 405, headers={"Allow": "GET"})
         if path == "/-/ping":  # npm ping, which registries answer with an empty object
             return JSONResponse({})
+        with self._lock:
+            raw = self._raw.get(path)
+        if raw is not None:  # in 1 MiB chunks: one write of a huge body would hold this process's GIL
+            chunks = (raw[0][i : i + 2**20] for i in range(0, len(raw[0]), 2**20))
+            return StreamingResponse(chunks, media_type=raw[1], headers={"Content-Length": str(len(raw[0]))})
         name, is_tarball, file = path.removeprefix("/").partition("/-/")
         with self._lock:
             pkg = self._packages.get(name)

@@ -44,6 +44,8 @@ class FixtureIndex:
     tampered: set[str] = field(default_factory=set)
     tampered_metadata: set[str] = field(default_factory=set)  # file names whose .metadata does not match its hash
     html: bool = False  # serve PEP 503 HTML project pages (which carry no upload times) instead of PEP 691 JSON
+    #: path -> (body, media type): answered with a 200 as it is, whatever it is
+    raw: dict[str, tuple[bytes, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._sock = socket.create_server(("127.0.0.1", 0))
@@ -90,6 +92,8 @@ class FixtureIndex:
     def _respond(self, path: str) -> Response:
         if self.down:
             return JSONResponse({"message": "down"}, 503)
+        if path in self.raw:
+            return Response(self.raw[path][0], media_type=self.raw[path][1])
         if path == "/simple/":
             return JSONResponse(
                 {"meta": {"api-version": "1.1"}, "projects": [{"name": n} for n in self.projects]}, media_type=JSON_V1

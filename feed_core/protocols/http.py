@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import itertools
 import json
 import logging
-import math
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
+from feed_core.domain.bounded_json import UnsafeJson, loads_bounded
 from feed_core.domain.errors import (
     BadRequestError,
     FeedError,
@@ -120,72 +119,13 @@ def body_deadline(receive: Receive, seconds: float) -> Receive:
     return bounded
 
 
-#: Deeper JSON is refused before parsing: Python's parser recurses, and no manifest or API body nests this deep.
-MAX_JSON_DEPTH = 64
-#: Longest number literal accepted in JSON (Python's own integer limit is 4300 digits, and can be turned off).
-MAX_JSON_NUMBER_LENGTH = 1000
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_DEPTH_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 and -1 as signed bytes
-
-
-class _BadNumber(ValueError):
-    pass
-
-
-def json_depth(body: bytes) -> int:
-    """How deep the brackets outside strings nest, at C speed whatever the size.
-
-    Escaped backslashes and quotes go first, so the remaining quotes delimit the strings; what lies
-    between strings is reduced to its brackets, and their running +1/-1 sum is the depth.
-    """
-    unescaped = body.replace(b"\\\\", b"").replace(b'\\"', b"")
-    outside_strings = b"".join(unescaped.split(b'"')[::2])
-    steps = memoryview(outside_strings.translate(None, _NOT_BRACKETS).translate(_DEPTH_STEPS)).cast("b")
-    return max(itertools.accumulate(steps), default=0)
-
-
-def _json_int(text: str) -> int:
-    if len(text) > MAX_JSON_NUMBER_LENGTH:
-        raise _BadNumber(f"a number has more than {MAX_JSON_NUMBER_LENGTH} digits")
-    return int(text)
-
-
-def _json_float(text: str) -> float:
-    if len(text) > MAX_JSON_NUMBER_LENGTH:
-        raise _BadNumber(f"a number has more than {MAX_JSON_NUMBER_LENGTH} digits")
-    value = float(text)
-    if not math.isfinite(value):
-        raise _BadNumber(f"{text[:40]} is not a finite number this feed can store")
-    return value
-
-
-def _json_constant(name: str) -> Any:
-    raise _BadNumber(f"{name} is not a finite number; JSON has no NaN or Infinity")
-
-
 def parse_json(body: bytes) -> Any:
-    """A client's JSON body (UTF-8); a 400 for anything the code behind could not handle safely:
-    nesting deeper than ``MAX_JSON_DEPTH``, huge numbers, ``NaN`` and infinities."""
-    if json_depth(body) > MAX_JSON_DEPTH:  # exact for UTF-8, where no multi-byte character hides a bracket
-        raise BadRequestError(f"the request body is nested more than {MAX_JSON_DEPTH} levels deep")
+    """A client's JSON body (UTF-8); a 400 for anything the code behind could not handle safely
+    (see :mod:`feed_core.domain.bounded_json`)."""
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequestError(f"the request body is not UTF-8 JSON: {exc}") from None
-    try:
-        value = json.loads(text, parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant)
-    except (json.JSONDecodeError, _BadNumber) as exc:
-        raise BadRequestError(f"the request body is not valid JSON: {exc}") from None
-    if _SURROGATE_ESCAPE.search(text):  # rare: only then pay for a full check
-        try:
-            json.dumps(value, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise BadRequestError(
-                "the request body is not valid JSON: it escapes a lone UTF-16 surrogate (\\ud800-\\udfff), "
-                "which is no character and could not be stored or sent back"
-            ) from None
-    return value
+        return loads_bounded(body)
+    except UnsafeJson as exc:
+        raise BadRequestError(f"the request body {exc}") from None
 
 
 #: ``host[:port]``: DNS labels (underscores tolerated) or a bracketed IPv6 address, then an optional port.

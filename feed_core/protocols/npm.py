@@ -7,7 +7,6 @@ quirks are noted where they are handled.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from starlette.responses import Response
 
 from feed_core.domain import semver
 from feed_core.domain.access import require_role
+from feed_core.domain.bounded_json import dumps_sliced
 from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError, UnauthorizedError
 from feed_core.domain.models import Caller, Feed, PackageVersion, View
 from feed_core.domain.names import NpmName, parse_npm_name
@@ -35,6 +35,7 @@ from feed_core.protocols.npm_wire import (
 from feed_core.protocols.page_cache import respond
 from feed_core.service.container import Services
 from feed_core.service.packages import NewVersion, PackageView
+from feed_core.service.page_cache import BASE_URL
 from feed_core.service.resolve import Lookup, Resolution
 
 log = logging.getLogger("feed_core.npm")
@@ -45,6 +46,7 @@ AUDIT_UNAVAILABLE = (
     "of installed packages (private names included) on to any other registry. Check dependencies with a "
     "scanner that reads package-lock.json instead."
 )
+_BUILD_IN_THREAD_VERSIONS = 200  # larger packuments are built off the event loop
 
 
 def render_error(exc: FeedError) -> Response:
@@ -215,15 +217,23 @@ async def _get_packument(ctx: NpmContext, name: NpmName) -> Response:
     abbreviated = (
         ABBREVIATED in ctx.request.headers.get("accept", "") and ctx.request.query_params.get("write") != "true"
     )
-    key = (ctx.feed.id, ctx.view.id, name.full, "a" if abbreviated else "f", ctx.registry_url)
-    built = ctx.services.pages.get(key, lookup.fingerprint)
+    # Built once for every Host: with BASE_URL for the base, which each response gets replaced.
+    base = base_url(ctx.services, ctx.request)
+    template_url = BASE_URL + ctx.registry_url.removeprefix(base)
+    key = (ctx.feed.id, ctx.view.id, name.full, "a" if abbreviated else "f", template_url)
+    built = ctx.services.pages.get(key, lookup.fingerprint, base)
     if built is None:
         res = await _resolve(ctx, lookup)
-        pkg = _as_view(res)
-        doc = packument(pkg, ctx.registry_url, abbreviated=abbreviated, revision=f"{pkg.meta.rev}-{ctx.feed.id[:8]}")
-        body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-        built = ctx.services.pages.put(key, lookup.fingerprint, body, res.notes)
-    return respond(ctx.request, built, ABBREVIATED if abbreviated else "application/json", {})
+
+        def build() -> bytes:
+            pkg = _as_view(res)
+            revision = f"{pkg.meta.rev}-{ctx.feed.id[:8]}"
+            return dumps_sliced(packument(pkg, template_url, abbreviated=abbreviated, revision=revision))
+
+        big = len(res.held) + len(res.upstream) > _BUILD_IN_THREAD_VERSIONS
+        body = await asyncio.to_thread(build) if big else build()
+        built = ctx.services.pages.put(key, lookup.fingerprint, body, res.notes, base)
+    return await respond(ctx.request, built, ABBREVIATED if abbreviated else "application/json", {})
 
 
 async def _read(ctx: NpmContext, name: NpmName) -> PackageView:

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from feed_core.domain.access import require_role
+from feed_core.domain.bounded_json import dumps_sliced
 from feed_core.domain.errors import (
     BadRequestError,
     FeedError,
@@ -38,7 +39,7 @@ from feed_core.protocols.http import authenticate, base_url, guarded, json_respo
 from feed_core.protocols.page_cache import respond
 from feed_core.service.container import Services
 from feed_core.service.packages import NewFile
-from feed_core.service.page_cache import BuiltPage
+from feed_core.service.page_cache import BASE_URL, BuiltPage
 from feed_core.service.resolve import Lookup, Resolution
 
 log = logging.getLogger("feed_core.pypi")
@@ -46,6 +47,7 @@ PROTOCOL = "pypi"
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 HTML_V1 = "application/vnd.pypi.simple.v1+html"
 API_VERSION = "1.1"
+_BUILD_IN_THREAD_VERSIONS = 200  # larger pages are built off the event loop
 
 
 def render_error(exc: FeedError) -> Response:
@@ -149,7 +151,7 @@ async def _project_list(services: Services, request: Request, feed: Feed, view: 
         links = "\n".join(f'    <a href="{quote(n)}/">{html.escape(n)}</a><br/>' for n in names)
         body = _html_page("Simple index", links).encode()
     built = BuiltPage(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"', {})
-    return respond(request, built, fmt if fmt != "text/html" else "text/html; charset=utf-8", {})
+    return await respond(request, built, fmt if fmt != "text/html" else "text/html; charset=utf-8", {})
 
 
 def _html_page(title: str, body: str) -> str:
@@ -184,27 +186,38 @@ async def _project_page(
 ) -> Response:
     now = services.clock()
     lookup = await services.resolver.look_up(feed, view, caller, PROTOCOL, name, now=now)
-    key = (feed.id, view.id, name, fmt, feed_url)
-    built = services.pages.get(key, lookup.fingerprint)
+    # Built once for every Host: with BASE_URL for the base, which each response gets replaced.
+    base = base_url(services, request)
+    template_url = BASE_URL + feed_url.removeprefix(base)
+    key = (feed.id, view.id, name, fmt, template_url)
+    built = services.pages.get(key, lookup.fingerprint, base)
     if built is None:
         res = await _resolve_lookup(lookup, services, now)
-        versions = res.versions()
-        if not versions:
-            raise NotFoundError(res.explain_empty(f"project {name} has no files here"))
-        files: list[tuple[PackageVersion, dict[str, Any]]] = [(v, f) for v in versions for f in v.files]
-        if "json" in fmt:
-            doc = {
-                "meta": {"api-version": API_VERSION},
-                "name": name,
-                "versions": [v.version for v in versions],
-                "files": [_file_json(feed_url, name, v, f) for v, f in files],
-            }
-            body = json.dumps(doc, separators=(",", ":")).encode()
-        else:
-            anchors = "\n".join(_file_anchor(feed_url, name, v, f) for v, f in files)
-            body = _html_page(f"Links for {name}", anchors).encode()
-        built = services.pages.put(key, lookup.fingerprint, body, res.notes)
-    return respond(request, built, fmt if fmt != "text/html" else "text/html; charset=utf-8", {})
+
+        def build() -> bytes:
+            return _project_body(res, name, template_url, fmt)
+
+        big = len(res.held) + len(res.upstream) > _BUILD_IN_THREAD_VERSIONS
+        body = await asyncio.to_thread(build) if big else build()
+        built = services.pages.put(key, lookup.fingerprint, body, res.notes, base)
+    return await respond(request, built, fmt if fmt != "text/html" else "text/html; charset=utf-8", {})
+
+
+def _project_body(res: Resolution, name: str, feed_url: str, fmt: str) -> bytes:
+    versions = res.versions()
+    if not versions:
+        raise NotFoundError(res.explain_empty(f"project {name} has no files here"))
+    files: list[tuple[PackageVersion, dict[str, Any]]] = [(v, f) for v in versions for f in v.files]
+    if "json" in fmt:
+        doc = {
+            "meta": {"api-version": API_VERSION},
+            "name": name,
+            "versions": [v.version for v in versions],
+            "files": [_file_json(feed_url, name, v, f) for v, f in files],
+        }
+        return dumps_sliced(doc)
+    anchors = "\n".join(_file_anchor(feed_url, name, v, f) for v, f in files)
+    return _html_page(f"Links for {name}", anchors).encode()
 
 
 def _file_json(feed_url: str, name: str, v: PackageVersion, f: dict[str, Any]) -> dict[str, Any]:

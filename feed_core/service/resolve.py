@@ -149,6 +149,12 @@ class Resolution:
                 f"{name}@{number} is available from upstream {source.get('name')} but is not saved in feed "
                 f"{feed.name} yet; a collaborator (Feed and Upstream Reader) or higher must install it first"
             )
+        refused = next((o for o in self.lookup.offers if o.package is not None and number in o.package.refused), None)
+        if refused is not None and refused.package is not None:
+            return (
+                f"{name}@{number[:100]} is not offered: upstream {refused.source.get('name')!r} lists it, but its "
+                f"entry was refused ({refused.package.refused[number]})"
+            )
         where = f"{feed.name}@{self.lookup.view.name}"
         errors = self.lookup.upstream_errors
         suffix = f" (upstreams that could not be asked: {'; '.join(errors)})" if errors else ""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import tempfile
@@ -49,7 +50,7 @@ from feed_core.storage.upstream_state import CachedMeta, UpstreamStateStore
 from feed_core.upstreams import npm as npm_upstream
 from feed_core.upstreams import pypi as pypi_upstream
 from feed_core.upstreams.http import Fetched, UpstreamFailure
-from feed_core.upstreams.models import UpstreamFile, UpstreamPackage, UpstreamVersion
+from feed_core.upstreams.models import BadDocument, UpstreamFile, UpstreamPackage, UpstreamVersion
 
 log = logging.getLogger("feed_core.upstream")
 T = TypeVar("T")
@@ -86,6 +87,7 @@ class _Entry:
     permanent: bool = False  # the error is one retrying cannot fix
     floors: Mapping[str, str] = field(default_factory=dict)  # release-age floors of its versions
     floors_key: str = ""
+    hold_until: float = 0.0  # a refused document is not asked for again before this time
 
     @property
     def fingerprint(self) -> str:
@@ -113,10 +115,14 @@ class _Client:
     fetch: Callable[..., Awaitable[Fetched]]
     parse: Callable[[bytes, str, str], Awaitable[UpstreamPackage]]
     ping: Callable[[httpx.AsyncClient, Mapping[str, Any], float], Awaitable[None]]
+    #: Checks a downloaded file (name, version, verified bytes) before it is stored; raises ``BadDocument``.
+    check_file: Callable[[str, str, bytes], None] | None = None
 
 
 CLIENTS = {
-    "npm": _Client(npm_upstream.fetch_packument, npm_upstream.parse_packument, npm_upstream.ping),
+    "npm": _Client(
+        npm_upstream.fetch_packument, npm_upstream.parse_packument, npm_upstream.ping, npm_upstream.check_tarball
+    ),
     "pypi": _Client(pypi_upstream.fetch_document, pypi_upstream.parse_document, pypi_upstream.ping),
 }
 
@@ -253,7 +259,9 @@ class UpstreamService:
         key = (protocol, source_key(source), name)
         entry = await self._entry(key)
         now = self._now()
-        retry_due = entry is None or now - entry.attempted_at >= self._settings.upstream_refresh_min_seconds
+        retry_due = entry is None or (
+            now - entry.attempted_at >= self._settings.upstream_refresh_min_seconds and now >= entry.hold_until
+        )
         ttl = self._settings.upstream_ttl_seconds if entry is None or entry.package else _NEGATIVE_TTL_SECONDS
         missing_version = (
             want_version is not None
@@ -369,7 +377,7 @@ class UpstreamService:
             if fetched.status == "not_modified" and entry is not None:
                 new = replace(entry, fetched_at=now, attempted_at=now, error=None, permanent=False)
             elif fetched.status == "ok":
-                package = await CLIENTS[protocol].parse(fetched.body, name, str(source.get("location")))
+                package = await self._parse(protocol, fetched.body, name, source)
                 blob_key = await self._state.store_document(fetched.body)
                 if len(package.versions) > _FLOORS_IN_THREAD_VERSIONS:
                     floors = await asyncio.to_thread(_floors_after, entry, package, self._clock())
@@ -389,14 +397,24 @@ class UpstreamService:
             else:
                 new = _Entry(None, "", None, None, now, now)
         except UpstreamFailure as failure:
-            if not isinstance(failure, _Skipped):
+            if isinstance(failure, BadDocument):
+                # The upstream answered: one package's document must not open the circuit for all.
+                self._record_failure(source, failure.reason)
+            elif not isinstance(failure, _Skipped):
                 self.note_result(source, failure.reason, permanent=failure.permanent)
+            if not isinstance(failure, _Skipped):
                 log.warning("upstream %s failed for %s: %s", source.get("name"), name, failure.reason)
+            # A refused document would be sent again as it is: not asked for again within the TTL.
+            hold = now + self._settings.upstream_ttl_seconds if isinstance(failure, BadDocument) else 0.0
             if entry is not None and entry.package is not None:  # stale-if-error
-                new = replace(entry, attempted_at=now, error=failure.reason, permanent=failure.permanent)
+                new = replace(
+                    entry, attempted_at=now, error=failure.reason, permanent=failure.permanent, hold_until=hold
+                )
             else:
                 fetched_at = entry.fetched_at if entry else 0.0
-                new = _Entry(None, "", None, None, fetched_at, now, failure.reason, permanent=failure.permanent)
+                new = _Entry(
+                    None, "", None, None, fetched_at, now, failure.reason, permanent=failure.permanent, hold_until=hold
+                )
             self._remember(key, new)
             return new
         self.note_result(source, None)
@@ -404,6 +422,17 @@ class UpstreamService:
         await self._state.put_meta(protocol, skey, name, meta)
         self._remember(key, new)
         return new
+
+    async def _parse(self, protocol: str, body: bytes, name: str, source: Mapping[str, Any]) -> UpstreamPackage:
+        """Read an upstream document; whatever it holds, a failure is a ``BadDocument`` with a reason."""
+        location = str(source.get("location"))
+        try:
+            return await CLIENTS[protocol].parse(body, name, location)
+        except UpstreamFailure:
+            raise
+        except Exception as exc:  # hostile input must never become a 500: the reason names what broke
+            log.exception("upstream %s sent a document for %s that could not be read", source.get("name"), name)
+            raise BadDocument(f"{location} sent a document for {name} that could not be read ({exc!r:.200})") from None
 
     def _record_failure(self, source: Mapping[str, Any], reason: str) -> None:
         self.failures[str(source.get("id"))] = reason
@@ -493,11 +522,17 @@ class UpstreamService:
                 )
             sha256, sri, sha1, size, verified = uv.sha256, uv.integrity, uv.sha1, info.size, "same-service"
         else:
+            verified = self._declared_hash(source, f"{name}@{uv.version}", strongest_checked(uv.integrity, uv.sha1))
+            check = CLIENTS[protocol].check_file
             digests = await self._download(
-                source, f"{name}@{uv.version}", uv.file_url, integrity=uv.integrity, sha1=uv.sha1
+                source,
+                f"{name}@{uv.version}",
+                uv.file_url,
+                integrity=uv.integrity,
+                sha1=uv.sha1,
+                check=functools.partial(check, name, uv.version) if check else None,
             )
             sha256, sri, sha1, size = digests.hex("sha256"), digests.sri, digests.hex("sha1"), digests.size
-            verified = strongest_checked(uv.integrity, uv.sha1) or "none-declared"
         deprecated = uv.manifest.get("deprecated")
         manifest = {k: v for k, v in uv.manifest.items() if k != "deprecated"}
         return PackageVersion(
@@ -526,12 +561,32 @@ class UpstreamService:
             },
         )
 
+    @staticmethod
+    def _declared_hash(source: Mapping[str, Any], label: str, algorithm: str | None) -> str:
+        """The algorithm a public or custom upstream declared for a file; a file without one is not saved
+        (feed-to-feed sources are exempt: the other feed verified its files itself)."""
+        if not algorithm:
+            raise UpstreamError(
+                f"upstream {source.get('name')!r} declares no hash for {label} (no integrity, shasum or sha256): "
+                "a file the feed cannot verify is not saved"
+            )
+        return algorithm
+
     @contextlib.asynccontextmanager
     async def _verified(
-        self, source: Mapping[str, Any], label: str, url: str, *, integrity: str = "", sha1: str = "", sha256: str = ""
+        self,
+        source: Mapping[str, Any],
+        label: str,
+        url: str,
+        *,
+        integrity: str = "",
+        sha1: str = "",
+        sha256: str = "",
+        check: Callable[[bytes], None] | None = None,
     ) -> AsyncIterator[_Spooled]:
-        """Stream a file to a spool while hashing and check it against every hash declared for it.
-        Nothing is stored here: the caller keeps it (``_keep``) once all that belongs together passed."""
+        """Stream a file to a spool while hashing and check it against every hash declared for it (and
+        ``check``, given the verified bytes, when there is one). Nothing is stored here: the caller keeps
+        it (``_keep``) once all that belongs together passed."""
         digests = Digests()
         loop = asyncio.get_running_loop()
         limit = self._settings.max_upload_bytes
@@ -561,6 +616,15 @@ class UpstreamService:
                     f"upstream {source.get('name')} sent bytes for {label} that do not match "
                     f"its declared {bad} digest; nothing was saved"
                 )
+            if check is not None:
+                spool.seek(0)
+                try:
+                    await asyncio.to_thread(check, spool.read())
+                except BadDocument as refused:
+                    raise UpstreamError(
+                        f"upstream {source.get('name')} sent a file for {label} that was refused: "
+                        f"{refused.reason}; nothing was saved"
+                    ) from None
             yield _Spooled(spool, digests)
 
     async def _keep(self, file: _Spooled) -> None:
@@ -577,10 +641,19 @@ class UpstreamService:
         )
 
     async def _download(
-        self, source: Mapping[str, Any], label: str, url: str, *, integrity: str = "", sha1: str = "", sha256: str = ""
+        self,
+        source: Mapping[str, Any],
+        label: str,
+        url: str,
+        *,
+        integrity: str = "",
+        sha1: str = "",
+        sha256: str = "",
+        check: Callable[[bytes], None] | None = None,
     ) -> Digests:
         """Fetch one file, verify it, and only then store it."""
-        async with self._verified(source, label, url, integrity=integrity, sha1=sha1, sha256=sha256) as file:
+        verify = self._verified(source, label, url, integrity=integrity, sha1=sha1, sha256=sha256, check=check)
+        async with verify as file:
             await self._keep(file)
         return file.digests
 
@@ -603,6 +676,7 @@ class UpstreamService:
                 raise UpstreamError(f"the upstream feed of source {source.get('name')!r} lost {file.filename}")
             size, verified = file.size or 0, "same-service"
         else:
+            self._declared_hash(source, label, "sha256" if file.sha256 else None)
             async with contextlib.AsyncExitStack() as stack:
                 main = await stack.enter_async_context(self._verified(source, label, file.url, sha256=file.sha256))
                 parts = [main]

@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from feed_core.upstreams.http import UpstreamFailure
+
+
+class BadDocument(UpstreamFailure):
+    """The upstream answered, but with a document this feed does not believe (malformed, hostile or
+    about another package). Unlike a network failure, asking again at once would get the same answer."""
+
 
 @dataclass(frozen=True)
 class UpstreamFile:
@@ -41,3 +48,5 @@ class UpstreamPackage:
     versions: dict[str, UpstreamVersion]
     dist_tags: dict[str, str]
     modified: str = ""
+    #: Entries of the upstream's document that were not believed: version -> why (never offered or saved).
+    refused: dict[str, str] = field(default_factory=dict)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from feed_core.domain.bounded_json import UnsafeJson, loads_bounded
+from feed_core.domain.errors import FeedError
+from feed_core.domain.npm_tarball import check_matches, read_tarball
+from feed_core.domain.upstream_documents import npm_document_problem, npm_version_problem
 from feed_core.upstreams.http import (
     FILE_LIMIT_SETTING,
     Fetched,
@@ -20,7 +23,7 @@ from feed_core.upstreams.http import (
     source_auth_headers,
     status_failure,
 )
-from feed_core.upstreams.models import UpstreamPackage, UpstreamVersion
+from feed_core.upstreams.models import BadDocument, UpstreamPackage, UpstreamVersion
 
 _PARSE_IN_THREAD_BYTES = 256 * 1024
 
@@ -55,7 +58,8 @@ async def fetch_packument(
 
 
 async def parse_packument(body: bytes, name: str, location: str) -> UpstreamPackage:
-    """Parse an upstream document; large ones are parsed off the event loop."""
+    """Parse an upstream document; large ones are parsed off the event loop (in slices, see
+    :mod:`feed_core.domain.bounded_json`, so the loop keeps answering meanwhile)."""
     if len(body) > _PARSE_IN_THREAD_BYTES:
         return await asyncio.to_thread(_parse, body, name, location)
     return _parse(body, name, location)
@@ -63,27 +67,30 @@ async def parse_packument(body: bytes, name: str, location: str) -> UpstreamPack
 
 def _parse(body: bytes, name: str, location: str) -> UpstreamPackage:
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UpstreamFailure(f"{location} sent a malformed document for {name}: not JSON ({exc})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("versions", {}), dict):
-        raise UpstreamFailure(f"{location} sent a malformed document for {name}: no 'versions' object")
+        doc = loads_bounded(body)
+    except UnsafeJson as exc:
+        raise BadDocument(f"{location} sent a malformed document for {name}: it {exc}") from None
+    if not isinstance(doc, dict):
+        raise BadDocument(f"{location} sent a malformed document for {name}: not a JSON object")
+    problem = npm_document_problem(doc, name)
+    if problem is not None:
+        raise BadDocument(f"{location} sent a document for {name} that was refused: {problem}")
     return package_from_document(doc, name)
 
 
 def package_from_document(doc: dict[str, Any], name: str) -> UpstreamPackage:
+    """What the document offers for ``name``: versions whose identity does not agree are refused (with a reason)."""
     times = doc.get("time") if isinstance(doc.get("time"), dict) else {}
     assert isinstance(times, dict)
     bare = name.rsplit("/", 1)[-1]
     versions: dict[str, UpstreamVersion] = {}
+    refused: dict[str, str] = {}
     for number, v in (doc.get("versions") or {}).items():
-        if not isinstance(v, dict) or not isinstance(number, str):
+        problem = npm_version_problem(name, number, v)
+        if problem is not None:
+            refused[str(number)[:256]] = problem
             continue
-        dist = v.get("dist") if isinstance(v.get("dist"), dict) else {}
-        assert isinstance(dist, dict)
-        tarball = dist.get("tarball")
-        if not isinstance(tarball, str) or not tarball.startswith(("http://", "https://")):
-            continue  # a version without a fetchable file cannot be installed or saved
+        dist = v["dist"]
         manifest = {k: val for k, val in v.items() if k not in ("dist", "_attachments")}
         kept = {k: dist[k] for k in ("fileCount", "unpackedSize") if isinstance(dist.get(k), int)}
         if kept:
@@ -92,7 +99,7 @@ def package_from_document(doc: dict[str, Any], name: str) -> UpstreamPackage:
         versions[number] = UpstreamVersion(
             version=number,
             manifest=manifest,
-            file_url=tarball,
+            file_url=dist["tarball"],
             filename=f"{bare}-{number}.tgz",
             integrity=dist["integrity"] if isinstance(dist.get("integrity"), str) else "",
             sha1=dist["shasum"].lower() if isinstance(dist.get("shasum"), str) else "",
@@ -106,7 +113,17 @@ def package_from_document(doc: dict[str, Any], name: str) -> UpstreamPackage:
         versions=versions,
         dist_tags={t: v for t, v in tags.items() if isinstance(t, str) and isinstance(v, str)},
         modified=modified if isinstance(modified, str) else "",
+        refused=refused,
     )
+
+
+def check_tarball(name: str, version: str, data: bytes) -> None:
+    """A downloaded tarball must be one npm would install as ``name@version`` (the checks a publish gets);
+    CPU-bound, callers run it off the event loop."""
+    try:
+        check_matches(read_tarball(data), name, version)
+    except FeedError as exc:
+        raise BadDocument(exc.message) from None
 
 
 async def stream_file(

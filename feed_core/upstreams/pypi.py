@@ -14,18 +14,18 @@ from typing import Any
 from urllib.parse import urldefrag, urljoin
 
 import httpx
-from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 
+from feed_core.domain.bounded_json import UnsafeJson, loads_bounded
 from feed_core.domain.python_dist import normalize_name
+from feed_core.domain.upstream_documents import python_file_version, python_page_problem
 from feed_core.upstreams.http import (
     Fetched,
-    UpstreamFailure,
     conditional_get,
     open_stream,
     source_auth_headers,
     status_failure,
 )
-from feed_core.upstreams.models import UpstreamFile, UpstreamPackage, UpstreamVersion
+from feed_core.upstreams.models import BadDocument, UpstreamFile, UpstreamPackage, UpstreamVersion
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 _PARSE_IN_THREAD_BYTES = 256 * 1024
@@ -69,16 +69,27 @@ def _parse(body: bytes, name: str, location: str) -> UpstreamPackage:
         page_url = str(json.loads(first)["_page"])
     except (ValueError, KeyError, TypeError):
         page_url, page = project_url(location, name), body
-    text = page.lstrip()
     try:
-        files = _from_json(json.loads(page), page_url) if text.startswith(b"{") else _from_html(page.decode(), page_url)
-    except (ValueError, UnicodeDecodeError, TypeError, AttributeError) as exc:
-        raise UpstreamFailure(f"{location} sent a malformed project page for {name}: {exc}") from None
+        if page.lstrip().startswith(b"{"):
+            files = _from_json(loads_bounded(page), name, page_url)
+        else:
+            files = _from_html(page.decode(), page_url)
+    except (UnsafeJson, _Malformed, UnicodeDecodeError) as exc:
+        raise BadDocument(f"{location} sent a malformed project page for {name}: {exc}") from None
     versions: dict[str, list[UpstreamFile]] = {}
+    refused: dict[str, str] = {}
     for f in files:
-        number = _version_of(f.filename)
-        if number is not None and f.sha256:  # a file we cannot verify is not offered
+        number, problem = python_file_version(name, f.filename)
+        if problem is None and not f.sha256:
+            problem = f"{f.filename[:200]!r} has no sha256 hash to verify it with"
+        if problem is None and number is not None:
             versions.setdefault(number, []).append(f)
+        elif number is not None:
+            refused.setdefault(number, str(problem))
+    if not versions and not refused and not page.lstrip().startswith(b"{") and b"pypi:repository-version" not in page:
+        # An HTML page that links no file and does not say it is a project page (an error page sent
+        # with 200) says nothing about which versions exist: it must not read as "none".
+        raise BadDocument(f"{location} sent a page for {name} that is not a project page (no file links)")
     offered = {}
     for number, vfiles in versions.items():
         times = sorted(t for t in (f.uploaded for f in vfiles) if t)
@@ -92,18 +103,12 @@ def _parse(body: bytes, name: str, location: str) -> UpstreamPackage:
             published=times[0] if times else None,
             files=tuple(vfiles),
         )
-    return UpstreamPackage(normalize_name(name), offered, {}, "")
+    refused = {number: why for number, why in refused.items() if number not in offered}
+    return UpstreamPackage(normalize_name(name), offered, {}, "", refused)
 
 
-def _version_of(filename: str) -> str | None:
-    try:
-        if filename.endswith(".whl"):
-            return str(parse_wheel_filename(filename)[1])
-        if filename.endswith((".tar.gz", ".zip")):
-            return str(parse_sdist_filename(filename)[1])
-    except (InvalidWheelFilename, InvalidSdistFilename):
-        return None
-    return None
+class _Malformed(ValueError):
+    """A PEP 691 page that does not have the shape the standard gives it."""
 
 
 def _yanked(value: object) -> str | None:
@@ -114,19 +119,29 @@ def _yanked(value: object) -> str | None:
     return None
 
 
-def _from_json(doc: dict[str, Any], page_url: str) -> list[UpstreamFile]:
+def _from_json(doc: object, name: str, page_url: str) -> list[UpstreamFile]:
+    if not isinstance(doc, dict) or not isinstance(doc.get("files", []), list):
+        raise _Malformed("not a PEP 691 object with a 'files' list")
+    problem = python_page_problem(doc.get("name"), name)
+    if problem is not None:
+        raise _Malformed(problem)
     out = []
-    for f in doc.get("files", []):
-        hashes = f.get("hashes") or {}
+    for i, f in enumerate(doc.get("files", [])):
+        if not isinstance(f, dict) or not isinstance(f.get("filename"), str) or not isinstance(f.get("url"), str):
+            raise _Malformed(f"files[{i}] is not an object with a 'filename' and a 'url' string")
+        hashes = f.get("hashes")
+        sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
         meta = f.get("core-metadata")
+        meta_sha256 = meta.get("sha256") if isinstance(meta, dict) else None
+        requires = f.get("requires-python")
         out.append(
             UpstreamFile(
-                filename=str(f["filename"]),
-                url=urljoin(page_url, str(f["url"])),
-                sha256=str(hashes.get("sha256", "")).lower(),
+                filename=f["filename"],
+                url=urljoin(page_url, f["url"]),
+                sha256=sha256.lower() if isinstance(sha256, str) else "",
                 size=f.get("size") if isinstance(f.get("size"), int) else None,
-                requires_python=str(f.get("requires-python") or ""),
-                metadata_sha256=str(meta.get("sha256", "")) if isinstance(meta, dict) else "",
+                requires_python=requires if isinstance(requires, str) else "",
+                metadata_sha256=meta_sha256 if isinstance(meta_sha256, str) else "",
                 yanked=_yanked(f.get("yanked")),
                 uploaded=f.get("upload-time") if isinstance(f.get("upload-time"), str) else None,
             )
