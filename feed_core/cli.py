@@ -110,6 +110,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level="info" if args.access_log else "warning",
         access_log=args.access_log,
         lifespan="on",
+        # The app decides alone whom to believe (FEED_TRUSTED_PROXIES, FEED_PUBLIC_URL): uvicorn's own
+        # proxy handling would take the client address and scheme from any local caller's headers.
+        proxy_headers=False,
     )
     return 0
 

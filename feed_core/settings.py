@@ -266,13 +266,17 @@ class Settings:
 
     def trusts_proxy(self, client_host: str | None) -> bool:
         """Whether forwarded headers from a caller at ``client_host`` are believed (FEED_TRUSTED_PROXIES)."""
+        if not self.trusted_proxies:
+            return False
         if "*" in self.trusted_proxies:
             return True
         try:
             address = ipaddress.ip_address(client_host or "")
         except ValueError:
             return False
-        return any(address in network for network in self._proxy_networks)
+        # A dual-stack listener reports IPv4 callers as ::ffff:a.b.c.d; match them against IPv4 ranges.
+        plain = (address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None) or address
+        return any(plain in network for network in self._proxy_networks)
 
     @functools.cached_property
     def _proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
