@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from feed_core.domain.names import validate_user
 from feed_core.domain.roles import Scope
 from feed_core.service.cache import TtlCache
 from feed_core.storage.catalog import Catalog
+
+log = logging.getLogger("feed_core.identity")
 
 TOKEN_PREFIX = "fpat_"  # noqa: S105 - a recognisable prefix, not a secret
 DEFAULT_LIFETIME = timedelta(days=90)
@@ -186,7 +189,8 @@ class IdentityService:
     ) -> str | None:
         """Create the organization on first start and make sure its administrator has a token.
 
-        With ``admin_token`` given, that token is registered (idempotently). Otherwise a token is
+        With ``admin_token`` given, that token is registered (idempotently), unless it was revoked:
+        then it stays revoked, and the error is logged. Otherwise a token is
         created only when the administrator has none yet, and returned so it can be shown once.
         """
         org = await self._catalog.get_org(org_name)
@@ -197,8 +201,14 @@ class IdentityService:
             await self._catalog.put_org(org)
         self._orgs.clear()
         if admin_token:
-            known = await self._catalog.token_by_hash(hash_token(admin_token))
-            if known is None:
+            digest = hash_token(admin_token)
+            if await self._catalog.token_revoked(digest):
+                log.error(
+                    "FEED_ADMIN_TOKEN was revoked and is not registered again: remove the setting, "
+                    "or set a new token"
+                )
+                return None
+            if await self._catalog.token_by_hash(digest) is None:
                 await self.mint(
                     org_name,
                     None,

@@ -8,7 +8,9 @@ table          partition key                 row key                            
 orgs           ``org``                       organization name                  administrators, created
 feeds          organization                  ``id:<feed id>``                   the feed document (JSON)
 feeds          organization                  ``name:<project>:<lower name>``    the feed id (unique names)
-tokens         ``h``                         sha-256 of the token               user, scope, validity, lineage
+tokens         ``h``                         sha-256 of the token               user, scope, validity, lineage;
+                                                                                ``revoked`` once revoked (kept,
+                                                                                so it never works again)
 tokenlist      ``<org>:<user>``              authorization id                   token hash (for listing)
 tokenkids      ``<org>:<authorization id>``  authorization id of a token it     that token's user (to revoke
                                              minted                             it with its parent)
@@ -287,8 +289,14 @@ class Catalog:
         )
 
     async def token_by_hash(self, token_hash: str) -> Token | None:
+        """The token with this hash; ``None`` when there is none or it was revoked."""
         e = await self._t.get(TOKENS, "h", token_hash)
-        return None if e is None else _token_from(e)
+        return None if e is None or e.get_bool("revoked") else _token_from(e)
+
+    async def token_revoked(self, token_hash: str) -> bool:
+        """Whether a token with this hash existed and was revoked (its row stays as a tombstone)."""
+        e = await self._t.get(TOKENS, "h", token_hash)
+        return e is not None and e.get_bool("revoked")
 
     async def list_tokens(self, org: str, user: str) -> list[Token]:
         out = []
@@ -299,8 +307,11 @@ class Catalog:
         return out
 
     async def revoke_token(self, org: str, user: str, authorization_id: str) -> list[str]:
-        """Delete the token and, transitively, every token it minted. Returns the hashes deleted
-        (none when the user has no such token)."""
+        """Revoke the token and, transitively, every token it minted. Returns the hashes revoked
+        (none when the user has no such token).
+
+        A revoked token's row stays, marked ``revoked``: its hash can never be registered again
+        (a bootstrap token still in the settings stays revoked), and nothing authenticates with it."""
         pending = [(user, authorization_id)]
         revoked: list[str] = []
         while pending:
@@ -308,7 +319,7 @@ class Catalog:
             row = await self._t.get(TOKEN_LIST, f"{org.lower()}:{owner.lower()}", auth_id)
             if row is not None:
                 revoked.append(row.get_str("hash"))
-                await self._t.delete(TOKENS, "h", row.get_str("hash"))
+                await self._tombstone(row.get_str("hash"))
                 await self._t.delete(TOKEN_LIST, row.partition_key, row.row_key)
             elif not revoked:
                 return []
@@ -316,6 +327,11 @@ class Catalog:
                 pending.append((kid.get_str("user"), kid.row_key))
                 await self._t.delete(TOKEN_KIDS, kid.partition_key, kid.row_key)
         return revoked
+
+    async def _tombstone(self, token_hash: str) -> None:
+        row = await self._t.get(TOKENS, "h", token_hash)
+        properties = dict(row.properties) if row is not None else {}
+        await self._t.upsert(TOKENS, Entity("h", token_hash, {**properties, "revoked": True}))
 
 
 def _token_from(e: Entity) -> Token:
