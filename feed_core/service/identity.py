@@ -204,8 +204,7 @@ class IdentityService:
             digest = hash_token(admin_token)
             if await self._catalog.token_revoked(digest):
                 log.error(
-                    "FEED_ADMIN_TOKEN was revoked and is not registered again: remove the setting, "
-                    "or set a new token"
+                    "FEED_ADMIN_TOKEN was revoked and is not registered again: remove the setting, or set a new token"
                 )
                 return None
             if await self._catalog.token_by_hash(digest) is None:

@@ -56,4 +56,3 @@ def test_forged_forwarded_headers_from_localhost_do_not_change_urls(
     expected = f"{proxied_server.base_url}/{ORG}/_packaging/fwd/npm/registry/pkg/-/pkg-1.0.0.tgz"
     assert _tarball_url(proxied_server, {}) == expected
     assert _tarball_url(proxied_server, forged) == expected
-
