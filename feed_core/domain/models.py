@@ -62,6 +62,8 @@ class Feed:
     created: str = ""
     #: When the feed was deleted: it is then in the feed recycle bin, hidden and restorable, until purged.
     deleted: str | None = None
+    #: When a purge claimed the deleted feed: it can no longer be restored, only purged to the end.
+    purging: str | None = None
     etag: str | None = None
 
     @property

@@ -1,9 +1,12 @@
 """Removing what nothing needs any more: purging deleted feeds, and garbage collecting blobs.
 
-**Purging a feed** deletes its package, version, index and package-id rows, its upstream behaviour
-and health rows, and last its document, which releases its name. A purge cut short leaves the feed
-in the recycle bin, so the next purge (or gc run) finishes it. Its blobs are not deleted here: blobs
-are shared by sha-256 across feeds, so they go through garbage collection like any other.
+**Purging a feed** first claims it: a write of its document, conditional on the ETag of the deleted
+feed just read, marks it ``purging``, so a restore that got there first makes the purge re-read and
+stop, and a restore that comes later is refused (409). Then it deletes the feed's package, version,
+index and package-id rows, its upstream behaviour and health rows, and last its document, which
+releases its name. A purge cut short leaves the claimed feed in the recycle bin, so the next purge
+(or gc run, whatever the retention) finishes it. Its blobs are not deleted here: blobs are shared by
+sha-256 across feeds, so they go through garbage collection like any other.
 
 **Garbage collection** (one run):
 
@@ -37,6 +40,7 @@ from feed_core.domain.clock import Clock, iso, system_clock
 from feed_core.domain.errors import NotFoundError
 from feed_core.domain.models import Caller, Feed
 from feed_core.domain.roles import Role
+from feed_core.service.retry import retry_on_conflict
 from feed_core.service.upstream import source_key
 from feed_core.settings import Settings
 from feed_core.storage.catalog import Catalog
@@ -101,9 +105,25 @@ class Cleanup:
     async def purge(self, feed: Feed, caller: Caller) -> int:
         """Permanently delete a feed from the recycle bin now; the number of rows removed."""
         require_role(feed, caller, Role.ADMINISTRATOR, "permanently deleting the feed")
-        if feed.deleted is None:
+        claimed = await self._claim(feed)
+        if claimed is None:
             raise NotFoundError(f"feed {feed.name!r} is not in the feed recycle bin; delete it first")
-        return await self._purge_rows(feed.id, feed)
+        return await self._purge_rows(claimed.id, claimed)
+
+    async def _claim(self, feed: Feed) -> Feed | None:
+        """Mark the deleted feed ``purging``, conditionally on the ETag read; ``None`` when it is not
+        (or no longer) in the recycle bin. A restore racing this write makes one of the two re-read."""
+
+        async def attempt() -> Feed | None:
+            current = await self._catalog.get_feed_by_id(feed.org, feed.id, include_deleted=True)
+            if current is None or current.deleted is None:
+                return None
+            if current.purging is None:
+                current.purging = iso(self._clock())
+                await self._catalog.update_feed(current)
+            return current
+
+        return await retry_on_conflict(attempt, "the feed is being changed by others right now; try again")
 
     async def _purge_rows(self, feed_id: str, feed: Feed | None) -> int:
         rows = await self._packages.delete_feed(feed_id)
@@ -131,13 +151,13 @@ class Cleanup:
         gone: set[str] = set()  # feeds whose rows are (or, in a dry run, would be) purged
         for feed in await self._catalog.all_feeds(include_deleted=True):
             due = self.purge_due(feed)
-            if due is None or due > now:
+            if due is None or (due > now and feed.purging is None):
                 continue
             if not dry_run:
-                current = await self._catalog.get_feed_by_id(feed.org, feed.id, include_deleted=True)
-                if current is None or not current.deleted:
+                claimed = await self._claim(feed)
+                if claimed is None:
                     continue  # restored (or purged) meanwhile
-                report.rows_removed += await self._purge_rows(current.id, current)
+                report.rows_removed += await self._purge_rows(claimed.id, claimed)
             gone.add(feed.id)
             report.feeds_purged += 1
 

@@ -411,6 +411,8 @@ class FeedService:
         def apply(f: Feed) -> None:
             if f.deleted is None:
                 raise ConflictError(f"feed {f.name!r} is not deleted")
+            if f.purging is not None:
+                raise ConflictError(f"feed {f.name!r} is being permanently deleted and can no longer be restored")
             f.deleted = None
 
         restored, _ = await self._mutate_async(feed, _sync(apply), include_deleted=True)

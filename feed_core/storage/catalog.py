@@ -68,6 +68,7 @@ def _feed_doc(feed: Feed, sources: list[dict[str, Any]]) -> str:
             "defaultViewId": feed.default_view_id,
             "created": feed.created,
             "deletedDate": feed.deleted,
+            "purging": feed.purging,
         },
         separators=(",", ":"),
     )
@@ -94,6 +95,7 @@ def _feed_from(d: dict[str, Any], etag: str | None) -> Feed:
         default_view_id=d.get("defaultViewId", ""),
         created=d.get("created", ""),
         deleted=d.get("deletedDate"),
+        purging=d.get("purging"),
         etag=etag,
     )
 

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from feed_core import jobs
+from feed_core.domain.errors import NotFoundError
 from feed_core.domain.models import PackageMeta, PackageVersion
 from feed_core.storage.packages import content_key
-from tests.api.conftest import ORG, Api, MutableClock, SettingsFactory, running_api
+from tests.api.conftest import ADMIN_TOKEN, ORG, Api, MutableClock, SettingsFactory, running_api
 from tests.npm_packages import make_tarball
 from tests.npm_registry_fixture import FixtureRegistry, make_fixture_registry  # noqa: F401
 from tests.python_packages import make_wheel, upload_form
@@ -242,3 +243,35 @@ async def test_gc_removes_only_garbage_older_than_the_grace_and_never_bytes_a_pu
         assert content_key(young) in left and content_key(old) not in left
         assert await install_npm(api, "web", "lib", "1.0.0") == reused
         assert sorted(p.name for p in leftovers.iterdir()) == ["in-progress"]
+
+
+async def test_a_restore_racing_a_purge_keeps_the_feed(ops: Api) -> None:
+    """The purge read the deleted feed, then the feed was restored: the purge must not remove it."""
+    feed = await ops.create_feed("racy")
+    assert (await ops.publish("lib", "1.0.0", feed="racy")).status_code == 201
+    assert (await ops.http.delete(f"{FEEDS}/racy", headers=ops.auth())).status_code == 204
+    read_by_purge = await ops.services.feeds.find_deleted(ORG, None, feed["id"])
+    assert (await ops.http.patch(f"{BIN}/{feed['id']}", json=RESTORE, headers=ops.auth())).status_code == 200
+    admin = await ops.services.identity.authenticate(ORG, ADMIN_TOKEN)
+    with pytest.raises(NotFoundError, match="not in the feed recycle bin"):
+        await ops.services.cleanup.purge(read_by_purge, admin)
+    assert (await ops.http.get(f"{FEEDS}/racy", headers=ops.auth())).status_code == 200
+    assert await install_npm(ops, "racy", "lib", "1.0.0") == make_tarball("lib", "1.0.0")
+
+
+async def test_a_claimed_purge_cannot_be_restored_and_gc_finishes_it(ops: Api) -> None:
+    feed = await ops.create_feed("claimed")
+    assert (await ops.publish("lib", "1.0.0", feed="claimed")).status_code == 201
+    assert (await ops.http.delete(f"{FEEDS}/claimed", headers=ops.auth())).status_code == 204
+    # What a purge cut short right after claiming the feed leaves behind.
+    stored = await ops.services.catalog.get_feed_by_id(ORG, feed["id"], include_deleted=True)
+    assert stored is not None
+    stored.purging = "2026-11-01T12:00:00Z"
+    await ops.services.catalog.update_feed(stored)
+
+    r = await ops.http.patch(f"{BIN}/{feed['id']}", json=RESTORE, headers=ops.auth())
+    assert r.status_code == 409 and "being permanently deleted" in r.json()["message"]
+    report = await jobs.run_gc(ops.services)  # well within retention, yet the claimed purge is finished
+    assert report.feeds_purged == 1 and report.rows_removed > 0
+    assert await ops.services.catalog.get_feed_by_id(ORG, feed["id"], include_deleted=True) is None
+    assert [e async for e in ops.services.storage.tables.scan("packages", f"{feed['id']}|")] == []
