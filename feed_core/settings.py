@@ -42,7 +42,10 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "(`*`: any caller); otherwise URLs use the request's own Host",
     ),
     "FEED_MAX_UPLOAD_BYTES": ("104857600", "largest request body accepted (publish), in bytes"),
-    "FEED_BODY_READ_TIMEOUT_SECONDS": ("30", "longest time to receive a request's whole body; after it, a 408"),
+    "FEED_BODY_READ_TIMEOUT_SECONDS": (
+        "30",
+        "longest silence while receiving a request's body (beyond it the body must average 64 KiB/s); then a 408",
+    ),
     "FEED_PAGE_CACHE_MAX_BYTES": (
         "67108864",
         "memory per worker for built packuments and simple pages (gzipped copies included), in bytes",
