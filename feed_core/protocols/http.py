@@ -146,22 +146,34 @@ MAX_JSON_NUMBER_LENGTH = 1000
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _DEPTH_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 and -1 as signed bytes
+_DEPTH_CHUNK = 1 << 16
+#: Bodies larger than this are parsed in a worker thread, off the event loop (npm publishes).
+PARSE_IN_THREAD_BYTES = 1024 * 1024
 
 
 class _BadNumber(ValueError):
     pass
 
 
-def json_depth(body: bytes) -> int:
-    """How deep the brackets outside strings nest, at C speed whatever the size.
+def json_depth_exceeds(body: bytes, limit: int) -> bool:
+    """Whether the brackets outside strings nest deeper than ``limit``, at C speed chunk by chunk,
+    stopping at the first chunk that goes too deep.
 
     Escaped backslashes and quotes go first, so the remaining quotes delimit the strings; what lies
     between strings is reduced to its brackets, and their running +1/-1 sum is the depth.
     """
     unescaped = body.replace(b"\\\\", b"").replace(b'\\"', b"")
-    outside_strings = b"".join(unescaped.split(b'"')[::2])
-    steps = memoryview(outside_strings.translate(None, _NOT_BRACKETS).translate(_DEPTH_STEPS)).cast("b")
-    return max(itertools.accumulate(steps), default=0)
+    brackets = b"".join(unescaped.split(b'"')[::2]).translate(None, _NOT_BRACKETS)
+    if len(brackets) <= limit:  # too few brackets to nest that deep (most bodies)
+        return False
+    steps = memoryview(brackets.translate(_DEPTH_STEPS)).cast("b")
+    depth = 0
+    for start in range(0, len(steps), _DEPTH_CHUNK):
+        running = list(itertools.accumulate(steps[start : start + _DEPTH_CHUNK], initial=depth))
+        if max(running) > limit:
+            return True
+        depth = running[-1]
+    return False
 
 
 def _json_int(text: str) -> int:
@@ -186,7 +198,7 @@ def _json_constant(name: str) -> Any:
 def parse_json(body: bytes) -> Any:
     """A client's JSON body (UTF-8); a 400 for anything the code behind could not handle safely:
     nesting deeper than ``MAX_JSON_DEPTH``, huge numbers, ``NaN`` and infinities."""
-    if json_depth(body) > MAX_JSON_DEPTH:  # exact for UTF-8, where no multi-byte character hides a bracket
+    if json_depth_exceeds(body, MAX_JSON_DEPTH):  # exact for UTF-8, where no multi-byte character hides a bracket
         raise BadRequestError(f"the request body is nested more than {MAX_JSON_DEPTH} levels deep")
     try:
         text = body.decode("utf-8")
@@ -205,6 +217,14 @@ def parse_json(body: bytes) -> Any:
                 "which is no character and could not be stored or sent back"
             ) from None
     return value
+
+
+async def parse_json_body(body: bytes) -> Any:
+    """:func:`parse_json`, in a worker thread for bodies over ``PARSE_IN_THREAD_BYTES`` so that a large
+    publish does not hold up every other request on the event loop."""
+    if len(body) > PARSE_IN_THREAD_BYTES:
+        return await asyncio.to_thread(parse_json, body)
+    return parse_json(body)
 
 
 #: ``host[:port]``: DNS labels (underscores tolerated) or a bracketed IPv6 address, then an optional port.
