@@ -100,7 +100,7 @@ async def run_health(services: Services, *, concurrency: int = 8) -> HealthRepor
             if source.get("upstreamSourceType") == "internal":
                 results.append((source, await _internal_problem(services, feed, source), 0))
                 continue
-            key = source_key(source)
+            key = source_key(feed.id, source)
             if key not in probes:
                 probes[key] = asyncio.create_task(probe(source))
             reason, latency = await probes[key]
@@ -213,9 +213,9 @@ async def _refresh_item(
     sources = [s for s in enabled_sources(item.feed, item.protocol) if s.get("upstreamSourceType") != "internal"]
     answers = {}
     for source in sources:
-        key = (source_key(source), item.protocol, item.name)
+        key = (source_key(item.feed.id, source), item.protocol, item.name)
         if key not in seen:  # feeds sharing an upstream revalidate each package once per run
-            seen[key] = asyncio.create_task(services.upstreams.revalidate(source, item.protocol, item.name))
+            seen[key] = asyncio.create_task(services.upstreams.revalidate(item.feed, source, item.protocol, item.name))
             report.revalidated += 1
         offer = await seen[key]
         if offer.error:

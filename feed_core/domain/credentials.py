@@ -61,8 +61,8 @@ SourceCredentials = Credentials | UnreadableCredentials
 
 
 def credentials_identity(value: object) -> str:
-    """A stable text standing for a source's credentials, for cache keys (sources with the same
-    location and credentials share upstream metadata). Never shown or stored as such."""
+    """A stable text standing for a source's credentials, for in-memory keys (sources with the same
+    location and credentials fail together). Never shown or stored, not even hashed."""
     if isinstance(value, Credentials):
         return json.dumps(value.as_json(), sort_keys=True)
     if isinstance(value, UnreadableCredentials):

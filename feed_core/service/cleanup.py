@@ -174,7 +174,7 @@ class Cleanup:
         referenced: set[str] = set().union(*(keys for feed_id, keys in referenced_by.items() if feed_id in known))
         referenced_by.clear()
 
-        sources = {source_key(s) for f in feeds for s in f.upstream_sources}
+        sources = {source_key(f.id, s) for f in feeds for s in f.upstream_sources}
         async for doc in self._state.cached_documents():
             if doc.source_key in sources:
                 referenced.add(doc.blob_key)

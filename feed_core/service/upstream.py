@@ -106,10 +106,23 @@ CLIENTS = {
 }
 
 
-def source_key(source: Mapping[str, Any]) -> str:
-    """Feeds sharing an upstream (same location, same credentials) share its cached metadata."""
+def source_key(feed_id: str, source: Mapping[str, Any]) -> str:
+    """The key an upstream's cached answers are stored under (in a partition key of the state table).
+
+    Feeds whose anonymous sources name the same location share one key, so they share the cache. A
+    source with credentials (even ones that no longer decrypt) is keyed by its feed and its own id:
+    nothing derived from its secrets is ever stored, where it could be guessed at offline, and what
+    its credentials fetched is served only through it.
+    """
+    if source.get("credentials") is None:
+        return hashlib.sha256(f"{source.get('location')}|null".encode()).hexdigest()[:32]
+    return f"{feed_id.lower()}.{str(source.get('id')).lower()}"
+
+
+def _breaker_key(source: Mapping[str, Any]) -> str:
+    """Sources of one location with the same credentials fail together (kept in memory only)."""
     creds = credentials_identity(source.get("credentials"))
-    return hashlib.sha256(f"{source.get('location')}|{creds}".encode()).hexdigest()[:32]
+    return hashlib.sha256(f"{source.get('location')}|{creds}".encode()).hexdigest()
 
 
 def enabled_sources(feed: Feed, protocol: str) -> list[Mapping[str, Any]]:
@@ -213,7 +226,7 @@ class UpstreamService:
     ) -> SourceOffer:
         if source.get("upstreamSourceType") == "internal":
             return await self._internal_offer(feed, source, protocol, name)
-        key = (protocol, source_key(source), name)
+        key = (protocol, source_key(feed.id, source), name)
         entry = await self._entry(key)
         now = self._now()
         retry_due = entry is None or now - entry.attempted_at >= self._settings.upstream_refresh_min_seconds
@@ -285,7 +298,7 @@ class UpstreamService:
 
     def breaker_open(self, source: Mapping[str, Any]) -> str | None:
         """Why calls to this upstream are being skipped right now, or ``None`` when they are not."""
-        breaker = self._breakers.get(source_key(source))
+        breaker = self._breakers.get(_breaker_key(source))
         if breaker is None or breaker.open_until <= self._now():
             return None
         wait = breaker.open_until - self._now()
@@ -296,7 +309,7 @@ class UpstreamService:
 
     def note_result(self, source: Mapping[str, Any], reason: str | None) -> None:
         """Feed the circuit breaker: a success closes it, repeated failures open it for a cool-down."""
-        key = source_key(source)
+        key = _breaker_key(source)
         if reason is None:
             self._breakers.pop(key, None)
             self.failures.pop(str(source.get("id")), None)
@@ -397,9 +410,9 @@ class UpstreamService:
         package = UpstreamPackage(name, offered, tags, meta.modified)
         return SourceOffer(source, package, None, False, f"{upstream.id}:{meta.rev}:{view.id}")
 
-    async def revalidate(self, source: Mapping[str, Any], protocol: str, name: str) -> SourceOffer:
+    async def revalidate(self, feed: Feed, source: Mapping[str, Any], protocol: str, name: str) -> SourceOffer:
         """Refresh one package's cached metadata now, whatever its age (the refresh job)."""
-        key = (protocol, source_key(source), name)
+        key = (protocol, source_key(feed.id, source), name)
         entry = await self._refresh(source, key, await self._entry(key))
         return SourceOffer(source, entry.package, entry.error, False, entry.fingerprint)
 

@@ -3,8 +3,9 @@
 Table ``upstreammeta``: partition ``<protocol>|<source key>``, row = package name; holds the
 validators (ETag, Last-Modified), when it was fetched, and the blob with the document. The
 document itself is a content-addressed blob (``upstream-meta/sha256/<hex>``), since upstream
-documents can be megabytes. The source key is a hash of the upstream's location and credentials,
-so feeds that share an upstream share its cache.
+documents can be megabytes. The source key (``feed_core.service.upstream.source_key``) is a hash of
+the location for anonymous upstreams, so feeds that share one share its cache, and the feed and
+source ids for upstreams with credentials: nothing derived from a secret is stored.
 
 Table ``upstreaming``: partition ``<feed id>|<protocol>``, row = package name; the package's
 ``versionsFromExternalUpstreams`` setting (absent = ``auto``).

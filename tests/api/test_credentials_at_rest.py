@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from feed_core.settings import Settings
 from feed_core.storage.catalog import FEEDS
 from feed_core.storage.credential_cipher import key_id, parse_key
 from feed_core.storage.ports import Entity
+from feed_core.storage.upstream_state import UPSTREAM_META
 from tests.api.conftest import ADMIN_TOKEN, CREDENTIALS_KEY, ORG, Api, MutableClock, SettingsFactory, running_api
 from tests.npm_registry_fixture import FixtureRegistry, fixture_registry, make_fixture_registry  # noqa: F401
 
@@ -226,6 +228,34 @@ async def test_a_forgotten_old_key_fails_only_that_source_with_the_reason(
     # given the key back, the source works again
     async with running_api(replace(key_b_only, credentials_old_keys=(CREDENTIALS_KEY,)), clock) as api:
         assert (await packument(api, "needs-key")).status_code == 200
+
+
+async def test_the_upstream_cache_of_a_source_with_credentials_holds_nothing_derived_from_them(
+    make_settings: SettingsFactory, clock: MutableClock, fixture_registry: FixtureRegistry
+) -> None:
+    """An unsalted hash of location + password as a partition key would allow guessing the password offline."""
+    fixture_registry.require_auth(f"Basic {base64.b64encode(f'build:{PASSWORD}'.encode()).decode()}")
+    fixture_registry.add("cached", "1.0.0")
+    settings = make_settings()
+    async with running_api(settings, clock) as api:
+        creds = {"username": "build", "password": PASSWORD}
+        feed = await api.create_feed("feed", upstreamSources=[source("fixture", fixture_registry.url, creds)])
+        assert (await packument(api, "cached")).status_code == 200
+        (src,) = feed["upstreamSources"]
+        rows = [row async for row in api.services.storage.tables.scan(UPSTREAM_META)]
+        assert [row.partition_key for row in rows] == [f"npm|{feed['id'].lower()}.{src['id'].lower()}"]
+        old_form = json.dumps({"password": PASSWORD, "username": "build"}, sort_keys=True)
+        guessable = hashlib.sha256(f"{fixture_registry.url}|{old_form}".encode()).hexdigest()[:32]
+        assert not any(guessable in row for row in raw_rows(settings))
+        assert (await jobs.run_gc(api.services)).cache_entries_dropped == 0
+    # Credentials that no longer decrypt still name the same cache: gc keeps it while the source exists.
+    async with running_api(replace(settings, credentials_key=KEY_B), clock) as api:
+        (stored,) = (await stored_credentials(api)).values()
+        assert isinstance(stored, UnreadableCredentials)
+        assert (await jobs.run_gc(api.services)).cache_entries_dropped == 0
+        r = await api.http.patch(f"{API}/feed", json={"upstreamSources": []}, headers=api.auth())
+        assert r.status_code == 200, r.text
+        assert (await jobs.run_gc(api.services)).cache_entries_dropped == 1
 
 
 # --- tampering, legacy plaintext ----------------------------------------------------------------------------------

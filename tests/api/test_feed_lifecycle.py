@@ -194,8 +194,8 @@ async def test_gc_keeps_the_upstream_documents_feeds_use_and_drops_the_rest(
     assert (await jobs.run_gc(ops.services)).blobs_removed == 0  # the cached answer is in use
 
     reg.add("lib", "2.0.0")  # a newer document replaces the cached one: the old one is garbage
-    stored_source = (await ops.services.feeds.find(ORG, None, "web")).upstream_sources[0]
-    await ops.services.upstreams.revalidate(stored_source, "npm", "lib")
+    web = await ops.services.feeds.find(ORG, None, "web")
+    await ops.services.upstreams.revalidate(web, web.upstream_sources[0], "npm", "lib")
     report = await jobs.run_gc(ops.services)
     newer = {k for k in await blob_keys(ops) if k.startswith("upstream-meta/")}
     assert report.blobs_removed == 1 and len(newer) == 1 and not newer & docs
