@@ -19,11 +19,12 @@ sha-256 across feeds, so they go through garbage collection like any other.
    the cutoff (now minus ``FEED_GC_GRACE_HOURS``), and the embedded store's leftovers of writes that
    never finished.
 
-Why this is safe against a concurrent publish: a publish stores (or, when the bytes are already
-there, renews) its blobs before it commits the version row, and a blob is deleted only on condition
-that it was not modified after the cutoff. A blob can therefore only be lost by a publish that takes
-longer than the grace period between storing its bytes and committing its row. Blob ages come from
-the storage's own clock, compared with the system clock.
+Why this is safe against a concurrent publish: a publish, or a save from an upstream (internal ones
+included, which copy nothing), stores (or, when the bytes are already there, renews) its blobs before
+it commits the version row, a cached side file is renewed whenever it is used again, and a blob is
+deleted only on condition that it was not modified after the cutoff. A blob can therefore only be
+lost by a publish that takes longer than the grace period between storing its bytes and committing
+its row. Blob ages come from the storage's own clock, compared with the system clock.
 """
 
 from __future__ import annotations

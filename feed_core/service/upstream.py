@@ -447,7 +447,8 @@ class UpstreamService:
         hop = source_hop(source)
         now = iso(self._clock())
         if source.get("upstreamSourceType") == "internal":
-            info = await self._packages.blobs.stat(content_key(uv.sha256))
+            # Renewed, not just looked at: the upstream feed's row may go before ours is committed.
+            info = await self._packages.blobs.renew(content_key(uv.sha256))
             if info is None:
                 raise UpstreamError(
                     f"the upstream feed of source {source.get('name')!r} lost the file of {name}@{uv.version}"
@@ -551,8 +552,10 @@ class UpstreamService:
         now = iso(self._clock())
         label = f"{name} {uv.version} ({file.filename})"
         if source.get("upstreamSourceType") == "internal":
-            if await self._packages.blobs.stat(content_key(file.sha256)) is None:
+            if await self._packages.blobs.renew(content_key(file.sha256)) is None:
                 raise UpstreamError(f"the upstream feed of source {source.get('name')!r} lost {file.filename}")
+            if file.metadata_sha256:
+                await self._packages.blobs.renew(content_key(file.metadata_sha256))
             size, verified = file.size or 0, "same-service"
         else:
             digests = await self._download(source, label, file.url, sha256=file.sha256)
@@ -598,7 +601,8 @@ class UpstreamService:
     async def cache_side_file(self, source: Mapping[str, Any], label: str, url: str, sha256: str) -> None:
         """Fetch and verify a small companion file (a core metadata file) into the store by its hash,
         without saving its version: installers read these for versions they may never install."""
-        if source.get("upstreamSourceType") == "internal" or await self._packages.blobs.stat(content_key(sha256)):
+        # A hit is renewed: nothing references a side file, so only its age keeps it from garbage collection.
+        if source.get("upstreamSourceType") == "internal" or await self._packages.blobs.renew(content_key(sha256)):
             return
         await self._single_flight(("side", sha256), lambda: self._download(source, label, url, sha256=sha256))
 

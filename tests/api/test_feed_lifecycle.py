@@ -275,3 +275,60 @@ async def test_a_claimed_purge_cannot_be_restored_and_gc_finishes_it(ops: Api) -
     assert report.feeds_purged == 1 and report.rows_removed > 0
     assert await ops.services.catalog.get_feed_by_id(ORG, feed["id"], include_deleted=True) is None
     assert [e async for e in ops.services.storage.tables.scan("packages", f"{feed['id']}|")] == []
+
+
+@pytest.mark.parametrize("backend", ["embedded"])  # file times can be set back only on a local disk
+async def test_gc_spares_old_bytes_that_an_internal_save_or_a_side_file_hit_is_about_to_use(
+    make_settings: SettingsFactory, clock: MutableClock
+) -> None:
+    async with running_api(make_settings(), clock) as api:  # the default grace: 24 hours
+        blobs, services = api.services.storage.blobs, api.services
+
+        def age(key: str) -> None:
+            path = blobs.local_path(key)
+            assert path is not None
+            then = (datetime.now(UTC) - timedelta(hours=48)).timestamp()
+            os.utime(path, (then, then))
+
+        await api.create_feed("up")
+        await api.create_feed("down")
+        r = await api.http.patch(f"{FEEDS}/up/views/Local", json={"visibility": "collection"}, headers=api.auth())
+        assert r.status_code == 200
+        internal = {
+            "name": "team",
+            "protocol": "npm",
+            "upstreamSourceType": "internal",
+            "internalUpstreamFeedId": "up",
+            "internalUpstreamViewId": "Local",
+        }
+        r = await api.http.patch(f"{FEEDS}/down", json={"upstreamSources": [internal]}, headers=api.auth())
+        assert r.status_code == 200, r.text
+        assert (await api.publish("lib", "1.0.0", feed="up")).status_code == 201
+        tarball = make_tarball("lib", "1.0.0")
+        (key,) = keys_of(tarball)
+        age(key)
+
+        # down starts saving lib from up (the bytes are already stored: nothing is copied) ...
+        down = await services.feeds.find(ORG, None, "down")
+        (offer,) = await services.upstreams.offers(down, "npm", "lib")
+        assert offer.package is not None
+        admin = await services.identity.authenticate(ORG, ADMIN_TOKEN)
+        saved = await services.upstreams.fetch_for_save(
+            down, admin, "npm", "lib", offer.source, offer.package.versions["1.0.0"]
+        )
+        # ... meanwhile up is deleted and purged, and gc runs before down commits its row.
+        assert (await api.http.delete(f"{FEEDS}/up", headers=api.auth())).status_code == 204
+        up = await services.feeds.find_deleted(ORG, None, "up")
+        await services.cleanup.purge(up, admin)
+
+        # A cached side file (a core metadata file no version references yet) is used again.
+        side, _ = await services.packages.store.put_content(b"Metadata-Version: 2.1\n", "text/plain")
+        age(content_key(side))
+        public = {"name": "pypi", "protocol": "pypi", "location": "http://127.0.0.1:9/simple/"}
+        await services.upstreams.cache_side_file(public, "a .metadata file", "http://127.0.0.1:9/x", side)
+
+        report = await jobs.run_gc(services)
+        assert report.blobs_removed == 0, report.summary()
+        assert content_key(side) in await blob_keys(api)
+        await services.packages.store.commit_version(down.id, saved, PackageMeta("npm", "lib"))
+        assert await install_npm(api, "down", "lib", "1.0.0") == tarball
