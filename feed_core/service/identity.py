@@ -165,8 +165,14 @@ class IdentityService:
         return await self._catalog.list_tokens(org_name, owner)
 
     async def revoke(self, org_name: str, caller: Caller, authorization_id: str, user: str | None) -> None:
-        """Revoke the token and every token minted with it, directly or not."""
+        """Revoke the token and every token minted with it, directly or not. Only a token at least as
+        broad as the target may revoke it: a read token cannot take away its user's manage token."""
         owner = self._owner_for(caller, user)
+        target = await self._catalog.token_of(org_name, owner, authorization_id)
+        if target is not None and target.scope.role_cap > caller.scope.role_cap:
+            raise ForbiddenError(
+                f"a {caller.scope.value} token cannot revoke a token with the broader scope {target.scope.value}"
+            )
         revoked = await self._catalog.revoke_token(org_name, owner, authorization_id)
         if not revoked:
             raise NotFoundError(f"no token with authorizationId {authorization_id} for user {owner}")

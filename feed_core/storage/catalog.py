@@ -300,6 +300,11 @@ class Catalog:
         e = await self._t.get(TOKENS, "h", token_hash)
         return e is not None and e.get_bool("revoked")
 
+    async def token_of(self, org: str, user: str, authorization_id: str) -> Token | None:
+        """The user's live token with this authorization id, or ``None``."""
+        row = await self._t.get(TOKEN_LIST, f"{org.lower()}:{user.lower()}", authorization_id)
+        return None if row is None else await self.token_by_hash(row.get_str("hash"))
+
     async def list_tokens(self, org: str, user: str) -> list[Token]:
         out = []
         for row in await self._t.query(TOKEN_LIST, f"{org.lower()}:{user.lower()}"):

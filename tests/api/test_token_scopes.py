@@ -195,3 +195,34 @@ async def test_a_revoked_bootstrap_token_stays_revoked_after_a_restart(
         assert (await fresh.http.get(FEEDS, headers=bearer(manage))).status_code == 200
     listed_ids = {t["authorizationId"] for t in (await api.http.get(PATS, headers=bearer(manage))).json()["patTokens"]}
     assert boot["authorizationId"] not in listed_ids
+
+
+async def test_a_narrow_token_cannot_revoke_a_broader_one(feed_api: Api) -> None:
+    """A leaked read token must not be able to take away its user's manage token (and its whole tree)."""
+    api = feed_api
+    await api.grant("feed", "dana", "administrator")
+    issue = api.services.identity.mint
+    manage = await issue(ORG, None, user="dana", display_name="manage", scope=Scope.MANAGE)
+    write = await issue(ORG, None, user="dana", display_name="write", scope=Scope.WRITE)
+    read = await issue(ORG, None, user="dana", display_name="read", scope=Scope.READ)
+    child = await minted(api, manage.plaintext, scope="vso.packaging", displayName="child of manage")
+
+    listing = await api.http.get(PATS, headers=bearer(read.plaintext))
+    assert listing.status_code == 200  # seeing one's own tokens stays allowed
+    for narrow, broad in ((read, manage), (read, write), (write, manage)):
+        r = await api.http.delete(
+            f"{PATS}&authorizationId={broad.token.authorization_id}", headers=bearer(narrow.plaintext)
+        )
+        assert r.status_code == 403, (narrow.token.scope, broad.token.scope)
+        assert f"cannot revoke a token with the broader scope {broad.token.scope.value}" in r.json()["message"]
+    for token in (manage.plaintext, write.plaintext, child["token"]):
+        assert await whoami(api, token) == 200
+
+    # As broad or broader may: a read token revokes another read token, a manage token anything.
+    r = await api.http.delete(f"{PATS}&authorizationId={child['authorizationId']}", headers=bearer(read.plaintext))
+    assert r.status_code == 204
+    r = await api.http.delete(
+        f"{PATS}&authorizationId={write.token.authorization_id}", headers=bearer(manage.plaintext)
+    )
+    assert r.status_code == 204
+    assert await whoami(api, child["token"]) == 401 and await whoami(api, write.plaintext) == 401
