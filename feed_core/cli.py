@@ -266,7 +266,7 @@ def cmd_feed_restore(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def body(services: Services) -> int:
-        deleted = await services.feeds.find_deleted(settings.organization, args.project, args.feed)
+        deleted = await services.feeds.find_deleted(settings.organization, args.project, args.feed, _admin(settings))
         feed = await services.feeds.restore(deleted, _admin(settings))
         print(f"restored feed {feed.name} ({feed.id})")
         return 0

@@ -269,7 +269,7 @@ async def _recycle_bin(
             )
         )
     if len(segs) == 1 and method in ("PATCH", "DELETE"):
-        feed = await services.feeds.find_deleted(org, project, segs[0])
+        feed = await services.feeds.find_deleted(org, project, segs[0], caller)
         if method == "DELETE":
             await services.cleanup.purge(feed, caller)
             log.info("feed %s permanently deleted by %s", feed.scope_label, caller.user)

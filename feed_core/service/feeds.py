@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from feed_core.domain.access import require_role
+from feed_core.domain.access import require_role, user_role
 from feed_core.domain.clock import Clock, iso
 from feed_core.domain.credentials import Credentials
 from feed_core.domain.errors import (
@@ -21,6 +21,7 @@ from feed_core.domain.errors import (
 )
 from feed_core.domain.models import Caller, Feed, Permission, View, ViewType, ViewVisibility
 from feed_core.domain.names import (
+    pick_reference,
     validate_feed_name,
     validate_new_feed_name,
     validate_org,
@@ -394,16 +395,25 @@ class FeedService:
             and caller_role(f, caller) >= Role.ADMINISTRATOR
         ]
 
-    async def find_deleted(self, org: str, project: str | None, ref: str) -> Feed:
-        """The deleted feed with the id (or name) ``ref``; 404 when the recycle bin holds no such feed."""
+    async def find_deleted(self, org: str, project: str | None, ref: str, caller: Caller) -> Feed:
+        """The deleted feed with the name or id ``ref`` among those the caller administers; 404 for any
+        other, so that members learn nothing about which deleted feeds exist."""
         validate_org(org)
         if project is not None:
             validate_project(project)
+        validate_feed_name(ref)
         key = ref.lower()
-        for f in await self._catalog.list_feeds(org, include_deleted=True):
-            if f.deleted and (f.project or "").lower() == (project or "").lower() and key in (f.id, f.name.lower()):
-                return f
-        raise NotFoundError(f"the feed recycle bin holds no feed {ref!r}")
+        administered = [
+            f
+            for f in await self._catalog.list_feeds(org, include_deleted=True)
+            if f.deleted and f.in_project(project) and user_role(f, caller) >= Role.ADMINISTRATOR
+        ]
+        by_name = next((f for f in administered if f.name.lower() == key), None)
+        by_id = next((f for f in administered if f.id.lower() == key), None)
+        found = pick_reference("feed", ref, by_name, by_id, lambda f: f.id)
+        if found is None:
+            raise NotFoundError(f"the feed recycle bin holds no feed {ref!r} that you administer")
+        return found
 
     async def restore(self, feed: Feed, caller: Caller) -> Feed:
         require_role(feed, caller, Role.ADMINISTRATOR, "restoring the feed")

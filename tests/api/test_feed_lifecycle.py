@@ -83,11 +83,13 @@ async def test_a_deleted_feed_is_hidden_keeps_its_name_and_comes_back_whole_when
     deleted = datetime.fromisoformat(entry["deletedDate"].replace("Z", "+00:00"))
     purge_at = datetime.fromisoformat(entry["scheduledPermanentDeleteDate"].replace("Z", "+00:00"))
     assert purge_at - deleted == timedelta(days=30)
-    # Only the feed's administrators see it in the recycle bin, and only they may restore or purge it.
+    # Only the feed's administrators see it in the recycle bin, and only they may restore or purge it:
+    # to anyone else it does not exist, whether named by id or by name.
     assert (await ops.http.get(BIN, headers=ops.auth("alice"))).json() == {"count": 0, "value": []}
-    r = await ops.http.patch(f"{BIN}/{feed['id']}", json=RESTORE, headers=ops.auth("alice"))
-    assert r.status_code == 403
-    assert (await ops.http.delete(f"{BIN}/{feed['id']}", headers=ops.auth("alice"))).status_code == 403
+    for ref in (feed["id"], "web", "never-existed"):
+        r = await ops.http.patch(f"{BIN}/{ref}", json=RESTORE, headers=ops.auth("alice"))
+        assert r.status_code == 404 and "that you administer" in r.json()["message"], ref
+        assert (await ops.http.delete(f"{BIN}/{ref}", headers=ops.auth("alice"))).status_code == 404
 
     for bad in ([], [{"op": "replace", "path": "/isDeleted", "value": True}], {"isDeleted": False}, "x"):
         r = await ops.http.patch(f"{BIN}/{feed['id']}", json=bad, headers=ops.auth())
@@ -250,9 +252,9 @@ async def test_a_restore_racing_a_purge_keeps_the_feed(ops: Api) -> None:
     feed = await ops.create_feed("racy")
     assert (await ops.publish("lib", "1.0.0", feed="racy")).status_code == 201
     assert (await ops.http.delete(f"{FEEDS}/racy", headers=ops.auth())).status_code == 204
-    read_by_purge = await ops.services.feeds.find_deleted(ORG, None, feed["id"])
-    assert (await ops.http.patch(f"{BIN}/{feed['id']}", json=RESTORE, headers=ops.auth())).status_code == 200
     admin = await ops.services.identity.authenticate(ORG, ADMIN_TOKEN)
+    read_by_purge = await ops.services.feeds.find_deleted(ORG, None, feed["id"], admin)
+    assert (await ops.http.patch(f"{BIN}/{feed['id']}", json=RESTORE, headers=ops.auth())).status_code == 200
     with pytest.raises(NotFoundError, match="not in the feed recycle bin"):
         await ops.services.cleanup.purge(read_by_purge, admin)
     assert (await ops.http.get(f"{FEEDS}/racy", headers=ops.auth())).status_code == 200
@@ -318,7 +320,7 @@ async def test_gc_spares_old_bytes_that_an_internal_save_or_a_side_file_hit_is_a
         )
         # ... meanwhile up is deleted and purged, and gc runs before down commits its row.
         assert (await api.http.delete(f"{FEEDS}/up", headers=api.auth())).status_code == 204
-        up = await services.feeds.find_deleted(ORG, None, "up")
+        up = await services.feeds.find_deleted(ORG, None, "up", admin)
         await services.cleanup.purge(up, admin)
 
         # A cached side file (a core metadata file no version references yet) is used again.
@@ -332,3 +334,20 @@ async def test_gc_spares_old_bytes_that_an_internal_save_or_a_side_file_hit_is_a
         assert content_key(side) in await blob_keys(api)
         await services.packages.store.commit_version(down.id, saved, PackageMeta("npm", "lib"))
         assert await install_npm(api, "down", "lib", "1.0.0") == tarball
+
+
+async def test_a_recycle_bin_reference_that_is_one_feeds_name_and_anothers_id_is_a_conflict(ops: Api) -> None:
+    """Possible only with names stored before GUID-shaped names were refused: never a silent pick."""
+    target = await ops.create_feed("target")
+    assert (await ops.http.delete(f"{FEEDS}/target", headers=ops.auth())).status_code == 204
+    await ops.create_feed("legacy")
+    legacy = await ops.services.feeds.find(ORG, None, "legacy")
+    await ops.services.catalog.delete_feed(legacy)
+    legacy.name = target["id"]  # the name an old version let through
+    legacy.deleted = "2026-11-01T12:00:00Z"
+    await ops.services.catalog.create_feed(legacy)
+    r = await ops.http.patch(f"{BIN}/{target['id']}", json=RESTORE, headers=ops.auth())
+    assert r.status_code == 409 and "ambiguous" in r.json()["message"]
+    assert (await ops.http.delete(f"{BIN}/{target['id']}", headers=ops.auth())).status_code == 409
+    r = await ops.http.patch(f"{BIN}/{legacy.id}", json=RESTORE, headers=ops.auth())
+    assert r.status_code == 200 and r.json()["name"] == target["id"]
