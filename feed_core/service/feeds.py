@@ -95,7 +95,7 @@ class FeedService:
     def __init__(self, catalog: Catalog, clock: Clock, cache_seconds: float, public_sources: dict[str, Any]) -> None:
         self._catalog = catalog
         self._clock = clock
-        self._cache: TtlCache[tuple[str, str, str], Feed | None] = TtlCache(cache_seconds)
+        self._cache: TtlCache[tuple[str, str, str], Feed] = TtlCache(cache_seconds)
         self._public_sources = public_sources
 
     async def find(self, org: str, project: str | None, ref: str) -> Feed:
@@ -108,7 +108,8 @@ class FeedService:
         feed = self._cache.get(key)
         if feed is None:
             feed = await self._catalog.find_feed(org, project, ref)
-            self._cache.put(key, feed)
+            if feed is not None:  # misses are not cached: made-up names must not push out real feeds
+                self._cache.put(key, feed)
         if feed is None:
             where = f"project {project!r} of organization {org!r}" if project else f"organization {org!r}"
             raise NotFoundError(f"feed {ref!r} does not exist in {where}")

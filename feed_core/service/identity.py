@@ -8,12 +8,13 @@ revokes it. Revocation cascades at revoke time (the catalog keeps each token's c
 listings show what still works. That cascade is several writes, and a child can be minted while its
 parent is being revoked, so authentication also checks that every ancestor (the ``lineage`` stored
 with the token) still exists: a revocation that crashed halfway, or raced a mint, still takes
-effect. Each of those checks is a point read through the same short-lived token cache, and tokens
+effect. Those checks are point reads, made at once, through the same short-lived token cache; tokens
 minted without a token (the bootstrap and command-line ones) have no ancestors to check.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -57,14 +58,15 @@ class IdentityService:
     def __init__(self, catalog: Catalog, clock: Clock, cache_seconds: float) -> None:
         self._catalog = catalog
         self._clock = clock
-        self._tokens: TtlCache[str, Token | None] = TtlCache(cache_seconds)
-        self._orgs: TtlCache[str, Organization | None] = TtlCache(cache_seconds)
+        self._tokens: TtlCache[str, Token] = TtlCache(cache_seconds)
+        self._orgs: TtlCache[str, Organization] = TtlCache(cache_seconds)
 
     async def org(self, name: str) -> Organization:
         org = self._orgs.get(name.lower())
         if org is None:
             org = await self._catalog.get_org(name)
-            self._orgs.put(name.lower(), org)
+            if org is not None:
+                self._orgs.put(name.lower(), org)
         if org is None:
             raise NotFoundError(f"organization {name!r} does not exist")
         return org
@@ -81,9 +83,9 @@ class IdentityService:
             raise UnauthorizedError(f"the token expired at {token.valid_to}; create a new one")
         if token.org.lower() != org_name.lower():
             raise UnauthorizedError(f"the token belongs to organization {token.org!r}, not {org_name!r}")
-        for ancestor in token.lineage:
-            if await self._token(ancestor) is None:
-                raise UnauthorizedError("the token is revoked: a token it was created with has been revoked")
+        ancestors = await asyncio.gather(*(self._token(ancestor) for ancestor in token.lineage))
+        if any(ancestor is None for ancestor in ancestors):
+            raise UnauthorizedError("the token is revoked: a token it was created with has been revoked")
         org = await self.org(org_name)
         is_admin = token.user.lower() in {a.lower() for a in org.administrators}
         return Caller(user=token.user, scope=token.scope, org_admin=is_admin, token=token)
@@ -92,7 +94,8 @@ class IdentityService:
         token = self._tokens.get(digest)
         if token is None:
             token = await self._catalog.token_by_hash(digest)
-            self._tokens.put(digest, token)
+            if token is not None:  # misses are not cached: unknown tokens must not push out known ones
+                self._tokens.put(digest, token)
         return token
 
     async def mint(
