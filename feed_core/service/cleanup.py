@@ -10,8 +10,9 @@ sha-256 across feeds, so they go through garbage collection like any other.
 
 **Garbage collection** (one run):
 
-1. purges every deleted feed whose retention period has ended, and the rows of feeds whose document
-   is gone (left behind by deletes before the recycle bin existed);
+1. purges every deleted feed whose retention period has ended, and the rows (package, health and
+   upstream behaviour rows) of feeds whose document is gone (left behind by deletes before the
+   recycle bin existed, by a purge cut short, or by a job that wrote health rows as a purge ran);
 2. collects what is referenced: the blobs of every version row (files, Python core metadata files,
    large manifests) and the cached upstream document of every upstream some feed still has (cached
    answers of upstreams no feed has any more are dropped);
@@ -165,11 +166,12 @@ class Cleanup:
         referenced_by: dict[str, set[str]] = defaultdict(set)
         async for feed_id, key in self._packages.blob_references():
             referenced_by[feed_id].add(key)
-        # Listed after the scan: a feed's rows are written only after its document exists, so a feed
-        # seen in the scan and missing here has no document any more.
+        with_rows = set(referenced_by) | await self._health.feed_ids() | await self._state.behaviour_feed_ids()
+        # Listed after the scans: a feed's rows are written only after its document exists, so a feed
+        # seen in a scan and missing here has no document any more.
         feeds = [f for f in await self._catalog.all_feeds(include_deleted=True) if f.id not in gone]
         known = {f.id for f in feeds}
-        for feed_id in set(referenced_by) - known - gone:
+        for feed_id in with_rows - known - gone:
             if not dry_run:
                 report.rows_removed += await self._purge_rows(feed_id, None)
         referenced: set[str] = set().union(*(keys for feed_id, keys in referenced_by.items() if feed_id in known))

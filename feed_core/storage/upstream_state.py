@@ -101,6 +101,10 @@ class UpstreamStateStore:
         """Delete a feed's per-package upstream behaviour rows; the number of rows."""
         return await delete_partitions(self._t, UPSTREAMING, f"{feed_id}|")
 
+    async def behaviour_feed_ids(self) -> set[str]:
+        """The ids of every feed with upstream behaviour rows (for garbage collection)."""
+        return {e.partition_key.split("|", 1)[0] async for e in self._t.scan(UPSTREAMING)}
+
     async def get_behaviour(self, feed_id: str, protocol: str, name: str) -> Behaviour:
         e = await self._t.get(UPSTREAMING, f"{feed_id}|{protocol}", name)
         if e is None:

@@ -15,6 +15,8 @@ import pytest
 from feed_core import jobs
 from feed_core.domain.errors import NotFoundError
 from feed_core.domain.models import PackageMeta, PackageVersion
+from feed_core.domain.upstream_rules import Behaviour
+from feed_core.storage.health import UpstreamHealth
 from feed_core.storage.packages import content_key
 from tests.api.conftest import ADMIN_TOKEN, ORG, Api, MutableClock, SettingsFactory, running_api
 from tests.npm_packages import make_tarball
@@ -179,6 +181,19 @@ async def test_gc_removes_rows_left_by_feeds_deleted_before_the_recycle_bin(ops:
     report = await jobs.run_gc(ops.services)
     assert report.rows_removed > 0 and report.blobs_removed == 1
     assert [e async for e in ops.services.storage.tables.scan("packages", f"{feed['id']}|")] == []
+
+
+async def test_gc_removes_health_and_upstream_behaviour_rows_of_feeds_that_are_gone(ops: Api) -> None:
+    kept = await ops.create_feed("kept")
+    services = ops.services
+    for feed_id in (kept["id"], "0f0e0d0c-0000-4000-8000-00000000dead"):  # the second has no document
+        await services.health.put(feed_id, UpstreamHealth("some-source", last_checked="2026-11-01T12:00:00Z"))
+        await services.upstream_state.set_behaviour(feed_id, "npm", "lib", Behaviour.ALLOW_EXTERNAL)
+    report = await jobs.run_gc(services)
+    assert report.rows_removed == 2
+    tables = services.storage.tables
+    assert {e.partition_key async for e in tables.scan("upstreamhealth")} == {kept["id"]}
+    assert {e.partition_key async for e in tables.scan("upstreaming")} == {f"{kept['id']}|npm"}
 
 
 async def test_gc_keeps_the_upstream_documents_feeds_use_and_drops_the_rest(
