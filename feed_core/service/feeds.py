@@ -271,8 +271,13 @@ class FeedService:
                 f.badges_enabled = change.badges_enabled
             if change.allow_upstream_name_conflict is not None:
                 f.allow_upstream_name_conflict = change.allow_upstream_name_conflict
-            if change.default_view_id is not None:
-                f.default_view_id = self.view(f, change.default_view_id).id
+            if change.default_view_id is not None:  # an id, as in Azure's FeedUpdate; never a name
+                view = f.view_by_id(change.default_view_id)
+                if view is None:
+                    raise BadRequestError(
+                        f"defaultViewId {change.default_view_id[:100]!r} is not the id of a view of feed {f.name!r}"
+                    )
+                f.default_view_id = view.id
 
         updated, _ = await self._mutate_async(feed, apply, if_match)
         return updated
