@@ -43,6 +43,13 @@ class Credentials:
         return None
 
 
+@dataclass(frozen=True, repr=False)
+class PlaintextCredentials(Credentials):
+    """Credentials stored in plaintext by a version from before encryption at rest. They work as any
+    others; a write of their feed seals them, or, while no key is set, keeps them as they were stored
+    (the feed may still be deleted or restored; changing its sources needs a key)."""
+
+
 @dataclass(frozen=True)
 class UnreadableCredentials:
     """Stored credentials that could not be opened (unknown key, altered or malformed).

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from feed_core.domain.access import require_role, user_role
 from feed_core.domain.clock import Clock, iso
-from feed_core.domain.credentials import Credentials
+from feed_core.domain.credentials import Credentials, PlaintextCredentials
 from feed_core.domain.errors import (
     BadRequestError,
     ConflictError,
@@ -41,7 +41,7 @@ from feed_core.domain.upstream_sources import (
 )
 from feed_core.service.cache import TtlCache
 from feed_core.service.retry import retry_on_conflict
-from feed_core.storage.catalog import MAX_FEED_DOCUMENT_CHARS, Catalog
+from feed_core.storage.catalog import Catalog, FeedDocumentTooLargeError
 from feed_core.storage.ports import EntityExistsError, EtagMismatchError
 
 
@@ -51,6 +51,10 @@ def http_etag(storage_etag: str | None) -> str:
 
 
 T = TypeVar("T")
+_TOO_LARGE = (
+    "the feed's settings are too large to store (too many or too long upstream sources, exemptions or "
+    "permissions); remove some"
+)
 DEFAULT_VIEWS = (("Local", ViewType.IMPLICIT), ("Prerelease", ViewType.RELEASE), ("Release", ViewType.RELEASE))
 #: The most feeds a cycle check reads while following internal upstreams.
 _MAX_GRAPH_FEEDS = 2000
@@ -168,9 +172,11 @@ class FeedService:
             created=iso(self._clock()),
         )
         feed.upstream_sources = await self.resolve_upstream_sources(feed, upstream_sources)
-        self._check_storable(feed)
+        self._check_credentials(feed, None)
         try:
             await self._catalog.create_feed(feed)
+        except FeedDocumentTooLargeError:
+            raise BadRequestError(_TOO_LARGE) from None
         except EntityExistsError:
             holder = await self._catalog.feed_holding_name(org, project, name)
             if holder is not None and holder.deleted:
@@ -205,11 +211,13 @@ class FeedService:
                 raise NotFoundError(f"feed {feed.name!r} no longer exists")
             if if_match and if_match.strip() not in ("*", http_etag(current.etag)):
                 raise PreconditionFailedError("the feed changed since you read it (If-Match does not match its ETag)")
-            old_name = current.name
+            old_name, old_sources = current.name, [dict(src) for src in current.upstream_sources]
             result = await apply(current)
-            self._check_storable(current)
+            self._check_credentials(current, old_sources)
             try:
                 await self._catalog.update_feed(current, old_name=old_name)
+            except FeedDocumentTooLargeError:
+                raise BadRequestError(_TOO_LARGE) from None
             except EtagMismatchError:
                 if if_match:
                     raise PreconditionFailedError("the feed changed since you read it; read it and retry") from None
@@ -222,21 +230,21 @@ class FeedService:
 
         return await retry_on_conflict(attempt, "the feed is being changed by others right now; try again")
 
-    def _check_storable(self, feed: Feed) -> None:
-        """Refuse, before writing, a document that would not fit or credentials that cannot be encrypted."""
+    def _check_credentials(self, feed: Feed, old_sources: list[dict[str, Any]] | None) -> None:
+        """Refuse, before writing, credentials that cannot be encrypted. A write that leaves the sources
+        as they were keeps legacy plaintext as stored, so deleting or restoring a feed needs no key."""
         missing_key = self._catalog.credentials_key_missing
-        has_credentials = any(isinstance(s.get("credentials"), Credentials) for s in feed.upstream_sources)
-        if missing_key is not None and has_credentials:
-            raise BadRequestError(
-                f"upstream credentials are stored only encrypted, and {missing_key}: the operator must set "
-                "FEED_CREDENTIALS_KEY (base64 of 32 random bytes, see the README's upstream sources section); "
-                "until then, sources cannot have credentials. Nothing was saved"
-            )
-        if self._catalog.document_chars(feed) > MAX_FEED_DOCUMENT_CHARS:
-            raise BadRequestError(
-                "the feed's settings are too large to store (too many or too long upstream sources, exemptions "
-                "or permissions); remove some"
-            )
+        if missing_key is None:
+            return
+        unchanged = feed.upstream_sources == old_sources
+        for src in feed.upstream_sources:
+            creds = src.get("credentials")
+            if isinstance(creds, Credentials) and not (unchanged and isinstance(creds, PlaintextCredentials)):
+                raise BadRequestError(
+                    f"upstream credentials are stored only encrypted, and {missing_key}: the operator must set "
+                    "FEED_CREDENTIALS_KEY (base64 of 32 random bytes, see the README's upstream sources section); "
+                    "until then, sources with credentials cannot be changed or added. Nothing was saved"
+                )
 
     async def reseal_credentials(self, feed: Feed) -> Feed:
         """Rewrite the feed (conditionally on its ETag, re-read on conflict) so its upstream credentials are

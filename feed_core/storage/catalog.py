@@ -23,7 +23,7 @@ import asyncio
 import json
 from typing import Any
 
-from feed_core.domain.credentials import Credentials, UnreadableCredentials
+from feed_core.domain.credentials import Credentials, PlaintextCredentials, UnreadableCredentials
 from feed_core.domain.models import (
     Feed,
     Organization,
@@ -44,6 +44,10 @@ ORGS, FEEDS, TOKENS, TOKEN_LIST, TOKEN_KIDS = "orgs", "feeds", "tokens", "tokenl
 
 #: A feed document is one string property: Azure Tables keeps at most 32K UTF-16 characters in it.
 MAX_FEED_DOCUMENT_CHARS = 30_000
+
+
+class FeedDocumentTooLargeError(Exception):
+    """A feed's document would exceed ``MAX_FEED_DOCUMENT_CHARS``; nothing was written."""
 
 
 def _feed_doc(feed: Feed, sources: list[dict[str, Any]]) -> str:
@@ -139,23 +143,25 @@ class Catalog:
         """Why credentials cannot be stored right now (no key configured), or ``None``."""
         return self._cipher.missing_key
 
-    def document_chars(self, feed: Feed) -> int:
-        """The size of the stored document, to refuse settings that would not fit before writing them."""
-        return len(self._doc(feed))
-
     def _doc(self, feed: Feed) -> str:
-        """The stored document, with every source's credentials sealed (or kept sealed, when unreadable)."""
+        """The stored document, with every source's credentials sealed (or kept as stored, when unreadable,
+        or legacy plaintext while no key is set); ``FeedDocumentTooLargeError`` when it would not fit."""
         sources = []
         for src in feed.upstream_sources:
             creds = src.get("credentials")
-            if isinstance(creds, Credentials):
+            if isinstance(creds, PlaintextCredentials) and self._cipher.missing_key is not None:
+                src = {**src, "credentials": creds.as_json()}
+            elif isinstance(creds, Credentials):
                 src = {**src, "credentials": self._cipher.seal(creds, _context(feed.id, src))}
             elif isinstance(creds, UnreadableCredentials):
                 src = {**src, "credentials": dict(creds.stored)}
             elif creds is not None:
                 raise TypeError("upstream credentials must be Credentials; refusing to store them in plaintext")
             sources.append(src)
-        return _feed_doc(feed, sources)
+        doc = _feed_doc(feed, sources)
+        if len(doc) > MAX_FEED_DOCUMENT_CHARS:
+            raise FeedDocumentTooLargeError(f"the feed document would be {len(doc)} characters")
+        return doc
 
     def _feed(self, entity: Entity) -> Feed:
         d: dict[str, Any] = json.loads(entity.get_str("doc"))
@@ -187,8 +193,9 @@ class Catalog:
     # feeds ---------------------------------------------------------------------------------------
     async def create_feed(self, feed: Feed) -> Feed:
         """Claim the name, then write the document. ``EntityExistsError`` if the name is taken."""
+        doc = self._doc(feed)
         await self._t.insert(FEEDS, Entity(feed.org.lower(), _name_key(feed.project, feed.name), {"id": feed.id}))
-        etag = await self._t.insert(FEEDS, Entity(feed.org.lower(), f"id:{feed.id}", {"doc": self._doc(feed)}))
+        etag = await self._t.insert(FEEDS, Entity(feed.org.lower(), f"id:{feed.id}", {"doc": doc}))
         feed.etag = etag
         return feed
 
@@ -239,12 +246,11 @@ class Catalog:
         A rename claims the new name first and releases the old one after the document is written.
         """
         renamed = old_name is not None and old_name.lower() != feed.name.lower()
+        doc = self._doc(feed)
         if renamed:
             await self._t.insert(FEEDS, Entity(feed.org.lower(), _name_key(feed.project, feed.name), {"id": feed.id}))
         try:
-            feed.etag = await self._t.update(
-                FEEDS, Entity(feed.org.lower(), f"id:{feed.id}", {"doc": self._doc(feed)}, feed.etag)
-            )
+            feed.etag = await self._t.update(FEEDS, Entity(feed.org.lower(), f"id:{feed.id}", {"doc": doc}, feed.etag))
         except Exception:
             if renamed:
                 await self._t.delete(FEEDS, feed.org.lower(), _name_key(feed.project, feed.name))
@@ -356,4 +362,4 @@ def _token_from(e: Entity) -> Token:
     )
 
 
-__all__ = ["Catalog", "EntityExistsError", "OpKind", "TableOp"]
+__all__ = ["Catalog", "EntityExistsError", "FeedDocumentTooLargeError", "OpKind", "TableOp"]

@@ -20,7 +20,7 @@ from azure.data.tables import TableServiceClient
 
 from feed_core import jobs
 from feed_core.cli import main
-from feed_core.domain.credentials import Credentials, UnreadableCredentials
+from feed_core.domain.credentials import Credentials, PlaintextCredentials, UnreadableCredentials
 from feed_core.settings import Settings
 from feed_core.storage.catalog import FEEDS
 from feed_core.storage.credential_cipher import key_id, parse_key
@@ -325,3 +325,37 @@ async def test_plaintext_from_before_encryption_is_used_then_encrypted_on_the_ne
         # the rows (SQLite may keep the replaced page's old bytes in its files until they are reused)
         assert_no_plaintext(settings, TOKEN, files=False)
         assert await stored_credentials(api) == {"fixture": Credentials(token=TOKEN)}
+
+
+async def test_without_a_key_a_feed_holding_legacy_plaintext_can_still_be_deleted_restored_and_purged(
+    make_settings: SettingsFactory, clock: MutableClock
+) -> None:
+    """Only writes that change the sources need the key; the others keep the stored form as it was."""
+    settings = make_settings(credentials_key="")
+    bin_url = f"/{ORG}/_apis/packaging/feedrecyclebin"
+    restore = [{"op": "replace", "path": "/isDeleted", "value": False}]
+    async with running_api(settings, clock) as api:
+        for name in ("feed", "other"):
+            await api.create_feed(name, upstreamSources=[source("corp", "https://npm.corp.example/", None)])
+
+            def legacy(doc: dict[str, Any]) -> None:
+                doc["upstreamSources"][0]["credentials"] = {"token": TOKEN}
+
+            await rewrite_doc(api, name, legacy)
+        feed_id = (await api.http.get(f"{API}/feed", headers=api.auth())).json()["id"]
+
+        assert (await api.http.delete(f"{API}/feed", headers=api.auth())).status_code == 204
+        r = await api.http.patch(f"{bin_url}/{feed_id}", json=restore, headers=api.auth())
+        assert r.status_code == 200, r.text
+        r = await api.http.patch(f"{API}/feed", json={"description": "no key needed"}, headers=api.auth())
+        assert r.status_code == 200, r.text
+        assert await stored_credentials(api) == {"corp": PlaintextCredentials(token=TOKEN)}  # as stored, usable
+        # a change of the sources still needs the key
+        sources = (await feed_sources(api))["corp"]
+        r = await api.http.patch(
+            f"{API}/feed", json={"upstreamSources": [{**sources, "name": "renamed"}]}, headers=api.auth()
+        )
+        assert r.status_code == 400 and "FEED_CREDENTIALS_KEY" in r.json()["message"], r.text
+        assert (await api.http.delete(f"{API}/feed", headers=api.auth())).status_code == 204
+        assert (await api.http.delete(f"{bin_url}/{feed_id}", headers=api.auth())).status_code == 204
+        assert [f.name for f in await api.services.catalog.all_feeds(include_deleted=True)] == ["other"]
