@@ -27,10 +27,6 @@ _SHARED_SAME_ORG = {ViewVisibility.COLLECTION, ViewVisibility.ORGANIZATION, View
 _SHARED_OTHER_ORG = {ViewVisibility.ORGANIZATION, ViewVisibility.AAD_TENANT}
 
 
-async def all_feeds(services: Services) -> list[Feed]:
-    return await services.catalog.all_feeds()
-
-
 # --- garbage collection ----------------------------------------------------------------------------
 
 
@@ -89,7 +85,7 @@ async def run_health(services: Services, *, concurrency: int = 8) -> HealthRepor
         async with gate:
             return await services.upstreams.probe(source)
 
-    for feed in await all_feeds(services):
+    for feed in await services.catalog.all_feeds():
         sources = [s for p in PROTOCOLS_WITH_UPSTREAMS for s in enabled_sources(feed, p)]
         if not sources:
             continue
@@ -161,7 +157,7 @@ async def _work(services: Services) -> tuple[int, list[_Item]]:
     """How many feeds have external upstreams, and every (feed, package) to revalidate, in order."""
     items = []
     feeds = set()
-    for feed in await all_feeds(services):
+    for feed in await services.catalog.all_feeds():
         for protocol in PROTOCOLS_WITH_UPSTREAMS:
             external = [s for s in enabled_sources(feed, protocol) if s.get("upstreamSourceType") != "internal"]
             if not external:

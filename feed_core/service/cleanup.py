@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from feed_core.domain.access import require_role
-from feed_core.domain.clock import Clock, iso, system_clock
+from feed_core.domain.clock import Clock, iso, parse_iso, system_clock
 from feed_core.domain.errors import NotFoundError
 from feed_core.domain.models import Caller, Feed
 from feed_core.domain.roles import Role
@@ -141,8 +141,7 @@ class Cleanup:
         """When the deleted feed is due to be purged (ISO time), or ``None`` for a feed not deleted."""
         if feed.deleted is None:
             return None
-        deleted = datetime.fromisoformat(feed.deleted.replace("Z", "+00:00"))
-        return iso(deleted + timedelta(days=self._settings.deleted_feed_retention_days))
+        return iso(parse_iso(feed.deleted) + timedelta(days=self._settings.deleted_feed_retention_days))
 
     # garbage collection --------------------------------------------------------------------------
     async def collect_garbage(self, *, dry_run: bool = False) -> GcReport:

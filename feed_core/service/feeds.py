@@ -6,12 +6,12 @@ import enum
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from feed_core.domain.access import require_role, user_role
+from feed_core.domain.access import caller_role, require_role, user_role
 from feed_core.domain.clock import Clock, iso
-from feed_core.domain.credentials import Credentials, PlaintextCredentials
+from feed_core.domain.credentials import Credentials, PlaintextCredentials, UnreadableCredentials
 from feed_core.domain.errors import (
     BadRequestError,
     ConflictError,
@@ -90,6 +90,14 @@ class FeedUpdate:
 
 
 @dataclass
+class ResealReport:
+    """What ``reseal_all_credentials`` did: feeds rewritten, and sources whose credentials stayed as stored."""
+
+    rewritten: int = 0
+    unreadable: list[str] = field(default_factory=list)
+
+
+@dataclass
 class ViewUpdate:
     name: str | None = None
     visibility: ViewVisibility | None = None
@@ -129,14 +137,8 @@ class FeedService:
         return view
 
     async def list_feeds(self, org: str, project: str | None, caller: Caller) -> list[Feed]:
-        from feed_core.domain.access import caller_role
-
         feeds = await self._catalog.list_feeds(org)
-        return [
-            f
-            for f in feeds
-            if (f.project or "").lower() == (project or "").lower() and caller_role(f, caller) >= Role.READER
-        ]
+        return [f for f in feeds if f.in_project(project) and caller_role(f, caller) >= Role.READER]
 
     async def create(
         self,
@@ -246,14 +248,26 @@ class FeedService:
                     "until then, sources with credentials cannot be changed or added. Nothing was saved"
                 )
 
-    async def reseal_credentials(self, feed: Feed) -> Feed:
-        """Rewrite the feed (conditionally on its ETag, re-read on conflict) so its upstream credentials are
-        encrypted with the current key: key rotation, and plaintext from before encryption at rest."""
+    async def reseal_all_credentials(self) -> ResealReport:
+        """Rewrite every feed holding upstream credentials (deleted ones too), each conditionally on its ETag
+        and re-read on conflict, so the credentials are encrypted with the current key: key rotation,
+        and plaintext from before encryption at rest. What cannot be decrypted is kept as stored."""
+
         async def keep(f: Feed) -> None:
             return None
 
-        updated, _ = await self._mutate_async(feed, keep, include_deleted=True)
-        return updated
+        report = ResealReport()
+        for feed in await self._catalog.all_feeds(include_deleted=True):
+            if not any(s.get("credentials") for s in feed.upstream_sources):
+                continue
+            updated, _ = await self._mutate_async(feed, keep, include_deleted=True)
+            report.rewritten += 1
+            report.unreadable += [
+                f"{updated.scope_label} source {s.get('name')!r}: {s['credentials'].reason}"
+                for s in updated.upstream_sources
+                if isinstance(s.get("credentials"), UnreadableCredentials)
+            ]
+        return report
 
     async def update(self, feed: Feed, caller: Caller, change: FeedUpdate, if_match: str | None = None) -> Feed:
         require_role(feed, caller, Role.ADMINISTRATOR, "changing feed settings")
@@ -398,15 +412,9 @@ class FeedService:
 
     async def deleted_feeds(self, org: str, project: str | None, caller: Caller) -> list[Feed]:
         """The recycle bin: deleted feeds of the project that the caller administers."""
-        from feed_core.domain.access import caller_role
-
         feeds = await self._catalog.list_feeds(org, include_deleted=True)
         return [
-            f
-            for f in feeds
-            if f.deleted
-            and (f.project or "").lower() == (project or "").lower()
-            and caller_role(f, caller) >= Role.ADMINISTRATOR
+            f for f in feeds if f.deleted and f.in_project(project) and caller_role(f, caller) >= Role.ADMINISTRATOR
         ]
 
     async def find_deleted(self, org: str, project: str | None, ref: str, caller: Caller) -> Feed:

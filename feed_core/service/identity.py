@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from feed_core.domain.clock import Clock, iso
+from feed_core.domain.clock import Clock, iso, parse_iso
 from feed_core.domain.errors import BadRequestError, ForbiddenError, NotFoundError, UnauthorizedError
 from feed_core.domain.models import Caller, Organization, Token
 from feed_core.domain.names import validate_user
@@ -131,13 +131,13 @@ class IdentityService:
         if valid_to is None:
             valid_to = now + DEFAULT_LIFETIME
             if parent is not None and parent.valid_to:
-                valid_to = min(valid_to, _parse_iso(parent.valid_to))
+                valid_to = min(valid_to, parse_iso(parent.valid_to))
         if valid_to <= now:
             raise BadRequestError("validTo must be in the future")
         if valid_to > now + MAX_LIFETIME:
             raise BadRequestError("validTo may be at most one year from now")
         if parent is not None:
-            if parent.valid_to and valid_to > _parse_iso(parent.valid_to):
+            if parent.valid_to and valid_to > parse_iso(parent.valid_to):
                 raise BadRequestError(
                     f"validTo may be at most {parent.valid_to}: a token cannot outlive the token that creates it"
                 )
@@ -238,7 +238,3 @@ class IdentityService:
             valid_to=self._clock() + MAX_LIFETIME,
         )
         return minted.plaintext
-
-
-def _parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -17,6 +17,7 @@ from typing import Any
 
 from feed_core.domain import semver
 from feed_core.domain.access import caller_role
+from feed_core.domain.clock import parse_iso
 from feed_core.domain.errors import NotFoundError, UpstreamError
 from feed_core.domain.models import Caller, Feed, PackageMeta, PackageVersion, View
 from feed_core.domain.roles import Role
@@ -191,7 +192,7 @@ def _parse_time(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_iso(text)
     except ValueError:
         return None
 

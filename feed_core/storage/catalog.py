@@ -118,10 +118,6 @@ def _name_key(project: str | None, name: str) -> str:
     return f"name:{(project or '').lower()}:{name.lower()}"
 
 
-def _in_project(feed: Feed, project: str | None) -> bool:
-    return (feed.project or "").lower() == (project or "").lower()
-
-
 class Catalog:
     """Reads and writes of organizations, feeds and tokens.
 
@@ -215,14 +211,14 @@ class Catalog:
         by_name, by_id = await asyncio.gather(
             self._feed_by_name(org, project, name_or_id), self.get_feed_by_id(org, guid)
         )
-        if by_id is not None and not _in_project(by_id, project):
+        if by_id is not None and not by_id.in_project(project):
             by_id = None
         return pick_reference("feed", name_or_id, by_name, by_id, lambda f: f.id)
 
     async def _feed_by_name(self, org: str, project: str | None, name: str) -> Feed | None:
         idx = await self._t.get(FEEDS, org.lower(), _name_key(project, name))
         feed = None if idx is None else await self.get_feed_by_id(org, idx.get_str("id"))
-        return feed if feed is not None and _in_project(feed, project) else None
+        return feed if feed is not None and feed.in_project(project) else None
 
     async def list_feeds(self, org: str, *, include_deleted: bool = False) -> list[Feed]:
         feeds = [self._feed(e) for e in await self._t.query(FEEDS, org.lower(), "id:")]
