@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from feed_core.api import rest
 from feed_core.protocols import npm, pypi
-from feed_core.protocols.http import body_deadline, json_response
+from feed_core.protocols.http import body_deadline, declared_length, json_response
 from feed_core.service.container import Services, build_services
 from feed_core.settings import Settings, SettingsError
 
@@ -128,7 +128,10 @@ class FeedApp:
         except SettingsError as exc:
             log.error("invalid settings: %s", exc)
             return json_response({"error": f"the server is misconfigured: {exc}"}, status=500)
-        request = Request(request.scope, body_deadline(request.receive, services.settings.body_read_timeout_seconds))
+        request = Request(
+            request.scope,
+            body_deadline(request.receive, services.settings.body_read_timeout_seconds, declared_length(request)),
+        )
         if len(segs) >= 3:
             for i in (1, 2):
                 if len(segs) > i and segs[i] == "_packaging" and len(segs) >= i + 4:

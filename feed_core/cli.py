@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from feed_core.domain.credentials import UnreadableCredentials
 from feed_core.domain.errors import FeedError
 from feed_core.domain.models import Caller
 from feed_core.domain.roles import Scope, parse_role, parse_scope
@@ -110,6 +109,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level="info" if args.access_log else "warning",
         access_log=args.access_log,
         lifespan="on",
+        # The app decides alone whom to believe (FEED_TRUSTED_PROXIES, FEED_PUBLIC_URL): uvicorn's own
+        # proxy handling would take the client address and scheme from any local caller's headers.
+        proxy_headers=False,
     )
     return 0
 
@@ -199,23 +201,14 @@ def cmd_credentials_rotate(args: argparse.Namespace) -> int:
         if missing is not None:
             print(f"error: {missing}: set it to the new key (and FEED_CREDENTIALS_OLD_KEYS to the old ones)")
             return 2
-        rewritten, unreadable = 0, []
-        for feed in await services.catalog.all_feeds(include_deleted=True):
-            if not any(s.get("credentials") for s in feed.upstream_sources):
-                continue
-            updated = await services.feeds.reseal_credentials(feed)
-            rewritten += 1
-            unreadable += [
-                f"{updated.scope_label} source {s.get('name')!r}: {s['credentials'].reason}"
-                for s in updated.upstream_sources
-                if isinstance(s.get("credentials"), UnreadableCredentials)
-            ]
+        report = await services.feeds.reseal_all_credentials()
         print(
-            f"re-encrypted the upstream credentials of {rewritten} feeds with key {services.catalog.credentials_key_id}"
+            f"re-encrypted the upstream credentials of {report.rewritten} feeds with key "
+            f"{services.catalog.credentials_key_id}"
         )
-        for line in unreadable:
+        for line in report.unreadable:
             print(f"  not re-encrypted (kept as stored): {line}")
-        return 1 if unreadable else 0
+        return 1 if report.unreadable else 0
 
     return asyncio.run(_with_services(settings, body))
 
@@ -263,7 +256,7 @@ def cmd_feed_restore(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def body(services: Services) -> int:
-        deleted = await services.feeds.find_deleted(settings.organization, args.project, args.feed)
+        deleted = await services.feeds.find_deleted(settings.organization, args.project, args.feed, _admin(settings))
         feed = await services.feeds.restore(deleted, _admin(settings))
         print(f"restored feed {feed.name} ({feed.id})")
         return 0

@@ -27,10 +27,6 @@ _SHARED_SAME_ORG = {ViewVisibility.COLLECTION, ViewVisibility.ORGANIZATION, View
 _SHARED_OTHER_ORG = {ViewVisibility.ORGANIZATION, ViewVisibility.AAD_TENANT}
 
 
-async def all_feeds(services: Services) -> list[Feed]:
-    return await services.catalog.all_feeds()
-
-
 # --- garbage collection ----------------------------------------------------------------------------
 
 
@@ -89,7 +85,7 @@ async def run_health(services: Services, *, concurrency: int = 8) -> HealthRepor
         async with gate:
             return await services.upstreams.probe(source)
 
-    for feed in await all_feeds(services):
+    for feed in await services.catalog.all_feeds():
         sources = [s for p in PROTOCOLS_WITH_UPSTREAMS for s in enabled_sources(feed, p)]
         if not sources:
             continue
@@ -100,7 +96,7 @@ async def run_health(services: Services, *, concurrency: int = 8) -> HealthRepor
             if source.get("upstreamSourceType") == "internal":
                 results.append((source, await _internal_problem(services, feed, source), 0))
                 continue
-            key = source_key(source)
+            key = source_key(feed.id, source)
             if key not in probes:
                 probes[key] = asyncio.create_task(probe(source))
             reason, latency = await probes[key]
@@ -165,7 +161,7 @@ async def _work(services: Services) -> tuple[int, list[_Item]]:
     """How many feeds have external upstreams, and every (feed, package) to revalidate, in order."""
     items = []
     feeds = set()
-    for feed in await all_feeds(services):
+    for feed in await services.catalog.all_feeds():
         for protocol in PROTOCOLS_WITH_UPSTREAMS:
             external = [s for s in enabled_sources(feed, protocol) if s.get("upstreamSourceType") != "internal"]
             if not external:
@@ -220,9 +216,9 @@ async def _refresh_item(
         return
     answers = {}
     for source in sources:
-        key = (source_key(source), item.protocol, item.name)
+        key = (source_key(item.feed.id, source), item.protocol, item.name)
         if key not in seen:  # feeds sharing an upstream revalidate each package once per run
-            seen[key] = asyncio.create_task(services.upstreams.revalidate(source, item.protocol, item.name))
+            seen[key] = asyncio.create_task(services.upstreams.revalidate(item.feed, source, item.protocol, item.name))
             report.revalidated += 1
         try:
             offer = await seen[key]

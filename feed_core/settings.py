@@ -44,7 +44,10 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "(`*`: any caller); otherwise URLs use the request's own Host",
     ),
     "FEED_MAX_UPLOAD_BYTES": ("104857600", "largest request body accepted (publish), in bytes"),
-    "FEED_BODY_READ_TIMEOUT_SECONDS": ("30", "longest time to receive a request's whole body; after it, a 408"),
+    "FEED_BODY_READ_TIMEOUT_SECONDS": (
+        "30",
+        "longest silence while receiving a request's body (beyond it the body must average 64 KiB/s); then a 408",
+    ),
     "FEED_PAGE_CACHE_MAX_BYTES": (
         "67108864",
         "memory per worker for built packuments and simple pages (gzipped copies included), in bytes",
@@ -298,13 +301,17 @@ class Settings:
 
     def trusts_proxy(self, client_host: str | None) -> bool:
         """Whether forwarded headers from a caller at ``client_host`` are believed (FEED_TRUSTED_PROXIES)."""
+        if not self.trusted_proxies:
+            return False
         if "*" in self.trusted_proxies:
             return True
         try:
             address = ipaddress.ip_address(client_host or "")
         except ValueError:
             return False
-        return any(address in network for network in self._proxy_networks)
+        # A dual-stack listener reports IPv4 callers as ::ffff:a.b.c.d; match them against IPv4 ranges.
+        plain = (address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None) or address
+        return any(plain in network for network in self._proxy_networks)
 
     @functools.cached_property
     def _proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -7,7 +7,6 @@ Paths are matched case-insensitively on their fixed words (Azure clients send bo
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -23,6 +22,7 @@ from feed_core.api.shapes import (
     view_json,
 )
 from feed_core.domain.access import caller_role, require_role
+from feed_core.domain.clock import parse_iso
 from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError
 from feed_core.domain.ids import version_guid
 from feed_core.domain.models import Caller, Feed, ViewVisibility
@@ -120,7 +120,7 @@ async def _tokens(services: Services, request: Request, org: str, caller: Caller
         valid_to = None
         if (raw := _str(body, "validTo")) is not None:
             try:
-                valid_to = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+                valid_to = parse_iso(raw)
             except ValueError:
                 raise BadRequestError(f"validTo {raw!r} is not an ISO-8601 date") from None
             if valid_to.tzinfo is None:
@@ -286,7 +286,7 @@ async def _recycle_bin(
             )
         )
     if len(segs) == 1 and method in ("PATCH", "DELETE"):
-        feed = await services.feeds.find_deleted(org, project, segs[0])
+        feed = await services.feeds.find_deleted(org, project, segs[0], caller)
         if method == "DELETE":
             await services.cleanup.purge(feed, caller)
             log.info("feed %s permanently deleted by %s", feed.scope_label, caller.user)

@@ -43,6 +43,13 @@ class Credentials:
         return None
 
 
+@dataclass(frozen=True, repr=False)
+class PlaintextCredentials(Credentials):
+    """Credentials stored in plaintext by a version from before encryption at rest. They work as any
+    others; a write of their feed seals them, or, while no key is set, keeps them as they were stored
+    (the feed may still be deleted or restored; changing its sources needs a key)."""
+
+
 @dataclass(frozen=True)
 class UnreadableCredentials:
     """Stored credentials that could not be opened (unknown key, altered or malformed).
@@ -61,8 +68,8 @@ SourceCredentials = Credentials | UnreadableCredentials
 
 
 def credentials_identity(value: object) -> str:
-    """A stable text standing for a source's credentials, for cache keys (sources with the same
-    location and credentials share upstream metadata). Never shown or stored as such."""
+    """A stable text standing for a source's credentials, for in-memory keys (sources with the same
+    location and credentials fail together). Never shown or stored, not even hashed."""
     if isinstance(value, Credentials):
         return json.dumps(value.as_json(), sort_keys=True)
     if isinstance(value, UnreadableCredentials):

@@ -63,11 +63,17 @@ class Feed:
     created: str = ""
     #: When the feed was deleted: it is then in the feed recycle bin, hidden and restorable, until purged.
     deleted: str | None = None
+    #: When a purge claimed the deleted feed: it can no longer be restored, only purged to the end.
+    purging: str | None = None
     etag: str | None = None
 
     @property
     def scope_label(self) -> str:
         return f"{self.org}/{self.project}/{self.name}" if self.project else f"{self.org}/{self.name}"
+
+    def in_project(self, project: str | None) -> bool:
+        """Whether the feed belongs to ``project`` (``None``: the organization's own feeds)."""
+        return (self.project or "").lower() == (project or "").lower()
 
     def view_named(self, name_or_id: str) -> View | None:
         """The view with this name or id; 409 when it is one view's name and another's id."""

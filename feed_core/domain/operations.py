@@ -126,7 +126,7 @@ RULES: dict[Operation, Rule] = {
     Operation.VIEW_DELETE: _ADMINISTRATOR,
     Operation.PERMISSION_GET: _ADMINISTRATOR,
     Operation.PERMISSION_SET: _ADMINISTRATOR,
-    # A token never mints a broader scope than its own (IdentityService.mint).
+    # A token never mints, nor revokes, a token of a broader scope than its own (IdentityService).
     Operation.TOKEN_LIST_OWN: _ANYONE,
     Operation.TOKEN_MINT_OWN: _ANYONE,
     Operation.TOKEN_REVOKE_OWN: _ANYONE,

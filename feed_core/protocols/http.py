@@ -92,31 +92,54 @@ async def read_body(request: Request, limit: int) -> bytes:
     return await limited(request, limit).body()
 
 
-def body_deadline(receive: Receive, seconds: float) -> Receive:
-    """``receive`` with the whole request body due within ``seconds`` of first asking for it.
+#: The slowest average upload rate a request body may arrive at, once the body-read timeout has passed.
+MIN_BODY_BYTES_PER_SECOND = 64 * 1024
 
-    A client that declares more body than it sends (or trickles it) gets a 408 instead of holding the
-    request open; every body reader (JSON bodies, multipart uploads) goes through this one ``receive``.
-    Messages after the body (a disconnect) are waited for without a deadline.
+
+def body_deadline(receive: Receive, seconds: float, declared: int | None = None) -> Receive:
+    """``receive`` with two bounds on the request body, measured from first asking for it:
+
+    - no byte for ``seconds`` is a 408 (a client that declares more body than it sends, or stalls);
+    - the body must keep an average of ``MIN_BODY_BYTES_PER_SECOND`` beyond those first ``seconds``: the
+      whole of a ``declared`` length is due by ``seconds + declared / rate``, and a chunked body may
+      never fall behind ``seconds + received / rate``. A trickle gets a 408 too, while a large
+      upload over a slow but working link does not.
+
+    Every body reader (JSON bodies, multipart uploads) goes through this one ``receive``. Messages
+    after the body (a disconnect) are waited for without a deadline.
     """
-    loop_deadline: float | None = None
+    started: float | None = None
+    received = 0
     body_done = False
 
     async def bounded() -> Message:
-        nonlocal loop_deadline, body_done
+        nonlocal started, received, body_done
         if body_done:
             return await receive()
-        if loop_deadline is None:
-            loop_deadline = asyncio.get_running_loop().time() + seconds
+        now = asyncio.get_running_loop().time()
+        if started is None:
+            started = now
+        overall = started + seconds + max(declared or 0, received) / MIN_BODY_BYTES_PER_SECOND
+        idle = now + seconds
         try:
-            async with asyncio.timeout_at(loop_deadline):
+            async with asyncio.timeout_at(min(idle, overall)):
                 message = await receive()
         except TimeoutError:
-            raise RequestTimeoutError(f"the request body did not arrive within {seconds:g} s") from None
+            if idle <= overall:
+                raise RequestTimeoutError(f"no byte of the request body arrived within {seconds:g} s") from None
+            raise RequestTimeoutError(
+                f"the request body did not arrive within {round(overall - started, 1):g} s: after the first "
+                f"{seconds:g} s, a body must arrive at {MIN_BODY_BYTES_PER_SECOND // 1024} KiB/s on average"
+            ) from None
+        received += len(message.get("body", b""))
         body_done = message["type"] != "http.request" or not message.get("more_body", False)
         return message
 
     return bounded
+
+
+#: Bodies larger than this are parsed in a worker thread, off the event loop (npm publishes).
+PARSE_IN_THREAD_BYTES = 1024 * 1024
 
 
 def parse_json(body: bytes) -> Any:
@@ -126,6 +149,14 @@ def parse_json(body: bytes) -> Any:
         return loads_bounded(body)
     except UnsafeJson as exc:
         raise BadRequestError(f"the request body {exc}") from None
+
+
+async def parse_json_body(body: bytes) -> Any:
+    """:func:`parse_json`, in a worker thread for bodies over ``PARSE_IN_THREAD_BYTES`` so that a large
+    publish does not hold up every other request on the event loop."""
+    if len(body) > PARSE_IN_THREAD_BYTES:
+        return await asyncio.to_thread(parse_json, body)
+    return parse_json(body)
 
 
 #: ``host[:port]``: DNS labels (underscores tolerated) or a bracketed IPv6 address, then an optional port.

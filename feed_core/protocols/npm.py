@@ -24,7 +24,15 @@ from feed_core.domain.names import NpmName, parse_npm_name
 from feed_core.domain.roles import Role
 from feed_core.domain.visibility import versions_in_view
 from feed_core.protocols.files import serve_blob
-from feed_core.protocols.http import authenticate, base_url, guarded, json_response, parse_json, read_body
+from feed_core.protocols.http import (
+    authenticate,
+    base_url,
+    guarded,
+    json_response,
+    parse_json,
+    parse_json_body,
+    read_body,
+)
 from feed_core.protocols.npm_wire import (
     PublishRequest,
     packument,
@@ -306,7 +314,7 @@ async def _get_tarball(ctx: NpmContext, name: NpmName, filename: str) -> Respons
 async def _put_package(ctx: NpmContext, name: NpmName, *, revision_edit: bool = False) -> Response:
     # Every whole-document PUT needs a contributor: say so before reading up to the upload limit.
     await ctx.require(Role.CONTRIBUTOR, "publishing or changing packages")
-    body = parse_json(await read_body(ctx.request, ctx.services.settings.max_upload_bytes))
+    body = await parse_json_body(await read_body(ctx.request, ctx.services.settings.max_upload_bytes))
     if not isinstance(body, dict):
         raise BadRequestError("the request body must be a JSON object")
     # A publish is a PUT of a document the client did not read first: it has no `_rev` (npm deprecate

@@ -1,14 +1,18 @@
 """Removing what nothing needs any more: purging deleted feeds, and garbage collecting blobs.
 
-**Purging a feed** deletes its package, version, index and package-id rows, its upstream behaviour
-and health rows, and last its document, which releases its name. A purge cut short leaves the feed
-in the recycle bin, so the next purge (or gc run) finishes it. Its blobs are not deleted here: blobs
-are shared by sha-256 across feeds, so they go through garbage collection like any other.
+**Purging a feed** first claims it: a write of its document, conditional on the ETag of the deleted
+feed just read, marks it ``purging``, so a restore that got there first makes the purge re-read and
+stop, and a restore that comes later is refused (409). Then it deletes the feed's package, version,
+index and package-id rows, its upstream behaviour and health rows, and last its document, which
+releases its name. A purge cut short leaves the claimed feed in the recycle bin, so the next purge
+(or gc run, whatever the retention) finishes it. Its blobs are not deleted here: blobs are shared by
+sha-256 across feeds, so they go through garbage collection like any other.
 
 **Garbage collection** (one run):
 
-1. purges every deleted feed whose retention period has ended, and the rows of feeds whose document
-   is gone (left behind by deletes before the recycle bin existed);
+1. purges every deleted feed whose retention period has ended, and the rows (package, health and
+   upstream behaviour rows) of feeds whose document is gone (left behind by deletes before the
+   recycle bin existed, by a purge cut short, or by a job that wrote health rows as a purge ran);
 2. collects what is referenced: the blobs of every version row (files, Python core metadata files,
    large manifests) and the cached upstream document of every upstream some feed still has (cached
    answers of upstreams no feed has any more are dropped);
@@ -16,11 +20,12 @@ are shared by sha-256 across feeds, so they go through garbage collection like a
    the cutoff (now minus ``FEED_GC_GRACE_HOURS``), and the embedded store's leftovers of writes that
    never finished.
 
-Why this is safe against a concurrent publish: a publish stores (or, when the bytes are already
-there, renews) its blobs before it commits the version row, and a blob is deleted only on condition
-that it was not modified after the cutoff. A blob can therefore only be lost by a publish that takes
-longer than the grace period between storing its bytes and committing its row. Blob ages come from
-the storage's own clock, compared with the system clock.
+Why this is safe against a concurrent publish: a publish, or a save from an upstream (internal ones
+included, which copy nothing), stores (or, when the bytes are already there, renews) its blobs before
+it commits the version row, a cached side file is renewed whenever it is used again, and a blob is
+deleted only on condition that it was not modified after the cutoff. A blob can therefore only be
+lost by a publish that takes longer than the grace period between storing its bytes and committing
+its row. Blob ages come from the storage's own clock, compared with the system clock.
 """
 
 from __future__ import annotations
@@ -33,10 +38,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from feed_core.domain.access import require_role
-from feed_core.domain.clock import Clock, iso, system_clock
+from feed_core.domain.clock import Clock, iso, parse_iso, system_clock
 from feed_core.domain.errors import NotFoundError
 from feed_core.domain.models import Caller, Feed
 from feed_core.domain.roles import Role
+from feed_core.service.retry import retry_on_conflict
 from feed_core.service.upstream import source_key
 from feed_core.settings import Settings
 from feed_core.storage.catalog import Catalog
@@ -101,9 +107,25 @@ class Cleanup:
     async def purge(self, feed: Feed, caller: Caller) -> int:
         """Permanently delete a feed from the recycle bin now; the number of rows removed."""
         require_role(feed, caller, Role.ADMINISTRATOR, "permanently deleting the feed")
-        if feed.deleted is None:
+        claimed = await self._claim(feed)
+        if claimed is None:
             raise NotFoundError(f"feed {feed.name!r} is not in the feed recycle bin; delete it first")
-        return await self._purge_rows(feed.id, feed)
+        return await self._purge_rows(claimed.id, claimed)
+
+    async def _claim(self, feed: Feed) -> Feed | None:
+        """Mark the deleted feed ``purging``, conditionally on the ETag read; ``None`` when it is not
+        (or no longer) in the recycle bin. A restore racing this write makes one of the two re-read."""
+
+        async def attempt() -> Feed | None:
+            current = await self._catalog.get_feed_by_id(feed.org, feed.id, include_deleted=True)
+            if current is None or current.deleted is None:
+                return None
+            if current.purging is None:
+                current.purging = iso(self._clock())
+                await self._catalog.update_feed(current)
+            return current
+
+        return await retry_on_conflict(attempt, "the feed is being changed by others right now; try again")
 
     async def _purge_rows(self, feed_id: str, feed: Feed | None) -> int:
         rows = await self._packages.delete_feed(feed_id)
@@ -119,8 +141,7 @@ class Cleanup:
         """When the deleted feed is due to be purged (ISO time), or ``None`` for a feed not deleted."""
         if feed.deleted is None:
             return None
-        deleted = datetime.fromisoformat(feed.deleted.replace("Z", "+00:00"))
-        return iso(deleted + timedelta(days=self._settings.deleted_feed_retention_days))
+        return iso(parse_iso(feed.deleted) + timedelta(days=self._settings.deleted_feed_retention_days))
 
     # garbage collection --------------------------------------------------------------------------
     async def collect_garbage(self, *, dry_run: bool = False) -> GcReport:
@@ -131,30 +152,31 @@ class Cleanup:
         gone: set[str] = set()  # feeds whose rows are (or, in a dry run, would be) purged
         for feed in await self._catalog.all_feeds(include_deleted=True):
             due = self.purge_due(feed)
-            if due is None or due > now:
+            if due is None or (due > now and feed.purging is None):
                 continue
             if not dry_run:
-                current = await self._catalog.get_feed_by_id(feed.org, feed.id, include_deleted=True)
-                if current is None or not current.deleted:
+                claimed = await self._claim(feed)
+                if claimed is None:
                     continue  # restored (or purged) meanwhile
-                report.rows_removed += await self._purge_rows(current.id, current)
+                report.rows_removed += await self._purge_rows(claimed.id, claimed)
             gone.add(feed.id)
             report.feeds_purged += 1
 
         referenced_by: dict[str, set[str]] = defaultdict(set)
         async for feed_id, key in self._packages.blob_references():
             referenced_by[feed_id].add(key)
-        # Listed after the scan: a feed's rows are written only after its document exists, so a feed
-        # seen in the scan and missing here has no document any more.
+        with_rows = set(referenced_by) | await self._health.feed_ids() | await self._state.behaviour_feed_ids()
+        # Listed after the scans: a feed's rows are written only after its document exists, so a feed
+        # seen in a scan and missing here has no document any more.
         feeds = [f for f in await self._catalog.all_feeds(include_deleted=True) if f.id not in gone]
         known = {f.id for f in feeds}
-        for feed_id in set(referenced_by) - known - gone:
+        for feed_id in with_rows - known - gone:
             if not dry_run:
                 report.rows_removed += await self._purge_rows(feed_id, None)
         referenced: set[str] = set().union(*(keys for feed_id, keys in referenced_by.items() if feed_id in known))
         referenced_by.clear()
 
-        sources = {source_key(s) for f in feeds for s in f.upstream_sources}
+        sources = {source_key(f.id, s) for f in feeds for s in f.upstream_sources}
         async for doc in self._state.cached_documents():
             if doc.source_key in sources:
                 referenced.update(doc.blob_keys)

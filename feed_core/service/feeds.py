@@ -6,12 +6,12 @@ import enum
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from feed_core.domain.access import require_role
+from feed_core.domain.access import caller_role, require_role, user_role
 from feed_core.domain.clock import Clock, iso
-from feed_core.domain.credentials import Credentials
+from feed_core.domain.credentials import Credentials, PlaintextCredentials, UnreadableCredentials
 from feed_core.domain.errors import (
     BadRequestError,
     ConflictError,
@@ -21,6 +21,7 @@ from feed_core.domain.errors import (
 )
 from feed_core.domain.models import Caller, Feed, Permission, View, ViewType, ViewVisibility
 from feed_core.domain.names import (
+    pick_reference,
     validate_feed_name,
     validate_new_feed_name,
     validate_org,
@@ -40,7 +41,7 @@ from feed_core.domain.upstream_sources import (
 )
 from feed_core.service.cache import TtlCache
 from feed_core.service.retry import retry_on_conflict
-from feed_core.storage.catalog import MAX_FEED_DOCUMENT_CHARS, Catalog
+from feed_core.storage.catalog import Catalog, FeedDocumentTooLargeError
 from feed_core.storage.ports import EntityExistsError, EtagMismatchError
 
 
@@ -50,6 +51,10 @@ def http_etag(storage_etag: str | None) -> str:
 
 
 T = TypeVar("T")
+_TOO_LARGE = (
+    "the feed's settings are too large to store (too many or too long upstream sources, exemptions or "
+    "permissions); remove some"
+)
 DEFAULT_VIEWS = (("Local", ViewType.IMPLICIT), ("Prerelease", ViewType.RELEASE), ("Release", ViewType.RELEASE))
 #: The most feeds a cycle check reads while following internal upstreams.
 _MAX_GRAPH_FEEDS = 2000
@@ -85,6 +90,14 @@ class FeedUpdate:
 
 
 @dataclass
+class ResealReport:
+    """What ``reseal_all_credentials`` did: feeds rewritten, and sources whose credentials stayed as stored."""
+
+    rewritten: int = 0
+    unreadable: list[str] = field(default_factory=list)
+
+
+@dataclass
 class ViewUpdate:
     name: str | None = None
     visibility: ViewVisibility | None = None
@@ -94,7 +107,7 @@ class FeedService:
     def __init__(self, catalog: Catalog, clock: Clock, cache_seconds: float, public_sources: dict[str, Any]) -> None:
         self._catalog = catalog
         self._clock = clock
-        self._cache: TtlCache[tuple[str, str, str], Feed | None] = TtlCache(cache_seconds)
+        self._cache: TtlCache[tuple[str, str, str], Feed] = TtlCache(cache_seconds)
         self._public_sources = public_sources
 
     async def find(self, org: str, project: str | None, ref: str) -> Feed:
@@ -107,7 +120,8 @@ class FeedService:
         feed = self._cache.get(key)
         if feed is None:
             feed = await self._catalog.find_feed(org, project, ref)
-            self._cache.put(key, feed)
+            if feed is not None:  # misses are not cached: made-up names must not push out real feeds
+                self._cache.put(key, feed)
         if feed is None:
             where = f"project {project!r} of organization {org!r}" if project else f"organization {org!r}"
             raise NotFoundError(f"feed {ref!r} does not exist in {where}")
@@ -123,14 +137,8 @@ class FeedService:
         return view
 
     async def list_feeds(self, org: str, project: str | None, caller: Caller) -> list[Feed]:
-        from feed_core.domain.access import caller_role
-
         feeds = await self._catalog.list_feeds(org)
-        return [
-            f
-            for f in feeds
-            if (f.project or "").lower() == (project or "").lower() and caller_role(f, caller) >= Role.READER
-        ]
+        return [f for f in feeds if f.in_project(project) and caller_role(f, caller) >= Role.READER]
 
     async def create(
         self,
@@ -166,9 +174,11 @@ class FeedService:
             created=iso(self._clock()),
         )
         feed.upstream_sources = await self.resolve_upstream_sources(feed, upstream_sources)
-        self._check_storable(feed)
+        self._check_credentials(feed, None)
         try:
             await self._catalog.create_feed(feed)
+        except FeedDocumentTooLargeError:
+            raise BadRequestError(_TOO_LARGE) from None
         except EntityExistsError:
             holder = await self._catalog.feed_holding_name(org, project, name)
             if holder is not None and holder.deleted:
@@ -203,11 +213,13 @@ class FeedService:
                 raise NotFoundError(f"feed {feed.name!r} no longer exists")
             if if_match and if_match.strip() not in ("*", http_etag(current.etag)):
                 raise PreconditionFailedError("the feed changed since you read it (If-Match does not match its ETag)")
-            old_name = current.name
+            old_name, old_sources = current.name, [dict(src) for src in current.upstream_sources]
             result = await apply(current)
-            self._check_storable(current)
+            self._check_credentials(current, old_sources)
             try:
                 await self._catalog.update_feed(current, old_name=old_name)
+            except FeedDocumentTooLargeError:
+                raise BadRequestError(_TOO_LARGE) from None
             except EtagMismatchError:
                 if if_match:
                     raise PreconditionFailedError("the feed changed since you read it; read it and retry") from None
@@ -220,31 +232,42 @@ class FeedService:
 
         return await retry_on_conflict(attempt, "the feed is being changed by others right now; try again")
 
-    def _check_storable(self, feed: Feed) -> None:
-        """Refuse, before writing, a document that would not fit or credentials that cannot be encrypted."""
+    def _check_credentials(self, feed: Feed, old_sources: list[dict[str, Any]] | None) -> None:
+        """Refuse, before writing, credentials that cannot be encrypted. A write that leaves the sources
+        as they were keeps legacy plaintext as stored, so deleting or restoring a feed needs no key."""
         missing_key = self._catalog.credentials_key_missing
-        has_credentials = any(isinstance(s.get("credentials"), Credentials) for s in feed.upstream_sources)
-        if missing_key is not None and has_credentials:
-            raise BadRequestError(
-                f"upstream credentials are stored only encrypted, and {missing_key}: the operator must set "
-                "FEED_CREDENTIALS_KEY (base64 of 32 random bytes, see the README's upstream sources section); "
-                "until then, sources cannot have credentials. Nothing was saved"
-            )
-        if self._catalog.document_chars(feed) > MAX_FEED_DOCUMENT_CHARS:
-            raise BadRequestError(
-                "the feed's settings are too large to store (too many or too long upstream sources, exemptions "
-                "or permissions); remove some"
-            )
+        if missing_key is None:
+            return
+        unchanged = feed.upstream_sources == old_sources
+        for src in feed.upstream_sources:
+            creds = src.get("credentials")
+            if isinstance(creds, Credentials) and not (unchanged and isinstance(creds, PlaintextCredentials)):
+                raise BadRequestError(
+                    f"upstream credentials are stored only encrypted, and {missing_key}: the operator must set "
+                    "FEED_CREDENTIALS_KEY (base64 of 32 random bytes, see the README's upstream sources section); "
+                    "until then, sources with credentials cannot be changed or added. Nothing was saved"
+                )
 
-    async def reseal_credentials(self, feed: Feed) -> Feed:
-        """Rewrite the feed (conditionally on its ETag, re-read on conflict) so its upstream credentials are
-        encrypted with the current key: key rotation, and plaintext from before encryption at rest."""
+    async def reseal_all_credentials(self) -> ResealReport:
+        """Rewrite every feed holding upstream credentials (deleted ones too), each conditionally on its ETag
+        and re-read on conflict, so the credentials are encrypted with the current key: key rotation,
+        and plaintext from before encryption at rest. What cannot be decrypted is kept as stored."""
 
         async def keep(f: Feed) -> None:
             return None
 
-        updated, _ = await self._mutate_async(feed, keep, include_deleted=True)
-        return updated
+        report = ResealReport()
+        for feed in await self._catalog.all_feeds(include_deleted=True):
+            if not any(s.get("credentials") for s in feed.upstream_sources):
+                continue
+            updated, _ = await self._mutate_async(feed, keep, include_deleted=True)
+            report.rewritten += 1
+            report.unreadable += [
+                f"{updated.scope_label} source {s.get('name')!r}: {s['credentials'].reason}"
+                for s in updated.upstream_sources
+                if isinstance(s.get("credentials"), UnreadableCredentials)
+            ]
+        return report
 
     async def update(self, feed: Feed, caller: Caller, change: FeedUpdate, if_match: str | None = None) -> Feed:
         require_role(feed, caller, Role.ADMINISTRATOR, "changing feed settings")
@@ -270,8 +293,13 @@ class FeedService:
                 f.badges_enabled = change.badges_enabled
             if change.allow_upstream_name_conflict is not None:
                 f.allow_upstream_name_conflict = change.allow_upstream_name_conflict
-            if change.default_view_id is not None:
-                f.default_view_id = self.view(f, change.default_view_id).id
+            if change.default_view_id is not None:  # an id, as in Azure's FeedUpdate; never a name
+                view = f.view_by_id(change.default_view_id)
+                if view is None:
+                    raise BadRequestError(
+                        f"defaultViewId {change.default_view_id[:100]!r} is not the id of a view of feed {f.name!r}"
+                    )
+                f.default_view_id = view.id
 
         updated, _ = await self._mutate_async(feed, apply, if_match)
         return updated
@@ -384,27 +412,30 @@ class FeedService:
 
     async def deleted_feeds(self, org: str, project: str | None, caller: Caller) -> list[Feed]:
         """The recycle bin: deleted feeds of the project that the caller administers."""
-        from feed_core.domain.access import caller_role
-
         feeds = await self._catalog.list_feeds(org, include_deleted=True)
         return [
-            f
-            for f in feeds
-            if f.deleted
-            and (f.project or "").lower() == (project or "").lower()
-            and caller_role(f, caller) >= Role.ADMINISTRATOR
+            f for f in feeds if f.deleted and f.in_project(project) and caller_role(f, caller) >= Role.ADMINISTRATOR
         ]
 
-    async def find_deleted(self, org: str, project: str | None, ref: str) -> Feed:
-        """The deleted feed with the id (or name) ``ref``; 404 when the recycle bin holds no such feed."""
+    async def find_deleted(self, org: str, project: str | None, ref: str, caller: Caller) -> Feed:
+        """The deleted feed with the name or id ``ref`` among those the caller administers; 404 for any
+        other, so that members learn nothing about which deleted feeds exist."""
         validate_org(org)
         if project is not None:
             validate_project(project)
+        validate_feed_name(ref)
         key = ref.lower()
-        for f in await self._catalog.list_feeds(org, include_deleted=True):
-            if f.deleted and (f.project or "").lower() == (project or "").lower() and key in (f.id, f.name.lower()):
-                return f
-        raise NotFoundError(f"the feed recycle bin holds no feed {ref!r}")
+        administered = [
+            f
+            for f in await self._catalog.list_feeds(org, include_deleted=True)
+            if f.deleted and f.in_project(project) and user_role(f, caller) >= Role.ADMINISTRATOR
+        ]
+        by_name = next((f for f in administered if f.name.lower() == key), None)
+        by_id = next((f for f in administered if f.id.lower() == key), None)
+        found = pick_reference("feed", ref, by_name, by_id, lambda f: f.id)
+        if found is None:
+            raise NotFoundError(f"the feed recycle bin holds no feed {ref!r} that you administer")
+        return found
 
     async def restore(self, feed: Feed, caller: Caller) -> Feed:
         require_role(feed, caller, Role.ADMINISTRATOR, "restoring the feed")
@@ -412,6 +443,8 @@ class FeedService:
         def apply(f: Feed) -> None:
             if f.deleted is None:
                 raise ConflictError(f"feed {f.name!r} is not deleted")
+            if f.purging is not None:
+                raise ConflictError(f"feed {f.name!r} is being permanently deleted and can no longer be restored")
             f.deleted = None
 
         restored, _ = await self._mutate_async(feed, _sync(apply), include_deleted=True)

@@ -8,26 +8,30 @@ revokes it. Revocation cascades at revoke time (the catalog keeps each token's c
 listings show what still works. That cascade is several writes, and a child can be minted while its
 parent is being revoked, so authentication also checks that every ancestor (the ``lineage`` stored
 with the token) still exists: a revocation that crashed halfway, or raced a mint, still takes
-effect. Each of those checks is a point read through the same short-lived token cache, and tokens
+effect. Those checks are point reads, made at once, through the same short-lived token cache; tokens
 minted without a token (the bootstrap and command-line ones) have no ancestors to check.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from feed_core.domain.clock import Clock, iso
+from feed_core.domain.clock import Clock, iso, parse_iso
 from feed_core.domain.errors import BadRequestError, ForbiddenError, NotFoundError, UnauthorizedError
 from feed_core.domain.models import Caller, Organization, Token
 from feed_core.domain.names import validate_user
 from feed_core.domain.roles import Scope
 from feed_core.service.cache import TtlCache
 from feed_core.storage.catalog import Catalog
+
+log = logging.getLogger("feed_core.identity")
 
 TOKEN_PREFIX = "fpat_"  # noqa: S105 - a recognisable prefix, not a secret
 DEFAULT_LIFETIME = timedelta(days=90)
@@ -54,14 +58,15 @@ class IdentityService:
     def __init__(self, catalog: Catalog, clock: Clock, cache_seconds: float) -> None:
         self._catalog = catalog
         self._clock = clock
-        self._tokens: TtlCache[str, Token | None] = TtlCache(cache_seconds)
-        self._orgs: TtlCache[str, Organization | None] = TtlCache(cache_seconds)
+        self._tokens: TtlCache[str, Token] = TtlCache(cache_seconds)
+        self._orgs: TtlCache[str, Organization] = TtlCache(cache_seconds)
 
     async def org(self, name: str) -> Organization:
         org = self._orgs.get(name.lower())
         if org is None:
             org = await self._catalog.get_org(name)
-            self._orgs.put(name.lower(), org)
+            if org is not None:
+                self._orgs.put(name.lower(), org)
         if org is None:
             raise NotFoundError(f"organization {name!r} does not exist")
         return org
@@ -78,9 +83,9 @@ class IdentityService:
             raise UnauthorizedError(f"the token expired at {token.valid_to}; create a new one")
         if token.org.lower() != org_name.lower():
             raise UnauthorizedError(f"the token belongs to organization {token.org!r}, not {org_name!r}")
-        for ancestor in token.lineage:
-            if await self._token(ancestor) is None:
-                raise UnauthorizedError("the token is revoked: a token it was created with has been revoked")
+        ancestors = await asyncio.gather(*(self._token(ancestor) for ancestor in token.lineage))
+        if any(ancestor is None for ancestor in ancestors):
+            raise UnauthorizedError("the token is revoked: a token it was created with has been revoked")
         org = await self.org(org_name)
         is_admin = token.user.lower() in {a.lower() for a in org.administrators}
         return Caller(user=token.user, scope=token.scope, org_admin=is_admin, token=token)
@@ -89,7 +94,8 @@ class IdentityService:
         token = self._tokens.get(digest)
         if token is None:
             token = await self._catalog.token_by_hash(digest)
-            self._tokens.put(digest, token)
+            if token is not None:  # misses are not cached: unknown tokens must not push out known ones
+                self._tokens.put(digest, token)
         return token
 
     async def mint(
@@ -125,13 +131,13 @@ class IdentityService:
         if valid_to is None:
             valid_to = now + DEFAULT_LIFETIME
             if parent is not None and parent.valid_to:
-                valid_to = min(valid_to, _parse_iso(parent.valid_to))
+                valid_to = min(valid_to, parse_iso(parent.valid_to))
         if valid_to <= now:
             raise BadRequestError("validTo must be in the future")
         if valid_to > now + MAX_LIFETIME:
             raise BadRequestError("validTo may be at most one year from now")
         if parent is not None:
-            if parent.valid_to and valid_to > _parse_iso(parent.valid_to):
+            if parent.valid_to and valid_to > parse_iso(parent.valid_to):
                 raise BadRequestError(
                     f"validTo may be at most {parent.valid_to}: a token cannot outlive the token that creates it"
                 )
@@ -162,8 +168,14 @@ class IdentityService:
         return await self._catalog.list_tokens(org_name, owner)
 
     async def revoke(self, org_name: str, caller: Caller, authorization_id: str, user: str | None) -> None:
-        """Revoke the token and every token minted with it, directly or not."""
+        """Revoke the token and every token minted with it, directly or not. Only a token at least as
+        broad as the target may revoke it: a read token cannot take away its user's manage token."""
         owner = self._owner_for(caller, user)
+        target = await self._catalog.token_of(org_name, owner, authorization_id)
+        if target is not None and target.scope.role_cap > caller.scope.role_cap:
+            raise ForbiddenError(
+                f"a {caller.scope.value} token cannot revoke a token with the broader scope {target.scope.value}"
+            )
         revoked = await self._catalog.revoke_token(org_name, owner, authorization_id)
         if not revoked:
             raise NotFoundError(f"no token with authorizationId {authorization_id} for user {owner}")
@@ -186,7 +198,8 @@ class IdentityService:
     ) -> str | None:
         """Create the organization on first start and make sure its administrator has a token.
 
-        With ``admin_token`` given, that token is registered (idempotently). Otherwise a token is
+        With ``admin_token`` given, that token is registered (idempotently), unless it was revoked:
+        then it stays revoked, and the error is logged. Otherwise a token is
         created only when the administrator has none yet, and returned so it can be shown once.
         """
         org = await self._catalog.get_org(org_name)
@@ -197,8 +210,13 @@ class IdentityService:
             await self._catalog.put_org(org)
         self._orgs.clear()
         if admin_token:
-            known = await self._catalog.token_by_hash(hash_token(admin_token))
-            if known is None:
+            digest = hash_token(admin_token)
+            if await self._catalog.token_revoked(digest):
+                log.error(
+                    "FEED_ADMIN_TOKEN was revoked and is not registered again: remove the setting, or set a new token"
+                )
+                return None
+            if await self._catalog.token_by_hash(digest) is None:
                 await self.mint(
                     org_name,
                     None,
@@ -220,7 +238,3 @@ class IdentityService:
             valid_to=self._clock() + MAX_LIFETIME,
         )
         return minted.plaintext
-
-
-def _parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))

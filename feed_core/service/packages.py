@@ -118,9 +118,9 @@ class PackageService:
         self, feed: Feed, protocol: str, name: str, attempt: Callable[[], Awaitable[T]], give_up: str
     ) -> T:
         """Run one read-decide-commit ``attempt`` on a package until no concurrent writer spoils it.
-        Writers of one package in this process take turns; other processes are waited out by backoff."""
-        async with self._writers.hold((feed.id, protocol, name)):
-            return await retry_on_conflict(attempt, give_up)
+        Writers of one package in this process take turns, one attempt each; other processes are waited
+        out by backoff. One budget covers both."""
+        return await retry_on_conflict(attempt, give_up, turns=self._writers, key=(feed.id, protocol, name))
 
     async def meta(self, feed: Feed, protocol: str, name: str) -> PackageMeta | None:
         return await self._store.get_meta(feed.id, protocol, name)

@@ -127,10 +127,23 @@ CLIENTS = {
 }
 
 
-def source_key(source: Mapping[str, Any]) -> str:
-    """Feeds sharing an upstream (same location, same credentials) share its cached metadata."""
+def source_key(feed_id: str, source: Mapping[str, Any]) -> str:
+    """The key an upstream's cached answers are stored under (in a partition key of the state table).
+
+    Feeds whose anonymous sources name the same location share one key, so they share the cache. A
+    source with credentials (even ones that no longer decrypt) is keyed by its feed and its own id:
+    nothing derived from its secrets is ever stored, where it could be guessed at offline, and what
+    its credentials fetched is served only through it.
+    """
+    if source.get("credentials") is None:
+        return hashlib.sha256(f"{source.get('location')}|null".encode()).hexdigest()[:32]
+    return f"{feed_id.lower()}.{str(source.get('id')).lower()}"
+
+
+def _breaker_key(source: Mapping[str, Any]) -> str:
+    """Sources of one location with the same credentials fail together (kept in memory only)."""
     creds = credentials_identity(source.get("credentials"))
-    return hashlib.sha256(f"{source.get('location')}|{creds}".encode()).hexdigest()[:32]
+    return hashlib.sha256(f"{source.get('location')}|{creds}".encode()).hexdigest()
 
 
 def enabled_sources(feed: Feed, protocol: str) -> list[Mapping[str, Any]]:
@@ -256,7 +269,7 @@ class UpstreamService:
     ) -> SourceOffer:
         if source.get("upstreamSourceType") == "internal":
             return await self._internal_offer(feed, source, protocol, name)
-        key = (protocol, source_key(source), name)
+        key = (protocol, source_key(feed.id, source), name)
         entry = await self._entry(key)
         now = self._now()
         retry_due = entry is None or (
@@ -334,7 +347,7 @@ class UpstreamService:
 
     def breaker_open(self, source: Mapping[str, Any]) -> str | None:
         """Why calls to this upstream are being skipped right now, or ``None`` when they are not."""
-        breaker = self._breakers.get(source_key(source))
+        breaker = self._breakers.get(_breaker_key(source))
         if breaker is None or breaker.open_until <= self._now():
             return None
         wait = breaker.open_until - self._now()
@@ -344,7 +357,7 @@ class UpstreamService:
     def note_result(self, source: Mapping[str, Any], reason: str | None, *, permanent: bool = False) -> None:
         """Feed the circuit breaker: a success closes it, repeated failures open it for a cool-down, and a
         permanent failure (TLS, DNS, refused credentials, the outbound guard) opens it at once."""
-        key = source_key(source)
+        key = _breaker_key(source)
         if reason is None:
             self._breakers.pop(key, None)
             self.failures.pop(str(source.get("id")), None)
@@ -364,7 +377,7 @@ class UpstreamService:
         try:
             skipped = self.breaker_open(source)
             if skipped is not None:
-                raise _Skipped(skipped, permanent=self._breakers[source_key(source)].permanent)
+                raise _Skipped(skipped, permanent=self._breakers[_breaker_key(source)].permanent)
             fetched = await CLIENTS[protocol].fetch(
                 self.http,
                 source,
@@ -484,9 +497,9 @@ class UpstreamService:
         package = UpstreamPackage(name, offered, tags, meta.modified)
         return SourceOffer(source, package, None, False, f"{upstream.id}:{meta.rev}:{view.id}")
 
-    async def revalidate(self, source: Mapping[str, Any], protocol: str, name: str) -> SourceOffer:
+    async def revalidate(self, feed: Feed, source: Mapping[str, Any], protocol: str, name: str) -> SourceOffer:
         """Refresh one package's cached metadata now, whatever its age (the refresh job)."""
-        key = (protocol, source_key(source), name)
+        key = (protocol, source_key(feed.id, source), name)
         entry = await self._refresh(source, key, await self._entry(key))
         return SourceOffer(
             source, entry.package, entry.error, False, entry.fingerprint, entry.permanent, entry.floors
@@ -515,7 +528,8 @@ class UpstreamService:
         hop = source_hop(source)
         now = iso(self._clock())
         if source.get("upstreamSourceType") == "internal":
-            info = await self._packages.blobs.stat(content_key(uv.sha256))
+            # Renewed, not just looked at: the upstream feed's row may go before ours is committed.
+            info = await self._packages.blobs.renew(content_key(uv.sha256))
             if info is None:
                 raise UpstreamError(
                     f"the upstream feed of source {source.get('name')!r} lost the file of {name}@{uv.version}"
@@ -672,8 +686,10 @@ class UpstreamService:
         now = iso(self._clock())
         label = f"{name} {uv.version} ({file.filename})"
         if source.get("upstreamSourceType") == "internal":
-            if await self._packages.blobs.stat(content_key(file.sha256)) is None:
+            if await self._packages.blobs.renew(content_key(file.sha256)) is None:
                 raise UpstreamError(f"the upstream feed of source {source.get('name')!r} lost {file.filename}")
+            if file.metadata_sha256:
+                await self._packages.blobs.renew(content_key(file.metadata_sha256))
             size, verified = file.size or 0, "same-service"
         else:
             self._declared_hash(source, label, "sha256" if file.sha256 else None)
@@ -726,7 +742,8 @@ class UpstreamService:
     async def cache_side_file(self, source: Mapping[str, Any], label: str, url: str, sha256: str) -> None:
         """Fetch and verify a small companion file (a core metadata file) into the store by its hash,
         without saving its version: installers read these for versions they may never install."""
-        if source.get("upstreamSourceType") == "internal" or await self._packages.blobs.stat(content_key(sha256)):
+        # A hit is renewed: nothing references a side file, so only its age keeps it from garbage collection.
+        if source.get("upstreamSourceType") == "internal" or await self._packages.blobs.renew(content_key(sha256)):
             return
         await self._single_flight(("side", sha256), lambda: self._download(source, label, url, sha256=sha256))
 

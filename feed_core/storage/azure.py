@@ -543,6 +543,11 @@ class AzureBlobStore:
             return None
         return BlobInfo(key, int(props.size), props.last_modified)
 
+    async def renew(self, key: str) -> BlobInfo | None:
+        if not await self._renew(self._blob(key)):
+            return None
+        return await self.stat(key)
+
     async def read(self, key: str, chunk_size: int = 256 * 1024) -> AsyncIterator[bytes]:
         try:
             downloader = await self._blob(key).download_blob()

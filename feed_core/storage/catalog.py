@@ -8,7 +8,9 @@ table          partition key                 row key                            
 orgs           ``org``                       organization name                  administrators, created
 feeds          organization                  ``id:<feed id>``                   the feed document (JSON)
 feeds          organization                  ``name:<project>:<lower name>``    the feed id (unique names)
-tokens         ``h``                         sha-256 of the token               user, scope, validity, lineage
+tokens         ``h``                         sha-256 of the token               user, scope, validity, lineage;
+                                                                                ``revoked`` once revoked (kept,
+                                                                                so it never works again)
 tokenlist      ``<org>:<user>``              authorization id                   token hash (for listing)
 tokenkids      ``<org>:<authorization id>``  authorization id of a token it     that token's user (to revoke
                                              minted                             it with its parent)
@@ -21,7 +23,7 @@ import asyncio
 import json
 from typing import Any
 
-from feed_core.domain.credentials import Credentials, UnreadableCredentials
+from feed_core.domain.credentials import Credentials, PlaintextCredentials, UnreadableCredentials
 from feed_core.domain.models import (
     Feed,
     Organization,
@@ -42,6 +44,10 @@ ORGS, FEEDS, TOKENS, TOKEN_LIST, TOKEN_KIDS = "orgs", "feeds", "tokens", "tokenl
 
 #: A feed document is one string property: Azure Tables keeps at most 32K UTF-16 characters in it.
 MAX_FEED_DOCUMENT_CHARS = 30_000
+
+
+class FeedDocumentTooLargeError(Exception):
+    """A feed's document would exceed ``MAX_FEED_DOCUMENT_CHARS``; nothing was written."""
 
 
 def _feed_doc(feed: Feed, sources: list[dict[str, Any]]) -> str:
@@ -66,6 +72,7 @@ def _feed_doc(feed: Feed, sources: list[dict[str, Any]]) -> str:
             "defaultViewId": feed.default_view_id,
             "created": feed.created,
             "deletedDate": feed.deleted,
+            "purging": feed.purging,
         },
         separators=(",", ":"),
     )
@@ -92,6 +99,7 @@ def _feed_from(d: dict[str, Any], etag: str | None) -> Feed:
         default_view_id=d.get("defaultViewId", ""),
         created=d.get("created", ""),
         deleted=d.get("deletedDate"),
+        purging=d.get("purging"),
         etag=etag,
     )
 
@@ -108,10 +116,6 @@ def _context(feed_id: str, source: dict[str, Any]) -> str:
 
 def _name_key(project: str | None, name: str) -> str:
     return f"name:{(project or '').lower()}:{name.lower()}"
-
-
-def _in_project(feed: Feed, project: str | None) -> bool:
-    return (feed.project or "").lower() == (project or "").lower()
 
 
 class Catalog:
@@ -135,23 +139,25 @@ class Catalog:
         """Why credentials cannot be stored right now (no key configured), or ``None``."""
         return self._cipher.missing_key
 
-    def document_chars(self, feed: Feed) -> int:
-        """The size of the stored document, to refuse settings that would not fit before writing them."""
-        return len(self._doc(feed))
-
     def _doc(self, feed: Feed) -> str:
-        """The stored document, with every source's credentials sealed (or kept sealed, when unreadable)."""
+        """The stored document, with every source's credentials sealed (or kept as stored, when unreadable,
+        or legacy plaintext while no key is set); ``FeedDocumentTooLargeError`` when it would not fit."""
         sources = []
         for src in feed.upstream_sources:
             creds = src.get("credentials")
-            if isinstance(creds, Credentials):
+            if isinstance(creds, PlaintextCredentials) and self._cipher.missing_key is not None:
+                src = {**src, "credentials": creds.as_json()}
+            elif isinstance(creds, Credentials):
                 src = {**src, "credentials": self._cipher.seal(creds, _context(feed.id, src))}
             elif isinstance(creds, UnreadableCredentials):
                 src = {**src, "credentials": dict(creds.stored)}
             elif creds is not None:
                 raise TypeError("upstream credentials must be Credentials; refusing to store them in plaintext")
             sources.append(src)
-        return _feed_doc(feed, sources)
+        doc = _feed_doc(feed, sources)
+        if len(doc) > MAX_FEED_DOCUMENT_CHARS:
+            raise FeedDocumentTooLargeError(f"the feed document would be {len(doc)} characters")
+        return doc
 
     def _feed(self, entity: Entity) -> Feed:
         d: dict[str, Any] = json.loads(entity.get_str("doc"))
@@ -183,8 +189,9 @@ class Catalog:
     # feeds ---------------------------------------------------------------------------------------
     async def create_feed(self, feed: Feed) -> Feed:
         """Claim the name, then write the document. ``EntityExistsError`` if the name is taken."""
+        doc = self._doc(feed)
         await self._t.insert(FEEDS, Entity(feed.org.lower(), _name_key(feed.project, feed.name), {"id": feed.id}))
-        etag = await self._t.insert(FEEDS, Entity(feed.org.lower(), f"id:{feed.id}", {"doc": self._doc(feed)}))
+        etag = await self._t.insert(FEEDS, Entity(feed.org.lower(), f"id:{feed.id}", {"doc": doc}))
         feed.etag = etag
         return feed
 
@@ -204,14 +211,14 @@ class Catalog:
         by_name, by_id = await asyncio.gather(
             self._feed_by_name(org, project, name_or_id), self.get_feed_by_id(org, guid)
         )
-        if by_id is not None and not _in_project(by_id, project):
+        if by_id is not None and not by_id.in_project(project):
             by_id = None
         return pick_reference("feed", name_or_id, by_name, by_id, lambda f: f.id)
 
     async def _feed_by_name(self, org: str, project: str | None, name: str) -> Feed | None:
         idx = await self._t.get(FEEDS, org.lower(), _name_key(project, name))
         feed = None if idx is None else await self.get_feed_by_id(org, idx.get_str("id"))
-        return feed if feed is not None and _in_project(feed, project) else None
+        return feed if feed is not None and feed.in_project(project) else None
 
     async def list_feeds(self, org: str, *, include_deleted: bool = False) -> list[Feed]:
         feeds = [self._feed(e) for e in await self._t.query(FEEDS, org.lower(), "id:")]
@@ -235,12 +242,11 @@ class Catalog:
         A rename claims the new name first and releases the old one after the document is written.
         """
         renamed = old_name is not None and old_name.lower() != feed.name.lower()
+        doc = self._doc(feed)
         if renamed:
             await self._t.insert(FEEDS, Entity(feed.org.lower(), _name_key(feed.project, feed.name), {"id": feed.id}))
         try:
-            feed.etag = await self._t.update(
-                FEEDS, Entity(feed.org.lower(), f"id:{feed.id}", {"doc": self._doc(feed)}, feed.etag)
-            )
+            feed.etag = await self._t.update(FEEDS, Entity(feed.org.lower(), f"id:{feed.id}", {"doc": doc}, feed.etag))
         except Exception:
             if renamed:
                 await self._t.delete(FEEDS, feed.org.lower(), _name_key(feed.project, feed.name))
@@ -287,8 +293,19 @@ class Catalog:
         )
 
     async def token_by_hash(self, token_hash: str) -> Token | None:
+        """The token with this hash; ``None`` when there is none or it was revoked."""
         e = await self._t.get(TOKENS, "h", token_hash)
-        return None if e is None else _token_from(e)
+        return None if e is None or e.get_bool("revoked") else _token_from(e)
+
+    async def token_revoked(self, token_hash: str) -> bool:
+        """Whether a token with this hash existed and was revoked (its row stays as a tombstone)."""
+        e = await self._t.get(TOKENS, "h", token_hash)
+        return e is not None and e.get_bool("revoked")
+
+    async def token_of(self, org: str, user: str, authorization_id: str) -> Token | None:
+        """The user's live token with this authorization id, or ``None``."""
+        row = await self._t.get(TOKEN_LIST, f"{org.lower()}:{user.lower()}", authorization_id)
+        return None if row is None else await self.token_by_hash(row.get_str("hash"))
 
     async def list_tokens(self, org: str, user: str) -> list[Token]:
         out = []
@@ -299,8 +316,11 @@ class Catalog:
         return out
 
     async def revoke_token(self, org: str, user: str, authorization_id: str) -> list[str]:
-        """Delete the token and, transitively, every token it minted. Returns the hashes deleted
-        (none when the user has no such token)."""
+        """Revoke the token and, transitively, every token it minted. Returns the hashes revoked
+        (none when the user has no such token).
+
+        A revoked token's row stays, marked ``revoked``: its hash can never be registered again
+        (a bootstrap token still in the settings stays revoked), and nothing authenticates with it."""
         pending = [(user, authorization_id)]
         revoked: list[str] = []
         while pending:
@@ -308,7 +328,7 @@ class Catalog:
             row = await self._t.get(TOKEN_LIST, f"{org.lower()}:{owner.lower()}", auth_id)
             if row is not None:
                 revoked.append(row.get_str("hash"))
-                await self._t.delete(TOKENS, "h", row.get_str("hash"))
+                await self._tombstone(row.get_str("hash"))
                 await self._t.delete(TOKEN_LIST, row.partition_key, row.row_key)
             elif not revoked:
                 return []
@@ -316,6 +336,11 @@ class Catalog:
                 pending.append((kid.get_str("user"), kid.row_key))
                 await self._t.delete(TOKEN_KIDS, kid.partition_key, kid.row_key)
         return revoked
+
+    async def _tombstone(self, token_hash: str) -> None:
+        row = await self._t.get(TOKENS, "h", token_hash)
+        properties = dict(row.properties) if row is not None else {}
+        await self._t.upsert(TOKENS, Entity("h", token_hash, {**properties, "revoked": True}))
 
 
 def _token_from(e: Entity) -> Token:
@@ -333,4 +358,4 @@ def _token_from(e: Entity) -> Token:
     )
 
 
-__all__ = ["Catalog", "EntityExistsError", "OpKind", "TableOp"]
+__all__ = ["Catalog", "EntityExistsError", "FeedDocumentTooLargeError", "OpKind", "TableOp"]

@@ -29,7 +29,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from feed_core.domain.credentials import Credentials, UnreadableCredentials
+from feed_core.domain.credentials import Credentials, PlaintextCredentials, UnreadableCredentials
 
 ALGORITHM = "A256GCM"
 KEY_BYTES = 32
@@ -119,7 +119,7 @@ class CredentialCipher:
         if not isinstance(stored, dict):
             return UnreadableCredentials({"malformed": True}, _MALFORMED)
         if set(stored) != _SEALED_KEYS:
-            legacy = Credentials.from_json(stored)  # plaintext from before encryption at rest
+            legacy = PlaintextCredentials.from_json(stored)  # from before encryption at rest
             return legacy if legacy is not None else UnreadableCredentials(stored, _MALFORMED)
         kid = stored["kid"]
         if stored["alg"] != ALGORITHM or not isinstance(kid, str):

@@ -279,6 +279,19 @@ class EmbeddedBlobStore:
             return None
         return BlobInfo(key, st.st_size, _mtime(st))
 
+    async def renew(self, key: str) -> BlobInfo | None:
+        path = self._path(key)
+
+        def touch() -> os.stat_result:
+            os.utime(path)
+            return path.stat()
+
+        try:
+            st = await asyncio.get_running_loop().run_in_executor(None, touch)
+        except FileNotFoundError:
+            return None
+        return BlobInfo(key, st.st_size, _mtime(st))
+
     async def read(self, key: str, chunk_size: int = 256 * 1024) -> AsyncIterator[bytes]:
         path = self._path(key)
         loop = asyncio.get_running_loop()

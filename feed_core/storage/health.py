@@ -61,6 +61,10 @@ class HealthStore:
         rows = await self._t.query(HEALTH, feed_id)
         return await delete_rows(self._t, HEALTH, [(r.partition_key, r.row_key) for r in rows])
 
+    async def feed_ids(self) -> set[str]:
+        """The ids of every feed with health rows (for garbage collection)."""
+        return {e.partition_key async for e in self._t.scan(HEALTH)}
+
     async def get_cursor(self, job: str) -> dict[str, Any]:
         e = await self._t.get(JOB_STATE, "job", job)
         return {} if e is None else dict(json.loads(e.get_str("doc", "{}")))

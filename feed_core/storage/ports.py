@@ -142,6 +142,12 @@ class BlobStore(Protocol):
         """Size of the blob, or ``None`` when it does not exist."""
         ...
 
+    async def renew(self, key: str) -> BlobInfo | None:
+        """Renew the blob's last-modified time, as a ``put_if_absent`` of existing bytes does, and return
+        its info; ``None`` when it does not exist. A writer about to reference bytes it did not write
+        calls this first, so that :meth:`delete_if_older` (garbage collection) spares them."""
+        ...
+
     def read(self, key: str, chunk_size: int = 256 * 1024) -> AsyncIterator[bytes]:
         """Stream the blob's bytes; ``BlobNotFoundError`` when missing (raised on first iteration)."""
         ...

@@ -4,8 +4,9 @@ Table ``upstreammeta``: partition ``<protocol>|<source key>``, row = package nam
 validators (ETag, Last-Modified), when it was fetched, the blob with the document, and the blob
 with the release-age floors of its versions (see ``domain/release_age.py``; absent when none is
 needed). Both are content-addressed blobs (``upstream-meta/sha256/<hex>``), since upstream
-documents can be megabytes. The source key is a hash of the upstream's location and credentials,
-so feeds that share an upstream share its cache.
+documents can be megabytes. The source key (``feed_core.service.upstream.source_key``) is a hash of
+the location for anonymous upstreams, so feeds that share one share its cache, and the feed and
+source ids for upstreams with credentials: nothing derived from a secret is stored.
 
 Table ``upstreaming``: partition ``<feed id>|<protocol>``, row = package name; the package's
 ``versionsFromExternalUpstreams`` setting (absent = ``auto``).
@@ -123,6 +124,10 @@ class UpstreamStateStore:
     async def delete_feed(self, feed_id: str) -> int:
         """Delete a feed's per-package upstream behaviour rows; the number of rows."""
         return await delete_partitions(self._t, UPSTREAMING, f"{feed_id}|")
+
+    async def behaviour_feed_ids(self) -> set[str]:
+        """The ids of every feed with upstream behaviour rows (for garbage collection)."""
+        return {e.partition_key.split("|", 1)[0] async for e in self._t.scan(UPSTREAMING)}
 
     async def get_behaviour(self, feed_id: str, protocol: str, name: str) -> Behaviour:
         e = await self._t.get(UPSTREAMING, f"{feed_id}|{protocol}", name)

@@ -325,6 +325,8 @@ def outcome(op: Operation, r: httpx.Response) -> str:
         return "refused"
     if r.status_code == 404 and op in (Operation.NPM_SAVE, Operation.PYPI_SAVE):
         return "refused"  # readers are not offered upstream versions they could not save
+    if r.status_code == 404 and op in (Operation.FEED_RESTORE, Operation.FEED_PURGE):
+        return "refused"  # the recycle bin shows a deleted feed only to its administrators
     if r.status_code == 401:
         return "unauthenticated"
     return f"{r.status_code} {r.text[:200]}"

@@ -254,6 +254,36 @@ async def test_a_stalled_body_is_answered_within_the_body_read_timeout(make_sett
             assert "within 0.5 s" in error(r)
 
 
+async def _trickling(body: bytes, pieces: int, pause: float) -> AsyncIterator[bytes]:
+    size = -(-len(body) // pieces)
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+        await asyncio.sleep(pause)
+
+
+async def test_a_large_body_over_a_slow_link_may_take_longer_than_the_timeout(make_settings: SettingsFactory) -> None:
+    """The timeout bounds silence, not the whole upload: 256 KiB in 2 s (128 KiB/s) is a working link."""
+    async with running_api(make_settings(body_read_timeout_seconds=0.5)) as api:
+        body = json.dumps({"name": "slowfeed"}).encode().ljust(256 * 1024)
+        headers = {**api.auth(), **JSON, "Content-Length": str(len(body))}
+        started = time.monotonic()
+        r = await api.http.post(FEEDS, content=_trickling(body, 8, 0.25), headers=headers)
+        assert time.monotonic() - started > 1.5
+        assert r.status_code == 201, r.text
+
+
+async def test_a_body_trickling_below_the_minimum_rate_is_408(make_settings: SettingsFactory) -> None:
+    """Never silent for the whole timeout, yet far slower than 64 KiB/s: bounded all the same."""
+    async with running_api(make_settings(body_read_timeout_seconds=0.5)) as api:
+        body = json.dumps({"name": "slowfeed"}).encode().ljust(32 * 1024)  # due within 0.5 + 0.5 s
+        headers = {**api.auth(), **JSON, "Content-Length": str(len(body))}
+        started = time.monotonic()
+        r = await api.http.post(FEEDS, content=_trickling(body, 100, 0.2), headers=headers)
+        assert time.monotonic() - started < 5
+        assert r.status_code == 408, r.text
+        assert "64 KiB/s" in rest_error(r)
+
+
 @pytest.fixture(scope="module")
 def slow_body_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeedServer]:
     server = _start_server(

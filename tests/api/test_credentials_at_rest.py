@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable
@@ -19,11 +20,12 @@ from azure.data.tables import TableServiceClient
 
 from feed_core import jobs
 from feed_core.cli import main
-from feed_core.domain.credentials import Credentials, UnreadableCredentials
+from feed_core.domain.credentials import Credentials, PlaintextCredentials, UnreadableCredentials
 from feed_core.settings import Settings
 from feed_core.storage.catalog import FEEDS
 from feed_core.storage.credential_cipher import key_id, parse_key
 from feed_core.storage.ports import Entity
+from feed_core.storage.upstream_state import UPSTREAM_META
 from tests.api.conftest import ADMIN_TOKEN, CREDENTIALS_KEY, ORG, Api, MutableClock, SettingsFactory, running_api
 from tests.npm_registry_fixture import FixtureRegistry, fixture_registry, make_fixture_registry  # noqa: F401
 
@@ -228,6 +230,34 @@ async def test_a_forgotten_old_key_fails_only_that_source_with_the_reason(
         assert (await packument(api, "needs-key")).status_code == 200
 
 
+async def test_the_upstream_cache_of_a_source_with_credentials_holds_nothing_derived_from_them(
+    make_settings: SettingsFactory, clock: MutableClock, fixture_registry: FixtureRegistry
+) -> None:
+    """An unsalted hash of location + password as a partition key would allow guessing the password offline."""
+    fixture_registry.require_auth(f"Basic {base64.b64encode(f'build:{PASSWORD}'.encode()).decode()}")
+    fixture_registry.add("cached", "1.0.0")
+    settings = make_settings()
+    async with running_api(settings, clock) as api:
+        creds = {"username": "build", "password": PASSWORD}
+        feed = await api.create_feed("feed", upstreamSources=[source("fixture", fixture_registry.url, creds)])
+        assert (await packument(api, "cached")).status_code == 200
+        (src,) = feed["upstreamSources"]
+        rows = [row async for row in api.services.storage.tables.scan(UPSTREAM_META)]
+        assert [row.partition_key for row in rows] == [f"npm|{feed['id'].lower()}.{src['id'].lower()}"]
+        old_form = json.dumps({"password": PASSWORD, "username": "build"}, sort_keys=True)
+        guessable = hashlib.sha256(f"{fixture_registry.url}|{old_form}".encode()).hexdigest()[:32]
+        assert not any(guessable in row for row in raw_rows(settings))
+        assert (await jobs.run_gc(api.services)).cache_entries_dropped == 0
+    # Credentials that no longer decrypt still name the same cache: gc keeps it while the source exists.
+    async with running_api(replace(settings, credentials_key=KEY_B), clock) as api:
+        (stored,) = (await stored_credentials(api)).values()
+        assert isinstance(stored, UnreadableCredentials)
+        assert (await jobs.run_gc(api.services)).cache_entries_dropped == 0
+        r = await api.http.patch(f"{API}/feed", json={"upstreamSources": []}, headers=api.auth())
+        assert r.status_code == 200, r.text
+        assert (await jobs.run_gc(api.services)).cache_entries_dropped == 1
+
+
 # --- tampering, legacy plaintext ----------------------------------------------------------------------------------
 
 
@@ -295,3 +325,37 @@ async def test_plaintext_from_before_encryption_is_used_then_encrypted_on_the_ne
         # the rows (SQLite may keep the replaced page's old bytes in its files until they are reused)
         assert_no_plaintext(settings, TOKEN, files=False)
         assert await stored_credentials(api) == {"fixture": Credentials(token=TOKEN)}
+
+
+async def test_without_a_key_a_feed_holding_legacy_plaintext_can_still_be_deleted_restored_and_purged(
+    make_settings: SettingsFactory, clock: MutableClock
+) -> None:
+    """Only writes that change the sources need the key; the others keep the stored form as it was."""
+    settings = make_settings(credentials_key="")
+    bin_url = f"/{ORG}/_apis/packaging/feedrecyclebin"
+    restore = [{"op": "replace", "path": "/isDeleted", "value": False}]
+    async with running_api(settings, clock) as api:
+        for name in ("feed", "other"):
+            await api.create_feed(name, upstreamSources=[source("corp", "https://npm.corp.example/", None)])
+
+            def legacy(doc: dict[str, Any]) -> None:
+                doc["upstreamSources"][0]["credentials"] = {"token": TOKEN}
+
+            await rewrite_doc(api, name, legacy)
+        feed_id = (await api.http.get(f"{API}/feed", headers=api.auth())).json()["id"]
+
+        assert (await api.http.delete(f"{API}/feed", headers=api.auth())).status_code == 204
+        r = await api.http.patch(f"{bin_url}/{feed_id}", json=restore, headers=api.auth())
+        assert r.status_code == 200, r.text
+        r = await api.http.patch(f"{API}/feed", json={"description": "no key needed"}, headers=api.auth())
+        assert r.status_code == 200, r.text
+        assert await stored_credentials(api) == {"corp": PlaintextCredentials(token=TOKEN)}  # as stored, usable
+        # a change of the sources still needs the key
+        sources = (await feed_sources(api))["corp"]
+        r = await api.http.patch(
+            f"{API}/feed", json={"upstreamSources": [{**sources, "name": "renamed"}]}, headers=api.auth()
+        )
+        assert r.status_code == 400 and "FEED_CREDENTIALS_KEY" in r.json()["message"], r.text
+        assert (await api.http.delete(f"{API}/feed", headers=api.auth())).status_code == 204
+        assert (await api.http.delete(f"{bin_url}/{feed_id}", headers=api.auth())).status_code == 204
+        assert [f.name for f in await api.services.catalog.all_feeds(include_deleted=True)] == ["other"]

@@ -14,9 +14,12 @@ import pytest
 
 from feed_core import jobs
 from feed_core.domain.clock import iso
+from feed_core.domain.errors import NotFoundError
 from feed_core.domain.models import PackageMeta, PackageVersion
+from feed_core.domain.upstream_rules import Behaviour
+from feed_core.storage.health import UpstreamHealth
 from feed_core.storage.packages import content_key
-from tests.api.conftest import ORG, Api, MutableClock, SettingsFactory, running_api
+from tests.api.conftest import ADMIN_TOKEN, ORG, Api, MutableClock, SettingsFactory, running_api
 from tests.npm_packages import make_tarball
 from tests.npm_registry_fixture import FixtureRegistry, make_fixture_registry  # noqa: F401
 from tests.python_packages import make_wheel, upload_form
@@ -83,11 +86,13 @@ async def test_a_deleted_feed_is_hidden_keeps_its_name_and_comes_back_whole_when
     deleted = datetime.fromisoformat(entry["deletedDate"].replace("Z", "+00:00"))
     purge_at = datetime.fromisoformat(entry["scheduledPermanentDeleteDate"].replace("Z", "+00:00"))
     assert purge_at - deleted == timedelta(days=30)
-    # Only the feed's administrators see it in the recycle bin, and only they may restore or purge it.
+    # Only the feed's administrators see it in the recycle bin, and only they may restore or purge it:
+    # to anyone else it does not exist, whether named by id or by name.
     assert (await ops.http.get(BIN, headers=ops.auth("alice"))).json() == {"count": 0, "value": []}
-    r = await ops.http.patch(f"{BIN}/{feed['id']}", json=RESTORE, headers=ops.auth("alice"))
-    assert r.status_code == 403
-    assert (await ops.http.delete(f"{BIN}/{feed['id']}", headers=ops.auth("alice"))).status_code == 403
+    for ref in (feed["id"], "web", "never-existed"):
+        r = await ops.http.patch(f"{BIN}/{ref}", json=RESTORE, headers=ops.auth("alice"))
+        assert r.status_code == 404 and "that you administer" in r.json()["message"], ref
+        assert (await ops.http.delete(f"{BIN}/{ref}", headers=ops.auth("alice"))).status_code == 404
 
     for bad in ([], [{"op": "replace", "path": "/isDeleted", "value": True}], {"isDeleted": False}, "x"):
         r = await ops.http.patch(f"{BIN}/{feed['id']}", json=bad, headers=ops.auth())
@@ -179,6 +184,19 @@ async def test_gc_removes_rows_left_by_feeds_deleted_before_the_recycle_bin(ops:
     assert [e async for e in ops.services.storage.tables.scan("packages", f"{feed['id']}|")] == []
 
 
+async def test_gc_removes_health_and_upstream_behaviour_rows_of_feeds_that_are_gone(ops: Api) -> None:
+    kept = await ops.create_feed("kept")
+    services = ops.services
+    for feed_id in (kept["id"], "0f0e0d0c-0000-4000-8000-00000000dead"):  # the second has no document
+        await services.health.put(feed_id, UpstreamHealth("some-source", last_checked="2026-11-01T12:00:00Z"))
+        await services.upstream_state.set_behaviour(feed_id, "npm", "lib", Behaviour.ALLOW_EXTERNAL)
+    report = await jobs.run_gc(services)
+    assert report.rows_removed == 2
+    tables = services.storage.tables
+    assert {e.partition_key async for e in tables.scan("upstreamhealth")} == {kept["id"]}
+    assert {e.partition_key async for e in tables.scan("upstreaming")} == {f"{kept['id']}|npm"}
+
+
 async def test_gc_keeps_the_upstream_documents_feeds_use_and_drops_the_rest(
     ops: Api, make_fixture_registry: Callable[[], FixtureRegistry], clock: MutableClock
 ) -> None:
@@ -194,8 +212,8 @@ async def test_gc_keeps_the_upstream_documents_feeds_use_and_drops_the_rest(
     assert (await jobs.run_gc(ops.services)).blobs_removed == 0  # the cached answer is in use
 
     reg.add("lib", "2.0.0", published=iso(clock.now))  # a newer document replaces the cached one: the old is garbage
-    stored_source = (await ops.services.feeds.find(ORG, None, "web")).upstream_sources[0]
-    await ops.services.upstreams.revalidate(stored_source, "npm", "lib")
+    web = await ops.services.feeds.find(ORG, None, "web")
+    await ops.services.upstreams.revalidate(web, web.upstream_sources[0], "npm", "lib")
     report = await jobs.run_gc(ops.services)
     newer = {k for k in await blob_keys(ops) if k.startswith("upstream-meta/")}
     assert report.blobs_removed == 1 and len(newer) == 1 and not newer & docs
@@ -243,3 +261,109 @@ async def test_gc_removes_only_garbage_older_than_the_grace_and_never_bytes_a_pu
         assert content_key(young) in left and content_key(old) not in left
         assert await install_npm(api, "web", "lib", "1.0.0") == reused
         assert sorted(p.name for p in leftovers.iterdir()) == ["in-progress"]
+
+
+async def test_a_restore_racing_a_purge_keeps_the_feed(ops: Api) -> None:
+    """The purge read the deleted feed, then the feed was restored: the purge must not remove it."""
+    feed = await ops.create_feed("racy")
+    assert (await ops.publish("lib", "1.0.0", feed="racy")).status_code == 201
+    assert (await ops.http.delete(f"{FEEDS}/racy", headers=ops.auth())).status_code == 204
+    admin = await ops.services.identity.authenticate(ORG, ADMIN_TOKEN)
+    read_by_purge = await ops.services.feeds.find_deleted(ORG, None, feed["id"], admin)
+    assert (await ops.http.patch(f"{BIN}/{feed['id']}", json=RESTORE, headers=ops.auth())).status_code == 200
+    with pytest.raises(NotFoundError, match="not in the feed recycle bin"):
+        await ops.services.cleanup.purge(read_by_purge, admin)
+    assert (await ops.http.get(f"{FEEDS}/racy", headers=ops.auth())).status_code == 200
+    assert await install_npm(ops, "racy", "lib", "1.0.0") == make_tarball("lib", "1.0.0")
+
+
+async def test_a_claimed_purge_cannot_be_restored_and_gc_finishes_it(ops: Api) -> None:
+    feed = await ops.create_feed("claimed")
+    assert (await ops.publish("lib", "1.0.0", feed="claimed")).status_code == 201
+    assert (await ops.http.delete(f"{FEEDS}/claimed", headers=ops.auth())).status_code == 204
+    # What a purge cut short right after claiming the feed leaves behind.
+    stored = await ops.services.catalog.get_feed_by_id(ORG, feed["id"], include_deleted=True)
+    assert stored is not None
+    stored.purging = "2026-11-01T12:00:00Z"
+    await ops.services.catalog.update_feed(stored)
+
+    r = await ops.http.patch(f"{BIN}/{feed['id']}", json=RESTORE, headers=ops.auth())
+    assert r.status_code == 409 and "being permanently deleted" in r.json()["message"]
+    report = await jobs.run_gc(ops.services)  # well within retention, yet the claimed purge is finished
+    assert report.feeds_purged == 1 and report.rows_removed > 0
+    assert await ops.services.catalog.get_feed_by_id(ORG, feed["id"], include_deleted=True) is None
+    assert [e async for e in ops.services.storage.tables.scan("packages", f"{feed['id']}|")] == []
+
+
+@pytest.mark.parametrize("backend", ["embedded"])  # file times can be set back only on a local disk
+async def test_gc_spares_old_bytes_that_an_internal_save_or_a_side_file_hit_is_about_to_use(
+    make_settings: SettingsFactory, clock: MutableClock
+) -> None:
+    async with running_api(make_settings(), clock) as api:  # the default grace: 24 hours
+        blobs, services = api.services.storage.blobs, api.services
+
+        def age(key: str) -> None:
+            path = blobs.local_path(key)
+            assert path is not None
+            then = (datetime.now(UTC) - timedelta(hours=48)).timestamp()
+            os.utime(path, (then, then))
+
+        await api.create_feed("up")
+        await api.create_feed("down")
+        r = await api.http.patch(f"{FEEDS}/up/views/Local", json={"visibility": "collection"}, headers=api.auth())
+        assert r.status_code == 200
+        internal = {
+            "name": "team",
+            "protocol": "npm",
+            "upstreamSourceType": "internal",
+            "internalUpstreamFeedId": "up",
+            "internalUpstreamViewId": "Local",
+        }
+        r = await api.http.patch(f"{FEEDS}/down", json={"upstreamSources": [internal]}, headers=api.auth())
+        assert r.status_code == 200, r.text
+        assert (await api.publish("lib", "1.0.0", feed="up")).status_code == 201
+        tarball = make_tarball("lib", "1.0.0")
+        (key,) = keys_of(tarball)
+        age(key)
+
+        # down starts saving lib from up (the bytes are already stored: nothing is copied) ...
+        down = await services.feeds.find(ORG, None, "down")
+        (offer,) = await services.upstreams.offers(down, "npm", "lib")
+        assert offer.package is not None
+        admin = await services.identity.authenticate(ORG, ADMIN_TOKEN)
+        saved = await services.upstreams.fetch_for_save(
+            down, admin, "npm", "lib", offer.source, offer.package.versions["1.0.0"]
+        )
+        # ... meanwhile up is deleted and purged, and gc runs before down commits its row.
+        assert (await api.http.delete(f"{FEEDS}/up", headers=api.auth())).status_code == 204
+        up = await services.feeds.find_deleted(ORG, None, "up", admin)
+        await services.cleanup.purge(up, admin)
+
+        # A cached side file (a core metadata file no version references yet) is used again.
+        side, _ = await services.packages.store.put_content(b"Metadata-Version: 2.1\n", "text/plain")
+        age(content_key(side))
+        public = {"name": "pypi", "protocol": "pypi", "location": "http://127.0.0.1:9/simple/"}
+        await services.upstreams.cache_side_file(public, "a .metadata file", "http://127.0.0.1:9/x", side)
+
+        report = await jobs.run_gc(services)
+        assert report.blobs_removed == 0, report.summary()
+        assert content_key(side) in await blob_keys(api)
+        await services.packages.store.commit_version(down.id, saved, PackageMeta("npm", "lib"))
+        assert await install_npm(api, "down", "lib", "1.0.0") == tarball
+
+
+async def test_a_recycle_bin_reference_that_is_one_feeds_name_and_anothers_id_is_a_conflict(ops: Api) -> None:
+    """Possible only with names stored before GUID-shaped names were refused: never a silent pick."""
+    target = await ops.create_feed("target")
+    assert (await ops.http.delete(f"{FEEDS}/target", headers=ops.auth())).status_code == 204
+    await ops.create_feed("legacy")
+    legacy = await ops.services.feeds.find(ORG, None, "legacy")
+    await ops.services.catalog.delete_feed(legacy)
+    legacy.name = target["id"]  # the name an old version let through
+    legacy.deleted = "2026-11-01T12:00:00Z"
+    await ops.services.catalog.create_feed(legacy)
+    r = await ops.http.patch(f"{BIN}/{target['id']}", json=RESTORE, headers=ops.auth())
+    assert r.status_code == 409 and "ambiguous" in r.json()["message"]
+    assert (await ops.http.delete(f"{BIN}/{target['id']}", headers=ops.auth())).status_code == 409
+    r = await ops.http.patch(f"{BIN}/{legacy.id}", json=RESTORE, headers=ops.auth())
+    assert r.status_code == 200 and r.json()["name"] == target["id"]

@@ -231,3 +231,15 @@ async def test_unknown_things_are_404(api: Api) -> None:
     assert "organization" in r.json()["message"]
     assert (await api.http.get(f"/{ORG}/_apis/nothing/here", headers=api.auth())).status_code == 404
     assert (await api.http.get("/nowhere", headers=api.auth())).status_code == 404
+
+
+async def test_default_view_id_takes_a_view_id_not_a_name(api: Api) -> None:
+    feed = await api.create_feed("views")
+    release = next(v for v in feed["views"] if v["name"] == "Release")
+    for bad in ("Release", "release", "00000000-0000-0000-0000-000000000000"):
+        r = await api.http.patch(f"{FEEDS}/views", json={"defaultViewId": bad}, headers=api.auth())
+        assert r.status_code == 400 and "is not the id of a view" in r.json()["message"], bad
+    r = await api.http.get(f"{FEEDS}/views", headers=api.auth())
+    assert r.json()["defaultViewId"] == feed["views"][0]["id"]  # nothing changed
+    r = await api.http.patch(f"{FEEDS}/views", json={"defaultViewId": release["id"].upper()}, headers=api.auth())
+    assert r.status_code == 200 and r.json()["defaultViewId"] == release["id"]

@@ -3,11 +3,14 @@ minted tokens, no existence oracle for anonymous callers, and who may read a fee
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.api.conftest import ORG, Api
+from feed_core.domain.roles import Scope
+from tests.api.conftest import ADMIN_TOKEN, ORG, Api, running_api
 
 PATS = f"/{ORG}/_apis/tokens/pats?api-version=7.1-preview.1"
 FEEDS = f"/{ORG}/_apis/packaging/feeds"
@@ -165,3 +168,61 @@ async def test_chains_of_minted_tokens_are_bounded(api: Api) -> None:
     assert (await api.http.get(PATS, headers=bearer(token))).status_code == 200
     r = await mint(api, token, scope="vso.packaging")
     assert r.status_code == 400 and "cannot create more" in r.json()["message"]
+
+
+async def test_a_revoked_bootstrap_token_stays_revoked_after_a_restart(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """FEED_ADMIN_TOKEN stays in the settings; the start after its revocation must not register it again."""
+    cli = await api.services.identity.mint(  # as `token create` does: not bound to the bootstrap token
+        ORG, None, user="admin", display_name="cli", scope=Scope.MANAGE
+    )
+    manage = cli.plaintext
+    (boot,) = [t for t in (await api.http.get(PATS, headers=api.auth())).json()["patTokens"] if not t["validTo"]]
+    r = await api.http.delete(f"{PATS}&authorizationId={boot['authorizationId']}", headers=bearer(manage))
+    assert r.status_code == 204
+    assert await whoami(api, ADMIN_TOKEN) == 401
+
+    with caplog.at_level(logging.ERROR, logger="feed_core.identity"):
+        await api.services.identity.bootstrap(ORG, "admin", ADMIN_TOKEN)  # what every start does
+    assert "FEED_ADMIN_TOKEN was revoked" in caplog.text
+    assert await whoami(api, ADMIN_TOKEN) == 401
+    r = await api.http.get(FEEDS, headers=bearer(ADMIN_TOKEN))
+    assert r.status_code == 401
+    # A fresh worker (no cached lookups) agrees, and the listing does not show it again.
+    async with running_api(api.services.settings) as fresh:
+        assert (await fresh.http.get(FEEDS, headers=bearer(ADMIN_TOKEN))).status_code == 401
+        assert (await fresh.http.get(FEEDS, headers=bearer(manage))).status_code == 200
+    listed_ids = {t["authorizationId"] for t in (await api.http.get(PATS, headers=bearer(manage))).json()["patTokens"]}
+    assert boot["authorizationId"] not in listed_ids
+
+
+async def test_a_narrow_token_cannot_revoke_a_broader_one(feed_api: Api) -> None:
+    """A leaked read token must not be able to take away its user's manage token (and its whole tree)."""
+    api = feed_api
+    await api.grant("feed", "dana", "administrator")
+    issue = api.services.identity.mint
+    manage = await issue(ORG, None, user="dana", display_name="manage", scope=Scope.MANAGE)
+    write = await issue(ORG, None, user="dana", display_name="write", scope=Scope.WRITE)
+    read = await issue(ORG, None, user="dana", display_name="read", scope=Scope.READ)
+    child = await minted(api, manage.plaintext, scope="vso.packaging", displayName="child of manage")
+
+    listing = await api.http.get(PATS, headers=bearer(read.plaintext))
+    assert listing.status_code == 200  # seeing one's own tokens stays allowed
+    for narrow, broad in ((read, manage), (read, write), (write, manage)):
+        r = await api.http.delete(
+            f"{PATS}&authorizationId={broad.token.authorization_id}", headers=bearer(narrow.plaintext)
+        )
+        assert r.status_code == 403, (narrow.token.scope, broad.token.scope)
+        assert f"cannot revoke a token with the broader scope {broad.token.scope.value}" in r.json()["message"]
+    for token in (manage.plaintext, write.plaintext, child["token"]):
+        assert await whoami(api, token) == 200
+
+    # As broad or broader may: a read token revokes another read token, a manage token anything.
+    r = await api.http.delete(f"{PATS}&authorizationId={child['authorizationId']}", headers=bearer(read.plaintext))
+    assert r.status_code == 204
+    r = await api.http.delete(
+        f"{PATS}&authorizationId={write.token.authorization_id}", headers=bearer(manage.plaintext)
+    )
+    assert r.status_code == 204
+    assert await whoami(api, child["token"]) == 401 and await whoami(api, write.plaintext) == 401

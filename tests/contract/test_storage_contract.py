@@ -559,6 +559,20 @@ async def test_put_of_an_existing_key_renews_its_last_modified_time(storage: Sto
     assert await storage.blobs.read_all(key) == data
 
 
+async def test_renew_refreshes_the_last_modified_time_of_an_existing_blob(storage: Storage) -> None:
+    key = "content/sha256/touched"
+    assert await storage.blobs.renew(key) is None  # missing: nothing to renew, nothing created
+    assert await storage.blobs.stat(key) is None
+    await storage.blobs.put_if_absent(key, chunks_of(SMALL), "application/octet-stream")
+    first = await storage.blobs.stat(key)
+    await asyncio.sleep(1.1)  # Azure keeps whole seconds
+    renewed = await storage.blobs.renew(key)
+    assert first is not None and renewed is not None
+    assert renewed.size == len(SMALL) and renewed.last_modified > first.last_modified
+    assert await storage.blobs.delete_if_older(key, first.last_modified + timedelta(milliseconds=500)) is False
+    assert await storage.blobs.read_all(key) == SMALL
+
+
 async def test_delete_if_older_spares_blobs_modified_after_the_cutoff(storage: Storage) -> None:
     key = "content/sha256/old"
     await storage.blobs.put_if_absent(key, chunks_of(SMALL), "application/octet-stream")

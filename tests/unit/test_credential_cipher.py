@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from feed_core.domain.credentials import Credentials, UnreadableCredentials, credentials_identity
+from feed_core.domain.credentials import (
+    Credentials,
+    PlaintextCredentials,
+    UnreadableCredentials,
+    credentials_identity,
+)
 from feed_core.settings import Settings, SettingsError
 from feed_core.storage.credential_cipher import (
     CredentialCipher,
@@ -93,8 +98,11 @@ def test_the_ciphertext_of_other_data_does_not_make_credentials() -> None:
 
 def test_plaintext_from_before_encryption_still_opens() -> None:
     cipher = CredentialCipher(KEY_A)
-    assert cipher.open({"token": SECRET}, CONTEXT) == Credentials(token=SECRET)
-    assert cipher.open({"username": "u", "password": SECRET}, CONTEXT) == Credentials(username="u", password=SECRET)
+    # Marked as plaintext, so that the feed's next write seals them (or keeps them as stored while no key is set).
+    assert cipher.open({"token": SECRET}, CONTEXT) == PlaintextCredentials(token=SECRET)
+    opened = cipher.open({"username": "u", "password": SECRET}, CONTEXT)
+    assert opened == PlaintextCredentials(username="u", password=SECRET)
+    assert isinstance(opened, Credentials) and SECRET not in repr(opened)
 
 
 def test_without_a_key_nothing_is_sealed() -> None:

@@ -58,6 +58,12 @@ def test_trusted_proxies() -> None:
     assert Settings.from_env({"FEED_TRUSTED_PROXIES": "*"}).trusts_proxy(None)
 
 
+def test_trusted_proxies_match_ipv4_callers_of_a_dual_stack_listener() -> None:
+    s = Settings.from_env({"FEED_TRUSTED_PROXIES": "10.0.0.0/8"})
+    assert s.trusts_proxy("::ffff:10.1.2.3")
+    assert not s.trusts_proxy("::ffff:127.0.0.1")
+
+
 def test_azure_with_account_urls_is_valid() -> None:
     s = Settings.from_env(
         {
