@@ -55,7 +55,7 @@ class Mode(enum.Enum):
     GARBAGE = "garbage"  # 200 with bytes that are no document at all
     HTML_200 = "html-200"  # 200 with an HTML error page (for the Python index: a page with no files)
     LYING_NAME = "lying-name"  # npm: packument and version name another package; PyPI: another project's files
-    FOREIGN_TARBALL = "foreign-tarball"  # the tarball (its hashes declared) holds another package's package.json
+    FOREIGN_TARBALL = "foreign-tarball"  # the file (its hashes declared) is another package's: package.json, METADATA
     FOREIGN_URL = "foreign-url"  # dist.tarball / the file URL points at another package's file
     BAD_VERSION_KEYS = "bad-version-keys"  # versions "__proto__", "../../etc", "latest" next to the real one
     MISSING_FILENAME = "missing-filename"  # a PEP 691 file entry without "filename"
@@ -238,10 +238,13 @@ class HostileUpstream:
         entries = []
         for f in self._py_files(project):
             # FOREIGN_URL: the entry keeps its own file name, but its URL and hashes are another project's file.
-            served = self.wheel(PY_OTHER) if self._mode is Mode.FOREIGN_URL else f
+            # FOREIGN_TARBALL: its URL is its own, but the bytes there (and the hashes declared) are another's.
+            foreign = self._mode in (Mode.FOREIGN_URL, Mode.FOREIGN_TARBALL)
+            served = self.wheel(PY_OTHER) if foreign else f
+            at = served.filename if self._mode is Mode.FOREIGN_URL else f.filename
             entry: dict[str, Any] = {
                 "filename": f.filename,
-                "url": f"../../files/{served.filename}",
+                "url": f"../../files/{at}",
                 "hashes": {"sha256": hashlib.sha256(served.data).hexdigest()},
                 "requires-python": ">=3.8",
                 "core-metadata": {"sha256": hashlib.sha256(served.metadata).hexdigest()},
@@ -276,6 +279,8 @@ class HostileUpstream:
     def _py_file(self, wanted: str) -> Response:
         for f in (self.wheel(PY_NAME), self.wheel(PY_OTHER)):
             if wanted == f.filename:
+                if self._mode is Mode.FOREIGN_TARBALL and f.project == PY_NAME:
+                    return Response(self.wheel(PY_OTHER).data, media_type="application/octet-stream")
                 return Response(f.data, media_type="application/octet-stream")
             if wanted == f.filename + ".metadata":
                 spoiled = self._mode is Mode.METADATA_MISMATCH

@@ -97,3 +97,14 @@ def python_file_version(project: str, filename: str) -> tuple[str | None, str | 
     if normalize_name(owner) != normalize_name(project):
         return str(version), f"{filename[:200]!r} is a file of project {owner!r}, not {project!r}"
     return str(version), None
+
+
+def python_file_url_problem(filename: str, url: str) -> str | None:
+    """Why ``url`` is not the file named ``filename``, or ``None``. Installers name a downloaded file
+    after the last segment of its URL, so an entry whose URL ends in another name is lying about
+    which file it is (e.g. another project's wheel listed under this project's file name)."""
+    served = unquote(urlsplit(url).path).rsplit("/", 1)[-1]
+    if served != filename:
+        return f"{filename[:200]!r} is listed with the URL of another file ({served[:200]!r})"
+    return None
+

@@ -115,15 +115,21 @@ class _Client:
     fetch: Callable[..., Awaitable[Fetched]]
     parse: Callable[[bytes, str, str], Awaitable[UpstreamPackage]]
     ping: Callable[[httpx.AsyncClient, Mapping[str, Any], float], Awaitable[None]]
-    #: Checks a downloaded file (name, version, verified bytes) before it is stored; raises ``BadDocument``.
-    check_file: Callable[[str, str, bytes], None] | None = None
+    #: Checks a downloaded file (name, version, file name, verified bytes) before it is stored: it must be
+    #: the file it is listed as, by its own contents; raises ``BadDocument``.
+    check_file: Callable[[str, str, str, bytes], None] | None = None
 
 
 CLIENTS = {
     "npm": _Client(
         npm_upstream.fetch_packument, npm_upstream.parse_packument, npm_upstream.ping, npm_upstream.check_tarball
     ),
-    "pypi": _Client(pypi_upstream.fetch_document, pypi_upstream.parse_document, pypi_upstream.ping),
+    "pypi": _Client(
+        pypi_upstream.fetch_document,
+        pypi_upstream.parse_document,
+        pypi_upstream.ping,
+        pypi_upstream.check_distribution,
+    ),
 }
 
 
@@ -544,7 +550,7 @@ class UpstreamService:
                 uv.file_url,
                 integrity=uv.integrity,
                 sha1=uv.sha1,
-                check=functools.partial(check, name, uv.version) if check else None,
+                check=functools.partial(check, name, uv.version, uv.filename) if check else None,
             )
             sha256, sri, sha1, size = digests.hex("sha256"), digests.sri, digests.hex("sha1"), digests.size
         deprecated = uv.manifest.get("deprecated")
@@ -694,7 +700,15 @@ class UpstreamService:
         else:
             self._declared_hash(source, label, "sha256" if file.sha256 else None)
             async with contextlib.AsyncExitStack() as stack:
-                main = await stack.enter_async_context(self._verified(source, label, file.url, sha256=file.sha256))
+                check = CLIENTS[protocol].check_file
+                verify_main = self._verified(
+                    source,
+                    label,
+                    file.url,
+                    sha256=file.sha256,
+                    check=functools.partial(check, name, uv.version, file.filename) if check else None,
+                )
+                main = await stack.enter_async_context(verify_main)
                 parts = [main]
                 if file.metadata_sha256:
                     metadata_url, metadata_label = file.url + ".metadata", f"{label} metadata"

@@ -117,9 +117,10 @@ def package_from_document(doc: dict[str, Any], name: str) -> UpstreamPackage:
     )
 
 
-def check_tarball(name: str, version: str, data: bytes) -> None:
+def check_tarball(name: str, version: str, filename: str, data: bytes) -> None:
     """A downloaded tarball must be one npm would install as ``name@version`` (the checks a publish gets);
     CPU-bound, callers run it off the event loop."""
+    del filename  # npm files are named after the version: the contents are what can lie
     try:
         check_matches(read_tarball(data), name, version)
     except FeedError as exc:

@@ -16,8 +16,9 @@ from urllib.parse import urldefrag, urljoin
 import httpx
 
 from feed_core.domain.bounded_json import UnsafeJson, loads_bounded
-from feed_core.domain.python_dist import normalize_name
-from feed_core.domain.upstream_documents import python_file_version, python_page_problem
+from feed_core.domain.errors import FeedError
+from feed_core.domain.python_dist import canonical_version, inspect_distribution, normalize_name
+from feed_core.domain.upstream_documents import python_file_url_problem, python_file_version, python_page_problem
 from feed_core.upstreams.http import (
     Fetched,
     conditional_get,
@@ -80,6 +81,8 @@ def _parse(body: bytes, name: str, location: str) -> UpstreamPackage:
     refused: dict[str, str] = {}
     for f in files:
         number, problem = python_file_version(name, f.filename)
+        if problem is None:
+            problem = python_file_url_problem(f.filename, f.url)
         if problem is None and not f.sha256:
             problem = f"{f.filename[:200]!r} has no sha256 hash to verify it with"
         if problem is None and number is not None:
@@ -201,3 +204,16 @@ async def ping(client: httpx.AsyncClient, source: Mapping[str, Any], budget: flo
         status = r.status_code
     if status >= 400:
         raise status_failure(status, url)
+
+
+def check_distribution(name: str, version: str, filename: str, data: bytes) -> None:
+    """A downloaded wheel or sdist must be the file it is listed as: its own metadata names ``name``
+    ``version`` (the checks an upload gets, archive limits included). CPU-bound: callers run it off
+    the event loop."""
+    try:
+        dist = inspect_distribution(filename, data)
+    except FeedError as exc:
+        raise BadDocument(f"{filename[:200]}: {exc.message}") from None
+    if dist.name != normalize_name(name) or dist.version != canonical_version(version):
+        raise BadDocument(f"{filename[:200]} holds {dist.name} {dist.version}, not {name} {version}")
+

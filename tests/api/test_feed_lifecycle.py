@@ -17,6 +17,7 @@ from feed_core.domain.clock import iso
 from feed_core.domain.errors import NotFoundError
 from feed_core.domain.models import PackageMeta, PackageVersion
 from feed_core.domain.upstream_rules import Behaviour
+from feed_core.service.upstream import enabled_sources
 from feed_core.storage.health import UpstreamHealth
 from feed_core.storage.packages import content_key
 from tests.api.conftest import ADMIN_TOKEN, ORG, Api, MutableClock, SettingsFactory, running_api
@@ -328,7 +329,7 @@ async def test_gc_spares_old_bytes_that_an_internal_save_or_a_side_file_hit_is_a
 
         # down starts saving lib from up (the bytes are already stored: nothing is copied) ...
         down = await services.feeds.find(ORG, None, "down")
-        (offer,) = await services.upstreams.offers(down, "npm", "lib")
+        (offer,) = await services.upstreams.offers(down, enabled_sources(down, "npm"), "npm", "lib")
         assert offer.package is not None
         admin = await services.identity.authenticate(ORG, ADMIN_TOKEN)
         saved = await services.upstreams.fetch_for_save(

@@ -14,9 +14,8 @@ from __future__ import annotations
 import json
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import fields, replace
 from typing import Any
 
 import httpx
@@ -24,7 +23,6 @@ import pytest
 
 from feed_core import jobs
 from feed_core.domain.clock import iso
-from feed_core.settings import Settings
 from feed_core.storage.packages import CONTENT_PREFIX
 from tests.api.conftest import ORG, Api, MutableClock, SettingsFactory, running_api
 from tests.hostile_upstream import (
@@ -54,20 +52,6 @@ WHEEL_PREFIX = f"{PY_NAME.replace('-', '_')}-"
 MEMORY_BOUND = 192 * 1024 * 1024  # generous, and far below the 512 MiB one bomb inflates to
 MAX_FILE_BYTES = 8 * 1024 * 1024  # the upload limit, which also bounds upstream files
 
-#: What the hostile tests need, as an operator would set it. ``Settings.from_env`` reads only the
-#: settings this build knows, so each entry applies as soon as its setting exists (issue 9 §1, §2).
-HOSTILE_ENV = {
-    "FEED_UPSTREAM_ALLOWED_NETWORKS": "127.0.0.0/8,::1",  # the fixture lives on loopback
-}
-
-
-def with_env(settings: Settings, env: Mapping[str, str]) -> Settings:
-    """``settings`` plus the FEED_* settings in ``env``, parsed exactly as the service parses them."""
-    parsed, default = Settings.from_env(env), Settings.from_env({})
-    changed = {f.name: getattr(parsed, f.name) for f in fields(Settings)}
-    return replace(settings, **{k: v for k, v in changed.items() if v != getattr(default, k)})
-
-
 OpenFeed = Callable[..., Any]
 
 
@@ -87,8 +71,9 @@ def open_feed(
             upstream_download_timeout=3.0,
             max_upload_bytes=MAX_FILE_BYTES,
         )
-        async with running_api(with_env(settings, HOSTILE_ENV), clock) as api:
-            await api.create_feed("feed")
+        async with running_api(settings, clock) as api:  # make_settings allows the loopback fixture
+            if (await api.http.get(f"{FEEDS}/feed", headers=api.auth())).status_code == 404:
+                await api.create_feed("feed")  # a second open of the same store finds it there
             sources = [
                 {"name": "hostile-npm", "protocol": "npm", "location": hostile_upstream.npm_url},
                 {"name": "hostile-pypi", "protocol": "pypi", "location": hostile_upstream.pypi_url},
@@ -185,7 +170,7 @@ async def revalidate(api: Api) -> None:
     feed = await api.services.feeds.find(ORG, None, "feed")
     for source in feed.upstream_sources:
         name = NPM_NAME if source["protocol"] == "npm" else PY_NAME
-        await api.services.upstreams.revalidate(source, str(source["protocol"]), name)
+        await api.services.upstreams.revalidate(feed, source, str(source["protocol"]), name)
 
 
 async def save_honestly(api: Api, hostile: HostileUpstream) -> tuple[bytes, bytes]:
@@ -317,8 +302,9 @@ async def test_changed_bytes_upstream_keep_the_saved_bytes_and_are_flagged(
         assert (await get(api, WHEEL_URL, "bob")).content == wheel
         await assert_nothing_unverified_stored(api)
         # The change is flagged: in the version API and in the refresh report.
-        for protocol, name, version in (("npm", NPM_NAME, VERSION), ("pypi", PY_NAME, PY_VERSION)):
-            info = (await get(api, f"{FEEDS}/feed/{protocol}/{name}/versions/{version}", "bob")).json()
+        for path in (f"npm/{NPM_NAME}/versions/{VERSION}", f"pypi/packages/{PY_NAME}/versions/{PY_VERSION}"):
+            info = (await get(api, f"{FEEDS}/feed/{path}", "bob")).json()
+            protocol = path.split("/")[0]
             assert "changed" in json.dumps(info).lower(), (protocol, info)
         assert "changed" in report.summary().lower(), report.summary()
 
@@ -356,7 +342,7 @@ async def test_a_time_without_a_zone_is_never_a_500_even_for_saved_versions(
         await drive(api)  # not saved yet: no_server_error checks every answer
         await run_jobs(api)
     hostile_upstream.time_value = None
-    async with open_feed() as api:
+    async with open_feed(minimumReleaseAgeHours=None) as api:  # the same store, the release age off for now
         tarball, wheel = await save_honestly(api, hostile_upstream)
         hostile_upstream.time_value = "2020-01-01T00:00:00"
         r = await api.http.patch(f"{FEEDS}/feed", json=AGE, headers=api.auth())

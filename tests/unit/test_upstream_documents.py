@@ -9,6 +9,7 @@ import pytest
 from feed_core.domain.upstream_documents import (
     npm_document_problem,
     npm_version_problem,
+    python_file_url_problem,
     python_file_version,
     python_page_problem,
     tarball_url_problem,
@@ -82,3 +83,12 @@ def test_python_pages_and_files_must_be_of_the_project() -> None:
     assert version == "1.0" and "project 'evil'" in str(problem)
     assert python_file_version("my-lib", "my-lib-1.0.exe")[1] is not None
     assert python_file_version("my-lib", "nonsense.whl")[1] is not None
+
+
+def test_a_python_file_url_must_end_in_its_file_name() -> None:
+    wheel = "lib-1.0-py3-none-any.whl"
+    assert python_file_url_problem(wheel, f"https://files.example/ab/cd/{wheel}#sha256=00") is None
+    assert python_file_url_problem(wheel, "https://files.example/x/lib-1.0-py3-none-any%2Ewhl") is None
+    problem = python_file_url_problem(wheel, "https://files.example/x/other-1.0-py3-none-any.whl")
+    assert problem is not None and "other-1.0-py3-none-any.whl" in problem
+
