@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import logging
 import re
@@ -24,6 +25,7 @@ from feed_core.domain.errors import (
 )
 from feed_core.domain.models import Caller
 from feed_core.service.container import Services
+from feed_core.settings import Settings
 
 log = logging.getLogger("feed_core.http")
 
@@ -165,7 +167,10 @@ _HOST = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9a-f:.]{{2,45}}\])(?::(
 MAX_HOST_LENGTH = 261  # 253 for the name, 8 for ":" and a port
 
 
+@functools.lru_cache(maxsize=256)
 def _host(value: str, header: str) -> str:
+    """The checked, lower-cased ``host[:port]`` (cached: a worker sees few distinct hosts, and an
+    attacker's many distinct ones only cost the check itself)."""
     host = value.strip().lower()
     match = _HOST.fullmatch(host) if len(host) <= MAX_HOST_LENGTH else None
     if match is None or int(match.group(1) or 0) > 65535:
@@ -180,6 +185,16 @@ def base_url(services: Services, request: Request) -> str:
     settings = services.settings
     if settings.public_url:
         return settings.public_url
+    cached = request.scope.get(_BASE_URL_KEY)
+    if cached is None:
+        cached = request.scope[_BASE_URL_KEY] = _request_base_url(settings, request)
+    return str(cached)
+
+
+_BASE_URL_KEY = "feed_core.base_url"  # worked out once per request, kept in its ASGI scope
+
+
+def _request_base_url(settings: Settings, request: Request) -> str:
     headers = request.headers
     forwarded_host = forwarded_proto = ""
     if settings.trusts_proxy(request.client.host if request.client else None):
@@ -188,7 +203,7 @@ def base_url(services: Services, request: Request) -> str:
         forwarded_proto = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
     if forwarded_proto not in ("", "http", "https"):
         raise BadRequestError(f"the X-Forwarded-Proto header {forwarded_proto[:20]!r} is not http or https")
-    scheme = forwarded_proto or request.url.scheme
+    scheme = forwarded_proto or str(request.scope.get("scheme") or "http")
     if forwarded_host:
         host = _host(forwarded_host, "X-Forwarded-Host")
     else:

@@ -83,9 +83,10 @@ class IdentityService:
             raise UnauthorizedError(f"the token expired at {token.valid_to}; create a new one")
         if token.org.lower() != org_name.lower():
             raise UnauthorizedError(f"the token belongs to organization {token.org!r}, not {org_name!r}")
-        ancestors = await asyncio.gather(*(self._token(ancestor) for ancestor in token.lineage))
-        if any(ancestor is None for ancestor in ancestors):
-            raise UnauthorizedError("the token is revoked: a token it was created with has been revoked")
+        if token.lineage:
+            ancestors = await asyncio.gather(*(self._token(ancestor) for ancestor in token.lineage))
+            if any(ancestor is None for ancestor in ancestors):
+                raise UnauthorizedError("the token is revoked: a token it was created with has been revoked")
         org = await self.org(org_name)
         is_admin = token.user.lower() in {a.lower() for a in org.administrators}
         return Caller(user=token.user, scope=token.scope, org_admin=is_admin, token=token)
