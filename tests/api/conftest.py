@@ -148,6 +148,29 @@ class Api:
             if user not in self.tokens:
                 await self.token(user, scope)
 
+    async def follow_internal_upstream(
+        self, feed: str, upstream: str, protocols: tuple[str, ...] = ("npm", "pypi")
+    ) -> None:
+        """Share ``upstream``'s @Local view with the organization and make it ``feed``'s upstream source for
+        each protocol (named ``{upstream}-{protocol}``)."""
+        feeds = f"/{ORG}/_apis/packaging/feeds"
+        r = await self.http.patch(
+            f"{feeds}/{upstream}/views/Local", json={"visibility": "collection"}, headers=self.auth()
+        )
+        assert r.status_code == 200, r.text
+        sources = [
+            {
+                "name": f"{upstream}-{protocol}",
+                "protocol": protocol,
+                "upstreamSourceType": "internal",
+                "internalUpstreamFeedId": upstream,
+                "internalUpstreamViewId": "Local",
+            }
+            for protocol in protocols
+        ]
+        r = await self.http.patch(f"{feeds}/{feed}", json={"upstreamSources": sources}, headers=self.auth())
+        assert r.status_code == 200, r.text
+
     @staticmethod
     def registry(feed: str = "feed", view: str | None = None) -> str:
         ref = f"{feed}@{view}" if view else feed

@@ -102,20 +102,7 @@ async def world(make_settings: SettingsFactory, clock: MutableClock) -> AsyncIte
         w = World(api)
         await w.feed("feed")
         await api.create_feed("up")
-        r = await w.http.patch(f"{FEEDS}/up/views/Local", json={"visibility": "collection"}, headers=api.auth())
-        assert r.status_code == 200, r.text
-        sources = [
-            {
-                "name": f"up-{protocol}",
-                "protocol": protocol,
-                "upstreamSourceType": "internal",
-                "internalUpstreamFeedId": "up",
-                "internalUpstreamViewId": "Local",
-            }
-            for protocol in ("npm", "pypi")
-        ]
-        r = await w.http.patch(f"{FEEDS}/feed", json={"upstreamSources": sources}, headers=api.auth())
-        assert r.status_code == 200, r.text
+        await api.follow_internal_upstream("feed", "up")
         await w.publish("p", "1.0.0")
         w.wheel = await w.upload("pylib", "1.0")
         yield w

@@ -124,21 +124,8 @@ async def build_world(settings_: Settings) -> dict[bytes, bytes]:
         up = await api.create_feed("up")
         for user, role in ROLES.items():
             await api.grant("fuzz", user, role)
+        await api.follow_internal_upstream("fuzz", "up")
         feeds = f"/{ORG}/_apis/packaging/feeds"
-        r = await api.http.patch(f"{feeds}/up/views/Local", json={"visibility": "collection"}, headers=api.auth())
-        assert r.status_code == 200, r.text
-        sources = [
-            {
-                "name": f"up-{protocol}",
-                "protocol": protocol,
-                "upstreamSourceType": "internal",
-                "internalUpstreamFeedId": "up",
-                "internalUpstreamViewId": "Local",
-            }
-            for protocol in ("npm", "pypi")
-        ]
-        r = await api.http.patch(f"{feeds}/fuzz", json={"upstreamSources": sources}, headers=api.auth())
-        assert r.status_code == 200, r.text
         for name, version, feed, tag in [
             ("p", "1.0.0", "fuzz", "latest"),
             ("p", "1.1.0", "fuzz", "beta"),
