@@ -103,8 +103,11 @@ def _start_server(backend: str, workdir: Path, extra_env: dict[str, str]) -> Fee
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     env = clean_env()
-    # The fixture upstreams run on 127.0.0.1, which the outbound guard refuses unless allowed.
-    env.update({"FEED_ADMIN_TOKEN": admin_token, "FEED_UPSTREAM_ALLOWED_NETWORKS": "127.0.0.0/8,::1", **extra_env})
+    # The fixture upstreams run on 127.0.0.1, which the outbound guard refuses unless allowed. A machine
+    # that reaches the public registries through a gateway in a reserved range (the live tests) adds it
+    # with FEED_UPSTREAM_ALLOWED_NETWORKS in the test run's own environment, as an operator would.
+    allowed = ",".join(n for n in ("127.0.0.0/8,::1", os.environ.get("FEED_UPSTREAM_ALLOWED_NETWORKS", "")) if n)
+    env.update({"FEED_ADMIN_TOKEN": admin_token, "FEED_UPSTREAM_ALLOWED_NETWORKS": allowed, **extra_env})
     problem = "not started"
     for attempt in range(3):  # a port taken between probing and binding: try another one
         port = _free_port()
