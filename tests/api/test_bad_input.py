@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import ORG, Api, SettingsFactory, running_api
-from tests.e2e.conftest import FeedServer, _start_server, _stop
+from tests.e2e.conftest import FeedServer, own_embedded_server
 from tests.npm_packages import publish_body
 from tests.python_packages import make_wheel, upload_form
 
@@ -286,15 +286,8 @@ async def test_a_body_trickling_below_the_minimum_rate_is_408(make_settings: Set
 
 @pytest.fixture(scope="module")
 def slow_body_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeedServer]:
-    server = _start_server(
-        "embedded",
-        tmp_path_factory.mktemp("slow-body"),
-        {"FEED_STORAGE": "embedded", "FEED_BODY_READ_TIMEOUT_SECONDS": "1"},
-    )
-    try:
+    with own_embedded_server(tmp_path_factory.mktemp("slow-body"), FEED_BODY_READ_TIMEOUT_SECONDS="1") as server:
         yield server
-    finally:
-        _stop(server.proc)
 
 
 def _short_body_request(server: FeedServer, path: str, headers: dict[str, str], part: bytes) -> tuple[float, bytes]:

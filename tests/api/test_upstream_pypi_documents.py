@@ -6,29 +6,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
 from feed_core import jobs
-from tests.api.conftest import ORG, Api, MutableClock, SettingsFactory, running_api
+from tests.api.conftest import ORG, Api, MutableClock
+from tests.api.test_upstream_pypi import py  # noqa: F401 - the same feed with a fixture index upstream
 from tests.pypi_index_fixture import JSON_V1, FixtureIndex, fixture_index  # noqa: F401
 
 FEEDS = f"/{ORG}/_apis/packaging/feeds"
 JSON = {"Accept": JSON_V1}
 BASE = f"/{ORG}/_packaging/feed/pypi/"
-
-
-@pytest.fixture
-async def py(make_settings: SettingsFactory, clock: MutableClock, fixture_index: FixtureIndex) -> AsyncIterator[Api]:
-    settings = make_settings(upstream_timeout=2.0, upstream_connect_timeout=1.0, upstream_download_timeout=5.0)
-    async with running_api(settings, clock) as api:
-        await api.create_feed("feed")
-        source = {"name": "pypi-fixture", "protocol": "pypi", "location": fixture_index.url}
-        r = await api.http.patch(f"{FEEDS}/feed", json={"upstreamSources": [source]}, headers=api.auth())
-        assert r.status_code == 200, r.text
-        await api.staff("feed")
-        yield api
 
 
 def page_doc(name: str, files: list[dict[str, object]]) -> bytes:

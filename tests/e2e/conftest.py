@@ -15,6 +15,7 @@ Only 127.0.0.1 is ever contacted.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -138,13 +139,20 @@ def _start_server(backend: str, workdir: Path, extra_env: dict[str, str]) -> Fee
     pytest.fail(f"the feed server ({backend}) did not start: {problem}", pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeedServer]:
-    server = _start_server("embedded", tmp_path_factory.mktemp("feed-embedded"), {"FEED_STORAGE": "embedded"})
+
+@contextlib.contextmanager
+def own_embedded_server(workdir: Path, **env: str) -> Iterator[FeedServer]:
+    """A server of its own on the embedded store with these settings, stopped on exit."""
+    server = _start_server("embedded", workdir, {"FEED_STORAGE": "embedded", **env})
     try:
         yield server
     finally:
         _stop(server.proc)
+
+@pytest.fixture(scope="session")
+def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeedServer]:
+    with own_embedded_server(tmp_path_factory.mktemp("feed-embedded")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.conftest import ORG, FeedServer, _start_server, _stop
+from tests.e2e.conftest import ORG, FeedServer, own_embedded_server
 from tests.npm_packages import publish_body
 
 pytestmark = pytest.mark.e2e
@@ -18,15 +18,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def proxied_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeedServer]:
     """A server that trusts proxies in 10.0.0.0/8 only; the tests call it from 127.0.0.1."""
-    server = _start_server(
-        "embedded",
-        tmp_path_factory.mktemp("feed-proxied"),
-        {"FEED_STORAGE": "embedded", "FEED_TRUSTED_PROXIES": "10.0.0.0/8"},
-    )
-    try:
+    with own_embedded_server(tmp_path_factory.mktemp("feed-proxied"), FEED_TRUSTED_PROXIES="10.0.0.0/8") as server:
         yield server
-    finally:
-        _stop(server.proc)
 
 
 def _tarball_url(server: FeedServer, headers: dict[str, str]) -> str:
