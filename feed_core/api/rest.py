@@ -14,13 +14,13 @@ from starlette.responses import Response
 
 from feed_core.api.shapes import (
     feed_json,
-    health_json,
     permission_json,
     provenance_json,
     token_json,
     version_json,
     view_json,
 )
+from feed_core.api.upstream_shapes import feed_health_response
 from feed_core.domain.access import caller_role, require_role
 from feed_core.domain.clock import parse_iso
 from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError
@@ -199,7 +199,11 @@ async def _feeds(
     if sub_lower == ["health"] and method == "GET":
         require_role(feed, caller, Role.READER, "reading upstream health")
         health = await services.health.get_all(feed.id)
-        return json_response(health_json(feed, health, detailed=_administers(feed, caller)))
+        return json_response(
+            feed_health_response(feed, health, detailed=_administers(feed, caller)).model_dump(
+                by_alias=True, mode="json", exclude_unset=True
+            )
+        )
     if sub_lower == ["permissions"]:
         return await _permissions(services, request, feed, caller, method)
     if (

@@ -6,11 +6,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from feed_core.domain.credentials import UnreadableCredentials
+from feed_core.api.upstream_shapes import upstream_source_response
 from feed_core.domain.ids import package_guid, stable_id, version_guid
 from feed_core.domain.models import Feed, PackageVersion, Token, View
 from feed_core.domain.roles import Role
-from feed_core.domain.upstream_sources import SECRET_KEYS
 from feed_core.storage.health import UpstreamHealth
 
 
@@ -41,43 +40,6 @@ def permission_json(user: str, role: Role, feed: Feed) -> dict[str, Any]:
     }
 
 
-def upstream_source_json(
-    src: dict[str, Any], health: UpstreamHealth | None = None, *, detailed: bool = False
-) -> dict[str, Any]:
-    """A stored upstream source as the API shows it: credentials of custom upstreams are secrets and
-    never returned, only whether the source has some. With a health record, ``status`` is what the
-    health job last saw (``ok``/``failed``) unless the source is disabled, and ``statusDetails`` says why:
-    the cause (addresses, status codes) for administrators (``detailed``), the upstream's name otherwise."""
-    out = {k: v for k, v in src.items() if k not in SECRET_KEYS}
-    out["hasCredentials"] = bool(src.get("credentials"))
-    if health is not None and out.get("status") != "disabled":
-        record = health.as_json()
-        if not detailed:
-            record["statusDetails"] = _generic(src, record["statusDetails"])
-        out["status"] = health.status
-        out["statusDetails"] = record["statusDetails"]
-        out["health"] = record
-    unusable = _credentials_problem(src)
-    if unusable is not None and out.get("status") != "disabled":
-        out["status"], out["statusDetails"] = "failed", _shown(src, unusable, detailed)
-    return out
-
-
-def _generic(src: Mapping[str, Any], details: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Status details as non-administrators see them: that the upstream failed, not how."""
-    return [{"reason": f"upstream {str(src.get('name'))!r} is unavailable"}] if details else []
-
-
-def _shown(src: Mapping[str, Any], reason: str, detailed: bool) -> list[dict[str, str]]:
-    return [{"reason": reason}] if detailed else _generic(src, [{"reason": reason}])
-
-
-def _credentials_problem(src: Mapping[str, Any]) -> str | None:
-    """Why a source's stored credentials cannot be used (it fails without asking the upstream), or ``None``."""
-    creds = src.get("credentials")
-    return creds.reason if isinstance(creds, UnreadableCredentials) else None
-
-
 def feed_json(
     base: str, feed: Feed, health: Mapping[str, UpstreamHealth] | None = None, *, detailed: bool = False
 ) -> dict[str, Any]:
@@ -99,7 +61,9 @@ def feed_json(
         "upstreamEnabled": feed.upstream_enabled,
         "upstreamEnabledChangedDate": None,
         "upstreamSources": [
-            upstream_source_json(s, (health or {}).get(str(s.get("id"))), detailed=detailed)
+            upstream_source_response(s, (health or {}).get(str(s.get("id"))), detailed=detailed).model_dump(
+                by_alias=True, mode="json", exclude_unset=True
+            )
             for s in feed.upstream_sources
         ],
         "capabilities": "defaultCapabilities",
@@ -191,40 +155,4 @@ def provenance_json(feed: Feed, v: PackageVersion) -> dict[str, Any]:
         "packageId": package_guid(feed.id, v.protocol, v.name),
         "packageVersionId": version_guid(feed.id, v.protocol, v.name, v.version),
         "provenance": {"provenanceSource": source, "publisherUserIdentity": who, "userAgent": None, "data": data},
-    }
-
-
-def health_json(feed: Feed, health: Mapping[str, UpstreamHealth], *, detailed: bool = False) -> dict[str, Any]:
-    """The health endpoint of a feed: each upstream as the health job last saw it. Why an upstream
-    failed (addresses, status codes) is shown to administrators (``detailed``) only."""
-    upstreams = []
-    for src in feed.upstream_sources:
-        record = health.get(str(src.get("id")))
-        disabled = src.get("status") == "disabled" or not feed.upstream_enabled
-        entry = {
-            "id": src.get("id"),
-            "name": src.get("name"),
-            "protocol": src.get("protocol"),
-            "location": src.get("location"),
-            "upstreamSourceType": src.get("upstreamSourceType"),
-        }
-        unusable = _credentials_problem(src)
-        if disabled:
-            entry["status"] = "disabled"
-        elif unusable is not None:
-            entry.update(record.as_json() if record else {})
-            entry["status"], entry["statusDetails"] = "failed", _shown(src, unusable, detailed)
-        elif record is None:
-            entry["status"] = "unknown"
-            entry["statusDetails"] = [{"reason": "not checked yet: the health job has not run since it was added"}]
-        else:
-            entry.update(record.as_json())
-            if not detailed:
-                entry["statusDetails"] = _generic(src, record.status_details)
-        upstreams.append(entry)
-    return {
-        "feedId": feed.id,
-        "feedName": feed.name,
-        "healthy": all(u["status"] in ("ok", "disabled") for u in upstreams),
-        "upstreams": upstreams,
     }

@@ -90,6 +90,10 @@ _INTERNAL_KEYS = (
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PATTERN = re.compile(r"^[A-Za-z0-9@/._:~*+-]+$")
 
+#: One upstream source as a REST request body carries it. Placeholder: the typed discriminated union of
+#: public, custom and internal sources replaces it.
+UpstreamSourceRequest = dict[str, Any]
+
 #: A feed in the graph of internal upstreams: (organization name lower-cased, feed id lower-cased).
 Node = tuple[str, str]
 
