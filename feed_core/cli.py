@@ -14,7 +14,6 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["organization"] = args.org
     settings = Settings.from_env(**overrides)
     if settings.storage == "embedded" and not settings.credentials_key:
-        settings = replace(settings, credentials_key=local_credentials_key(settings.data_dir))
+        # Validated as it is read (parse_key), so an unchecked copy is safe.
+        settings = settings.model_copy(update={"credentials_key": local_credentials_key(settings.data_dir)})
     return settings
 
 
