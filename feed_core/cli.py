@@ -12,9 +12,9 @@ import asyncio
 import json
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["organization"] = args.org
     settings = Settings.from_env(**overrides)
     if settings.storage == "embedded" and not settings.credentials_key:
-        settings = replace(settings, credentials_key=local_credentials_key(settings.data_dir))
+        # Validated as it is read (parse_key), so an unchecked copy is safe.
+        settings = settings.model_copy(update={"credentials_key": local_credentials_key(settings.data_dir)})
     return settings
 
 
@@ -79,6 +80,45 @@ async def _with_services(settings: Settings, body: Callable[[Services], Awaitabl
         await services.close()
 
 
+def python_command() -> str:
+    """How to start this same Python from the shell ``serve`` runs in: a bare ``python`` may be another one,
+    without the requirements, or none at all.
+
+    ``-m feed_core`` finds the package from the current directory (it is not installed), so the command is
+    meant for this directory anyway: the repository's own ``.venv/bin/python`` is printed relative, as the
+    README writes it; any other interpreter by its full path, quoted for the shell."""
+    if not sys.executable:
+        return "python3"
+    executable = Path(sys.executable)
+    venv = Path(".venv")
+    try:
+        if venv.is_dir() and venv.samefile(executable.parent.parent):
+            return shlex.quote(str(venv / "bin" / executable.name))
+    except OSError:
+        pass
+    return shlex.quote(sys.executable)
+
+
+def banner(settings: Settings, base: str, minted_token: str | None) -> str:
+    """What ``serve`` prints on start: where it serves and, on first start, the administrator token once
+    and the next step as a command that works as printed."""
+    lines = [f"Feed server for organization '{settings.organization}' on {base} (data: {settings.data_dir})"]
+    if minted_token:
+        command = [python_command(), "-m", "feed_core", "feed", "create", "myfeed"]
+        defaults = Settings.model_fields
+        if settings.storage == "embedded" and settings.data_dir != defaults["data_dir"].default:
+            command += ["--data-dir", shlex.quote(str(settings.data_dir.absolute()))]
+        if settings.organization != defaults["organization"].default:
+            command += ["--org", shlex.quote(settings.organization)]
+        lines += [
+            "\nAdministrator token (shown once; keep it safe):\n",
+            f"  {minted_token}\n",
+            f"Create a feed:  {' '.join(command)}",
+            f"  (or POST {base}/{settings.organization}/_apis/packaging/feeds)",
+        ]
+    return "\n".join(lines)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -88,16 +128,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     async def prepare(services: Services) -> int:
-        printed = await services.identity.bootstrap(settings.organization, settings.admin_user, settings.admin_token)
-        base = f"http://{args.host}:{args.port}"
-        print(f"Feed server for organization '{settings.organization}' on {base} (data: {settings.data_dir})")
-        if printed:
-            print("\nAdministrator token (shown once; keep it safe):\n")
-            print(f"  {printed}\n")
-            print(
-                f"Create a feed:  python -m feed_core feed create myfeed  (or POST {base}/{settings.organization}"
-                "/_apis/packaging/feeds)"
-            )
+        minted = await services.identity.bootstrap(settings.organization, settings.admin_user, settings.admin_token)
+        print(banner(settings, f"http://{args.host}:{args.port}", minted))
         sys.stdout.flush()
         return 0
 
@@ -277,24 +309,55 @@ def cmd_permission_set(args: argparse.Namespace) -> int:
     return asyncio.run(_with_services(settings, body))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m feed_core", description="A private package feed service.")
-    parser.add_argument("--data-dir", help="embedded store directory (default: FEED_DATA_DIR or .feed-data)")
-    parser.add_argument("--org", help="organization (default: FEED_ORGANIZATION or 'local')")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _storage_options() -> argparse.ArgumentParser:
+    """The options every command shares. Each parser level gets them, so they work before the verb, between
+    a group and its verb, and after it (``jobs health --data-dir D``). Unset, they leave no attribute behind,
+    so a later level never erases a value an earlier one set."""
+    common = argparse.ArgumentParser(add_help=False)
+    options = common.add_argument_group("storage options (anywhere on the command line)")
+    options.add_argument(
+        "--data-dir",
+        default=argparse.SUPPRESS,
+        help="embedded store directory (default: FEED_DATA_DIR or .feed-data)",
+    )
+    options.add_argument(
+        "--org", default=argparse.SUPPRESS, help="organization (default: FEED_ORGANIZATION or 'local')"
+    )
+    return common
 
-    serve = sub.add_parser("serve", help="serve the feed over HTTP")
+
+class _Commands:
+    """Adds sub-commands that all accept the shared storage options."""
+
+    def __init__(self, parser: argparse.ArgumentParser, dest: str, common: argparse.ArgumentParser) -> None:
+        self._sub = parser.add_subparsers(dest=dest, required=True)
+        self._common = common
+
+    def add(self, name: str, help: str) -> argparse.ArgumentParser:
+        return self._sub.add_parser(name, help=help, parents=[self._common])
+
+    def group(self, name: str, help: str) -> _Commands:
+        return _Commands(self.add(name, help), "action", self._common)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _storage_options()
+    parser = argparse.ArgumentParser(
+        prog="python -m feed_core", description="A private package feed service.", parents=[common]
+    )
+    sub = _Commands(parser, "command", common)
+
+    serve = sub.add("serve", help="serve the feed over HTTP")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7071)
-    serve.add_argument("--data-dir", default=argparse.SUPPRESS, help="embedded store directory")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument(
         "--with-jobs", action="store_true", help="also run the refresh, health and gc jobs on their schedules"
     )
     serve.set_defaults(func=cmd_serve)
 
-    token = sub.add_parser("token", help="personal access tokens").add_subparsers(dest="action", required=True)
-    create = token.add_parser("create", help="create a token and print it (once)")
+    token = sub.group("token", help="personal access tokens")
+    create = token.add("create", help="create a token and print it (once)")
     create.add_argument("--user", required=True)
     create.add_argument(
         "--scope",
@@ -305,56 +368,54 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--days", type=int, default=90, help="lifetime in days (at most 366)")
     create.add_argument("--json", action="store_true", help="print JSON instead of the bare token")
     create.set_defaults(func=cmd_token_create)
-    tlist = token.add_parser("list", help="list a user's tokens")
+    tlist = token.add("list", help="list a user's tokens")
     tlist.add_argument("--user", required=True)
     tlist.set_defaults(func=cmd_token_list)
-    revoke = token.add_parser("revoke", help="revoke a token")
+    revoke = token.add("revoke", help="revoke a token")
     revoke.add_argument("--user", required=True)
     revoke.add_argument("authorization_id")
     revoke.set_defaults(func=cmd_token_revoke)
 
-    jobs = sub.add_parser("jobs", help="run a timer job once").add_subparsers(dest="action", required=True)
-    refresh = jobs.add_parser("refresh", help="revalidate upstream metadata of the packages feeds hold")
+    jobs = sub.group("jobs", help="run a timer job once")
+    refresh = jobs.add("refresh", help="revalidate upstream metadata of the packages feeds hold")
     refresh.add_argument("--budget", type=float, help="seconds the run may take (default FEED_REFRESH_BUDGET_SECONDS)")
     refresh.set_defaults(func=cmd_jobs)
-    health = jobs.add_parser("health", help="probe every enabled upstream and record its health")
+    health = jobs.add("health", help="probe every enabled upstream and record its health")
     health.set_defaults(func=cmd_jobs)
-    gc = jobs.add_parser(
+    gc = jobs.add(
         "gc", help="purge deleted feeds past retention and remove blobs nothing references (older than the grace)"
     )
     gc.add_argument("--dry-run", action="store_true", help="report what would be removed; remove nothing")
     gc.set_defaults(func=cmd_jobs)
 
-    creds = sub.add_parser("credentials", help="upstream credentials at rest").add_subparsers(
-        dest="action", required=True
-    )
-    rotate = creds.add_parser(
+    creds = sub.group("credentials", help="upstream credentials at rest")
+    rotate = creds.add(
         "rotate",
         help="re-encrypt every feed's upstream credentials with FEED_CREDENTIALS_KEY (older keys: "
         "FEED_CREDENTIALS_OLD_KEYS)",
     )
     rotate.set_defaults(func=cmd_credentials_rotate)
 
-    feed = sub.add_parser("feed", help="feeds").add_subparsers(dest="action", required=True)
-    fcreate = feed.add_parser("create", help="create a feed")
+    feed = sub.group("feed", help="feeds")
+    fcreate = feed.add("create", help="create a feed")
     fcreate.add_argument("name")
     fcreate.add_argument("--project")
     fcreate.add_argument("--description")
     fcreate.set_defaults(func=cmd_feed_create)
-    flist = feed.add_parser("list", help="list feeds")
+    flist = feed.add("list", help="list feeds")
     flist.add_argument("--project")
     flist.set_defaults(func=cmd_feed_list)
-    fdelete = feed.add_parser("delete", help="delete a feed (it stays restorable in the feed recycle bin)")
+    fdelete = feed.add("delete", help="delete a feed (it stays restorable in the feed recycle bin)")
     fdelete.add_argument("feed")
     fdelete.add_argument("--project")
     fdelete.set_defaults(func=cmd_feed_delete)
-    frestore = feed.add_parser("restore", help="restore a deleted feed from the feed recycle bin")
+    frestore = feed.add("restore", help="restore a deleted feed from the feed recycle bin")
     frestore.add_argument("feed", help="the deleted feed's name or id")
     frestore.add_argument("--project")
     frestore.set_defaults(func=cmd_feed_restore)
 
-    perm = sub.add_parser("permission", help="feed permissions").add_subparsers(dest="action", required=True)
-    pset = perm.add_parser("set", help="give a user a role in a feed (role 'none' removes it)")
+    perm = sub.group("permission", help="feed permissions")
+    pset = perm.add("set", help="give a user a role in a feed (role 'none' removes it)")
     pset.add_argument("feed")
     pset.add_argument("user")
     pset.add_argument("role", help="reader, collaborator, contributor, administrator or none")

@@ -12,7 +12,6 @@ import json
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -178,7 +177,9 @@ async def test_rotation_re_encrypts_with_the_new_key_and_the_old_one_can_go(
     assert any(KID_A in row for row in assert_no_plaintext(key_a, TOKEN))
 
     # B is the key now, A only decrypts: everything still works before the rewrite
-    async with running_api(replace(key_a, credentials_key=KEY_B, credentials_old_keys=(CREDENTIALS_KEY,))) as api:
+    async with running_api(
+        key_a.model_copy(update={"credentials_key": KEY_B, "credentials_old_keys": (CREDENTIALS_KEY,)})
+    ) as api:
         assert await stored_credentials(api) == {"fixture": Credentials(token=TOKEN)}
 
     assert await asyncio.to_thread(rotate, key_a, monkeypatch, KEY_B, CREDENTIALS_KEY) == 0
@@ -186,7 +187,7 @@ async def test_rotation_re_encrypts_with_the_new_key_and_the_old_one_can_go(
     assert any(KID_B in row for row in rows) and not any(KID_A in row for row in rows)
 
     # A is gone: the credentials still decrypt, and still reach the upstream
-    async with running_api(replace(key_a, credentials_key=KEY_B), clock) as api:
+    async with running_api(key_a.model_copy(update={"credentials_key": KEY_B}), clock) as api:
         assert await stored_credentials(api) == {"fixture": Credentials(token=TOKEN)}
         assert (await feed_sources(api))["fixture"]["status"] == "ok"
         r = await packument(api, "after-rotation")
@@ -206,7 +207,7 @@ async def test_a_forgotten_old_key_fails_only_that_source_with_the_reason(
         await api.create_feed("feed", upstreamSources=[source("fixture", fixture_registry.url, {"token": TOKEN})])
     fixture_registry.reset_requests()
 
-    key_b_only = replace(key_a, credentials_key=KEY_B)
+    key_b_only = key_a.model_copy(update={"credentials_key": KEY_B})
     async with running_api(key_b_only, clock) as api:
         (creds,) = (await stored_credentials(api)).values()
         assert isinstance(creds, UnreadableCredentials) and TOKEN not in repr(creds)
@@ -226,7 +227,7 @@ async def test_a_forgotten_old_key_fails_only_that_source_with_the_reason(
     # rotating cannot re-encrypt what it cannot read: it says so and exits 1
     assert await asyncio.to_thread(rotate, key_a, monkeypatch, KEY_B, "") == 1
     # given the key back, the source works again
-    async with running_api(replace(key_b_only, credentials_old_keys=(CREDENTIALS_KEY,)), clock) as api:
+    async with running_api(key_b_only.model_copy(update={"credentials_old_keys": (CREDENTIALS_KEY,)}), clock) as api:
         assert (await packument(api, "needs-key")).status_code == 200
 
 
@@ -249,7 +250,7 @@ async def test_the_upstream_cache_of_a_source_with_credentials_holds_nothing_der
         assert not any(guessable in row for row in raw_rows(settings))
         assert (await jobs.run_gc(api.services)).cache_entries_dropped == 0
     # Credentials that no longer decrypt still name the same cache: gc keeps it while the source exists.
-    async with running_api(replace(settings, credentials_key=KEY_B), clock) as api:
+    async with running_api(settings.model_copy(update={"credentials_key": KEY_B}), clock) as api:
         (stored,) = (await stored_credentials(api)).values()
         assert isinstance(stored, UnreadableCredentials)
         assert (await jobs.run_gc(api.services)).cache_entries_dropped == 0

@@ -33,7 +33,7 @@ RESTORE = [{"op": "replace", "path": "/isDeleted", "value": False}]
 @pytest.fixture
 async def ops(make_settings: SettingsFactory, clock: MutableClock) -> AsyncIterator[Api]:
     """The API with a gc grace of 0 hours, so the gc job may remove any unreferenced blob at once."""
-    async with running_api(make_settings(gc_grace_hours=0), clock) as api:
+    async with running_api(make_settings().model_copy(update={"gc_grace_hours": 0}), clock) as api:
         await api.token("alice")
         yield api
 

@@ -214,14 +214,14 @@ class Fuzzer:
 
 
 def _settings(data_dir: Path) -> Settings:
-    return Settings(
+    settings = Settings(
         admin_token=ADMIN_TOKEN,
         organization=ORG,
         data_dir=data_dir,
-        upstream_connect_timeout=0.5,
         upstream_timeout=1.0,
         upstream_download_timeout=2.0,
     )
+    return settings.model_copy(update={"upstream_connect_timeout": 0.5})  # below what an operator may set
 
 
 @pytest.fixture(scope="module")

@@ -821,5 +821,6 @@ def test_public_sources_set_as_the_readme_says_reach_the_app_intact() -> None:
     env = {"AZURE_ENV_NAME": "dev", "AZURE_LOCATION": "westus3", "FEED_PUBLIC_SOURCES": escaped}
     value = json.loads(substitute(PARAMETERS.read_text(), env))["parameters"]["publicSources"]["value"]
     assert json.loads(value) == sources
-    assert Settings.from_env({"FEED_PUBLIC_SOURCES": value}).public_sources == sources
+    configured = Settings.from_env({"FEED_PUBLIC_SOURCES": value}).public_sources
+    assert {name: source.model_dump() for name, source in configured.items()} == sources
     assert "json.dumps(json.dumps(" in (INFRA / "README.md").read_text()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from feed_core.cli import main
+from feed_core.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -147,3 +152,118 @@ def test_the_embedded_store_keeps_its_own_credentials_key(data_dir: Path, capsys
     key_file.write_text("garbage\n")
     assert main(["feed", "list"]) == 2
     assert "credentials.key must be base64 of 32 random bytes" in capsys.readouterr().err
+
+
+# --- shared storage options, anywhere on the command line -----------------------------------------------------
+
+#: The smallest valid arguments of every command (leaf parsers), by its verbs.
+COMMANDS: dict[tuple[str, ...], list[str]] = {
+    ("serve",): [],
+    ("token", "create"): ["--user", "alice"],
+    ("token", "list"): ["--user", "alice"],
+    ("token", "revoke"): ["--user", "alice", "some-id"],
+    ("jobs", "refresh"): [],
+    ("jobs", "health"): [],
+    ("jobs", "gc"): [],
+    ("credentials", "rotate"): [],
+    ("feed", "create"): ["web"],
+    ("feed", "list"): [],
+    ("feed", "delete"): ["web"],
+    ("feed", "restore"): ["web"],
+    ("permission", "set"): ["web", "alice", "reader"],
+}
+
+
+def _leaf_commands(parser: argparse.ArgumentParser, verbs: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subparsers:
+        return {verbs}
+    return {leaf for name, sub in subparsers[0].choices.items() for leaf in _leaf_commands(sub, (*verbs, name))}
+
+
+def test_the_table_covers_every_command() -> None:
+    assert _leaf_commands(build_parser()) == set(COMMANDS)
+
+
+@pytest.mark.parametrize("verbs", list(COMMANDS), ids=" ".join)
+def test_storage_options_work_before_between_and_after_the_verbs(verbs: tuple[str, ...]) -> None:
+    rest = COMMANDS[verbs]
+    options = ["--data-dir", "D", "--org", "acme"]
+    placements = [
+        [*options, *verbs, *rest],  # before the verbs
+        [*verbs, *rest, *options],  # after the command and its arguments
+        [*verbs[:1], *options, *verbs[1:], *rest],  # between a group and its verb (or right after `serve`)
+        ["--data-dir", "D", *verbs, *rest, "--org", "acme"],  # split
+    ]
+    for argv in placements:
+        args = build_parser().parse_args(argv)
+        assert (args.data_dir, args.org) == ("D", "acme"), argv
+        assert args.func is not None
+    # the later one counts when given twice; absent, the settings' defaults apply
+    args = build_parser().parse_args(["--data-dir", "first", *verbs, *rest, "--data-dir", "second"])
+    assert args.data_dir == "second"
+    args = build_parser().parse_args([*verbs, *rest])
+    assert not hasattr(args, "data_dir") and not hasattr(args, "org")
+
+
+def test_jobs_health_takes_the_data_dir_after_the_verb(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's `jobs health --data-dir D`: it runs on D, not on FEED_DATA_DIR."""
+    other = tmp_path / "other"
+    assert main(["jobs", "health", "--data-dir", str(other), "--org", "acme"]) == 0
+    assert "0 upstreams checked" in capsys.readouterr().out
+    assert (other / "credentials.key").is_file() and not data_dir.exists()
+
+
+# --- the banner `serve` prints ----------------------------------------------------------------------------------
+
+
+def test_the_banner_suggests_the_running_python(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from feed_core.cli import banner
+    from feed_core.settings import Settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "executable", "/opt/my tools/bin/python3")
+    text = banner(Settings(), "http://127.0.0.1:7071", "fpat_secret")
+    assert "Administrator token (shown once; keep it safe)" in text and "  fpat_secret" in text
+    assert "Create a feed:  '/opt/my tools/bin/python3' -m feed_core feed create myfeed\n" in text
+    assert "POST http://127.0.0.1:7071/local/_apis/packaging/feeds" in text
+    assert " python -m" not in text
+
+    monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
+    assert "Create a feed:  /usr/bin/python3 -m feed_core feed create myfeed\n" in banner(Settings(), "b", "t")
+    # the repository's own venv (here a link to one, as in a worktree), as the README writes it
+    real_venv = tmp_path / "real-venv"
+    (real_venv / "bin").mkdir(parents=True)
+    (tmp_path / ".venv").symlink_to(real_venv)
+    monkeypatch.setattr(sys, "executable", str(real_venv / "bin" / "python"))
+    assert "Create a feed:  .venv/bin/python -m feed_core feed create myfeed\n" in banner(Settings(), "b", "t")
+    # options the store needs come along
+    text = banner(Settings(data_dir=Path("my data"), organization="acme"), "b", "t")
+    assert f"myfeed --data-dir '{tmp_path / 'my data'}' --org acme\n" in text
+    # not the first start: no token, no suggestion
+    assert "Create a feed" not in banner(Settings(), "b", None)
+
+
+def test_the_banners_command_works_as_printed(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pasted into a shell in the directory `serve` runs in, with no venv on PATH, it creates the feed in the
+    served store."""
+    from feed_core.cli import banner
+    from feed_core.settings import Settings
+
+    served = Settings(data_dir=tmp_path / "served data", organization="acme")
+    command = next(
+        line.split("Create a feed:  ", 1)[1]
+        for line in banner(served, "http://127.0.0.1:7071", "fpat_x").splitlines()
+        if line.startswith("Create a feed:")
+    )
+    assert command.split()[0] != "python"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(["/bin/sh", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "created feed myfeed" in done.stdout
+    assert main(["feed", "list", "--data-dir", str(tmp_path / "served data"), "--org", "acme"]) == 0
+    assert capsys.readouterr().out.startswith("myfeed ")
