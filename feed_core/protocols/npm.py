@@ -33,6 +33,7 @@ from feed_core.protocols.http import (
     parse_json_body,
     read_body,
 )
+from feed_core.protocols.notices import header_value
 from feed_core.protocols.npm_wire import (
     PublishRequest,
     packument,
@@ -57,9 +58,26 @@ AUDIT_UNAVAILABLE = (
 _BUILD_IN_THREAD_VERSIONS = 200  # larger packuments are built off the event loop
 
 
+class VersionNotFoundError(NotFoundError):
+    """A version the caller asked for is not offered to it, and why: the reason goes in the ``npm-notice``
+    header as well, which npm prints from an answer it does not cache (as a 404)."""
+
+
 def render_error(exc: FeedError) -> Response:
     # npm prints `error` (or `message`) from the body after the status line.
-    return json_response({"error": exc.message}, status=exc.status)
+    headers = {"npm-notice": header_value(exc.message)} if isinstance(exc, VersionNotFoundError) else None
+    return json_response({"error": exc.message}, status=exc.status, headers=headers)
+
+
+def notes(res: Resolution) -> dict[str, str]:
+    """Response headers of a listing: the ``X-Feed-*`` counts and, for a reader missing versions that only a
+    collaborator can save, an ``npm-notice`` (npm shows nothing else then: the version is simply not in the
+    packument, and npm says ETARGET). npm prints the notice only from an answer it does not keep in its cache,
+    so that answer is ``no-store``. Worked out when a page is built, never for a cached one."""
+    notice = res.unsaved_notice
+    if notice is None:
+        return res.notes
+    return {**res.notes, "npm-notice": header_value(notice), "Cache-Control": "no-store"}
 
 
 @dataclass
@@ -240,7 +258,7 @@ async def _get_packument(ctx: NpmContext, name: NpmName) -> Response:
 
         big = len(res.held) + len(res.upstream) > _BUILD_IN_THREAD_VERSIONS
         body = await asyncio.to_thread(build) if big else build()
-        built = ctx.services.pages.put(key, lookup.fingerprint, body, res.notes, base)
+        built = ctx.services.pages.put(key, lookup.fingerprint, body, notes(res), base)
     return await respond(ctx.request, built, ABBREVIATED if abbreviated else "application/json", {})
 
 
@@ -258,8 +276,8 @@ async def _get_version(ctx: NpmContext, name: NpmName, ref: str) -> Response:
     number = res.dist_tags.get(ref, ref)
     v = next((v for v in res.versions() if v.version == number), None)
     if v is None:
-        raise NotFoundError(res.explain_missing(number))
-    return json_response(version_document(v, ctx.registry_url, abbreviated=False), headers=res.notes)
+        raise VersionNotFoundError(res.explain_missing(number))
+    return json_response(version_document(v, ctx.registry_url, abbreviated=False), headers=notes(res))
 
 
 async def _version_to_serve(ctx: NpmContext, name: NpmName, number: str) -> PackageVersion:
@@ -276,7 +294,7 @@ async def _version_to_serve(ctx: NpmContext, name: NpmName, number: str) -> Pack
     if number in res.held:
         return res.held[number]  # saved by a concurrent request between the two reads
     if number not in res.upstream or not res.lookup.can_save:
-        raise NotFoundError(res.explain_missing(number))
+        raise VersionNotFoundError(res.explain_missing(number))
     source, uv = res.upstream[number]
     services = ctx.services
 

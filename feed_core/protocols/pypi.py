@@ -36,6 +36,7 @@ from feed_core.domain.roles import Role
 from feed_core.domain.visibility import versions_in_view
 from feed_core.protocols.files import serve_blob
 from feed_core.protocols.http import authenticate, base_url, guarded, json_response, limited
+from feed_core.protocols.notices import header_value
 from feed_core.protocols.page_cache import respond
 from feed_core.service.container import Services
 from feed_core.service.packages import NewFile
@@ -199,8 +200,16 @@ async def _project_page(
 
         big = len(res.held) + len(res.upstream) > _BUILD_IN_THREAD_VERSIONS
         body = await asyncio.to_thread(build) if big else build()
-        built = services.pages.put(key, lookup.fingerprint, body, res.notes, base)
+        built = services.pages.put(key, lookup.fingerprint, body, notes(res), base)
     return await respond(request, built, fmt if fmt != "text/html" else "text/html; charset=utf-8", {})
+
+
+def notes(res: Resolution) -> dict[str, str]:
+    """Response headers of a project page: the ``X-Feed-*`` counts and, for a reader missing versions that only
+    a collaborator can save, ``X-Feed-Notice`` saying so. pip and uv print no header and no field of a page,
+    so this is for people asking with curl (the README shows how). Worked out when a page is built."""
+    notice = res.unsaved_notice
+    return {**res.notes, "X-Feed-Notice": header_value(notice)} if notice else res.notes
 
 
 def _project_body(res: Resolution, name: str, feed_url: str, fmt: str) -> bytes:

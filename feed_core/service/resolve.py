@@ -15,6 +15,8 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 from feed_core.domain import semver
 from feed_core.domain.access import caller_role
 from feed_core.domain.errors import NotFoundError, UpstreamError, UpstreamUnusableError
@@ -171,6 +173,28 @@ class Resolution:
         hidden = [*self.upstream, *self.merge.blocked, *self.merge.held_back]
         return self.explain_missing(hidden[0]) if hidden else otherwise
 
+    @cached_property
+    def unsaved_notice(self) -> str | None:
+        """For a caller who may not save (a reader): which upstream versions the feed has not saved yet and who
+        can save them, for clients that print a server's notice (npm). ``None`` for callers who can save, and
+        when nothing was held back; worked out from this resolution only, with every part bounded."""
+        if self.lookup.can_save or not self.upstream:
+            return None
+        numbers = _ascending(self.lookup.protocol, list(self.upstream))
+        shown = ", ".join(n[:40] for n in reversed(numbers[-3:])) + (", ..." if len(numbers) > 3 else "")
+        sources = list(dict.fromkeys(str(source.get("name"))[:60] for source, _ in self.upstream.values()))
+        where = f"upstream {sources[0]}" if len(sources) == 1 else "upstreams " + ", ".join(sources[:3])
+        where += ", ..." if len(sources) > 3 else ""
+        name, feed = self.lookup.name[:100], self.lookup.feed.name[:100]
+        if len(numbers) == 1:
+            what, them = f"1 version of {name} ({shown}) is", "it"
+        else:
+            what, them = f"{len(numbers)} versions of {name} (newest: {shown}) are", "them"
+        return (
+            f"{what} available from {where} but not saved in feed {feed}; "
+            f"a collaborator (Feed and Upstream Reader) or higher must install {them} first"
+        )
+
     @property
     def notes(self) -> dict[str, str]:
         """Response headers that say why versions are missing from a listing."""
@@ -188,6 +212,20 @@ class Resolution:
         if self.lookup.upstream_errors:
             headers["X-Feed-Upstream-Errors"] = str(len(self.lookup.upstream_errors))
         return headers
+
+
+def _ascending(protocol: str, numbers: list[str]) -> list[str]:
+    """Versions oldest first in the protocol's own order (PEP 440 for Python; unreadable ones first)."""
+    if protocol != "pypi":
+        return semver.sort_versions(numbers)
+
+    def key(number: str) -> tuple[int, Version | str]:
+        try:
+            return 1, Version(number)
+        except InvalidVersion:
+            return 0, number
+
+    return sorted(numbers, key=key)  # a Version and a str are never compared: the first items differ
 
 
 def transient_version(protocol: str, name: str, source: Mapping[str, Any], uv: UpstreamVersion) -> PackageVersion:

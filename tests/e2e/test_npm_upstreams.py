@@ -224,6 +224,50 @@ def test_reader_needs_a_collaborator_to_save_first(
     assert upstream.count("GET", "/pub-only-1.0.0.tgz") == 1
 
 
+@pytest.mark.e2e
+def test_reader_is_told_why_a_version_is_missing(
+    feed: FeedEnv, npm: NpmFactory, upstream: FixtureRegistry, carol: str
+) -> None:
+    """The version is not in a reader's packument, so npm alone would say a bare ETARGET: the feed's
+    ``npm-notice`` header is printed with it. A lockfile naming the version gets the reason from the tarball's 404."""
+    upstream.add("told", "1.0.0")
+    upstream.add("told", "2.0.0")
+    ok(npm(carol, name="carol").run("install", "told@1.0.0"))
+    rule = "a collaborator (Feed and Upstream Reader) or higher must install it first"
+
+    bob = npm(feed.bob_token, name="bob")
+    result = failed(bob.run("install", "told@2.0.0"))
+    assert "ETARGET" in result.stderr, str(result)
+    notice = (
+        f"npm notice 1 version of told (2.0.0) is available from upstream fixture but not saved in feed {feed.name}"
+    )
+    assert f"{notice}; {rule}" in result.stderr, str(result)
+    assert not (bob.project / "node_modules").exists(), str(result)
+
+    # a lockfile made where 2.0.0 was reachable: npm ci fetches the tarball straight away
+    ci = npm(feed.bob_token, name="bob-ci")
+    depend_on(ci, {"told": "2.0.0"})
+    entry = {
+        "version": "2.0.0",
+        "resolved": f"{feed.registry}told/-/told-2.0.0.tgz",
+        "integrity": upstream_dist(upstream, "told", "2.0.0")["integrity"],
+    }
+    lock = {
+        "name": "e2e-project",
+        "version": "1.0.0",
+        "lockfileVersion": 3,
+        "requires": True,
+        "packages": {"": {"name": "e2e-project", "version": "1.0.0"}, "node_modules/told": entry},
+    }
+    (ci.project / "package-lock.json").write_text(json.dumps(lock, indent=2) + "\n")
+    result = failed(ci.run("ci"))
+    reason = f"told@2.0.0 is available from upstream fixture but is not saved in feed {feed.name} yet; {rule}"
+    assert f"npm notice {reason}" in result.stderr, str(result)
+    assert "404" in result.stderr, str(result)
+    assert not (ci.project / "node_modules" / "told").exists(), str(result)
+    assert upstream.count("GET", tgz("told", "2.0.0")) == 0
+
+
 # --- 3. dependency confusion -----------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ at run time; it is deselected by default (pyproject.toml's ``-m 'not live'``); r
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import readme
 from tests.e2e.conftest import Api, FeedEnv, FeedServer, _start_server, _stop, clean_env
 from tests.e2e.test_python_clients import PY, PyClients, Result, dist_infos, failed, ok, sha256
 from tests.pypi_index_fixture import FixtureIndex, fixture_index  # noqa: F401
@@ -175,6 +177,47 @@ def test_reader_installs_only_after_a_collaborator_saved(
     assert dist_infos(target) == {"shy_py-1.0.dist-info"}, str(result)
     assert value_of(py, target, "shy_py") == "shy"
     assert upstream.count(f"/files/{filename}") == 1
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("client", ["pip", "uv"])
+def test_reader_sees_why_a_version_is_missing_with_the_readme_curl(
+    py: PyClients, upstream: FixtureIndex, carol: str, client: str
+) -> None:
+    """pip and uv print nothing a server sends about a version a page does not list, so the README shows a curl
+    command that does: run as written (curl and grep), against this server and feed."""
+    upstream.add("told-py", "1.0")
+    upstream.add("told-py", "2.0")
+    result, target = install(py, client, py.feed.bob_token, "told-py==2.0")
+    failed(result)
+    assert dist_infos(target) == set(), str(result)
+    rule = "a collaborator (Feed and Upstream Reader) or higher must install"
+    shown = readme_curl(py, "told-py")
+    assert shown.startswith('{"message":"told-py@') and f"is not saved in feed {py.feed.name} yet; {rule}" in shown
+
+    ok(py.pip_install("told-py==1.0", index=py.simple(token=carol))[0])
+    result, target = install(py, client, py.feed.bob_token, "told-py==2.0")
+    failed(result)
+    if client == "pip":
+        assert "(from versions: 1.0)" in result.output, str(result)  # all pip says
+    assert dist_infos(target) == set(), str(result)
+    assert readme_curl(py, "told-py") == (
+        "x-feed-notice: 1 version of told-py (2.0) is available from upstream pypi-fixture but not saved in feed "
+        f"{py.feed.name}; {rule} it first"
+    )
+
+
+def readme_curl(py: PyClients, project: str) -> str:
+    """The README's command for seeing why a version is missing, pointed at this server, feed and project."""
+    (command,) = re.findall(r"^ *(curl -si .*?)\n *```", readme.text(), flags=re.M | re.S)
+    command = command.replace("\\\n", " ").replace("http://127.0.0.1:7071", py.server.base_url)
+    command = command.replace("/_packaging/web/", f"/_packaging/{py.feed.name}/").replace("/six/", f"/{project}/")
+    env = {**clean_env(), "FEED_TOKEN": py.feed.bob_token}
+    done = subprocess.run(
+        ["bash", "-c", command], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
+    return done.stdout.strip()
 
 
 # --- 3. dependency confusion -----------------------------------------------------------------------
