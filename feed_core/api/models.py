@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -41,9 +41,21 @@ from feed_core.domain.upstream_sources import (
 
 T = TypeVar("T")
 
-#: A feed or view name, for the schema (the service checks it and says what is wrong): Azure's rules.
-_NOT_IN_NAME = r"\s\x00-\x1f@~;{}\\+=<>|/?:&$*" + '"' + r"#\[\]%'"
+#: Patterns the services check (with messages saying what is wrong), for the OpenAPI document.
+#: A feed or view name (Azure's rules): no white space (as ``str.isspace``) or control characters, none
+#: of @ ~ ; { } \\ + = < > | / ? : & $ * " # [ ] % ', not starting with _ or ., not ending with ., 1-64 long.
+_NOT_IN_NAME = (
+    r"\x00-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@~;{}\\+=<>|/?:&$*" + '"' + r"#\[\]%'"
+)
 NAME_PATTERN = rf"^[^{_NOT_IN_NAME}_.](?:[^{_NOT_IN_NAME}]{{0,62}}[^{_NOT_IN_NAME}.])?$"
+#: A user name; empty means the caller.
+USER_PATTERN = r"^(?:[A-Za-z0-9][A-Za-z0-9._@+-]{0,127})?$"
+#: An npm name, or the scope or name part of a scoped one (names read may be legacy: capitals, ~).
+NPM_NAME_PART_PATTERN = r"^[A-Za-z0-9~-][A-Za-z0-9._~-]*$"
+#: PEP 508 project names (the service compares case-insensitively).
+PYPI_NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$"
+#: The common PEP 440 versions (the service takes every PEP 440 version).
+PYPI_VERSION_PATTERN = r"^[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?$"
 MAX_DESCRIPTION = 255
 
 
@@ -122,6 +134,7 @@ def _strict_bool(value: object) -> object:
     return value
 
 
+UserName = Annotated[str, Field(json_schema_extra={"pattern": USER_PATTERN})]
 FeedName = Annotated[str, Field(min_length=1, json_schema_extra={"pattern": NAME_PATTERN, "maxLength": 64})]
 Description = Annotated[str, Field(max_length=MAX_DESCRIPTION)]
 RoleName = Annotated[
@@ -203,7 +216,7 @@ class PermissionChange(RequestModel):
     role: RoleName = Field(
         description="Case-insensitive; owner and publisher are accepted for administrator and contributor."
     )
-    identity_descriptor: str = Field(description="The user name.")
+    identity_descriptor: UserName = Field(description="The user name.")
 
 
 class PermissionsPatch(RootModel[list[PermissionChange]]):
@@ -216,7 +229,7 @@ class PermissionsPatch(RootModel[list[PermissionChange]]):
 class TokenCreateRequest(RequestModel):
     """``POST _apis/tokens/pats``: a personal access token for the caller, or (administrators) for ``user``."""
 
-    user: str | None = None
+    user: UserName | None = Field(None, description="Default: the caller.")
     display_name: str | None = None
     scope: ScopeName | None = Field(None, description="Default vso.packaging (read).")
     valid_to: ValidTo | None = Field(None, description="Default: the longest lifetime the server allows.")
@@ -231,6 +244,11 @@ class UpstreamingRequest(RequestModel):
     versions_from_external_upstreams: BehaviourName
 
 
+def _one_of_fields(fields: dict[str, str]) -> dict[str, Any]:
+    """The schema of a body that must set (not to null) at least one of ``fields`` (name -> JSON type)."""
+    return {"anyOf": [{"required": [k], "properties": {k: {"type": t}}} for k, t in fields.items()]}
+
+
 class ViewsOperation(RequestModel):
     """Promote a version into a view: ``{"op": "add", "path": "/views/-", "value": "<view>"}``."""
 
@@ -242,12 +260,16 @@ class ViewsOperation(RequestModel):
 class NpmVersionUpdate(RequestModel):
     """``PATCH .../npm/{package}/versions/{version}``: promote and/or deprecate (an empty message un-deprecates)."""
 
+    model_config = ConfigDict(json_schema_extra=_one_of_fields({"views": "object", "deprecateMessage": "string"}))
+
     views: ViewsOperation | None = None
     deprecate_message: str | None = None
 
 
 class PypiVersionUpdate(RequestModel):
     """``PATCH .../pypi/packages/{name}/versions/{version}``: promote and/or yank (PEP 592)."""
+
+    model_config = ConfigDict(json_schema_extra=_one_of_fields({"views": "object", "yanked": "boolean"}))
 
     views: ViewsOperation | None = None
     yanked: bool | None = None

@@ -19,8 +19,17 @@ from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 
-from feed_core.api.models import NAME_PATTERN
+from feed_core.api.models import (
+    NAME_PATTERN,
+    NPM_NAME_PART_PATTERN,
+    PYPI_NAME_PATTERN,
+    PYPI_VERSION_PATTERN,
+    USER_PATTERN,
+)
 from feed_core.api.responses import ErrorResponse
+from feed_core.domain.names import NPM_NAME_MAX
+from feed_core.domain.python_dist import NAME_MAX as PYPI_NAME_MAX
+from feed_core.domain.python_dist import VERSION_MAX as PYPI_VERSION_MAX
 
 if TYPE_CHECKING:
     from feed_core.api.rest import Route
@@ -52,15 +61,31 @@ _STATUS_TEXT = {200: "OK", 201: "Created", 204: "No content"}
 
 _STRING: dict[str, Any] = {"type": "string"}
 _NAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NAME_PATTERN}
+_NPM_NAME: dict[str, Any] = {**_STRING, "maxLength": NPM_NAME_MAX, "pattern": NPM_NAME_PART_PATTERN}
+#: Each part of a scoped npm name: together (with @ and /) at most NPM_NAME_MAX long.
+_NPM_NAME_PART: dict[str, Any] = {**_NPM_NAME, "maxLength": (NPM_NAME_MAX - 2) // 2}
+#: Where a Python package's name and version differ from an npm one's.
+_PYPI_PARAMETERS: dict[str, dict[str, Any]] = {
+    "packageName": {
+        "in": "path",
+        "description": "The project's name (PEP 508)",
+        "schema": {**_STRING, "maxLength": PYPI_NAME_MAX, "pattern": PYPI_NAME_PATTERN},
+    },
+    "packageVersion": {
+        "in": "path",
+        "description": "The version (PEP 440)",
+        "schema": {**_STRING, "maxLength": PYPI_VERSION_MAX, "pattern": PYPI_VERSION_PATTERN},
+    },
+}
 _PARAMETERS: dict[str, dict[str, Any]] = {
     "feedId": {"in": "path", "description": "The feed's name or id", "schema": _NAME},
     "viewId": {"in": "path", "description": "The view's name or id", "schema": _NAME},
-    "packageName": {"in": "path", "description": "The package's name", "schema": {**_STRING, "minLength": 1}},
-    "packageScope": {"in": "path", "description": "An npm scope, without the @", "schema": {**_STRING, "minLength": 1}},
+    "packageName": {"in": "path", "description": "The package's name", "schema": _NPM_NAME},
+    "packageScope": {"in": "path", "description": "An npm scope, without the @", "schema": _NPM_NAME},
     "unscopedPackageName": {
         "in": "path",
         "description": "The npm package's name within its scope",
-        "schema": {**_STRING, "minLength": 1},
+        "schema": _NPM_NAME,
     },
     "packageVersion": {"in": "path", "description": "The version number", "schema": {**_STRING, "minLength": 1}},
     "packageId": {"in": "path", "description": "The package's id (see a version's packageId)", "schema": _STRING},
@@ -70,7 +95,11 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
         "description": "Azure DevOps' API version (any value is accepted), e.g. 7.1",
         "schema": _STRING,
     },
-    "user": {"in": "query", "description": "Another user's tokens (organization administrators)", "schema": _STRING},
+    "user": {
+        "in": "query",
+        "description": "Another user's tokens (organization administrators)",
+        "schema": {**_STRING, "pattern": USER_PATTERN},
+    },
     "authorizationId": {
         "in": "query",
         "required": True,
@@ -143,7 +172,7 @@ def _operation(route: Route, refs: Refs) -> dict[str, Any]:
         "summary": route.summary,
         "tags": [_tag(route.path)],
         "parameters": [
-            *({"name": p, "required": True, **_PARAMETERS[p]} for p in params),
+            *({"name": p, "required": True, **_parameter(route, p)} for p in params),
             *({"name": q, **_PARAMETERS[q]} for q in ("api-version", *route.query, *route.request_headers)),
         ],
     }
@@ -166,6 +195,12 @@ def _operation(route: Route, refs: Refs) -> dict[str, Any]:
         **{str(code): {"description": _ERROR_TEXT[code], "content": error} for code in codes},
     }
     return op
+
+
+def _parameter(route: Route, name: str) -> dict[str, Any]:
+    if "/pypi/" in route.path and name in _PYPI_PARAMETERS:
+        return _PYPI_PARAMETERS[name]
+    return _PARAMETERS[name]
 
 
 def _operation_id(route: Route) -> str:

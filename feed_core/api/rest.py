@@ -57,7 +57,7 @@ from feed_core.api.shapes import (
 )
 from feed_core.api.upstream_shapes import FeedHealthResponse, feed_health_response
 from feed_core.domain.access import caller_role, require_role
-from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError
+from feed_core.domain.errors import BadRequestError, FeedError, MethodNotAllowedError, NotFoundError
 from feed_core.domain.ids import version_guid
 from feed_core.domain.models import Caller, Feed, ViewVisibility
 from feed_core.domain.names import parse_npm_name, validate_org, validate_project
@@ -173,11 +173,19 @@ async def handle(services: Services, request: Request, org: str, project: str | 
         if project is not None:
             validate_project(project)
         segs = [s for s in rest.split("/") if s]
+        allowed = []
         for route in ROUTES:
             params = route.match(segs)
             if params is not None and route.method == request.method:
                 return await route.handler(Call(services, request, org, project, caller, route, params))
-        raise NotFoundError(f"no such API: {request.method} _apis/{rest}")
+            if params is not None:
+                allowed.append(route.method)
+        if not allowed:
+            raise NotFoundError(f"no such API: {request.method} _apis/{rest}")
+        methods = ", ".join(dict.fromkeys(allowed))
+        response = render_error(MethodNotAllowedError(f"_apis/{rest} takes {methods}, not {request.method}"))
+        response.headers["Allow"] = methods
+        return response
 
     return await guarded(render_error, run)
 
