@@ -48,8 +48,9 @@ _NOT_IN_NAME = (
     r"\x00-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000@~;{}\\+=<>|/?:&$*" + '"' + r"#\[\]%'"
 )
 NAME_PATTERN = rf"^[^{_NOT_IN_NAME}_.](?:[^{_NOT_IN_NAME}]{{0,62}}[^{_NOT_IN_NAME}.])?$"
-#: A user name; empty means the caller.
-USER_PATTERN = r"^(?:[A-Za-z0-9][A-Za-z0-9._@+-]{0,127})?$"
+USER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
+#: A user name where an empty one means the caller.
+USER_OR_EMPTY_PATTERN = r"^(?:[A-Za-z0-9][A-Za-z0-9._@+-]{0,127})?$"
 #: An npm name, or the scope or name part of a scoped one (names read may be legacy: capitals, ~).
 NPM_NAME_PART_PATTERN = r"^[A-Za-z0-9~-][A-Za-z0-9._~-]*$"
 #: PEP 508 project names (the service compares case-insensitively).
@@ -96,7 +97,7 @@ def _visibility(text: str) -> ViewVisibility:
     for v in ViewVisibility:
         if v.value.lower() == text.strip().lower():
             return v
-    raise ValueError("use private, collection, organization or aadTenant")
+    raise ValueError("Input should be private, collection, organization or aadTenant")
 
 
 def _release_age(value: object) -> object:
@@ -110,7 +111,7 @@ def _release_age(value: object) -> object:
 
 def _valid_to(value: object) -> object:
     if not isinstance(value, str):
-        return value  # the strict str check says what is wrong
+        return value  # the datetime check after this one says what is wrong
     try:
         moment = parse_iso(value.upper())
     except ValueError:
@@ -135,6 +136,7 @@ def _strict_bool(value: object) -> object:
 
 
 UserName = Annotated[str, Field(json_schema_extra={"pattern": USER_PATTERN})]
+UserNameOrEmpty = Annotated[str, Field(json_schema_extra={"pattern": USER_OR_EMPTY_PATTERN})]
 FeedName = Annotated[str, Field(min_length=1, json_schema_extra={"pattern": NAME_PATTERN, "maxLength": 64})]
 Description = Annotated[str, Field(max_length=MAX_DESCRIPTION)]
 RoleName = Annotated[
@@ -229,7 +231,7 @@ class PermissionsPatch(RootModel[list[PermissionChange]]):
 class TokenCreateRequest(RequestModel):
     """``POST _apis/tokens/pats``: a personal access token for the caller, or (administrators) for ``user``."""
 
-    user: UserName | None = Field(None, description="Default: the caller.")
+    user: UserNameOrEmpty | None = Field(None, description="Default (or empty): the caller.")
     display_name: str | None = None
     scope: ScopeName | None = Field(None, description="Default vso.packaging (read).")
     valid_to: ValidTo | None = Field(None, description="Default: the longest lifetime the server allows.")

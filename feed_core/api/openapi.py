@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
@@ -24,15 +24,13 @@ from feed_core.api.models import (
     NPM_NAME_PART_PATTERN,
     PYPI_NAME_PATTERN,
     PYPI_VERSION_PATTERN,
-    USER_PATTERN,
+    USER_OR_EMPTY_PATTERN,
 )
 from feed_core.api.responses import ErrorResponse
+from feed_core.api.routing import Route
 from feed_core.domain.names import NPM_NAME_MAX
 from feed_core.domain.python_dist import NAME_MAX as PYPI_NAME_MAX
 from feed_core.domain.python_dist import VERSION_MAX as PYPI_VERSION_MAX
-
-if TYPE_CHECKING:
-    from feed_core.api.rest import Route
 
 OPENAPI_VERSION = "3.1.0"
 #: Where the committed copy says the API is: a placeholder (the served document names the caller's base URL).
@@ -98,7 +96,7 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
     "user": {
         "in": "query",
         "description": "Another user's tokens (organization administrators)",
-        "schema": {**_STRING, "pattern": USER_PATTERN},
+        "schema": {**_STRING, "pattern": USER_OR_EMPTY_PATTERN},
     },
     "authorizationId": {
         "in": "query",

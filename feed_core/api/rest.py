@@ -11,10 +11,9 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -33,7 +32,6 @@ from feed_core.api.models import (
 from feed_core.api.openapi import openapi_document
 from feed_core.api.responses import (
     DeletedFeedListResponse,
-    ErrorResponse,
     FeedListResponse,
     FeedResponse,
     PermissionListResponse,
@@ -44,8 +42,8 @@ from feed_core.api.responses import (
     VersionResponse,
     ViewListResponse,
     ViewResponse,
-    dump,
 )
+from feed_core.api.routing import Call, Route, render_error
 from feed_core.api.shapes import (
     deleted_feed_response,
     feed_response,
@@ -57,111 +55,18 @@ from feed_core.api.shapes import (
 )
 from feed_core.api.upstream_shapes import FeedHealthResponse, feed_health_response
 from feed_core.domain.access import caller_role, require_role
-from feed_core.domain.errors import BadRequestError, FeedError, MethodNotAllowedError, NotFoundError
+from feed_core.domain.errors import BadRequestError, MethodNotAllowedError, NotFoundError
 from feed_core.domain.ids import version_guid
 from feed_core.domain.models import Caller, Feed, ViewVisibility
 from feed_core.domain.names import parse_npm_name, validate_org, validate_project
 from feed_core.domain.python_dist import canonical_version, normalize_name, validate_project_name
 from feed_core.domain.roles import Role, Scope
-from feed_core.domain.validation import describe_validation_error
-from feed_core.protocols.http import authenticate, base_url, guarded, json_response, parse_json, read_body
+from feed_core.protocols.http import authenticate, guarded, json_response
 from feed_core.service.container import Services
 from feed_core.service.feeds import UNCHANGED, FeedUpdate, ViewUpdate, http_etag
 
 log = logging.getLogger("feed_core.api")
-_BODY_LIMIT = 1024 * 1024
 _RESTORE_PATCH = '[{"op": "replace", "path": "/isDeleted", "value": false}]'
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def render_error(exc: FeedError) -> Response:
-    """Azure DevOps error body: clients show ``message``."""
-    name = type(exc).__name__
-    body = ErrorResponse(
-        id_="1", inner_exception=None, message=exc.message, type_name=name, type_key=name, error_code=0, event_id=3000
-    )
-    return json_response(dump(body), status=exc.status)
-
-
-# --- routing ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Route:
-    """One operation: ``path`` is under ``_apis/``, in OpenAPI's template form (``{name}`` is one path
-    segment, ``@{name}`` one that starts with ``@``)."""
-
-    method: str
-    path: str
-    handler: Callable[[Call], Awaitable[Response]]
-    summary: str
-    body: type[BaseModel] | None = None
-    answer: type[BaseModel] | None = None
-    status: int = 200
-    query: tuple[str, ...] = ()
-    request_headers: tuple[str, ...] = ()
-    response_headers: tuple[str, ...] = ()
-    errors: tuple[int, ...] = ()  # beyond the ones every route may answer (see openapi.COMMON_ERRORS)
-
-    def match(self, segs: list[str]) -> dict[str, str] | None:
-        """The path parameters when ``segs`` is this route's path, else ``None``."""
-        template = self.path.split("/")
-        if len(template) != len(segs):
-            return None
-        params: dict[str, str] = {}
-        for want, got in zip(template, segs, strict=True):
-            if want.startswith("{"):
-                params[want[1:-1]] = got
-            elif want.startswith("@{"):
-                if not got.startswith("@") or len(got) < 2:
-                    return None
-                params[want[2:-1]] = got[1:]
-            elif want.lower() != got.lower():
-                return None
-        return params
-
-
-@dataclass
-class Call:
-    """One request to one route, with what its handler needs."""
-
-    services: Services
-    request: Request
-    org: str
-    project: str | None
-    caller: Caller
-    route: Route
-    params: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def base(self) -> str:
-        return base_url(self.services, self.request)
-
-    def query(self, name: str) -> str | None:
-        return self.request.query_params.get(name)
-
-    async def feed(self) -> Feed:
-        return await self.services.feeds.find(self.org, self.project, self.params["feedId"])
-
-    async def body(self, model: type[M]) -> M:
-        """The request body as ``model`` (the route's); a 400 naming each bad field otherwise."""
-        if model is not self.route.body:
-            raise TypeError(f"{self.route.method} {self.route.path} declares {self.route.body}, not {model}")
-        raw = parse_json(await read_body(self.request, _BODY_LIMIT))
-        try:
-            return model.model_validate(raw)
-        except ValidationError as exc:
-            raise BadRequestError(describe_validation_error(exc)) from None
-
-    def answer(self, model: BaseModel, headers: dict[str, str] | None = None) -> Response:
-        """The route's answer (its declared model and status)."""
-        if self.route.answer is None or not isinstance(model, self.route.answer):
-            raise TypeError(f"{self.route.method} {self.route.path} declares {self.route.answer}, not {model}")
-        return json_response(dump(model), self.route.status, headers)
-
-    def empty(self) -> Response:
-        return Response(status_code=self.route.status)
 
 
 async def handle(services: Services, request: Request, org: str, project: str | None, rest: str) -> Response:

@@ -54,7 +54,7 @@ BAD_BODIES: list[tuple[str, str, Any, str]] = [
     ("PATCH", FEED, {"minimumReleaseAgeExemptions": "@a/*"}, "minimumReleaseAgeExemptions: Input should be a valid"),
     ("PATCH", FEED, [], NOT_AN_OBJECT),
     ("POST", f"{FEED}/views", {"visibility": "private"}, "name: Field required"),
-    ("POST", f"{FEED}/views", {"name": "v", "visibility": "public"}, "visibility: use private, collection"),
+    ("POST", f"{FEED}/views", {"name": "v", "visibility": "public"}, "visibility: Input should be private, collection"),
     ("POST", f"{FEED}/views", {"name": "v", "visibility": 1}, "visibility: Input should be a valid string"),
     ("PATCH", f"{FEED}/views/Release", {"visibility": True}, "visibility: Input should be a valid string"),
     ("PATCH", f"{FEED}/views/Release", {"name": ["Release2"]}, "name: Input should be a valid string"),
