@@ -1,90 +1,72 @@
 """The management REST API under ``/{org}[/{project}]/_apis/``, in Azure DevOps shapes.
 
 Paths are matched case-insensitively on their fixed words (Azure clients send both ``feeds`` and
-``Feeds``); ``api-version`` is accepted in any of the values Azure documents.
+``Feeds``); ``api-version`` is accepted in any of the values Azure documents. Each route is one small
+handler in :data:`ROUTES`, which also names its body and answer models: the OpenAPI document
+(``feed_core.api.openapi``) is generated from that table.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from feed_core.api.shapes import (
-    feed_json,
-    permission_json,
-    provenance_json,
-    token_json,
-    version_json,
-    view_json,
+from feed_core.api.models import (
+    FeedCreateRequest,
+    FeedUpdateRequest,
+    NpmVersionUpdate,
+    PermissionsPatch,
+    PypiVersionUpdate,
+    RestorePatch,
+    TokenCreateRequest,
+    UpstreamingRequest,
+    ViewCreateRequest,
+    ViewUpdateRequest,
 )
-from feed_core.api.upstream_shapes import feed_health_response
+from feed_core.api.openapi import openapi_document
+from feed_core.api.responses import (
+    DeletedFeedListResponse,
+    FeedListResponse,
+    FeedResponse,
+    PermissionListResponse,
+    ProvenanceResponse,
+    TokenCreateResponse,
+    TokenListResponse,
+    UpstreamingResponse,
+    VersionResponse,
+    ViewListResponse,
+    ViewResponse,
+)
+from feed_core.api.routing import Call, Route, render_error
+from feed_core.api.shapes import (
+    deleted_feed_response,
+    feed_response,
+    permission_response,
+    provenance_response,
+    token_response,
+    version_response,
+    view_response,
+)
+from feed_core.api.upstream_shapes import FeedHealthResponse, feed_health_response
 from feed_core.domain.access import caller_role, require_role
-from feed_core.domain.clock import parse_iso
-from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError
+from feed_core.domain.errors import BadRequestError, MethodNotAllowedError, NotFoundError
 from feed_core.domain.ids import version_guid
 from feed_core.domain.models import Caller, Feed, ViewVisibility
 from feed_core.domain.names import parse_npm_name, validate_org, validate_project
 from feed_core.domain.python_dist import canonical_version, normalize_name, validate_project_name
-from feed_core.domain.roles import Role, parse_role, parse_scope
-from feed_core.domain.upstream_rules import parse_behaviour
-from feed_core.protocols.http import authenticate, base_url, guarded, json_response, parse_json, read_body
+from feed_core.domain.roles import Role, Scope
+from feed_core.protocols.http import authenticate, guarded, json_response
 from feed_core.service.container import Services
 from feed_core.service.feeds import UNCHANGED, FeedUpdate, ViewUpdate, http_etag
 
 log = logging.getLogger("feed_core.api")
-_BODY_LIMIT = 1024 * 1024
-
-
-def render_error(exc: FeedError) -> Response:
-    """Azure DevOps error body: clients show ``message``."""
-    return json_response(
-        {
-            "$id": "1",
-            "innerException": None,
-            "message": exc.message,
-            "typeName": type(exc).__name__,
-            "typeKey": type(exc).__name__,
-            "errorCode": 0,
-            "eventId": 3000,
-        },
-        status=exc.status,
-    )
-
-
-def _bool(body: dict[str, Any], key: str) -> bool | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise BadRequestError(f"{key} must be true or false")
-    return value
-
-
-def _str(body: dict[str, Any], key: str) -> str | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise BadRequestError(f"{key} must be a string")
-    return value
-
-
-async def _json_body(request: Request) -> Any:
-    return parse_json(await read_body(request, _BODY_LIMIT))
-
-
-async def _object_body(request: Request) -> dict[str, Any]:
-    body = await _json_body(request)
-    if not isinstance(body, dict):
-        raise BadRequestError("the request body must be a JSON object")
-    return body
-
-
-def _listing(items: list[Any]) -> dict[str, Any]:
-    return {"count": len(items), "value": items}
+_RESTORE_PATCH = '[{"op": "replace", "path": "/isDeleted", "value": false}]'
 
 
 async def handle(services: Services, request: Request, org: str, project: str | None, rest: str) -> Response:
@@ -96,171 +78,21 @@ async def handle(services: Services, request: Request, org: str, project: str | 
         if project is not None:
             validate_project(project)
         segs = [s for s in rest.split("/") if s]
-        lower = [s.lower() for s in segs]
-        method = request.method
-        base = base_url(services, request)
-        if lower[:2] == ["tokens", "pats"] and len(segs) == 2:
-            return await _tokens(services, request, org, caller, method)
-        if lower[:2] == ["packaging", "feeds"]:
-            return await _feeds(services, request, org, project, caller, method, segs[2:], lower[2:], base)
-        if lower[:2] == ["packaging", "feedrecyclebin"]:
-            return await _recycle_bin(services, request, org, project, caller, method, segs[2:], base)
-        raise NotFoundError(f"no such API: {method} _apis/{rest}")
+        allowed = []
+        for route in ROUTES:
+            params = route.match(segs)
+            if params is not None and route.method == request.method:
+                return await route.handler(Call(services, request, org, project, caller, route, params))
+            if params is not None:
+                allowed.append(route.method)
+        if not allowed:
+            raise NotFoundError(f"no such API: {request.method} _apis/{rest}")
+        methods = ", ".join(dict.fromkeys(allowed))
+        response = render_error(MethodNotAllowedError(f"_apis/{rest} takes {methods}, not {request.method}"))
+        response.headers["Allow"] = methods
+        return response
 
     return await guarded(render_error, run)
-
-
-async def _tokens(services: Services, request: Request, org: str, caller: Caller, method: str) -> Response:
-    q = request.query_params
-    if method == "GET":
-        tokens = await services.identity.list_tokens(org, caller, q.get("user"))
-        return json_response({"patTokens": [token_json(t) for t in tokens], "continuationToken": None})
-    if method == "POST":
-        body = await _object_body(request)
-        valid_to = None
-        if (raw := _str(body, "validTo")) is not None:
-            try:
-                valid_to = parse_iso(raw)
-            except ValueError:
-                raise BadRequestError(f"validTo {raw!r} is not an ISO-8601 date") from None
-            if valid_to.tzinfo is None:
-                raise BadRequestError("validTo must include a time zone, e.g. 2027-01-01T00:00:00Z")
-        try:
-            scope = parse_scope(_str(body, "scope") or "vso.packaging")
-        except ValueError as exc:
-            raise BadRequestError(str(exc)) from None
-        minted = await services.identity.mint(
-            org,
-            caller,
-            user=_str(body, "user"),
-            display_name=_str(body, "displayName") or "",
-            scope=scope,
-            valid_to=valid_to,
-        )
-        log.info("token %s created for %s by %s", minted.token.authorization_id, minted.token.user, caller.user)
-        return json_response({"patToken": token_json(minted.token, minted.plaintext), "patTokenError": "none"})
-    if method == "DELETE":
-        auth_id = q.get("authorizationId")
-        if not auth_id:
-            raise BadRequestError("name the token to revoke with ?authorizationId=")
-        await services.identity.revoke(org, caller, auth_id, q.get("user"))
-        return Response(status_code=204)
-    raise NotFoundError(f"no such API: {method} tokens/pats")
-
-
-async def _feeds(
-    services: Services,
-    request: Request,
-    org: str,
-    project: str | None,
-    caller: Caller,
-    method: str,
-    segs: list[str],
-    lower: list[str],
-    base: str,
-) -> Response:
-    if not segs:
-        if method == "GET":
-            feeds = await services.feeds.list_feeds(org, project, caller)
-            return json_response(
-                _listing(
-                    [
-                        feed_json(base, f, await services.health.get_all(f.id), detailed=_administers(f, caller))
-                        for f in feeds
-                    ]
-                )
-            )
-        if method == "POST":
-            body = await _object_body(request)
-            name = _str(body, "name")
-            if not name:
-                raise BadRequestError("a feed needs a name")
-            sources = body.get("upstreamSources")
-            feed = await services.feeds.create(
-                org,
-                project,
-                caller,
-                name,
-                _str(body, "description") or "",
-                _bool(body, "upstreamEnabled") is not False,
-                [] if sources is None else sources,
-                minimum_release_age_hours=body.get("minimumReleaseAgeHours"),
-                minimum_release_age_exemptions=body.get("minimumReleaseAgeExemptions"),
-            )
-            log.info("feed %s created by %s", feed.scope_label, caller.user)
-            return json_response(feed_json(base, feed), 201)
-        raise NotFoundError(f"no such API: {method} feeds")
-    feed = await services.feeds.find(org, project, segs[0])
-    sub, sub_lower = segs[1:], lower[1:]
-    if not sub:
-        return await _feed(services, request, feed, caller, method, base)
-    if sub_lower[0] == "views":
-        return await _views(services, request, feed, caller, method, sub[1:], base)
-    if sub_lower == ["health"] and method == "GET":
-        require_role(feed, caller, Role.READER, "reading upstream health")
-        health = await services.health.get_all(feed.id)
-        return json_response(
-            feed_health_response(feed, health, detailed=_administers(feed, caller)).model_dump(
-                by_alias=True, mode="json", exclude_unset=True
-            )
-        )
-    if sub_lower == ["permissions"]:
-        return await _permissions(services, request, feed, caller, method)
-    if (
-        sub_lower[0] == "packages"
-        and len(sub_lower) == 5
-        and sub_lower[2] == "versions"
-        and sub_lower[4] == "provenance"
-    ):
-        return await _provenance(services, feed, caller, method, sub[1], sub[3])
-    if (
-        sub_lower[0] in ("npm", "pypi")
-        and len(sub_lower) > 2
-        and sub_lower[1] == "packages"
-        and (sub_lower[-1] == "upstreaming")
-    ):
-        return await _upstreaming(services, request, feed, caller, method, sub_lower[0], sub[2:-1])
-    if sub_lower[0] == "npm":
-        return await _npm_version(services, request, feed, caller, method, sub[1:], base)
-    if sub_lower[0] == "pypi":
-        return await _pypi_version(services, request, feed, caller, method, sub[1:], base)
-    raise NotFoundError(f"no such API: {method} feeds/{'/'.join(segs)}")
-
-
-async def _feed(services: Services, request: Request, feed: Feed, caller: Caller, method: str, base: str) -> Response:
-    if method == "GET":
-        require_role(feed, caller, Role.READER, "reading the feed")
-        health = await services.health.get_all(feed.id)
-        detailed = _administers(feed, caller)
-        return json_response(feed_json(base, feed, health, detailed=detailed), headers={"ETag": http_etag(feed.etag)})
-    if method == "PATCH":
-        body = await _object_body(request)
-        sources = body.get("upstreamSources")
-        if sources is not None and not isinstance(sources, list):
-            raise BadRequestError("upstreamSources must be a list")
-        change = FeedUpdate(
-            name=_str(body, "name"),
-            description=_str(body, "description"),
-            upstream_enabled=_bool(body, "upstreamEnabled"),
-            upstream_sources=sources,
-            hide_deleted_package_versions=_bool(body, "hideDeletedPackageVersions"),
-            badges_enabled=_bool(body, "badgesEnabled"),
-            default_view_id=_str(body, "defaultViewId"),
-            allow_upstream_name_conflict=_bool(body, "allowUpstreamNameConflict"),
-            minimum_release_age_hours=body.get("minimumReleaseAgeHours", UNCHANGED),
-            minimum_release_age_exemptions=body.get("minimumReleaseAgeExemptions", UNCHANGED),
-        )
-        updated = await services.feeds.update(feed, caller, change, request.headers.get("if-match"))
-        health = await services.health.get_all(updated.id)
-        detailed = _administers(updated, caller)
-        return json_response(
-            feed_json(base, updated, health, detailed=detailed), headers={"ETag": http_etag(updated.etag)}
-        )
-    if method == "DELETE":
-        await services.feeds.delete(feed, caller)
-        log.info("feed %s moved to the feed recycle bin by %s", feed.scope_label, caller.user)
-        return Response(status_code=204)
-    raise NotFoundError(f"no such API: {method} feed")
 
 
 def _administers(feed: Feed, caller: Caller) -> bool:
@@ -268,244 +100,456 @@ def _administers(feed: Feed, caller: Caller) -> bool:
     return caller_role(feed, caller) >= Role.ADMINISTRATOR
 
 
-_RESTORE_PATCH = '[{"op": "replace", "path": "/isDeleted", "value": false}]'
+# --- tokens ----------------------------------------------------------------------------------------
 
 
-async def _recycle_bin(
-    services: Services,
-    request: Request,
-    org: str,
-    project: str | None,
-    caller: Caller,
-    method: str,
-    segs: list[str],
-    base: str,
-) -> Response:
-    """Azure's feed recycle bin: list deleted feeds, restore one (PATCH ``/isDeleted``), purge one now (DELETE)."""
-    if not segs and method == "GET":
-        feeds = await services.feeds.deleted_feeds(org, project, caller)
-        return json_response(
-            _listing(
-                [{**feed_json(base, f), "scheduledPermanentDeleteDate": services.cleanup.purge_due(f)} for f in feeds]
-            )
-        )
-    if len(segs) == 1 and method in ("PATCH", "DELETE"):
-        feed = await services.feeds.find_deleted(org, project, segs[0], caller)
-        if method == "DELETE":
-            await services.cleanup.purge(feed, caller)
-            log.info("feed %s permanently deleted by %s", feed.scope_label, caller.user)
-            return Response(status_code=204)
-        body = await _json_body(request)
-        if not (
-            isinstance(body, list)
-            and len(body) == 1
-            and isinstance(body[0], dict)
-            and body[0].get("op") == "replace"
-            and str(body[0].get("path", "")).lower() == "/isdeleted"
-            and body[0].get("value") is False
-        ):
-            raise BadRequestError(f"to restore the feed send the JSON patch {_RESTORE_PATCH}")
-        restored = await services.feeds.restore(feed, caller)
-        log.info("feed %s restored by %s", restored.scope_label, caller.user)
-        return json_response(feed_json(base, restored))
-    raise NotFoundError(f"no such API: {method} feedrecyclebin/{'/'.join(segs)}")
+async def _list_tokens(c: Call) -> Response:
+    tokens = await c.services.identity.list_tokens(c.org, c.caller, c.query("user"))
+    return c.answer(TokenListResponse(pat_tokens=[token_response(t) for t in tokens], continuation_token=None))
 
 
-def _visibility(body: dict[str, Any]) -> ViewVisibility | None:
-    raw = _str(body, "visibility")
-    if raw is None:
-        return None
-    for v in ViewVisibility:
-        if v.value.lower() == raw.lower():
-            return v
-    raise BadRequestError("visibility must be private, collection, organization or aadTenant")
+async def _create_token(c: Call) -> Response:
+    body = await c.body(TokenCreateRequest)
+    minted = await c.services.identity.mint(
+        c.org,
+        c.caller,
+        user=body.user,
+        display_name=body.display_name or "",
+        scope=body.scope or Scope.READ,
+        valid_to=body.valid_to,
+    )
+    log.info("token %s created for %s by %s", minted.token.authorization_id, minted.token.user, c.caller.user)
+    shown = token_response(minted.token, minted.plaintext)
+    return c.answer(TokenCreateResponse(pat_token=shown, pat_token_error="none"))  # noqa: S106 - no error
 
 
-async def _views(
-    services: Services, request: Request, feed: Feed, caller: Caller, method: str, segs: list[str], base: str
-) -> Response:
-    if not segs:
-        if method == "GET":
-            require_role(feed, caller, Role.READER, "reading views")
-            return json_response(_listing([view_json(base, feed, v) for v in feed.views]))
-        if method == "POST":
-            body = await _object_body(request)
-            name = _str(body, "name")
-            if not name:
-                raise BadRequestError("a view needs a name")
-            view = await services.feeds.create_view(feed, caller, name, _visibility(body) or ViewVisibility.PRIVATE)
-            return json_response(view_json(base, feed, view), 201)
-    elif len(segs) == 1:
-        if method == "GET":
-            require_role(feed, caller, Role.READER, "reading views")
-            return json_response(view_json(base, feed, services.feeds.view(feed, segs[0])))
-        if method == "PATCH":
-            body = await _object_body(request)
-            view = await services.feeds.update_view(
-                feed, caller, segs[0], ViewUpdate(_str(body, "name"), _visibility(body))
-            )
-            return json_response(view_json(base, feed, view))
-        if method == "DELETE":
-            await services.feeds.delete_view(feed, caller, segs[0])
-            return Response(status_code=204)
-    raise NotFoundError(f"no such API: {method} views/{'/'.join(segs)}")
+async def _revoke_token(c: Call) -> Response:
+    auth_id = c.query("authorizationId")
+    if not auth_id:
+        raise BadRequestError("name the token to revoke with ?authorizationId=")
+    await c.services.identity.revoke(c.org, c.caller, auth_id, c.query("user"))
+    return c.empty()
 
 
-async def _permissions(services: Services, request: Request, feed: Feed, caller: Caller, method: str) -> Response:
-    if method == "GET":
-        require_role(feed, caller, Role.ADMINISTRATOR, "reading permissions")
-        return json_response(_listing([permission_json(p.user, p.role, feed) for p in feed.permissions]))
-    if method == "PATCH":
-        body = await _json_body(request)
-        if not isinstance(body, list):
-            raise BadRequestError('the body must be a list of {"role": ..., "identityDescriptor": ...}')
-        changes = []
-        for i, item in enumerate(body):
-            if (
-                not isinstance(item, dict)
-                or not isinstance(item.get("identityDescriptor"), str)
-                or not isinstance(item.get("role"), str)
-            ):
-                raise BadRequestError(f"permission [{i}] needs string 'role' and 'identityDescriptor'")
-            try:
-                role = parse_role(item["role"])
-            except ValueError as exc:
-                raise BadRequestError(str(exc)) from None
-            changes.append((item["identityDescriptor"], role))
-        updated = await services.feeds.set_permissions(feed, caller, changes)
-        return json_response(_listing([permission_json(p.user, p.role, updated) for p in updated.permissions]))
-    raise NotFoundError(f"no such API: {method} permissions")
+# --- feeds -----------------------------------------------------------------------------------------
 
 
-async def _provenance(
-    services: Services, feed: Feed, caller: Caller, method: str, package_id: str, version_id: str
-) -> Response:
+async def _list_feeds(c: Call) -> Response:
+    feeds = await c.services.feeds.list_feeds(c.org, c.project, c.caller)
+    shown = [
+        feed_response(c.base, f, await c.services.health.get_all(f.id), detailed=_administers(f, c.caller))
+        for f in feeds
+    ]
+    return c.answer(FeedListResponse(count=len(shown), value=shown))
+
+
+async def _create_feed(c: Call) -> Response:
+    body = await c.body(FeedCreateRequest)
+    feed = await c.services.feeds.create(
+        c.org,
+        c.project,
+        c.caller,
+        body.name,
+        body.description or "",
+        body.upstream_enabled is not False,
+        body.upstream_sources or [],
+        minimum_release_age_hours=body.minimum_release_age_hours,
+        minimum_release_age_exemptions=body.minimum_release_age_exemptions,
+    )
+    log.info("feed %s created by %s", feed.scope_label, c.caller.user)
+    return c.answer(feed_response(c.base, feed))
+
+
+async def _feed_answer(c: Call, feed: Feed) -> Response:
+    health = await c.services.health.get_all(feed.id)
+    shown = feed_response(c.base, feed, health, detailed=_administers(feed, c.caller))
+    return c.answer(shown, headers={"ETag": http_etag(feed.etag)})
+
+
+async def _get_feed(c: Call) -> Response:
+    feed = await c.feed()
+    require_role(feed, c.caller, Role.READER, "reading the feed")
+    return await _feed_answer(c, feed)
+
+
+async def _update_feed(c: Call) -> Response:
+    feed = await c.feed()
+    body = await c.body(FeedUpdateRequest)
+    sent = body.model_fields_set
+    change = FeedUpdate(
+        name=body.name,
+        description=body.description,
+        upstream_enabled=body.upstream_enabled,
+        upstream_sources=body.upstream_sources,
+        hide_deleted_package_versions=body.hide_deleted_package_versions,
+        badges_enabled=body.badges_enabled,
+        default_view_id=body.default_view_id,
+        allow_upstream_name_conflict=body.allow_upstream_name_conflict,
+        minimum_release_age_hours=(
+            body.minimum_release_age_hours if "minimum_release_age_hours" in sent else UNCHANGED
+        ),
+        minimum_release_age_exemptions=(
+            body.minimum_release_age_exemptions if "minimum_release_age_exemptions" in sent else UNCHANGED
+        ),
+    )
+    updated = await c.services.feeds.update(feed, c.caller, change, c.request.headers.get("if-match"))
+    return await _feed_answer(c, updated)
+
+
+async def _delete_feed(c: Call) -> Response:
+    feed = await c.feed()
+    await c.services.feeds.delete(feed, c.caller)
+    log.info("feed %s moved to the feed recycle bin by %s", feed.scope_label, c.caller.user)
+    return c.empty()
+
+
+async def _feed_health(c: Call) -> Response:
+    feed = await c.feed()
+    require_role(feed, c.caller, Role.READER, "reading upstream health")
+    health = await c.services.health.get_all(feed.id)
+    return c.answer(feed_health_response(feed, health, detailed=_administers(feed, c.caller)))
+
+
+# --- the feed recycle bin --------------------------------------------------------------------------
+
+
+async def _list_deleted_feeds(c: Call) -> Response:
+    feeds = await c.services.feeds.deleted_feeds(c.org, c.project, c.caller)
+    shown = [deleted_feed_response(c.base, f, c.services.cleanup.purge_due(f)) for f in feeds]
+    return c.answer(DeletedFeedListResponse(count=len(shown), value=shown))
+
+
+async def _restore_feed(c: Call) -> Response:
+    feed = await c.services.feeds.find_deleted(c.org, c.project, c.params["feedId"], c.caller)
+    try:
+        await c.body(RestorePatch)
+    except BadRequestError as exc:
+        raise BadRequestError(f"{exc.message}; to restore the feed send the JSON patch {_RESTORE_PATCH}") from None
+    restored = await c.services.feeds.restore(feed, c.caller)
+    log.info("feed %s restored by %s", restored.scope_label, c.caller.user)
+    return c.answer(feed_response(c.base, restored))
+
+
+async def _purge_feed(c: Call) -> Response:
+    feed = await c.services.feeds.find_deleted(c.org, c.project, c.params["feedId"], c.caller)
+    await c.services.cleanup.purge(feed, c.caller)
+    log.info("feed %s permanently deleted by %s", feed.scope_label, c.caller.user)
+    return c.empty()
+
+
+# --- views and permissions -------------------------------------------------------------------------
+
+
+async def _list_views(c: Call) -> Response:
+    feed = await c.feed()
+    require_role(feed, c.caller, Role.READER, "reading views")
+    shown = [view_response(c.base, feed, v) for v in feed.views]
+    return c.answer(ViewListResponse(count=len(shown), value=shown))
+
+
+async def _create_view(c: Call) -> Response:
+    feed = await c.feed()
+    body = await c.body(ViewCreateRequest)
+    view = await c.services.feeds.create_view(feed, c.caller, body.name, body.visibility or ViewVisibility.PRIVATE)
+    return c.answer(view_response(c.base, feed, view))
+
+
+async def _get_view(c: Call) -> Response:
+    feed = await c.feed()
+    require_role(feed, c.caller, Role.READER, "reading views")
+    return c.answer(view_response(c.base, feed, c.services.feeds.view(feed, c.params["viewId"])))
+
+
+async def _update_view(c: Call) -> Response:
+    feed = await c.feed()
+    body = await c.body(ViewUpdateRequest)
+    view = await c.services.feeds.update_view(
+        feed, c.caller, c.params["viewId"], ViewUpdate(body.name, body.visibility)
+    )
+    return c.answer(view_response(c.base, feed, view))
+
+
+async def _delete_view(c: Call) -> Response:
+    feed = await c.feed()
+    await c.services.feeds.delete_view(feed, c.caller, c.params["viewId"])
+    return c.empty()
+
+
+def _permissions(feed: Feed) -> PermissionListResponse:
+    shown = [permission_response(p.user, p.role, feed) for p in feed.permissions]
+    return PermissionListResponse(count=len(shown), value=shown)
+
+
+async def _get_permissions(c: Call) -> Response:
+    feed = await c.feed()
+    require_role(feed, c.caller, Role.ADMINISTRATOR, "reading permissions")
+    return c.answer(_permissions(feed))
+
+
+async def _set_permissions(c: Call) -> Response:
+    feed = await c.feed()
+    body = await c.body(PermissionsPatch)
+    changes = [(p.identity_descriptor, p.role) for p in body.root]
+    return c.answer(_permissions(await c.services.feeds.set_permissions(feed, c.caller, changes)))
+
+
+# --- packages --------------------------------------------------------------------------------------
+
+
+async def _provenance(c: Call) -> Response:
     """``Feeds/{feed}/Packages/{packageId}/Versions/{versionId}/provenance``."""
-    if method != "GET":
-        raise NotFoundError(f"no such API: {method} provenance")
-    require_role(feed, caller, Role.READER, "reading provenance")
-    found = await services.packages.store.package_by_id(feed.id, package_id)
+    feed = await c.feed()
+    require_role(feed, c.caller, Role.READER, "reading provenance")
+    package_id, version_id = c.params["packageId"], c.params["packageVersionId"]
+    store = c.services.packages.store
+    found = await store.package_by_id(feed.id, package_id)
     if found is None:
         raise NotFoundError(f"no package with id {package_id} in feed {feed.name}")
     protocol, name = found
-    _, versions = await services.packages.store.get_package(feed.id, protocol, name)
+    _, versions = await store.get_package(feed.id, protocol, name)
     match = next((v for v in versions if version_guid(feed.id, protocol, name, v.version) == version_id.lower()), None)
     if match is None:
         raise NotFoundError(f"no version with id {version_id} of {name} in feed {feed.name}")
-    return json_response(provenance_json(feed, match))
+    return c.answer(provenance_response(feed, match))
 
 
-def _package_name(protocol: str, segs: list[str]) -> str:
-    """The package named by URL segments: ``name`` or, for npm, ``@scope/name`` (the ``@`` literal)."""
-    if protocol == "npm":
-        if len(segs) == 2 and segs[0].startswith("@"):
-            return parse_npm_name(f"{segs[0]}/{segs[1]}").full
-        if len(segs) == 1:
-            return parse_npm_name(segs[0]).full
-    elif len(segs) == 1:
-        return normalize_name(validate_project_name(segs[0]))
-    raise NotFoundError(f"expected {protocol}/packages/{{name}}/upstreaming")
+def _protocol(c: Call) -> str:
+    """``npm`` or ``pypi``: the fixed word after ``feeds/{feedId}/`` in the route's path."""
+    return c.route.path.split("/")[3]
 
 
-async def _upstreaming(
-    services: Services, request: Request, feed: Feed, caller: Caller, method: str, protocol: str, segs: list[str]
-) -> Response:
+def _package_name(c: Call) -> str:
+    """The package the path names: npm ``name`` or ``@scope/name``; a PyPI name normalized (PEP 503)."""
+    if _protocol(c) == "pypi":
+        return normalize_name(validate_project_name(c.params["packageName"]))
+    if "packageScope" in c.params:
+        return parse_npm_name(f"@{c.params['packageScope']}/{c.params['unscopedPackageName']}").full
+    return parse_npm_name(c.params["packageName"]).full
+
+
+async def _get_upstreaming(c: Call) -> Response:
     """``versionsFromExternalUpstreams`` of one package; settable before the package exists."""
-    name = _package_name(protocol, segs)
-    if method == "GET":
-        require_role(feed, caller, Role.READER, "reading upstream behaviour")
-        behaviour = await services.resolver.behaviour(feed, protocol, name)
-        return json_response({"versionsFromExternalUpstreams": behaviour.value})
-    if method == "PATCH":
-        require_role(feed, caller, Role.ADMINISTRATOR, "changing upstream behaviour")
-        body = await _object_body(request)
-        raw = body.get("versionsFromExternalUpstreams")
-        if not isinstance(raw, str):
-            raise BadRequestError('send {"versionsFromExternalUpstreams": "auto" | "allowExternalVersions"}')
-        try:
-            behaviour = parse_behaviour(raw)
-        except ValueError as exc:
-            raise BadRequestError(str(exc)) from None
-        await services.resolver.set_behaviour(feed, protocol, name, behaviour)
-        log.info("upstream behaviour of %s in %s set to %s by %s", name, feed.scope_label, behaviour.value, caller.user)
-        return json_response({"versionsFromExternalUpstreams": behaviour.value})
-    raise NotFoundError(f"no such API: {method} upstreaming")
+    feed, name = await c.feed(), _package_name(c)
+    require_role(feed, c.caller, Role.READER, "reading upstream behaviour")
+    behaviour = await c.services.resolver.behaviour(feed, _protocol(c), name)
+    return c.answer(UpstreamingResponse(versions_from_external_upstreams=behaviour.value))
 
 
-async def _npm_version(
-    services: Services, request: Request, feed: Feed, caller: Caller, method: str, segs: list[str], base: str
-) -> Response:
-    """``npm/{name}/versions/{v}`` and ``npm/@{scope}/{name}/versions/{v}``."""
-    if len(segs) == 4 and segs[0].startswith("@"):
-        name_text, rest = f"{segs[0]}/{segs[1]}", segs[2:]
-    elif len(segs) == 3:
-        name_text, rest = segs[0], segs[1:]
-    else:
-        raise NotFoundError("expected npm/{package}/versions/{version}")
-    if rest[0].lower() != "versions":
-        raise NotFoundError("expected npm/{package}/versions/{version}")
-    return await _version(services, request, feed, caller, method, "npm", parse_npm_name(name_text).full, rest[1], base)
+async def _set_upstreaming(c: Call) -> Response:
+    feed, name = await c.feed(), _package_name(c)
+    require_role(feed, c.caller, Role.ADMINISTRATOR, "changing upstream behaviour")
+    behaviour = (await c.body(UpstreamingRequest)).versions_from_external_upstreams
+    await c.services.resolver.set_behaviour(feed, _protocol(c), name, behaviour)
+    log.info("upstream behaviour of %s in %s set to %s by %s", name, feed.scope_label, behaviour.value, c.caller.user)
+    return c.answer(UpstreamingResponse(versions_from_external_upstreams=behaviour.value))
 
 
-async def _pypi_version(
-    services: Services, request: Request, feed: Feed, caller: Caller, method: str, segs: list[str], base: str
-) -> Response:
-    """``pypi/packages/{name}/versions/{v}``: names normalized (PEP 503), versions canonical (PEP 440)."""
-    if len(segs) != 4 or segs[0].lower() != "packages" or segs[2].lower() != "versions":
-        raise NotFoundError("expected pypi/packages/{name}/versions/{version}")
-    name = normalize_name(validate_project_name(segs[1]))
-    return await _version(services, request, feed, caller, method, "pypi", name, canonical_version(segs[3]), base)
+def _version_number(c: Call) -> str:
+    """The version the path names; PyPI versions canonical (PEP 440)."""
+    number = c.params["packageVersion"]
+    return canonical_version(number) if _protocol(c) == "pypi" else number
 
 
-async def _version(
-    services: Services,
-    request: Request,
-    feed: Feed,
-    caller: Caller,
-    method: str,
-    protocol: str,
-    name: str,
-    number: str,
-    base: str,
-) -> Response:
-    """One package version: GET (with provenance), PATCH (promote, deprecate, yank), DELETE (number stays reserved)."""
-    packages = services.packages
-    if method == "GET":
-        require_role(feed, caller, Role.READER, "reading packages")
-        meta, versions = await packages.store.get_package(feed.id, protocol, name)
-        v = next((v for v in versions if v.version == number), None)
-        show_deleted = request.query_params.get("showDeleted", "").lower() == "true"
-        if v is None or meta is None or (v.deleted and feed.hide_deleted_package_versions and not show_deleted):
-            raise NotFoundError(f"{name} {number} does not exist in feed {feed.name}")
-        return json_response(version_json(base, feed, v, meta.dist_tags.get("latest")))
-    if method == "PATCH":
-        body = await _object_body(request)
-        changed = False
-        views = body.get("views")
-        if views is not None:
-            if not isinstance(views, dict) or views.get("op") != "add" or not isinstance(views.get("value"), str):
-                raise BadRequestError('views must be {"op": "add", "path": "/views/-", "value": "<view>"}')
-            view = services.feeds.view(feed, views["value"])
-            await packages.promote(feed, caller, protocol, name, number, view)
-            changed = True
-        message = body.get("deprecateMessage")
-        if message is not None and protocol == "npm":
-            if not isinstance(message, str):
-                raise BadRequestError("deprecateMessage must be a string")
-            await packages.deprecate(feed, caller, protocol, name, {number: message})
-            changed = True
-        yanked = body.get("yanked")
-        if yanked is not None and protocol == "pypi":
-            reason = body.get("yankedReason", "")
-            if not isinstance(yanked, bool) or not isinstance(reason, str):
-                raise BadRequestError('send {"yanked": true|false, "yankedReason": "..."}')
-            await packages.set_yanked(feed, caller, protocol, name, number, reason[:1024] if yanked else None)
-            changed = True
-        if not changed:
-            extra = "deprecateMessage" if protocol == "npm" else "yanked"
-            raise BadRequestError(f"nothing to change: send views and/or {extra}")
-        return Response(status_code=200)
-    if method == "DELETE":
-        await packages.unpublish(feed, caller, protocol, name, [number])
-        return Response(status_code=200)
-    raise NotFoundError(f"no such API: {method} {protocol} version")
+async def _get_version(c: Call) -> Response:
+    """One package version, with where it came from."""
+    feed, protocol, name, number = await c.feed(), _protocol(c), _package_name(c), _version_number(c)
+    require_role(feed, c.caller, Role.READER, "reading packages")
+    meta, versions = await c.services.packages.store.get_package(feed.id, protocol, name)
+    v = next((v for v in versions if v.version == number), None)
+    show_deleted = (c.query("showDeleted") or "").lower() == "true"
+    if v is None or meta is None or (v.deleted and feed.hide_deleted_package_versions and not show_deleted):
+        raise NotFoundError(f"{name} {number} does not exist in feed {feed.name}")
+    return c.answer(version_response(c.base, feed, v, meta.dist_tags.get("latest")))
+
+
+async def _promote(c: Call, feed: Feed, name: str, number: str, view_ref: str) -> None:
+    view = c.services.feeds.view(feed, view_ref)
+    await c.services.packages.promote(feed, c.caller, _protocol(c), name, number, view)
+
+
+async def _update_npm_version(c: Call) -> Response:
+    """Promote an npm version into a view and/or deprecate it."""
+    feed, name, number = await c.feed(), _package_name(c), _version_number(c)
+    body = await c.body(NpmVersionUpdate)
+    if body.views is None and body.deprecate_message is None:
+        raise BadRequestError("nothing to change: send views and/or deprecateMessage")
+    if body.views is not None:
+        await _promote(c, feed, name, number, body.views.value)
+    if body.deprecate_message is not None:
+        await c.services.packages.deprecate(feed, c.caller, "npm", name, {number: body.deprecate_message})
+    return c.empty()
+
+
+async def _update_pypi_version(c: Call) -> Response:
+    """Promote a Python version into a view and/or yank it (PEP 592)."""
+    feed, name, number = await c.feed(), _package_name(c), _version_number(c)
+    body = await c.body(PypiVersionUpdate)
+    if body.views is None and body.yanked is None:
+        raise BadRequestError("nothing to change: send views and/or yanked")
+    if body.views is not None:
+        await _promote(c, feed, name, number, body.views.value)
+    if body.yanked is not None:
+        reason = body.yanked_reason[:1024] if body.yanked else None
+        await c.services.packages.set_yanked(feed, c.caller, "pypi", name, number, reason)
+    return c.empty()
+
+
+async def _delete_version(c: Call) -> Response:
+    """Unpublish a version; its number stays reserved."""
+    feed, name, number = await c.feed(), _package_name(c), _version_number(c)
+    await c.services.packages.unpublish(feed, c.caller, _protocol(c), name, [number])
+    return c.empty()
+
+
+# --- the document of this API ----------------------------------------------------------------------
+
+
+@functools.cache
+def _document() -> dict[str, Any]:
+    return openapi_document(ROUTES)
+
+
+async def _openapi(c: Call) -> Response:
+    scope = f"{c.org}/{c.project}" if c.project else c.org
+    return json_response({**_document(), "servers": [{"url": f"{c.base}/{scope}"}]})
+
+
+# --- the table -------------------------------------------------------------------------------------
+
+_FEED = "packaging/feeds/{feedId}"
+
+
+def _upstreaming_routes(package: str) -> tuple[Route, ...]:
+    return (
+        Route(
+            "GET",
+            f"{package}/upstreaming",
+            _get_upstreaming,
+            "Whether a package takes versions from external upstreams",
+            answer=UpstreamingResponse,
+        ),
+        Route(
+            "PATCH",
+            f"{package}/upstreaming",
+            _set_upstreaming,
+            "Set whether a package takes versions from external upstreams",
+            body=UpstreamingRequest,
+            answer=UpstreamingResponse,
+        ),
+    )
+
+
+def _version_routes(
+    package: str, update: Callable[[Call], Awaitable[Response]], body: type[BaseModel]
+) -> tuple[Route, ...]:
+    version = f"{package}/versions/{{packageVersion}}"
+    return (
+        Route("GET", version, _get_version, "Get a package version", answer=VersionResponse, query=("showDeleted",)),
+        Route("PATCH", version, update, "Promote, deprecate or yank a package version", body=body),
+        Route("DELETE", version, _delete_version, "Unpublish a package version (its number stays reserved)"),
+    )
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "openapi.json", _openapi, "This document (OpenAPI 3.1)"),
+    Route("GET", "tokens/pats", _list_tokens, "List personal access tokens", answer=TokenListResponse, query=("user",)),
+    Route(
+        "POST",
+        "tokens/pats",
+        _create_token,
+        "Create a personal access token",
+        body=TokenCreateRequest,
+        answer=TokenCreateResponse,
+    ),
+    Route(
+        "DELETE",
+        "tokens/pats",
+        _revoke_token,
+        "Revoke a personal access token",
+        status=204,
+        query=("authorizationId", "user"),
+    ),
+    Route("GET", "packaging/feeds", _list_feeds, "List the feeds the caller can read", answer=FeedListResponse),
+    Route(
+        "POST",
+        "packaging/feeds",
+        _create_feed,
+        "Create a feed",
+        body=FeedCreateRequest,
+        answer=FeedResponse,
+        status=201,
+    ),
+    Route("GET", _FEED, _get_feed, "Get a feed", answer=FeedResponse, response_headers=("ETag",)),
+    Route(
+        "PATCH",
+        _FEED,
+        _update_feed,
+        "Change a feed's settings",
+        body=FeedUpdateRequest,
+        answer=FeedResponse,
+        request_headers=("If-Match",),
+        response_headers=("ETag",),
+        errors=(412,),
+    ),
+    Route("DELETE", _FEED, _delete_feed, "Move a feed to the feed recycle bin", status=204),
+    Route("GET", f"{_FEED}/health", _feed_health, "The health of a feed's upstream sources", answer=FeedHealthResponse),
+    Route("GET", f"{_FEED}/views", _list_views, "List a feed's views", answer=ViewListResponse),
+    Route(
+        "POST",
+        f"{_FEED}/views",
+        _create_view,
+        "Create a view",
+        body=ViewCreateRequest,
+        answer=ViewResponse,
+        status=201,
+    ),
+    Route("GET", f"{_FEED}/views/{{viewId}}", _get_view, "Get a view", answer=ViewResponse),
+    Route(
+        "PATCH",
+        f"{_FEED}/views/{{viewId}}",
+        _update_view,
+        "Rename a view or change its visibility",
+        body=ViewUpdateRequest,
+        answer=ViewResponse,
+    ),
+    Route("DELETE", f"{_FEED}/views/{{viewId}}", _delete_view, "Delete a view", status=204),
+    Route("GET", f"{_FEED}/permissions", _get_permissions, "List a feed's permissions", answer=PermissionListResponse),
+    Route(
+        "PATCH",
+        f"{_FEED}/permissions",
+        _set_permissions,
+        "Set users' roles in a feed",
+        body=PermissionsPatch,
+        answer=PermissionListResponse,
+    ),
+    Route(
+        "GET",
+        f"{_FEED}/packages/{{packageId}}/versions/{{packageVersionId}}/provenance",
+        _provenance,
+        "Where a package version came from",
+        answer=ProvenanceResponse,
+    ),
+    # upstreaming before versions: npm/packages/x/upstreaming would also read as the versions of "packages"
+    *_upstreaming_routes(f"{_FEED}/npm/packages/{{packageName}}"),
+    *_upstreaming_routes(f"{_FEED}/npm/packages/@{{packageScope}}/{{unscopedPackageName}}"),
+    *_upstreaming_routes(f"{_FEED}/pypi/packages/{{packageName}}"),
+    *_version_routes(f"{_FEED}/npm/{{packageName}}", _update_npm_version, NpmVersionUpdate),
+    *_version_routes(f"{_FEED}/npm/@{{packageScope}}/{{unscopedPackageName}}", _update_npm_version, NpmVersionUpdate),
+    *_version_routes(f"{_FEED}/pypi/packages/{{packageName}}", _update_pypi_version, PypiVersionUpdate),
+    Route(
+        "GET",
+        "packaging/feedrecyclebin",
+        _list_deleted_feeds,
+        "List the deleted feeds the caller administers",
+        answer=DeletedFeedListResponse,
+    ),
+    Route(
+        "PATCH",
+        "packaging/feedrecyclebin/{feedId}",
+        _restore_feed,
+        "Restore a deleted feed",
+        body=RestorePatch,
+        answer=FeedResponse,
+    ),
+    Route("DELETE", "packaging/feedrecyclebin/{feedId}", _purge_feed, "Delete a feed permanently now", status=204),
+)

@@ -516,7 +516,7 @@ async def test_minimum_release_age_validation(api: Api) -> None:
         ({"minimumReleaseAgeHours": "24"}, "minimumReleaseAgeHours"),
         ({"minimumReleaseAgeHours": True}, "minimumReleaseAgeHours"),
         ({"minimumReleaseAgeHours": 10**8}, "minimumReleaseAgeHours"),
-        ({"minimumReleaseAgeExemptions": "@myorg/*"}, "must be a list"),
+        ({"minimumReleaseAgeExemptions": "@myorg/*"}, "minimumReleaseAgeExemptions: Input should be a valid list"),
         ({"minimumReleaseAgeExemptions": ["has space"]}, "minimumReleaseAgeExemptions[0]"),
         ({"minimumReleaseAgeExemptions": ["ok", 5]}, "minimumReleaseAgeExemptions[1]"),
         ({"minimumReleaseAgeExemptions": ["*"]}, "every package"),
