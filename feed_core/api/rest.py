@@ -30,6 +30,7 @@ from feed_core.domain.names import parse_npm_name, validate_org, validate_projec
 from feed_core.domain.python_dist import canonical_version, normalize_name, validate_project_name
 from feed_core.domain.roles import Role, parse_role, parse_scope
 from feed_core.domain.upstream_rules import parse_behaviour
+from feed_core.domain.upstream_sources import parse_source_requests
 from feed_core.protocols.http import authenticate, base_url, guarded, json_response, parse_json, read_body
 from feed_core.service.container import Services
 from feed_core.service.feeds import UNCHANGED, FeedUpdate, ViewUpdate, http_etag
@@ -183,7 +184,7 @@ async def _feeds(
                 name,
                 _str(body, "description") or "",
                 _bool(body, "upstreamEnabled") is not False,
-                [] if sources is None else sources,
+                [] if sources is None else parse_source_requests(sources),
                 minimum_release_age_hours=body.get("minimumReleaseAgeHours"),
                 minimum_release_age_exemptions=body.get("minimumReleaseAgeExemptions"),
             )
@@ -236,13 +237,11 @@ async def _feed(services: Services, request: Request, feed: Feed, caller: Caller
     if method == "PATCH":
         body = await _object_body(request)
         sources = body.get("upstreamSources")
-        if sources is not None and not isinstance(sources, list):
-            raise BadRequestError("upstreamSources must be a list")
         change = FeedUpdate(
             name=_str(body, "name"),
             description=_str(body, "description"),
             upstream_enabled=_bool(body, "upstreamEnabled"),
-            upstream_sources=sources,
+            upstream_sources=None if sources is None else parse_source_requests(sources),
             hide_deleted_package_versions=_bool(body, "hideDeletedPackageVersions"),
             badges_enabled=_bool(body, "badgesEnabled"),
             default_view_id=_str(body, "defaultViewId"),

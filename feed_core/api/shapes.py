@@ -61,7 +61,7 @@ def feed_json(
         "upstreamEnabled": feed.upstream_enabled,
         "upstreamEnabledChangedDate": None,
         "upstreamSources": [
-            upstream_source_response(s, (health or {}).get(str(s.get("id"))), detailed=detailed).model_dump(
+            upstream_source_response(s, (health or {}).get(s.id), detailed=detailed).model_dump(
                 by_alias=True, mode="json", exclude_unset=True
             )
             for s in feed.upstream_sources

@@ -14,6 +14,7 @@ import pytest
 import function_app
 from feed_core.domain.models import Caller
 from feed_core.domain.roles import Scope
+from feed_core.domain.upstream_sources import parse_source_requests
 from feed_core.service.container import Services
 from feed_core.service.feeds import FeedUpdate
 from tests.functions.test_function_app import FUNCTIONS, functions_env  # noqa: F401
@@ -50,7 +51,7 @@ async def services(functions_env: Path) -> Services:
 
 async def use_sources(services: Services, *sources: dict[str, Any]) -> str:
     feed = await services.feeds.find("local", None, "web")
-    await services.feeds.update(feed, ADMIN, FeedUpdate(upstream_sources=list(sources)))
+    await services.feeds.update(feed, ADMIN, FeedUpdate(upstream_sources=parse_source_requests(list(sources))))
     return feed.id
 
 
