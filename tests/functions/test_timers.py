@@ -74,7 +74,7 @@ async def test_health_timer_marks_a_dead_upstream_failed_and_a_live_one_ok(
     )
     await fire("check_upstream_health")
     feed = await services.feeds.find("local", None, "web")
-    ids = {s["name"]: s["id"] for s in feed.upstream_sources}
+    ids = {s.name: s.id for s in feed.upstream_sources}
     health = await services.health.get_all(feed_id)
     assert health[ids["live"]].status == "ok" and health[ids["live"]].latency_ms is not None
     dead = health[ids["dead"]]
