@@ -16,6 +16,7 @@ from typing import Any
 
 from feed_core.domain.credentials import SourceCredentials
 from feed_core.domain.errors import BadRequestError
+from feed_core.domain.source_locations import is_feed_locator, registry_origin
 from feed_core.domain.source_models import (
     PROTOCOLS,
     CustomSource,
@@ -33,8 +34,6 @@ from feed_core.domain.upstream_sources import (
     InternalTarget,
     PublicSourceRequest,
     UpstreamSourceRequest,
-    is_feed_locator,
-    registry_origin,
 )
 
 #: The operator's public sources (``FEED_PUBLIC_SOURCES``): name -> {"protocol": ..., "url": ...}.

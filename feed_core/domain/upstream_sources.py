@@ -1,5 +1,4 @@
-"""A feed's upstream sources as a client sends them: request models, ``azure-feed://`` locators, the graph of
-internal upstreams. Pure: no I/O.
+"""A feed's upstream sources as a client sends them: the request models, validated once at the edge. Pure.
 
 :data:`UpstreamSourceRequest` is one source of a body's ``upstreamSources``: a discriminated union of
 :class:`PublicSourceRequest` (a configured public registry, by ``name``), :class:`CustomSourceRequest` (a
@@ -7,7 +6,8 @@ registry by its http(s) ``location``) and :class:`InternalSourceRequest` (a view
 ``internalUpstream*`` names or ids, or an ``azure-feed://`` location). Clients may leave out
 ``upstreamSourceType``: the kind is inferred from the other fields. Every shape check and limit is here, so
 a validated request is well formed; what needs the catalog or the stored sources (configured names,
-upstream feeds, ids kept across updates) is ``feed_core.domain.source_merge`` and the feed service.
+upstream feeds, ids kept across updates) is ``feed_core.domain.source_merge`` and the feed service. The stored
+sources are ``feed_core.domain.source_models``; locators and registry URLs ``feed_core.domain.source_locations``.
 
 Tolerance: clients send back what GET showed. Unknown fields (``hasCredentials``, ``health``,
 ``displayLocation``...) are ignored, a ``status`` of ``failed`` or ``unknown`` (shown, never stored) counts
@@ -18,11 +18,9 @@ field's path: :func:`~feed_core.domain.validation.describe_validation_error` add
 from __future__ import annotations
 
 import re
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, Self
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -44,32 +42,23 @@ from pydantic_core import PydanticCustomError
 from feed_core.domain.credentials import Credentials
 from feed_core.domain.errors import BadRequestError
 from feed_core.domain.names import validate_feed_name, validate_org, validate_project
-from feed_core.domain.source_models import InternalSource, Protocol, SourceStatus, UpstreamSource
-from feed_core.domain.validation import describe_validation_error, field_error, union_tag
+from feed_core.domain.release_age_policy import ReleaseAgeHours
+from feed_core.domain.source_locations import MAX_LOCATION, is_feed_locator, parse_feed_locator, registry_url_problem
+from feed_core.domain.source_models import Protocol, SourceStatus
+from feed_core.domain.validation import AnyOf, describe_validation_error, field_error, union_tag
 
 #: Statuses GET shows but a client cannot set: a client sending back the source it read changes nothing by them.
 SHOWN_ONLY_STATUSES = ("failed", "unknown")
-LOCATOR_SCHEMES = ("azure-feed://", "vsts-feed://")  # vsts-feed:// is the legacy spelling
-
 MAX_SOURCES = 50
 MAX_ID = 256
 MAX_NAME = 64
-MAX_LOCATION = 1024
 MAX_USERNAME = 256
 MAX_SECRET = 4096
 MAX_STATUS_DETAILS = 20
 MAX_REASON = 1024
-MAX_RELEASE_AGE_HOURS = 24 * 365 * 10
-MAX_EXEMPTIONS = 200
-MAX_PATTERN = 214
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_PATTERN = re.compile(r"^[A-Za-z0-9@/._:~*+-]+$")
-_LOCATOR_USAGE = "use azure-feed://ORG/FEED@VIEW or azure-feed://ORG/PROJECT/FEED@VIEW"
 _CREDENTIALS_USAGE = 'must be {"username": "...", "password": "..."} or {"token": "..."}'
-
-#: A feed in the graph of internal upstreams: (organization name lower-cased, feed id lower-cased).
-Node = tuple[str, str]
 
 
 def _bad(message: str) -> PydanticCustomError:
@@ -108,74 +97,11 @@ def _empty_is_none(value: Any) -> Any:
     return None if value == "" else value
 
 
-# --- azure-feed:// locators ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FeedLocator:
-    """``azure-feed://ORG/FEED@VIEW`` or ``azure-feed://ORG/PROJECT/FEED@VIEW``."""
-
-    org: str
-    project: str | None
-    feed: str
-    view: str
-
-    @property
-    def location(self) -> str:
-        scope = f"{self.org}/{self.project}" if self.project else self.org
-        return f"azure-feed://{scope}/{self.feed}@{self.view}"
-
-
-def is_feed_locator(text: object) -> bool:
-    return isinstance(text, str) and text.lower().startswith(LOCATOR_SCHEMES)
-
-
-def parse_feed_locator(text: str) -> FeedLocator:
-    """Parse an ``azure-feed://`` (or legacy ``vsts-feed://``) locator; a view is mandatory."""
-    if not is_feed_locator(text):
-        raise BadRequestError(f"not a feed locator: {_LOCATOR_USAGE}")
-    if len(text) > MAX_LOCATION or _CONTROL.search(text):
-        raise BadRequestError(f"the feed locator is too long or contains control characters: {_LOCATOR_USAGE}")
-    parts = text.split("://", 1)[1].removesuffix("/").split("/")
-    if len(parts) not in (2, 3) or not all(parts):
-        raise BadRequestError(f"the feed locator {text!r} is not valid: {_LOCATOR_USAGE}")
-    feed, at, view = parts[-1].partition("@")
-    if not at or not feed or not view:
-        raise BadRequestError(f"the feed locator {text!r} names no view (a view is mandatory): {_LOCATOR_USAGE}")
-    org = validate_org(parts[0])
-    project = validate_project(parts[1]) if len(parts) == 3 else None
-    return FeedLocator(org, project, validate_feed_name(feed), validate_feed_name(view, "view"))
-
-
-# --- registry URLs ---------------------------------------------------------------------------------
-
-
 def _registry_url(location: str) -> str:
-    """An http(s) URL without user information (credentials go in ``credentials``, never in the URL)."""
-    if is_feed_locator(location):
-        raise _bad("azure-feed:// locations are internal sources (upstreamSourceType internal)")
-    if _CONTROL.search(location) or any(c.isspace() for c in location):
-        raise _bad("must be an http(s) URL without spaces or control characters")
-    try:
-        parts = urlsplit(location)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise _bad("is not a valid URL") from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise _bad("must be an http(s) URL with a host (or, for an internal source, azure-feed://)")
-    if parts.username is not None or parts.password is not None:
-        raise _bad(
-            "must not contain user information: put it in the source's credentials "
-            '({"username": ..., "password": ...} or {"token": ...}), which are never shown again'
-        )
+    problem = registry_url_problem(location)
+    if problem is not None:
+        raise _bad(problem)
     return location
-
-
-def registry_origin(url: str) -> tuple[str, str, int | None]:
-    """Scheme, host and port of a URL, lower-cased: stored credentials belong to one origin.
-    ``ValueError`` for a URL with a bad port."""
-    parts = urlsplit(url)
-    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
 # --- field types -----------------------------------------------------------------------------------
@@ -195,17 +121,6 @@ def _request_status(value: Any) -> Any:
 
 #: ``failed`` and ``unknown`` are accepted and ignored (what GET showed); stored are ok and disabled only.
 RequestStatus = Annotated[Literal["ok", "disabled", "failed", "unknown"] | None, BeforeValidator(_request_status)]
-
-
-def _release_age(value: Any) -> Any:
-    # Compared, not converted: a huge int cannot become a float, and NaN fails every comparison.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_RELEASE_AGE_HOURS:
-        raise _bad(f"must be a number of hours from 0 to {MAX_RELEASE_AGE_HOURS}, or null")
-    return float(value)
-
-
-#: Hours a version must have been public before an upstream offers it (feeds and sources).
-ReleaseAgeHours = Annotated[float, BeforeValidator(_release_age), Field(ge=0, le=MAX_RELEASE_AGE_HOURS)]
 
 
 def _secret(limit: int, username: bool = False) -> Callable[[Any], Any]:
@@ -234,16 +149,24 @@ class _Strict(BaseModel):
     )
 
 
-class TokenCredentialsRequest(_Strict):
-    token: Annotated[SecretStr, BeforeValidator(_secret(MAX_SECRET)), Field(max_length=MAX_SECRET)]
+class _Exact(_Strict):
+    """Credentials: exactly these keys (the discriminator refuses others; the schema says so too)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenCredentialsRequest(_Exact):
+    token: Annotated[SecretStr, Field(min_length=1, max_length=MAX_SECRET), BeforeValidator(_secret(MAX_SECRET))]
 
     def credentials(self) -> Credentials:
         return Credentials(token=self.token)
 
 
-class BasicCredentialsRequest(_Strict):
-    username: Annotated[SecretStr, BeforeValidator(_secret(MAX_USERNAME, True)), Field(max_length=MAX_USERNAME)]
-    password: Annotated[SecretStr, BeforeValidator(_secret(MAX_SECRET)), Field(max_length=MAX_SECRET)]
+class BasicCredentialsRequest(_Exact):
+    username: Annotated[
+        SecretStr, Field(min_length=1, max_length=MAX_USERNAME), BeforeValidator(_secret(MAX_USERNAME, True))
+    ]
+    password: Annotated[SecretStr, Field(min_length=1, max_length=MAX_SECRET), BeforeValidator(_secret(MAX_SECRET))]
 
     def credentials(self) -> Credentials:
         return Credentials(username=self.username, password=self.password)
@@ -462,6 +385,7 @@ UpstreamSourceRequest = Annotated[
         custom_error_type="upstream_source",
         custom_error_message="must be an upstream source: an object with a name, a location, or internalUpstream* ids",
     ),
+    AnyOf(),
 ]
 #: A body's whole ``upstreamSources``.
 UpstreamSourceRequests = Annotated[list[UpstreamSourceRequest], Field(max_length=MAX_SOURCES)]
@@ -479,79 +403,3 @@ def parse_source_requests(value: object, where: str = "upstreamSources") -> list
         return SOURCE_REQUESTS.validate_python(value)
     except ValidationError as exc:
         raise BadRequestError(describe_validation_error(exc, where)) from None
-
-
-# --- the graph of internal upstreams ----------------------------------------------------------------
-
-
-def internal_targets(org: str, sources: Iterable[UpstreamSource]) -> list[Node]:
-    """The feeds that the enabled internal sources of a feed in ``org`` point at, in order."""
-    out: list[Node] = []
-    for src in sources:
-        if not isinstance(src, InternalSource) or not src.enabled:
-            continue
-        node = ((src.internal_upstream_collection_id or org).lower(), src.internal_upstream_feed_id.lower())
-        if node not in out:
-            out.append(node)
-    return out
-
-
-def find_cycle(start: Node, adjacency: Mapping[Node, Iterable[Node]]) -> list[Node] | None:
-    """A shortest path ``start -> ... -> start`` through ``adjacency``, or ``None`` when there is none.
-
-    A self-loop gives ``[start, start]``. Nodes missing from ``adjacency`` have no edges.
-    """
-    parents: dict[Node, Node] = {}
-    seen = {start}
-    queue = deque([start])
-    while queue:
-        node = queue.popleft()
-        for nxt in adjacency.get(node, ()):
-            if nxt == start:
-                path = [node]
-                while path[-1] != start:
-                    path.append(parents[path[-1]])
-                path.reverse()
-                return [*path, start]
-            if nxt not in seen:
-                seen.add(nxt)
-                parents[nxt] = node
-                queue.append(nxt)
-    return None
-
-
-# --- minimum release age ----------------------------------------------------------------------------
-
-
-def validate_release_age(value: Any, what: str) -> float | None:
-    """Hours a version must have been public before it is offered from an upstream; ``None``: no delay."""
-    if value is None:
-        return None
-    try:
-        return float(_release_age(value))
-    except PydanticCustomError as exc:
-        raise BadRequestError(f"{what}: {exc.message()}") from None
-
-
-def validate_exemptions(value: Any, what: str = "minimumReleaseAgeExemptions") -> list[str]:
-    """Package names or simple ``*`` globs (``@myorg/*``), at most ``MAX_EXEMPTIONS``; duplicates dropped."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise BadRequestError(f"{what} must be a list of package names or patterns like @myorg/*")
-    if len(value) > MAX_EXEMPTIONS:
-        raise BadRequestError(f"{what} may hold at most {MAX_EXEMPTIONS} entries")
-    out: list[str] = []
-    seen: set[str] = set()
-    for i, pattern in enumerate(value):
-        if not isinstance(pattern, str) or not pattern or len(pattern) > MAX_PATTERN or not _PATTERN.match(pattern):
-            raise BadRequestError(
-                f"{what}[{i}] must be a package name or a pattern with '*' (letters, digits and @ / . _ - ~ : +, "
-                f"at most {MAX_PATTERN} characters)"
-            )
-        if not pattern.strip("*"):
-            raise BadRequestError(f"{what}[{i}] would exempt every package: set minimumReleaseAgeHours to null instead")
-        if pattern.lower() not in seen:
-            seen.add(pattern.lower())
-            out.append(pattern)
-    return out

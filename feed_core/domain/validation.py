@@ -10,9 +10,11 @@ A discriminated union puts the tag of the member it chose into an error's ``loc`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from pydantic import Tag, ValidationError
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import GetJsonSchemaHandler, Tag, ValidationError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError
 
 #: Most errors listed in one message; the rest are counted.
 MAX_LISTED = 10
@@ -28,6 +30,18 @@ def union_tag(name: str) -> Tag:
     """
     _TAGS.add(name)
     return Tag(name)
+
+
+class AnyOf:
+    """``Annotated`` metadata for a union whose members' JSON schemas overlap while a callable discriminator tells
+    them apart: its schema says ``anyOf`` (a value may fit several) rather than pydantic's ``oneOf`` (exactly one),
+    so the OpenAPI document does not call a body invalid that the service accepts."""
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        json_schema: dict[str, Any] = handler(schema)
+        if "oneOf" in json_schema:
+            json_schema["anyOf"] = json_schema.pop("oneOf")
+        return json_schema
 
 
 def field_error(title: str, field: str, message: str) -> ValidationError:

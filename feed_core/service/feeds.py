@@ -28,18 +28,12 @@ from feed_core.domain.names import (
     validate_project,
     validate_user,
 )
+from feed_core.domain.release_age_policy import validate_exemptions, validate_release_age
 from feed_core.domain.roles import Role, Scope
+from feed_core.domain.source_graph import Node, find_cycle, internal_targets
 from feed_core.domain.source_merge import SourceDraft, check_unique_names, draft_sources
 from feed_core.domain.source_models import InternalSource, UpstreamSource
-from feed_core.domain.upstream_sources import (
-    Node,
-    UpstreamSourceRequest,
-    find_cycle,
-    internal_targets,
-    parse_source_requests,
-    validate_exemptions,
-    validate_release_age,
-)
+from feed_core.domain.upstream_sources import UpstreamSourceRequest, parse_source_requests
 from feed_core.service.cache import TtlCache
 from feed_core.service.retry import retry_on_conflict
 from feed_core.storage.catalog import Catalog, FeedDocumentTooLargeError

@@ -35,8 +35,8 @@ from feed_core.domain.models import (
 )
 from feed_core.domain.names import parse_guid, pick_reference
 from feed_core.domain.roles import Role, parse_scope
+from feed_core.domain.source_locations import registry_origin
 from feed_core.domain.source_models import UpstreamSource, source_from_document
-from feed_core.domain.upstream_sources import registry_origin
 from feed_core.storage.credential_cipher import CredentialCipher, seal_context
 from feed_core.storage.ports import Entity, EntityExistsError, OpKind, TableOp, TableStore
 

@@ -11,23 +11,18 @@ from pydantic import ValidationError
 
 from feed_core.domain.credentials import Credentials
 from feed_core.domain.errors import BadRequestError
+from feed_core.domain.release_age_policy import MAX_EXEMPTIONS, validate_exemptions, validate_release_age
+from feed_core.domain.source_graph import Node, find_cycle, internal_targets
+from feed_core.domain.source_locations import FeedLocator, parse_feed_locator
 from feed_core.domain.source_merge import SourceDraft, check_unique_names, draft_sources
 from feed_core.domain.source_models import CustomSource, InternalSource, PublicSource, StatusDetail, UpstreamSource
 from feed_core.domain.upstream_sources import (
-    MAX_EXEMPTIONS,
     SOURCE_REQUESTS,
     CustomSourceRequest,
-    FeedLocator,
     InternalSourceRequest,
     InternalTarget,
-    Node,
     PublicSourceRequest,
-    find_cycle,
-    internal_targets,
-    parse_feed_locator,
     parse_source_requests,
-    validate_exemptions,
-    validate_release_age,
 )
 
 PUBLIC = {"npmjs": {"protocol": "npm", "url": "https://registry.example/"}}
