@@ -133,7 +133,7 @@ def _secret(limit: int, username: bool = False) -> Callable[[Any], Any]:
             raise _bad(f"must be a non-empty string of at most {limit} characters, without control ones")
         if username and ":" in value:
             raise _bad("must not contain ':'")
-        return SecretStr(value)
+        return value  # text: SecretStr takes it from a JSON body and from Python alike
 
     return check
 

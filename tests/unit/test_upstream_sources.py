@@ -3,6 +3,7 @@ cycle detection."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from feed_core.domain.upstream_sources import (
     PublicSourceRequest,
     parse_source_requests,
 )
+from feed_core.domain.validation import describe_validation_error
 
 PUBLIC = {"npmjs": {"protocol": "npm", "url": "https://registry.example/"}}
 
@@ -100,6 +102,27 @@ def test_the_kind_is_inferred_when_upstream_source_type_is_left_out() -> None:
     ]
     # validated models pass through again unchanged (the service accepts what the REST models built)
     assert parse_source_requests(requests) == requests
+
+
+def test_json_bodies_validate_as_parsed_ones() -> None:
+    body = json.dumps(
+        [
+            {"name": "c", "protocol": "npm", "location": "https://h.example/", "credentials": {"token": "t"}},
+            {"name": "d", "protocol": "pypi", "location": "https://d.example/", "minimumReleaseAgeHours": 5}
+            | {"credentials": {"username": "u", "password": "p"}},
+        ]
+    )
+    from_json = SOURCE_REQUESTS.validate_json(body)
+    assert from_json == parse_source_requests(json.loads(body))
+    token, basic = (r.new_credentials() for r in from_json if isinstance(r, CustomSourceRequest))
+    assert token == Credentials(token="t") and basic == Credentials(username="u", password="p")
+    for hours in ("1" + "0" * 400, "NaN", "1e400", "-0.5", "true", '"5"'):
+        text = body.replace('"minimumReleaseAgeHours": 5', f'"minimumReleaseAgeHours": {hours}')
+        with pytest.raises(ValidationError) as info:
+            SOURCE_REQUESTS.validate_json(text)
+        assert describe_validation_error(info.value, "upstreamSources") == (
+            "upstreamSources[1].minimumReleaseAgeHours: must be a number of hours from 0 to 87600, or null"
+        )
 
 
 def test_what_get_showed_is_accepted_back() -> None:
