@@ -14,7 +14,7 @@ from feed_core.domain.errors import BadRequestError
 MAX_RELEASE_AGE_HOURS = 24 * 365 * 10
 MAX_EXEMPTIONS = 200
 MAX_PATTERN = 214
-_PATTERN = re.compile(r"^[A-Za-z0-9@/._:~*+-]+$")
+EXEMPTION_PATTERN = re.compile(r"^[A-Za-z0-9@/._:~*+-]+$")
 _HOURS = f"must be a number of hours from 0 to {MAX_RELEASE_AGE_HOURS}, or null"
 
 
@@ -50,7 +50,7 @@ def validate_exemptions(value: Any, what: str = "minimumReleaseAgeExemptions") -
     out: list[str] = []
     seen: set[str] = set()
     for i, pattern in enumerate(value):
-        if not isinstance(pattern, str) or not pattern or len(pattern) > MAX_PATTERN or not _PATTERN.match(pattern):
+        if not isinstance(pattern, str) or len(pattern) > MAX_PATTERN or not EXEMPTION_PATTERN.match(pattern):
             raise BadRequestError(
                 f"{what}[{i}] must be a package name or a pattern with '*' (letters, digits and @ / . _ - ~ : +, "
                 f"at most {MAX_PATTERN} characters)"

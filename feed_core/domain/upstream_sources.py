@@ -30,6 +30,7 @@ from pydantic import (
     Discriminator,
     Field,
     SecretStr,
+    Tag,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
@@ -41,11 +42,19 @@ from pydantic_core import PydanticCustomError
 
 from feed_core.domain.credentials import Credentials
 from feed_core.domain.errors import BadRequestError
+from feed_core.domain.model_checks import AnyOf, field_error
 from feed_core.domain.names import validate_feed_name, validate_org, validate_project
+from feed_core.domain.release_age_policy import EXEMPTION_PATTERN as _PATTERN  # noqa: F401 - see below
+from feed_core.domain.release_age_policy import MAX_EXEMPTIONS as MAX_EXEMPTIONS
+from feed_core.domain.release_age_policy import MAX_PATTERN as MAX_PATTERN
+from feed_core.domain.release_age_policy import MAX_RELEASE_AGE_HOURS as MAX_RELEASE_AGE_HOURS
 from feed_core.domain.release_age_policy import ReleaseAgeHours
 from feed_core.domain.source_locations import MAX_LOCATION, is_feed_locator, parse_feed_locator, registry_url_problem
 from feed_core.domain.source_models import Protocol, SourceStatus
-from feed_core.domain.validation import AnyOf, describe_validation_error, field_error, union_tag
+from feed_core.domain.validation import describe_validation_error
+
+# The release-age limits and exemption pattern above are imported again from here by the REST models; they
+# belong to feed_core.domain.release_age_policy.
 
 #: Statuses GET shows but a client cannot set: a client sending back the source it read changes nothing by them.
 SHOWN_ONLY_STATUSES = ("failed", "unknown")
@@ -153,9 +162,11 @@ class _Exact(_Strict):
     """Credentials: exactly these keys (the discriminator refuses others; the schema says so too)."""
 
     model_config = ConfigDict(extra="forbid")
+    tag: ClassVar[str]
 
 
 class TokenCredentialsRequest(_Exact):
+    tag: ClassVar[str] = "TokenCredentials"
     token: Annotated[SecretStr, Field(min_length=1, max_length=MAX_SECRET), BeforeValidator(_secret(MAX_SECRET))]
 
     def credentials(self) -> Credentials:
@@ -163,6 +174,7 @@ class TokenCredentialsRequest(_Exact):
 
 
 class BasicCredentialsRequest(_Exact):
+    tag: ClassVar[str] = "BasicCredentials"
     username: Annotated[
         SecretStr, Field(min_length=1, max_length=MAX_USERNAME), BeforeValidator(_secret(MAX_USERNAME, True))
     ]
@@ -174,16 +186,16 @@ class BasicCredentialsRequest(_Exact):
 
 def _credentials_shape(value: Any) -> str | None:
     if isinstance(value, TokenCredentialsRequest | BasicCredentialsRequest):
-        return "token credentials" if isinstance(value, TokenCredentialsRequest) else "basic credentials"
+        return value.tag
     keys = set(value) if isinstance(value, dict) else None
-    return (
-        "token credentials" if keys == {"token"} else "basic credentials" if keys == {"username", "password"} else None
-    )
+    if keys == {"token"}:
+        return TokenCredentialsRequest.tag
+    return BasicCredentialsRequest.tag if keys == {"username", "password"} else None
 
 
 CredentialsRequest = Annotated[
-    Annotated[TokenCredentialsRequest, union_tag("token credentials")]
-    | Annotated[BasicCredentialsRequest, union_tag("basic credentials")],
+    Annotated[TokenCredentialsRequest, Tag(TokenCredentialsRequest.tag)]
+    | Annotated[BasicCredentialsRequest, Tag(BasicCredentialsRequest.tag)],
     Discriminator(_credentials_shape, custom_error_type="credentials", custom_error_message=_CREDENTIALS_USAGE),
 ]
 
@@ -253,7 +265,7 @@ class PublicSourceRequest(_ExternalRequest):
     """A public registry the operator configured (``FEED_PUBLIC_SOURCES``), by its name; the protocol, when
     given, must be the configured one."""
 
-    tag: ClassVar[str] = "public source"
+    tag: ClassVar[str] = "PublicSource"
     protocol: RequestProtocol | None = None
     location: Annotated[None, BeforeValidator(_empty_is_none)] = None
 
@@ -261,7 +273,7 @@ class PublicSourceRequest(_ExternalRequest):
 class CustomSourceRequest(_ExternalRequest):
     """A registry by its http(s) URL, with its credentials if it needs some."""
 
-    tag: ClassVar[str] = "custom source"
+    tag: ClassVar[str] = "CustomSource"
     protocol: RequestProtocol
     location: RegistryUrl
 
@@ -294,7 +306,7 @@ class InternalSourceRequest(_SourceRequest):
     ids; ``internalUpstreamCollectionId`` and ``internalUpstreamProjectId`` for another organization or a
     project's feed), or by an ``azure-feed://`` ``location``. The name defaults to ``FEED@VIEW``."""
 
-    tag: ClassVar[str] = "internal source"
+    tag: ClassVar[str] = "InternalSource"
     upstream_source_type: Annotated[Literal["internal"] | None, BeforeValidator(_internal_type)] = None
     name: SourceName | None = None
     protocol: RequestProtocol
@@ -377,9 +389,9 @@ def _source_kind(value: Any) -> str | None:
 
 #: One upstream source of a request body (the REST models use it by this name).
 UpstreamSourceRequest = Annotated[
-    Annotated[PublicSourceRequest, union_tag(PublicSourceRequest.tag)]
-    | Annotated[CustomSourceRequest, union_tag(CustomSourceRequest.tag)]
-    | Annotated[InternalSourceRequest, union_tag(InternalSourceRequest.tag)],
+    Annotated[PublicSourceRequest, Tag(PublicSourceRequest.tag)]
+    | Annotated[CustomSourceRequest, Tag(CustomSourceRequest.tag)]
+    | Annotated[InternalSourceRequest, Tag(InternalSourceRequest.tag)],
     Discriminator(
         _source_kind,
         custom_error_type="upstream_source",

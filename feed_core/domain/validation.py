@@ -1,77 +1,51 @@
-"""Pydantic validation errors as one line a client can act on: ``upstreamSources[0].location: <what is wrong>``.
-
-Shared by the REST layer and every non-REST caller (CLI, tests) of the request models, so a bad body reads
-the same everywhere. Messages never carry the rejected input (it may be a secret).
-
-A discriminated union puts the tag of the member it chose into an error's ``loc``
-(``upstreamSources.0.custom source.location``). Tags made with :func:`union_tag` are left out of the path.
+"""A pydantic ``ValidationError`` as one short message a client can act on: each bad field by its JSON
+path, and what was expected. Never the rejected values: some of them are secrets (credentials).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from pydantic import ValidationError
 
-from pydantic import GetJsonSchemaHandler, Tag, ValidationError
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError
-
-#: Most errors listed in one message; the rest are counted.
-MAX_LISTED = 10
-#: The prefixes pydantic puts before the message of a ``ValueError``/``AssertionError`` raised in a validator.
+#: The most errors one message lists; the rest are counted.
+MAX_ERRORS = 5
+#: The longest text one error contributes.
+MAX_ERROR_TEXT = 200
+#: Labels pydantic puts in an error's location for the member of a union (not JSON keys), besides
+#: the ones that contain ``[`` (``function-after[...]``, ``tagged-union[...]``, ``literal['a']``) or
+#: start upper-case (model class names): the tags of the upstream-source union and the plain types.
+_MEMBER_LABELS = frozenset({"public", "custom", "internal", "str", "int", "float", "bool", "none"})
+#: Messages that name a Python class instead of saying what JSON was expected.
+_PLAIN_MESSAGES = {"model_type": "Input should be an object", "model_attributes_type": "Input should be an object"}
 _PREFIXES = ("Value error, ", "Assertion failed, ")
-_TAGS: set[str] = set()
 
 
-def union_tag(name: str) -> Tag:
-    """A ``pydantic.Tag`` for a member of a discriminated union whose name paths leave out.
-
-    Pick names no field has (a space in them is enough): a segment equal to a tag is always skipped.
-    """
-    _TAGS.add(name)
-    return Tag(name)
-
-
-class AnyOf:
-    """``Annotated`` metadata for a union whose members' JSON schemas overlap while a callable discriminator tells
-    them apart: its schema says ``anyOf`` (a value may fit several) rather than pydantic's ``oneOf`` (exactly one),
-    so the OpenAPI document does not call a body invalid that the service accepts."""
-
-    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        json_schema: dict[str, Any] = handler(schema)
-        if "oneOf" in json_schema:
-            json_schema["anyOf"] = json_schema.pop("oneOf")
-        return json_schema
-
-
-def field_error(title: str, field: str, message: str) -> ValidationError:
-    """An error of ``field`` (its alias) for a model validator to raise when the check spans several fields:
-    pydantic puts it under the model's own path, as if the field's validator had raised ``message``."""
-    error = InitErrorDetails(type=PydanticCustomError("value_error", message), loc=(field,), input=None)
-    return ValidationError.from_exception_data(title, [error])
-
-
-def error_path(loc: Sequence[int | str], prefix: str = "") -> str:
-    """``("upstreamSources", 0, "custom source", "location")`` as ``upstreamSources[0].location``."""
+def json_path(loc: tuple[int | str, ...], prefix: str = "") -> str:
+    """``('upstreamSources', 0, 'public', 'location')`` as ``upstreamSources[0].location`` (union labels skipped)."""
     path = prefix
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part not in _TAGS:
-            path = f"{path}.{part}" if path else str(part)
+        elif not _is_member_label(part):
+            path += f".{part}" if path else part
     return path
 
 
+def _is_member_label(part: str) -> bool:
+    return "[" in part or part[:1].isupper() or part in _MEMBER_LABELS
+
+
 def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
-    """Each error as ``path: message``, joined by ``"; "``; ``prefix`` names where the validated value sits
-    (``upstreamSources`` for a list of sources). An error of the value itself has no path: just its message."""
-    lines = []
-    for error in exc.errors(include_url=False, include_context=False, include_input=False):
-        message = error["msg"]
-        for noise in _PREFIXES:
-            message = message.removeprefix(noise)
-        path = error_path(error["loc"], prefix)
-        lines.append(f"{path}: {message}" if path else message)
-    unique = list(dict.fromkeys(lines))
-    more = len(unique) - MAX_LISTED
-    return "; ".join(unique[:MAX_LISTED]) + (f"; and {more} more" if more > 0 else "")
+    """``upstreamSources[0].location: Input should be a valid string; name: Field required``: the first
+    ``MAX_ERRORS`` errors, each bounded; ``prefix`` names what was validated (the root path)."""
+    errors = exc.errors(include_input=False, include_url=False, include_context=False)
+    parts: list[str] = []
+    for error in errors[:MAX_ERRORS]:
+        message = _PLAIN_MESSAGES.get(error["type"], error["msg"])
+        for start in _PREFIXES:
+            message = message.removeprefix(start)
+        path = json_path(tuple(error["loc"]), prefix) or "the request body"
+        text = f"{path}: {message}"
+        parts.append(text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 3] + "...")
+    if len(errors) > MAX_ERRORS:
+        parts.append(f"and {len(errors) - MAX_ERRORS} more")
+    return "; ".join(dict.fromkeys(parts))

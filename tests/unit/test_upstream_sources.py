@@ -25,7 +25,7 @@ from feed_core.domain.upstream_sources import (
     PublicSourceRequest,
     parse_source_requests,
 )
-from feed_core.domain.validation import describe_validation_error
+from feed_core.domain.validation import MAX_ERRORS, describe_validation_error
 
 PUBLIC = {"npmjs": {"protocol": "npm", "url": "https://registry.example/"}}
 
@@ -409,7 +409,8 @@ def test_too_many_sources() -> None:
 
 def test_many_errors_are_listed_once_and_counted() -> None:
     text = message_of([{"name": 5} for _ in range(12)])
-    assert text.count("Input should be a valid string") == 10 and text.endswith("; and 2 more")
+    assert text.count("Input should be a valid string") == MAX_ERRORS and text.endswith(f"; and {12 - MAX_ERRORS} more")
+    assert text.startswith("upstreamSources[0].name: Input should be a valid string; upstreamSources[1].name: ")
 
 
 # --- cycles ----------------------------------------------------------------------------------------
