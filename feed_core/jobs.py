@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from feed_core.domain.clock import iso
 from feed_core.domain.models import Feed, ViewVisibility
+from feed_core.domain.source_models import InternalSource, UpstreamSource
 from feed_core.service.cleanup import GcReport
 from feed_core.service.container import Services
 from feed_core.service.upstream import declared_digests, enabled_sources, is_internal, source_key
@@ -55,16 +55,14 @@ class HealthReport:
         )
 
 
-async def _internal_problem(services: Services, feed: Feed, source: Mapping[str, Any]) -> str | None:
-    org = str(source.get("internalUpstreamCollectionId") or feed.org)
-    upstream = await services.catalog.get_feed_by_id(org, str(source.get("internalUpstreamFeedId", "")))
+async def _internal_problem(services: Services, feed: Feed, source: InternalSource) -> str | None:
+    org = source.internal_upstream_collection_id or feed.org
+    upstream = await services.catalog.get_feed_by_id(org, source.internal_upstream_feed_id)
     if upstream is None:
-        return (
-            f"the upstream feed of {source.get('location')} no longer exists: remove this source or point it elsewhere"
-        )
-    view = upstream.view_by_id(str(source.get("internalUpstreamViewId", "")))
+        return f"the upstream feed of {source.location} no longer exists: remove this source or point it elsewhere"
+    view = upstream.view_by_id(source.internal_upstream_view_id)
     if view is None:
-        return f"the view of {source.get('location')} no longer exists: pick another view of feed {upstream.name}"
+        return f"the view of {source.location} no longer exists: pick another view of feed {upstream.name}"
     shared = _SHARED_SAME_ORG if org.lower() == feed.org.lower() else _SHARED_OTHER_ORG
     if view.visibility not in shared:
         return (
@@ -81,7 +79,7 @@ async def run_health(services: Services, *, concurrency: int = 8) -> HealthRepor
     probes: dict[str, asyncio.Task[tuple[str | None, int]]] = {}
     gate = asyncio.Semaphore(concurrency)
 
-    async def probe(source: Mapping[str, Any]) -> tuple[str | None, int]:
+    async def probe(source: UpstreamSource) -> tuple[str | None, int]:
         async with gate:
             return await services.upstreams.probe(source)
 
@@ -91,9 +89,9 @@ async def run_health(services: Services, *, concurrency: int = 8) -> HealthRepor
             continue
         report.feeds += 1
         known = await services.health.get_all(feed.id)
-        results: list[tuple[Mapping[str, Any], str | None, int]] = []
+        results: list[tuple[UpstreamSource, str | None, int]] = []
         for source in sources:
-            if source.get("upstreamSourceType") == "internal":
+            if isinstance(source, InternalSource):
                 results.append((source, await _internal_problem(services, feed, source), 0))
                 continue
             key = source_key(feed.id, source)
@@ -103,7 +101,7 @@ async def run_health(services: Services, *, concurrency: int = 8) -> HealthRepor
             results.append((source, reason, latency))
         now = iso(services.clock())
         for source, reason, latency in results:
-            sid = str(source.get("id"))
+            sid = source.id
             health = known.get(sid) or UpstreamHealth(sid)
             health.last_checked = now
             health.latency_ms = latency if reason is None else None
@@ -114,7 +112,7 @@ async def run_health(services: Services, *, concurrency: int = 8) -> HealthRepor
                 health.status, health.last_failure = "failed", now
                 health.consecutive_failures += 1
                 health.status_details = [{"reason": reason}]
-                report.failed.append(f"{feed.name}/{source.get('name')}: {reason}")
+                report.failed.append(f"{feed.name}/{source.name}: {reason}")
             await services.health.put(feed.id, health)
             report.upstreams += 1
     report.seconds = time.monotonic() - started
@@ -163,7 +161,7 @@ async def _work(services: Services) -> tuple[int, list[_Item]]:
     feeds = set()
     for feed in await services.catalog.all_feeds():
         for protocol in PROTOCOLS_WITH_UPSTREAMS:
-            external = [s for s in enabled_sources(feed, protocol) if s.get("upstreamSourceType") != "internal"]
+            external = [s for s in enabled_sources(feed, protocol) if not is_internal(s)]
             if not external:
                 continue
             feeds.add(feed.id)
@@ -223,14 +221,14 @@ async def _refresh_item(
         try:
             offer = await seen[key]
         except Exception as exc:  # one package must not stop the job for every package after it
-            log.exception("refresh of %s from %s failed", item.name, source.get("name"))
-            report.failures.append(f"{source.get('name')}: {item.name} skipped ({exc!r:.200})")
+            log.exception("refresh of %s from %s failed", item.name, source.name)
+            report.failures.append(f"{source.name}: {item.name} skipped ({exc!r:.200})")
             continue
         if offer.error:
             # A failed or refused document (stale-if-error aside) says nothing about what was removed.
-            report.failures.append(f"{source.get('name')}: {item.name} skipped: {offer.error}")
+            report.failures.append(f"{source.name}: {item.name} skipped: {offer.error}")
             continue
-        answers[str(source.get("id"))] = offer
+        answers[source.id] = offer
     if not answers:
         return
     # Refused entries are listed, just not believed: they do not make a saved version "removed".

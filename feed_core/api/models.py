@@ -67,7 +67,8 @@ class ApiModel(BaseModel):
 
 
 class RequestModel(ApiModel):
-    model_config = ConfigDict(strict=True)
+    # hide_input_in_errors: a ValidationError's text would otherwise quote what was sent, credentials included.
+    model_config = ConfigDict(strict=True, hide_input_in_errors=True)
 
 
 def _fail(kind: str, message: str) -> PydanticCustomError:

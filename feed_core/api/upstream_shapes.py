@@ -8,14 +8,18 @@ source says only whether it has some (``hasCredentials``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from feed_core.domain.credentials import UnreadableCredentials
 from feed_core.domain.models import Feed
-from feed_core.domain.upstream_sources import SECRET_KEYS
+from feed_core.domain.source_models import InternalSource, Protocol, UpstreamSource
 from feed_core.storage.health import UpstreamHealth
+
+#: A source's status as the API shows it: ``failed`` and ``unknown`` are never stored, and a client sending
+#: them back changes nothing by them (``feed_core.domain.upstream_sources``).
+SourceState = Literal["ok", "disabled", "failed", "unknown"]
 
 
 class _Out(BaseModel):
@@ -29,7 +33,7 @@ class StatusDetail(_Out):
 class HealthRecord(_Out):
     """What the health job last saw of one upstream."""
 
-    status: str
+    status: Literal["ok", "failed"]
     last_success: str | None = Field(None, alias="lastSuccess")
     last_failure: str | None = Field(None, alias="lastFailure")
     consecutive_failures: int = Field(0, alias="consecutiveFailures")
@@ -43,11 +47,13 @@ class UpstreamSourceResponse(_Out):
 
     id: str
     name: str
-    protocol: str
-    upstream_source_type: str = Field(alias="upstreamSourceType")
+    protocol: Protocol
+    upstream_source_type: Literal["public", "internal"] = Field(alias="upstreamSourceType")
     location: str | None = None
     display_location: str | None = Field(None, alias="displayLocation")
-    status: str
+    #: ``unknown``: enabled, not checked by the health job yet; ``failed``: what it last saw, or credentials
+    #: that can no longer be used.
+    status: SourceState
     status_details: list[StatusDetail] = Field(default_factory=list, alias="statusDetails")
     deleted_date: str | None = Field(None, alias="deletedDate")
     service_endpoint_id: str | None = Field(None, alias="serviceEndpointId")
@@ -65,10 +71,10 @@ class UpstreamHealthEntry(_Out):
 
     id: str
     name: str
-    protocol: str
+    protocol: Protocol
     location: str | None = None
-    upstream_source_type: str = Field(alias="upstreamSourceType")
-    status: str
+    upstream_source_type: Literal["public", "internal"] = Field(alias="upstreamSourceType")
+    status: SourceState
     status_details: list[StatusDetail] = Field(default_factory=list, alias="statusDetails")
     last_success: str | None = Field(None, alias="lastSuccess")
     last_failure: str | None = Field(None, alias="lastFailure")
@@ -86,71 +92,88 @@ class FeedHealthResponse(_Out):
     upstreams: list[UpstreamHealthEntry]
 
 
+#: What both answers say of an enabled source the health job has not checked yet.
+NOT_CHECKED = "not checked yet: the health job has not run since it was added"
+
+
+def source_state(
+    src: UpstreamSource, record: UpstreamHealth | None, *, detailed: bool
+) -> tuple[SourceState, list[dict[str, str]]]:
+    """The status and status details of an enabled source, the same in the feed's answer and in its health:
+    ``failed`` when its stored credentials cannot be used, else what the health job last saw, else
+    ``unknown`` (not checked yet). Why it failed (addresses, status codes) is for administrators
+    (``detailed``); others see only that the upstream is unavailable."""
+    unusable = src.credentials.reason if isinstance(src.credentials, UnreadableCredentials) else None
+    if unusable is not None:
+        return "failed", _shown(src, [{"reason": unusable}], detailed)
+    if record is None:
+        return "unknown", [{"reason": NOT_CHECKED}]
+    return "failed" if record.status == "failed" else "ok", _shown(src, record.status_details, detailed)
+
+
 def upstream_source_response(
-    src: Mapping[str, Any], health: UpstreamHealth | None = None, *, detailed: bool = False
+    src: UpstreamSource, health: UpstreamHealth | None = None, *, detailed: bool = False
 ) -> UpstreamSourceResponse:
-    """A stored upstream source as the API shows it. With a health record, ``status`` is what the
-    health job last saw (``ok``/``failed``) unless the source is disabled, and ``statusDetails`` says why:
-    the cause (addresses, status codes) for administrators (``detailed``), the upstream's name otherwise."""
-    out = {k: v for k, v in src.items() if k not in SECRET_KEYS}
-    out["hasCredentials"] = bool(src.get("credentials"))
-    if health is not None and out.get("status") != "disabled":
-        record = health.as_json()
-        if not detailed:
-            record["statusDetails"] = _generic(src, record["statusDetails"])
-        out["status"] = health.status
-        out["statusDetails"] = record["statusDetails"]
-        out["health"] = record
-    unusable = _credentials_problem(src)
-    if unusable is not None and out.get("status") != "disabled":
-        out["status"], out["statusDetails"] = "failed", _shown(src, unusable, detailed)
-    return UpstreamSourceResponse.model_validate(out)
+    """A stored upstream source as the API shows it (every field set, ``health`` only with a health record).
+    A disabled source shows its stored state; an enabled one, :func:`source_state`."""
+    status: SourceState = src.status
+    details = [{"reason": d.reason} for d in src.status_details]
+    out: dict[str, Any] = {}
+    if src.status != "disabled":
+        status, details = source_state(src, health, detailed=detailed)
+        if health is not None:
+            out["health"] = {**health.as_json(), "statusDetails": _shown(src, health.status_details, detailed)}
+    internal = src if isinstance(src, InternalSource) else None
+    return UpstreamSourceResponse.model_validate(
+        {
+            "id": src.id,
+            "name": src.name,
+            "protocol": src.protocol,
+            "upstreamSourceType": src.upstream_source_type,
+            "location": src.location,
+            "displayLocation": src.display_location,
+            "status": status,
+            "statusDetails": details,
+            "deletedDate": src.deleted_date,
+            "serviceEndpointId": src.service_endpoint_id,
+            "internalUpstreamCollectionId": internal.internal_upstream_collection_id if internal else None,
+            "internalUpstreamProjectId": internal.internal_upstream_project_id if internal else None,
+            "internalUpstreamFeedId": internal.internal_upstream_feed_id if internal else None,
+            "internalUpstreamViewId": internal.internal_upstream_view_id if internal else None,
+            "minimumReleaseAgeHours": src.minimum_release_age_hours,
+            "hasCredentials": src.credentials is not None,
+            **out,
+        }
+    )
 
 
-def _generic(src: Mapping[str, Any], details: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Status details as non-administrators see them: that the upstream failed, not how."""
-    return [{"reason": f"upstream {str(src.get('name'))!r} is unavailable"}] if details else []
-
-
-def _shown(src: Mapping[str, Any], reason: str, detailed: bool) -> list[dict[str, str]]:
-    return [{"reason": reason}] if detailed else _generic(src, [{"reason": reason}])
-
-
-def _credentials_problem(src: Mapping[str, Any]) -> str | None:
-    """Why a source's stored credentials cannot be used (it fails without asking the upstream), or ``None``."""
-    creds = src.get("credentials")
-    return creds.reason if isinstance(creds, UnreadableCredentials) else None
+def _shown(src: UpstreamSource, details: list[dict[str, str]], detailed: bool) -> list[dict[str, str]]:
+    """Status details as the caller may see them: non-administrators learn that the upstream failed, not how."""
+    if detailed or not details:
+        return list(details)
+    return [{"reason": f"upstream {src.name!r} is unavailable"}]
 
 
 def feed_health_response(
     feed: Feed, health: Mapping[str, UpstreamHealth], *, detailed: bool = False
 ) -> FeedHealthResponse:
-    """The health endpoint of a feed: each upstream as the health job last saw it. Why an upstream
-    failed (addresses, status codes) is shown to administrators (``detailed``) only."""
+    """The health endpoint of a feed: each upstream as the health job last saw it (:func:`source_state`), or
+    ``disabled`` when it is not used (the source, or every upstream of the feed, is disabled)."""
     upstreams: list[dict[str, Any]] = []
     for src in feed.upstream_sources:
-        record = health.get(str(src.get("id")))
-        disabled = src.get("status") == "disabled" or not feed.upstream_enabled
+        record = health.get(src.id)
         entry: dict[str, Any] = {
-            "id": src.get("id"),
-            "name": src.get("name"),
-            "protocol": src.get("protocol"),
-            "location": src.get("location"),
-            "upstreamSourceType": src.get("upstreamSourceType"),
+            "id": src.id,
+            "name": src.name,
+            "protocol": src.protocol,
+            "location": src.location,
+            "upstreamSourceType": src.upstream_source_type,
         }
-        unusable = _credentials_problem(src)
-        if disabled:
+        if src.status == "disabled" or not feed.upstream_enabled:
             entry["status"] = "disabled"
-        elif unusable is not None:
-            entry.update(record.as_json() if record else {})
-            entry["status"], entry["statusDetails"] = "failed", _shown(src, unusable, detailed)
-        elif record is None:
-            entry["status"] = "unknown"
-            entry["statusDetails"] = [{"reason": "not checked yet: the health job has not run since it was added"}]
         else:
-            entry.update(record.as_json())
-            if not detailed:
-                entry["statusDetails"] = _generic(src, record.status_details)
+            entry.update(record.as_json() if record else {})
+            entry["status"], entry["statusDetails"] = source_state(src, record, detailed=detailed)
         upstreams.append(entry)
     return FeedHealthResponse.model_validate(
         {

@@ -1,8 +1,9 @@
 """An upstream source's credentials as they travel in memory. Pure: no I/O.
 
-They are secrets: their ``repr`` (and so every log line, traceback and dataclass ``repr`` that
-contains them) shows only which kind they are. The feed table holds them only sealed
-(``feed_core.storage.credential_cipher``); the API shows only ``hasCredentials``.
+They are secrets: each value is a ``pydantic.SecretStr``, and the ``repr`` and ``str`` of the whole (and so
+every log line, traceback and model ``repr`` that contains them) show only which kind they are. Only
+:meth:`Credentials.as_json` reveals them, for the request headers and for sealing. The feed table holds them
+only sealed (``feed_core.storage.credential_cipher``); the API shows only ``hasCredentials``.
 """
 
 from __future__ import annotations
@@ -10,40 +11,50 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(BaseModel):
     """``token`` (sent as Bearer) or ``username`` + ``password`` (sent as Basic)."""
 
-    token: str | None = field(default=None, repr=False)
-    username: str | None = field(default=None, repr=False)
-    password: str | None = field(default=None, repr=False)
+    model_config = ConfigDict(frozen=True, strict=True, hide_input_in_errors=True)
+
+    token: SecretStr | None = None
+    username: SecretStr | None = None
+    password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> Self:
+        token, basic = self.token is not None, (self.username is not None, self.password is not None)
+        if basic != ((False, False) if token else (True, True)):
+            raise ValueError("credentials are a token, or a username and a password")
+        return self
 
     def __repr__(self) -> str:
         return "Credentials(token=***)" if self.token is not None else "Credentials(username=***, password=***)"
 
+    __str__ = __repr__
+
     def as_json(self) -> dict[str, str]:
+        """The plaintext values: only for the request headers and for sealing them."""
         if self.token is not None:
-            return {"token": self.token}
-        return {"username": self.username or "", "password": self.password or ""}
+            return {"token": self.token.get_secret_value()}
+        username, password = self.username or SecretStr(""), self.password or SecretStr("")
+        return {"username": username.get_secret_value(), "password": password.get_secret_value()}
 
     @classmethod
-    def from_json(cls, value: Mapping[str, Any]) -> Credentials | None:
+    def from_json(cls, value: Mapping[str, Any]) -> Self | None:
         """The two shapes :meth:`as_json` writes; ``None`` for anything else."""
-        if set(value) == {"token"} and isinstance(value["token"], str):
-            return cls(token=value["token"])
-        if (
-            set(value) == {"username", "password"}
-            and isinstance(value["username"], str)
-            and isinstance(value["password"], str)
-        ):
-            return cls(username=value["username"], password=value["password"])
-        return None
+        if set(value) not in ({"token"}, {"username", "password"}):
+            return None
+        try:
+            return cls.model_validate(dict(value))
+        except ValidationError:
+            return None
 
 
-@dataclass(frozen=True, repr=False)
 class PlaintextCredentials(Credentials):
     """Credentials stored in plaintext by a version from before encryption at rest. They work as any
     others; a write of their feed seals them, or, while no key is set, keeps them as they were stored

@@ -8,6 +8,7 @@ from typing import Any
 
 from feed_core.domain.names import pick_reference
 from feed_core.domain.roles import Role, Scope
+from feed_core.domain.source_models import UpstreamSource
 from feed_core.domain.upstream_rules import Origin
 
 
@@ -50,8 +51,8 @@ class Feed:
     name: str
     description: str = ""
     upstream_enabled: bool = True
-    # repr=False: sources may carry an upstream's credentials, which must never reach a log line.
-    upstream_sources: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    # Typed sources (feed_core.domain.source_models); their credentials are secrets that never show in a repr.
+    upstream_sources: list[UpstreamSource] = field(default_factory=list, repr=False)
     views: list[View] = field(default_factory=list)
     permissions: list[Permission] = field(default_factory=list)
     hide_deleted_package_versions: bool = True

@@ -306,7 +306,7 @@ async def _version_to_serve(ctx: NpmContext, name: NpmName, number: str) -> Pack
             name.full,
             number,
             ctx.feed.scope_label,
-            source.get("name"),
+            source.name,
             ctx.caller.user,
         )
         return saved

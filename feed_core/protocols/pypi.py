@@ -291,9 +291,7 @@ async def _file_to_serve(
     async def fetch_and_commit() -> PackageVersion:
         record = await services.upstreams.fetch_file_for_save(caller, PROTOCOL, name, source, uv, upstream_file)
         saved = await services.packages.commit_saved(feed, record)
-        log.info(
-            "saved %s into %s from upstream %s for %s", filename, feed.scope_label, source.get("name"), caller.user
-        )
+        log.info("saved %s into %s from upstream %s for %s", filename, feed.scope_label, source.name, caller.user)
         return saved
 
     saved = await services.upstreams.save((feed.id, PROTOCOL, name, version, filename), fetch_and_commit)

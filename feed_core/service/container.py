@@ -78,7 +78,7 @@ async def build_services(
 
     async def upstream_conflict(feed: Feed, protocol: str, name: str, version: str) -> str | None:
         found = await resolver.find_offer(feed, protocol, name, version)
-        return None if found is None else str(found[0].get("name"))
+        return None if found is None else found[0].name
 
     packages.upstream_conflict = upstream_conflict
     health = HealthStore(storage.tables)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -28,17 +28,12 @@ from feed_core.domain.names import (
     validate_project,
     validate_user,
 )
+from feed_core.domain.release_age_policy import validate_exemptions, validate_release_age
 from feed_core.domain.roles import Role, Scope
-from feed_core.domain.upstream_sources import (
-    Node,
-    SourceDraft,
-    check_unique_names,
-    find_cycle,
-    internal_targets,
-    parse_upstream_sources,
-    validate_exemptions,
-    validate_release_age,
-)
+from feed_core.domain.source_graph import Node, find_cycle, internal_targets
+from feed_core.domain.source_merge import SourceDraft, check_unique_names, draft_sources
+from feed_core.domain.source_models import InternalSource, UpstreamSource
+from feed_core.domain.upstream_sources import UpstreamSourceRequest, parse_source_requests
 from feed_core.service.cache import TtlCache
 from feed_core.service.retry import retry_on_conflict
 from feed_core.storage.catalog import Catalog, FeedDocumentTooLargeError
@@ -79,7 +74,8 @@ class FeedUpdate:
     name: str | None = None
     description: str | None = None
     upstream_enabled: bool | None = None
-    upstream_sources: list[dict[str, Any]] | None = None
+    #: Replaces the whole list; validated request models (``parse_source_requests`` for raw JSON).
+    upstream_sources: Sequence[UpstreamSourceRequest] | None = None
     hide_deleted_package_versions: bool | None = None
     badges_enabled: bool | None = None
     default_view_id: str | None = None
@@ -148,7 +144,7 @@ class FeedService:
         name: str,
         description: str,
         upstream_enabled: bool,
-        upstream_sources: list[Any],
+        upstream_sources: Sequence[UpstreamSourceRequest],
         *,
         minimum_release_age_hours: Any = None,
         minimum_release_age_exemptions: Any = None,
@@ -213,7 +209,7 @@ class FeedService:
                 raise NotFoundError(f"feed {feed.name!r} no longer exists")
             if if_match and if_match.strip() not in ("*", http_etag(current.etag)):
                 raise PreconditionFailedError("the feed changed since you read it (If-Match does not match its ETag)")
-            old_name, old_sources = current.name, [dict(src) for src in current.upstream_sources]
+            old_name, old_sources = current.name, list(current.upstream_sources)
             result = await apply(current)
             self._check_credentials(current, old_sources)
             try:
@@ -232,7 +228,7 @@ class FeedService:
 
         return await retry_on_conflict(attempt, "the feed is being changed by others right now; try again")
 
-    def _check_credentials(self, feed: Feed, old_sources: list[dict[str, Any]] | None) -> None:
+    def _check_credentials(self, feed: Feed, old_sources: list[UpstreamSource] | None) -> None:
         """Refuse, before writing, credentials that cannot be encrypted. A write that leaves the sources
         as they were keeps legacy plaintext as stored, so deleting or restoring a feed needs no key."""
         missing_key = self._catalog.credentials_key_missing
@@ -240,7 +236,7 @@ class FeedService:
             return
         unchanged = feed.upstream_sources == old_sources
         for src in feed.upstream_sources:
-            creds = src.get("credentials")
+            creds = src.credentials
             if isinstance(creds, Credentials) and not (unchanged and isinstance(creds, PlaintextCredentials)):
                 raise BadRequestError(
                     f"upstream credentials are stored only encrypted, and {missing_key}: the operator must set "
@@ -258,14 +254,14 @@ class FeedService:
 
         report = ResealReport()
         for feed in await self._catalog.all_feeds(include_deleted=True):
-            if not any(s.get("credentials") for s in feed.upstream_sources):
+            if not any(s.credentials is not None for s in feed.upstream_sources):
                 continue
             updated, _ = await self._mutate_async(feed, keep, include_deleted=True)
             report.rewritten += 1
             report.unreadable += [
-                f"{updated.scope_label} source {s.get('name')!r}: {s['credentials'].reason}"
+                f"{updated.scope_label} source {s.name!r}: {s.credentials.reason}"
                 for s in updated.upstream_sources
-                if isinstance(s.get("credentials"), UnreadableCredentials)
+                if isinstance(s.credentials, UnreadableCredentials)
             ]
         return report
 
@@ -305,43 +301,43 @@ class FeedService:
         return updated
 
     # upstream sources ----------------------------------------------------------------------------
-    async def resolve_upstream_sources(self, feed: Feed, sources: list[Any]) -> list[dict[str, Any]]:
-        """Validate and normalise the ``upstreamSources`` a client sent for ``feed`` (whose stored
-        sources are the previous ones): internal sources are resolved to ids and checked for sharing
-        and cycles. See ``feed_core.domain.upstream_sources`` for the stored shape."""
-        drafts = parse_upstream_sources(sources, self._public_sources, feed.upstream_sources)
-        for draft in drafts:
-            if draft.target is not None:
-                await self._resolve_internal(feed, draft)
-        out = [d.source for d in drafts]
+    async def resolve_upstream_sources(
+        self, feed: Feed, requests: Sequence[UpstreamSourceRequest]
+    ) -> list[UpstreamSource]:
+        """The sources to store for ``feed`` (whose stored sources are the previous ones) from validated
+        requests: merged with the stored ones by id, internal ones resolved to ids and checked for sharing
+        and cycles (``feed_core.domain.source_merge``). Request models pass ``parse_source_requests`` unchanged; it
+        only guards against a caller handing over raw JSON, which gets the same 400 as through the REST models."""
+        drafts = draft_sources(parse_source_requests(requests), self._public_sources, feed.upstream_sources)
+        out = [d.source if d.source is not None else await self._resolve_internal(feed, d) for d in drafts]
         check_unique_names(out)
         await self._check_no_cycle(feed, out)
         return out
 
-    async def _resolve_internal(self, feed: Feed, draft: SourceDraft) -> None:
-        src, where = draft.source, draft.where
+    async def _resolve_internal(self, feed: Feed, draft: SourceDraft) -> InternalSource:
+        where = draft.where
         try:
             upstream, view = await self._upstream_view(feed, draft)
         except BadRequestError:
             if not draft.same_target_as_previous(feed.org):
                 raise
-            _keep_previous_target(draft)
-            return
+            return draft.keep_previous_target()
         if upstream.org.lower() == feed.org.lower() and upstream.id.lower() == feed.id.lower():
             raise BadRequestError(f"{where}: feed {feed.name!r} cannot be an upstream source of itself")
         problem = _sharing_problem(feed, upstream, view)
         if problem is not None:
             if not draft.same_target_as_previous(feed.org):
                 raise BadRequestError(f"{where}: {problem}")
-            _keep_previous_target(draft)
-            return
-        src["internalUpstreamCollectionId"] = upstream.org
-        src["internalUpstreamProjectId"] = upstream.project
-        src["internalUpstreamFeedId"] = upstream.id
-        src["internalUpstreamViewId"] = view.id
+            return draft.keep_previous_target()
         scope = f"{upstream.org}/{upstream.project}" if upstream.project else upstream.org
-        src["location"] = src["displayLocation"] = f"azure-feed://{scope}/{upstream.name}@{view.name}"
-        src["name"] = src["name"] or f"{upstream.name}@{view.name}"
+        return draft.internal(
+            org=upstream.org,
+            project=upstream.project,
+            feed_id=upstream.id,
+            view_id=view.id,
+            location=f"azure-feed://{scope}/{upstream.name}@{view.name}",
+            default_name=f"{upstream.name}@{view.name}",
+        )
 
     async def _upstream_view(self, feed: Feed, draft: SourceDraft) -> tuple[Feed, View]:
         """The feed and view an internal source names (by names or ids); 400 when they do not exist."""
@@ -367,7 +363,7 @@ class FeedService:
             )
         return upstream, view
 
-    async def _check_no_cycle(self, feed: Feed, sources: list[dict[str, Any]]) -> None:
+    async def _check_no_cycle(self, feed: Feed, sources: list[UpstreamSource]) -> None:
         """Refuse sources through which the feed would reach itself again by following the enabled
         internal upstreams of every feed this service holds."""
         start: Node = (feed.org.lower(), feed.id.lower())
@@ -542,22 +538,6 @@ def _sharing_problem(feed: Feed, upstream: Feed, view: View) -> str | None:
         f"upstream source; {which}. Its owner can share it with "
         f'PATCH /{scope}/_apis/packaging/Feeds/{upstream.name}/views/{view.name} {{"visibility": "{needed}"}}'
     )
-
-
-def _keep_previous_target(draft: SourceDraft) -> None:
-    """An existing source sent back unchanged keeps working even if its upstream went away or stopped
-    sharing the view since it was added: the engine reports that as the source's health."""
-    prev, src = draft.previous or {}, draft.source
-    for key in (
-        "location",
-        "displayLocation",
-        "internalUpstreamCollectionId",
-        "internalUpstreamProjectId",
-        "internalUpstreamFeedId",
-        "internalUpstreamViewId",
-    ):
-        src[key] = prev.get(key)
-    src["name"] = src["name"] or prev.get("name")
 
 
 def _description(text: str) -> str:

@@ -23,6 +23,7 @@ from feed_core.domain.errors import NotFoundError, UpstreamError, UpstreamUnusab
 from feed_core.domain.models import Caller, Feed, PackageMeta, PackageVersion, View
 from feed_core.domain.release_age import UNKNOWN_TIME, effective_time, normalized_time, parse_time
 from feed_core.domain.roles import Role
+from feed_core.domain.source_models import UpstreamSource
 from feed_core.domain.upstream_rules import (
     Behaviour,
     HeldVersion,
@@ -98,7 +99,7 @@ class Resolution:
     lookup: Lookup
     meta: PackageMeta
     held: dict[str, PackageVersion]  # live versions in the view
-    upstream: dict[str, tuple[Mapping[str, Any], UpstreamVersion]]  # versions that upstreams win
+    upstream: dict[str, tuple[UpstreamSource, UpstreamVersion]]  # versions that upstreams win
     merge: Merge
     feed_tags: dict[str, str]
     upstream_tags: list[dict[str, str]] = field(default_factory=list)
@@ -148,13 +149,13 @@ class Resolution:
         if number in self.upstream and not self.lookup.can_save:
             source = self.upstream[number][0]
             return (
-                f"{name}@{number} is available from upstream {source.get('name')} but is not saved in feed "
+                f"{name}@{number} is available from upstream {source.name} but is not saved in feed "
                 f"{feed.name} yet; a collaborator (Feed and Upstream Reader) or higher must install it first"
             )
         refused = next((o for o in self.lookup.offers if o.package is not None and number in o.package.refused), None)
         if refused is not None and refused.package is not None:
             return (
-                f"{name}@{number[:100]} is not offered: upstream {refused.source.get('name')!r} lists it, but its "
+                f"{name}@{number[:100]} is not offered: upstream {refused.source.name!r} lists it, but its "
                 f"entry was refused ({refused.package.refused[number]})"
             )
         where = f"{feed.name}@{self.lookup.view.name}"
@@ -182,7 +183,7 @@ class Resolution:
             return None
         numbers = _ascending(self.lookup.protocol, list(self.upstream))
         shown = ", ".join(n[:40] for n in reversed(numbers[-3:])) + (", ..." if len(numbers) > 3 else "")
-        sources = list(dict.fromkeys(str(source.get("name"))[:60] for source, _ in self.upstream.values()))
+        sources = list(dict.fromkeys(source.name[:60] for source, _ in self.upstream.values()))
         where = f"upstream {sources[0]}" if len(sources) == 1 else "upstreams " + ", ".join(sources[:3])
         where += ", ..." if len(sources) > 3 else ""
         name, feed = self.lookup.name[:100], self.lookup.feed.name[:100]
@@ -228,7 +229,7 @@ def _ascending(protocol: str, numbers: list[str]) -> list[str]:
     return sorted(numbers, key=key)  # a Version and a str are never compared: the first items differ
 
 
-def transient_version(protocol: str, name: str, source: Mapping[str, Any], uv: UpstreamVersion) -> PackageVersion:
+def transient_version(protocol: str, name: str, source: UpstreamSource, uv: UpstreamVersion) -> PackageVersion:
     deprecated = uv.manifest.get("deprecated")
     return PackageVersion(
         protocol=protocol,
@@ -310,7 +311,7 @@ class Resolver:
         if offers:
             policy = (feed.minimum_release_age_hours, feed.minimum_release_age_exemptions, feed.upstream_sources)
             parts.append(hashlib.sha1(repr(policy).encode()).hexdigest())  # noqa: S324 - a cache key
-            if feed.minimum_release_age_hours or any(o.source.get("minimumReleaseAgeHours") for o in offers):
+            if feed.minimum_release_age_hours or any(o.source.minimum_release_age_hours for o in offers):
                 # Versions age into view: let a built listing live at most a minute.
                 parts.append(str(int(now.timestamp() // 60)))
         detailed = role >= Role.ADMINISTRATOR
@@ -351,7 +352,7 @@ class Resolver:
 
     async def find_offer(
         self, feed: Feed, protocol: str, name: str, version: str
-    ) -> tuple[Mapping[str, Any], UpstreamVersion] | None:
+    ) -> tuple[UpstreamSource, UpstreamVersion] | None:
         """The first enabled upstream that offers this exact version (refreshing on a miss)."""
         meta = await self._packages.meta(feed, protocol, name)
         offers, _ = await self.upstream_offers(feed, protocol, name, meta, want_version=version)
@@ -403,7 +404,7 @@ class Resolver:
         for o in lookup.offers:
             if o.package is None:
                 continue
-            sid = str(o.source.get("id"))
+            sid = o.source.id
             hop = source_hop(o.source)
             upstream_versions[sid] = o.package.versions
             offered = [
@@ -415,12 +416,7 @@ class Resolver:
                 )
                 for uv in o.package.versions.values()
             ]
-            hours = o.source.get("minimumReleaseAgeHours")
-            offers.append(
-                UpstreamOffer(
-                    sid, offered, o.package.dist_tags, float(hours) if isinstance(hours, int | float) else None
-                )
-            )
+            offers.append(UpstreamOffer(sid, offered, o.package.dist_tags, o.source.minimum_release_age_hours))
         merge = merge_versions(
             held=held,
             feed_tags=meta.dist_tags if meta else {},
@@ -430,7 +426,7 @@ class Resolver:
             minimum_release_age_hours=feed.minimum_release_age_hours,
             age_exempt=is_exempt(name, feed.minimum_release_age_exemptions),
         )
-        sources = {str(o.source.get("id")): o.source for o in lookup.offers}
+        sources = {o.source.id: o.source for o in lookup.offers}
         upstream = {
             number: (sources[sid], upstream_versions[sid][number]) for number, sid in merge.from_upstream.items()
         }

@@ -32,7 +32,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeGuard, TypeVar
 
 import httpx
 
@@ -42,6 +42,7 @@ from feed_core.domain.errors import UpstreamError, UpstreamUnusableError
 from feed_core.domain.integrity import Digests, first_mismatch, strongest_checked
 from feed_core.domain.models import Caller, Feed, PackageVersion
 from feed_core.domain.release_age import next_floors, normalized_time
+from feed_core.domain.source_models import InternalSource, UpstreamSource
 from feed_core.domain.visibility import tags_in_view, versions_in_view
 from feed_core.settings import Settings
 from feed_core.storage.catalog import Catalog
@@ -65,7 +66,7 @@ _FLOORS_IN_THREAD_VERSIONS = 2000  # reading this many publish times is worth a 
 class SourceOffer:
     """One enabled upstream's answer for a package."""
 
-    source: Mapping[str, Any]
+    source: UpstreamSource
     package: UpstreamPackage | None  # None: the upstream does not have it, or could not be asked
     error: str | None = None  # why the upstream could not be asked just now (for logs and administrators)
     stale: bool = False  # the package data is older than the TTL (served while failing/revalidating)
@@ -114,7 +115,7 @@ class _Client:
 
     fetch: Callable[..., Awaitable[Fetched]]
     parse: Callable[[bytes, str, str], Awaitable[UpstreamPackage]]
-    ping: Callable[[httpx.AsyncClient, Mapping[str, Any], float], Awaitable[None]]
+    ping: Callable[[httpx.AsyncClient, UpstreamSource, float], Awaitable[None]]
     #: Checks a downloaded file (name, version, file name, verified bytes) before it is stored: it must be
     #: the file it is listed as, by its own contents; raises ``BadDocument``.
     check_file: Callable[[str, str, str, bytes], None] | None = None
@@ -133,7 +134,7 @@ CLIENTS = {
 }
 
 
-def source_key(feed_id: str, source: Mapping[str, Any]) -> str:
+def source_key(feed_id: str, source: UpstreamSource) -> str:
     """The key an upstream's cached answers are stored under (in a partition key of the state table).
 
     Feeds whose anonymous sources name the same location share one key, so they share the cache. A
@@ -141,25 +142,21 @@ def source_key(feed_id: str, source: Mapping[str, Any]) -> str:
     nothing derived from its secrets is ever stored, where it could be guessed at offline, and what
     its credentials fetched is served only through it.
     """
-    if source.get("credentials") is None:
-        return hashlib.sha256(f"{source.get('location')}|null".encode()).hexdigest()[:32]
-    return f"{feed_id.lower()}.{str(source.get('id')).lower()}"
+    if source.credentials is None:
+        return hashlib.sha256(f"{source.location}|null".encode()).hexdigest()[:32]
+    return f"{feed_id.lower()}.{source.id.lower()}"
 
 
-def _breaker_key(source: Mapping[str, Any]) -> str:
+def _breaker_key(source: UpstreamSource) -> str:
     """Sources of one location with the same credentials fail together (kept in memory only)."""
-    creds = credentials_identity(source.get("credentials"))
-    return hashlib.sha256(f"{source.get('location')}|{creds}".encode()).hexdigest()
+    creds = credentials_identity(source.credentials)
+    return hashlib.sha256(f"{source.location}|{creds}".encode()).hexdigest()
 
 
-def enabled_sources(feed: Feed, protocol: str) -> list[Mapping[str, Any]]:
+def enabled_sources(feed: Feed, protocol: str) -> list[UpstreamSource]:
     if not feed.upstream_enabled:
         return []
-    return [
-        s
-        for s in feed.upstream_sources
-        if s.get("protocol") == protocol and s.get("status", "ok") != "disabled" and not s.get("deletedDate")
-    ]
+    return [s for s in feed.upstream_sources if s.protocol == protocol and s.enabled]
 
 
 def declared_digests(uv: UpstreamVersion) -> dict[str, str]:
@@ -170,19 +167,19 @@ def declared_digests(uv: UpstreamVersion) -> dict[str, str]:
     return {"integrity": uv.integrity, "shasum": uv.sha1}
 
 
-def is_internal(source: Mapping[str, Any]) -> bool:
+def is_internal(source: UpstreamSource) -> TypeGuard[InternalSource]:
     """Another feed of this service (the rest are external: public or custom registries)."""
-    return source.get("upstreamSourceType") == "internal"
+    return isinstance(source, InternalSource)
 
 
-def source_hop(source: Mapping[str, Any]) -> dict[str, Any]:
+def source_hop(source: UpstreamSource) -> dict[str, Any]:
     """The entry a source adds to a saved version's ``sourceChain`` (Azure's shape)."""
     return {
-        "id": source.get("id"),
-        "name": source.get("name"),
-        "location": source.get("location"),
-        "displayLocation": source.get("displayLocation", source.get("location")),
-        "sourceType": source.get("upstreamSourceType", "public"),
+        "id": source.id,
+        "name": source.name,
+        "location": source.location,
+        "displayLocation": source.display_location,
+        "sourceType": source.upstream_source_type,
     }
 
 
@@ -260,7 +257,7 @@ class UpstreamService:
     async def offers(
         self,
         feed: Feed,
-        sources: Sequence[Mapping[str, Any]],
+        sources: Sequence[UpstreamSource],
         protocol: str,
         name: str,
         *,
@@ -271,9 +268,9 @@ class UpstreamService:
         return list(await asyncio.gather(*(self._offer(feed, s, protocol, name, want_version) for s in sources)))
 
     async def _offer(
-        self, feed: Feed, source: Mapping[str, Any], protocol: str, name: str, want_version: str | None
+        self, feed: Feed, source: UpstreamSource, protocol: str, name: str, want_version: str | None
     ) -> SourceOffer:
-        if source.get("upstreamSourceType") == "internal":
+        if isinstance(source, InternalSource):
             return await self._internal_offer(feed, source, protocol, name)
         key = (protocol, source_key(feed.id, source), name)
         entry = await self._entry(key)
@@ -292,9 +289,7 @@ class UpstreamService:
         elif now - entry.fetched_at > ttl and retry_due:
             self._refresh_in_background(source, key, entry)
         stale = entry.package is not None and now - entry.fetched_at > self._settings.upstream_ttl_seconds
-        return SourceOffer(
-            source, entry.package, entry.error, stale, entry.fingerprint, entry.permanent, entry.floors
-        )
+        return SourceOffer(source, entry.package, entry.error, stale, entry.fingerprint, entry.permanent, entry.floors)
 
     async def _entry(self, key: tuple[str, str, str]) -> _Entry | None:
         entry = self._memory.get(key)
@@ -341,17 +336,17 @@ class UpstreamService:
             _, evicted = self._memory.popitem(last=False)
             self._memory_bytes -= evicted.size
 
-    def _refresh_in_background(self, source: Mapping[str, Any], key: tuple[str, str, str], entry: _Entry) -> None:
+    def _refresh_in_background(self, source: UpstreamSource, key: tuple[str, str, str], entry: _Entry) -> None:
         if ("meta", *key) in self._flights:
             return
         task = asyncio.create_task(self._refresh(source, key, entry))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _refresh(self, source: Mapping[str, Any], key: tuple[str, str, str], entry: _Entry | None) -> _Entry:
+    async def _refresh(self, source: UpstreamSource, key: tuple[str, str, str], entry: _Entry | None) -> _Entry:
         return await self._single_flight(("meta", *key), lambda: self._fetch(source, key, entry))
 
-    def breaker_open(self, source: Mapping[str, Any]) -> str | None:
+    def breaker_open(self, source: UpstreamSource) -> str | None:
         """Why calls to this upstream are being skipped right now, or ``None`` when they are not."""
         breaker = self._breakers.get(_breaker_key(source))
         if breaker is None or breaker.open_until <= self._now():
@@ -360,13 +355,13 @@ class UpstreamService:
         failed = "it failed" if breaker.failures < BREAKER_THRESHOLD else f"it failed {breaker.failures} times in a row"
         return f"skipped: {failed} (last: {breaker.last_reason}); the next try is in {wait:.0f} s"
 
-    def note_result(self, source: Mapping[str, Any], reason: str | None, *, permanent: bool = False) -> None:
+    def note_result(self, source: UpstreamSource, reason: str | None, *, permanent: bool = False) -> None:
         """Feed the circuit breaker: a success closes it, repeated failures open it for a cool-down, and a
         permanent failure (TLS, DNS, refused credentials, the outbound guard) opens it at once."""
         key = _breaker_key(source)
         if reason is None:
             self._breakers.pop(key, None)
-            self.failures.pop(str(source.get("id")), None)
+            self.failures.pop(source.id, None)
             return
         breaker = self._breakers.setdefault(key, _Breaker())
         breaker.failures += 1
@@ -376,7 +371,7 @@ class UpstreamService:
             breaker.open_until = self._now() + BREAKER_COOLDOWN_SECONDS
         self._record_failure(source, reason)
 
-    async def _fetch(self, source: Mapping[str, Any], key: tuple[str, str, str], entry: _Entry | None) -> _Entry:
+    async def _fetch(self, source: UpstreamSource, key: tuple[str, str, str], entry: _Entry | None) -> _Entry:
         protocol, skey, name = key
         now = self._now()
         has_doc = entry is not None and entry.package is not None
@@ -422,7 +417,7 @@ class UpstreamService:
             elif not isinstance(failure, _Skipped):
                 self.note_result(source, failure.reason, permanent=failure.permanent)
             if not isinstance(failure, _Skipped):
-                log.warning("upstream %s failed for %s: %s", source.get("name"), name, failure.reason)
+                log.warning("upstream %s failed for %s: %s", source.name, name, failure.reason)
             # A refused document would be sent again as it is: not asked for again within the TTL.
             hold = now + self._settings.upstream_ttl_seconds if isinstance(failure, BadDocument) else 0.0
             if entry is not None and entry.package is not None:  # stale-if-error
@@ -442,27 +437,27 @@ class UpstreamService:
         self._remember(key, new)
         return new
 
-    async def _parse(self, protocol: str, body: bytes, name: str, source: Mapping[str, Any]) -> UpstreamPackage:
+    async def _parse(self, protocol: str, body: bytes, name: str, source: UpstreamSource) -> UpstreamPackage:
         """Read an upstream document; whatever it holds, a failure is a ``BadDocument`` with a reason."""
-        location = str(source.get("location"))
+        location = source.location
         try:
             return await CLIENTS[protocol].parse(body, name, location)
         except UpstreamFailure:
             raise
         except Exception as exc:  # hostile input must never become a 500: the reason names what broke
-            log.exception("upstream %s sent a document for %s that could not be read", source.get("name"), name)
+            log.exception("upstream %s sent a document for %s that could not be read", source.name, name)
             raise BadDocument(f"{location} sent a document for {name} that could not be read ({exc!r:.200})") from None
 
-    def _record_failure(self, source: Mapping[str, Any], reason: str) -> None:
-        self.failures[str(source.get("id"))] = reason
+    def _record_failure(self, source: UpstreamSource, reason: str) -> None:
+        self.failures[source.id] = reason
 
-    async def _internal_offer(self, feed: Feed, source: Mapping[str, Any], protocol: str, name: str) -> SourceOffer:
+    async def _internal_offer(self, feed: Feed, source: InternalSource, protocol: str, name: str) -> SourceOffer:
         """Another feed of this service, read through its view directly from storage."""
-        org = str(source.get("internalUpstreamCollectionId") or feed.org)
-        upstream = await self._catalog.get_feed_by_id(org, str(source.get("internalUpstreamFeedId", "")))
-        view = upstream.view_by_id(str(source.get("internalUpstreamViewId", ""))) if upstream else None
+        org = source.internal_upstream_collection_id or feed.org
+        upstream = await self._catalog.get_feed_by_id(org, source.internal_upstream_feed_id)
+        view = upstream.view_by_id(source.internal_upstream_view_id) if upstream else None
         if upstream is None or view is None:
-            reason = f"the upstream feed or view of source {source.get('name')!r} no longer exists"
+            reason = f"the upstream feed or view of source {source.name!r} no longer exists"
             self._record_failure(source, reason)
             return SourceOffer(source, None, reason)
         meta, versions = await self._packages.get_package(upstream.id, protocol, name)
@@ -503,21 +498,19 @@ class UpstreamService:
         package = UpstreamPackage(name, offered, tags, meta.modified)
         return SourceOffer(source, package, None, False, f"{upstream.id}:{meta.rev}:{view.id}")
 
-    async def revalidate(self, feed: Feed, source: Mapping[str, Any], protocol: str, name: str) -> SourceOffer:
+    async def revalidate(self, feed: Feed, source: UpstreamSource, protocol: str, name: str) -> SourceOffer:
         """Refresh one package's cached metadata now, whatever its age (the refresh job)."""
         key = (protocol, source_key(feed.id, source), name)
         entry = await self._refresh(source, key, await self._entry(key))
-        return SourceOffer(
-            source, entry.package, entry.error, False, entry.fingerprint, entry.permanent, entry.floors
-        )
+        return SourceOffer(source, entry.package, entry.error, False, entry.fingerprint, entry.permanent, entry.floors)
 
-    async def probe(self, source: Mapping[str, Any]) -> tuple[str | None, int]:
+    async def probe(self, source: UpstreamSource) -> tuple[str | None, int]:
         """Ping an upstream: ``(failure reason or None, latency in ms)``; feeds the circuit breaker."""
         started = time.perf_counter()
         reason: str | None = None
         permanent = False
         try:
-            await CLIENTS[str(source.get("protocol", "npm"))].ping(self.http, source, self._settings.upstream_timeout)
+            await CLIENTS[source.protocol].ping(self.http, source, self._settings.upstream_timeout)
         except UpstreamFailure as failure:
             reason, permanent = failure.reason, failure.permanent
         except TimeoutError:
@@ -528,18 +521,16 @@ class UpstreamService:
 
     # --- saving ----------------------------------------------------------------------------------
     async def fetch_for_save(
-        self, feed: Feed, caller: Caller, protocol: str, name: str, source: Mapping[str, Any], uv: UpstreamVersion
+        self, feed: Feed, caller: Caller, protocol: str, name: str, source: UpstreamSource, uv: UpstreamVersion
     ) -> PackageVersion:
         """Fetch and verify a version's file, store it, and build the version record to commit."""
         hop = source_hop(source)
         now = iso(self._clock())
-        if source.get("upstreamSourceType") == "internal":
+        if isinstance(source, InternalSource):
             # Renewed, not just looked at: the upstream feed's row may go before ours is committed.
             info = await self._packages.blobs.renew(content_key(uv.sha256))
             if info is None:
-                raise UpstreamError(
-                    f"the upstream feed of source {source.get('name')!r} lost the file of {name}@{uv.version}"
-                )
+                raise UpstreamError(f"the upstream feed of source {source.name!r} lost the file of {name}@{uv.version}")
             sha256, sri, sha1, size, verified = uv.sha256, uv.integrity, uv.sha1, info.size, "same-service"
         else:
             verified = self._declared_hash(source, f"{name}@{uv.version}", strongest_checked(uv.integrity, uv.sha1))
@@ -571,7 +562,7 @@ class UpstreamService:
             source_chain=[hop, *uv.source_chain],
             provenance={
                 "source": hop,
-                "url": uv.file_url or str(source.get("location")),
+                "url": uv.file_url or source.location,
                 "fetchedAt": now,
                 "savedBy": caller.user,
                 "upstreamIntegrity": uv.integrity,
@@ -582,12 +573,12 @@ class UpstreamService:
         )
 
     @staticmethod
-    def _declared_hash(source: Mapping[str, Any], label: str, algorithm: str | None) -> str:
+    def _declared_hash(source: UpstreamSource, label: str, algorithm: str | None) -> str:
         """The algorithm a public or custom upstream declared for a file; a file without one is not saved
         (feed-to-feed sources are exempt: the other feed verified its files itself)."""
         if not algorithm:
             raise UpstreamError(
-                f"upstream {source.get('name')!r} declares no hash for {label} (no integrity, shasum or sha256): "
+                f"upstream {source.name!r} declares no hash for {label} (no integrity, shasum or sha256): "
                 "a file the feed cannot verify is not saved"
             )
         return algorithm
@@ -595,7 +586,7 @@ class UpstreamService:
     @contextlib.asynccontextmanager
     async def _verified(
         self,
-        source: Mapping[str, Any],
+        source: UpstreamSource,
         label: str,
         url: str,
         *,
@@ -618,22 +609,22 @@ class UpstreamService:
                         await loop.run_in_executor(None, spool.write, chunk)
             except UpstreamFailure as failure:
                 self.note_result(source, failure.reason, permanent=failure.permanent)
-                log.warning("upstream %s failed for %s: %s", source.get("name"), label, failure.reason)
+                log.warning("upstream %s failed for %s: %s", source.name, label, failure.reason)
                 raise (UpstreamUnusableError if failure.permanent else UpstreamError)(
                     f"could not fetch {label}: {unavailable(source)}; nothing was saved"
                 ) from None
             except TimeoutError:
                 raise UpstreamError(
-                    f"fetching {label} from upstream {source.get('name')} took longer than "
+                    f"fetching {label} from upstream {source.name} took longer than "
                     f"{self._settings.upstream_download_timeout:.0f} s; nothing was saved"
                 ) from None
             bad = first_mismatch(integrity, sha1, digests)
             if bad is None and sha256 and digests.hex("sha256") != sha256.lower():
                 bad = "sha256"
             if bad is not None:
-                log.error("upstream %s (%s) sent bytes for %s failing %s", source.get("name"), url, label, bad)
+                log.error("upstream %s (%s) sent bytes for %s failing %s", source.name, url, label, bad)
                 raise UpstreamError(
-                    f"upstream {source.get('name')} sent bytes for {label} that do not match "
+                    f"upstream {source.name} sent bytes for {label} that do not match "
                     f"its declared {bad} digest; nothing was saved"
                 )
             if check is not None:
@@ -642,7 +633,7 @@ class UpstreamService:
                     await asyncio.to_thread(check, spool.read())
                 except BadDocument as refused:
                     raise UpstreamError(
-                        f"upstream {source.get('name')} sent a file for {label} that was refused: "
+                        f"upstream {source.name} sent a file for {label} that was refused: "
                         f"{refused.reason}; nothing was saved"
                     ) from None
             yield _Spooled(spool, digests)
@@ -662,7 +653,7 @@ class UpstreamService:
 
     async def _download(
         self,
-        source: Mapping[str, Any],
+        source: UpstreamSource,
         label: str,
         url: str,
         *,
@@ -682,7 +673,7 @@ class UpstreamService:
         caller: Caller,
         protocol: str,
         name: str,
-        source: Mapping[str, Any],
+        source: UpstreamSource,
         uv: UpstreamVersion,
         file: UpstreamFile,
     ) -> PackageVersion:
@@ -691,9 +682,9 @@ class UpstreamService:
         hop = source_hop(source)
         now = iso(self._clock())
         label = f"{name} {uv.version} ({file.filename})"
-        if source.get("upstreamSourceType") == "internal":
+        if isinstance(source, InternalSource):
             if await self._packages.blobs.renew(content_key(file.sha256)) is None:
-                raise UpstreamError(f"the upstream feed of source {source.get('name')!r} lost {file.filename}")
+                raise UpstreamError(f"the upstream feed of source {source.name!r} lost {file.filename}")
             if file.metadata_sha256:
                 await self._packages.blobs.renew(content_key(file.metadata_sha256))
             size, verified = file.size or 0, "same-service"
@@ -743,7 +734,7 @@ class UpstreamService:
             source_chain=[hop, *uv.source_chain],
             provenance={
                 "source": hop,
-                "url": file.url or str(source.get("location")),
+                "url": file.url or source.location,
                 "fetchedAt": now,
                 "savedBy": caller.user,
                 "upstreamSha256": file.sha256,
@@ -753,11 +744,11 @@ class UpstreamService:
             files=[entry],
         )
 
-    async def cache_side_file(self, source: Mapping[str, Any], label: str, url: str, sha256: str) -> None:
+    async def cache_side_file(self, source: UpstreamSource, label: str, url: str, sha256: str) -> None:
         """Fetch and verify a small companion file (a core metadata file) into the store by its hash,
         without saving its version: installers read these for versions they may never install."""
         # A hit is renewed: nothing references a side file, so only its age keeps it from garbage collection.
-        if source.get("upstreamSourceType") == "internal" or await self._packages.blobs.renew(content_key(sha256)):
+        if isinstance(source, InternalSource) or await self._packages.blobs.renew(content_key(sha256)):
             return
         await self._single_flight(("side", sha256), lambda: self._download(source, label, url, sha256=sha256))
 
@@ -782,9 +773,9 @@ def _floors_after(entry: _Entry | None, package: UpstreamPackage, now: datetime)
     )
 
 
-def unavailable(source: Mapping[str, Any]) -> str:
+def unavailable(source: UpstreamSource) -> str:
     """What clients are told about a failing upstream: its name, never its address or answer."""
-    return f"upstream {str(source.get('name'))!r} is unavailable"
+    return f"upstream {source.name!r} is unavailable"
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ from feed_core.domain.models import (
 )
 from feed_core.domain.names import parse_guid, pick_reference
 from feed_core.domain.roles import Role, parse_scope
-from feed_core.domain.upstream_sources import registry_origin
+from feed_core.domain.source_locations import registry_origin
+from feed_core.domain.source_models import UpstreamSource, source_from_document
 from feed_core.storage.credential_cipher import CredentialCipher, seal_context
 from feed_core.storage.ports import Entity, EntityExistsError, OpKind, TableOp, TableStore
 
@@ -78,7 +79,7 @@ def _feed_doc(feed: Feed, sources: list[dict[str, Any]]) -> str:
     )
 
 
-def _feed_from(d: dict[str, Any], etag: str | None) -> Feed:
+def _feed_from(d: dict[str, Any], sources: list[UpstreamSource], etag: str | None) -> Feed:
     return Feed(
         id=d["id"],
         org=d["org"],
@@ -86,7 +87,7 @@ def _feed_from(d: dict[str, Any], etag: str | None) -> Feed:
         name=d["name"],
         description=d.get("description", ""),
         upstream_enabled=d.get("upstreamEnabled", True),
-        upstream_sources=d.get("upstreamSources", []),
+        upstream_sources=sources,
         views=[
             View(v["id"], v["name"], ViewType(v["type"]), ViewVisibility(v["visibility"])) for v in d.get("views", [])
         ],
@@ -104,14 +105,14 @@ def _feed_from(d: dict[str, Any], etag: str | None) -> Feed:
     )
 
 
-def _context(feed_id: str, source: dict[str, Any]) -> str:
-    location = str(source.get("location") or "")
+def _context(feed_id: str, source_id: object, location: object) -> str:
+    location = str(location or "")
     try:
         scheme, host, port = registry_origin(location)
         origin = f"{scheme}://{host}:{port or ''}"
     except ValueError:  # not a valid URL (stored locations are validated): bind to the text itself
         origin = location
-    return seal_context(feed_id, str(source.get("id")), origin)
+    return seal_context(feed_id, str(source_id), origin)
 
 
 def _name_key(project: str | None, name: str) -> str:
@@ -144,16 +145,14 @@ class Catalog:
         or legacy plaintext while no key is set); ``FeedDocumentTooLargeError`` when it would not fit."""
         sources = []
         for src in feed.upstream_sources:
-            creds = src.get("credentials")
+            stored, creds = src.to_document(), src.credentials
             if isinstance(creds, PlaintextCredentials) and self._cipher.missing_key is not None:
-                src = {**src, "credentials": creds.as_json()}
+                stored["credentials"] = creds.as_json()
             elif isinstance(creds, Credentials):
-                src = {**src, "credentials": self._cipher.seal(creds, _context(feed.id, src))}
+                stored["credentials"] = self._cipher.seal(creds, _context(feed.id, src.id, src.location))
             elif isinstance(creds, UnreadableCredentials):
-                src = {**src, "credentials": dict(creds.stored)}
-            elif creds is not None:
-                raise TypeError("upstream credentials must be Credentials; refusing to store them in plaintext")
-            sources.append(src)
+                stored["credentials"] = dict(creds.stored)
+            sources.append(stored)
         doc = _feed_doc(feed, sources)
         if len(doc) > MAX_FEED_DOCUMENT_CHARS:
             raise FeedDocumentTooLargeError(f"the feed document would be {len(doc)} characters")
@@ -161,10 +160,16 @@ class Catalog:
 
     def _feed(self, entity: Entity) -> Feed:
         d: dict[str, Any] = json.loads(entity.get_str("doc"))
-        for src in d.get("upstreamSources", []):
-            if "credentials" in src:
-                src["credentials"] = self._cipher.open(src["credentials"], _context(d["id"], src))
-        return _feed_from(d, entity.etag)
+        sources = [
+            source_from_document(
+                src,
+                self._cipher.open(src["credentials"], _context(d["id"], src.get("id"), src.get("location")))
+                if "credentials" in src
+                else None,
+            )
+            for src in d.get("upstreamSources", [])
+        ]
+        return _feed_from(d, sources, entity.etag)
 
     # organizations -------------------------------------------------------------------------------
     async def get_org(self, name: str) -> Organization | None:

@@ -12,16 +12,17 @@ import asyncio
 import base64
 import logging
 import ssl
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 import httpx
 
 from feed_core.domain.credentials import Credentials, UnreadableCredentials
 from feed_core.domain.outbound import IPNetwork
+from feed_core.domain.source_models import UpstreamSource
 from feed_core.upstreams.decoding import ACCEPT_ENCODING, BoundedDecoder, DecodingError
 from feed_core.upstreams.guard import GuardedTransport, Unreachable
 from feed_core.upstreams.tls import CA_BUNDLE_SETTING, trust_context
@@ -76,21 +77,22 @@ def make_client(
     )
 
 
-def source_auth_headers(source: Mapping[str, Any], url: str) -> dict[str, str]:
+def source_auth_headers(source: UpstreamSource, url: str) -> dict[str, str]:
     """The source's own credentials, sent only to the host the source names (as npm does).
 
     Stored credentials that could not be decrypted make the source unusable (``UpstreamFailure`` with
     the reason) rather than asking the upstream without them."""
-    creds = source.get("credentials")
+    creds = source.credentials
     if isinstance(creds, UnreadableCredentials):
         raise UpstreamFailure(creds.reason)
     if not isinstance(creds, Credentials):
         return {}
-    if urlsplit(url).netloc != urlsplit(str(source.get("location", ""))).netloc:
+    if urlsplit(url).netloc != urlsplit(source.location).netloc:
         return {}
-    if creds.token is not None:
-        return {"Authorization": f"Bearer {creds.token}"}
-    pair = f"{creds.username or 'feed'}:{creds.password or ''}".encode()
+    secret = creds.as_json()
+    if "token" in secret:
+        return {"Authorization": f"Bearer {secret['token']}"}
+    pair = f"{secret['username'] or 'feed'}:{secret['password']}".encode()
     return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
 
 
@@ -250,7 +252,7 @@ class Fetched:
 
 async def conditional_get(
     client: httpx.AsyncClient,
-    source: Mapping[str, Any],
+    source: UpstreamSource,
     url: str,
     accept: str,
     *,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
@@ -12,6 +12,7 @@ import httpx
 from feed_core.domain.bounded_json import UnsafeJson, loads_bounded
 from feed_core.domain.errors import FeedError
 from feed_core.domain.npm_tarball import check_matches, read_tarball
+from feed_core.domain.source_models import UpstreamSource
 from feed_core.domain.upstream_documents import npm_document_problem, npm_version_problem
 from feed_core.upstreams.http import (
     FILE_LIMIT_SETTING,
@@ -35,7 +36,7 @@ def packument_url(location: str, name: str) -> str:
 
 async def fetch_packument(
     client: httpx.AsyncClient,
-    source: Mapping[str, Any],
+    source: UpstreamSource,
     name: str,
     *,
     etag: str | None,
@@ -44,7 +45,7 @@ async def fetch_packument(
     max_bytes: int,
 ) -> Fetched:
     """The full document of one package (it has the publish times), revalidated when we hold one."""
-    url = packument_url(str(source["location"]), name)
+    url = packument_url(source.location, name)
     return await conditional_get(
         client,
         source,
@@ -128,7 +129,7 @@ def check_tarball(name: str, version: str, filename: str, data: bytes) -> None:
 
 
 async def stream_file(
-    client: httpx.AsyncClient, source: Mapping[str, Any], url: str, max_bytes: int
+    client: httpx.AsyncClient, source: UpstreamSource, url: str, max_bytes: int
 ) -> AsyncIterator[bytes]:
     """Stream a package file, at most ``max_bytes`` decoded; failures raise ``UpstreamFailure`` with a reason."""
     async with open_stream(client, "GET", url, lambda hop: source_auth_headers(source, hop)) as response:
@@ -138,10 +139,10 @@ async def stream_file(
             yield chunk
 
 
-async def ping(client: httpx.AsyncClient, source: Mapping[str, Any], budget: float) -> None:
+async def ping(client: httpx.AsyncClient, source: UpstreamSource, budget: float) -> None:
     """A cheap liveness check: npm's ``-/ping`` (falling back to the registry root when a registry
     does not implement it). Raises ``UpstreamFailure`` with the cause and the fix."""
-    location = str(source["location"])
+    location = source.location
     base = location if location.endswith("/") else location + "/"
 
     def headers_for(hop: str) -> dict[str, str]:

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
 from dataclasses import replace
 from html.parser import HTMLParser
-from typing import Any
 from urllib.parse import urldefrag, urljoin
 
 import httpx
@@ -18,6 +16,7 @@ import httpx
 from feed_core.domain.bounded_json import UnsafeJson, loads_bounded
 from feed_core.domain.errors import FeedError
 from feed_core.domain.python_dist import canonical_version, inspect_distribution, normalize_name
+from feed_core.domain.source_models import UpstreamSource
 from feed_core.domain.upstream_documents import python_file_url_problem, python_file_version, python_page_problem
 from feed_core.upstreams.http import (
     Fetched,
@@ -39,7 +38,7 @@ def project_url(location: str, name: str) -> str:
 
 async def fetch_document(
     client: httpx.AsyncClient,
-    source: Mapping[str, Any],
+    source: UpstreamSource,
     name: str,
     *,
     etag: str | None,
@@ -47,7 +46,7 @@ async def fetch_document(
     budget: float,
     max_bytes: int,
 ) -> Fetched:
-    url = project_url(str(source["location"]), name)
+    url = project_url(source.location, name)
     fetched = await conditional_get(
         client, source, url, ACCEPT, etag=etag, last_modified=last_modified, budget=budget, max_bytes=max_bytes
     )
@@ -197,9 +196,9 @@ def _from_html(page: str, page_url: str) -> list[UpstreamFile]:
     return out
 
 
-async def ping(client: httpx.AsyncClient, source: Mapping[str, Any], budget: float) -> None:
+async def ping(client: httpx.AsyncClient, source: UpstreamSource, budget: float) -> None:
     """A HEAD of the index root: it answers without sending the project list."""
-    url = str(source["location"])
+    url = source.location
     async with asyncio.timeout(budget), open_stream(client, "HEAD", url, lambda h: source_auth_headers(source, h)) as r:
         status = r.status_code
     if status >= 400:
@@ -216,4 +215,3 @@ def check_distribution(name: str, version: str, filename: str, data: bytes) -> N
         raise BadDocument(f"{filename[:200]}: {exc.message}") from None
     if dist.name != normalize_name(name) or dist.version != canonical_version(version):
         raise BadDocument(f"{filename[:200]} holds {dist.name} {dist.version}, not {name} {version}")
-

@@ -103,22 +103,30 @@ async def test_patch_feed_settings_and_upstream_sources(api: Api) -> None:
     assert feed["upstreamEnabled"] is False
     assert feed["allowUpstreamNameConflict"] is True
     (src,) = feed["upstreamSources"]
-    assert src["id"] and src["status"] == "ok" and src["location"] == "http://127.0.0.1:9/registry/"
+    assert src["id"] and src["status"] == "unknown" and src["location"] == "http://127.0.0.1:9/registry/"
     again = (await api.http.get(f"{FEEDS}/settings", headers=api.auth())).json()
     assert again["upstreamSources"] == feed["upstreamSources"]
 
 
 async def test_bad_upstream_sources_are_400(api: Api) -> None:
     await api.create_feed("ups")
-    for sources in [
-        "nope",
-        [{"protocol": "npm", "location": "http://127.0.0.1:1/"}],
-        [{"name": "x", "protocol": "gopher", "location": "http://127.0.0.1:1/"}],
-        [{"name": "x", "protocol": "npm"}],
-        [{"name": "x", "protocol": "npm", "location": "ftp://host/"}],
+    for sources, expected in [
+        ("nope", "upstreamSources: Input should be a valid list"),
+        ([{"protocol": "npm", "location": "http://127.0.0.1:1/"}], "upstreamSources[0].name: Field required"),
+        (
+            [{"name": "x", "protocol": "gopher", "location": "http://127.0.0.1:1/"}],
+            "upstreamSources[0].protocol: Input should be 'npm', 'pypi', 'nuget', 'maven' or 'cargo'",
+        ),
+        ([{"name": "x", "protocol": "npm"}], "upstreamSources[0].name: 'x' is not a configured public source"),
+        ([{"name": "x", "protocol": "npm", "location": "ftp://host/"}], "upstreamSources[0].location: must be an http"),
+        ([{"name": "x"}, 5], "upstreamSources[1]: must be an upstream source"),
     ]:
-        r = await api.http.patch(f"{FEEDS}/ups", json={"upstreamSources": sources}, headers=api.auth())
-        assert r.status_code == 400, sources
+        for r in (
+            await api.http.patch(f"{FEEDS}/ups", json={"upstreamSources": sources}, headers=api.auth()),
+            await api.http.post(FEEDS, json={"name": "new", "upstreamSources": sources}, headers=api.auth()),
+        ):
+            assert r.status_code == 400, sources
+            assert r.json()["message"].startswith(expected), (sources, r.json()["message"])
 
 
 async def test_rename_frees_the_old_name(api: Api) -> None:

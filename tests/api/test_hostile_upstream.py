@@ -169,8 +169,8 @@ async def revalidate(api: Api) -> None:
     """Fetch the fixture's documents afresh now, whatever their age (as the refresh job does for held ones)."""
     feed = await api.services.feeds.find(ORG, None, "feed")
     for source in feed.upstream_sources:
-        name = NPM_NAME if source["protocol"] == "npm" else PY_NAME
-        await api.services.upstreams.revalidate(feed, source, str(source["protocol"]), name)
+        name = NPM_NAME if source.protocol == "npm" else PY_NAME
+        await api.services.upstreams.revalidate(feed, source, source.protocol, name)
 
 
 async def save_honestly(api: Api, hostile: HostileUpstream) -> tuple[bytes, bytes]:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from feed_core import jobs
+from feed_core.api.upstream_shapes import NOT_CHECKED
 from tests.api.conftest import ORG, Api, MutableClock, SettingsFactory, running_api
 from tests.npm_registry_fixture import FixtureRegistry, dead_url, make_fixture_registry  # noqa: F401
 
@@ -94,6 +95,46 @@ async def test_unchecked_and_disabled_upstreams(ops: Api, make_fixture_registry:
     assert {u["name"]: u["status"] for u in health["upstreams"]} == {"new": "unknown", "off": "disabled"}
     report = await jobs.run_health(ops.services)
     assert report.upstreams == 1 and not report.failed  # disabled sources are not probed
+
+
+async def test_the_feed_and_its_health_say_the_same_of_each_upstream(
+    ops: Api, make_fixture_registry: Callable[[], FixtureRegistry]
+) -> None:
+    """Right after an upstream is added, nothing has checked it: both answers say so, and after the health job
+    both say what it saw. A client sending back the feed it read (with status "unknown") changes nothing."""
+    live = make_fixture_registry()
+    await set_sources(
+        ops,
+        {"name": "live", "protocol": "npm", "location": live.url},
+        {"name": "dead", "protocol": "npm", "location": dead_url()},
+        {"name": "off", "protocol": "npm", "location": live.url, "status": "disabled"},
+    )
+
+    async def both(who: str) -> dict[str, tuple[str, list[dict[str, str]]]]:
+        feed = (await ops.http.get(f"{FEEDS}/feed", headers=ops.auth(who))).json()
+        health = (await ops.http.get(f"{FEEDS}/feed/health", headers=ops.auth(who))).json()
+        in_feed = {s["name"]: (s["status"], s["statusDetails"]) for s in feed["upstreamSources"]}
+        in_health = {u["name"]: (u["status"], u.get("statusDetails", [])) for u in health["upstreams"]}
+        assert in_feed == in_health
+        return in_feed
+
+    not_checked = ("unknown", [{"reason": NOT_CHECKED}])
+    before = await both("admin")
+    assert before == {"live": not_checked, "dead": not_checked, "off": ("disabled", [])}
+    assert await both("carol") == before
+    shown = (await ops.http.get(f"{FEEDS}/feed", headers=ops.auth())).json()["upstreamSources"]
+    await set_sources(ops, *shown)
+    assert await both("admin") == before
+    stored = await ops.services.catalog.find_feed(ORG, None, "feed")
+    assert stored is not None and [s.status for s in stored.upstream_sources] == ["ok", "ok", "disabled"]
+
+    await jobs.run_health(ops.services)
+    after = await both("admin")
+    assert after["live"] == ("ok", []) and after["off"] == ("disabled", [])
+    assert after["dead"][0] == "failed" and "could not connect" in after["dead"][1][0]["reason"]
+    seen_by_reader = await both("carol")
+    assert seen_by_reader["dead"] == ("failed", [{"reason": "upstream 'dead' is unavailable"}])
+    assert seen_by_reader["live"] == ("ok", [])
 
 
 async def test_a_failing_upstream_is_skipped_for_a_cool_down(

@@ -9,8 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
+from feed_core.api.upstream_shapes import NOT_CHECKED
 from feed_core.app import create_app
 from feed_core.domain.credentials import Credentials
+from feed_core.domain.source_models import UpstreamSource
 from feed_core.service.container import build_services
 from tests.api.conftest import ADMIN_TOKEN, ORG, Api, MutableClock, SettingsFactory
 
@@ -95,7 +97,8 @@ async def test_public_source_by_configured_name(public_api: Api) -> None:
     (src,) = feed["upstreamSources"]
     assert src["name"] == "npmjs" and src["protocol"] == "npm" and src["upstreamSourceType"] == "public"
     assert src["location"] == src["displayLocation"] == NPMJS_URL
-    assert src["status"] == "ok" and src["statusDetails"] == [] and src["deletedDate"] is None
+    assert src["status"] == "unknown" and src["statusDetails"] == [{"reason": NOT_CHECKED}]  # no health job yet
+    assert src["deletedDate"] is None
     assert src["internalUpstreamFeedId"] is None and src["hasCredentials"] is False
     # the protocol comes from the configuration when left out; names match case-insensitively
     r = await set_sources(api, "pub", [src, {"name": "pypi", "upstreamSourceType": "public"}])
@@ -124,7 +127,7 @@ SECRET = "s3cret-password-value"
 TOKEN = "tok-0123456789-secret"
 
 
-async def stored_sources(api: Api, feed: str) -> list[dict[str, Any]]:
+async def stored_sources(api: Api, feed: str) -> list[UpstreamSource]:
     found = await api.services.catalog.find_feed(ORG, None, feed)
     assert found is not None
     return found.upstream_sources
@@ -147,7 +150,7 @@ async def test_custom_registry_credentials_are_kept_but_never_returned(
     assert "credentials" not in src
     # stored for the engine
     (stored,) = await stored_sources(api, "priv")
-    assert stored["credentials"] == Credentials(username="build", password=SECRET)
+    assert stored.credentials == Credentials(username="build", password=SECRET)
 
     # a client sends back what GET showed: the credentials stay
     got = await get_feed(api, "priv")
@@ -157,15 +160,15 @@ async def test_custom_registry_credentials_are_kept_but_never_returned(
     responses.append(r.json())
     assert r.json()["upstreamSources"][0]["hasCredentials"] is True
     (stored,) = await stored_sources(api, "priv")
-    assert stored["credentials"] == Credentials(username="build", password=SECRET)
-    assert stored["id"] == src["id"]
+    assert stored.credentials == Credentials(username="build", password=SECRET)
+    assert stored.id == src["id"]
 
     # replaced by a token
     r = await set_sources(api, "priv", [{**got["upstreamSources"][0], "credentials": {"token": TOKEN}}])
     assert r.status_code == 200, r.text
     responses.append(r.json())
     (stored,) = await stored_sources(api, "priv")
-    assert stored["credentials"] == Credentials(token=TOKEN)
+    assert stored.credentials == Credentials(token=TOKEN)
 
     # moving the source to another host needs the credentials again (they are never sent elsewhere)
     moved = {**got["upstreamSources"][0], "location": "https://elsewhere.example/"}
@@ -181,7 +184,7 @@ async def test_custom_registry_credentials_are_kept_but_never_returned(
     responses.append(r.json())
     assert r.json()["upstreamSources"][0]["hasCredentials"] is False
     (stored,) = await stored_sources(api, "priv")
-    assert "credentials" not in stored
+    assert stored.credentials is None
 
     for body in responses:
         text = str(body)
@@ -192,13 +195,15 @@ async def test_custom_registry_credentials_are_kept_but_never_returned(
 async def test_bad_custom_sources_are_400(api: Api) -> None:
     await api.create_feed("bad")
     for source, words in [
-        ({"name": "c", "protocol": "npm", "location": "https://u:p@host.example/"}, "user information"),
-        ({"name": "c", "protocol": "npm", "location": "ftp://host.example/"}, "http(s)"),
-        ({"name": "c", "protocol": "npm", "location": "https://h.example/", "credentials": "x"}, "credentials"),
-        ({"name": "c", "protocol": "npm", "location": "https://h.example/", "credentials": {"token": ""}}, "token"),
-        ({"name": "c", "protocol": "npm", "location": "https://h.example/", "status": "paused"}, "status"),
-        ({"name": "c", "protocol": "npm", "location": "https://h.example/", "minimumReleaseAgeHours": -1}, "hours"),
+        ({"location": "https://u:p@host.example/"}, "upstreamSources[0].location: must not contain user information"),
+        ({"location": "ftp://host.example/"}, "upstreamSources[0].location: must be an http(s) URL"),
+        ({"credentials": "x"}, 'upstreamSources[0].credentials: must be {"username": "...", "password": "..."} or'),
+        ({"credentials": {"token": ""}}, "upstreamSources[0].credentials.token: must be a non-empty string"),
+        ({"status": "paused"}, "upstreamSources[0].status: Input should be 'ok', 'disabled'"),
+        ({"minimumReleaseAgeHours": -1}, "upstreamSources[0].minimumReleaseAgeHours: must be a number of hours"),
+        ({"minimumReleaseAgeHours": 10**30}, "upstreamSources[0].minimumReleaseAgeHours: must be a number of hours"),
     ]:
+        source = {"name": "c", "protocol": "npm", "location": "https://h.example/", **source}
         r = await set_sources(api, "bad", [source])
         assert r.status_code == 400, source
         assert words in message(r), (source, message(r))
@@ -327,13 +332,19 @@ async def test_unknown_org_feed_view_are_400(api: Api) -> None:
     await api.create_feed("shared")
     await api.create_feed("consumer")
     for source, words in [
-        (internal("nosuch"), "feed 'nosuch' does not exist"),
-        (internal("shared", "NoView"), "view 'NoView' does not exist"),
-        (internal("shared", internalUpstreamCollectionId="nosuchorg"), "organization 'nosuchorg' does not exist"),
+        (internal("nosuch"), "upstreamSources[0]: feed 'nosuch' does not exist"),
+        (internal("shared", "NoView"), "upstreamSources[0]: view 'NoView' does not exist"),
+        (
+            internal("shared", internalUpstreamCollectionId="nosuchorg"),
+            "upstreamSources[0]: organization 'nosuchorg' does not exist",
+        ),
         ({"name": "x", "protocol": "npm", "location": "azure-feed://nosuchorg/f@Release"}, "does not exist"),
-        ({"name": "x", "protocol": "npm", "location": f"azure-feed://{ORG}/shared"}, "view is mandatory"),
-        ({"protocol": "npm", "upstreamSourceType": "internal"}, "internalUpstreamFeedId"),
-        ({"protocol": "npm", "internalUpstreamFeedId": "shared"}, "view is mandatory"),
+        (
+            {"name": "x", "protocol": "npm", "location": f"azure-feed://{ORG}/shared"},
+            "upstreamSources[0].location: the feed locator",
+        ),
+        ({"protocol": "npm", "upstreamSourceType": "internal"}, "upstreamSources[0]: an internal source needs"),
+        ({"protocol": "npm", "internalUpstreamFeedId": "shared"}, "upstreamSources[0].internalUpstreamViewId: must"),
     ]:
         r = await set_sources(api, "consumer", [source])
         assert r.status_code == 400, source
@@ -413,9 +424,14 @@ async def test_disable_and_enable_a_source(api: Api) -> None:
     # still configured, still shown by GET
     assert [s["status"] for s in (await get_feed(api, "consumer"))["upstreamSources"]] == ["disabled", "disabled"]
     r = await set_sources(api, "consumer", [{**first, "enabled": True}, {**second, "status": "ok"}])
-    assert [s["status"] for s in r.json()["upstreamSources"]] == ["ok", "ok"]
+    assert [s["status"] for s in r.json()["upstreamSources"]] == ["unknown", "unknown"]  # enabled, not checked yet
+    stored = await stored_sources(api, "consumer")
+    assert [s.status for s in stored] == ["ok", "ok"]
+    # sending back what GET showed ("unknown") keeps them enabled
+    r = await set_sources(api, "consumer", r.json()["upstreamSources"])
+    assert r.status_code == 200 and [s.status for s in await stored_sources(api, "consumer")] == ["ok", "ok"]
     r = await set_sources(api, "consumer", [{**first, "status": "ok", "enabled": "no"}])
-    assert r.status_code == 400 and "enabled must be true or false" in message(r)
+    assert r.status_code == 400 and message(r) == "upstreamSources[0].enabled: Input should be a valid boolean"
 
 
 async def test_remove_a_source_and_order_is_kept(api: Api) -> None:

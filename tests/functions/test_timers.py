@@ -14,6 +14,7 @@ import pytest
 import function_app
 from feed_core.domain.models import Caller
 from feed_core.domain.roles import Scope
+from feed_core.domain.upstream_sources import parse_source_requests
 from feed_core.service.container import Services
 from feed_core.service.feeds import FeedUpdate
 from tests.functions.test_function_app import FUNCTIONS, functions_env  # noqa: F401
@@ -50,7 +51,7 @@ async def services(functions_env: Path) -> Services:
 
 async def use_sources(services: Services, *sources: dict[str, Any]) -> str:
     feed = await services.feeds.find("local", None, "web")
-    await services.feeds.update(feed, ADMIN, FeedUpdate(upstream_sources=list(sources)))
+    await services.feeds.update(feed, ADMIN, FeedUpdate(upstream_sources=parse_source_requests(list(sources))))
     return feed.id
 
 
@@ -73,7 +74,7 @@ async def test_health_timer_marks_a_dead_upstream_failed_and_a_live_one_ok(
     )
     await fire("check_upstream_health")
     feed = await services.feeds.find("local", None, "web")
-    ids = {s["name"]: s["id"] for s in feed.upstream_sources}
+    ids = {s.name: s.id for s in feed.upstream_sources}
     health = await services.health.get_all(feed_id)
     assert health[ids["live"]].status == "ok" and health[ids["live"]].latency_ms is not None
     dead = health[ids["dead"]]

@@ -65,6 +65,7 @@ def test_jobs_commands(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> No
 
     from feed_core.domain.models import Caller
     from feed_core.domain.roles import Scope
+    from feed_core.domain.upstream_sources import parse_source_requests
     from feed_core.service.container import build_services
     from feed_core.service.feeds import FeedUpdate
     from feed_core.settings import Settings
@@ -78,7 +79,9 @@ def test_jobs_commands(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> No
         admin = Caller("admin", Scope.MANAGE, org_admin=True)
         feed = await services.feeds.create("local", None, admin, "web", "", True, [])
         await services.feeds.update(
-            feed, admin, FeedUpdate(upstream_sources=[{"name": "gone", "protocol": "npm", "location": dead}])
+            feed,
+            admin,
+            FeedUpdate(upstream_sources=parse_source_requests([{"name": "gone", "protocol": "npm", "location": dead}])),
         )
         await services.close()
 
@@ -122,6 +125,7 @@ def test_the_embedded_store_keeps_its_own_credentials_key(data_dir: Path, capsys
 
     from feed_core.cli import _admin, _settings, build_parser
     from feed_core.domain.credentials import Credentials
+    from feed_core.domain.upstream_sources import parse_source_requests
     from feed_core.service.container import build_services
 
     settings = _settings(build_parser().parse_args(["feed", "list"]))
@@ -134,7 +138,7 @@ def test_the_embedded_store_keeps_its_own_credentials_key(data_dir: Path, capsys
         services = await build_services(settings)
         await services.identity.bootstrap("local", "admin", "", mint_if_missing=False)
         source = {"name": "corp", "protocol": "npm", "location": "https://corp.example/", "credentials": {"token": "t"}}
-        await services.feeds.create("local", None, _admin(settings), "web", "", True, [source])
+        await services.feeds.create("local", None, _admin(settings), "web", "", True, parse_source_requests([source]))
         await services.close()
 
     asyncio.run(store_credentials())
@@ -146,7 +150,7 @@ def test_the_embedded_store_keeps_its_own_credentials_key(data_dir: Path, capsys
         feed = await services.catalog.find_feed("local", None, "web")
         await services.close()
         assert feed is not None
-        return feed.upstream_sources[0]["credentials"]
+        return feed.upstream_sources[0].credentials
 
     assert asyncio.run(read_back()) == Credentials(token="t")
     key_file.write_text("garbage\n")
