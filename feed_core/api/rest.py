@@ -352,11 +352,11 @@ def _version_number(c: Call) -> str:
 
 async def _get_version(c: Call) -> Response:
     """One package version, with where it came from."""
+    show_deleted = c.flag("showDeleted")
     feed, protocol, name, number = await c.feed(), _protocol(c), _package_name(c), _version_number(c)
     require_role(feed, c.caller, Role.READER, "reading packages")
     meta, versions = await c.services.packages.store.get_package(feed.id, protocol, name)
     v = next((v for v in versions if v.version == number), None)
-    show_deleted = (c.query("showDeleted") or "").lower() == "true"
     if v is None or meta is None or (v.deleted and feed.hide_deleted_package_versions and not show_deleted):
         raise NotFoundError(f"{name} {number} does not exist in feed {feed.name}")
     return c.answer(version_response(c.base, feed, v, meta.dist_tags.get("latest")))

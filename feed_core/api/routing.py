@@ -89,6 +89,15 @@ class Call:
     def query(self, name: str) -> str | None:
         return self.request.query_params.get(name)
 
+    def flag(self, name: str) -> bool:
+        """A boolean query parameter (``true`` or ``false``, any case; absent is false); a 400 otherwise."""
+        value = self.query(name)
+        if value is None or value.lower() == "false":
+            return False
+        if value.lower() == "true":
+            return True
+        raise BadRequestError(f"{name} must be true or false, not {value[:40]!r}")
+
     async def feed(self) -> Feed:
         return await self.services.feeds.find(self.org, self.project, self.params["feedId"])
 

@@ -348,6 +348,10 @@ async def test_rest_version_deprecate_and_delete(feed_api: Api) -> None:
     assert (await api.http.get(url, headers=api.auth("bob"))).status_code == 404
     shown = await api.http.get(url + "&showDeleted=true", headers=api.auth("bob"))
     assert shown.status_code == 200 and shown.json()["deletedDate"]
+    assert (await api.http.get(url + "&showDeleted=False", headers=api.auth("bob"))).status_code == 404
+    for bad in ("yes", "", "null"):  # the document says boolean: anything else is refused, not read as false
+        r = await api.http.get(f"{url}&showDeleted={bad}", headers=api.auth("bob"))
+        assert r.status_code == 400 and r.json()["message"] == f"showDeleted must be true or false, not {bad!r}"
     assert (await api.publish("@s/rv", "1.0.0", who="alice")).status_code == 409
 
 

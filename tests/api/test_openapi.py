@@ -1,5 +1,5 @@
 """The OpenAPI 3.1 document: valid, committed in step with the code, served (to token holders), covering
-every route, and describing what the routes really answer."""
+every route, and describing what the routes really answer. Schemathesis runs on it in test_schema_fuzz.py."""
 
 from __future__ import annotations
 
@@ -11,15 +11,10 @@ from typing import Any
 import jsonschema_rs
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis.configuration import set_hypothesis_home_dir
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from feed_core.api.openapi import dumps, openapi_document
 from feed_core.api.rest import ROUTES
-from feed_core.app import create_app
-from feed_core.settings import Settings
-from tests.api.conftest import ADMIN_TOKEN, ORG, Api
+from tests.api.conftest import ORG, Api
 from tests.python_packages import make_wheel, upload_form
 
 REPO = Path(__file__).resolve().parents[2]
@@ -197,46 +192,3 @@ async def test_answers_conform_to_the_document(api: Api, document: dict[str, Any
         errors = [e.message for e in _validator(document, template, method, status).iter_errors(r.json())]
         assert not errors, (method, url, errors[:3])
     assert feed["upstreamSources"][0]["name"] == "mirror"
-
-
-def test_a_short_schemathesis_run_finds_no_server_error_and_no_answer_off_the_document(tmp_path: Path) -> None:
-    """A smoke test (a few seconds): schema-valid requests to every operation, each answer checked against
-    the document (status, content type, headers, body schema) and for 5xx. Revoking tokens is left out: it
-    would revoke the token the run uses."""
-    app = create_app(Settings(admin_token=ADMIN_TOKEN, organization=ORG, data_dir=tmp_path / "data"))
-    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    schema = schemathesis.openapi.from_asgi(f"{API}/openapi.json", app, headers=auth)
-    set_hypothesis_home_dir(tmp_path / "hypothesis")  # its caches, which it keeps even without a database
-    try:
-        failures = _smoke(schema, auth)
-    finally:
-        set_hypothesis_home_dir(None)
-    assert not failures, "\n\n".join(failures)
-
-
-def _smoke(schema: Any, auth: dict[str, str]) -> list[str]:
-    failures: list[str] = []
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        if operation.method.upper() == "DELETE" and operation.path.endswith("/pats"):
-            continue
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=8,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            phases=[Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        def call(case: Any) -> None:
-            # a schema-valid body may still be refused for what a schema cannot say (a view id that is
-            # not one, a date in the past): acceptance is not checked here
-            case.call_and_validate(headers=auth, excluded_checks=[positive_data_acceptance])
-
-        try:
-            call()
-        except Exception as exc:  # every operation's failure, not only the first
-            failures.append(f"{operation.method.upper()} {operation.path}: {str(exc)[:1500]}")
-    return failures
