@@ -93,8 +93,7 @@ def _feed_fields(
         "upstream_enabled": feed.upstream_enabled,
         "upstream_enabled_changed_date": None,
         "upstream_sources": [
-            upstream_source_response(s, (health or {}).get(s.id), detailed=detailed)
-            for s in feed.upstream_sources
+            upstream_source_response(s, (health or {}).get(s.id), detailed=detailed) for s in feed.upstream_sources
         ],
         "capabilities": "defaultCapabilities",
         "is_read_only": False,

@@ -107,4 +107,3 @@ def python_file_url_problem(filename: str, url: str) -> str | None:
     if served != filename:
         return f"{filename[:200]!r} is listed with the URL of another file ({served[:200]!r})"
     return None
-

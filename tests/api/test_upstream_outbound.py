@@ -224,9 +224,7 @@ async def test_decompression_bombs_are_read_up_to_their_bound_only(
         assert r.status_code == 502, r.text
         assert "partner" in r.json()["error"] and f"more than {MIB} bytes (decompressed)" in r.json()["error"]
         assert "FEED_UPSTREAM_MAX_DOCUMENT_BYTES" in r.json()["error"]
-        r = await api.http.get(
-            f"/{ORG}/_packaging/feed/pypi/simple/page-bomb/", headers={**JSON_PAGE, **api.auth()}
-        )
+        r = await api.http.get(f"/{ORG}/_packaging/feed/pypi/simple/page-bomb/", headers={**JSON_PAGE, **api.auth()})
         assert r.status_code == 502 and f"more than {MIB} bytes (decompressed)" in r.json()["message"]
         assert (await packument(api, "tgz-bomb")).status_code == 200
         r = await tarball(api, "tgz-bomb", "1.0.0")

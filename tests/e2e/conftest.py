@@ -139,7 +139,6 @@ def _start_server(backend: str, workdir: Path, extra_env: dict[str, str]) -> Fee
     pytest.fail(f"the feed server ({backend}) did not start: {problem}", pytrace=False)
 
 
-
 @contextlib.contextmanager
 def own_embedded_server(workdir: Path, **env: str) -> Iterator[FeedServer]:
     """A server of its own on the embedded store with these settings, stopped on exit."""
@@ -148,6 +147,7 @@ def own_embedded_server(workdir: Path, **env: str) -> Iterator[FeedServer]:
         yield server
     finally:
         _stop(server.proc)
+
 
 @pytest.fixture(scope="session")
 def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeedServer]:

@@ -91,4 +91,3 @@ def test_a_python_file_url_must_end_in_its_file_name() -> None:
     assert python_file_url_problem(wheel, "https://files.example/x/lib-1.0-py3-none-any%2Ewhl") is None
     problem = python_file_url_problem(wheel, "https://files.example/x/other-1.0-py3-none-any.whl")
     assert problem is not None and "other-1.0-py3-none-any.whl" in problem
-
