@@ -27,17 +27,15 @@ from pydantic_core import PydanticCustomError
 
 from feed_core.domain.clock import parse_iso
 from feed_core.domain.models import ViewVisibility
-from feed_core.domain.roles import Role, Scope, parse_role, parse_scope
-from feed_core.domain.upstream_rules import Behaviour, parse_behaviour
-from feed_core.domain.upstream_sources import (
-    _PATTERN as EXEMPTION_PATTERN,  # the service checks exemptions; the schema shows the same rule
-)
-from feed_core.domain.upstream_sources import (
+from feed_core.domain.release_age_policy import (  # the service checks exemptions; the schema shows the same rule
+    EXEMPTION_PATTERN,
     MAX_EXEMPTIONS,
     MAX_PATTERN,
-    MAX_RELEASE_AGE_HOURS,
-    UpstreamSourceRequest,
+    ReleaseAgeHours,
 )
+from feed_core.domain.roles import Role, Scope, parse_role, parse_scope
+from feed_core.domain.upstream_rules import Behaviour, parse_behaviour
+from feed_core.domain.upstream_sources import UpstreamSourceRequests
 
 T = TypeVar("T")
 
@@ -58,6 +56,9 @@ PYPI_NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$"
 #: The common PEP 440 versions (the service takes every PEP 440 version).
 PYPI_VERSION_PATTERN = r"^[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?$"
 MAX_DESCRIPTION = 255
+#: Most users one permissions PATCH names: more than a feed document can hold, and few enough that a body of
+#: many bad entries is refused before each is checked.
+MAX_PERMISSION_CHANGES = 1000
 
 
 class ApiModel(BaseModel):
@@ -101,15 +102,6 @@ def _visibility(text: str) -> ViewVisibility:
     raise ValueError("Input should be private, collection, organization or aadTenant")
 
 
-def _release_age(value: object) -> object:
-    """Compared, not converted: a huge integer cannot become a float, and NaN fails every comparison."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_RELEASE_AGE_HOURS:
-        raise _fail("release_age", f"Input should be a number of hours from 0 to {MAX_RELEASE_AGE_HOURS}, or null")
-    return float(value)
-
-
 def _valid_to(value: object) -> object:
     if not isinstance(value, str):
         return value  # the datetime check after this one says what is wrong
@@ -150,10 +142,6 @@ Visibility = Annotated[ViewVisibility, _word(_visibility, "a visibility"), _one_
 BehaviourName = Annotated[
     Behaviour, _word(parse_behaviour, "an upstream behaviour"), _one_of(b.value for b in Behaviour)
 ]
-ReleaseAgeHours = Annotated[
-    Annotated[float, Field(ge=0, le=MAX_RELEASE_AGE_HOURS)] | None,
-    BeforeValidator(_release_age),
-]
 Exemption = Annotated[
     str, Field(min_length=1, max_length=MAX_PATTERN, json_schema_extra={"pattern": EXEMPTION_PATTERN.pattern})
 ]
@@ -174,25 +162,25 @@ class FeedCreateRequest(RequestModel):
     name: FeedName
     description: Description | None = None
     upstream_enabled: bool | None = Field(None, description="Whether upstream sources are used (default true).")
-    upstream_sources: list[UpstreamSourceRequest] | None = None
-    minimum_release_age_hours: ReleaseAgeHours = None
+    upstream_sources: UpstreamSourceRequests | None = None
+    minimum_release_age_hours: ReleaseAgeHours | None = None
     minimum_release_age_exemptions: Exemptions | None = None
 
 
 class FeedUpdateRequest(RequestModel):
     """``PATCH _apis/packaging/feeds/{feed}``: a field left out (or null) stays as it is, except the release
-    age settings, where null turns the delay off and clears the exemptions. ``upstreamSources`` replaces
-    the whole list."""
+    age settings: a null ``minimumReleaseAgeHours`` turns the delay off, a null ``minimumReleaseAgeExemptions``
+    clears the exemptions. ``upstreamSources`` replaces the whole list."""
 
     name: FeedName | None = None
     description: Description | None = None
     upstream_enabled: bool | None = None
-    upstream_sources: list[UpstreamSourceRequest] | None = None
+    upstream_sources: UpstreamSourceRequests | None = None
     hide_deleted_package_versions: bool | None = None
     badges_enabled: bool | None = None
     default_view_id: str | None = Field(None, description="The id (not the name) of a view of the feed.")
     allow_upstream_name_conflict: bool | None = None
-    minimum_release_age_hours: ReleaseAgeHours = None
+    minimum_release_age_hours: ReleaseAgeHours | None = None
     minimum_release_age_exemptions: Exemptions | None = None
 
 
@@ -222,7 +210,7 @@ class PermissionChange(RequestModel):
     identity_descriptor: UserName = Field(description="The user name.")
 
 
-class PermissionsPatch(RootModel[list[PermissionChange]]):
+class PermissionsPatch(RootModel[Annotated[list[PermissionChange], Field(max_length=MAX_PERMISSION_CHANGES)]]):
     """``PATCH _apis/packaging/feeds/{feed}/permissions``: the users whose role changes."""
 
 

@@ -44,17 +44,10 @@ from feed_core.domain.credentials import Credentials
 from feed_core.domain.errors import BadRequestError
 from feed_core.domain.model_checks import AnyOf, field_error
 from feed_core.domain.names import validate_feed_name, validate_org, validate_project
-from feed_core.domain.release_age_policy import EXEMPTION_PATTERN, ReleaseAgeHours
-from feed_core.domain.release_age_policy import MAX_EXEMPTIONS as MAX_EXEMPTIONS
-from feed_core.domain.release_age_policy import MAX_PATTERN as MAX_PATTERN
-from feed_core.domain.release_age_policy import MAX_RELEASE_AGE_HOURS as MAX_RELEASE_AGE_HOURS
+from feed_core.domain.release_age_policy import ReleaseAgeHours
 from feed_core.domain.source_locations import MAX_LOCATION, is_feed_locator, parse_feed_locator, registry_url_problem
 from feed_core.domain.source_models import Protocol, SourceStatus
 from feed_core.domain.validation import describe_validation_error
-
-# The release-age limits and exemption pattern are imported again from here by the REST models; they belong to
-# feed_core.domain.release_age_policy.
-_PATTERN = EXEMPTION_PATTERN
 
 #: Statuses GET shows but a client cannot set: a client sending back the source it read changes nothing by them.
 SHOWN_ONLY_STATUSES = ("failed", "unknown")
