@@ -37,7 +37,7 @@ _SOURCE_SHAPE = '{"protocol": "...", "url": "..."}'
 class PublicSource(BaseModel):
     """One entry of FEED_PUBLIC_SOURCES: a public registry feeds can name as an upstream."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, hide_input_in_errors=True)
 
     protocol: str = Field(min_length=1)
     url: str = Field(min_length=1)
@@ -54,8 +54,14 @@ class Settings(BaseSettings):
     """Every setting, validated. ``Settings(...)`` takes only the values it is given (by field name);
     ``Settings.from_env`` reads the environment."""
 
+    # hide_input_in_errors: the ValidationError stays as the SettingsError's context, and secrets are inputs.
     model_config = SettingsConfigDict(
-        frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True, allow_inf_nan=False
+        frozen=True,
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
+        allow_inf_nan=False,
+        hide_input_in_errors=True,
     )
 
     storage: Literal["embedded", "azure"] = setting(

@@ -141,7 +141,7 @@ class TokenResponse(ApiModel):
     target_accounts: list[str]
     authorization_id: str
     user: str
-    token: str | None
+    token: str | None = Field(repr=False)  # required all the same: ``null`` in every answer but the first
 
 
 class TokenListResponse(ApiModel):

@@ -20,7 +20,7 @@ import hmac
 import logging
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from feed_core.domain.clock import Clock, iso, parse_iso
@@ -51,7 +51,7 @@ def new_token_text() -> str:
 @dataclass(frozen=True)
 class MintedToken:
     token: Token
-    plaintext: str
+    plaintext: str = field(repr=False)  # shown once, to whoever asked for it; never in a log line
 
 
 class IdentityService:

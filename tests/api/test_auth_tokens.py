@@ -6,7 +6,10 @@ import base64
 
 import pytest
 
+from feed_core.api.responses import TokenCreateResponse, dump
+from feed_core.api.shapes import token_response
 from feed_core.domain.errors import UnauthorizedError
+from feed_core.domain.roles import Scope
 from tests.api.conftest import ADMIN_TOKEN, ORG, Api, MutableClock, SettingsFactory, running_api
 
 PATS = f"/{ORG}/_apis/tokens/pats?api-version=7.1-preview.1"
@@ -65,6 +68,15 @@ async def test_token_is_shown_once_and_stored_hashed(api: Api) -> None:
     # The stored row is keyed by the token's hash; the token itself is nowhere in storage.
     stored = await api.services.catalog.list_tokens(ORG, "admin")
     assert all(pat["token"] not in repr(t) for t in stored)
+
+
+async def test_a_minted_token_stays_out_of_reprs(api: Api) -> None:
+    """Its answer and the service's result are printed in tracebacks and debug logs: the token is not."""
+    minted = await api.services.identity.mint(ORG, None, user="alice", display_name="ci", scope=Scope.READ)
+    shown = token_response(minted.token, minted.plaintext)
+    assert shown.token == minted.plaintext and dump(shown)["token"] == minted.plaintext
+    for value in (minted, shown, TokenCreateResponse(pat_token=shown, pat_token_error="none")):
+        assert minted.plaintext not in repr(value) and minted.plaintext not in str(value)
 
 
 async def test_revoked_token_stops_working(api: Api) -> None:
