@@ -15,11 +15,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from feed_core.domain.outbound import IPNetwork, parse_networks
+from feed_core.domain.public_sources import ConfiguredSource
+from feed_core.domain.source_models import PROTOCOLS
 
 
 class SettingsError(ValueError):
@@ -32,22 +34,6 @@ def setting(env: str, default: Any, description: str, **rules: Any) -> Any:
 
 
 _SOURCE_SHAPE = '{"protocol": "...", "url": "..."}'
-
-
-class PublicSource(BaseModel):
-    """One entry of FEED_PUBLIC_SOURCES: a public registry feeds can name as an upstream."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, hide_input_in_errors=True)
-
-    protocol: str = Field(min_length=1)
-    url: str = Field(min_length=1)
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, url: str) -> str:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError("an http(s) URL is needed")
-        return url
 
 
 class Settings(BaseSettings):
@@ -119,7 +105,7 @@ class Settings(BaseSettings):
         "memory per worker for built packuments and simple pages (gzipped copies included), in bytes",
         ge=0,
     )
-    public_sources: dict[str, PublicSource] = setting(
+    public_sources: dict[str, ConfiguredSource] = setting(
         "FEED_PUBLIC_SOURCES", {}, 'JSON: public source name -> {"protocol": ..., "url": ...}'
     )
     credentials_key: str = setting(
@@ -507,6 +493,8 @@ def _plain_source_error(error: Any) -> str:
         problem = f"{source} has an unknown key {key!r}"
     elif kind == "string_too_short":
         problem = f"{source} has an empty {key!r}"
+    elif kind == "literal_error":
+        problem = f"{source}: {key!r} must be one of {', '.join(PROTOCOLS)}"
     elif kind == "value_error":
         problem = f"{source}: {key!r} must be an http(s) URL"
     else:

@@ -10,15 +10,15 @@ the feed service does (``feed_core.service.feeds``); its drafts say how.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from feed_core.domain.credentials import SourceCredentials
 from feed_core.domain.errors import BadRequestError
+from feed_core.domain.public_sources import PublicSources
 from feed_core.domain.source_locations import is_feed_locator, registry_origin
 from feed_core.domain.source_models import (
-    PROTOCOLS,
     CustomSource,
     InternalSource,
     Protocol,
@@ -35,9 +35,6 @@ from feed_core.domain.upstream_sources import (
     PublicSourceRequest,
     UpstreamSourceRequest,
 )
-
-#: The operator's public sources (``FEED_PUBLIC_SOURCES``): name -> {"protocol": ..., "url": ...}.
-PublicSources = Mapping[str, Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -194,23 +191,16 @@ def _configured(
             "give a location for any other registry"
         )
     configured = public_sources[key]
-    configured_protocol = str(configured.get("protocol", "")).lower()
-    if configured_protocol not in PROTOCOLS:
-        raise BadRequestError(f"{where}.name: the public source {key!r} is configured with an unknown protocol")
-    if protocol is not None and protocol != configured_protocol:
+    if protocol is not None and protocol != configured.protocol:
         raise BadRequestError(
-            f"{where}.protocol: the public source {key!r} serves {configured_protocol}, not {protocol}"
+            f"{where}.protocol: the public source {key!r} serves {configured.protocol}, not {protocol}"
         )
-    return key, configured_protocol, str(configured["url"])
+    return key, configured.protocol, configured.url
 
 
 def _is_configured(request: CustomSourceRequest, public_sources: PublicSources) -> bool:
     configured = public_sources.get(request.name)
-    return (
-        configured is not None
-        and str(configured.get("url")) == request.location
-        and str(configured.get("protocol", "")).lower() == request.protocol
-    )
+    return configured is not None and configured.url == request.location and configured.protocol == request.protocol
 
 
 def _credentials(

@@ -82,13 +82,12 @@ async def build_services(
 
     packages.upstream_conflict = upstream_conflict
     health = HealthStore(storage.tables)
-    public_sources = {name: source.model_dump() for name, source in settings.public_sources.items()}
     return Services(
         settings=settings,
         storage=storage,
         catalog=catalog,
         identity=IdentityService(catalog, clock, settings.cache_seconds),
-        feeds=FeedService(catalog, clock, settings.cache_seconds, public_sources),
+        feeds=FeedService(catalog, clock, settings.cache_seconds, settings.public_sources),
         packages=packages,
         upstreams=upstreams,
         upstream_state=state,

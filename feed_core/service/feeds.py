@@ -28,6 +28,7 @@ from feed_core.domain.names import (
     validate_project,
     validate_user,
 )
+from feed_core.domain.public_sources import PublicSources
 from feed_core.domain.release_age_policy import validate_exemptions, validate_release_age
 from feed_core.domain.roles import Role, Scope
 from feed_core.domain.source_graph import Node, find_cycle, internal_targets
@@ -100,7 +101,7 @@ class ViewUpdate:
 
 
 class FeedService:
-    def __init__(self, catalog: Catalog, clock: Clock, cache_seconds: float, public_sources: dict[str, Any]) -> None:
+    def __init__(self, catalog: Catalog, clock: Clock, cache_seconds: float, public_sources: PublicSources) -> None:
         self._catalog = catalog
         self._clock = clock
         self._cache: TtlCache[tuple[str, str, str], Feed] = TtlCache(cache_seconds)

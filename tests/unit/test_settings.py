@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from feed_core.settings import SETTINGS, PublicSource, Settings, SettingsError
+from feed_core.domain.public_sources import ConfiguredSource
+from feed_core.settings import SETTINGS, Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,14 +52,14 @@ def test_values_are_read_and_typed() -> None:
             "FEED_SAS_TTL_SECONDS": " 60 ",
             "FEED_UPSTREAM_TIMEOUT_SECONDS": "2.5",
             "FEED_PUBLIC_URL": "https://feeds.example.com/",
-            "FEED_PUBLIC_SOURCES": '{"npmjs": {"protocol": "npm", "url": "https://registry.example/"}}',
+            "FEED_PUBLIC_SOURCES": '{"npmjs": {"protocol": "NPM", "url": "https://registry.example/"}}',
             "FEED_LOG_LEVEL": "debug",
         }
     )
     assert s.storage == "embedded" and s.data_dir == Path("/srv/feed") and s.download_redirect is False
     assert s.sas_ttl_seconds == 60 and s.upstream_timeout == 2.5 and s.log_level == "DEBUG"
     assert s.public_url == "https://feeds.example.com"
-    assert s.public_sources == {"npmjs": PublicSource(protocol="npm", url="https://registry.example/")}
+    assert s.public_sources == {"npmjs": ConfiguredSource(protocol="npm", url="https://registry.example/")}
 
 
 def test_an_empty_value_means_the_default() -> None:
@@ -110,7 +111,16 @@ def test_overrides_by_field_name_win_over_the_environment() -> None:
         ({"FEED_PUBLIC_SOURCES": '{"x": {"protocol": "npm"}}'}, "source 'x' lacks 'url'"),
         ({"FEED_PUBLIC_SOURCES": '{"x": {"protocol": "npm", "url": 7}}'}, "source 'x': 'url' must be a string"),
         ({"FEED_PUBLIC_SOURCES": '{"x": {"protocol": "npm", "url": "ftp://x/"}}'}, "'url' must be an http(s) URL"),
-        ({"FEED_PUBLIC_SOURCES": '{"x": {"protocol": "", "url": "http://x/"}}'}, "source 'x' has an empty 'protocol'"),
+        ({"FEED_PUBLIC_SOURCES": '{"x": {"protocol": "", "url": "http://x/"}}'}, "'protocol' must be one of npm, pypi"),
+        (
+            {"FEED_PUBLIC_SOURCES": '{"x": {"protocol": "npn", "url": "http://x/"}}'},
+            "'protocol' must be one of npm, pypi",
+        ),
+        (
+            {"FEED_PUBLIC_SOURCES": '{"x": {"protocol": 1, "url": "http://x/"}}'},
+            "source 'x': 'protocol' must be one of",
+        ),
+        ({"FEED_PUBLIC_SOURCES": '{"x": {"protocol": "npm", "url": ""}}'}, "source 'x' has an empty 'url'"),
         (
             {"FEED_PUBLIC_SOURCES": '{"x": {"protocol": "npm", "url": "http://x/", "uri": "y"}}'},
             "source 'x' has an unknown key 'uri'",

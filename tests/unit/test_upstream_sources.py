@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from feed_core.domain.credentials import Credentials
 from feed_core.domain.errors import BadRequestError
+from feed_core.domain.public_sources import ConfiguredSource
 from feed_core.domain.release_age_policy import MAX_EXEMPTIONS, validate_exemptions, validate_release_age
 from feed_core.domain.source_graph import Node, find_cycle, internal_targets
 from feed_core.domain.source_locations import FeedLocator, parse_feed_locator
@@ -27,7 +28,7 @@ from feed_core.domain.upstream_sources import (
 )
 from feed_core.domain.validation import MAX_ERRORS, describe_validation_error
 
-PUBLIC = {"npmjs": {"protocol": "npm", "url": "https://registry.example/"}}
+PUBLIC = {"npmjs": ConfiguredSource(protocol="npm", url="https://registry.example/")}
 
 
 # --- locators --------------------------------------------------------------------------------------
