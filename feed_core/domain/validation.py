@@ -12,8 +12,10 @@ MAX_ERRORS = 5
 MAX_ERROR_TEXT = 200
 #: Labels pydantic puts in an error's location for the member of a union (not JSON keys), besides
 #: the ones that contain ``[`` (``function-after[...]``, ``tagged-union[...]``, ``literal['a']``) or
-#: start upper-case (model class names): the tags of the upstream-source union and the plain types.
-_MEMBER_LABELS = frozenset({"public", "custom", "internal", "str", "int", "float", "bool", "none"})
+#: start upper-case (model class names, and the tags of the upstream-source and credentials unions,
+#: ``CustomSource``, ``TokenCredentials``...): the plain types of a smart union such as ``int | str``.
+#: JSON keys are camelCase, so none of them starts upper-case or is one of these.
+_MEMBER_LABELS = frozenset({"str", "int", "float", "bool", "none"})
 #: Messages that name a Python class instead of saying what JSON was expected.
 _PLAIN_MESSAGES = {"model_type": "Input should be an object", "model_attributes_type": "Input should be an object"}
 _PREFIXES = ("Value error, ", "Assertion failed, ")

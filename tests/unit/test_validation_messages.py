@@ -23,14 +23,21 @@ class _Internal(BaseModel):
 
 
 def _kind(value: Any) -> str | None:
-    return value.get("kind") if isinstance(value, dict) else None
+    """The tag of a source, named like the real union's (``PublicSource``), not like its ``kind``."""
+    return (
+        {"public": "PublicSource", "internal": "InternalSource"}.get(value.get("kind"))
+        if isinstance(value, dict)
+        else None
+    )
 
 
 class _Feed(BaseModel):
     model_config = ConfigDict(strict=True)
 
     sources: list[
-        Annotated[Annotated[_Public, Tag("public")] | Annotated[_Internal, Tag("internal")], Discriminator(_kind)]
+        Annotated[
+            Annotated[_Public, Tag("PublicSource")] | Annotated[_Internal, Tag("InternalSource")], Discriminator(_kind)
+        ]
     ]
     count: int | str = 0
 
@@ -61,7 +68,26 @@ def test_a_missing_field_and_a_body_of_the_wrong_kind() -> None:
 def test_union_tags_and_member_labels_are_not_part_of_the_path() -> None:
     text = message(_Feed, {"sources": [{"kind": "public", "location": 1, "password": "x"}], "count": 1.5})
     assert text.startswith("sources[0].location: Input should be a valid string; count: ")
-    assert "public" not in text and "str" not in text.split(": ")[0]
+    assert "Public" not in text and "str" not in text.split(": ")[0]
+
+
+class _Flags(BaseModel):
+    public: StrictStr
+    internal: StrictStr = ""
+
+
+def test_the_real_union_tags_are_skipped_and_keys_named_like_kinds_are_kept() -> None:
+    source = {"name": "a", "protocol": "npm", "location": "https://h.example/", "credentials": {"token": 5}}
+    text = message(FeedCreateRequest, {"name": "x", "upstreamSources": [source]})
+    assert text.startswith("upstreamSources[0].credentials.token: must be a non-empty string")
+    source["credentials"] = {"username": "u", "password": 5}
+    text = message(FeedCreateRequest, {"name": "x", "upstreamSources": [source]})
+    assert text.startswith("upstreamSources[0].credentials.password: must be a non-empty string")
+    text = message(FeedCreateRequest, {"name": "x", "upstreamSources": [{"internalUpstreamFeedId": "f"}]})
+    assert text.startswith("upstreamSources[0].protocol: Field required")
+    assert message(_Flags, {"public": 1, "internal": 2}) == (
+        "public: Input should be a valid string; internal: Input should be a valid string"
+    )
 
 
 def test_a_prefix_names_the_root() -> None:
