@@ -213,6 +213,9 @@ class PermissionChange(RequestModel):
 class PermissionsPatch(RootModel[Annotated[list[PermissionChange], Field(max_length=MAX_PERMISSION_CHANGES)]]):
     """``PATCH _apis/packaging/feeds/{feed}/permissions``: the users whose role changes."""
 
+    # Like RequestModel's: the outermost model decides whether errors quote the input.
+    model_config = ConfigDict(strict=True, hide_input_in_errors=True)
+
 
 # --- tokens ----------------------------------------------------------------------------------------
 
@@ -279,3 +282,5 @@ class RestoreOperation(RequestModel):
 
 class RestorePatch(RootModel[Annotated[list[RestoreOperation], Field(min_length=1, max_length=1)]]):
     """``PATCH _apis/packaging/feedrecyclebin/{feed}``: restore a deleted feed."""
+
+    model_config = ConfigDict(strict=True, hide_input_in_errors=True)

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import pytest
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictStr, Tag, ValidationError
 
-from feed_core.api.models import FeedCreateRequest, PermissionsPatch, TokenCreateRequest
+from feed_core.api.models import FeedCreateRequest, PermissionsPatch, RestorePatch, TokenCreateRequest
 from feed_core.domain.validation import MAX_ERROR_TEXT, MAX_ERRORS, describe_validation_error
 
 
@@ -108,3 +108,18 @@ def test_many_errors_are_counted_and_each_is_bounded() -> None:
     assert len(parts) == MAX_ERRORS + 1 and parts[-1] == f"and {11 - MAX_ERRORS} more"
     long = message(PermissionsPatch, [{"role": "x" * 1000, "identityDescriptor": "bob"}])
     assert len(long) <= MAX_ERROR_TEXT and long.endswith("...")
+
+
+@pytest.mark.parametrize(
+    ("model", "body"),
+    [
+        (PermissionsPatch, [{"role": "reader", "identityDescriptor": ["hidden-input"]}]),
+        (RestorePatch, [{"op": "replace", "path": "/isDeleted", "value": "hidden-input"}]),
+        (FeedCreateRequest, {"name": ["hidden-input"]}),
+    ],
+)
+def test_request_models_hide_their_input_in_the_error_text(model: type[BaseModel], body: Any) -> None:
+    """A list body's model is the outermost one too: its settings decide what ``str(error)`` quotes."""
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(body)
+    assert "hidden-input" not in str(caught.value) and "input_value" not in str(caught.value)
