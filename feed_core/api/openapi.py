@@ -60,8 +60,6 @@ _STATUS_TEXT = {200: "OK", 201: "Created", 204: "No content"}
 _STRING: dict[str, Any] = {"type": "string"}
 _NAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NAME_PATTERN}
 _NPM_NAME: dict[str, Any] = {**_STRING, "maxLength": NPM_NAME_MAX, "pattern": NPM_NAME_PART_PATTERN}
-#: Each part of a scoped npm name: together (with @ and /) at most NPM_NAME_MAX long.
-_NPM_NAME_PART: dict[str, Any] = {**_NPM_NAME, "maxLength": (NPM_NAME_MAX - 2) // 2}
 #: Where a Python package's name and version differ from an npm one's.
 _PYPI_PARAMETERS: dict[str, dict[str, Any]] = {
     "packageName": {
