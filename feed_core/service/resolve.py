@@ -229,6 +229,17 @@ def _ascending(protocol: str, numbers: list[str]) -> list[str]:
     return sorted(numbers, key=key)  # a Version and a str are never compared: the first items differ
 
 
+def _policy_key(feed: Feed) -> str:
+    """What a built listing depends on in the feed's settings (sources, release age), for the page cache key.
+
+    The stored document's etag changes with every write of the feed, so it stands for all of them without
+    hashing the typed sources on each request; a feed not read from storage (no etag) is hashed."""
+    if feed.etag:
+        return f"etag:{feed.etag}"
+    policy = (feed.minimum_release_age_hours, feed.minimum_release_age_exemptions, feed.upstream_sources)
+    return hashlib.sha1(repr(policy).encode()).hexdigest()  # noqa: S324 - a cache key
+
+
 def transient_version(protocol: str, name: str, source: UpstreamSource, uv: UpstreamVersion) -> PackageVersion:
     deprecated = uv.manifest.get("deprecated")
     return PackageVersion(
@@ -309,8 +320,7 @@ class Resolver:
             *(o.fingerprint for o in offers),
         ]
         if offers:
-            policy = (feed.minimum_release_age_hours, feed.minimum_release_age_exemptions, feed.upstream_sources)
-            parts.append(hashlib.sha1(repr(policy).encode()).hexdigest())  # noqa: S324 - a cache key
+            parts.append(_policy_key(feed))
             if feed.minimum_release_age_hours or any(o.source.minimum_release_age_hours for o in offers):
                 # Versions age into view: let a built listing live at most a minute.
                 parts.append(str(int(now.timestamp() // 60)))
