@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         "FEED_STORAGE_BLOB_URL", "", "Blob service URL, used with a managed identity when no connection string"
     )
     client_id: str = setting("FEED_STORAGE_CLIENT_ID", "", "client id of the user-assigned managed identity (optional)")
+    storage_proxy: str = setting(
+        "FEED_STORAGE_PROXY",
+        "",
+        "proxy URL for Azure Storage calls (e.g. http://proxy:3128); the process's proxy variables and .netrc are "
+        "not read for them",
+    )
     table_prefix: str = setting("FEED_TABLE_PREFIX", "feed", "prefix of the table names in Azure storage")
     blob_container: str = setting("FEED_BLOB_CONTAINER", "feed-content", "blob container for package content")
     download_redirect: bool = setting(
@@ -260,6 +266,13 @@ class Settings(BaseSettings):
     def _http_url(cls, url: str) -> str:
         if url and not url.startswith(("http://", "https://")):
             raise SettingsError(f"FEED_PUBLIC_URL must be an http(s) URL, not {url!r}")
+        return url
+
+    @field_validator("storage_proxy")
+    @classmethod
+    def _http_proxy(cls, url: str) -> str:
+        if url and not url.startswith(("http://", "https://")):
+            raise SettingsError(f"FEED_STORAGE_PROXY must be an http(s) URL, not {url!r}")
         return url
 
     @field_validator("admin_token")

@@ -52,6 +52,7 @@ async def open_storage(settings: Settings) -> Storage:
             table_url=settings.table_url or None,
             blob_url=settings.blob_url or None,
             client_id=settings.client_id or None,
+            proxy=settings.storage_proxy or None,
             table_prefix=settings.table_prefix,
             container=settings.blob_container,
         )

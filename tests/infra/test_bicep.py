@@ -49,6 +49,7 @@ MUST_NOT_BE_SET_IN_AZURE: dict[str, str] = {
 DEFAULT_IS_RIGHT_IN_AZURE: dict[str, str] = {
     "FEED_ADMIN_USER": "'admin', the user infra/README.md mints the first token for",
     "FEED_TABLE_PREFIX": "the storage account belongs to the feed alone",
+    "FEED_STORAGE_PROXY": "none: the app reaches its storage account directly",
     "FEED_SAS_TTL_SECONDS": "tuning knob",
     "FEED_PUBLIC_URL": "taken from each request (Functions passes the public https URL); set it for a custom domain",
     "FEED_TRUSTED_PROXIES": "none: the Functions host passes the public URL; no forwarded header is believed",

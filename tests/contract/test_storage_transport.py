@@ -1,0 +1,50 @@
+"""How the Azure storage clients reach the account: no per-call environment lookups, one explicit proxy."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+import pytest
+
+from feed_core.storage.azure import client_transport_options, open_azure_storage
+from feed_core.storage.ports import Entity
+
+
+def test_the_transport_reads_no_environment_and_takes_one_explicit_proxy() -> None:
+    assert client_transport_options(None) == {"use_env_settings": False}
+    proxy = "http://proxy.internal.test:3128"
+    assert client_transport_options(proxy) == {"use_env_settings": False, "proxies": {"http": proxy, "https": proxy}}
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.azurite
+async def test_proxy_variables_of_the_process_do_not_reroute_storage_calls(
+    azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy variable meant for something else (here: a dead proxy, and no NO_PROXY) leaves storage alone."""
+    dead = f"http://127.0.0.1:{_closed_port()}"
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, dead)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    unique = uuid.uuid4().hex[:12]
+    store = await open_azure_storage(
+        connection_string=azurite_connection_string,
+        table_url=None,
+        blob_url=None,
+        client_id=None,
+        table_prefix=f"t{unique}",
+        container=f"c{unique}",
+    )
+    try:
+        await store.tables.insert("things", Entity("p", "r", {"v": "1"}))
+        found = await store.tables.get("things", "p", "r")
+        assert found is not None and found.get_str("v") == "1"
+    finally:
+        await store.close()
