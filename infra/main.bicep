@@ -54,6 +54,9 @@ var tags = { 'azd-env-name': environmentName }
 var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
 // Must match the default of FEED_BLOB_CONTAINER in feed_core/settings.py (checked by tests/infra).
 var contentContainerName = 'feed-content'
+// Prefix of the feed's table names: storage.bicep creates the tables with it, function.bicep sets it as
+// FEED_TABLE_PREFIX, so the two cannot drift apart.
+var tablePrefix = 'feed'
 var deploymentContainerName = 'app-package-${resourceToken}'
 // The Key Vault secrets the operator creates (infra/README.md) and the app reads through Key Vault references.
 var credentialsKeySecretName = 'feed-credentials-key'
@@ -84,6 +87,7 @@ module storage 'app/storage.bicep' = {
     tags: tags
     contentContainerName: contentContainerName
     deploymentContainerName: deploymentContainerName
+    tablePrefix: tablePrefix
   }
 }
 
@@ -133,6 +137,7 @@ module api 'app/function.bicep' = {
     identityClientId: identity.outputs.clientId
     storageAccountName: storage.outputs.name
     contentContainerName: contentContainerName
+    tablePrefix: tablePrefix
     deploymentContainerName: deploymentContainerName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     organization: organization

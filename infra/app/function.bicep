@@ -27,8 +27,11 @@ param identityClientId string
 @description('Storage account holding the feed data, the host\'s blobs and the deployment container.')
 param storageAccountName string
 
-@description('Blob container for package content.')
+@description('Blob container for package content (FEED_BLOB_CONTAINER); storage.bicep creates it.')
 param contentContainerName string
+
+@description('Prefix of the feed\'s table names (FEED_TABLE_PREFIX); storage.bicep creates the tables.')
+param tablePrefix string
 
 @description('Blob container for the deployment package.')
 param deploymentContainerName string
@@ -58,10 +61,15 @@ param credentialsKeySecretName string
 param credentialsOldKeysSecretName string
 
 @description('Upper bound of instances the plan scales out to (Flex Consumption: 40-1000).')
+@minValue(40)
+@maxValue(1000)
 param maximumInstanceCount int = 40
 
-@description('Memory per instance (Flex Consumption: 512, 2048 or 4096).')
-@allowed([512, 2048, 4096])
+// Microsoft's Flex Consumption page lists 512, 2048 and 4096 MB, but Microsoft.Web/sites@2024-04-01, the API
+// version pinned below, answers 512 with a BadRequest that names 2048 and 4096 as the only sizes (reported
+// against the REST API specs, Azure/azure-rest-api-specs issue 40898). Only the sizes both accept are allowed.
+@description('Memory per instance in MB (Flex Consumption with API version 2024-04-01: 2048 or 4096).')
+@allowed([2048, 4096])
 param instanceMemoryMB int = 2048
 
 resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -103,9 +111,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     // Key Vault references in app settings (FEED_CREDENTIALS_KEY, FEED_CREDENTIALS_OLD_KEYS, optionally
     // FEED_ADMIN_TOKEN: see infra/README.md) are resolved with this identity.
     keyVaultReferenceIdentity: identityId
+    // Only what Flex Consumption accepts here: it rejects ftpsState (FTP is off through the ftp publishing
+    // policy below), alwaysOn, linuxFxVersion and the other properties tests/infra/test_flex_consumption.py
+    // lists with Microsoft's reasons.
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
     }
     functionAppConfig: {
       deployment: {
@@ -132,7 +142,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
-// No basic-auth (user name + password) publishing: azd deploys with a Microsoft Entra token.
+// No basic-auth (user name + password) publishing: azd deploys with a Microsoft Entra token. The ftp policy is
+// what turns FTP off on Flex Consumption, where siteConfig.ftpsState is refused.
 resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: functionApp
   name: 'ftp'
@@ -156,12 +167,12 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   name: 'appsettings'
   properties: {
     // Host storage through the managed identity: no AzureWebJobsStorage connection string exists. The host
-    // reads the blob and queue service URIs as a pair; no queue role is granted (see rbac.bicep) because
-    // nothing in this app uses queues.
+    // itself and the timer triggers need blobs only (timer locks are blob leases), plus tables for its
+    // diagnostic events. Queues serve the blob trigger (poison blobs) and Durable Functions, neither of which
+    // this app has, so there is no queueServiceUri and no queue role (rbac.bicep); add both with such a trigger.
     AzureWebJobsStorage__credential: 'managedidentity'
     AzureWebJobsStorage__clientId: identityClientId
     AzureWebJobsStorage__blobServiceUri: storageAccount.properties.primaryEndpoints.blob
-    AzureWebJobsStorage__queueServiceUri: storageAccount.properties.primaryEndpoints.queue
     AzureWebJobsStorage__tableServiceUri: storageAccount.properties.primaryEndpoints.table
     // Telemetry with Microsoft Entra authentication (the component has local auth disabled).
     APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
@@ -174,6 +185,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     FEED_STORAGE_TABLE_URL: storageAccount.properties.primaryEndpoints.table
     FEED_STORAGE_BLOB_URL: storageAccount.properties.primaryEndpoints.blob
     FEED_STORAGE_CLIENT_ID: identityClientId
+    FEED_TABLE_PREFIX: tablePrefix // the tables storage.bicep creates are named with this prefix
     FEED_BLOB_CONTAINER: contentContainerName
     FEED_DOWNLOAD_REDIRECT: 'true' // user delegation SAS URLs, signed through the identity (no account key)
     FEED_ORGANIZATION: organization

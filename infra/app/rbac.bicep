@@ -24,17 +24,19 @@ param developerPrincipalType string = 'User'
 var storageDataRoleIds = [
   // Storage Blob Data Owner: the Functions host (AzureWebJobsStorage: container creation, timer and host
   // leases), the Flex Consumption deployment container, and the app's package content (put-if-absent
-  // uploads, container creation, user delegation keys for download SAS URLs). It is Microsoft's documented
-  // role for identity-based host storage. Over Blob Data Contributor it adds blob index tags and ownership /
-  // ACL management (meaningful only with a hierarchical namespace, which this account does not have);
-  // nothing here uses either.
+  // uploads, user delegation keys for download SAS URLs; storage.bicep creates the container). It is
+  // Microsoft's documented role for identity-based host storage. Over Blob Data Contributor it adds blob index
+  // tags and ownership / ACL management (meaningful only with a hierarchical namespace, which this account
+  // does not have); nothing here uses either.
   'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
-  // Storage Table Data Contributor: the feed's metadata tables (created on first use), and the Functions
-  // host's diagnostic events table when the host has table access.
+  // Storage Table Data Contributor: the feed's metadata tables (storage.bicep creates them), and the
+  // Functions host's diagnostic events table.
   '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
-  // Not granted: Storage Queue Data Contributor (974c5e8b-45b9-4653-ba55-5f855dd0fb88). Queues serve queue
-  // and blob triggers and Durable Functions; this app has HTTP and timer triggers only, and timers
-  // coordinate through blob leases. Add it here if a queue-backed trigger is ever added.
+  // Not granted: Storage Queue Data Contributor (974c5e8b-45b9-4653-ba55-5f855dd0fb88). Microsoft's role
+  // table for host storage ("Connecting to host storage with an identity", Azure Functions developer guide)
+  // asks for queues only with the blob trigger (poison blobs) and Durable Functions; the host and timer
+  // triggers need Blob Data Owner alone. This app has HTTP and timer triggers only, so function.bicep sets
+  // no AzureWebJobsStorage__queueServiceUri either. Add both if a queue-backed trigger is ever added.
 ]
 
 // The developer gets the same list, or nothing when no principal id is given. (A filtered loop,

@@ -32,6 +32,8 @@ from pycep import BicepParser
 from tree_sitter import Language, Parser
 
 from feed_core.settings import SETTINGS, Settings
+from feed_core.storage.azure import physical_table_name
+from feed_core.storage.layout import ALL_TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -48,7 +50,6 @@ MUST_NOT_BE_SET_IN_AZURE: dict[str, str] = {
 }
 DEFAULT_IS_RIGHT_IN_AZURE: dict[str, str] = {
     "FEED_ADMIN_USER": "'admin', the user infra/README.md mints the first token for",
-    "FEED_TABLE_PREFIX": "the storage account belongs to the feed alone",
     "FEED_STORAGE_PROXY": "none: the app reaches its storage account directly",
     "FEED_SAS_TTL_SECONDS": "tuning knob",
     "FEED_PUBLIC_URL": "taken from each request (Functions passes the public https URL); set it for a custom domain",
@@ -94,6 +95,8 @@ APP_INSIGHTS = "Microsoft.Insights/components"
 IDENTITY = "Microsoft.ManagedIdentity/userAssignedIdentities"
 ROLE_ASSIGNMENT = "Microsoft.Authorization/roleAssignments"
 KEY_VAULT = "Microsoft.KeyVault/vaults"
+TABLE_SERVICE = "Microsoft.Storage/storageAccounts/tableServices"
+TABLE = "Microsoft.Storage/storageAccounts/tableServices/tables"
 
 _TREE_SITTER = Parser(Language(tree_sitter_bicep.language()))
 
@@ -345,6 +348,35 @@ def test_containers_for_content_and_deployment_and_a_table_service() -> None:
     assert app_settings()["FEED_BLOB_CONTAINER"] == "contentContainerName"
 
 
+def test_the_deployment_creates_every_table_the_app_uses_with_the_apps_prefix() -> None:
+    """The app does not create tables in Azure, so storage.bicep must create exactly the ones it opens: each
+    logical name in ALL_TABLES under the name the Azure backend derives (physical_table_name) from the prefix
+    that function.bicep sets as FEED_TABLE_PREFIX."""
+    storage = module_path(MAIN, module_for("storage.bicep"))
+    _, tables = only(resources(storage, TABLE))
+    loop = tables["config"]["loop_type"]["detail"]
+    logical = parsed(storage)["variables"][loop["array_name"]]["value"]
+    config = body(tables)
+    assert template_parts(config["name"]) == ["${tablePrefix}", "${" + loop["item_name"] + "}"]
+    assert resource_type(storage, config["parent"]) == TABLE_SERVICE
+    assert "tablePrefix" in parsed(storage)["parameters"]
+
+    # One prefix, held by main.bicep, reaches both the tables and the app setting.
+    prefix_variable = module_param(module_for("storage.bicep"), "tablePrefix")
+    assert module_param(module_for("function.bicep"), "tablePrefix") == prefix_variable
+    assert app_settings()["FEED_TABLE_PREFIX"] == "tablePrefix"
+    assert "tablePrefix" in parsed(function_bicep())["parameters"]
+    prefix = parsed(MAIN)["variables"][prefix_variable]["value"]
+
+    deployed = [prefix + table for table in logical]  # what Bicep's '${tablePrefix}${table}' makes
+    opened = [physical_table_name(prefix, table) for table in ALL_TABLES]
+    assert deployed == opened, f"storage.bicep creates {deployed}, the app opens {opened}"
+
+    # With the tables and the container made here, the app in Azure must not try to create them itself.
+    if "FEED_STORAGE_CREATE" in SETTINGS:
+        assert app_settings()["FEED_STORAGE_CREATE"] == "false"
+
+
 def test_application_insights_has_local_auth_disabled() -> None:
     monitoring = module_path(MAIN, module_for("monitoring.bicep"))
     _, component = only(resources(monitoring, APP_INSIGHTS))
@@ -365,11 +397,15 @@ def test_function_app_is_flex_consumption_python_and_hardened() -> None:
     assert dotted(props["serverFarmId"]) == f"{plan_symbol}.id"
     assert props["httpsOnly"] is True
     assert props["siteConfig"]["minTlsVersion"] == "1.2"
-    assert props["siteConfig"]["ftpsState"] == "Disabled"
+    # FTP is off through the ftp publishing policy (below); Flex Consumption refuses siteConfig.ftpsState.
+    assert "ftpsState" not in props["siteConfig"]
 
     app_config = props["functionAppConfig"]
     assert app_config["runtime"] == {"name": "python", "version": "3.11"}
-    assert {"maximumInstanceCount", "instanceMemoryMB"} <= set(app_config["scaleAndConcurrency"])
+    assert app_config["scaleAndConcurrency"] == {
+        "maximumInstanceCount": "maximumInstanceCount",
+        "instanceMemoryMB": "instanceMemoryMB",
+    }
     storage = app_config["deployment"]["storage"]
     assert storage["type"] == "blobContainer"
     assert storage["authentication"] == {
@@ -380,6 +416,26 @@ def test_function_app_is_flex_consumption_python_and_hardened() -> None:
     assert config["identity"]["type"] == "UserAssigned"
     assert list(config["identity"]["userAssignedIdentities"]) == ["'${identityId}'"]
     assert wired_from_main("function.bicep", "identityId", IDENTITY, "id")
+
+
+def decorator(param: dict[str, Any], kind: str) -> Any:
+    (found,) = [d["argument"] for d in param["decorators"] if d["type"] == kind]
+    return found
+
+
+def test_scale_parameters_allow_only_what_the_pinned_api_version_accepts() -> None:
+    """Flex Consumption scales to at most 40-1000 instances. Microsoft's page lists 512, 2048 and 4096 MB
+    instances, but Microsoft.Web/sites@2024-04-01 refuses 512 (Azure/azure-rest-api-specs issue 40898)."""
+    path = function_bicep()
+    params = parsed(path)["parameters"]
+    memory, count = params["instanceMemoryMB"], params["maximumInstanceCount"]
+    assert decorator(memory, "allowed") == [2048, 4096]
+    assert memory["default"] == 2048
+    assert "2048 or 4096" in decorator(memory, "description")
+    assert (decorator(count, "min_value"), decorator(count, "max_value")) == (40, 1000)
+    assert count["default"] == 40
+    _, site = only(resources(path, FUNCTION_APP))
+    assert resource_type(path, "functionApp") == FUNCTION_APP and site["api_version"] == "2024-04-01"
 
 
 def test_basic_auth_publishing_is_off_for_ftp_and_scm() -> None:
@@ -403,7 +459,7 @@ def test_host_storage_is_identity_based() -> None:
     assert "AzureWebJobsStorage" not in host, "a plain AzureWebJobsStorage setting is a connection string"
     assert host["AzureWebJobsStorage__credential"] == "managedidentity"
     assert host["AzureWebJobsStorage__clientId"] == "identityClientId"
-    for service in ("blob", "queue", "table"):
+    for service in ("blob", "table"):
         uri = host[f"AzureWebJobsStorage__{service}ServiceUri"]
         assert refers_to(path, uri, STORAGE_ACCOUNT, f"properties.primaryEndpoints.{service}"), service
     allowed = {"credential", "clientId", "blobServiceUri", "queueServiceUri", "tableServiceUri"}
@@ -467,10 +523,14 @@ def test_the_storage_role_list_grants_blob_and_table_data_and_names_each_role() 
         assert ROLE_NAMES[role] in " ".join(comments), f"no comment names {role} ({ROLE_NAMES[role]})"
 
 
-def test_queue_role_only_if_a_queue_backed_trigger_exists() -> None:
+def test_queue_uri_and_role_only_if_a_queue_backed_trigger_exists() -> None:
+    """Microsoft's role table for identity-based host storage: the host and timer triggers need Storage Blob
+    Data Owner only; queues serve the blob trigger and Durable Functions. The host's queue endpoint and the
+    queue role come and go together, so neither is granted or configured without the other."""
     source = (ROOT / "function_app.py").read_text()
     needs_queues = any(word in source for word in ("queue_trigger", "blob_trigger", "durable"))
     assert (QUEUE_DATA_CONTRIBUTOR in storage_role_ids()) == needs_queues
+    assert ("AzureWebJobsStorage__queueServiceUri" in app_settings()) == needs_queues
 
 
 def storage_role_assignments() -> dict[str, dict[str, Any]]:
@@ -672,6 +732,7 @@ def test_feed_settings_are_wired_to_the_right_values() -> None:
     assert refers_to(path, settings["FEED_STORAGE_TABLE_URL"], STORAGE_ACCOUNT, "properties.primaryEndpoints.table")
     assert refers_to(path, settings["FEED_STORAGE_BLOB_URL"], STORAGE_ACCOUNT, "properties.primaryEndpoints.blob")
     assert settings["FEED_STORAGE_CLIENT_ID"] == "identityClientId"
+    assert settings["FEED_TABLE_PREFIX"] == "tablePrefix"  # with storage.bicep's tables: checked above
     # Each user-facing setting comes from the function module's parameter of that name, fed by main's.
     for setting, param in {
         "FEED_ORGANIZATION": "organization",
