@@ -43,6 +43,7 @@ async def test_proxy_variables_of_the_process_do_not_reroute_storage_calls(
         container=f"c{unique}",
     )
     try:
+        await store.provision(["things"])
         await store.tables.insert("things", Entity("p", "r", {"v": "1"}))
         found = await store.tables.get("things", "p", "r")
         assert found is not None and found.get_str("v") == "1"
