@@ -233,3 +233,18 @@ async def test_embedded_provisioning_makes_the_database_and_the_blob_directory(t
     await services.close()
     assert (tmp_path / "data" / "feed.sqlite3").is_file()
     assert (tmp_path / "data" / "blobs").is_dir()
+
+
+async def test_start_up_on_storage_nobody_created_answers_503_naming_the_table(
+    azurite_connection_string: str, counter: StorageCallCounter
+) -> None:
+    """FEED_STORAGE_CREATE=false and a deployment that created nothing: the first request (which starts the
+    app, as on Azure Functions) says what is missing and how to fix it, and creates nothing."""
+    settings = azure_settings(azurite_connection_string, storage_create=False)
+    async with client(FeedApp(settings)) as http:
+        r = await http.get(FEEDS, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert r.status_code == 503, r.text
+    read_first = [physical_table_name(settings.table_prefix, t) for t in ("orgs", "tokens")]  # read at once
+    assert any(f"table {name!r}" in r.text for name in read_first), r.text
+    assert "FEED_STORAGE_CREATE=true" in r.text, r.text
+    assert counter.creates == 0, counter.snapshot()
