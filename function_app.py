@@ -7,7 +7,10 @@ keep their Azure Artifacts shapes.
 
 Importing this module does no I/O: ``create_app()`` builds its services from the app settings on the
 first request (a bad setting becomes a 500 JSON error naming it), and ``AsgiMiddleware.__init__``
-only stores the app. Both live for the life of the worker, so storage clients are reused.
+only stores the app. Both live for the life of the worker, so storage clients are reused. That first
+request (or timer) runs the worker's one start-up, shared by requests arriving meanwhile; it creates the
+tables and the container only when FEED_STORAGE_CREATE is true, which the deployment sets false since it
+creates them itself.
 """
 
 import logging

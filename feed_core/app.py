@@ -1,8 +1,12 @@
 """``create_app()``: the one ASGI application behind uvicorn, the Azure Functions entries and the tests.
 
 Routing is done on the raw path so that percent-encoded characters (npm's ``@scope%2fname``) reach
-the protocol adapters as sent. Services are built on the first request, not at import, so Azure
-Functions indexing and cold start do no I/O and missing settings surface as a clear error response.
+the protocol adapters as sent.
+
+Start-up (building the services, creating the storage when FEED_STORAGE_CREATE says so, the organization
+and administrator bootstrap) runs once per process: in the ASGI lifespan when the server sends one
+(``serve``), else on the first request (Azure Functions, whose import and indexing then do no I/O, and
+where missing settings surface as a clear error response). Concurrent first requests share it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from feed_core.protocols import npm, pypi
 from feed_core.protocols.http import body_deadline, declared_length, json_response
 from feed_core.service.container import Services, build_services
 from feed_core.settings import Settings, SettingsError
+from feed_core.storage.ports import StorageNotProvisionedError
 
 log = logging.getLogger("feed_core")
 
@@ -30,30 +35,56 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
+#: Called once start-up is done, with the administrator token it created (``serve`` prints it), if any.
+StartedHook = Callable[[Services, str | None], None]
+
+
 class FeedApp:
     """The ASGI callable. ``services`` may be injected (tests); otherwise built from ``settings``
-    (or the environment) on first use."""
+    (or the environment) by the one start-up. ``mint_admin_token``: on first start, create the
+    administrator's token when FEED_ADMIN_TOKEN is empty and hand it to ``on_started``."""
 
     def __init__(
-        self, settings: Settings | None = None, services: Services | None = None, *, with_jobs: bool = False
+        self,
+        settings: Settings | None = None,
+        services: Services | None = None,
+        *,
+        with_jobs: bool = False,
+        mint_admin_token: bool = False,
+        on_started: StartedHook | None = None,
     ) -> None:
         self._settings = settings
         self._services = services
         self._lock = asyncio.Lock()
         self._with_jobs = with_jobs
+        self._mint_admin_token = mint_admin_token
+        self._on_started = on_started
         self._jobs: list[asyncio.Task[None]] = []
 
     async def services(self) -> Services:
+        """The services, after the start-up (run here if it has not run yet)."""
         if self._services is None:
             async with self._lock:
                 if self._services is None:
-                    settings = self._settings or Settings.from_env()
-                    services = await build_services(settings)
-                    await services.identity.bootstrap(
-                        settings.organization, settings.admin_user, settings.admin_token, mint_if_missing=False
-                    )
-                    self._services = services
+                    self._services = await self._start()
         return self._services
+
+    async def _start(self) -> Services:
+        settings = self._settings or Settings.from_env()
+        services = await build_services(settings)  # creates the tables and container when the settings say so
+        try:
+            minted = await services.identity.bootstrap(
+                settings.organization,
+                settings.admin_user,
+                settings.admin_token,
+                mint_if_missing=self._mint_admin_token,
+            )
+        except BaseException:
+            await services.close()
+            raise
+        if self._on_started is not None:
+            self._on_started(services, minted)
+        return services
 
     async def close(self) -> None:
         if self._services is not None:
@@ -74,6 +105,12 @@ class FeedApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                try:
+                    await self.services()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": f"start-up failed: {exc}"})
+                    return
                 if self._with_jobs:
                     await self._start_jobs()
                 # What is loaded by now (modules, pydantic's validators) lives as long as the process: moved out
@@ -133,6 +170,9 @@ class FeedApp:
         except SettingsError as exc:
             log.error("invalid settings: %s", exc)
             return json_response({"error": f"the server is misconfigured: {exc}"}, status=500)
+        except StorageNotProvisionedError as exc:
+            log.error("start-up failed: %s", exc)
+            return json_response({"error": f"the server cannot start: {exc}"}, status=503)
         request = Request(
             request.scope,
             body_deadline(request.receive, services.settings.body_read_timeout_seconds, declared_length(request)),
@@ -170,6 +210,11 @@ def _raw_path(scope: Scope) -> str:
 
 
 def create_app(
-    settings: Settings | None = None, services: Services | None = None, *, with_jobs: bool = False
+    settings: Settings | None = None,
+    services: Services | None = None,
+    *,
+    with_jobs: bool = False,
+    mint_admin_token: bool = False,
+    on_started: StartedHook | None = None,
 ) -> FeedApp:
-    return FeedApp(settings, services, with_jobs=with_jobs)
+    return FeedApp(settings, services, with_jobs=with_jobs, mint_admin_token=mint_admin_token, on_started=on_started)

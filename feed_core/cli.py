@@ -127,15 +127,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    async def prepare(services: Services) -> int:
-        minted = await services.identity.bootstrap(settings.organization, settings.admin_user, settings.admin_token)
+    def started(services: Services, minted: str | None) -> None:
+        del services
         print(banner(settings, f"http://{args.host}:{args.port}", minted))
         sys.stdout.flush()
-        return 0
 
-    asyncio.run(_with_services(settings, prepare))
+    # The app's lifespan runs the one start-up (storage creation, bootstrap) before uvicorn accepts requests.
     uvicorn.run(
-        create_app(settings, with_jobs=args.with_jobs),
+        create_app(settings, with_jobs=args.with_jobs, mint_admin_token=True, on_started=started),
         host=args.host,
         port=args.port,
         log_level="info" if args.access_log else "warning",

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
         "proxy URL for Azure Storage calls (e.g. http://proxy:3128); the process's proxy variables and .netrc are "
         "not read for them",
     )
+    storage_create: bool = setting(
+        "FEED_STORAGE_CREATE",
+        True,
+        "create the storage's tables and blob container at start-up where missing (deployment creates them in "
+        "Azure); requests never create them",
+    )
     table_prefix: str = setting("FEED_TABLE_PREFIX", "feed", "prefix of the table names in Azure storage")
     blob_container: str = setting("FEED_BLOB_CONTAINER", "feed-content", "blob container for package content")
     download_redirect: bool = setting(

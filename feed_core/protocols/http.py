@@ -26,6 +26,7 @@ from feed_core.domain.errors import (
 from feed_core.domain.models import Caller
 from feed_core.service.container import Services
 from feed_core.settings import Settings
+from feed_core.storage.ports import StorageNotProvisionedError
 
 log = logging.getLogger("feed_core.http")
 
@@ -228,6 +229,11 @@ async def guarded(render: ErrorRenderer, handler: Callable[[], Awaitable[Respons
         if isinstance(exc, UnauthorizedError):
             response.headers["WWW-Authenticate"] = WWW_AUTHENTICATE
         return response
+    except StorageNotProvisionedError as exc:  # a deployment fault, said as such: requests never create storage
+        log.error("storage is not provisioned: %s", exc)
+        err = FeedError(f"the server's storage is not set up: {exc}")
+        err.status = 503
+        return render(err)
     except Exception:
         log.exception("unexpected error")
         err = FeedError("internal error; the server log has the details")

@@ -14,9 +14,11 @@ from feed_core.service.page_cache import PageCache
 from feed_core.service.resolve import Resolver
 from feed_core.service.upstream import UpstreamService
 from feed_core.settings import Settings
+from feed_core.storage.calls import StorageCallCounter
 from feed_core.storage.catalog import Catalog
 from feed_core.storage.credential_cipher import CredentialCipher
 from feed_core.storage.health import HealthStore
+from feed_core.storage.layout import ALL_TABLES
 from feed_core.storage.packages import PackageStore
 from feed_core.storage.ports import Storage
 from feed_core.storage.upstream_state import UpstreamStateStore
@@ -43,7 +45,8 @@ class Services:
         await self.storage.close()
 
 
-async def open_storage(settings: Settings) -> Storage:
+async def open_storage(settings: Settings, *, call_counter: StorageCallCounter | None = None) -> Storage:
+    """The storage adapters ``settings`` name; ``call_counter`` counts Azure storage requests (tests, benchmark)."""
     if settings.storage == "azure":
         from feed_core.storage.azure import open_azure_storage
 
@@ -55,6 +58,7 @@ async def open_storage(settings: Settings) -> Storage:
             proxy=settings.storage_proxy or None,
             table_prefix=settings.table_prefix,
             container=settings.blob_container,
+            call_counter=call_counter,
         )
     from feed_core.storage.embedded import EmbeddedBlobStore, EmbeddedTableStore
 
@@ -67,6 +71,8 @@ async def build_services(
     settings: Settings, *, clock: Clock = system_clock, storage: Storage | None = None
 ) -> Services:
     storage = storage or await open_storage(settings)
+    if settings.storage_create:  # start-up only: request paths never create tables or the container
+        await storage.provision(ALL_TABLES)
     catalog = Catalog(
         storage.tables, CredentialCipher.from_settings(settings.credentials_key, settings.credentials_old_keys)
     )

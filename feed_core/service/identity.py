@@ -202,22 +202,28 @@ class IdentityService:
         With ``admin_token`` given, that token is registered (idempotently), unless it was revoked:
         then it stays revoked, and the error is logged. Otherwise a token is
         created only when the administrator has none yet, and returned so it can be shown once.
+
+        Every start runs this, so it reads the organization and the token at once (two reads when both
+        exist) and leaves both in the caches: the first requests do not read them again.
         """
-        org = await self._catalog.get_org(org_name)
+        digest = hash_token(admin_token) if admin_token else ""
+        org, (token, revoked) = await asyncio.gather(
+            self._catalog.get_org(org_name), self._catalog.token_state(digest) if digest else _no_token()
+        )
         if org is None:
-            await self._catalog.put_org(Organization(org_name, [admin_user], iso(self._clock())))
+            org = Organization(org_name, [admin_user], iso(self._clock()))
+            await self._catalog.put_org(org)
         elif admin_user.lower() not in {a.lower() for a in org.administrators}:
             org.administrators.append(admin_user)
             await self._catalog.put_org(org)
-        self._orgs.clear()
-        if admin_token:
-            digest = hash_token(admin_token)
-            if await self._catalog.token_revoked(digest):
+        self._orgs.put(org_name.lower(), org)
+        if digest:
+            if revoked:
                 log.error(
                     "FEED_ADMIN_TOKEN was revoked and is not registered again: remove the setting, or set a new token"
                 )
                 return None
-            if await self._catalog.token_by_hash(digest) is None:
+            if token is None:
                 await self.mint(
                     org_name,
                     None,
@@ -227,6 +233,8 @@ class IdentityService:
                     plaintext=admin_token,
                     never_expires=True,
                 )
+            else:
+                self._tokens.put(digest, token)
             return None
         if not mint_if_missing or await self._catalog.list_tokens(org_name, admin_user):
             return None
@@ -239,3 +247,7 @@ class IdentityService:
             valid_to=self._clock() + MAX_LIFETIME,
         )
         return minted.plaintext
+
+
+async def _no_token() -> tuple[Token | None, bool]:
+    return None, False

@@ -15,7 +15,8 @@ Names and keys:
 * A logical table name maps to the physical Azure table ``table_prefix + name`` with every
   non-alphanumeric character removed (``("feed", "package-versions")`` -> ``feedpackageversions``).
   Azure requires 3-63 characters starting with a letter and compares table names case-insensitively,
-  so logical names must stay distinct after that mapping. Tables are created on first use.
+  so logical names must stay distinct after that mapping. Tables are created by :meth:`AzureTableStore.provision`
+  (deployment or start-up), never on first use: a missing table raises ``StorageNotProvisionedError``.
 * Azure forbids ``/ \\ # ?`` and control characters in PartitionKey/RowKey. Keys are escaped
   reversibly here: ``%`` and every forbidden character become ``%XX`` (two upper-case hex digits).
   The escaping works character by character and is prefix-free, so a row-key prefix query escapes the
@@ -30,8 +31,8 @@ operations, touches each row at most once and carries at most 4 MiB; an entity i
 string properties of at most 64 KiB (32K UTF-16 characters); property names must be valid C#
 identifiers.
 
-Blobs live in one container (created on first write). ``put_if_absent`` uploads small objects with a
-single conditional Put Blob; larger ones are staged as 4 MiB blocks and committed with
+Blobs live in one container, created by :meth:`AzureBlobStore.provision` like the tables. ``put_if_absent``
+uploads small objects with a single conditional Put Blob; larger ones are staged as 4 MiB blocks and committed with
 ``If-None-Match: *``, so a key is never visible half-written and only one concurrent writer wins.
 ``download_url`` hands out a read-only SAS URL: signed with the account key when the connection string
 has one, else with a user delegation key obtained through the token credential.
@@ -79,6 +80,7 @@ from azure.storage.blob import (
 )
 from azure.storage.blob.aio import BlobClient, BlobServiceClient, ContainerClient
 
+from feed_core.storage.calls import Service, StorageCallCounter
 from feed_core.storage.ports import (
     BlobInfo,
     BlobNotFoundError,
@@ -89,6 +91,7 @@ from feed_core.storage.ports import (
     OpKind,
     PutOutcome,
     Storage,
+    StorageNotProvisionedError,
     TableOp,
     Value,
 )
@@ -220,6 +223,24 @@ def _etag_of(metadata: Mapping[str, Any]) -> str:
     return "" if etag is None else str(etag)
 
 
+def _error_code(exc: HttpResponseError) -> str:
+    """The service's error code (``TableNotFound``, ``ContainerNotFound``, ...), or ``""``."""
+    code = getattr(exc, "error_code", None)  # set by the SDKs' error decoding; absent from their stubs
+    text = str(getattr(code, "value", code) or "")
+    if not text and exc.response is not None:  # e.g. a failed insert: the code is only in this header
+        headers = getattr(exc.response, "headers", None) or {}
+        text = str(headers.get("x-ms-error-code", ""))
+    return text
+
+
+def _is_missing_table(exc: HttpResponseError) -> bool:
+    return exc.status_code == 404 and _error_code(exc) == "TableNotFound"
+
+
+def _is_missing_container(exc: HttpResponseError) -> bool:
+    return exc.status_code == 404 and _error_code(exc) == "ContainerNotFound"
+
+
 def _map_error(exc: HttpResponseError, where: str) -> Exception:
     """Map a single-entity write failure onto the port's errors (the exception itself if unknown)."""
     if isinstance(exc, ResourceExistsError) or exc.status_code == 409:
@@ -250,28 +271,34 @@ class AzureTableStore:
         self._service = service
         self._prefix = table_prefix
         self._clients: dict[str, TableClient] = {}
-        self._create_lock = asyncio.Lock()
 
     async def _table(self, table: str) -> TableClient:
-        """The client of the physical table, creating the table on first use."""
+        """The client of the physical table (building it sends nothing)."""
         client = self._clients.get(table)
-        if client is not None:
-            return client
-        name = physical_table_name(self._prefix, table)
-        async with self._create_lock:
-            client = self._clients.get(table)
-            if client is None:
-                with contextlib.suppress(ResourceExistsError):
-                    await self._service.create_table(name)
-                client = self._service.get_table_client(name)
-                self._clients[table] = client
+        if client is None:
+            client = self._service.get_table_client(physical_table_name(self._prefix, table))
+            self._clients[table] = client
         return client
+
+    def _missing(self, table: str) -> StorageNotProvisionedError:
+        return StorageNotProvisionedError(f"the Azure table {physical_table_name(self._prefix, table)!r} ({table})")
+
+    async def provision(self, tables: Sequence[str]) -> None:
+        """Create every table at once; one that exists already (409) is fine."""
+
+        async def create(table: str) -> None:
+            with contextlib.suppress(ResourceExistsError):
+                await self._service.create_table(physical_table_name(self._prefix, table))
+
+        await asyncio.gather(*(create(t) for t in dict.fromkeys(tables)))
 
     async def get(self, table: str, partition_key: str, row_key: str) -> Entity | None:
         client = await self._table(table)
         try:
             raw = await client.get_entity(escape_key(partition_key), escape_key(row_key))
-        except ResourceNotFoundError:
+        except ResourceNotFoundError as exc:
+            if _is_missing_table(exc):
+                raise self._missing(table) from exc
             return None
         return _from_azure(raw)
 
@@ -287,7 +314,12 @@ class AzureTableStore:
             if high is not None:
                 parameters["hi"] = high
                 query_filter += " and RowKey lt @hi"
-        entities = [_from_azure(raw) async for raw in client.query_entities(query_filter, parameters=parameters)]
+        try:
+            entities = [_from_azure(raw) async for raw in client.query_entities(query_filter, parameters=parameters)]
+        except ResourceNotFoundError as exc:
+            if _is_missing_table(exc):
+                raise self._missing(table) from exc
+            raise
         # The range is only a coarse filter (orders differ past the BMP): check the prefix exactly.
         result = [e for e in entities if e.row_key.startswith(row_key_prefix)]
         result.sort(key=lambda e: e.row_key)
@@ -305,17 +337,22 @@ class AzureTableStore:
             pages = client.query_entities(
                 "PartitionKey ge @lo and PartitionKey lt @hi", parameters={"lo": low, "hi": high}
             )
-        async for raw in pages:
-            entity = _from_azure(raw)
-            if entity.partition_key.startswith(partition_prefix):  # the range is coarse, as in query()
-                yield entity
+        try:
+            async for raw in pages:
+                entity = _from_azure(raw)
+                if entity.partition_key.startswith(partition_prefix):  # the range is coarse, as in query()
+                    yield entity
+        except ResourceNotFoundError as exc:
+            if _is_missing_table(exc):
+                raise self._missing(table) from exc
+            raise
 
     async def insert(self, table: str, entity: Entity) -> str:
         client = await self._table(table)
         try:
             metadata = await client.create_entity(_to_azure(entity))
         except HttpResponseError as exc:
-            raise _map_error(exc, _where(table, entity)) from exc
+            raise self._write_error(exc, table, _where(table, entity)) from exc
         return _etag_of(metadata)
 
     async def update(self, table: str, entity: Entity) -> str:
@@ -331,7 +368,7 @@ class AzureTableStore:
             else:  # If-Match: * -> replace an existing row, 404 when there is none
                 metadata = await client.update_entity(_to_azure(entity), mode=UpdateMode.REPLACE)
         except HttpResponseError as exc:
-            raise _map_error(exc, _where(table, entity)) from exc
+            raise self._write_error(exc, table, _where(table, entity)) from exc
         return _etag_of(metadata)
 
     async def upsert(self, table: str, entity: Entity) -> str:
@@ -339,33 +376,36 @@ class AzureTableStore:
         try:
             metadata = await client.upsert_entity(_to_azure(entity), mode=UpdateMode.REPLACE)
         except HttpResponseError as exc:
-            raise _map_error(exc, _where(table, entity)) from exc
+            raise self._write_error(exc, table, _where(table, entity)) from exc
         return _etag_of(metadata)
 
     async def delete(self, table: str, partition_key: str, row_key: str, etag: str | None = None) -> None:
         client = await self._table(table)
         where = f"{table}/{partition_key}/{row_key}"
-        statuses: list[int] = []
+        answers: list[tuple[int, str]] = []
 
         def record(response: PipelineResponse[Any, Any]) -> None:
-            statuses.append(response.http_response.status_code)
+            answer = response.http_response
+            answers.append((answer.status_code, answer.headers.get("x-ms-error-code", "")))
 
+        conditional: dict[str, Any] = (
+            {} if etag is None else {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+        )
         try:
-            if etag is not None:
-                await client.delete_entity(
-                    escape_key(partition_key),
-                    escape_key(row_key),
-                    etag=etag,
-                    match_condition=MatchConditions.IfNotModified,
-                    raw_response_hook=record,
-                )
-            else:
-                await client.delete_entity(escape_key(partition_key), escape_key(row_key))
+            await client.delete_entity(
+                escape_key(partition_key), escape_key(row_key), raw_response_hook=record, **conditional
+            )
         except HttpResponseError as exc:
-            raise _map_error(exc, where) from exc
-        # The SDK swallows 404; a conditional delete of a missing row is an error in the port.
-        if etag is not None and statuses and statuses[-1] == 404:
-            raise EntityNotFoundError(where)
+            raise self._write_error(exc, table, where) from exc
+        # The SDK swallows 404, for a missing table as well as a missing row.
+        if answers and answers[-1][0] == 404:
+            if answers[-1][1] == "TableNotFound":
+                raise self._missing(table)
+            if etag is not None:  # a conditional delete of a missing row is an error in the port
+                raise EntityNotFoundError(where)
+
+    def _write_error(self, exc: HttpResponseError, table: str, where: str) -> Exception:
+        return self._missing(table) if _is_missing_table(exc) else _map_error(exc, where)
 
     @staticmethod
     def _operation(op: TableOp) -> tuple[str, dict[str, Any], dict[str, Any]]:
@@ -398,6 +438,8 @@ class AzureTableStore:
             try:
                 results = await client.submit_transaction([self._operation(ops[i]) for i in active])
             except TableTransactionError as exc:
+                if _is_missing_table(exc):
+                    raise self._missing(table) from exc
                 failed = exc.index if 0 <= exc.index < len(active) else 0
                 op = ops[active[failed]]
                 error = _map_transaction_error(exc, _where(table, op.entity))
@@ -408,7 +450,7 @@ class AzureTableStore:
                     continue
                 raise error from exc
             except HttpResponseError as exc:
-                raise _map_error(exc, f"{table}/{ops[0].entity.partition_key}") from exc
+                raise self._write_error(exc, table, f"{table}/{ops[0].entity.partition_key}") from exc
             for i, metadata in zip(active, results, strict=True):
                 if ops[i].kind is not OpKind.DELETE:
                     etags[i] = _etag_of(metadata)
@@ -447,8 +489,6 @@ class AzureBlobStore:
         self._container_name = container
         self._container: ContainerClient = service.get_container_client(container)
         self._credential = credential
-        self._container_ready = False
-        self._container_lock = asyncio.Lock()
         self._delegation_key: UserDelegationKey | None = None
         self._delegation_key_expiry: datetime | None = None
 
@@ -457,14 +497,16 @@ class AzureBlobStore:
             raise ValueError("empty blob key")
         return self._container.get_blob_client(key)
 
-    async def _ensure_container(self) -> None:
-        if self._container_ready:
-            return
-        async with self._container_lock:
-            if not self._container_ready:
-                with contextlib.suppress(ResourceExistsError):
-                    await self._container.create_container()
-                self._container_ready = True
+    def _missing(self, exc: ResourceNotFoundError) -> Exception:
+        """The port's error for a missing container; ``exc`` itself for a missing blob."""
+        if _is_missing_container(exc):
+            return StorageNotProvisionedError(f"the blob container {self._container_name!r}")
+        return exc
+
+    async def provision(self) -> None:
+        """Create the container; one that exists already (409) is fine."""
+        with contextlib.suppress(ResourceExistsError):
+            await self._container.create_container()
 
     async def put_if_absent(self, key: str, chunks: AsyncIterator[bytes], content_type: str) -> PutOutcome:
         blob = self._blob(key)
@@ -486,12 +528,13 @@ class AzureBlobStore:
             async for _ in source:
                 pass
 
-        await self._ensure_container()
         exhausted = await fill()
         if exhausted:  # small object: one conditional Put Blob
             while True:
                 try:
                     await blob.upload_blob(bytes(pending), overwrite=False, content_settings=settings)
+                except ResourceNotFoundError as exc:
+                    raise self._missing(exc) from exc
                 except (ResourceExistsError, ResourceModifiedError):
                     if await self._renew(blob):
                         return PutOutcome.ALREADY_EXISTED
@@ -511,7 +554,10 @@ class AzureBlobStore:
                 piece = bytes(pending[:_BLOCK_SIZE])
                 del pending[:_BLOCK_SIZE]
                 block_id = f"{upload_id}-{len(block_ids):06d}"  # the SDK base64-encodes it
-                await blob.stage_block(block_id, io.BytesIO(piece), length=len(piece))
+                try:
+                    await blob.stage_block(block_id, io.BytesIO(piece), length=len(piece))
+                except ResourceNotFoundError as exc:
+                    raise self._missing(exc) from exc
                 block_ids.append(block_id)
             if exhausted:
                 break
@@ -526,20 +572,23 @@ class AzureBlobStore:
             return PutOutcome.ALREADY_EXISTED
         return PutOutcome.CREATED
 
-    @staticmethod
-    async def _renew(blob: BlobClient) -> bool:
+    async def _renew(self, blob: BlobClient) -> bool:
         """Renew an existing blob's Last-Modified (setting metadata does; see BlobStore.put_if_absent).
         False when the blob does not exist."""
         try:
             await blob.set_blob_metadata({})
-        except ResourceNotFoundError:
+        except ResourceNotFoundError as exc:
+            if _is_missing_container(exc):
+                raise self._missing(exc) from exc
             return False
         return True
 
     async def stat(self, key: str) -> BlobInfo | None:
         try:
             props = await self._blob(key).get_blob_properties()
-        except ResourceNotFoundError:
+        except ResourceNotFoundError as exc:
+            if _is_missing_container(exc):
+                raise self._missing(exc) from exc
             return None
         return BlobInfo(key, int(props.size), props.last_modified)
 
@@ -552,6 +601,8 @@ class AzureBlobStore:
         try:
             downloader = await self._blob(key).download_blob()
         except ResourceNotFoundError as exc:
+            if _is_missing_container(exc):
+                raise self._missing(exc) from exc
             raise BlobNotFoundError(key) from exc
         async for chunk in downloader.chunks():
             if len(chunk) <= chunk_size:
@@ -565,24 +616,33 @@ class AzureBlobStore:
         try:
             downloader = await self._blob(key).download_blob()
             return await downloader.readall()
-        except ResourceNotFoundError:
+        except ResourceNotFoundError as exc:
+            if _is_missing_container(exc):
+                raise self._missing(exc) from exc
             return None
 
     async def delete(self, key: str) -> None:
-        with contextlib.suppress(ResourceNotFoundError):
+        try:
             await self._blob(key).delete_blob()
+        except ResourceNotFoundError as exc:
+            if _is_missing_container(exc):
+                raise self._missing(exc) from exc
 
     async def list_blobs(self, prefix: str = "") -> AsyncIterator[BlobInfo]:
         try:
             async for props in self._container.list_blobs(name_starts_with=prefix or None):
                 yield BlobInfo(props.name, int(props.size), props.last_modified)
-        except ResourceNotFoundError:
-            return  # no container yet: nothing was ever written
+        except ResourceNotFoundError as exc:
+            raise self._missing(exc) from exc
 
     async def delete_if_older(self, key: str, cutoff: datetime) -> bool:
         try:
             await self._blob(key).delete_blob(if_unmodified_since=cutoff)
-        except (ResourceNotFoundError, ResourceModifiedError):
+        except ResourceNotFoundError as exc:
+            if _is_missing_container(exc):
+                raise self._missing(exc) from exc
+            return False
+        except ResourceModifiedError:
             return False
         except HttpResponseError as exc:
             if exc.status_code == 412:  # renewed after the cutoff
@@ -665,6 +725,15 @@ def client_transport_options(proxy: str | None) -> dict[str, Any]:
     return options
 
 
+def _counting(counter: StorageCallCounter | None, service: Service) -> dict[str, Any]:
+    """Client options that run the counter's policy on every attempt. Both SDKs call a client's
+    ``raw_request_hook`` from a policy placed after their retry policy, and the table clients that
+    ``get_table_client`` makes keep it (they would not keep ``per_retry_policies``)."""
+    if counter is None:
+        return {}
+    return {"raw_request_hook": counter.policy(service).on_request}
+
+
 async def open_azure_storage(
     *,
     connection_string: str | None,
@@ -675,6 +744,7 @@ async def open_azure_storage(
     container: str,
     blob_api_version: str | None = None,
     proxy: str | None = None,
+    call_counter: StorageCallCounter | None = None,
 ) -> Storage:
     """Build the Azure storage pair.
 
@@ -682,25 +752,27 @@ async def open_azure_storage(
     ``table_url`` and ``blob_url`` are account endpoints reached with ``DefaultAzureCredential``
     (``client_id`` selects a user-assigned managed identity). Nothing is contacted until first use.
     ``blob_api_version`` pins the blob API version (only needed for old emulators). ``proxy``: the one
-    proxy storage calls go through.
+    proxy storage calls go through. ``call_counter`` counts every request both clients send.
     """
     api_version = blob_api_version or None
     client_options = client_transport_options(proxy)
+    table_options = {**client_options, **_counting(call_counter, "table")}
     blob_options: dict[str, Any] = {
         "max_single_get_size": _BLOCK_SIZE,
         "max_chunk_get_size": _BLOCK_SIZE,
         **client_options,
+        **_counting(call_counter, "blob"),
     }
     if api_version:
         blob_options["api_version"] = api_version
     if connection_string:
-        table_service = TableServiceClient.from_connection_string(connection_string, **client_options)
+        table_service = TableServiceClient.from_connection_string(connection_string, **table_options)
         blob_service = BlobServiceClient.from_connection_string(connection_string, **blob_options)
         return Storage(AzureTableStore(table_service, table_prefix), AzureBlobStore(blob_service, container))
     if not table_url or not blob_url:
         raise ValueError("Azure storage needs a connection string, or both a table URL and a blob URL")
     credential = DefaultAzureCredential(managed_identity_client_id=client_id)
-    table_service = TableServiceClient(endpoint=table_url, credential=credential, **client_options)
+    table_service = TableServiceClient(endpoint=table_url, credential=credential, **table_options)
     blob_service = BlobServiceClient(account_url=blob_url, credential=credential, **blob_options)
     # The blob store owns (and closes) the credential shared by both clients.
     return Storage(

@@ -302,6 +302,13 @@ class Catalog:
         e = await self._t.get(TOKENS, "h", token_hash)
         return None if e is None or e.get_bool("revoked") else _token_from(e)
 
+    async def token_state(self, token_hash: str) -> tuple[Token | None, bool]:
+        """With one read: the live token with this hash (or ``None``), and whether it was revoked."""
+        e = await self._t.get(TOKENS, "h", token_hash)
+        if e is None:
+            return None, False
+        return (None, True) if e.get_bool("revoked") else (_token_from(e), False)
+
     async def token_revoked(self, token_hash: str) -> bool:
         """Whether a token with this hash existed and was revoked (its row stays as a tombstone)."""
         e = await self._t.get(TOKENS, "h", token_hash)

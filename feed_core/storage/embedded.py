@@ -195,6 +195,11 @@ class EmbeddedTableStore:
             if etag is not None:
                 raise
 
+    async def provision(self, tables: Sequence[str]) -> None:
+        """Open the database and create its schema: every logical table lives in the one ``entities`` table."""
+        del tables
+        await self._run(lambda c: None)
+
     async def transact(self, table: str, ops: Sequence[TableOp]) -> list[str]:
         partitions = {o.entity.partition_key for o in ops}
         if len(partitions) > 1:
@@ -238,6 +243,10 @@ class EmbeddedBlobStore:
         if not _SAFE_KEY.match(key) or ".." in key.split("/"):
             raise ValueError(f"unsafe blob key {key!r}")
         return self._root / key
+
+    async def provision(self) -> None:
+        """Create the blob directory (writes create what they need as well, at no extra cost)."""
+        await asyncio.get_running_loop().run_in_executor(None, lambda: self._tmp.mkdir(parents=True, exist_ok=True))
 
     async def put_if_absent(self, key: str, chunks: AsyncIterator[bytes], content_type: str) -> PutOutcome:
         del content_type

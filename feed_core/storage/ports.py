@@ -7,6 +7,7 @@ backends that forbid some (Azure Tables forbids ``/ \\ # ?``) escape them intern
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,17 @@ class EntityNotFoundError(Exception):
 
 class EtagMismatchError(Exception):
     """A conditional write found the row changed since it was read."""
+
+
+class StorageNotProvisionedError(Exception):
+    """A table or the blob container does not exist. Request paths never create them (each create is a
+    storage call, and most would fail because the thing exists): deployment or ``serve``'s start-up does."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"{what} does not exist: create the storage with the deployment (infra/), or start the server once "
+            "with FEED_STORAGE_CREATE=true"
+        )
 
 
 class OpKind(enum.Enum):
@@ -108,6 +120,11 @@ class TableStore(Protocol):
         Returns the new ETag of each op (``""`` for deletes). Raises the error of the first op that
         could not be applied; then nothing was written.
         """
+        ...
+
+    async def provision(self, tables: Sequence[str]) -> None:
+        """Create these tables where missing (idempotent). Start-up only: the other methods never create
+        a table, and raise :class:`StorageNotProvisionedError` on one that is missing."""
         ...
 
     async def close(self) -> None: ...
@@ -186,6 +203,11 @@ class BlobStore(Protocol):
         """A file path holding the bytes when the backend is a local disk, else ``None``."""
         ...
 
+    async def provision(self) -> None:
+        """Create the place blobs live (a container, a directory) where missing (idempotent). Start-up only:
+        the other methods raise :class:`StorageNotProvisionedError` when it is missing."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -199,6 +221,10 @@ class Storage:
 
     tables: TableStore
     blobs: BlobStore
+
+    async def provision(self, tables: Sequence[str]) -> None:
+        """Create the tables and the blob container where missing, at once (start-up; idempotent)."""
+        await asyncio.gather(self.tables.provision(tables), self.blobs.provision())
 
     async def close(self) -> None:
         await self.tables.close()

@@ -29,6 +29,8 @@ from feed_core.storage.ports import (
 )
 
 T = "things"  # logical table name used by most tests
+#: Every table the suite uses; the fixture creates them, as start-up does (requests never create tables).
+TABLES = (T, "left", "right", "elsewhere")
 
 
 @pytest.fixture(params=["embedded", pytest.param("azurite", marks=pytest.mark.azurite)])
@@ -46,6 +48,7 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             table_prefix=f"t{unique}",
             container=f"c{unique}",
         )
+    await store.provision(TABLES)
     try:
         yield store
     finally:

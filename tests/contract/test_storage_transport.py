@@ -1,13 +1,16 @@
-"""How the Azure storage clients reach the account: no per-call environment lookups, one explicit proxy."""
+"""How the Azure storage clients reach the account: no per-call environment lookups, one explicit proxy; and
+the counter that sees each request they send."""
 
 from __future__ import annotations
 
 import socket
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 
 from feed_core.storage.azure import client_transport_options, open_azure_storage
+from feed_core.storage.calls import StorageCallCounter
 from feed_core.storage.ports import Entity
 
 
@@ -43,8 +46,45 @@ async def test_proxy_variables_of_the_process_do_not_reroute_storage_calls(
         container=f"c{unique}",
     )
     try:
+        await store.provision(["things"])
         await store.tables.insert("things", Entity("p", "r", {"v": "1"}))
         found = await store.tables.get("things", "p", "r")
         assert found is not None and found.get_str("v") == "1"
+    finally:
+        await store.close()
+
+
+@pytest.mark.azurite
+async def test_the_call_counter_sees_every_request_of_both_clients(azurite_connection_string: str) -> None:
+    counter = StorageCallCounter()
+    unique = uuid.uuid4().hex[:12]
+    store = await open_azure_storage(
+        connection_string=azurite_connection_string,
+        table_url=None,
+        blob_url=None,
+        client_id=None,
+        table_prefix=f"t{unique}",
+        container=f"c{unique}",
+        call_counter=counter,
+    )
+
+    async def one_chunk() -> AsyncIterator[bytes]:
+        yield b"bytes"
+
+    try:
+        await store.provision(["things", "others"])
+        assert counter.reset() == {("POST", "table-create"): 2, ("PUT", "container-create"): 1}
+        await store.tables.insert("things", Entity("p", "r", {"v": "1"}))
+        await store.tables.get("things", "p", "r")
+        await store.tables.query("things", "p")
+        await store.blobs.put_if_absent("k/1", one_chunk(), "application/octet-stream")
+        assert await store.blobs.read_all("k/1") == b"bytes"
+        assert counter.reset() == {
+            ("POST", "table-insert"): 1,
+            ("GET", "table-entity"): 1,
+            ("GET", "table-query"): 1,
+            ("PUT", "blob"): 1,
+            ("GET", "blob"): 1,
+        }
     finally:
         await store.close()
