@@ -187,6 +187,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     FEED_STORAGE_CLIENT_ID: identityClientId
     FEED_TABLE_PREFIX: tablePrefix // the tables storage.bicep creates are named with this prefix
     FEED_BLOB_CONTAINER: contentContainerName
+    FEED_STORAGE_CREATE: 'false' // storage.bicep creates every table and the content container
     FEED_DOWNLOAD_REDIRECT: 'true' // user delegation SAS URLs, signed through the identity (no account key)
     FEED_ORGANIZATION: organization
     FEED_PUBLIC_SOURCES: empty(publicSources) ? '{}' : publicSources
