@@ -88,6 +88,15 @@ def tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time process pid (all its threads) has used so far; None off Linux or once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Registry:
     label: str
@@ -99,11 +108,7 @@ class Registry:
 
     def cpu_seconds(self) -> float | None:
         """User + system CPU time the server process (all threads) has used so far; None off Linux."""
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.pid)
 
     @property
     def npmrc(self) -> str:
