@@ -27,7 +27,6 @@ import hashlib
 import io
 import json
 import os
-import platform
 import random
 import re
 import secrets
@@ -49,11 +48,13 @@ from _common import (
     REPO_DIR,
     WORK_DIR,
     Registry,
+    clean_project,
     create_feed,
     ensure_verdaccio,
     exit_on_sigterm,
     fmt,
     installed_tree,
+    machine_basics,
     median_or_none,
     npm_env,
     ratio,
@@ -399,12 +400,6 @@ def ensure_wrk() -> str | None:
 
 # ---------------------------------------------------------------------------------------------------------------
 # npm install runs
-
-
-def clean_project(project: Path, cache: Path) -> None:
-    shutil.rmtree(project / "node_modules", ignore_errors=True)
-    (project / "package-lock.json").unlink(missing_ok=True)
-    shutil.rmtree(cache, ignore_errors=True)
 
 
 def run_install(registry: Registry, project: Path) -> float:
@@ -833,10 +828,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, exit_on_sigterm)
     machine: dict[str, Any] = {
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "load_avg_1m_start": round(os.getloadavg()[0], 2),
-        "python": platform.python_version(),
+        **machine_basics(),
         "node": tool_version(["node", "--version"]),
         "npm": tool_version(["npm", "--version"]),
         "verdaccio": ensure_verdaccio(),
