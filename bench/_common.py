@@ -1,4 +1,5 @@
-"""Helpers shared by the npm benchmarks: server processes, the feed and Verdaccio, npm runs, small formatting.
+"""Helpers shared by the benchmarks: server processes (the feed, Verdaccio), npm runs, machine facts, small
+formatting and the results file. The rounds of the two upstream benchmarks are in _rounds.py.
 
 Everything here binds to or talks to 127.0.0.1 only; the benchmarks decide what else (if anything) is reached.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import secrets
 import shutil
 import signal
@@ -15,10 +17,11 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -88,6 +91,15 @@ def tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time process pid (all its threads) has used so far; None off Linux or once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Registry:
     label: str
@@ -99,11 +111,7 @@ class Registry:
 
     def cpu_seconds(self) -> float | None:
         """User + system CPU time the server process (all threads) has used so far; None off Linux."""
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.pid)
 
     @property
     def npmrc(self) -> str:
@@ -236,6 +244,13 @@ def npm_env(userconfig: Path, cache: Path, globalconfig: Path) -> dict[str, str]
     return env
 
 
+def clean_project(project: Path, cache: Path) -> None:
+    """No node_modules, no lockfile, an empty npm cache: the start of every timed install."""
+    shutil.rmtree(project / "node_modules", ignore_errors=True)
+    (project / "package-lock.json").unlink(missing_ok=True)
+    shutil.rmtree(cache, ignore_errors=True)
+
+
 def installed_tree(node_modules: Path, prefix: str = "") -> dict[str, str]:
     """Relative install path -> version for every package under node_modules (recursively)."""
     tree: dict[str, str] = {}
@@ -273,3 +288,31 @@ def exit_on_sigterm(signum: int, frame: object) -> None:
     """Turn SIGTERM into SystemExit so the finally blocks stop the servers."""
     del frame
     raise SystemExit(128 + signum)
+
+
+def machine_basics() -> dict[str, Any]:
+    """The machine facts every benchmark records at its start (the tools' versions are added by each)."""
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "load_avg_1m_start": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+    }
+
+
+def machine_line(machine: dict[str, Any]) -> str:
+    return (
+        f"{machine['cpus']} CPUs, load avg (1 min) {machine['load_avg_1m_start']} at start, "
+        f"{machine['load_avg_1m_end']} at end (shared machine: wall times are noisy)"
+    )
+
+
+def print_summary(lines: list[str], width: int = 100) -> None:
+    rule = "=" * width
+    print("\n".join([rule, *lines, rule]))
+
+
+def write_results(path: Path, summary: dict[str, Any], redact: Callable[[str], str] = str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(redact(json.dumps(summary, indent=2)) + "\n")
+    print(f"Results written to {path.relative_to(REPO_DIR)}")

@@ -1,12 +1,19 @@
 """npm install benchmark: the feed server against Verdaccio 6.8.0, both local, both without upstreams.
 
-    python bench/npm_install.py [--packages 200] [--rounds 5]
+    python bench/npm_install.py [--packages 200] [--rounds 5] [--wrk-seconds 5] [--storage embedded|azure|both]
 
 Steps: install Verdaccio (pinned in bench/verdaccio/package.json) into bench/.work/verdaccio; generate a
 deterministic set of small npm packages with a dependency tree; start the feed server and Verdaccio on free
 127.0.0.1 ports; publish the same packages to both; time clean `npm install` runs of a project that depends on all
-of them, alternating registries; measure warm packument GET throughput with wrk; print a summary and write it to
-bench/results/npm_install.json. Both servers are stopped at the end, also on errors.
+of them, rotating which registry goes first; measure warm packument GET throughput with wrk; print a summary and
+write it to bench/results/npm_install.json. All servers are stopped at the end, also on errors.
+
+--storage picks the feed's store: `embedded` (the default: SQLite and files), `azure` (Azure Tables and Blobs on an
+in-memory Azurite that the benchmark starts itself from tools/node_modules, on free loopback ports), or `both`
+(the embedded feed and the Azurite feed side by side with Verdaccio, the same workload on each, and the
+Azurite/embedded ratios against the issue's targets). For the Azure feed it also reports the storage calls
+(requests in Azurite's access log) at start-up, per publish, per install and per warm GET, and Azurite's own CPU
+time, apart from the server's.
 
 Everything stays on 127.0.0.1: Verdaccio is configured without uplinks, the feed without public sources.
 """
@@ -20,9 +27,9 @@ import hashlib
 import io
 import json
 import os
-import platform
 import random
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -36,15 +43,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _azurite import Azurite, Calls, start_azurite
 from _common import (
     REPO_DIR,
     WORK_DIR,
     Registry,
+    clean_project,
     create_feed,
     ensure_verdaccio,
     exit_on_sigterm,
     fmt,
     installed_tree,
+    machine_basics,
     median_or_none,
     npm_env,
     ratio,
@@ -233,18 +243,85 @@ def publish_all(registry: str, token: str, packages: list[Package]) -> float:
 # Processes and servers
 
 
-def start_feed(stack: ExitStack) -> Registry:
+STORAGES = {"embedded": ("feed",), "azure": ("azure",), "both": ("feed", "azure")}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What a backend has used so far (or, as a difference, during one step); None where it cannot be measured."""
+
+    server_cpu: float | None  # the registry process alone (for the Azure feed: not Azurite)
+    storage_cpu: float | None  # Azurite's own process (Azure feed only)
+    calls: Calls | None  # storage calls Azurite answered (Azure feed only)
+
+    def __sub__(self, before: Sample) -> Sample:
+        def sub(a: Any, b: Any) -> Any:
+            return a - b if a is not None and b is not None else None
+
+        return Sample(
+            sub(self.server_cpu, before.server_cpu),
+            sub(self.storage_cpu, before.storage_cpu),
+            sub(self.calls, before.calls),
+        )
+
+
+@dataclass
+class Backend:
+    """A registry under test; for the feed on Azure storage also the Azurite it talks to (it has its own)."""
+
+    registry: Registry
+    azurite: Azurite | None = None
+    startup_calls: int | None = None
+    first_request_calls: int | None = None
+    publish_calls: int | None = None
+
+    def sample(self, settle: bool = False) -> Sample:
+        """CPU used and calls served so far; settle=True first waits until Azurite's log has caught up."""
+        if self.azurite is None:
+            return Sample(self.registry.cpu_seconds(), None, None)
+        calls = self.azurite.settled_calls() if settle else self.azurite.calls()
+        return Sample(self.registry.cpu_seconds(), self.azurite.cpu_seconds(), calls)
+
+
+def start_feed(stack: ExitStack, label: str) -> Backend:
+    """The feed server on the embedded store ("feed") or on a fresh Azurite of its own ("azure")."""
     env = {
         "FEED_STORAGE": "embedded",
         "FEED_PUBLIC_SOURCES": "{}",
         "FEED_LOG_LEVEL": "WARNING",
         "FEED_ORGANIZATION": "local",
     }
-    feed = start_feed_process(stack, RUN_DIR / "feed-data", RUN_DIR / "logs" / "feed.log", env)
-    create_feed(feed.base, feed.token, FEED_NAME)
-    return Registry(
-        "feed", f"{feed.base}/local/_packaging/{FEED_NAME}/npm/registry/", feed.token, feed.pid, feed.startup_seconds
+    azurite = None
+    if label == "azure":
+        suffix = secrets.token_hex(4)
+        azurite = start_azurite(stack, RUN_DIR / "azurite", RUN_DIR / "logs" / "azurite.log", f"bench-{suffix}")
+        env |= {
+            "FEED_STORAGE": "azure",
+            "FEED_STORAGE_CONNECTION_STRING": azurite.connection_string,
+            "FEED_TABLE_PREFIX": f"bench{suffix}",
+            "FEED_BLOB_CONTAINER": azurite.container,
+        }
+    feed = start_feed_process(stack, RUN_DIR / f"{label}-data", RUN_DIR / "logs" / f"{label}.log", env)
+    backend = Backend(
+        Registry(
+            label, f"{feed.base}/local/_packaging/{FEED_NAME}/npm/registry/", feed.token, feed.pid, feed.startup_seconds
+        ),
+        azurite,
     )
+    if azurite is not None:
+        backend.startup_calls = azurite.settled_calls().total  # serve's bootstrap and start-up, until /_health answers
+        list_feeds(feed.base, feed.token)
+        backend.first_request_calls = azurite.settled_calls().total - backend.startup_calls
+    create_feed(feed.base, feed.token, FEED_NAME)
+    return backend
+
+
+def list_feeds(base: str, token: str) -> None:
+    """The first authenticated request a fresh server answers (what it costs in storage calls is reported)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    resp = httpx.get(f"{base}/local/_apis/packaging/feeds", params={"api-version": "7.1"}, headers=headers, timeout=30)
+    if resp.status_code != 200:
+        raise RuntimeError(f"listing feeds failed: HTTP {resp.status_code} {resp.text[:300]}")
 
 
 # Verdaccio's default API token is a "legacy" token that makes it re-check the bcrypt password on every request
@@ -282,10 +359,25 @@ log: {{type: stdout, format: pretty, level: warn}}
 """
 
 
-def start_verdaccio(stack: ExitStack) -> Registry:
+def start_verdaccio(stack: ExitStack) -> Backend:
     vdir = RUN_DIR / "verdaccio"
     config = VERDACCIO_CONFIG.format(storage=vdir / "storage", htpasswd=vdir / "htpasswd")
-    return start_verdaccio_process(stack, vdir, config, RUN_DIR / "logs" / "verdaccio.log", "verdaccio")
+    return Backend(start_verdaccio_process(stack, vdir, config, RUN_DIR / "logs" / "verdaccio.log", "verdaccio"))
+
+
+def start_backends(stack: ExitStack, storage: str) -> dict[str, Backend]:
+    backends = {label: start_feed(stack, label) for label in STORAGES[storage]}
+    return {**backends, "verdaccio": start_verdaccio(stack)}
+
+
+def publish_to(backend: Backend, packages: list[Package]) -> None:
+    registry = backend.registry
+    before = backend.sample()
+    registry.publish_seconds = publish_all(registry.url, registry.token, packages)
+    used = backend.sample(settle=True) - before
+    backend.publish_calls = used.calls.total if used.calls is not None else None
+    calls = f", {backend.publish_calls} storage calls" if backend.publish_calls is not None else ""
+    print(f"  published {len(packages)} packages in {registry.publish_seconds:.2f} s{calls}", flush=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -308,12 +400,6 @@ def ensure_wrk() -> str | None:
 
 # ---------------------------------------------------------------------------------------------------------------
 # npm install runs
-
-
-def clean_project(project: Path, cache: Path) -> None:
-    shutil.rmtree(project / "node_modules", ignore_errors=True)
-    (project / "package-lock.json").unlink(missing_ok=True)
-    shutil.rmtree(cache, ignore_errors=True)
 
 
 def run_install(registry: Registry, project: Path) -> float:
@@ -355,49 +441,71 @@ def verify_install(project: Path, packages: list[Package]) -> dict[str, str]:
 
 @dataclass
 class InstallResults:
-    runs: dict[str, list[float]] = field(default_factory=lambda: {"feed": [], "verdaccio": []})
-    server_cpu: dict[str, list[float]] = field(default_factory=lambda: {"feed": [], "verdaccio": []})
+    labels: list[str]
+    runs: dict[str, list[float]] = field(default_factory=dict)
+    server_cpu: dict[str, list[float]] = field(default_factory=dict)
+    storage_cpu: dict[str, list[float]] = field(default_factory=dict)
+    storage_calls: dict[str, list[float]] = field(default_factory=dict)
     warmup: dict[str, float] = field(default_factory=dict)
     trees: dict[str, dict[str, str]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        for per_label in (self.runs, self.server_cpu, self.storage_cpu, self.storage_calls):
+            per_label.update({label: [] for label in self.labels})
+
+    def add(self, label: str, seconds: float, used: Sample) -> None:
+        self.runs[label].append(seconds)
+        for per_label, value in (
+            (self.server_cpu, used.server_cpu),
+            (self.storage_cpu, used.storage_cpu),
+            (self.storage_calls, used.calls.total if used.calls is not None else None),
+        ):
+            if value is not None:
+                per_label[label].append(value)
+
 
 def install_once(
-    registry: Registry, project: Path, packages: list[Package], results: InstallResults
-) -> tuple[float, float | None]:
-    """One verified install: (wall seconds, CPU seconds the server spent on it, if measurable)."""
-    cpu_before = registry.cpu_seconds()
+    backend: Backend, project: Path, packages: list[Package], results: InstallResults
+) -> tuple[float, Sample]:
+    """One verified install: wall seconds and what the server (and its storage) used for it."""
+    registry = backend.registry
+    before = backend.sample()
     seconds = run_install(registry, project)
-    cpu_after = registry.cpu_seconds()
+    used = backend.sample(settle=True) - before
     tree = verify_install(project, packages)
     previous = results.trees.setdefault(registry.label, tree)
     if previous != tree:
         raise RuntimeError(f"{registry.label}: install tree differs between runs")
-    cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
-    return seconds, cpu
+    return seconds, used
 
 
 def bench_installs(
-    registries: dict[str, Registry], project: Path, packages: list[Package], rounds: int, warmup: bool
+    backends: dict[str, Backend], project: Path, packages: list[Package], rounds: int, warmup: bool
 ) -> InstallResults:
-    results = InstallResults()
+    labels = list(backends)
+    results = InstallResults(labels)
     if warmup:
-        for label, registry in registries.items():
-            results.warmup[label] = install_once(registry, project, packages, results)[0]
+        for label, backend in backends.items():
+            results.warmup[label] = install_once(backend, project, packages, results)[0]
             print(f"  warm-up      {label:<9} {results.warmup[label]:6.2f} s (not counted)", flush=True)
     for round_no in range(1, rounds + 1):
-        order = ["feed", "verdaccio"] if round_no % 2 else ["verdaccio", "feed"]
-        for label in order:
-            seconds, cpu = install_once(registries[label], project, packages, results)
-            results.runs[label].append(seconds)
-            if cpu is not None:
-                results.server_cpu[label].append(cpu)
+        shift = (round_no - 1) % len(labels)  # who goes first rotates every round
+        for label in labels[shift:] + labels[:shift]:
+            seconds, used = install_once(backends[label], project, packages, results)
+            results.add(label, seconds, used)
+            storage = ""
+            if used.calls is not None:
+                storage = f"; {used.calls.total} storage calls, Azurite CPU {fmt(used.storage_cpu)} s"
             print(
-                f"  round {round_no:<2}     {label:<9} {seconds:6.2f} s  (server CPU {fmt(cpu)} s; "
+                f"  round {round_no:<2}     {label:<9} {seconds:6.2f} s  "
+                f"(server CPU {fmt(used.server_cpu)} s{storage}; "
                 f"{len(results.trees[label])} packages in node_modules)",
                 flush=True,
             )
-    if results.trees["feed"] != results.trees["verdaccio"]:
-        raise RuntimeError("the feed and Verdaccio produced different node_modules trees")
+    first = results.trees[labels[0]]
+    differing = [label for label in labels if results.trees[label] != first]
+    if differing:
+        raise RuntimeError(f"{', '.join(differing)} produced a different node_modules tree than {labels[0]}")
     return results
 
 
@@ -438,36 +546,58 @@ def warm_packument(url: str, token: str) -> int:
     return len(versions)
 
 
-def run_wrk(wrk: str, url: str, token: str, seconds: int) -> dict[str, Any]:
+def wrk_command(wrk: str, url: str, token: str, seconds: int) -> list[str]:
     headers = ["-H", f"Accept: {ABBREVIATED}", "-H", f"Authorization: Bearer {token}"]
-    subprocess.run([wrk, "-t2", "-c32", "-d1s", *headers, url], capture_output=True, check=False, timeout=60)
+    return [wrk, "-t2", "-c32", f"-d{seconds}s", "--latency", *headers, url]
+
+
+def run_wrk(wrk: str, backend: Backend, url: str, seconds: int) -> dict[str, Any]:
+    """A 1 s untimed warm-up, then the measured run; its figures and what the server used per request."""
+    token = backend.registry.token
+    subprocess.run(wrk_command(wrk, url, token, 1), capture_output=True, check=False, timeout=60)
+    before = backend.sample(settle=True)
     out = subprocess.run(
-        [wrk, "-t2", "-c32", f"-d{seconds}s", "--latency", *headers, url],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=seconds + 60,
+        wrk_command(wrk, url, token, seconds), capture_output=True, text=True, check=False, timeout=seconds + 60
     )
+    used = backend.sample(settle=True) - before
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr[-1000:]}")
-    return parse_wrk(out.stdout)
+    stats = parse_wrk(out.stdout)
+    requests = stats["requests"]
+
+    def per_request(value: float | None, scale: float = 1.0, digits: int = 3) -> float | None:
+        return round(value * scale / requests, digits) if value is not None and requests else None
+
+    return {
+        **stats,
+        "server_cpu_ms_per_request": per_request(used.server_cpu, 1000),
+        "storage_cpu_ms_per_request": per_request(used.storage_cpu, 1000),
+        "storage_calls_per_request": per_request(used.calls.total if used.calls is not None else None, digits=4),
+    }
 
 
-def bench_packument(wrk: str, registries: dict[str, Registry], package: Package, seconds: int) -> dict[str, Any]:
+def bench_packument(wrk: str, backends: dict[str, Backend], package: Package, seconds: int) -> dict[str, Any]:
     results: dict[str, Any] = {"package": package.name, "versions": len(package.versions)}
-    for label, registry in registries.items():
-        url = f"{registry.url}{escape_name(package.name)}"
-        versions = warm_packument(url, registry.token)
+    for label, backend in backends.items():
+        url = f"{backend.registry.url}{escape_name(package.name)}"
+        versions = warm_packument(url, backend.registry.token)
         if versions != len(package.versions):
             raise RuntimeError(
                 f"{label}: packument of {package.name} lists {versions} versions, expected {len(package.versions)}"
             )
-        results[label] = run_wrk(wrk, url, registry.token, seconds)
+        results[label] = run_wrk(wrk, backend, url, seconds)
         stats = results[label]
         errors = f"   socket errors: {stats['socket_errors']}" if stats["socket_errors"] else ""
+        storage = ""
+        if stats["storage_calls_per_request"] is not None:
+            storage = (
+                f"   storage calls/req {stats['storage_calls_per_request']}, Azurite CPU "
+                f"{fmt(stats['storage_cpu_ms_per_request'], '.3f')} ms/req"
+            )
         print(
             f"  {label:<9} {fmt(stats['requests_per_sec'], '9.1f')} req/s   p50 {fmt(stats['p50_ms'])} ms   "
-            f"p99 {fmt(stats['p99_ms'])} ms   non-2xx {stats['non_2xx']}{errors}",
+            f"p99 {fmt(stats['p99_ms'])} ms   non-2xx {stats['non_2xx']}   server CPU "
+            f"{fmt(stats['server_cpu_ms_per_request'], '.3f')} ms/req{storage}{errors}",
             flush=True,
         )
     return results
@@ -477,100 +607,192 @@ def bench_packument(wrk: str, registries: dict[str, Registry], package: Package,
 # Summary
 
 
+PAIRS = (("feed", "verdaccio"), ("azure", "verdaccio"), ("azure", "feed"))
+NAMES = {"feed": "feed (embedded)", "azure": "feed (Azurite)", "verdaccio": "Verdaccio"}
+
+
+def pair_ratios(prefix: str, values: dict[str, Any]) -> dict[str, float | None]:
+    """prefix_A_over_B for every pair of PAIRS whose both sides ran."""
+    return {f"{prefix}_{a}_over_{b}": ratio(values[a], values[b]) for a, b in PAIRS if a in values and b in values}
+
+
+def rounded_runs(per_label: dict[str, list[float]]) -> dict[str, list[float]]:
+    return {k: [round(s, 3) for s in v] for k, v in per_label.items()}
+
+
 def install_summary(installs: InstallResults) -> dict[str, Any]:
     medians = {label: median_or_none(runs) for label, runs in installs.runs.items()}
     cpu = {label: median_or_none(runs) for label, runs in installs.server_cpu.items()}
     return {
         "warmup": {k: round(v, 3) for k, v in installs.warmup.items()},
-        "runs": {k: [round(s, 3) for s in v] for k, v in installs.runs.items()},
+        "runs": rounded_runs(installs.runs),
         "median": medians,
-        "ratio_feed_over_verdaccio": ratio(medians["feed"], medians["verdaccio"]),
-        "server_cpu_seconds_runs": {k: [round(s, 3) for s in v] for k, v in installs.server_cpu.items()},
+        **pair_ratios("ratio", medians),
+        "server_cpu_seconds_runs": rounded_runs(installs.server_cpu),
         "server_cpu_seconds_median": cpu,
-        "server_cpu_ratio_feed_over_verdaccio": ratio(cpu["feed"], cpu["verdaccio"]),
-        "note": "wall time and server CPU per install; ratios < 1 mean the feed is faster / cheaper",
+        **pair_ratios("server_cpu_ratio", cpu),
+        "storage_cpu_seconds_median": {k: median_or_none(v) for k, v in installs.storage_cpu.items() if v},
+        "storage_calls_runs": {k: [int(c) for c in v] for k, v in installs.storage_calls.items() if v},
+        "storage_calls_median": {k: median_or_none(v) for k, v in installs.storage_calls.items() if v},
+        "note": "wall time and server CPU per install; ratios < 1 mean the first-named is faster / cheaper; server "
+        "CPU is the registry process alone, Azurite's own CPU is storage_cpu; storage calls are the requests "
+        "Azurite's access log shows during the install (the embedded store makes none it could count)",
     }
 
 
 def packument_summary(args: argparse.Namespace, packument: dict[str, Any]) -> dict[str, Any]:
-    feed, verd = packument["feed"], packument["verdaccio"]
+    labels = [k for k in NAMES if k in packument]
     return {
         **packument,
         "command": f"wrk -t2 -c32 -d{args.wrk_seconds}s --latency -H 'Accept: {ABBREVIATED}' "
         "-H 'Authorization: Bearer <token>'",
-        "throughput_ratio_feed_over_verdaccio": ratio(feed["requests_per_sec"], verd["requests_per_sec"]),
-        "p50_ratio_feed_over_verdaccio": ratio(feed["p50_ms"], verd["p50_ms"]),
-        "p99_ratio_feed_over_verdaccio": ratio(feed["p99_ms"], verd["p99_ms"]),
-        "note": "throughput ratio > 1 means the feed serves more req/s; latency ratios < 1 mean the feed is faster",
+        **pair_ratios("throughput_ratio", {k: packument[k]["requests_per_sec"] for k in labels}),
+        **pair_ratios("p50_ratio", {k: packument[k]["p50_ms"] for k in labels}),
+        **pair_ratios("p99_ratio", {k: packument[k]["p99_ms"] for k in labels}),
+        "note": "throughput ratio > 1 means the first-named serves more req/s; latency ratios < 1 mean it is faster; "
+        "CPU per request is the process's CPU time during the measured run / wrk's request count",
     }
+
+
+TARGETS = {  # Azure (Azurite) against embedded: (summary key, limit, "min" or "max")
+    "warm_get_throughput": ("throughput", 0.8, "min"),
+    "install_time": ("install", 1.1, "max"),
+    "publish_time": ("publish", 3.0, "max"),
+    "storage_calls_per_warm_get": ("calls", 0.0, "max"),
+}
+
+
+def azure_targets(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """Azure against embedded, with the issue's targets; None unless both ran."""
+    if "azure" not in summary["publish_seconds"] or "feed" not in summary["publish_seconds"]:
+        return None
+    wrk = summary["packument_wrk"] or {}
+    values = {
+        "throughput": wrk.get("throughput_ratio_azure_over_feed"),
+        "install": summary["install_seconds"]["ratio_azure_over_feed"],
+        "publish": ratio(summary["publish_seconds"]["azure"], summary["publish_seconds"]["feed"]),
+        "calls": (wrk.get("azure") or {}).get("storage_calls_per_request"),
+    }
+    out = {}
+    for name, (key, limit, kind) in TARGETS.items():
+        value = values[key]
+        meets = None if value is None else (value >= limit if kind == "min" else value <= limit)
+        out[name] = {"value": value, "target": f"{'>=' if kind == 'min' else '<='} {limit}", "meets": meets}
+    return out
 
 
 def summarize(
     args: argparse.Namespace,
     packages: list[Package],
-    registries: dict[str, Registry],
+    backends: dict[str, Backend],
     installs: InstallResults,
     packument: dict[str, Any] | None,
     machine: dict[str, Any],
 ) -> dict[str, Any]:
-    return {
+    registries = {k: b.registry for k, b in backends.items()}
+    summary = {
         "benchmark": "npm install: feed server vs Verdaccio (both local, no upstream)",
         "command": " ".join(["python", "bench/npm_install.py", *sys.argv[1:]]),
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {**machine, "load_avg_1m_end": round(os.getloadavg()[0], 2)},
+        "storage": args.storage,
+        "backends": {k: NAMES[k] for k in backends},
         "packages": len(packages),
         "package_versions": sum(len(p.versions) for p in packages),
-        "installed_packages": len(installs.trees["feed"]),
+        "installed_packages": len(next(iter(installs.trees.values()))),
         "rounds": args.rounds,
         "startup_seconds": {k: round(r.startup_seconds, 2) for k, r in registries.items()},
         "publish_seconds": {k: round(r.publish_seconds, 2) for k, r in registries.items()},
+        "startup_storage_calls": {k: b.startup_calls for k, b in backends.items() if b.azurite is not None},
+        "first_request_storage_calls": {k: b.first_request_calls for k, b in backends.items() if b.azurite is not None},
+        "publish_storage_calls": {k: b.publish_calls for k, b in backends.items() if b.azurite is not None},
         "install_seconds": install_summary(installs),
         "packument_wrk": packument_summary(args, packument) if packument else None,
     }
+    summary["azure_over_embedded"] = azure_targets(summary)
+    return summary
 
 
-def pair(values: dict[str, Any], unit: str, spec: str = ".2f") -> str:
-    return f"feed {fmt(values['feed'], spec)} {unit}   verdaccio {fmt(values['verdaccio'], spec)} {unit}"
+def table_row(name: str, values: dict[str, Any], labels: list[str], spec: str = ".2f") -> str:
+    """One measure, one column per backend; n/a where the backend has no such figure."""
+    return f"  {name:<34}" + "".join(f"{fmt(values.get(label), spec):>18}" for label in labels)
+
+
+def wrk_column(wrk: dict[str, Any] | None, key: str) -> dict[str, Any]:
+    return {label: stats[key] for label, stats in (wrk or {}).items() if isinstance(stats, dict) and key in stats}
 
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
-    inst, machine = summary["install_seconds"], summary["machine"]
-    return [
+    inst, machine, wrk = summary["install_seconds"], summary["machine"], summary["packument_wrk"]
+    labels = list(summary["backends"])
+    with_azure = "azure" in labels
+    lines = [
         f"SUMMARY  {summary['packages']} packages / {summary['package_versions']} versions published; "
         f"{summary['installed_packages']} installed per run; {summary['rounds']} rounds",
         f"  machine        {machine['cpus']} CPUs, load avg (1 min) {machine['load_avg_1m_start']} at start, "
         f"{machine['load_avg_1m_end']} at end (shared machine: wall times are noisy)",
-        f"  startup        {pair(summary['startup_seconds'], 's')}",
-        f"  publish        {pair(summary['publish_seconds'], 's')}   (all versions, {PUBLISH_CONCURRENCY} in parallel)",
-        f"  npm install    median {pair(inst['median'], 's')}",
-        f"                 time ratio feed/verdaccio = {fmt(inst['ratio_feed_over_verdaccio'], '.3f')}  "
-        "(< 1: feed faster, > 1: feed slower)",
-        f"  server CPU     per install, median {pair(inst['server_cpu_seconds_median'], 's')}",
-        f"                 CPU ratio feed/verdaccio = {fmt(inst['server_cpu_ratio_feed_over_verdaccio'], '.3f')}  "
-        "(< 1: feed cheaper)",
+        "  " + " " * 34 + "".join(f"{summary['backends'][label]:>18}" for label in labels),
+        table_row("startup (s)", summary["startup_seconds"], labels),
+        table_row(f"publish, {PUBLISH_CONCURRENCY} in parallel (s)", summary["publish_seconds"], labels),
+        table_row("npm install, median (s)", inst["median"], labels),
+        table_row("server CPU per install (s)", inst["server_cpu_seconds_median"], labels),
     ]
+    if wrk:
+        lines += [
+            table_row("warm packument GET (req/s)", wrk_column(wrk, "requests_per_sec"), labels, ".1f"),
+            table_row("  p50 (ms)", wrk_column(wrk, "p50_ms"), labels),
+            table_row("  p99 (ms)", wrk_column(wrk, "p99_ms"), labels),
+            table_row("  server CPU per GET (ms)", wrk_column(wrk, "server_cpu_ms_per_request"), labels, ".3f"),
+        ]
+    if with_azure:
+        lines += [
+            table_row("storage calls at start-up", summary["startup_storage_calls"], labels, ".0f"),
+            table_row("  then first authenticated GET", summary["first_request_storage_calls"], labels, ".0f"),
+            table_row("storage calls per publish (all)", summary["publish_storage_calls"], labels, ".0f"),
+            table_row("storage calls per install", inst["storage_calls_median"], labels, ".0f"),
+            table_row("Azurite CPU per install (s)", inst["storage_cpu_seconds_median"], labels),
+        ]
+        if wrk:
+            lines += [
+                table_row("storage calls per warm GET", wrk_column(wrk, "storage_calls_per_request"), labels, ".4f"),
+                table_row(
+                    "Azurite CPU per warm GET (ms)", wrk_column(wrk, "storage_cpu_ms_per_request"), labels, ".3f"
+                ),
+            ]
+        lines.append(
+            "  (server CPU is the registry process alone; Azurite's CPU is counted apart, on the same 2 cores)"
+        )
+    return lines + ratio_lines(summary)
 
 
-def packument_lines(wrk: dict[str, Any] | None) -> list[str]:
-    if not wrk:
-        return ["  packument GET  skipped (no wrk)"]
-    feed, verd = wrk["feed"], wrk["verdaccio"]
-    return [
-        f"  packument GET  {wrk['package']} ({wrk['versions']} versions, abbreviated, warm, wrk -t2 -c32)",
-        f"    feed         {fmt(feed['requests_per_sec'], '.1f')} req/s  p50 {fmt(feed['p50_ms'])} ms  "
-        f"p99 {fmt(feed['p99_ms'])} ms",
-        f"    verdaccio    {fmt(verd['requests_per_sec'], '.1f')} req/s  p50 {fmt(verd['p50_ms'])} ms  "
-        f"p99 {fmt(verd['p99_ms'])} ms",
-        f"    throughput ratio feed/verdaccio = {fmt(wrk['throughput_ratio_feed_over_verdaccio'], '.3f')}  "
-        "(> 1: feed faster)",
-        f"    latency ratio feed/verdaccio: p50 {fmt(wrk['p50_ratio_feed_over_verdaccio'], '.3f')}, "
-        f"p99 {fmt(wrk['p99_ratio_feed_over_verdaccio'], '.3f')}  (< 1: feed faster)",
-    ]
+def ratio_lines(summary: dict[str, Any]) -> list[str]:
+    inst, wrk = summary["install_seconds"], summary["packument_wrk"] or {}
+    lines = []
+    for a, b in PAIRS[:2]:
+        if f"ratio_{a}_over_{b}" not in inst:
+            continue
+        lines.append(
+            f"  {a}/{b}: install time {fmt(inst[f'ratio_{a}_over_{b}'], '.3f')}, server CPU "
+            f"{fmt(inst[f'server_cpu_ratio_{a}_over_{b}'], '.3f')} (< 1: {a} faster/cheaper); warm GET throughput "
+            f"{fmt(wrk.get(f'throughput_ratio_{a}_over_{b}'), '.3f')} (> 1: {a} faster), latency p50 "
+            f"{fmt(wrk.get(f'p50_ratio_{a}_over_{b}'), '.3f')}, p99 {fmt(wrk.get(f'p99_ratio_{a}_over_{b}'), '.3f')}"
+        )
+    targets = summary["azure_over_embedded"]
+    if targets:
+        lines.append(
+            "  Azurite/embedded: "
+            + "; ".join(
+                f"{name.replace('_', ' ')} {fmt(t['value'], '.3f')} (target {t['target']}: "
+                f"{'n/a' if t['meets'] is None else 'meets' if t['meets'] else 'MISSES'})"
+                for name, t in targets.items()
+            )
+        )
+    return lines
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    rule = "=" * 78
-    print("\n".join([rule, *summary_lines(summary), *packument_lines(summary["packument_wrk"]), rule]))
+    rule = "=" * 100
+    print("\n".join([rule, *summary_lines(summary), rule]))
 
 
 def write_results(summary: dict[str, Any]) -> None:
@@ -589,6 +811,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5, help="timed install rounds per registry (default 5)")
     parser.add_argument("--wrk-seconds", type=int, default=5, help="duration of each wrk run (default 5)")
     parser.add_argument("--no-warmup", action="store_true", help="skip the untimed first install per registry")
+    parser.add_argument(
+        "--storage",
+        choices=sorted(STORAGES),
+        default="embedded",
+        help="the feed's store: embedded (default), azure (a fresh in-memory Azurite the benchmark starts) or both "
+        "(embedded and Azurite side by side, with Azurite/embedded ratios); Verdaccio always runs",
+    )
     args = parser.parse_args(argv)
     if args.packages < 2 or args.rounds < 1 or not 1 <= args.wrk_seconds <= 30:
         parser.error("need --packages >= 2, --rounds >= 1 and 1 <= --wrk-seconds <= 30")
@@ -599,10 +828,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, exit_on_sigterm)
     machine: dict[str, Any] = {
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "load_avg_1m_start": round(os.getloadavg()[0], 2),
-        "python": platform.python_version(),
+        **machine_basics(),
         "node": tool_version(["node", "--version"]),
         "npm": tool_version(["npm", "--version"]),
         "verdaccio": ensure_verdaccio(),
@@ -617,18 +843,21 @@ def main(argv: list[str] | None = None) -> int:
     write_project(project, packages)
     print(f"Generated {len(packages)} packages ({sum(len(p.versions) for p in packages)} versions)", flush=True)
     with ExitStack() as stack:
-        registries = {"feed": start_feed(stack), "verdaccio": start_verdaccio(stack)}
-        for label, registry in registries.items():
-            print(f"{label}: {registry.url} (ready in {registry.startup_seconds:.2f} s)", flush=True)
-            registry.publish_seconds = publish_all(registry.url, registry.token, packages)
-            print(f"  published {len(packages)} packages in {registry.publish_seconds:.2f} s", flush=True)
+        backends = start_backends(stack, args.storage)
+        for label, backend in backends.items():
+            registry = backend.registry
+            calls = ""
+            if backend.startup_calls is not None:
+                calls = f", {backend.startup_calls} storage calls, then {backend.first_request_calls} for the first GET"
+            print(f"{label}: {registry.url} (ready in {registry.startup_seconds:.2f} s{calls})", flush=True)
+            publish_to(backend, packages)
         print("npm install --no-audit --no-fund --prefer-online (clean cache, no node_modules/lock):", flush=True)
-        installs = bench_installs(registries, project, packages, args.rounds, not args.no_warmup)
+        installs = bench_installs(backends, project, packages, args.rounds, not args.no_warmup)
         packument = None
         if wrk:
             print(f"Warm packument GET with wrk ({args.wrk_seconds} s each; higher req/s is better):", flush=True)
-            packument = bench_packument(wrk, registries, packages[0], args.wrk_seconds)
-    summary = summarize(args, packages, registries, installs, packument, machine)
+            packument = bench_packument(wrk, backends, packages[0], args.wrk_seconds)
+    summary = summarize(args, packages, backends, installs, packument, machine)
     print_summary(summary)
     write_results(summary)
     return 0

@@ -24,44 +24,42 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import _rounds as rounds
 import httpx
 from _common import (
     BENCH_DIR,
-    REPO_DIR,
     WORK_DIR,
     Registry,
-    create_feed,
+    clean_project,
     ensure_verdaccio,
     exit_on_sigterm,
     fmt,
     installed_tree,
-    median_or_none,
+    machine_basics,
     npm_env,
-    ratio,
-    start_feed_process,
+    print_summary,
     start_verdaccio_process,
     tool_version,
+    write_results,
 )
 
 RUN_DIR = WORK_DIR / "upstream"
 RESULTS_FILE = BENCH_DIR / "results" / "npm_upstream.json"
-FEED_NAME = "bench"
+FEED_NAME = rounds.UPSTREAM_FEED
 SOURCE_NAME = "npmjs"
 UPSTREAM_ENV = "BENCH_UPSTREAM_REGISTRY"  # how Verdaccio's JS config learns the registry URL
 MIN_PACKAGES = 150
@@ -108,21 +106,12 @@ def live_registry() -> str:
             ["npm", "config", "get", "registry"], cwd=neutral, capture_output=True, text=True, check=False, timeout=60
         )
     url = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
-    if out.returncode != 0 or not url.startswith(("http://", "https://")):
-        raise RuntimeError(f"`npm config get registry` gave no URL (exit {out.returncode}): {out.stderr[-500:]}")
-    return url if url.endswith("/") else url + "/"
+    return rounds.upstream_url(out, url, "`npm config get registry`")
 
 
 def probe_registry(url: str) -> float:
     """Milliseconds for one small packument GET from the live registry; raises when it does not answer 200."""
-    started = time.perf_counter()
-    try:
-        resp = httpx.get(f"{url}ms", headers={"Accept": "application/vnd.npm.install-v1+json"}, timeout=30)
-    except httpx.HTTPError as exc:
-        raise RuntimeError(f"the live npm registry did not answer: {type(exc).__name__}: {exc}") from None
-    if resp.status_code != 200:
-        raise RuntimeError(f"the live npm registry answered HTTP {resp.status_code} for a packument")
-    return (time.perf_counter() - started) * 1000
+    return rounds.probe(f"{url}ms", "application/vnd.npm.install-v1+json", "npm registry", "a packument")
 
 
 class Redactor:
@@ -140,43 +129,11 @@ class Redactor:
 # Servers
 
 
-@dataclass
-class RoundServers:
-    feed: Registry
-    verdaccio: Registry
-    feed_log: Path
-    verdaccio_log: Path
-
-
-def start_upstream_feed(stack: ExitStack, round_dir: Path, log: Path, upstream: str, access_log: bool) -> Registry:
-    env = {
-        "FEED_STORAGE": "embedded",
-        "FEED_PUBLIC_SOURCES": "{}",
-        "FEED_LOG_LEVEL": "WARNING",
-        "FEED_ORGANIZATION": "local",
-    }
-    extra = ("--access-log",) if access_log else ()
-    feed = start_feed_process(stack, round_dir / "feed-data", log, env, extra)
-    create_feed(feed.base, feed.token, FEED_NAME)
-    set_upstream(feed.base, feed.token, upstream)
+def start_npm_feed(stack: ExitStack, round_dir: Path, log: Path, upstream: str, access_log: bool) -> Registry:
+    source = {"name": SOURCE_NAME, "protocol": "npm", "location": upstream, "upstreamSourceType": "public"}
+    feed = rounds.start_upstream_feed(stack, round_dir / "feed-data", log, source, access_log)
     url = f"{feed.base}/local/_packaging/{FEED_NAME}/npm/registry/"
     return Registry("feed", url, feed.token, feed.pid, feed.startup_seconds)
-
-
-def set_upstream(base: str, token: str, upstream: str) -> None:
-    source = {"name": SOURCE_NAME, "protocol": "npm", "location": upstream, "upstreamSourceType": "public"}
-    resp = httpx.patch(
-        f"{base}/local/_apis/packaging/feeds/{FEED_NAME}",
-        params={"api-version": "7.1"},
-        headers={"Authorization": f"Bearer {token}"},
-        json={"upstreamSources": [source]},
-        timeout=30,
-    )
-    if resp.status_code != 200:
-        raise RuntimeError(f"setting the feed's upstream failed: HTTP {resp.status_code} {resp.text[:300]}")
-    sources = resp.json().get("upstreamSources") or []
-    if not any(s.get("name") == SOURCE_NAME and s.get("protocol") == "npm" for s in sources):
-        raise RuntimeError(f"the feed did not keep the upstream source: {resp.text[:300]}")
 
 
 def verdaccio_config(vdir: Path) -> str:
@@ -211,13 +168,13 @@ def start_upstream_verdaccio(stack: ExitStack, round_dir: Path, log: Path, upstr
     )
 
 
-def start_round_servers(stack: ExitStack, round_no: int, upstream: str, access_log: bool) -> RoundServers:
+def start_round_servers(stack: ExitStack, round_no: int, upstream: str, access_log: bool) -> rounds.RoundServers:
     round_dir = RUN_DIR / f"round-{round_no}"
     logs = RUN_DIR / "logs"
     feed_log, verdaccio_log = logs / f"feed-round-{round_no}.log", logs / f"verdaccio-round-{round_no}.log"
-    feed = start_upstream_feed(stack, round_dir, feed_log, upstream, access_log)
+    feed = start_npm_feed(stack, round_dir, feed_log, upstream, access_log)
     verdaccio = start_upstream_verdaccio(stack, round_dir, verdaccio_log, upstream)
-    return RoundServers(feed, verdaccio, feed_log, verdaccio_log)
+    return rounds.RoundServers({"feed": feed, "verdaccio": verdaccio}, {"feed": feed_log, "verdaccio": verdaccio_log})
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -244,12 +201,6 @@ def write_project(project: Path) -> None:
     project.mkdir(parents=True, exist_ok=True)
     manifest = {"name": "feed-upstream-bench-app", "version": "1.0.0", "private": True, "dependencies": DEPENDENCIES}
     (project / "package.json").write_text(json.dumps(manifest, indent=2) + "\n")
-
-
-def clean_project(project: Path, cache: Path) -> None:
-    shutil.rmtree(project / "node_modules", ignore_errors=True)
-    (project / "package-lock.json").unlink(missing_ok=True)
-    shutil.rmtree(cache, ignore_errors=True)
 
 
 def run_install(label: str, registry_url: str, token: str, redact: Redactor) -> Install:
@@ -304,10 +255,8 @@ def package_of(install_path: str) -> str:
 # Checking what the feed saved
 
 
-def saved_version(client: httpx.Client, base: str, name: str, version: str) -> tuple[int, dict[str, Any]]:
-    url = f"{base}/local/_apis/packaging/feeds/{FEED_NAME}/npm/{quote(name, safe='@/')}/versions/{quote(version)}"
-    resp = client.get(url, params={"api-version": "7.1"})
-    return resp.status_code, resp.json() if resp.status_code == 200 else {}
+def version_url(base: str, name: str, version: str) -> str:
+    return f"{base}/local/_apis/packaging/feeds/{FEED_NAME}/npm/{quote(name, safe='@/')}/versions/{quote(version)}"
 
 
 def lock_integrity(lock: dict[str, Any]) -> dict[tuple[str, str], str]:
@@ -322,13 +271,9 @@ def lock_integrity(lock: dict[str, Any]) -> dict[tuple[str, str], str]:
 
 def problem_of(status: int, doc: dict[str, Any], integrity: str) -> str | None:
     """Why a saved version does not look right (None when it does)."""
-    if status != 200:
-        return f"HTTP {status}"
-    provenance = doc.get("provenance")
-    if not isinstance(provenance, dict) or not provenance:
-        return "no provenance block"
-    if (provenance.get("source") or {}).get("name") != SOURCE_NAME:
-        return f"provenance source is {provenance.get('source')!r}"
+    problem = rounds.provenance_problem(status, doc, SOURCE_NAME)
+    if problem is not None:
+        return problem
     files = doc.get("files") or [{}]
     stored = ((files[0].get("protocolMetadata") or {}).get("data") or {}).get("integrity")
     if integrity and stored != integrity:
@@ -342,54 +287,43 @@ def verify_saved(feed: Registry, install: Install) -> dict[str, Any]:
     wanted = lock_integrity(install.lock)
     headers = {"Authorization": f"Bearer {feed.token}"}
     with httpx.Client(headers=headers, timeout=30) as client, ThreadPoolExecutor(CHECK_CONCURRENCY) as pool:
-        answers = list(pool.map(lambda nv: saved_version(client, base, *nv), wanted))
+        answers = list(pool.map(lambda nv: rounds.saved_version(client, version_url(base, *nv)), wanted))
     problems = {
         f"{name}@{version}": problem
         for (name, version), (status, doc) in zip(wanted, answers, strict=True)
         if (problem := problem_of(status, doc, wanted[(name, version)])) is not None
     }
     express = next((doc for (name, _), (_, doc) in zip(wanted, answers, strict=True) if name == "express"), {})
-    provenance = express.get("provenance") or {}
     return {
         "checked": len(wanted),
         "saved_ok": len(wanted) - len(problems),
         "problems": dict(list(problems.items())[:20]),
-        "express": {
-            "version": express.get("version"),
-            "provenance_source": (provenance.get("source") or {}).get("name"),
-            "verified_with": provenance.get("verifiedWith"),
-            "saved_by": provenance.get("savedBy"),
-        },
+        "express": rounds.provenance_facts(express),
     }
+
+
+def describe_saved(check: dict[str, Any]) -> str:
+    express = check["express"]
+    return (
+        f"feed saved {check['saved_ok']}/{check['checked']} versions with provenance and npm's integrity "
+        f"(express {express['version']}: source {express['provenance_source']}, verified with "
+        f"{express['verified_with']})"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Where the time went (npm's own per-request timings)
 
 
-def latency_stats(values: list[float]) -> dict[str, Any]:
-    if not values:
-        return {"count": 0}
-    ordered = sorted(values)
-    return {
-        "count": len(ordered),
-        "median_ms": round(statistics.median(ordered)),
-        "p90_ms": round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]),
-        "max_ms": round(ordered[-1]),
-        "sum_s": round(sum(ordered) / 1000, 2),
-    }
-
-
 def request_stats(requests: list[tuple[str, int, str, float]]) -> dict[str, Any]:
     tarballs = [r for r in requests if "/-/" in r[2] and r[2].endswith(".tgz")]
     metadata = [r for r in requests if r not in tarballs]
-    slowest = sorted(requests, key=lambda r: -r[3])[:5]
     return {
         "requests": len(requests),
         "non_200": sorted({f"{r[1]} {r[2]}" for r in requests if r[1] != 200})[:10],
-        "packuments": latency_stats([r[3] for r in metadata]),
-        "tarballs": latency_stats([r[3] for r in tarballs]),
-        "slowest": [f"{r[3]:.0f} ms {r[0]} {r[1]} {short_path(r[2])}" for r in slowest],
+        "packuments": rounds.latency_stats([r[3] for r in metadata]),
+        "tarballs": rounds.latency_stats([r[3] for r in tarballs]),
+        "slowest": rounds.slowest_of(requests, short_path),
     }
 
 
@@ -403,50 +337,26 @@ def short_path(path: str) -> str:
 
 
 @dataclass
-class Run:
-    round: int
-    scenario: str  # cold | warm | direct
-    target: str  # feed | verdaccio | direct
-    seconds: float
-    server_cpu_seconds: float | None
+class Run(rounds.RunTimes):
     packages: int
     npm_requests: dict[str, Any]
     error: str | None = None  # a failed run is reported, not counted in the medians
 
 
-@dataclass
-class Results:
-    runs: list[Run] = field(default_factory=list)
-    saved_checks: list[dict[str, Any]] = field(default_factory=list)
-    tree_mismatches: list[str] = field(default_factory=list)
-    server_log_issues: dict[str, list[str]] = field(default_factory=dict)
-    startup_seconds: dict[str, list[float]] = field(default_factory=lambda: {"feed": [], "verdaccio": []})
-    reference_tree: dict[str, str] = field(default_factory=dict)
-    rounds_done: int = 0
-    stopped_early: str | None = None
-
-    def ok_runs(self, scenario: str, target: str) -> list[Run]:
-        return [r for r in self.runs if r.scenario == scenario and r.target == target and r.error is None]
-
-
-def cpu_seconds(registry: Registry | None) -> float | None:
-    return registry.cpu_seconds() if registry is not None else None
+Results = rounds.RoundResults[Run]
 
 
 def timed_install(
-    round_no: int, scenario: str, target: str, servers: RoundServers, upstream: str, redact: Redactor
+    round_no: int, scenario: str, target: str, servers: rounds.RoundServers, upstream: str, redact: Redactor
 ) -> tuple[Run, Install]:
-    registry = getattr(servers, target) if target in SERVERS else None
+    registry = servers.registries.get(target)
     url, token = (registry.url, registry.token) if registry is not None else (upstream, "")
-    before = cpu_seconds(registry)
-    install = run_install(target, url, token, redact)
-    after = cpu_seconds(registry)
+    install, cpu = rounds.timed_cpu(registry, lambda: run_install(target, url, token, redact))
     if install.error is None:
         try:
             check_tree(f"{scenario} {target}", install.tree)
         except InstallFailedError as exc:
             install.error = str(exc)
-    cpu = round(after - before, 3) if before is not None and after is not None else None
     stats = request_stats(install.requests)
     run = Run(round_no, scenario, target, round(install.seconds, 3), cpu, len(install.tree), stats, install.error)
     print_run(run)
@@ -463,146 +373,50 @@ def print_run(run: Run) -> None:
         f"{tb.get('count', 0)} tarballs p50 {tb.get('median_ms', '-')} / p90 {tb.get('p90_ms', '-')} ms",
         flush=True,
     )
-    print(f"           slowest: {'; '.join(run.npm_requests['slowest'][:3])}", flush=True)
-    if run.npm_requests["non_200"]:
-        print(f"           non-200 answers: {', '.join(run.npm_requests['non_200'][:5])}", flush=True)
-    if run.error:
-        print(f"           error: {run.error.replace(chr(10), chr(10) + '           ')}", flush=True)
+    rounds.print_run_details(run.npm_requests, run.error)
 
 
-def compare_tree(results: Results, label: str, tree: dict[str, str]) -> None:
-    if not results.reference_tree:
-        results.reference_tree = tree
-        return
-    if tree != results.reference_tree:
-        diff = sorted(set(tree.items()) ^ set(results.reference_tree.items()))
-        note = f"{label}: node_modules differs from the first install in {len(diff)} entries, e.g. {diff[:3]}"
-        results.tree_mismatches.append(note)
-        print(f"  WARNING {note}", flush=True)
+def tree_differences(tree: dict[str, str], first: dict[str, str]) -> str:
+    diff = sorted(set(tree.items()) ^ set(first.items()))
+    return f"node_modules differs from the first install in {len(diff)} entries, e.g. {diff[:3]}"
 
 
-def log_issues(log: Path, redact: Redactor) -> list[str]:
-    """Warning/error lines (and tracebacks) a server wrote to its log."""
-    try:
-        lines = log.read_text(errors="replace").splitlines()
-    except OSError:
-        return []
-    marks = ("WARNING", "ERROR", "CRITICAL", "Traceback", " warn ", " error ", " fatal ", "WARN ", "ERR ")
-    return [redact(line.strip())[:400] for line in lines if any(m in line for m in marks)]
-
-
-def run_round(round_no: int, upstream: str, results: Results, redact: Redactor, access_log: bool) -> None:
-    order = [TARGETS[(round_no - 1 + i) % len(TARGETS)] for i in range(len(TARGETS))]
-    with ExitStack() as stack:
-        servers = start_round_servers(stack, round_no, upstream, access_log)
-        for label in SERVERS:
-            results.startup_seconds[label].append(round(getattr(servers, label).startup_seconds, 2))
-        print(f"round {round_no}: fresh feed and Verdaccio started; order {', '.join(order)}", flush=True)
-        for target in order:
-            cold_install(round_no, target, servers, upstream, results, redact)
-        for target in (t for t in order if t in SERVERS):
-            run, install = timed_install(round_no, "warm", target, servers, upstream, redact)
-            results.runs.append(run)
-            if run.error is None:
-                compare_tree(results, f"round {round_no} warm {target}", install.tree)
-    collect_log_issues(round_no, servers, results, redact)
-    shutil.rmtree(RUN_DIR / f"round-{round_no}", ignore_errors=True)  # stored packages: bounded disk use
-
-
-def cold_install(
-    round_no: int, target: str, servers: RoundServers, upstream: str, results: Results, redact: Redactor
-) -> None:
-    """The first install through a fresh server (or straight from the registry); for the feed, check what it saved."""
-    scenario = "direct" if target == "direct" else "cold"
-    run, install = timed_install(round_no, scenario, target, servers, upstream, redact)
-    results.runs.append(run)
-    if run.error is not None:
-        if target == "feed":
-            results.saved_checks.append({"round": round_no, "skipped": "the cold install failed"})
-        return
-    compare_tree(results, f"round {round_no} {scenario} {target}", install.tree)
-    if target != "feed":
-        return
-    check = {"round": round_no, **verify_saved(servers.feed, install)}
-    results.saved_checks.append(check)
-    express = check["express"]
-    print(
-        f"           feed saved {check['saved_ok']}/{check['checked']} versions with provenance and npm's integrity "
-        f"(express {express['version']}: source {express['provenance_source']}, verified with "
-        f"{express['verified_with']})",
-        flush=True,
+def bench_plan(upstream: str, redact: Redactor, access_log: bool) -> rounds.UpstreamBench[Run]:
+    return rounds.UpstreamBench(
+        run_dir=RUN_DIR,
+        peer="verdaccio",
+        peer_name="Verdaccio",
+        log_marks=("WARNING", "ERROR", "CRITICAL", "Traceback", " warn ", " error ", " fatal ", "WARN ", "ERR "),
+        start=lambda stack, round_no: start_round_servers(stack, round_no, upstream, access_log),
+        install=lambda round_no, scenario, target, servers: timed_install(
+            round_no, scenario, target, servers, upstream, redact
+        ),
+        installed=lambda install: install.tree,
+        differences=tree_differences,
+        verify_saved=verify_saved,
+        describe_saved=describe_saved,
     )
-    for what, problem in list(check["problems"].items())[:5]:
-        print(f"           NOT SAVED RIGHT: {what}: {problem}", flush=True)
-
-
-def collect_log_issues(round_no: int, servers: RoundServers, results: Results, redact: Redactor) -> None:
-    for label, log in (("feed", servers.feed_log), ("verdaccio", servers.verdaccio_log)):
-        issues = log_issues(log, redact)
-        if issues:
-            results.server_log_issues[f"{label} round {round_no}"] = issues[:20]
-            print(f"  NOTE {label} log of round {round_no}: {len(issues)} warning/error lines, e.g. {issues[0]}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Summary
 
 
+def npm_requests_of(run: Run) -> dict[str, Any]:
+    return run.npm_requests
+
+
 def scenario_summary(results: Results) -> dict[str, Any]:
     keys = [("direct", "direct"), *((s, t) for s in ("cold", "warm") for t in SERVERS)]
     out: dict[str, Any] = {}
     for scenario, target in keys:
-        name = "direct" if scenario == "direct" else f"{scenario}_{target}"
         runs = results.ok_runs(scenario, target)
-        failed = [r for r in results.runs if r.scenario == scenario and r.target == target and r.error is not None]
-        out[name] = {
-            "seconds": [r.seconds for r in runs],
-            "median_seconds": median_or_none([r.seconds for r in runs]),
-            "failed_runs": [{"round": r.round, "seconds": r.seconds, "error": r.error} for r in failed],
-            "server_cpu_seconds": [r.server_cpu_seconds for r in runs],
-            "server_cpu_median_seconds": median_or_none(
-                [r.server_cpu_seconds for r in runs if r.server_cpu_seconds is not None]
-            ),
-            "packuments_median_ms": median_of_medians(runs, "packuments"),
-            "tarballs_median_ms": median_of_medians(runs, "tarballs"),
+        out[rounds.scenario_name(scenario, target)] = {
+            **rounds.scenario_entry(results, scenario, target),
+            "packuments_median_ms": rounds.median_of_medians(runs, npm_requests_of, "packuments"),
+            "tarballs_median_ms": rounds.median_of_medians(runs, npm_requests_of, "tarballs"),
         }
     return out
-
-
-def median_of_medians(runs: list[Run], kind: str) -> float | None:
-    return median_or_none([float(r.npm_requests[kind]["median_ms"]) for r in runs if r.npm_requests[kind]["count"]])
-
-
-def ratios(s: dict[str, Any]) -> dict[str, Any]:
-    m = {k: v["median_seconds"] for k, v in s.items()}
-    warm = ratio(m["warm_feed"], m["warm_verdaccio"])
-    cold_direct = ratio(m["cold_feed"], m["direct"])
-    return {
-        "warm_feed_over_verdaccio": warm,
-        "warm_target": 1.0,
-        "warm_meets_target": warm is not None and warm <= 1.0,
-        "cold_feed_over_direct": cold_direct,
-        "cold_direct_target": 1.2,
-        "cold_direct_meets_target": cold_direct is not None and cold_direct <= 1.2,
-        "cold_feed_over_verdaccio": ratio(m["cold_feed"], m["cold_verdaccio"]),
-        "cold_verdaccio_over_direct": ratio(m["cold_verdaccio"], m["direct"]),
-        "warm_feed_over_direct": ratio(m["warm_feed"], m["direct"]),
-        "cpu_cold_feed_over_verdaccio": ratio(
-            s["cold_feed"]["server_cpu_median_seconds"], s["cold_verdaccio"]["server_cpu_median_seconds"]
-        ),
-        "cpu_warm_feed_over_verdaccio": ratio(
-            s["warm_feed"]["server_cpu_median_seconds"], s["warm_verdaccio"]["server_cpu_median_seconds"]
-        ),
-    }
-
-
-def slowest_requests(results: Results) -> dict[str, list[str]]:
-    """Per scenario, the slowest requests npm saw in any of its runs (where the time went)."""
-    out: dict[str, list[str]] = {}
-    for run in results.runs:
-        key = run.target if run.scenario == "direct" else f"{run.scenario}_{run.target}"
-        out.setdefault(key, []).extend(f"round {run.round}: {entry}" for entry in run.npm_requests["slowest"][:3])
-    return {k: sorted(v, key=lambda e: -float(e.split(": ", 1)[1].split(" ", 1)[0]))[:5] for k, v in out.items()}
 
 
 def summarize(args: argparse.Namespace, results: Results, machine: dict[str, Any], probe_ms: float) -> dict[str, Any]:
@@ -616,17 +430,14 @@ def summarize(args: argparse.Namespace, results: Results, machine: dict[str, Any
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {**machine, "load_avg_1m_end": round(os.getloadavg()[0], 2)},
         "dependencies": DEPENDENCIES,
-        "installed_packages": len(results.reference_tree),
-        "rounds": args.rounds,
-        "rounds_done": results.rounds_done,
-        "stopped_early": results.stopped_early,
-        "budget_minutes": args.budget_minutes,
+        "installed_packages": len(results.reference or {}),
+        **rounds.round_fields(args, results),
         "startup_seconds": results.startup_seconds,
         "scenarios": scenarios,
-        "ratios": ratios(scenarios),
+        "ratios": rounds.upstream_ratios(scenarios, "verdaccio"),
         "feed_saved_checks": results.saved_checks,
-        "slowest_requests": slowest_requests(results),
-        "tree_mismatches": results.tree_mismatches,
+        "slowest_requests": rounds.slowest_requests(results.runs, npm_requests_of),
+        "tree_mismatches": results.mismatches,
         "server_log_issues": results.server_log_issues,
         "runs": [asdict(r) for r in results.runs],
         "note": "ratios < 1 mean the feed is faster/cheaper; server CPU is the server process's user+system time "
@@ -635,68 +446,32 @@ def summarize(args: argparse.Namespace, results: Results, machine: dict[str, Any
 
 
 def row(name: str, s: dict[str, Any]) -> str:
-    runs = ", ".join(f"{x:.2f}" for x in s["seconds"])
-    failed = f" + {len(s['failed_runs'])} FAILED" if s["failed_runs"] else ""
     return (
-        f"  {name:<15} median {fmt(s['median_seconds']):>6} s   runs [{runs}]{failed}   server CPU median "
-        f"{fmt(s['server_cpu_median_seconds']):>5} s   npm p50 packument {fmt(s['packuments_median_ms'], '.0f')} ms, "
-        f"tarball {fmt(s['tarballs_median_ms'], '.0f')} ms"
+        f"{rounds.run_row_head(name, s, 15)}   server CPU median {fmt(s['server_cpu_median_seconds']):>5} s   npm p50 "
+        f"packument {fmt(s['packuments_median_ms'], '.0f')} ms, tarball {fmt(s['tarballs_median_ms'], '.0f')} ms"
     )
 
 
-def verdict(value: float | None, target: float) -> str:
-    if value is None:
-        return "n/a"
-    return "meets target" if value <= target else "MISSES target"
-
-
-def saved_line(check: dict[str, Any]) -> str:
-    if "skipped" in check:
-        return f"round {check['round']}: not checked ({check['skipped']})"
-    return f"round {check['round']}: {check['saved_ok']}/{check['checked']} with provenance and npm's integrity"
+REPORT = rounds.Report(
+    peer="verdaccio",
+    width=15,
+    ratio_width=20,
+    saved_what="npm's integrity",
+    mismatch_key="tree_mismatches",
+    mismatch_label="trees",
+    slowest_shown=("cold_feed", "warm_feed", "cold_verdaccio", "direct"),
+)
 
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
-    s, r, machine = summary["scenarios"], summary["ratios"], summary["machine"]
-    saved = summary["feed_saved_checks"]
-    return [
+    s = summary["scenarios"]
+    first = (
         f"SUMMARY  {summary['installed_packages']} packages installed per run ({len(DEPENDENCIES)} direct deps); "
         f"{summary['rounds_done']} of {summary['rounds']} rounds; live registry probe "
-        f"{summary['upstream_probe_ms']:.0f} ms",
-        *([f"  NOTE           {summary['stopped_early']}"] if summary["stopped_early"] else []),
-        f"  machine        {machine['cpus']} CPUs, load avg (1 min) {machine['load_avg_1m_start']} at start, "
-        f"{machine['load_avg_1m_end']} at end (shared machine: wall times are noisy)",
-        *(row(name, s[name]) for name in ("direct", "cold_feed", "cold_verdaccio", "warm_feed", "warm_verdaccio")),
-        f"  warm feed/verdaccio  = {fmt(r['warm_feed_over_verdaccio'], '.3f')}  (target <= 1.0: "
-        f"{verdict(r['warm_feed_over_verdaccio'], 1.0)})",
-        f"  cold feed/direct     = {fmt(r['cold_feed_over_direct'], '.3f')}  (target <= 1.2: "
-        f"{verdict(r['cold_feed_over_direct'], 1.2)})",
-        f"  cold feed/verdaccio  = {fmt(r['cold_feed_over_verdaccio'], '.3f')}   "
-        f"(cold verdaccio/direct = {fmt(r['cold_verdaccio_over_direct'], '.3f')}, "
-        f"warm feed/direct = {fmt(r['warm_feed_over_direct'], '.3f')})",
-        f"  server CPU per install, feed/verdaccio: cold {fmt(r['cpu_cold_feed_over_verdaccio'], '.3f')}, "
-        f"warm {fmt(r['cpu_warm_feed_over_verdaccio'], '.3f')}  (< 1: feed cheaper)",
-        "  feed saved     " + "; ".join(saved_line(c) for c in saved),
-        *(
-            f"  slowest {name:<14} {', '.join(e.split(': ', 1)[1] for e in entries[:3])}"
-            for name, entries in summary["slowest_requests"].items()
-            if name in ("cold_feed", "warm_feed", "cold_verdaccio", "direct")
-        ),
-        f"  trees          {'MISMATCHES (see JSON)' if summary['tree_mismatches'] else 'identical in every install'}",
-        f"  server logs    {sum(len(v) for v in summary['server_log_issues'].values())} warning/error lines"
-        + (f" ({', '.join(summary['server_log_issues'])})" if summary["server_log_issues"] else ""),
-    ]
-
-
-def print_summary(summary: dict[str, Any]) -> None:
-    rule = "=" * 100
-    print("\n".join([rule, *summary_lines(summary), rule]))
-
-
-def write_results(summary: dict[str, Any]) -> None:
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"Results written to {RESULTS_FILE.relative_to(REPO_DIR)}")
+        f"{summary['upstream_probe_ms']:.0f} ms"
+    )
+    rows = [row(name, s[name]) for name in ("direct", "cold_feed", "cold_verdaccio", "warm_feed", "warm_verdaccio")]
+    return rounds.summary_lines(summary, REPORT, first, rows)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -705,23 +480,15 @@ def write_results(summary: dict[str, Any]) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds; each has fresh servers (default 3, max 10)")
-    parser.add_argument("--access-log", action="store_true", help="start the feed with --access-log (diagnosis)")
-    parser.add_argument(
-        "--budget-minutes", type=float, default=10, help="start no round that would likely end later (default 10)"
-    )
+    rounds.upstream_arguments(parser)
     args = parser.parse_args(argv)
-    if not 1 <= args.rounds <= 10 or args.budget_minutes <= 0:
-        parser.error("need 1 <= --rounds <= 10 (every round hits the live registry) and --budget-minutes > 0")
+    rounds.check_upstream_arguments(parser, args, "registry")
     return args
 
 
 def machine_info() -> dict[str, Any]:
     return {
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "load_avg_1m_start": round(os.getloadavg()[0], 2),
-        "python": platform.python_version(),
+        **machine_basics(),
         "node": tool_version(["node", "--version"]),
         "npm": tool_version(["npm", "--version"]),
         "verdaccio": ensure_verdaccio(),
@@ -738,43 +505,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"live npm registry (from npm config) answers a packument in {probe_ms:.0f} ms", flush=True)
     shutil.rmtree(RUN_DIR, ignore_errors=True)
     RUN_DIR.mkdir(parents=True)
-    results = Results()
+    results = Results.for_servers(SERVERS)
+    plan = bench_plan(upstream, redact, args.access_log)
     print(f"{' '.join(NPM_COMMAND)}  (empty cache, no lockfile, no node_modules), {len(DEPENDENCIES)} direct deps:")
     try:
-        run_rounds(args, upstream, results, redact)
+        rounds.run_rounds(args, results, lambda round_no: rounds.run_round(plan, round_no, results, redact))
     finally:
-        tidy_run_dir(redact)
+        # npm caches and lockfiles, server data: they hold registry URLs
+        rounds.tidy_run_dir(RUN_DIR, redact, ("npm", "round-*", "project-*"))
     summary = summarize(args, results, machine, probe_ms)
-    print_summary(summary)
-    write_results(summary)
+    print_summary(summary_lines(summary))
+    write_results(RESULTS_FILE, summary)
     return 0
-
-
-def run_rounds(args: argparse.Namespace, upstream: str, results: Results, redact: Redactor) -> None:
-    """Up to args.rounds rounds; a round is not started when it would likely end past the time budget."""
-    started = time.perf_counter()
-    longest = 0.0
-    for round_no in range(1, args.rounds + 1):
-        elapsed = time.perf_counter() - started
-        if round_no > 1 and elapsed + longest > args.budget_minutes * 60:
-            results.stopped_early = (
-                f"stopped after {round_no - 1} of {args.rounds} rounds: another round (~{longest:.0f} s) would end "
-                f"past the {args.budget_minutes} min budget ({elapsed:.0f} s used)"
-            )
-            print(f"NOTE {results.stopped_early}", flush=True)
-            return
-        round_started = time.perf_counter()
-        run_round(round_no, upstream, results, redact, args.access_log)
-        longest = max(longest, time.perf_counter() - round_started)
-        results.rounds_done = round_no
-
-
-def tidy_run_dir(redact: Redactor) -> None:
-    """Drop what holds registry URLs (npm caches and lockfiles, server data); redact the kept server logs."""
-    for path in [RUN_DIR / "npm", *RUN_DIR.glob("round-*"), *RUN_DIR.glob("project-*")]:
-        shutil.rmtree(path, ignore_errors=True)
-    for log in (RUN_DIR / "logs").glob("*.log"):
-        log.write_text(redact(log.read_text(errors="replace")))
 
 
 if __name__ == "__main__":
