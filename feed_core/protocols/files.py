@@ -13,6 +13,9 @@ from feed_core.service.container import Services
 from feed_core.service.stream_through import Flight
 from feed_core.storage.packages import content_key
 
+#: A key ``azure.functions.AsgiMiddleware`` puts in the scope of every request it hands over.
+AZURE_FUNCTIONS_SCOPE_KEY = "azure_functions.invocation_id"
+
 
 async def serve_blob(
     services: Services,
@@ -55,8 +58,12 @@ async def serve_blob(
 
 def streams_through(request: Request) -> bool:
     """Whether a request for a file not saved yet is answered while it downloads. A HEAD, a Range or a
-    conditional request waits for the save and is then answered from storage like any other."""
+    conditional request waits for the save and is then answered from storage like any other. So does a
+    request through the Azure Functions host: its ASGI adapter buffers whole responses, so streaming would
+    send nothing sooner and would carry the file through the worker's memory instead of a redirect."""
     headers = request.headers
+    if AZURE_FUNCTIONS_SCOPE_KEY in request.scope:
+        return False
     return request.method == "GET" and "range" not in headers and "if-none-match" not in headers
 
 
