@@ -14,6 +14,9 @@ Release age: with each new answer the engine works out the release-age floors of
 Saving: a version's file is streamed from the upstream, hashed as it arrives, checked against the
 hashes the upstream declared, and only then stored and committed with its provenance. Files that
 belong together (a Python file and its core metadata file) are all verified before any is stored.
+A download for a request runs as a task of its own (``stream_save``), shared by every request for the
+file meanwhile; they receive its bytes as they arrive, all but the last ones until it is committed
+(``service/stream_through.py``).
 
 Errors: what a client is told names the upstream only ("upstream 'x' is unavailable"); the cause,
 with addresses and status codes, goes to the log and to the health record administrators read.
