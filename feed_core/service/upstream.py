@@ -42,7 +42,7 @@ import httpx
 
 from feed_core.domain.clock import Clock, iso
 from feed_core.domain.credentials import credentials_identity
-from feed_core.domain.errors import UpstreamError, UpstreamUnusableError
+from feed_core.domain.errors import FeedError, UpstreamError, UpstreamUnusableError
 from feed_core.domain.integrity import Digests, first_mismatch, strongest_checked
 from feed_core.domain.models import Caller, Feed, PackageVersion
 from feed_core.domain.release_age import next_floors, normalized_time
@@ -889,10 +889,13 @@ class UpstreamService:
                 content_key(digests.hex("sha256")), flight.spool.chunks(), "application/octet-stream"
             )
             saved = await commit(plan.record(digests))
-        except BaseException as exc:
+        except Exception as exc:
+            if not isinstance(exc, FeedError):  # a fault, not a refusal: the log has it even when no reader waits
+                log.exception("saving %s from upstream %s failed", plan.label, plan.source.name)
             flight.fail(exc)
-            if not isinstance(exc, Exception):
-                raise
+        except BaseException:  # cancelled (the service is closing): its readers get an error of their own
+            flight.fail(UpstreamError(f"saving {plan.label} was interrupted; nothing was saved, try again"))
+            raise
         else:
             flight.finish(saved, served_matches=plan.served(saved) == digests.hex("sha256"))
         finally:
