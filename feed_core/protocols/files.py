@@ -1,15 +1,20 @@
-"""Serving stored package files: one way for every protocol (redirect to storage, 304, HEAD, stream)."""
+"""Serving package files: stored ones one way for every protocol (redirect to storage, 304, HEAD, stream), and
+files being saved from an upstream as they arrive (stream-through)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from feed_core.domain.errors import NotFoundError
 from feed_core.service.container import Services
+from feed_core.service.stream_through import Flight
 from feed_core.storage.packages import content_key
+
+#: A key ``azure.functions.AsgiMiddleware`` puts in the scope of every request it hands over.
+AZURE_FUNCTIONS_SCOPE_KEY = "azure_functions.invocation_id"
 
 
 async def serve_blob(
@@ -49,3 +54,37 @@ async def serve_blob(
         return FileResponse(path, media_type=media, headers=out)
     stream: AsyncIterator[bytes] = blobs.read(key)
     return StreamingResponse(stream, media_type=media, headers={**out, "Content-Length": str(size)})
+
+
+def streams_through(request: Request) -> bool:
+    """Whether a request for a file not saved yet is answered while it downloads. A HEAD, a Range or a
+    conditional request waits for the save and is then answered from storage like any other. So does a
+    request through the Azure Functions host: its ASGI adapter buffers whole responses, so streaming would
+    send nothing sooner and would carry the file through the worker's memory instead of a redirect."""
+    headers = request.headers
+    if AZURE_FUNCTIONS_SCOPE_KEY in request.scope:
+        return False
+    return request.method == "GET" and "range" not in headers and "if-none-match" not in headers
+
+
+async def serve_flight(
+    flight: Flight,
+    stored: Callable[[], Awaitable[Response]],
+    *,
+    media: str = "application/octet-stream",
+    sha256: str = "",
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A file being saved from an upstream, sent as it arrives (see ``service/stream_through.py``): the
+    status line waits for the first bytes released, so a failure before them is a plain error response,
+    and a failure after them cuts the body short. ``stored`` answers from storage instead, when the version
+    that was committed is not the file downloaded. ``sha256``, when known before the download, is the ETag."""
+    if not await flight.started():
+        return await stored()
+    out = {"Cache-Control": "private, max-age=31536000, immutable", **(headers or {})}
+    if sha256:
+        out["ETag"] = f'"{sha256}"'
+    size = flight.spool.size if flight.done else flight.declared_size
+    if size is not None:
+        out["Content-Length"] = str(size)
+    return StreamingResponse(flight.body(), media_type=media, headers=out)

@@ -22,8 +22,9 @@ from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError, U
 from feed_core.domain.models import Caller, Feed, PackageVersion, View
 from feed_core.domain.names import NpmName, parse_npm_name
 from feed_core.domain.roles import Role
+from feed_core.domain.source_models import UpstreamSource
 from feed_core.domain.visibility import versions_in_view
-from feed_core.protocols.files import serve_blob
+from feed_core.protocols.files import serve_blob, serve_flight, streams_through
 from feed_core.protocols.http import (
     authenticate,
     base_url,
@@ -46,6 +47,8 @@ from feed_core.service.container import Services
 from feed_core.service.packages import NewVersion, PackageView
 from feed_core.service.page_cache import BASE_URL
 from feed_core.service.resolve import Lookup, Resolution
+from feed_core.service.upstream import is_internal
+from feed_core.upstreams.models import UpstreamVersion
 
 log = logging.getLogger("feed_core.npm")
 PROTOCOL = "npm"
@@ -280,8 +283,11 @@ async def _get_version(ctx: NpmContext, name: NpmName, ref: str) -> Response:
     return json_response(version_document(v, ctx.registry_url, abbreviated=False), headers=notes(res))
 
 
-async def _version_to_serve(ctx: NpmContext, name: NpmName, number: str) -> PackageVersion:
-    """The held version, or (for a collaborator or higher) the upstream one, saved first."""
+async def _held_or_upstream(
+    ctx: NpmContext, name: NpmName, number: str
+) -> PackageVersion | tuple[UpstreamSource, UpstreamVersion]:
+    """The held version, or (for a collaborator or higher) the upstream one to save. Everything that refuses
+    a version (role, upstream behaviour, release age, a deleted number) refuses it here, before any download."""
     held = await ctx.services.packages.store.get_version(ctx.feed.id, PROTOCOL, name.full, number)
     if held is not None:
         if held.deleted is not None:
@@ -295,11 +301,21 @@ async def _version_to_serve(ctx: NpmContext, name: NpmName, number: str) -> Pack
         return res.held[number]  # saved by a concurrent request between the two reads
     if number not in res.upstream or not res.lookup.can_save:
         raise VersionNotFoundError(res.explain_missing(number))
-    source, uv = res.upstream[number]
-    services = ctx.services
+    return res.upstream[number]
 
-    async def fetch_and_commit() -> PackageVersion:
-        record = await services.upstreams.fetch_for_save(ctx.feed, ctx.caller, PROTOCOL, name.full, source, uv)
+
+async def _get_tarball(ctx: NpmContext, name: NpmName, filename: str) -> Response:
+    number = version_from_filename(name, filename)
+    if number is None:
+        raise NotFoundError(f"{filename} is not a tarball of {name.full}")
+    found = await _held_or_upstream(ctx, name, number)
+    if isinstance(found, PackageVersion):
+        return await _serve_tarball(ctx, found)
+    source, uv = found
+    services = ctx.services
+    key = (ctx.feed.id, PROTOCOL, name.full, number)
+
+    async def commit(record: PackageVersion) -> PackageVersion:
         saved = await services.packages.commit_saved(ctx.feed, record)
         log.info(
             "saved %s@%s into %s from upstream %s for %s",
@@ -311,22 +327,33 @@ async def _version_to_serve(ctx: NpmContext, name: NpmName, number: str) -> Pack
         )
         return saved
 
-    return await services.upstreams.save((ctx.feed.id, PROTOCOL, name.full, number), fetch_and_commit)
+    if is_internal(source):  # nothing to download: the other feed's blob is ours too
+
+        async def fetch_and_commit() -> PackageVersion:
+            return await commit(
+                await services.upstreams.fetch_for_save(ctx.feed, ctx.caller, PROTOCOL, name.full, source, uv)
+            )
+
+        return await _serve_tarball(ctx, await services.upstreams.save(key, fetch_and_commit))
+    plan = services.upstreams.plan_version_save(ctx.caller, PROTOCOL, name.full, source, uv)
+    flight = services.upstreams.stream_save(key, plan, commit)
+    if not streams_through(ctx.request):
+        return await _serve_tarball(ctx, await flight.saved())
+
+    async def stored() -> Response:
+        return await _serve_tarball(ctx, await flight.saved())
+
+    return await serve_flight(flight, stored, headers=_disposition(uv.filename))
 
 
-async def _get_tarball(ctx: NpmContext, name: NpmName, filename: str) -> Response:
-    number = version_from_filename(name, filename)
-    if number is None:
-        raise NotFoundError(f"{filename} is not a tarball of {name.full}")
-    v = await _version_to_serve(ctx, name, number)
+async def _serve_tarball(ctx: NpmContext, v: PackageVersion) -> Response:
     return await serve_blob(
-        ctx.services,
-        ctx.request,
-        v.sha256,
-        v.filename,
-        size=v.size,
-        headers={"Content-Disposition": f'attachment; filename="{v.filename}"'},
+        ctx.services, ctx.request, v.sha256, v.filename, size=v.size, headers=_disposition(v.filename)
     )
+
+
+def _disposition(filename: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
 
 
 async def _put_package(ctx: NpmContext, name: NpmName, *, revision_edit: bool = False) -> Response:

@@ -33,8 +33,9 @@ from feed_core.domain.errors import (
 from feed_core.domain.models import Caller, Feed, PackageVersion, View
 from feed_core.domain.python_dist import check_form_fields, inspect_distribution, normalize_name
 from feed_core.domain.roles import Role
+from feed_core.domain.source_models import UpstreamSource
 from feed_core.domain.visibility import versions_in_view
-from feed_core.protocols.files import serve_blob
+from feed_core.protocols.files import serve_blob, serve_flight, streams_through
 from feed_core.protocols.http import authenticate, base_url, guarded, json_response, limited
 from feed_core.protocols.notices import header_value
 from feed_core.protocols.page_cache import respond
@@ -42,6 +43,8 @@ from feed_core.service.container import Services
 from feed_core.service.packages import NewFile
 from feed_core.service.page_cache import BASE_URL, BuiltPage
 from feed_core.service.resolve import Lookup, Resolution
+from feed_core.service.upstream import is_internal
+from feed_core.upstreams.models import UpstreamFile, UpstreamVersion
 
 log = logging.getLogger("feed_core.pypi")
 PROTOCOL = "pypi"
@@ -261,10 +264,10 @@ def _file_anchor(feed_url: str, name: str, v: PackageVersion, f: dict[str, Any])
 
 
 async def _file_to_serve(
-    services: Services, feed: Feed, view: View, caller: Caller, name: str, version: str, filename: str, metadata: bool
-) -> dict[str, Any]:
-    """The held file, or (for a collaborator or higher) the upstream one: saved first, or for a
-    ``.metadata`` request only its metadata file fetched and verified."""
+    services: Services, feed: Feed, view: View, caller: Caller, name: str, version: str, filename: str
+) -> dict[str, Any] | tuple[UpstreamSource, UpstreamVersion, UpstreamFile]:
+    """The held file, or (for a collaborator or higher) the upstream one to save. Everything that refuses a
+    file refuses it here, before any download."""
     held = await services.packages.store.get_version(feed.id, PROTOCOL, name, version)
     if held is not None and held.deleted is None and versions_in_view([held], view):
         found = next((f for f in held.files if f["filename"] == filename), None)
@@ -281,20 +284,12 @@ async def _file_to_serve(
     upstream_file = next((f for f in uv.files if f.filename == filename), None)
     if upstream_file is None:
         raise NotFoundError(f"{filename} is not a file of {name} {version} in {feed.name} or its upstreams")
-    if metadata and upstream_file.metadata_sha256:
-        label = f"{name} {version} ({filename}) metadata"
-        await services.upstreams.cache_side_file(
-            source, label, upstream_file.url + ".metadata", upstream_file.metadata_sha256
-        )
-        return {"filename": filename, "sha256": upstream_file.sha256, "metadata_sha256": upstream_file.metadata_sha256}
+    return source, uv, upstream_file
 
-    async def fetch_and_commit() -> PackageVersion:
-        record = await services.upstreams.fetch_file_for_save(caller, PROTOCOL, name, source, uv, upstream_file)
-        saved = await services.packages.commit_saved(feed, record)
-        log.info("saved %s into %s from upstream %s for %s", filename, feed.scope_label, source.name, caller.user)
-        return saved
 
-    saved = await services.upstreams.save((feed.id, PROTOCOL, name, version, filename), fetch_and_commit)
+async def _saved_file(
+    services: Services, feed: Feed, name: str, version: str, saved: PackageVersion, filename: str
+) -> dict[str, Any]:
     found = next((f for f in saved.files if f["filename"] == filename), None)
     if found is None:  # a concurrent save of another file of this version won the race: read it again
         again = await services.packages.store.get_version(feed.id, PROTOCOL, name, version)
@@ -314,15 +309,56 @@ async def _download(
     version: str,
     filename: str,
 ) -> Response:
+    """A file, or with ``.metadata`` its core metadata file. A file only an upstream has is saved first, sent
+    while it downloads (stream-through) when the request allows; for a ``.metadata`` request only its
+    metadata file is fetched and verified."""
     metadata = filename.endswith(".metadata")
     wanted = filename.removesuffix(".metadata") if metadata else filename
-    f = await _file_to_serve(services, feed, view, caller, normalize_name(name), version, wanted, metadata)
-    digest = f.get("metadata_sha256") if metadata else f["sha256"]
-    if not digest:
-        raise NotFoundError(f"{wanted} has no separate core metadata file")
+    name = normalize_name(name)
+    found = await _file_to_serve(services, feed, view, caller, name, version, wanted)
     # Range requests too: uv reads a wheel's zip directory that way when there is no .metadata.
     media = "text/plain; charset=utf-8" if metadata else "application/octet-stream"
-    return await serve_blob(services, request, digest, wanted, media=media, redirect=not metadata, ranges=True)
+
+    async def serve(f: dict[str, Any]) -> Response:
+        digest = f.get("metadata_sha256") if metadata else f["sha256"]
+        if not digest:
+            raise NotFoundError(f"{wanted} has no separate core metadata file")
+        return await serve_blob(services, request, digest, wanted, media=media, redirect=not metadata, ranges=True)
+
+    if isinstance(found, dict):
+        return await serve(found)
+    source, uv, upstream_file = found
+    if metadata and upstream_file.metadata_sha256:
+        label = f"{name} {version} ({wanted}) metadata"
+        await services.upstreams.cache_side_file(
+            source, label, upstream_file.url + ".metadata", upstream_file.metadata_sha256
+        )
+        return await serve({"filename": wanted, "metadata_sha256": upstream_file.metadata_sha256})
+    key = (feed.id, PROTOCOL, name, version, wanted)
+
+    async def commit(record: PackageVersion) -> PackageVersion:
+        saved = await services.packages.commit_saved(feed, record)
+        log.info("saved %s into %s from upstream %s for %s", wanted, feed.scope_label, source.name, caller.user)
+        return saved
+
+    if is_internal(source):  # nothing to download: the other feed's blobs are ours too
+
+        async def fetch_and_commit() -> PackageVersion:
+            return await commit(
+                await services.upstreams.fetch_file_for_save(caller, PROTOCOL, name, source, uv, upstream_file)
+            )
+
+        saved = await services.upstreams.save(key, fetch_and_commit)
+        return await serve(await _saved_file(services, feed, name, version, saved, wanted))
+    plan = services.upstreams.plan_file_save(caller, PROTOCOL, name, source, uv, upstream_file)
+    flight = services.upstreams.stream_save(key, plan, commit)
+
+    async def stored() -> Response:
+        return await serve(await _saved_file(services, feed, name, version, await flight.saved(), wanted))
+
+    if metadata or not streams_through(request):
+        return await stored()
+    return await serve_flight(flight, stored, sha256=upstream_file.sha256)
 
 
 # --- upload ---------------------------------------------------------------------------------------

@@ -14,6 +14,9 @@ Release age: with each new answer the engine works out the release-age floors of
 Saving: a version's file is streamed from the upstream, hashed as it arrives, checked against the
 hashes the upstream declared, and only then stored and committed with its provenance. Files that
 belong together (a Python file and its core metadata file) are all verified before any is stored.
+A download for a request runs as a task of its own (``stream_save``), shared by every request for the
+file meanwhile; they receive its bytes as they arrive, all but the last ones until it is committed
+(``service/stream_through.py``).
 
 Errors: what a client is told names the upstream only ("upstream 'x' is unavailable"); the cause,
 with addresses and status codes, goes to the log and to the health record administrators read.
@@ -29,28 +32,38 @@ import logging
 import tempfile
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import IO, Any, TypeGuard, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
 from feed_core.domain.clock import Clock, iso
 from feed_core.domain.credentials import credentials_identity
-from feed_core.domain.errors import UpstreamError, UpstreamUnusableError
+from feed_core.domain.errors import FeedError, UpstreamError, UpstreamUnusableError
 from feed_core.domain.integrity import Digests, first_mismatch, strongest_checked
 from feed_core.domain.models import Caller, Feed, PackageVersion
 from feed_core.domain.release_age import next_floors, normalized_time
 from feed_core.domain.source_models import InternalSource, UpstreamSource
 from feed_core.domain.visibility import tags_in_view, versions_in_view
+from feed_core.service.stream_through import Flight
 from feed_core.settings import Settings
 from feed_core.storage.catalog import Catalog
 from feed_core.storage.packages import PackageStore, content_key
 from feed_core.storage.upstream_state import CachedMeta, UpstreamStateStore
 from feed_core.upstreams import npm as npm_upstream
 from feed_core.upstreams import pypi as pypi_upstream
-from feed_core.upstreams.http import Fetched, UpstreamFailure
+from feed_core.upstreams.http import (
+    FILE_LIMIT_SETTING,
+    Fetched,
+    UpstreamFailure,
+    iter_body,
+    open_stream,
+    source_auth_headers,
+    status_failure,
+)
 from feed_core.upstreams.models import BadDocument, UpstreamFile, UpstreamPackage, UpstreamVersion
 
 log = logging.getLogger("feed_core.upstream")
@@ -204,6 +217,8 @@ class UpstreamService:
         self._memory_bytes = 0
         self._flights: dict[tuple[str, ...], asyncio.Future[Any]] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self._streams: dict[tuple[str, ...], Flight] = {}  # saves in flight, by version (and file)
+        self._saving: dict[asyncio.Task[None], Flight] = {}
         #: Last failure per source id, as the request path saw it.
         self.failures: dict[str, str] = {}
         self._breakers: dict[str, _Breaker] = {}
@@ -222,6 +237,13 @@ class UpstreamService:
         return self._http
 
     async def close(self) -> None:
+        # Saves still downloading are dropped (nothing is stored before the end); those storing finish.
+        for task, flight in list(self._saving.items()):
+            if not flight.storing:
+                task.cancel()
+        for task in list(self._saving):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         for task in list(self._background):
             task.cancel()
         for task in list(self._background):
@@ -524,53 +546,77 @@ class UpstreamService:
         self, feed: Feed, caller: Caller, protocol: str, name: str, source: UpstreamSource, uv: UpstreamVersion
     ) -> PackageVersion:
         """Fetch and verify a version's file, store it, and build the version record to commit."""
-        hop = source_hop(source)
-        now = iso(self._clock())
         if isinstance(source, InternalSource):
             # Renewed, not just looked at: the upstream feed's row may go before ours is committed.
             info = await self._packages.blobs.renew(content_key(uv.sha256))
             if info is None:
                 raise UpstreamError(f"the upstream feed of source {source.name!r} lost the file of {name}@{uv.version}")
-            sha256, sri, sha1, size, verified = uv.sha256, uv.integrity, uv.sha1, info.size, "same-service"
-        else:
-            verified = self._declared_hash(source, f"{name}@{uv.version}", strongest_checked(uv.integrity, uv.sha1))
-            check = CLIENTS[protocol].check_file
-            digests = await self._download(
-                source,
-                f"{name}@{uv.version}",
-                uv.file_url,
-                integrity=uv.integrity,
-                sha1=uv.sha1,
-                check=functools.partial(check, name, uv.version, uv.filename) if check else None,
+            return self._version_record(caller, protocol, name, source, uv, iso(self._clock()))(
+                uv.sha256, uv.integrity, uv.sha1, info.size, "same-service"
             )
-            sha256, sri, sha1, size = digests.hex("sha256"), digests.sri, digests.hex("sha1"), digests.size
+        plan = self.plan_version_save(caller, protocol, name, source, uv)
+        digests = await self._download(
+            source, plan.label, plan.url, integrity=plan.integrity, sha1=plan.sha1, check=plan.check
+        )
+        return plan.record(digests)
+
+    def plan_version_save(
+        self, caller: Caller, protocol: str, name: str, source: UpstreamSource, uv: UpstreamVersion
+    ) -> FileSave:
+        """What saving a single-file version from a public or custom upstream takes, decided before any byte
+        is fetched (raises when the upstream declares no hash for it)."""
+        label = f"{name}@{uv.version}"
+        verified = self._declared_hash(source, label, strongest_checked(uv.integrity, uv.sha1))
+        build = self._version_record(caller, protocol, name, source, uv, iso(self._clock()))
+        check = CLIENTS[protocol].check_file
+        return FileSave(
+            source=source,
+            label=label,
+            url=uv.file_url,
+            integrity=uv.integrity,
+            sha1=uv.sha1,
+            check=functools.partial(check, name, uv.version, uv.filename) if check else None,
+            record=lambda d: build(d.hex("sha256"), d.sri, d.hex("sha1"), d.size, verified),
+            served=lambda saved: saved.sha256,
+        )
+
+    @staticmethod
+    def _version_record(
+        caller: Caller, protocol: str, name: str, source: UpstreamSource, uv: UpstreamVersion, now: str
+    ) -> Callable[[str, str, str, int, str], PackageVersion]:
+        """Builds the record of a single-file version from its digests ``(sha256, sri, sha1, size, verified)``."""
+        hop = source_hop(source)
         deprecated = uv.manifest.get("deprecated")
         manifest = {k: v for k, v in uv.manifest.items() if k != "deprecated"}
-        return PackageVersion(
-            protocol=protocol,
-            name=name,
-            version=uv.version,
-            manifest=manifest,
-            filename=uv.filename,
-            sha256=sha256,
-            sha512_integrity=sri,
-            sha1=sha1,
-            size=size,
-            published=normalized_time(uv.published) or now,
-            publisher=caller.user,
-            deprecated=deprecated if isinstance(deprecated, str) and deprecated else None,
-            source_chain=[hop, *uv.source_chain],
-            provenance={
-                "source": hop,
-                "url": uv.file_url or source.location,
-                "fetchedAt": now,
-                "savedBy": caller.user,
-                "upstreamIntegrity": uv.integrity,
-                "upstreamShasum": uv.sha1,
-                "verifiedWith": verified,
-                "originalPublished": uv.published,
-            },
-        )
+
+        def build(sha256: str, sri: str, sha1: str, size: int, verified: str) -> PackageVersion:
+            return PackageVersion(
+                protocol=protocol,
+                name=name,
+                version=uv.version,
+                manifest=manifest,
+                filename=uv.filename,
+                sha256=sha256,
+                sha512_integrity=sri,
+                sha1=sha1,
+                size=size,
+                published=normalized_time(uv.published) or now,
+                publisher=caller.user,
+                deprecated=deprecated if isinstance(deprecated, str) and deprecated else None,
+                source_chain=[hop, *uv.source_chain],
+                provenance={
+                    "source": hop,
+                    "url": uv.file_url or source.location,
+                    "fetchedAt": now,
+                    "savedBy": caller.user,
+                    "upstreamIntegrity": uv.integrity,
+                    "upstreamShasum": uv.sha1,
+                    "verifiedWith": verified,
+                    "originalPublished": uv.published,
+                },
+            )
+
+        return build
 
     @staticmethod
     def _declared_hash(source: UpstreamSource, label: str, algorithm: str | None) -> str:
@@ -602,41 +648,57 @@ class UpstreamService:
         loop = asyncio.get_running_loop()
         limit = self._settings.max_upload_bytes
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY_BYTES) as spool:
-            try:
+            with self._download_failures(source, label):
                 async with asyncio.timeout(self._settings.upstream_download_timeout):
                     async for chunk in npm_upstream.stream_file(self.http, source, url, limit):
                         digests.update(chunk)
                         await loop.run_in_executor(None, spool.write, chunk)
-            except UpstreamFailure as failure:
-                self.note_result(source, failure.reason, permanent=failure.permanent)
-                log.warning("upstream %s failed for %s: %s", source.name, label, failure.reason)
-                raise (UpstreamUnusableError if failure.permanent else UpstreamError)(
-                    f"could not fetch {label}: {unavailable(source)}; nothing was saved"
-                ) from None
-            except TimeoutError:
-                raise UpstreamError(
-                    f"fetching {label} from upstream {source.name} took longer than "
-                    f"{self._settings.upstream_download_timeout:.0f} s; nothing was saved"
-                ) from None
-            bad = first_mismatch(integrity, sha1, digests)
-            if bad is None and sha256 and digests.hex("sha256") != sha256.lower():
-                bad = "sha256"
-            if bad is not None:
-                log.error("upstream %s (%s) sent bytes for %s failing %s", source.name, url, label, bad)
-                raise UpstreamError(
-                    f"upstream {source.name} sent bytes for {label} that do not match "
-                    f"its declared {bad} digest; nothing was saved"
-                )
+            self._check_digests(source, label, url, digests, integrity, sha1, sha256)
             if check is not None:
                 spool.seek(0)
-                try:
-                    await asyncio.to_thread(check, spool.read())
-                except BadDocument as refused:
-                    raise UpstreamError(
-                        f"upstream {source.name} sent a file for {label} that was refused: "
-                        f"{refused.reason}; nothing was saved"
-                    ) from None
+                await self._check_content(source, label, check, spool.read())
             yield _Spooled(spool, digests)
+
+    @contextlib.contextmanager
+    def _download_failures(self, source: UpstreamSource, label: str) -> Iterator[None]:
+        """What a client is told when a file download fails or runs out of time (the cause goes to the log)."""
+        try:
+            yield
+        except UpstreamFailure as failure:
+            self.note_result(source, failure.reason, permanent=failure.permanent)
+            log.warning("upstream %s failed for %s: %s", source.name, label, failure.reason)
+            raise (UpstreamUnusableError if failure.permanent else UpstreamError)(
+                f"could not fetch {label}: {unavailable(source)}; nothing was saved"
+            ) from None
+        except TimeoutError:
+            raise UpstreamError(
+                f"fetching {label} from upstream {source.name} took longer than "
+                f"{self._settings.upstream_download_timeout:.0f} s; nothing was saved"
+            ) from None
+
+    @staticmethod
+    def _check_digests(
+        source: UpstreamSource, label: str, url: str, digests: Digests, integrity: str, sha1: str, sha256: str
+    ) -> None:
+        """Every hash declared for a file must match its bytes."""
+        bad = first_mismatch(integrity, sha1, digests)
+        if bad is None and sha256 and digests.hex("sha256") != sha256.lower():
+            bad = "sha256"
+        if bad is not None:
+            log.error("upstream %s (%s) sent bytes for %s failing %s", source.name, url, label, bad)
+            raise UpstreamError(
+                f"upstream {source.name} sent bytes for {label} that do not match "
+                f"its declared {bad} digest; nothing was saved"
+            )
+
+    @staticmethod
+    async def _check_content(source: UpstreamSource, label: str, check: Callable[[bytes], None], data: bytes) -> None:
+        try:
+            await asyncio.to_thread(check, data)
+        except BadDocument as refused:
+            raise UpstreamError(
+                f"upstream {source.name} sent a file for {label} that was refused: {refused.reason}; nothing was saved"
+            ) from None
 
     async def _keep(self, file: _Spooled) -> None:
         """Store a verified file under its sha-256."""
@@ -679,70 +741,107 @@ class UpstreamService:
     ) -> PackageVersion:
         """Fetch and verify one file of a multi-file version (and its core metadata file when the upstream
         offers one), store them, and build the version record with that file, ready to commit."""
-        hop = source_hop(source)
-        now = iso(self._clock())
-        label = f"{name} {uv.version} ({file.filename})"
         if isinstance(source, InternalSource):
             if await self._packages.blobs.renew(content_key(file.sha256)) is None:
                 raise UpstreamError(f"the upstream feed of source {source.name!r} lost {file.filename}")
             if file.metadata_sha256:
                 await self._packages.blobs.renew(content_key(file.metadata_sha256))
-            size, verified = file.size or 0, "same-service"
-        else:
-            self._declared_hash(source, label, "sha256" if file.sha256 else None)
-            async with contextlib.AsyncExitStack() as stack:
-                check = CLIENTS[protocol].check_file
-                verify_main = self._verified(
-                    source,
-                    label,
-                    file.url,
-                    sha256=file.sha256,
-                    check=functools.partial(check, name, uv.version, file.filename) if check else None,
-                )
-                main = await stack.enter_async_context(verify_main)
-                parts = [main]
-                if file.metadata_sha256:
-                    metadata_url, metadata_label = file.url + ".metadata", f"{label} metadata"
-                    verify = self._verified(source, metadata_label, metadata_url, sha256=file.metadata_sha256)
-                    parts.append(await stack.enter_async_context(verify))
-                for part in parts:  # every part verified: only now is anything stored
-                    await self._keep(part)
-            size, verified = main.digests.size, "sha256"
-        entry: dict[str, Any] = {
-            "filename": file.filename,
-            "sha256": file.sha256,
-            "size": size,
-            "requires_python": file.requires_python,
-            "metadata_sha256": file.metadata_sha256,
-            "uploaded": normalized_time(file.uploaded) or now,
-            "uploader": caller.user,
-        }
-        if file.yanked is not None:
-            entry["yanked"] = file.yanked
-        return PackageVersion(
-            protocol=protocol,
-            name=name,
-            version=uv.version,
-            manifest=dict(uv.manifest),
-            filename=file.filename,
+            build = self._file_record(caller, protocol, name, source, uv, file, iso(self._clock()))
+            return build(file.size or 0, "same-service")
+        plan = self.plan_file_save(caller, protocol, name, source, uv, file)
+        async with contextlib.AsyncExitStack() as stack:
+            verify_main = self._verified(source, plan.label, plan.url, sha256=plan.sha256, check=plan.check)
+            main = await stack.enter_async_context(verify_main)
+            parts = [main]
+            if plan.side is not None:
+                verify = self._verified(source, plan.side.label, plan.side.url, sha256=plan.side.sha256)
+                parts.append(await stack.enter_async_context(verify))
+            for part in parts:  # every part verified: only now is anything stored
+                await self._keep(part)
+        return plan.record(main.digests)
+
+    def plan_file_save(
+        self,
+        caller: Caller,
+        protocol: str,
+        name: str,
+        source: UpstreamSource,
+        uv: UpstreamVersion,
+        file: UpstreamFile,
+    ) -> FileSave:
+        """What saving one file of a multi-file version from a public or custom upstream takes (with its core
+        metadata file when the upstream offers one), decided before any byte is fetched."""
+        label = f"{name} {uv.version} ({file.filename})"
+        self._declared_hash(source, label, "sha256" if file.sha256 else None)
+        build = self._file_record(caller, protocol, name, source, uv, file, iso(self._clock()))
+        check = CLIENTS[protocol].check_file
+        side = SideFile(f"{label} metadata", file.url + ".metadata", file.metadata_sha256)
+
+        def served(saved: PackageVersion) -> str | None:
+            return next((f["sha256"] for f in saved.files if f["filename"] == file.filename), None)
+
+        return FileSave(
+            source=source,
+            label=label,
+            url=file.url,
             sha256=file.sha256,
-            sha512_integrity="",
-            sha1="",
-            size=size,
-            published=normalized_time(uv.published) or now,
-            publisher=caller.user,
-            source_chain=[hop, *uv.source_chain],
-            provenance={
-                "source": hop,
-                "url": file.url or source.location,
-                "fetchedAt": now,
-                "savedBy": caller.user,
-                "upstreamSha256": file.sha256,
-                "verifiedWith": verified,
-                "originalPublished": uv.published,
-            },
-            files=[entry],
+            check=functools.partial(check, name, uv.version, file.filename) if check else None,
+            side=side if file.metadata_sha256 else None,
+            record=lambda d: build(d.size, "sha256"),
+            served=served,
         )
+
+    @staticmethod
+    def _file_record(
+        caller: Caller,
+        protocol: str,
+        name: str,
+        source: UpstreamSource,
+        uv: UpstreamVersion,
+        file: UpstreamFile,
+        now: str,
+    ) -> Callable[[int, str], PackageVersion]:
+        """Builds the record of a version holding one file of a multi-file version from ``(size, verified)``."""
+        hop = source_hop(source)
+
+        def build(size: int, verified: str) -> PackageVersion:
+            entry: dict[str, Any] = {
+                "filename": file.filename,
+                "sha256": file.sha256,
+                "size": size,
+                "requires_python": file.requires_python,
+                "metadata_sha256": file.metadata_sha256,
+                "uploaded": normalized_time(file.uploaded) or now,
+                "uploader": caller.user,
+            }
+            if file.yanked is not None:
+                entry["yanked"] = file.yanked
+            return PackageVersion(
+                protocol=protocol,
+                name=name,
+                version=uv.version,
+                manifest=dict(uv.manifest),
+                filename=file.filename,
+                sha256=file.sha256,
+                sha512_integrity="",
+                sha1="",
+                size=size,
+                published=normalized_time(uv.published) or now,
+                publisher=caller.user,
+                source_chain=[hop, *uv.source_chain],
+                provenance={
+                    "source": hop,
+                    "url": file.url or source.location,
+                    "fetchedAt": now,
+                    "savedBy": caller.user,
+                    "upstreamSha256": file.sha256,
+                    "verifiedWith": verified,
+                    "originalPublished": uv.published,
+                },
+                files=[entry],
+            )
+
+        return build
 
     async def cache_side_file(self, source: UpstreamSource, label: str, url: str, sha256: str) -> None:
         """Fetch and verify a small companion file (a core metadata file) into the store by its hash,
@@ -751,6 +850,74 @@ class UpstreamService:
         if isinstance(source, InternalSource) or await self._packages.blobs.renew(content_key(sha256)):
             return
         await self._single_flight(("side", sha256), lambda: self._download(source, label, url, sha256=sha256))
+
+    def stream_save(
+        self, key: tuple[str, ...], plan: FileSave, commit: Callable[[PackageVersion], Awaitable[PackageVersion]]
+    ) -> Flight:
+        """The in-flight download that saves ``plan``'s file, started now unless one for ``key`` is running.
+
+        It runs as a task of its own, so a reader that goes away cancels neither the download nor the save:
+        the file is spooled while hashed, verified, stored, and its version committed through ``commit``
+        (which records it as ``commit_saved`` does); readers follow it with ``Flight.body()``."""
+        flight = self._streams.get(key)
+        if flight is not None:
+            return flight
+        flight = Flight(_SPOOL_IN_MEMORY_BYTES)
+        self._streams[key] = flight
+        task = asyncio.create_task(self._fly(key, flight, plan, commit))
+        self._saving[task] = flight
+        task.add_done_callback(lambda done: self._saving.pop(done, None))
+        return flight
+
+    async def _fly(
+        self,
+        key: tuple[str, ...],
+        flight: Flight,
+        plan: FileSave,
+        commit: Callable[[PackageVersion], Awaitable[PackageVersion]],
+    ) -> None:
+        try:
+            digests = await self._stream_verified(flight, plan)
+            flight.storing = True
+            if plan.side is not None and await self._packages.blobs.renew(content_key(plan.side.sha256)) is None:
+                # the core metadata file, verified and stored before its file (as a side file would be)
+                side = plan.side
+                await self._single_flight(
+                    ("side", side.sha256), lambda: self._download(plan.source, side.label, side.url, sha256=side.sha256)
+                )
+            await self._packages.blobs.put_if_absent(
+                content_key(digests.hex("sha256")), flight.spool.chunks(), "application/octet-stream"
+            )
+            saved = await commit(plan.record(digests))
+        except Exception as exc:
+            if not isinstance(exc, FeedError):  # a fault, not a refusal: the log has it even when no reader waits
+                log.exception("saving %s from upstream %s failed", plan.label, plan.source.name)
+            flight.fail(exc)
+        except BaseException:  # cancelled (the service is closing): its readers get an error of their own
+            flight.fail(UpstreamError(f"saving {plan.label} was interrupted; nothing was saved, try again"))
+            raise
+        else:
+            flight.finish(saved, served_matches=plan.served(saved) == digests.hex("sha256"))
+        finally:
+            if self._streams.get(key) is flight:
+                del self._streams[key]
+
+    async def _stream_verified(self, flight: Flight, plan: FileSave) -> Digests:
+        """Download ``plan``'s file into ``flight`` while hashing it; check every declared hash and the file's
+        own contents. Raises ``UpstreamError`` (nothing is stored here)."""
+        digests = Digests()
+        limit = self._settings.max_upload_bytes
+        with self._download_failures(plan.source, plan.label):
+            async with asyncio.timeout(self._settings.upstream_download_timeout):
+                async with _open_file(self.http, plan.source, plan.url, limit) as (declared, chunks):
+                    flight.declared_size = declared
+                    async for chunk in chunks:
+                        digests.update(chunk)
+                        await flight.append(chunk)
+        self._check_digests(plan.source, plan.label, plan.url, digests, plan.integrity, plan.sha1, plan.sha256)
+        if plan.check is not None:
+            await self._check_content(plan.source, plan.label, plan.check, await flight.spool.read_all())
+        return digests
 
     async def save(
         self,
@@ -776,6 +943,52 @@ def _floors_after(entry: _Entry | None, package: UpstreamPackage, now: datetime)
 def unavailable(source: UpstreamSource) -> str:
     """What clients are told about a failing upstream: its name, never its address or answer."""
     return f"upstream {source.name!r} is unavailable"
+
+
+@dataclass(frozen=True)
+class SideFile:
+    """A companion file stored with a saved file (a Python file's core metadata file)."""
+
+    label: str
+    url: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class FileSave:
+    """Saving one file from a public or custom upstream, decided before any byte is fetched."""
+
+    source: UpstreamSource
+    label: str  # names the file in messages
+    url: str
+    record: Callable[[Digests], PackageVersion]  # the version record to commit, from the verified digests
+    served: Callable[[PackageVersion], str | None]  # sha-256 a committed version serves for this file
+    integrity: str = ""
+    sha1: str = ""
+    sha256: str = ""
+    check: Callable[[bytes], None] | None = None  # the verified bytes must be the file they are listed as
+    side: SideFile | None = None
+
+
+@contextlib.asynccontextmanager
+async def _open_file(
+    client: httpx.AsyncClient, source: UpstreamSource, url: str, max_bytes: int
+) -> AsyncIterator[tuple[int | None, AsyncIterator[bytes]]]:
+    """A package file's response: its size when the upstream declared it (``Content-Length`` of an unencoded
+    body, within ``max_bytes``) and its decoded body. Failures raise ``UpstreamFailure``."""
+    async with open_stream(client, "GET", url, lambda hop: source_auth_headers(source, hop)) as response:
+        if response.status_code != 200:
+            raise status_failure(response.status_code, url)
+        declared: int | None = None
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and response.headers.get("content-encoding", "identity").lower() == "identity":
+            declared = int(length)
+            if declared > max_bytes:
+                raise UpstreamFailure(
+                    f"{urlsplit(url).netloc} declared {declared} bytes for {url}, more than the feed accepts "
+                    f"(limit: {FILE_LIMIT_SETTING})"
+                )
+        yield declared, iter_body(response, max_bytes, FILE_LIMIT_SETTING)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from feed_core import jobs
+from feed_core.service.stream_through import StreamAborted
 from tests.api.conftest import ORG, Api, MutableClock, SettingsFactory, running_api
 from tests.npm_packages import integrity, make_tarball
 from tests.npm_registry_fixture import FixtureRegistry, fixture_registry, make_fixture_registry  # noqa: F401
@@ -227,8 +228,10 @@ async def test_decompression_bombs_are_read_up_to_their_bound_only(
         r = await api.http.get(f"/{ORG}/_packaging/feed/pypi/simple/page-bomb/", headers={**JSON_PAGE, **api.auth()})
         assert r.status_code == 502 and f"more than {MIB} bytes (decompressed)" in r.json()["message"]
         assert (await packument(api, "tgz-bomb")).status_code == 200
-        r = await tarball(api, "tgz-bomb", "1.0.0")
-        assert r.status_code == 502 and "upstream 'partner' is unavailable" in r.json()["error"]  # cause: the log
+        # The file streams through until the bound: the response is cut short (over HTTP the connection closes
+        # before the body is complete; in process the app's error reaches the client), the cause goes to the log.
+        with pytest.raises(StreamAborted):
+            await tarball(api, "tgz-bomb", "1.0.0")
         saved = await api.http.get(f"{FEEDS}/feed/npm/packages/tgz-bomb/versions/1.0.0", headers=api.auth())
         assert saved.status_code == 404
     # three 256 MiB bombs went by; the feed's peak memory barely moved

@@ -1,0 +1,113 @@
+"""The shared download's state (``Flight``) and its spool, without any network; and which requests stream."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+from starlette.requests import Request
+
+from feed_core.domain.errors import UpstreamError
+from feed_core.domain.models import PackageVersion
+from feed_core.protocols.files import AZURE_FUNCTIONS_SCOPE_KEY, streams_through
+from feed_core.service.stream_through import HOLD_BACK_BYTES, Flight, Spool, StreamAborted
+
+DATA = os.urandom(3 * HOLD_BACK_BYTES + 123)
+
+
+def version(sha256: str = "x") -> PackageVersion:
+    return PackageVersion(
+        protocol="npm",
+        name="p",
+        version="1.0.0",
+        manifest={},
+        filename="p-1.0.0.tgz",
+        sha256=sha256,
+        sha512_integrity="",
+        sha1="",
+        size=len(DATA),
+        published="2020-01-01T00:00:00Z",
+        publisher="carol",
+    )
+
+
+async def collect(flight: Flight) -> bytes:
+    return b"".join([piece async for piece in flight.body()])
+
+
+async def test_a_spool_spills_to_disk_past_its_memory_bound_and_reads_back_any_range() -> None:
+    spool = Spool(memory_bytes=1000)
+    for start in range(0, len(DATA), 700):
+        await spool.append(DATA[start : start + 700])
+    assert spool.size == len(DATA)
+    assert await spool.read_all() == DATA
+    assert await spool.read(500, 1000) == DATA[500:1500]  # across the bytes written before the spill
+    assert b"".join([block async for block in spool.chunks(4096)]) == DATA
+
+
+async def test_all_but_the_hold_back_is_released_until_the_flight_finishes() -> None:
+    flight = Flight(memory_bytes=1 << 20)
+    reader = asyncio.create_task(collect(flight))
+    await flight.append(DATA[:100])
+    assert flight.released == 0  # nothing beyond the hold-back yet
+    await flight.append(DATA[100:])
+    assert flight.released == len(DATA) - HOLD_BACK_BYTES
+    await asyncio.sleep(0.01)
+    assert not reader.done()  # the reader has what was released and waits for the rest
+    assert await flight.started()
+    flight.finish(version(), served_matches=True)
+    assert await reader == DATA
+    assert await collect(flight) == DATA  # a reader that starts late gets it all from the spool
+
+
+async def test_a_failure_cuts_every_started_body_short_and_is_a_plain_error_before_any() -> None:
+    flight = Flight(memory_bytes=1 << 20)
+    await flight.append(DATA)
+    reader = asyncio.create_task(collect(flight))
+    await asyncio.sleep(0.01)
+    flight.fail(UpstreamError("sent bytes that do not match"))
+    with pytest.raises(StreamAborted):
+        await reader
+    with pytest.raises(UpstreamError, match="do not match"):  # a request that has not started answers the error
+        await flight.started()
+
+
+async def test_a_small_file_starts_only_once_saved_or_refused() -> None:
+    refused, saved = Flight(memory_bytes=1 << 20), Flight(memory_bytes=1 << 20)
+    for flight in (refused, saved):
+        await flight.append(DATA[:1000])
+    waiting = asyncio.create_task(refused.started())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    refused.fail(UpstreamError("refused"))
+    with pytest.raises(UpstreamError):
+        await waiting
+    saved.finish(version(), served_matches=True)
+    assert await saved.started() and await collect(saved) == DATA[:1000]
+
+
+async def test_a_committed_version_that_is_not_the_download_is_served_from_storage() -> None:
+    flight = Flight(memory_bytes=1 << 20)
+    await flight.append(DATA)
+    reader = asyncio.create_task(collect(flight))
+    await asyncio.sleep(0.01)
+    flight.finish(version("published-first"), served_matches=False)
+    with pytest.raises(StreamAborted):  # what it already sent is not that version's: cut short
+        await reader
+    assert not await flight.started()  # a request not started yet serves the stored version instead
+    assert (await flight.saved()).sha256 == "published-first"
+
+
+def request(method: str = "GET", headers: dict[str, str] | None = None, **scope: object) -> Request:
+    raw = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    return Request({"type": "http", "method": method, "headers": raw, "path": "/", **scope})
+
+
+def test_only_plain_gets_outside_the_functions_host_stream_through() -> None:
+    assert streams_through(request())
+    assert not streams_through(request("HEAD"))
+    assert not streams_through(request(headers={"Range": "bytes=0-99"}))
+    assert not streams_through(request(headers={"If-None-Match": '"abc"'}))
+    # The Functions host buffers whole responses: there, a cold file is saved first, then redirected to.
+    assert not streams_through(request(**{AZURE_FUNCTIONS_SCOPE_KEY: "00000000-0000-0000-0000-000000000001"}))
