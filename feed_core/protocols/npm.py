@@ -282,7 +282,7 @@ async def _get_version(ctx: NpmContext, name: NpmName, ref: str) -> Response:
 
 async def _version_to_serve(ctx: NpmContext, name: NpmName, number: str) -> PackageVersion:
     """The held version, or (for a collaborator or higher) the upstream one, saved first."""
-    held = await ctx.services.packages.store.get_version(ctx.feed.id, PROTOCOL, name.full, number)
+    held = await ctx.services.packages.version(ctx.feed, PROTOCOL, name.full, number)
     if held is not None:
         if held.deleted is not None:
             raise NotFoundError(

@@ -265,7 +265,7 @@ async def _file_to_serve(
 ) -> dict[str, Any]:
     """The held file, or (for a collaborator or higher) the upstream one: saved first, or for a
     ``.metadata`` request only its metadata file fetched and verified."""
-    held = await services.packages.store.get_version(feed.id, PROTOCOL, name, version)
+    held = await services.packages.version(feed, PROTOCOL, name, version)
     if held is not None and held.deleted is None and versions_in_view([held], view):
         found = next((f for f in held.files if f["filename"] == filename), None)
         if found is not None:
