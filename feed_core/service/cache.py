@@ -113,10 +113,10 @@ class LoadingCache(Generic[K, V]):
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        return await self._flights.run(key, lambda: self._load(key, load))
+        drops = self._drops  # now, not when the load's task first runs: a drop may come in between
+        return await self._flights.run(key, lambda: self._load(key, load, drops))
 
-    async def _load(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
-        drops = self._drops
+    async def _load(self, key: K, load: Callable[[], Awaitable[V]], drops: int) -> V:
         value = await load()
         if drops == self._drops and value is not None and (self._keep is None or self._keep(value)):
             self._cache.put(key, value)
