@@ -199,9 +199,7 @@ async def test_a_publish_reads_nothing_twice_and_writes_the_index_beside_the_pac
         tables, _ = await _publish_costs(cold, "fresh", "1.2.0")
         assert _reads(tables) == {("get", "packages"): 2}
         assert tables[("transact", "packages")] == 1
-        search = await cold.api.http.get(
-            cold.api.registry() + "-/v1/search?text=fresh", headers=cold.api.auth("bob")
-        )
+        search = await cold.api.http.get(cold.api.registry() + "-/v1/search?text=fresh", headers=cold.api.auth("bob"))
         assert [o["package"]["version"] for o in search.json()["objects"]] == ["1.2.0"]
 
 
