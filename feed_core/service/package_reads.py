@@ -136,22 +136,26 @@ class PackageReads:
         """The meta row and every version row (deleted ones included), as ``PackageStore.get_package``."""
         if not self.enabled:
             return await self._store.get_package(feed_id, protocol, name)
-        meta = await self.meta(feed_id, protocol, name)
-        if meta is None or not meta.etag:
-            return None, []
         pk = _pk(feed_id, protocol, name)
-        cached = self._rows.get((pk, meta.etag))
-        if isinstance(cached, _Partition):
-            return cached.meta, cached.versions
 
         async def load() -> tuple[PackageMeta | None, list[PackageVersion]]:
             started = time.monotonic()
             read, versions = await self._store.get_package(feed_id, protocol, name)
             self._remember(pk, started, read)
-            if read is not None and read.etag:
+            if read is None:
+                return None, []  # as when the meta row says so: a version row is written with its meta row
+            if read.etag:
                 self._keep_partition(pk, read, versions)
             return read, versions
 
+        if not self._fresh(pk) and not self._meta_reads.in_flight(pk):
+            return await self._package_reads.run((pk, ""), load)  # one query brings the meta row too
+        meta = await self.meta(feed_id, protocol, name)
+        if meta is None or not meta.etag:
+            return None, []
+        cached = self._rows.get((pk, meta.etag))
+        if isinstance(cached, _Partition):
+            return cached.meta, cached.versions
         return await self._package_reads.run((pk, meta.etag), load)
 
     async def version(self, feed_id: str, protocol: str, name: str, number: str) -> PackageVersion | None:
@@ -205,6 +209,7 @@ class PackageReads:
             return
         pk = _pk(feed_id, after.protocol, after.name)
         self._meta_reads.forget(pk)
+        self._package_reads.forget((pk, ""))
         if not after.etag:
             self._metas.pop(pk, None)  # the backend did not say the new ETag: read it next time
             return
@@ -225,6 +230,7 @@ class PackageReads:
         pk = _pk(feed_id, protocol, name)
         self._metas.pop(pk, None)
         self._meta_reads.forget(pk)
+        self._package_reads.forget((pk, ""))
 
     def cached_partition(self, feed_id: str, meta: PackageMeta) -> list[PackageVersion] | None:
         """Every version row as of ``meta`` when this worker holds them, without a read."""

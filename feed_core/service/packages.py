@@ -171,7 +171,7 @@ class PackageService:
             )
         for tag in new.tags:
             validate_tag(tag)
-        if await self._reads.version(feed.id, new.protocol, new.name, new.version) is not None:
+        if await self._checked_version(feed, new.protocol, new.name, new.version) is not None:
             # Refused on what storage says now (deleted since, or not), for the message.
             existing = await self._store.get_version(feed.id, new.protocol, new.name, new.version)
             if existing is not None:
@@ -234,7 +234,7 @@ class PackageService:
             raise BadRequestError(f"packages are published to the feed, not to a view: drop @{view.name} from the URL")
         # Everything that refuses the file is decided before its bytes are stored (and decided again
         # at the commit, in case another upload got there meanwhile).
-        existing = checked = await self._reads.version(feed.id, new.protocol, new.name, new.version)
+        existing = checked = await self._checked_version(feed, new.protocol, new.name, new.version)
         if existing is not None and _holds_file(feed, existing, new):
             return existing, False
         if existing is None and self.upstream_conflict is not None and not feed.allow_upstream_name_conflict:
@@ -339,6 +339,12 @@ class PackageService:
         busy = f"{record.name}@{record.version} is being saved concurrently; try again"
         saved, _ = await self._write(feed, record.protocol, record.name, attempt, busy)
         return saved
+
+    async def _checked_version(self, feed: Feed, protocol: str, name: str, number: str) -> PackageVersion | None:
+        """The version row a publish checks first, from the package's rows as this worker holds them
+        (one query when it holds none): the commit's index update then needs no read either."""
+        _, versions = await self._reads.package(feed.id, protocol, name)
+        return next((v for v in versions if v.version == number), None)
 
     async def _current(
         self, feed: Feed, protocol: str, name: str, number: str, *, first: bool = False

@@ -178,11 +178,11 @@ async def test_a_publish_reads_nothing_twice_and_writes_the_index_beside_the_pac
     settings = make_settings(cache_seconds=60)
     async with worker(settings) as w:
         await _set_up(w, "0.1.0", name="other")  # alice's token and the feed: cached from now on
-        # A new package: its meta row (absent) and the version's row read at once, then the content,
-        # the commit, and the package id and index written at once.
+        # A new package: one query of its partition (empty), then the content, the commit, and the
+        # package id and index written at once.
         tables, blobs = await _publish_costs(w, "fresh", "1.0.0")
         assert tables == {
-            ("get", "packages"): 2,
+            ("query", "packages"): 1,
             ("transact", "packages"): 1,
             ("upsert", "packageids"): 1,
             ("upsert", "packageindex"): 1,
@@ -193,11 +193,11 @@ async def test_a_publish_reads_nothing_twice_and_writes_the_index_beside_the_pac
         assert tables == {("transact", "packages"): 1, ("upsert", "packageids"): 1, ("upsert", "packageindex"): 1}
         assert blobs == {"put_if_absent": 1}
     async with worker(settings, w.api.tokens) as cold:
-        # A worker that has not seen the package: its meta row and the version's row, read once each.
+        # A worker that has not seen the package: one query of its rows, which also tells the index.
         warm_up = await cold.api.http.get(cold.api.registry() + "nothing-here", headers=cold.api.auth("alice"))
         assert warm_up.status_code == 404  # alice's token, the org and the feed: cached from now on
         tables, _ = await _publish_costs(cold, "fresh", "1.2.0")
-        assert _reads(tables) == {("get", "packages"): 2}
+        assert _reads(tables) == {("query", "packages"): 1}
         assert tables[("transact", "packages")] == 1
         search = await cold.api.http.get(cold.api.registry() + "-/v1/search?text=fresh", headers=cold.api.auth("bob"))
         assert [o["package"]["version"] for o in search.json()["objects"]] == ["1.2.0"]
