@@ -49,10 +49,11 @@ class _Partition:
     meta: PackageMeta
     versions: list[PackageVersion]
     by_number: dict[str, PackageVersion]
+    costs: dict[str, int]  # estimated bytes per version: a partition derived from this one measures only the new
 
 
-def _size(versions: list[PackageVersion]) -> int:
-    return sum(len(json.dumps(v.manifest, separators=(",", ":"))) + _ROW_OVERHEAD for v in versions)
+def _cost(version: PackageVersion) -> int:
+    return len(json.dumps(version.manifest, separators=(",", ":"))) + _ROW_OVERHEAD
 
 
 class _Lru:
@@ -70,12 +71,15 @@ class _Lru:
         self._data.move_to_end(key)
         return hit[1]
 
-    def put(self, key: Hashable, value: object, cost: int) -> None:
-        if cost > self._max // 4:
-            return  # one huge package must not flush everything else
+    def pop(self, key: Hashable) -> None:
         old = self._data.pop(key, None)
         if old is not None:
             self._bytes -= old[0]
+
+    def put(self, key: Hashable, value: object, cost: int) -> None:
+        if cost > self._max // 4:
+            return  # one huge package must not flush everything else
+        self.pop(key)
         self._data[key] = (cost, value)
         self._bytes += cost
         while self._bytes > self._max:
@@ -184,7 +188,7 @@ class PackageReads:
         async def load() -> PackageVersion | None:
             found = await self._store.get_version(feed_id, protocol, name, number)
             # Read after the meta row, so at least as new as what that ETag names.
-            self._rows.put(key, found if found is not None else _MISSING, _size([found]) if found else _ROW_OVERHEAD)
+            self._rows.put(key, found if found is not None else _MISSING, _cost(found) if found else _ROW_OVERHEAD)
             return found
 
         return await self._version_reads.run(key, load)
@@ -214,16 +218,20 @@ class PackageReads:
             self._metas.pop(pk, None)  # the backend did not say the new ETag: read it next time
             return
         self._remember(pk, time.monotonic(), after)
-        if everything is None and before is not None and before.etag:
-            base = self._rows.get((pk, before.etag))
-            if isinstance(base, _Partition):
+        base_key = (pk, before.etag if before is not None else None)
+        base = self._rows.get(base_key) if base_key[1] else None
+        costs: dict[str, int] = {}
+        if isinstance(base, _Partition):
+            self._rows.pop(base_key)  # an older state: never served again
+            if everything is None:
                 by_number = dict(base.by_number)
                 by_number.update((v.version, v) for v in changed)
                 everything = sorted(by_number.values(), key=lambda v: f"v:{v.version}")  # row key order
+            costs = {n: c for n, c in base.costs.items() if n not in {v.version for v in changed}}
         elif everything is None and before is None:
             everything = list(changed)
         if everything is not None:
-            self._keep_partition(pk, after, everything)
+            self._keep_partition(pk, after, everything, costs)
 
     def forget(self, feed_id: str, protocol: str, name: str) -> None:
         """Read the package from storage next time (after a write whose outcome is not known)."""
@@ -252,10 +260,14 @@ class PackageReads:
             self._metas.popitem(last=False)
         return entry
 
-    def _keep_partition(self, pk: str, meta: PackageMeta, versions: list[PackageVersion]) -> None:
+    def _keep_partition(
+        self, pk: str, meta: PackageMeta, versions: list[PackageVersion], known: dict[str, int] | None = None
+    ) -> None:
+        """Keep every version row as of ``meta``; ``known``: costs already measured, by version."""
         assert meta.etag
-        partition = _Partition(meta, versions, {v.version: v for v in versions})
-        self._rows.put((pk, meta.etag), partition, _size(versions) + _ROW_OVERHEAD)
+        costs = {v.version: (known or {}).get(v.version) or _cost(v) for v in versions}
+        partition = _Partition(meta, versions, {v.version: v for v in versions}, costs)
+        self._rows.put((pk, meta.etag), partition, sum(costs.values()) + _ROW_OVERHEAD)
 
     def stats(self) -> dict[str, int]:
         return {"metas": len(self._metas), "rows": len(self._rows), "bytes": self._rows.bytes}

@@ -440,6 +440,7 @@ class PackageService:
             meta, versions = await self._store.get_package(feed.id, protocol, name)
             if meta is None or not versions:
                 raise NotFoundError(f"package {name} does not exist in feed {feed.name}")
+            before = replace(meta)
             changed = change(meta, versions)
             meta.rev += 1
             meta.modified = iso(self._clock())
@@ -449,7 +450,7 @@ class PackageService:
             after = replace(meta, etag=etags[-1] or None)
             written = {v.version: with_etag(v, etag) for v, etag in zip(changed, etags, strict=False)}
             everything = [written.get(v.version, v) for v in versions]
-            self._reads.wrote(feed.id, None, after, list(written.values()), everything)
+            self._reads.wrote(feed.id, before, after, list(written.values()), everything)
             await self._reindex(feed, protocol, name, after, everything)
 
         await self._write(feed, protocol, name, attempt, f"{name} is being changed concurrently; try again")
