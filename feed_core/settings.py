@@ -133,6 +133,14 @@ class Settings(BaseSettings):
     cache_seconds: float = setting(
         "FEED_CACHE_SECONDS", 5.0, "how long a worker trusts its cached feed and token lookups", ge=0
     )
+    read_freshness_seconds: float = setting(
+        "FEED_READ_FRESHNESS_SECONDS",
+        2.0,
+        "how long a worker trusts a package's revision it read (0: check storage on every read); deletions and "
+        "publishes made through another worker show within this time",
+        ge=0,
+        le=60,
+    )
     upstream_ttl_seconds: float = setting(
         "FEED_UPSTREAM_METADATA_TTL_SECONDS",
         300.0,

@@ -288,7 +288,7 @@ async def _held_or_upstream(
 ) -> PackageVersion | tuple[UpstreamSource, UpstreamVersion]:
     """The held version, or (for a collaborator or higher) the upstream one to save. Everything that refuses
     a version (role, upstream behaviour, release age, a deleted number) refuses it here, before any download."""
-    held = await ctx.services.packages.store.get_version(ctx.feed.id, PROTOCOL, name.full, number)
+    held = await ctx.services.packages.version(ctx.feed, PROTOCOL, name.full, number)
     if held is not None:
         if held.deleted is not None:
             raise NotFoundError(

@@ -268,7 +268,7 @@ async def _file_to_serve(
 ) -> dict[str, Any] | tuple[UpstreamSource, UpstreamVersion, UpstreamFile]:
     """The held file, or (for a collaborator or higher) the upstream one to save. Everything that refuses a
     file refuses it here, before any download."""
-    held = await services.packages.store.get_version(feed.id, PROTOCOL, name, version)
+    held = await services.packages.version(feed, PROTOCOL, name, version)
     if held is not None and held.deleted is None and versions_in_view([held], view):
         found = next((f for f in held.files if f["filename"] == filename), None)
         if found is not None:

@@ -9,6 +9,7 @@ from feed_core.domain.models import Feed
 from feed_core.service.cleanup import Cleanup
 from feed_core.service.feeds import FeedService
 from feed_core.service.identity import IdentityService
+from feed_core.service.package_reads import PackageReads
 from feed_core.service.packages import PackageService
 from feed_core.service.page_cache import PageCache
 from feed_core.service.resolve import Resolver
@@ -77,7 +78,7 @@ async def build_services(
         storage.tables, CredentialCipher.from_settings(settings.credentials_key, settings.credentials_old_keys)
     )
     package_store = PackageStore(storage.tables, storage.blobs)
-    packages = PackageService(package_store, clock)
+    packages = PackageService(package_store, clock, PackageReads(package_store, settings.read_freshness_seconds))
     state = UpstreamStateStore(storage.tables, storage.blobs)
     upstreams = UpstreamService(state=state, packages=package_store, catalog=catalog, settings=settings, clock=clock)
 

@@ -35,7 +35,7 @@ from feed_core.domain.source_graph import Node, find_cycle, internal_targets
 from feed_core.domain.source_merge import SourceDraft, check_unique_names, draft_sources
 from feed_core.domain.source_models import InternalSource, UpstreamSource
 from feed_core.domain.upstream_sources import UpstreamSourceRequest, parse_source_requests
-from feed_core.service.cache import TtlCache
+from feed_core.service.cache import LoadingCache
 from feed_core.service.retry import retry_on_conflict
 from feed_core.storage.catalog import Catalog, FeedDocumentTooLargeError
 from feed_core.storage.ports import EntityExistsError, EtagMismatchError
@@ -104,7 +104,8 @@ class FeedService:
     def __init__(self, catalog: Catalog, clock: Clock, cache_seconds: float, public_sources: PublicSources) -> None:
         self._catalog = catalog
         self._clock = clock
-        self._cache: TtlCache[tuple[str, str, str], Feed] = TtlCache(cache_seconds)
+        # Hits only are kept: made-up names must not push out real feeds; concurrent misses share one read.
+        self._cache: LoadingCache[tuple[str, str, str], Feed | None] = LoadingCache(cache_seconds)
         self._public_sources = public_sources
 
     async def find(self, org: str, project: str | None, ref: str) -> Feed:
@@ -114,11 +115,7 @@ class FeedService:
             validate_project(project)
         validate_feed_name(ref)
         key = (org.lower(), (project or "").lower(), ref.lower())
-        feed = self._cache.get(key)
-        if feed is None:
-            feed = await self._catalog.find_feed(org, project, ref)
-            if feed is not None:  # misses are not cached: made-up names must not push out real feeds
-                self._cache.put(key, feed)
+        feed = await self._cache.get(key, lambda: self._catalog.find_feed(org, project, ref))
         if feed is None:
             where = f"project {project!r} of organization {org!r}" if project else f"organization {org!r}"
             raise NotFoundError(f"feed {ref!r} does not exist in {where}")

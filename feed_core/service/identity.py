@@ -28,7 +28,7 @@ from feed_core.domain.errors import BadRequestError, ForbiddenError, NotFoundErr
 from feed_core.domain.models import Caller, Organization, Token
 from feed_core.domain.names import validate_user
 from feed_core.domain.roles import Scope
-from feed_core.service.cache import TtlCache
+from feed_core.service.cache import LoadingCache
 from feed_core.storage.catalog import Catalog
 
 log = logging.getLogger("feed_core.identity")
@@ -58,15 +58,13 @@ class IdentityService:
     def __init__(self, catalog: Catalog, clock: Clock, cache_seconds: float) -> None:
         self._catalog = catalog
         self._clock = clock
-        self._tokens: TtlCache[str, Token] = TtlCache(cache_seconds)
-        self._orgs: TtlCache[str, Organization] = TtlCache(cache_seconds)
+        # Hits only are kept (``None`` never is): unknown tokens must not push out known ones, while
+        # concurrent requests with the same token still share one read.
+        self._tokens: LoadingCache[str, Token | None] = LoadingCache(cache_seconds)
+        self._orgs: LoadingCache[str, Organization | None] = LoadingCache(cache_seconds)
 
     async def org(self, name: str) -> Organization:
-        org = self._orgs.get(name.lower())
-        if org is None:
-            org = await self._catalog.get_org(name)
-            if org is not None:
-                self._orgs.put(name.lower(), org)
+        org = await self._orgs.get(name.lower(), lambda: self._catalog.get_org(name))
         if org is None:
             raise NotFoundError(f"organization {name!r} does not exist")
         return org
@@ -92,12 +90,7 @@ class IdentityService:
         return Caller(user=token.user, scope=token.scope, org_admin=is_admin, token=token)
 
     async def _token(self, digest: str) -> Token | None:
-        token = self._tokens.get(digest)
-        if token is None:
-            token = await self._catalog.token_by_hash(digest)
-            if token is not None:  # misses are not cached: unknown tokens must not push out known ones
-                self._tokens.put(digest, token)
-        return token
+        return await self._tokens.get(digest, lambda: self._catalog.token_by_hash(digest))
 
     async def mint(
         self,

@@ -7,6 +7,7 @@ when another writer got there first.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from feed_core.domain.models import Caller, Feed, PackageMeta, PackageVersion, V
 from feed_core.domain.roles import Role
 from feed_core.domain.upstream_rules import changed_digests, origin_of
 from feed_core.domain.visibility import latest_after_removal, tags_in_view, versions_in_view
+from feed_core.service.package_reads import PackageReads, with_etag
 from feed_core.service.retry import KeyedLock, retry_on_conflict
 from feed_core.storage.packages import IndexEntry, PackageStore
 
@@ -104,15 +106,20 @@ def _with_origin(meta: PackageMeta, record: PackageVersion) -> PackageMeta:
 
 
 class PackageService:
-    def __init__(self, store: PackageStore, clock: Clock) -> None:
+    def __init__(self, store: PackageStore, clock: Clock, reads: PackageReads | None = None) -> None:
         self._store = store
         self._clock = clock
+        self._reads = reads or PackageReads(store, 0)
         self.upstream_conflict: UpstreamConflictCheck | None = None
         self._writers = KeyedLock()
 
     @property
     def store(self) -> PackageStore:
         return self._store
+
+    @property
+    def reads(self) -> PackageReads:
+        return self._reads
 
     async def _write(
         self, feed: Feed, protocol: str, name: str, attempt: Callable[[], Awaitable[T]], give_up: str
@@ -123,11 +130,21 @@ class PackageService:
         return await retry_on_conflict(attempt, give_up, turns=self._writers, key=(feed.id, protocol, name))
 
     async def meta(self, feed: Feed, protocol: str, name: str) -> PackageMeta | None:
-        return await self._store.get_meta(feed.id, protocol, name)
+        """The package's meta row, through this worker's read cache (see ``package_reads``)."""
+        return await self._reads.meta(feed.id, protocol, name)
+
+    async def package(self, feed: Feed, protocol: str, name: str) -> tuple[PackageMeta | None, list[PackageVersion]]:
+        """The meta row and every version row (deleted ones included), through the read cache: shared
+        values, not to be changed."""
+        return await self._reads.package(feed.id, protocol, name)
+
+    async def version(self, feed: Feed, protocol: str, name: str, number: str) -> PackageVersion | None:
+        """One version row (deleted or not, in any view), through the read cache: for downloads."""
+        return await self._reads.version(feed.id, protocol, name, number)
 
     async def read(self, feed: Feed, view: View, protocol: str, name: str) -> PackageView | None:
         """The package in the view, or ``None`` when the view shows no version of it."""
-        meta, versions = await self._store.get_package(feed.id, protocol, name)
+        meta, versions = await self._reads.package(feed.id, protocol, name)
         if meta is None:
             return None
         visible = versions_in_view(versions, view)
@@ -140,8 +157,8 @@ class PackageService:
     async def read_version(
         self, feed: Feed, view: View, protocol: str, name: str, number: str
     ) -> PackageVersion | None:
-        """One version if the view shows it: a point read, for downloads."""
-        version = await self._store.get_version(feed.id, protocol, name, number)
+        """One version if the view shows it: a point read (or none, within the read cache's window)."""
+        version = await self._reads.version(feed.id, protocol, name, number)
         if version is None or not versions_in_view([version], view):
             return None
         return version
@@ -154,9 +171,11 @@ class PackageService:
             )
         for tag in new.tags:
             validate_tag(tag)
-        existing = await self._store.get_version(feed.id, new.protocol, new.name, new.version)
-        if existing is not None:
-            raise _exists_error(feed, existing)
+        if await self._checked_version(feed, new.protocol, new.name, new.version) is not None:
+            # Refused on what storage says now (deleted since, or not), for the message.
+            existing = await self._store.get_version(feed.id, new.protocol, new.name, new.version)
+            if existing is not None:
+                raise _exists_error(feed, existing)
         if self.upstream_conflict is not None and not feed.allow_upstream_name_conflict:
             source = await self.upstream_conflict(feed, new.protocol, new.name, new.version)
             if source is not None:
@@ -181,20 +200,23 @@ class PackageService:
             publisher=caller.user,
         )
 
+        attempts = 0
+
         async def attempt() -> None:
-            meta = await self._store.get_meta(feed.id, new.protocol, new.name)
-            existing = await self._store.get_version(feed.id, new.protocol, new.name, new.version)
+            nonlocal attempts
+            attempts += 1
+            # The first attempt goes by the check above; the commit refuses a version inserted since.
+            meta, existing = await self._current(feed, new.protocol, new.name, new.version, first=attempts == 1)
             if existing is not None:
                 raise _exists_error(feed, existing)
             updated = meta or _new_meta(new.protocol, new.name, now)
             updated = replace(updated, rev=updated.rev + 1, modified=now, dist_tags={**updated.dist_tags, **new.tags})
             if "latest" not in updated.dist_tags:
                 updated.dist_tags["latest"] = new.version
-            await self._store.commit_version(feed.id, record, _with_origin(updated, record))
+            await self._commit_new(feed, meta, record, _with_origin(updated, record))
 
         busy = f"{new.name}@{new.version} is being published concurrently; try again"
         await self._write(feed, new.protocol, new.name, attempt, busy)
-        await self._reindex(feed, new.protocol, new.name)
         return record
 
     async def add_file(
@@ -212,7 +234,7 @@ class PackageService:
             raise BadRequestError(f"packages are published to the feed, not to a view: drop @{view.name} from the URL")
         # Everything that refuses the file is decided before its bytes are stored (and decided again
         # at the commit, in case another upload got there meanwhile).
-        existing = await self._store.get_version(feed.id, new.protocol, new.name, new.version)
+        existing = checked = await self._checked_version(feed, new.protocol, new.name, new.version)
         if existing is not None and _holds_file(feed, existing, new):
             return existing, False
         if existing is None and self.upstream_conflict is not None and not feed.allow_upstream_name_conflict:
@@ -222,15 +244,20 @@ class PackageService:
                     f"{new.name} {new.version} already exists in the feed's upstream source {source}; upload a "
                     "different version (an owner can set allowUpstreamNameConflict on the feed to override)"
                 )
-        await self._store.put_content(new.content, "application/octet-stream")
-        for blob in new.side_blobs:
-            await self._store.put_content(blob, "application/octet-stream")
+        await asyncio.gather(
+            *(self._store.put_content(blob, "application/octet-stream") for blob in (new.content, *new.side_blobs))
+        )
         now = iso(self._clock())
         entry = {**new.file, "uploaded": now, "uploader": caller.user}
+        attempts = 0
 
         async def attempt() -> tuple[PackageVersion, bool]:
-            meta = await self._store.get_meta(feed.id, new.protocol, new.name)
-            existing = await self._store.get_version(feed.id, new.protocol, new.name, new.version)
+            nonlocal attempts
+            attempts += 1
+            # Cached rows first: what they refuse stays refused (versions and files are never removed),
+            # and the commit is conditional on the rows they name.
+            meta, fresh = await self._current(feed, new.protocol, new.name, new.version, first=attempts == 1)
+            existing = checked if attempts == 1 else fresh
             updated = meta or _new_meta(new.protocol, new.name, now)
             updated = replace(updated, rev=updated.rev + 1, modified=now)
             if existing is None:
@@ -248,19 +275,16 @@ class PackageService:
                     publisher=caller.user,
                     files=[entry],
                 )
-                await self._store.commit_version(feed.id, record, _with_origin(updated, record))
+                await self._commit_new(feed, meta, record, _with_origin(updated, record))
                 return record, True
             if _holds_file(feed, existing, new):
                 return existing, False
             record = replace(existing, files=[*existing.files, entry])
-            await self._store.update_version(feed.id, record, updated)
+            await self._commit_changed(feed, meta, record, updated)
             return record, True
 
         busy = f"{new.name} {new.version} is being published concurrently; try again"
-        record, added = await self._write(feed, new.protocol, new.name, attempt, busy)
-        if added:
-            await self._reindex(feed, new.protocol, new.name)
-        return record, added
+        return await self._write(feed, new.protocol, new.name, attempt, busy)
 
     async def set_yanked(
         self, feed: Feed, caller: Caller, protocol: str, name: str, number: str, reason: str | None
@@ -286,14 +310,21 @@ class PackageService:
         touched (the upstream's tags keep applying). Returns the stored version, which may be one a
         concurrent save or publish committed first."""
 
+        attempts = 0
+
         async def attempt() -> tuple[PackageVersion, bool]:
-            meta = await self._store.get_meta(feed.id, record.protocol, record.name)
-            existing = await self._store.get_version(feed.id, record.protocol, record.name, record.version)
+            nonlocal attempts
+            attempts += 1
+            if attempts == 1:  # the cached rows first, as for a publish
+                existing = await self._reads.version(feed.id, record.protocol, record.name, record.version)
+                meta = await self._reads.meta(feed.id, record.protocol, record.name)
+            else:
+                meta, existing = await self._current(feed, record.protocol, record.name, record.version)
             now = iso(self._clock())
             updated = meta or _new_meta(record.protocol, record.name, now)
             updated = replace(updated, rev=updated.rev + 1, modified=now)
             if existing is None:
-                await self._store.commit_version(feed.id, record, _with_origin(updated, record))
+                await self._commit_new(feed, meta, record, _with_origin(updated, record))
                 return record, True
             if existing.deleted:
                 raise _exists_error(feed, existing)
@@ -302,38 +333,98 @@ class PackageService:
             if not extra:
                 return existing, False
             merged = replace(existing, files=[*existing.files, *extra])  # another file of a saved version
-            await self._store.update_version(feed.id, merged, updated)
+            await self._commit_changed(feed, meta, merged, updated)
             return merged, True
 
         busy = f"{record.name}@{record.version} is being saved concurrently; try again"
-        saved, written = await self._write(feed, record.protocol, record.name, attempt, busy)
-        if written:
-            await self._reindex(feed, record.protocol, record.name)
+        saved, _ = await self._write(feed, record.protocol, record.name, attempt, busy)
         return saved
 
-    async def _reindex(self, feed: Feed, protocol: str, name: str) -> None:
-        await self._store.put_package_id(feed.id, package_guid(feed.id, protocol, name), protocol, name)
-        meta, versions = await self._store.get_package(feed.id, protocol, name)
-        live = [v for v in versions if v.deleted is None]
-        if meta is None or not live:
-            await self._store.delete_index(feed.id, protocol, name)
+    async def _checked_version(self, feed: Feed, protocol: str, name: str, number: str) -> PackageVersion | None:
+        """The version row a publish checks first, from the package's rows as this worker holds them
+        (one query when it holds none): the commit's index update then needs no read either."""
+        _, versions = await self._reads.package(feed.id, protocol, name)
+        return next((v for v in versions if v.version == number), None)
+
+    async def _current(
+        self, feed: Feed, protocol: str, name: str, number: str, *, first: bool = False
+    ) -> tuple[PackageMeta | None, PackageVersion | None]:
+        """What a write decides on. A first attempt takes the meta row from this worker's read cache
+        (which its own earlier writes keep current) and leaves the version row to the caller, who
+        checked it just before: the commit is conditional on both rows, so a stale answer costs one
+        retry. A retry reads both from storage, together."""
+        if first:
+            return await self._reads.meta(feed.id, protocol, name), None
+        meta_read = self._store.get_meta(feed.id, protocol, name)
+        return await asyncio.gather(meta_read, self._store.get_version(feed.id, protocol, name, number))
+
+    async def _commit_new(
+        self, feed: Feed, before: PackageMeta | None, record: PackageVersion, meta: PackageMeta
+    ) -> None:
+        """Insert a version row with the meta row, then tell the read cache and the index."""
+        version_etag, meta_etag = await self._store.commit_version(feed.id, record, meta)
+        after = replace(meta, etag=meta_etag or None)
+        self._reads.wrote(feed.id, before, after, [with_etag(record, version_etag)])
+        await self._reindex(feed, record.protocol, record.name, after, hint=record)
+
+    async def _commit_changed(
+        self, feed: Feed, before: PackageMeta | None, record: PackageVersion, meta: PackageMeta
+    ) -> None:
+        """Rewrite one version row with the meta row, then tell the read cache and the index."""
+        version_etag, meta_etag = await self._store.update_version(feed.id, record, meta)
+        after = replace(meta, etag=meta_etag or None)
+        self._reads.wrote(feed.id, before, after, [with_etag(record, version_etag)])
+        await self._reindex(feed, record.protocol, record.name, after, hint=record)
+
+    async def _reindex(
+        self,
+        feed: Feed,
+        protocol: str,
+        name: str,
+        meta: PackageMeta,
+        versions: list[PackageVersion] | None = None,
+        *,
+        hint: PackageVersion | None = None,
+    ) -> None:
+        """Bring the search index and the package-id map up to date with a write that just committed
+        ``meta``, still in the writer's turn (so this worker's index writes land in commit order).
+
+        What the latest version is comes from ``versions`` (every version row, when the writer knows
+        them), else this worker's cached rows, else ``hint`` (the version just written) when the
+        ``latest`` tag names it, else a point read of the tagged version; the whole partition is read
+        only when none of these tells. Both writes are unconditional: they raise no conflict that would
+        make the caller retry a commit that already happened."""
+        if versions is None:
+            versions = self._reads.cached_partition(feed.id, meta)
+        if versions is not None:
+            latest = _latest(meta, versions)
+        else:
+            latest = None
+            number = meta.dist_tags.get("latest")
+            if hint is not None and hint.deleted is None and hint.version == number:
+                latest = hint
+            elif number:
+                tagged = await self._store.get_version(feed.id, protocol, name, number)
+                latest = tagged if tagged is not None and tagged.deleted is None else None
+            if latest is None:
+                current, versions = await self._store.get_package(feed.id, protocol, name)
+                meta = current or meta
+                latest = _latest(meta, versions) if current is not None else None
+        package_id = self._store.put_package_id(feed.id, package_guid(feed.id, protocol, name), protocol, name)
+        if latest is None:
+            await asyncio.gather(package_id, self._store.delete_index(feed.id, protocol, name))
             return
-        latest_no = meta.dist_tags.get("latest") or live[-1].version
-        latest = next((v for v in live if v.version == latest_no), live[-1])
         desc = latest.manifest.get("description")
         keywords = latest.manifest.get("keywords")
-        await self._store.put_index(
-            feed.id,
-            protocol,
-            IndexEntry(
-                name,
-                latest.version,
-                desc if isinstance(desc, str) else "",
-                [k for k in keywords if isinstance(k, str)] if isinstance(keywords, list) else [],
-                meta.modified,
-                latest.publisher,
-            ),
+        entry = IndexEntry(
+            name,
+            latest.version,
+            desc if isinstance(desc, str) else "",
+            [k for k in keywords if isinstance(k, str)] if isinstance(keywords, list) else [],
+            meta.modified,
+            latest.publisher,
         )
+        await asyncio.gather(package_id, self._store.put_index(feed.id, protocol, entry))
 
     async def _edit(
         self,
@@ -349,15 +440,20 @@ class PackageService:
             meta, versions = await self._store.get_package(feed.id, protocol, name)
             if meta is None or not versions:
                 raise NotFoundError(f"package {name} does not exist in feed {feed.name}")
+            before = replace(meta)
             changed = change(meta, versions)
             meta.rev += 1
             meta.modified = iso(self._clock())
             if len(changed) > 90:
                 raise BadRequestError("at most 90 versions can be changed at once")
-            await self._store.update_versions(feed.id, changed, meta)
+            etags = await self._store.update_versions(feed.id, changed, meta)
+            after = replace(meta, etag=etags[-1] or None)
+            written = {v.version: with_etag(v, etag) for v, etag in zip(changed, etags, strict=False)}
+            everything = [written.get(v.version, v) for v in versions]
+            self._reads.wrote(feed.id, before, after, list(written.values()), everything)
+            await self._reindex(feed, protocol, name, after, everything)
 
         await self._write(feed, protocol, name, attempt, f"{name} is being changed concurrently; try again")
-        await self._reindex(feed, protocol, name)
 
     async def unpublish(self, feed: Feed, caller: Caller, protocol: str, name: str, numbers: list[str]) -> None:
         """Delete versions; their numbers stay reserved and can never be published again."""
@@ -409,8 +505,8 @@ class PackageService:
                     restored.append(v.version)
             return changed, flagged, restored
 
-        _, current = await self._store.get_package(feed.id, protocol, name)
-        if not plan(current)[0]:
+        _, current = await self._reads.package(feed.id, protocol, name)
+        if not plan([replace(v) for v in current])[0]:  # on copies: the cached rows are shared
             return [], []
         outcome: tuple[list[str], list[str]] = ([], [])
 
@@ -456,8 +552,8 @@ class PackageService:
                 changed.append(v)
             return changed[:90], flagged[:90]  # at most 90 per write: the rest on the next run
 
-        _, current = await self._store.get_package(feed.id, protocol, name)
-        if not plan(current)[0]:
+        _, current = await self._reads.package(feed.id, protocol, name)
+        if not plan([replace(v) for v in current])[0]:  # on copies: the cached rows are shared
             return []
         outcome: list[str] = []
 
@@ -537,6 +633,15 @@ class PackageService:
             return all(t in hay for t in terms)
 
         return [e for e in entries if matches(e)]
+
+
+def _latest(meta: PackageMeta, versions: list[PackageVersion]) -> PackageVersion | None:
+    """The version the index shows: the ``latest`` tag's, else the last live one in row order."""
+    live = [v for v in versions if v.deleted is None]
+    if not live:
+        return None
+    number = meta.dist_tags.get("latest") or live[-1].version
+    return next((v for v in live if v.version == number), live[-1])
 
 
 def _holds_file(feed: Feed, existing: PackageVersion, new: NewFile) -> bool:

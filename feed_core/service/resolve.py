@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -38,7 +38,7 @@ from feed_core.domain.upstream_rules import (
     origin_of,
 )
 from feed_core.domain.visibility import versions_in_view
-from feed_core.service.cache import TtlCache
+from feed_core.service.cache import LoadingCache
 from feed_core.service.packages import PackageService
 from feed_core.service.upstream import (
     SourceOffer,
@@ -278,15 +278,12 @@ class Resolver:
         self._packages = packages
         self._upstreams = upstreams
         self._state = state
-        self._behaviours: TtlCache[tuple[str, str, str], Behaviour] = TtlCache(cache_seconds)
+        self._behaviours: LoadingCache[tuple[str, str, str], Behaviour] = LoadingCache(cache_seconds)
 
     async def behaviour(self, feed: Feed, protocol: str, name: str) -> Behaviour:
-        key = (feed.id, protocol, name)
-        cached = self._behaviours.get(key)
-        if cached is None:
-            cached = await self._state.get_behaviour(feed.id, protocol, name)
-            self._behaviours.put(key, cached)
-        return cached
+        return await self._behaviours.get(
+            (feed.id, protocol, name), lambda: self._state.get_behaviour(feed.id, protocol, name)
+        )
 
     async def set_behaviour(self, feed: Feed, protocol: str, name: str, behaviour: Behaviour) -> None:
         await self._state.set_behaviour(feed.id, protocol, name, behaviour)
@@ -393,14 +390,14 @@ class Resolver:
             return []
         if meta.origins is not None:
             return list(meta.origins)
-        _, versions = await self._packages.store.get_package(feed.id, protocol, name)  # a row from before origins
+        _, versions = await self._packages.package(feed, protocol, name)  # a row from before origins
         return [origin_of(v.source_chain) for v in versions]
 
     async def resolve(self, lookup: Lookup, now: datetime) -> Resolution:
         """Apply search order, upstream behaviour and release age. ``NotFoundError`` when nothing has
         the package; ``UpstreamError`` (502) when nothing here has it and every upstream failed."""
         feed, name = lookup.feed, lookup.name
-        meta, versions = await self._packages.store.get_package(feed.id, lookup.protocol, name)
+        meta, versions = await self._packages.package(feed, lookup.protocol, name)
         in_view = {v.version: v for v in versions_in_view(versions, lookup.view)}
         if not in_view and not any(o.package for o in lookup.offers):
             if lookup.offers and all(o.error for o in lookup.offers):
@@ -441,9 +438,9 @@ class Resolver:
             number: (sources[sid], upstream_versions[sid][number]) for number, sid in merge.from_upstream.items()
         }
         synth = meta or PackageMeta(lookup.protocol, name, {}, 0, "", "")
-        if not synth.modified:
-            synth.modified = max((o.package.modified for o in lookup.offers if o.package), default="")
-            synth.created = synth.modified
+        if not synth.modified:  # a copy: the meta row read is shared with other requests
+            modified = max((o.package.modified for o in lookup.offers if o.package), default="")
+            synth = replace(synth, modified=modified, created=modified)
         return Resolution(
             lookup=lookup,
             meta=synth,

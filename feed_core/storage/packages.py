@@ -93,8 +93,8 @@ class PackageStore:
         return self._b
 
     # writes --------------------------------------------------------------------------------------
-    async def commit_version(self, feed_id: str, version: PackageVersion, meta: PackageMeta) -> None:
-        """Insert the version row and write the meta row atomically.
+    async def commit_version(self, feed_id: str, version: PackageVersion, meta: PackageMeta) -> list[str]:
+        """Insert the version row and write the meta row atomically; their new ETags, in that order.
 
         ``EntityExistsError`` when the version row exists (published, or deleted and reserved);
         ``EtagMismatchError`` when the meta row changed since it was read (callers retry).
@@ -104,10 +104,10 @@ class PackageStore:
             TableOp(OpKind.INSERT, Entity(pk, f"v:{version.version}", await self._version_props(version))),
             self._meta_op(pk, meta),
         ]
-        await self._t.transact(PACKAGES, ops)
+        return await self._t.transact(PACKAGES, ops)
 
-    async def update_version(self, feed_id: str, version: PackageVersion, meta: PackageMeta) -> None:
-        """Rewrite a version row (conditional on its etag) together with the meta row."""
+    async def update_version(self, feed_id: str, version: PackageVersion, meta: PackageMeta) -> list[str]:
+        """Rewrite a version row (conditional on its etag) together with the meta row; their new ETags."""
         pk = _partition(feed_id, version.protocol, version.name)
         ops = [
             TableOp(
@@ -115,20 +115,22 @@ class PackageStore:
             ),
             self._meta_op(pk, meta),
         ]
-        await self._t.transact(PACKAGES, ops)
+        return await self._t.transact(PACKAGES, ops)
 
-    async def update_versions(self, feed_id: str, versions: list[PackageVersion], meta: PackageMeta) -> None:
-        """Rewrite several version rows and the meta row in one transaction (at most 99 versions)."""
+    async def update_versions(self, feed_id: str, versions: list[PackageVersion], meta: PackageMeta) -> list[str]:
+        """Rewrite several version rows and the meta row in one transaction (at most 99 versions); the
+        new ETags, the meta row's last."""
         pk = _partition(feed_id, meta.protocol, meta.name)
         ops = [
             TableOp(OpKind.UPDATE, Entity(pk, f"v:{v.version}", await self._version_props(v), v.etag)) for v in versions
         ]
         ops.append(self._meta_op(pk, meta))
-        await self._t.transact(PACKAGES, ops)
+        return await self._t.transact(PACKAGES, ops)
 
-    async def update_meta(self, feed_id: str, meta: PackageMeta) -> None:
+    async def update_meta(self, feed_id: str, meta: PackageMeta) -> str:
+        """Write the meta row alone; its new ETag."""
         pk = _partition(feed_id, meta.protocol, meta.name)
-        await self._t.transact(PACKAGES, [self._meta_op(pk, meta)])
+        return (await self._t.transact(PACKAGES, [self._meta_op(pk, meta)]))[0]
 
     @staticmethod
     def _meta_op(pk: str, meta: PackageMeta) -> TableOp:

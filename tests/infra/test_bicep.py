@@ -58,6 +58,7 @@ DEFAULT_IS_RIGHT_IN_AZURE: dict[str, str] = {
     "FEED_BODY_READ_TIMEOUT_SECONDS": "tuning knob; the Functions host buffers the body before the app sees it",
     "FEED_PAGE_CACHE_MAX_BYTES": "tuning knob (64 MiB per worker)",
     "FEED_CACHE_SECONDS": "tuning knob",
+    "FEED_READ_FRESHNESS_SECONDS": "tuning knob (2 s: how long another worker's writes may take to show)",
     "FEED_UPSTREAM_METADATA_TTL_SECONDS": "tuning knob",
     "FEED_UPSTREAM_REFRESH_MIN_SECONDS": "tuning knob",
     "FEED_UPSTREAM_CONNECT_TIMEOUT_SECONDS": "tuning knob",
