@@ -60,9 +60,11 @@ def streams_through(request: Request) -> bool:
     """Whether a request for a file not saved yet is answered while it downloads. A HEAD, a Range or a
     conditional request waits for the save and is then answered from storage like any other. So does a
     request through the Azure Functions host: its ASGI adapter buffers whole responses, so streaming would
-    send nothing sooner and would carry the file through the worker's memory instead of a redirect."""
+    send nothing sooner and would carry the file through the worker's memory instead of a redirect. So does an
+    HTTP/1.0 request (a proxy's, often): without a declared length its body ends by closing the connection, so a
+    body cut short would look complete."""
     headers = request.headers
-    if AZURE_FUNCTIONS_SCOPE_KEY in request.scope:
+    if AZURE_FUNCTIONS_SCOPE_KEY in request.scope or request.scope.get("http_version") == "1.0":
         return False
     return request.method == "GET" and "range" not in headers and "if-none-match" not in headers
 

@@ -71,9 +71,15 @@ async def open_storage(settings: Settings, *, call_counter: StorageCallCounter |
 async def build_services(
     settings: Settings, *, clock: Clock = system_clock, storage: Storage | None = None
 ) -> Services:
+    opened = storage is None
     storage = storage or await open_storage(settings)
     if settings.storage_create:  # start-up only: request paths never create tables or the container
-        await storage.provision(ALL_TABLES)
+        try:
+            await storage.provision(ALL_TABLES)
+        except BaseException:
+            if opened:  # the next request's start-up opens its own: these clients (and sockets) would leak
+                await storage.close()
+            raise
     catalog = Catalog(
         storage.tables, CredentialCipher.from_settings(settings.credentials_key, settings.credentials_old_keys)
     )

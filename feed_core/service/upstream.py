@@ -866,8 +866,17 @@ class UpstreamService:
         self._streams[key] = flight
         task = asyncio.create_task(self._fly(key, flight, plan, commit))
         self._saving[task] = flight
-        task.add_done_callback(lambda done: self._saving.pop(done, None))
+        task.add_done_callback(lambda done: self._landed(key, flight, plan.label, done))
         return flight
+
+    def _landed(self, key: tuple[str, ...], flight: Flight, label: str, task: asyncio.Task[None]) -> None:
+        """A save's task ended. One cancelled before it ever ran (``close`` right after it was started) never
+        reached ``_fly``'s handlers: its readers would wait forever, and later requests would join it."""
+        self._saving.pop(task, None)
+        if not flight.done:
+            flight.fail(UpstreamError(f"saving {label} was interrupted; nothing was saved, try again"))
+        if self._streams.get(key) is flight:
+            del self._streams[key]
 
     async def _fly(
         self,

@@ -91,3 +91,28 @@ async def test_a_failed_start_up_fails_the_lifespan_with_the_reason(tmp_path: Pa
     sent = await run_lifespan(FeedApp(Settings(data_dir=blocker)))
     assert [m["type"] for m in sent] == ["lifespan.startup.failed"]
     assert "start-up failed" in sent[0]["message"]
+
+
+async def test_a_start_up_whose_storage_creation_fails_closes_the_storage_it_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the Functions host every request retries a failed start-up: each must not leave clients open."""
+    import feed_core.service.container as container
+
+    closed: list[bool] = []
+
+    class FailingStorage:
+        async def provision(self, tables: Any) -> None:
+            raise ConnectionError("storage unreachable")
+
+        async def close(self) -> None:
+            closed.append(True)
+
+    async def open_failing(settings: Settings, **kwargs: Any) -> Any:
+        return FailingStorage()
+
+    monkeypatch.setattr(container, "open_storage", open_failing)
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            await build_services(Settings(data_dir=tmp_path / "data", storage_create=True))
+    assert closed == [True, True]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any, cast
 
 import pytest
 from starlette.requests import Request
@@ -12,6 +13,7 @@ from feed_core.domain.errors import UpstreamError
 from feed_core.domain.models import PackageVersion
 from feed_core.protocols.files import AZURE_FUNCTIONS_SCOPE_KEY, streams_through
 from feed_core.service.stream_through import HOLD_BACK_BYTES, Flight, Spool, StreamAborted
+from feed_core.service.upstream import FileSave, UpstreamService
 
 DATA = os.urandom(3 * HOLD_BACK_BYTES + 123)
 
@@ -99,6 +101,24 @@ async def test_a_committed_version_that_is_not_the_download_is_served_from_stora
     assert (await flight.saved()).sha256 == "published-first"
 
 
+async def test_a_save_closed_before_it_ran_fails_its_readers_and_is_not_joined_again() -> None:
+    # close() cancels a download that has not started yet: its task never runs the save's own handlers.
+    nothing = cast(Any, None)
+    upstreams = UpstreamService(state=nothing, packages=nothing, catalog=nothing, settings=nothing, clock=nothing)
+    plan = FileSave(source=nothing, label="p@1.0.0", url="http://127.0.0.1:9/p.tgz", record=nothing, served=nothing)
+
+    async def commit(record: PackageVersion) -> PackageVersion:
+        return record
+
+    flight = upstreams.stream_save(("feed", "npm", "p", "1.0.0"), plan, commit)
+    await upstreams.close()
+    with pytest.raises(UpstreamError, match="interrupted"):  # not a reader left waiting for ever
+        await asyncio.wait_for(flight.started(), 5)
+    again = upstreams.stream_save(("feed", "npm", "p", "1.0.0"), plan, commit)
+    assert again is not flight  # a later request starts its own download instead of joining the dead one
+    await upstreams.close()
+
+
 def request(method: str = "GET", headers: dict[str, str] | None = None, **scope: object) -> Request:
     raw = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     return Request({"type": "http", "method": method, "headers": raw, "path": "/", **scope})
@@ -109,5 +129,8 @@ def test_only_plain_gets_outside_the_functions_host_stream_through() -> None:
     assert not streams_through(request("HEAD"))
     assert not streams_through(request(headers={"Range": "bytes=0-99"}))
     assert not streams_through(request(headers={"If-None-Match": '"abc"'}))
+    # HTTP/1.0 ends a body of unknown length by closing the connection: a cut-short body would look complete.
+    assert streams_through(request(http_version="1.1"))
+    assert not streams_through(request(http_version="1.0"))
     # The Functions host buffers whole responses: there, a cold file is saved first, then redirected to.
     assert not streams_through(request(**{AZURE_FUNCTIONS_SCOPE_KEY: "00000000-0000-0000-0000-000000000001"}))
