@@ -60,6 +60,9 @@ class CountingTableStore:
         self._count("delete", table)
         await self.inner.delete(table, partition_key, row_key, etag)
 
+    async def provision(self, tables: Sequence[str]) -> None:
+        await self.inner.provision(tables)  # start-up, not a request: not counted
+
     async def transact(self, table: str, ops: Sequence[TableOp]) -> list[str]:
         self._count("transact", table)
         return await self.inner.transact(table, ops)
@@ -119,6 +122,9 @@ class CountingBlobStore:
     async def download_url(self, key: str, filename: str, ttl_seconds: int) -> str | None:
         self.calls["download_url"] += 1
         return await self.inner.download_url(key, filename, ttl_seconds)
+
+    async def provision(self) -> None:
+        await self.inner.provision()  # start-up, not a request: not counted
 
     def local_path(self, key: str) -> str | None:
         return self.inner.local_path(key)  # no storage call: a path on the local disk, or None
