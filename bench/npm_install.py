@@ -300,6 +300,9 @@ def start_feed(stack: ExitStack, label: str) -> Backend:
             "FEED_STORAGE_CONNECTION_STRING": azurite.connection_string,
             "FEED_TABLE_PREFIX": f"bench{suffix}",
             "FEED_BLOB_CONTAINER": azurite.container,
+            # Stated, so the warm GET's revalidation bound is computed from what the server really runs with.
+            "FEED_READ_FRESHNESS_SECONDS": str(READ_FRESHNESS_SECONDS),
+            "FEED_CACHE_SECONDS": str(CACHE_SECONDS),
         }
     feed = start_feed_process(stack, RUN_DIR / f"{label}-data", RUN_DIR / "logs" / f"{label}.log", env)
     backend = Backend(
@@ -568,12 +571,30 @@ def run_wrk(wrk: str, backend: Backend, url: str, seconds: int) -> dict[str, Any
     def per_request(value: float | None, scale: float = 1.0, digits: int = 3) -> float | None:
         return round(value * scale / requests, digits) if value is not None and requests else None
 
+    calls = used.calls.total if used.calls is not None else None
     return {
         **stats,
         "server_cpu_ms_per_request": per_request(used.server_cpu, 1000),
         "storage_cpu_ms_per_request": per_request(used.storage_cpu, 1000),
-        "storage_calls_per_request": per_request(used.calls.total if used.calls is not None else None, digits=4),
+        "storage_calls_per_request": per_request(calls, digits=4),
+        "storage_calls": calls,
+        "revalidation_bound": None if calls is None else revalidation_bound(seconds),
     }
+
+
+#: What the Azure feed runs with (the settings' defaults; the benchmark does not change them).
+READ_FRESHNESS_SECONDS, CACHE_SECONDS = 2.0, 5.0
+#: Lookups a warm GET revalidates: the package's revision every freshness window; the token, the
+#: organization and the feed every cache period.
+CACHED_LOOKUPS = 3
+
+
+def revalidation_bound(seconds: float) -> int:
+    """The most storage calls a run of ``seconds`` of warm GETs of one package may make when no GET makes
+    a call of its own: the periodic revalidations only (one per window, plus one at each edge)."""
+    windows = int(seconds // READ_FRESHNESS_SECONDS) + 2
+    cache_periods = int(seconds // CACHE_SECONDS) + 2
+    return windows + CACHED_LOOKUPS * cache_periods
 
 
 def bench_packument(wrk: str, backends: dict[str, Backend], package: Package, seconds: int) -> dict[str, Any]:
@@ -591,7 +612,8 @@ def bench_packument(wrk: str, backends: dict[str, Backend], package: Package, se
         storage = ""
         if stats["storage_calls_per_request"] is not None:
             storage = (
-                f"   storage calls/req {stats['storage_calls_per_request']}, Azurite CPU "
+                f"   storage calls {stats['storage_calls']} in {stats['requests']} GETs (revalidations allow "
+                f"{stats['revalidation_bound']}), Azurite CPU "
                 f"{fmt(stats['storage_cpu_ms_per_request'], '.3f')} ms/req"
             )
         print(
@@ -658,8 +680,15 @@ TARGETS = {  # Azure (Azurite) against embedded: (summary key, limit, "min" or "
     "warm_get_throughput": ("throughput", 0.8, "min"),
     "install_time": ("install", 1.1, "max"),
     "publish_time": ("publish", 3.0, "max"),
-    "storage_calls_per_warm_get": ("calls", 0.0, "max"),
+    "storage_calls_beyond_revalidation": ("calls", 0, "max"),
 }
+
+
+def calls_beyond_revalidation(stats: dict[str, Any]) -> int | None:
+    """Storage calls the warm GET run made beyond the periodic revalidations (target 0: a warm GET inside
+    the freshness window makes none)."""
+    calls, bound = stats.get("storage_calls"), stats.get("revalidation_bound")
+    return None if calls is None or bound is None else max(0, calls - bound)
 
 
 def azure_targets(summary: dict[str, Any]) -> dict[str, Any] | None:
@@ -671,7 +700,7 @@ def azure_targets(summary: dict[str, Any]) -> dict[str, Any] | None:
         "throughput": wrk.get("throughput_ratio_azure_over_feed"),
         "install": summary["install_seconds"]["ratio_azure_over_feed"],
         "publish": ratio(summary["publish_seconds"]["azure"], summary["publish_seconds"]["feed"]),
-        "calls": (wrk.get("azure") or {}).get("storage_calls_per_request"),
+        "calls": calls_beyond_revalidation(wrk.get("azure") or {}),
     }
     out = {}
     for name, (key, limit, kind) in TARGETS.items():
