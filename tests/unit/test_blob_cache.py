@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -10,7 +11,7 @@ from feed_core.domain.errors import NotFoundError
 from feed_core.service.blob_cache import BlobCache
 
 
-def _reader(data: bytes | None, reads: list[int]):  # type: ignore[no-untyped-def]
+def _reader(data: bytes | None, reads: list[int]) -> Callable[[], Awaitable[bytes | None]]:
     async def read() -> bytes | None:
         reads.append(1)
         await asyncio.sleep(0)
