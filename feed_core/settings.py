@@ -85,6 +85,20 @@ class Settings(BaseSettings):
         "FEED_DOWNLOAD_REDIRECT", True, "on Azure, answer downloads with a redirect to a short-lived SAS URL"
     )
     sas_ttl_seconds: int = setting("FEED_SAS_TTL_SECONDS", 300, "lifetime of those SAS URLs", ge=30)
+    download_redirect_min_bytes: int = setting(
+        "FEED_DOWNLOAD_REDIRECT_MIN_BYTES",
+        1024 * 1024,
+        "files smaller than this are sent by the worker, never redirected (a redirect costs the client a second "
+        "round trip)",
+        ge=0,
+    )
+    blob_cache_bytes: int = setting(
+        "FEED_BLOB_CACHE_BYTES",
+        64 * 1024 * 1024,
+        "memory per worker for package files smaller than FEED_DOWNLOAD_REDIRECT_MIN_BYTES, sent from memory once "
+        "read (0: off)",
+        ge=0,
+    )
     organization: str = setting("FEED_ORGANIZATION", "local", "the organization created on first start")
     admin_user: str = setting("FEED_ADMIN_USER", "admin", "the user name of that organization's administrator")
     admin_token: str = setting(

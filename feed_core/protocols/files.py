@@ -3,6 +3,7 @@ files being saved from an upstream as they arrive (stream-through)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.requests import Request
@@ -15,6 +16,8 @@ from feed_core.storage.packages import content_key
 
 #: A key ``azure.functions.AsgiMiddleware`` puts in the scope of every request it hands over.
 AZURE_FUNCTIONS_SCOPE_KEY = "azure_functions.invocation_id"
+
+log = logging.getLogger(__name__)
 
 
 async def serve_blob(
@@ -30,12 +33,19 @@ async def serve_blob(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """The bytes stored under ``sha256``. When the backend hands out short-lived URLs (Azure SAS) and
-    ``redirect`` is on, a 302 to it: clients drop Authorization when the host changes. ``size`` saves a
-    stat when the caller knows it; ``ranges`` serves HTTP Range requests where the store is a local disk."""
+    ``redirect`` is on, a file of at least ``FEED_DOWNLOAD_REDIRECT_MIN_BYTES`` (or of unknown ``size``)
+    is a 302 to it: clients drop Authorization when the host changes. A smaller one is sent by the worker,
+    from its memory once read (``service/blob_cache.py``): a second round trip would cost more than the
+    bytes. ``size`` saves a stat when the caller knows it; ``ranges`` serves HTTP Range requests where the
+    store is a local disk."""
     blobs = services.packages.store.blobs
     key = content_key(sha256)
     settings = services.settings
-    if redirect and settings.download_redirect:
+    cached = services.blobs.get(sha256)
+    if cached is not None:
+        size = len(cached)
+    small = size is not None and size < settings.download_redirect_min_bytes
+    if redirect and settings.download_redirect and not small:
         url = await blobs.download_url(key, filename, settings.sas_ttl_seconds)
         if url:
             return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
@@ -52,8 +62,21 @@ async def serve_blob(
     path = blobs.local_path(key) if ranges else None
     if path is not None:
         return FileResponse(path, media_type=media, headers=out)
+    if cached is None and services.blobs.holds(size):
+        cached = await services.blobs.load(sha256, size, lambda: _read_whole(services, key, filename))
+        if cached is None:
+            log.warning("the content of %s does not hold the %d bytes recorded; sent as stored", filename, size)
+    if cached is not None:
+        return Response(cached, media_type=media, headers=out)
     stream: AsyncIterator[bytes] = blobs.read(key)
     return StreamingResponse(stream, media_type=media, headers={**out, "Content-Length": str(size)})
+
+
+async def _read_whole(services: Services, key: str, filename: str) -> bytes:
+    data = await services.packages.store.blobs.read_all(key)
+    if data is None:
+        raise NotFoundError(f"the content of {filename} is missing")
+    return data
 
 
 def streams_through(request: Request) -> bool:

@@ -323,7 +323,10 @@ async def _download(
         digest = f.get("metadata_sha256") if metadata else f["sha256"]
         if not digest:
             raise NotFoundError(f"{wanted} has no separate core metadata file")
-        return await serve_blob(services, request, digest, wanted, media=media, redirect=not metadata, ranges=True)
+        size = None if metadata or not isinstance(f.get("size"), int) else f["size"]
+        return await serve_blob(
+            services, request, digest, wanted, media=media, size=size, redirect=not metadata, ranges=True
+        )
 
     if isinstance(found, dict):
         return await serve(found)

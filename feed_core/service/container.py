@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from feed_core.domain.clock import Clock, system_clock
 from feed_core.domain.models import Feed
+from feed_core.service.blob_cache import BlobCache
 from feed_core.service.cleanup import Cleanup
 from feed_core.service.feeds import FeedService
 from feed_core.service.identity import IdentityService
@@ -40,6 +41,7 @@ class Services:
     cleanup: Cleanup
     clock: Clock
     pages: PageCache
+    blobs: BlobCache
 
     async def close(self) -> None:
         await self.upstreams.close()
@@ -118,4 +120,5 @@ async def build_services(
         ),
         clock=clock,
         pages=PageCache(settings.page_cache_max_bytes),
+        blobs=BlobCache(settings.blob_cache_bytes, settings.download_redirect_min_bytes),
     )

@@ -365,7 +365,7 @@ class PackageService:
         version_etag, meta_etag = await self._store.commit_version(feed.id, record, meta)
         after = replace(meta, etag=meta_etag or None)
         self._reads.wrote(feed.id, before, after, [with_etag(record, version_etag)])
-        await self._reindex(feed, record.protocol, record.name, after, hint=record)
+        await self._reindex(feed, record.protocol, record.name, after, hint=record, created=before is None)
 
     async def _commit_changed(
         self, feed: Feed, before: PackageMeta | None, record: PackageVersion, meta: PackageMeta
@@ -374,7 +374,7 @@ class PackageService:
         version_etag, meta_etag = await self._store.update_version(feed.id, record, meta)
         after = replace(meta, etag=meta_etag or None)
         self._reads.wrote(feed.id, before, after, [with_etag(record, version_etag)])
-        await self._reindex(feed, record.protocol, record.name, after, hint=record)
+        await self._reindex(feed, record.protocol, record.name, after, hint=record, created=before is None)
 
     async def _reindex(
         self,
@@ -385,9 +385,12 @@ class PackageService:
         versions: list[PackageVersion] | None = None,
         *,
         hint: PackageVersion | None = None,
+        created: bool = False,
     ) -> None:
         """Bring the search index and the package-id map up to date with a write that just committed
-        ``meta``, still in the writer's turn (so this worker's index writes land in commit order).
+        ``meta``, still in the writer's turn (so this worker's index writes land in commit order). The
+        package-id row never changes once written, so only the write that ``created`` the package (there
+        was no meta row before it) writes it.
 
         What the latest version is comes from ``versions`` (every version row, when the writer knows
         them), else this worker's cached rows, else ``hint`` (the version just written) when the
@@ -410,9 +413,11 @@ class PackageService:
                 current, versions = await self._store.get_package(feed.id, protocol, name)
                 meta = current or meta
                 latest = _latest(meta, versions) if current is not None else None
-        package_id = self._store.put_package_id(feed.id, package_guid(feed.id, protocol, name), protocol, name)
+        writes: list[Awaitable[None]] = []
+        if created:
+            writes.append(self._store.put_package_id(feed.id, package_guid(feed.id, protocol, name), protocol, name))
         if latest is None:
-            await asyncio.gather(package_id, self._store.delete_index(feed.id, protocol, name))
+            await asyncio.gather(*writes, self._store.delete_index(feed.id, protocol, name))
             return
         desc = latest.manifest.get("description")
         keywords = latest.manifest.get("keywords")
@@ -424,7 +429,7 @@ class PackageService:
             meta.modified,
             latest.publisher,
         )
-        await asyncio.gather(package_id, self._store.put_index(feed.id, protocol, entry))
+        await asyncio.gather(*writes, self._store.put_index(feed.id, protocol, entry))
 
     async def _edit(
         self,

@@ -52,6 +52,8 @@ DEFAULT_IS_RIGHT_IN_AZURE: dict[str, str] = {
     "FEED_ADMIN_USER": "'admin', the user infra/README.md mints the first token for",
     "FEED_STORAGE_PROXY": "none: the app reaches its storage account directly",
     "FEED_SAS_TTL_SECONDS": "tuning knob",
+    "FEED_DOWNLOAD_REDIRECT_MIN_BYTES": "1 MiB: smaller files cost less sent by the worker than a second round trip",
+    "FEED_BLOB_CACHE_BYTES": "tuning knob (64 MiB per worker, within the instance memory)",
     "FEED_PUBLIC_URL": "taken from each request (Functions passes the public https URL); set it for a custom domain",
     "FEED_TRUSTED_PROXIES": "none: the Functions host passes the public URL; no forwarded header is believed",
     "FEED_MAX_UPLOAD_BYTES": "100 MiB, the Functions HTTP request size limit in any case",
