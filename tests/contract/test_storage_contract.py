@@ -359,6 +359,49 @@ async def test_transact_delete_of_missing_row_is_a_no_op(storage: Storage) -> No
     assert [e.row_key for e in await storage.tables.query(T, "p")] == ["a"]
 
 
+async def test_transact_carries_any_key_and_every_property_type(storage: Storage) -> None:
+    """Transactions are encoded apart from single-row writes on Azure: same keys, same types, same rows."""
+    keys = [*WEIRD_ROW_KEYS, "it's", "''"]
+    props: dict[str, Value] = {
+        "text": "é\"'\\\n" + "x" * 20_000,
+        "small": -7,
+        "big": 2**40,
+        "ratio": 1.5,
+        "whole": 2.0,
+        "yes": True,
+        "no": False,
+        "nothing": None,
+    }
+    first = await storage.tables.transact(
+        T, [TableOp(OpKind.INSERT, Entity(WEIRD_PARTITION, rk, {**props, "i": i})) for i, rk in enumerate(keys)]
+    )
+    assert len(first) == len(keys) and all(first)
+    # Conditional replace, unconditional replace, insert-or-replace and delete, each on an awkward key.
+    etags = await storage.tables.transact(
+        T,
+        [
+            TableOp(OpKind.UPDATE, Entity(WEIRD_PARTITION, "it's", {"i": 100}, first[-2])),
+            TableOp(OpKind.UPDATE, Entity(WEIRD_PARTITION, "a/b", {"i": 101})),
+            TableOp(OpKind.UPSERT, Entity(WEIRD_PARTITION, "a#d", {"i": 102})),
+            TableOp(OpKind.UPSERT, Entity(WEIRD_PARTITION, "new/σ'", {"i": 103})),
+            TableOp(OpKind.DELETE, Entity(WEIRD_PARTITION, "''", {}, first[-1])),
+            TableOp(OpKind.DELETE, Entity(WEIRD_PARTITION, "a?e")),
+        ],
+    )
+    assert all(etags[:4]) and etags[4:] == ["", ""]
+    rows = {e.row_key: e for e in await storage.tables.query(T, WEIRD_PARTITION)}
+    assert set(rows) == set(keys) - {"''", "a?e"} | {"new/σ'"}
+    assert [rows[k].get_int("i") for k in ("it's", "a/b", "a#d", "new/σ'")] == [100, 101, 102, 103]
+    assert [rows[k].etag for k in ("it's", "a/b", "a#d", "new/σ'")] == etags[:4]
+    kept = rows["a\U0001f600"]
+    assert kept.etag == first[keys.index("a\U0001f600")]
+    stored = {k: v for k, v in kept.properties.items() if k != "i" and v is not None}  # None: absent on Azure
+    assert stored == {k: v for k, v in props.items() if v is not None}
+    assert type(kept.properties["big"]) is int and type(kept.properties["whole"]) is float
+    with pytest.raises(EtagMismatchError):  # the etags a transaction returns are the rows' real ones
+        await storage.tables.transact(T, [TableOp(OpKind.UPDATE, Entity(WEIRD_PARTITION, "it's", {}, first[-2]))])
+
+
 async def test_transact_across_partitions_is_rejected(storage: Storage) -> None:
     with pytest.raises(ValueError, match="partition"):
         await storage.tables.transact(
