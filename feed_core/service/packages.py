@@ -213,7 +213,7 @@ class PackageService:
             updated = replace(updated, rev=updated.rev + 1, modified=now, dist_tags={**updated.dist_tags, **new.tags})
             if "latest" not in updated.dist_tags:
                 updated.dist_tags["latest"] = new.version
-            await self._commit_new(feed, meta, record, _with_origin(updated, record))
+            await self._commit(feed, meta, record, _with_origin(updated, record), new=True)
 
         busy = f"{new.name}@{new.version} is being published concurrently; try again"
         await self._write(feed, new.protocol, new.name, attempt, busy)
@@ -275,12 +275,12 @@ class PackageService:
                     publisher=caller.user,
                     files=[entry],
                 )
-                await self._commit_new(feed, meta, record, _with_origin(updated, record))
+                await self._commit(feed, meta, record, _with_origin(updated, record), new=True)
                 return record, True
             if _holds_file(feed, existing, new):
                 return existing, False
             record = replace(existing, files=[*existing.files, entry])
-            await self._commit_changed(feed, meta, record, updated)
+            await self._commit(feed, meta, record, updated, new=False)
             return record, True
 
         busy = f"{new.name} {new.version} is being published concurrently; try again"
@@ -324,7 +324,7 @@ class PackageService:
             updated = meta or _new_meta(record.protocol, record.name, now)
             updated = replace(updated, rev=updated.rev + 1, modified=now)
             if existing is None:
-                await self._commit_new(feed, meta, record, _with_origin(updated, record))
+                await self._commit(feed, meta, record, _with_origin(updated, record), new=True)
                 return record, True
             if existing.deleted:
                 raise _exists_error(feed, existing)
@@ -333,7 +333,7 @@ class PackageService:
             if not extra:
                 return existing, False
             merged = replace(existing, files=[*existing.files, *extra])  # another file of a saved version
-            await self._commit_changed(feed, meta, merged, updated)
+            await self._commit(feed, meta, merged, updated, new=False)
             return merged, True
 
         busy = f"{record.name}@{record.version} is being saved concurrently; try again"
@@ -358,20 +358,12 @@ class PackageService:
         meta_read = self._store.get_meta(feed.id, protocol, name)
         return await asyncio.gather(meta_read, self._store.get_version(feed.id, protocol, name, number))
 
-    async def _commit_new(
-        self, feed: Feed, before: PackageMeta | None, record: PackageVersion, meta: PackageMeta
+    async def _commit(
+        self, feed: Feed, before: PackageMeta | None, record: PackageVersion, meta: PackageMeta, *, new: bool
     ) -> None:
-        """Insert a version row with the meta row, then tell the read cache and the index."""
-        version_etag, meta_etag = await self._store.commit_version(feed.id, record, meta)
-        after = replace(meta, etag=meta_etag or None)
-        self._reads.wrote(feed.id, before, after, [with_etag(record, version_etag)])
-        await self._reindex(feed, record.protocol, record.name, after, hint=record, created=before is None)
-
-    async def _commit_changed(
-        self, feed: Feed, before: PackageMeta | None, record: PackageVersion, meta: PackageMeta
-    ) -> None:
-        """Rewrite one version row with the meta row, then tell the read cache and the index."""
-        version_etag, meta_etag = await self._store.update_version(feed.id, record, meta)
+        """Insert (``new``) or rewrite one version row with the meta row, then tell the read cache and the index."""
+        write = self._store.commit_version if new else self._store.update_version
+        version_etag, meta_etag = await write(feed.id, record, meta)
         after = replace(meta, etag=meta_etag or None)
         self._reads.wrote(feed.id, before, after, [with_etag(record, version_etag)])
         await self._reindex(feed, record.protocol, record.name, after, hint=record, created=before is None)

@@ -24,6 +24,7 @@ from typing import Any
 from feed_core.domain.models import PackageMeta, PackageVersion
 from feed_core.domain.upstream_rules import Origin
 from feed_core.storage.bulk import delete_partitions, delete_rows
+from feed_core.storage.group_commit import GroupCommit
 from feed_core.storage.ports import BlobStore, Entity, OpKind, PutOutcome, TableOp, TableStore
 
 PACKAGES, PACKAGE_INDEX, PACKAGE_IDS = "packages", "packageindex", "packageids"
@@ -58,6 +59,8 @@ class PackageStore:
     def __init__(self, tables: TableStore, blobs: BlobStore) -> None:
         self._t = tables
         self._b = blobs
+        # The index and package-id rows of a feed share a partition: concurrent publishes share their writes.
+        self._grouped = GroupCommit(tables)
 
     # reads ---------------------------------------------------------------------------------------
     async def get_meta(self, feed_id: str, protocol: str, name: str) -> PackageMeta | None:
@@ -217,31 +220,35 @@ class PackageStore:
 
     # search index --------------------------------------------------------------------------------
     async def put_index(self, feed_id: str, protocol: str, entry: IndexEntry) -> None:
-        await self._t.upsert(
+        await self._grouped.write(
             PACKAGE_INDEX,
-            Entity(
-                f"{feed_id}|{protocol}",
-                entry.name,
-                {
-                    "latest": entry.latest,
-                    "description": entry.description[:2000],
-                    "keywords": json.dumps(entry.keywords[:50]),
-                    "modified": entry.modified,
-                    "publisher": entry.publisher,
-                },
+            TableOp(
+                OpKind.UPSERT,
+                Entity(
+                    f"{feed_id}|{protocol}",
+                    entry.name,
+                    {
+                        "latest": entry.latest,
+                        "description": entry.description[:2000],
+                        "keywords": json.dumps(entry.keywords[:50]),
+                        "modified": entry.modified,
+                        "publisher": entry.publisher,
+                    },
+                ),
             ),
         )
 
     async def put_package_id(self, feed_id: str, package_id: str, protocol: str, name: str) -> None:
         """Remember which package a stable package GUID stands for (Azure routes address packages by GUID)."""
-        await self._t.upsert(PACKAGE_IDS, Entity(feed_id, package_id, {"protocol": protocol, "name": name}))
+        row = Entity(feed_id, package_id, {"protocol": protocol, "name": name})
+        await self._grouped.write(PACKAGE_IDS, TableOp(OpKind.UPSERT, row))
 
     async def package_by_id(self, feed_id: str, package_id: str) -> tuple[str, str] | None:
         e = await self._t.get(PACKAGE_IDS, feed_id, package_id.lower())
         return None if e is None else (e.get_str("protocol"), e.get_str("name"))
 
     async def delete_index(self, feed_id: str, protocol: str, name: str) -> None:
-        await self._t.delete(PACKAGE_INDEX, f"{feed_id}|{protocol}", name)
+        await self._grouped.write(PACKAGE_INDEX, TableOp(OpKind.DELETE, Entity(f"{feed_id}|{protocol}", name)))
 
     async def list_index(self, feed_id: str, protocol: str) -> list[IndexEntry]:
         return [
