@@ -6,6 +6,8 @@ package's rows share one partition, a publish writes the version row and the met
 transaction: that write is the commit point, made only after the content blob is stored. Table
 ``packageindex`` (partition ``<feed id>|<protocol>``, row = name) lists a feed's packages for search;
 ``packageids`` (partition = feed id, row = package GUID) maps Azure-style package ids back to names.
+Both are written unconditionally, after the commit, through a group commit: concurrent publishes of one
+feed share transactions of these rows (``group_commit``), and each returns once its own row is written.
 
 Bytes live in blobs keyed by their sha-256 (``content/sha256/<hex>``), so identical content is kept
 once, shared by every feed that holds it. Version manifests too large for a table property go to
