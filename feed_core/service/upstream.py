@@ -419,11 +419,14 @@ class UpstreamService:
                 new = replace(entry, fetched_at=now, attempted_at=now, error=None, permanent=False)
             elif fetched.status == "ok":
                 package = await self._parse(protocol, fetched.body, name, source)
-                blob_key = await self._state.store_document(fetched.body)
                 if len(package.versions) > _FLOORS_IN_THREAD_VERSIONS:
                     floors = await asyncio.to_thread(_floors_after, entry, package, self._clock())
                 else:
                     floors = _floors_after(entry, package, self._clock())
+                # Two independent writes (the document, its floors), together: the meta row naming both follows.
+                blob_key, floors_key = await asyncio.gather(
+                    self._state.store_document(fetched.body), self._state.store_floors(floors)
+                )
                 new = _Entry(
                     package,
                     blob_key,
@@ -433,7 +436,7 @@ class UpstreamService:
                     now,
                     size=len(fetched.body),
                     floors=floors,
-                    floors_key=await self._state.store_floors(floors),
+                    floors_key=floors_key,
                 )
             else:
                 new = _Entry(None, "", None, None, now, now)
