@@ -25,6 +25,7 @@ from feed_core.api import rest
 from feed_core.protocols import npm, pypi
 from feed_core.protocols.http import body_deadline, declared_length, json_response
 from feed_core.service.container import Services, build_services
+from feed_core.service.stream_through import StreamAborted
 from feed_core.settings import Settings, SettingsError
 from feed_core.storage.ports import StorageNotProvisionedError
 
@@ -33,6 +34,19 @@ log = logging.getLogger("feed_core")
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class _CutShortFilter(logging.Filter):
+    """Drops the ASGI server's error report (with its traceback) for a response the app cut short on purpose
+    (``StreamAborted``): the app logs one warning line for it instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], StreamAborted))
+
+
+_CUT_SHORT_FILTER = _CutShortFilter()
+#: uvicorn reports an exception that ends a started response on this logger.
+ASGI_SERVER_LOGGER = "uvicorn.error"
 
 
 #: Called once start-up is done, with the administrator token it created (``serve`` prints it), if any.
@@ -56,6 +70,7 @@ class FeedApp:
         self._settings = settings
         self._services = services
         self._lock = asyncio.Lock()
+        logging.getLogger(ASGI_SERVER_LOGGER).addFilter(_CUT_SHORT_FILTER)  # once: the same filter is not added twice
         self._with_jobs = with_jobs
         self._mint_admin_token = mint_admin_token
         self._on_started = on_started
@@ -99,7 +114,13 @@ class FeedApp:
             return
         request = Request(scope, receive)
         response = await self._route(request)
-        await response(scope, receive, send)
+        try:
+            await response(scope, receive, send)
+        except StreamAborted as cut:
+            # Raised on so that the server closes the connection short of the body's end: no client may take
+            # it for a complete file. The cause was logged where it was found.
+            log.warning("%s %s: %s", request.method, request.url.path, cut)
+            raise
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

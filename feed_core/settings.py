@@ -179,7 +179,7 @@ class Settings(BaseSettings):
     upstream_download_timeout: float = setting(
         "FEED_UPSTREAM_DOWNLOAD_TIMEOUT_SECONDS",
         120.0,
-        "overall budget of fetching one package file from upstream",
+        "overall budget of fetching one package file from upstream, and again of storing it and committing its version",
         ge=1,
     )
     upstream_max_document_bytes: int = setting(

@@ -83,9 +83,10 @@ def streams_through(request: Request) -> bool:
     """Whether a request for a file not saved yet is answered while it downloads. A HEAD, a Range or a
     conditional request waits for the save and is then answered from storage like any other. So does a
     request through the Azure Functions host: its ASGI adapter buffers whole responses, so streaming would
-    send nothing sooner and would carry the file through the worker's memory instead of a redirect. So does an
-    HTTP/1.0 request (a proxy's, often): without a declared length its body ends by closing the connection, so a
-    body cut short would look complete."""
+    send nothing sooner and would carry the file through the worker's memory instead of a redirect; and the
+    host may freeze the worker once the response is sent, so there the save must end before the answer. So
+    does an HTTP/1.0 request (a proxy's, often): without a declared length its body ends by closing the
+    connection, so a body cut short would look complete."""
     headers = request.headers
     if AZURE_FUNCTIONS_SCOPE_KEY in request.scope or request.scope.get("http_version") == "1.0":
         return False
@@ -102,14 +103,16 @@ async def serve_flight(
 ) -> Response:
     """A file being saved from an upstream, sent as it arrives (see ``service/stream_through.py``): the
     status line waits for the first bytes released, so a failure before them is a plain error response,
-    and a failure after them cuts the body short. ``stored`` answers from storage instead, when the version
-    that was committed is not the file downloaded. ``sha256``, when known before the download, is the ETag."""
+    and a failure after them (before the file is verified) cuts the body short. The response ends once the
+    file is verified, while it is still being stored and committed. ``stored`` answers from storage instead,
+    when the version that was committed is not the file downloaded. ``sha256``, when known before the
+    download, is the ETag."""
     if not await flight.started():
         return await stored()
     out = {"Cache-Control": "private, max-age=31536000, immutable", **(headers or {})}
     if sha256:
         out["ETag"] = f'"{sha256}"'
-    size = flight.spool.size if flight.done else flight.declared_size
+    size = flight.spool.size if flight.complete else flight.declared_size
     if size is not None:
         out["Content-Length"] = str(size)
     return StreamingResponse(flight.body(), media_type=media, headers=out)

@@ -9,6 +9,7 @@ protocol adapters cache what they build under that fingerprint, and only on a mi
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -271,6 +272,10 @@ def transient_version(protocol: str, name: str, source: UpstreamSource, uv: Upst
     )
 
 
+#: Resolutions a worker keeps (a few MB at most: they share their versions with the read and upstream caches).
+_RESOLUTIONS_KEPT = 512
+
+
 class Resolver:
     def __init__(
         self, packages: PackageService, upstreams: UpstreamService, state: UpstreamStateStore, cache_seconds: float
@@ -279,6 +284,7 @@ class Resolver:
         self._upstreams = upstreams
         self._state = state
         self._behaviours: LoadingCache[tuple[str, str, str], Behaviour] = LoadingCache(cache_seconds)
+        self._resolved: OrderedDict[tuple[str, ...], Resolution] = OrderedDict()
 
     async def behaviour(self, feed: Feed, protocol: str, name: str) -> Behaviour:
         return await self._behaviours.get(
@@ -395,7 +401,23 @@ class Resolver:
 
     async def resolve(self, lookup: Lookup, now: datetime) -> Resolution:
         """Apply search order, upstream behaviour and release age. ``NotFoundError`` when nothing has
-        the package; ``UpstreamError`` (502) when nothing here has it and every upstream failed."""
+        the package; ``UpstreamError`` (502) when nothing here has it and every upstream failed.
+
+        The last resolutions are kept per worker under the lookup's fingerprint, which changes with everything
+        they depend on (as a built listing is kept): a client's tarball request after its packument request
+        then costs no second pass over every version."""
+        key = (lookup.feed.id, lookup.view.id, lookup.protocol, lookup.name, lookup.fingerprint)
+        kept = self._resolved.get(key)
+        if kept is not None:
+            self._resolved.move_to_end(key)
+            return replace(kept, lookup=lookup)  # this caller's lookup: it says how much errors may tell
+        resolution = await self._resolve(lookup, now)
+        self._resolved[key] = resolution
+        while len(self._resolved) > _RESOLUTIONS_KEPT:
+            self._resolved.popitem(last=False)
+        return resolution
+
+    async def _resolve(self, lookup: Lookup, now: datetime) -> Resolution:
         feed, name = lookup.feed, lookup.name
         meta, versions = await self._packages.package(feed, lookup.protocol, name)
         in_view = {v.version: v for v in versions_in_view(versions, lookup.view)}

@@ -1,12 +1,14 @@
 """One upstream download shared by every request for the file while it is in flight (stream-through).
 
 The engine (``service/upstream.py``) runs the download as a task of its own: it appends what the upstream
-sends to a ``Spool``, releasing all but the last ``HOLD_BACK_BYTES`` to readers as it goes. Only once the
-whole file is verified, stored and its version committed does it release the rest. When anything fails
-(a digest mismatch, an upstream error mid-body, the size bound, the commit) the flight fails instead, and
-every reader raises ``StreamAborted`` before the end of the body: the server then closes the connection
+sends to a ``Spool``, releasing all but the last ``HOLD_BACK_BYTES`` to readers as it goes. Once the whole
+file is verified (every declared hash and its contents), it releases the rest (``Flight.verified``): readers
+complete while the file is stored and its version committed, which they do not wait for. When the download
+fails before that (a digest mismatch, an upstream error mid-body, the size bound), the flight fails instead,
+and every reader raises ``StreamAborted`` before the end of the body: the server then closes the connection
 without completing the response (short of its ``Content-Length``, or without the last chunk of a chunked
-body), so no client ever holds a complete body of a file the feed did not save.
+body), so no client ever holds a complete body of a file that did not pass verification. A failure of the
+store or the commit after that fails only the save: it is logged, and the next request saves the file again.
 
 Readers come and go freely: a request that joins late first gets the bytes released so far, read back
 from the spool, then follows along; a reader that disconnects does not affect the download or the save.
@@ -22,8 +24,8 @@ from collections.abc import AsyncIterator
 
 from feed_core.domain.models import PackageVersion
 
-#: Bytes at the end of a file that no reader gets before the file is verified, stored and committed.
-#: Files up to this size are answered only once saved, so a refused one still gets a plain error status.
+#: Bytes at the end of a file that no reader gets before the whole file is verified.
+#: Files up to this size are answered only once verified, so a refused one still gets a plain error status.
 HOLD_BACK_BYTES = 64 * 1024
 READ_BYTES = 256 * 1024
 
@@ -90,6 +92,7 @@ class Flight:
         self.spool = Spool(memory_bytes)
         self.declared_size: int | None = None  # the upstream's Content-Length, when it is the file's size
         self.released = 0
+        self.complete = False  # verified and wholly released: readers finish whatever becomes of the save
         self.storing = False  # past the download: storing and committing, which nothing should cancel
         self._saved: asyncio.Future[PackageVersion] = asyncio.get_running_loop().create_future()
         self._served_matches = True
@@ -108,12 +111,21 @@ class Flight:
             self.released = released
             self._changed()
 
+    def verified(self) -> None:
+        """The whole file passed verification: release the rest. Storing and committing it come next; readers
+        no longer depend on them."""
+        self.released = self.spool.size
+        self.complete = True
+        self._changed()
+
     def finish(self, saved: PackageVersion, *, served_matches: bool) -> None:
-        """Saved: release the rest. ``served_matches`` is false when the version committed is not the one
-        streamed (a concurrent publish won): readers that already sent bytes abort, the others serve it."""
+        """Saved. ``served_matches`` is false when the version committed is not the one streamed (a concurrent
+        publish won): a request that has not started serves the committed one from storage; one that was sent
+        the verified file in full keeps it, and one cut off before that point (never the case once the file
+        was verified) is aborted."""
         self._served_matches = served_matches
         if served_matches:
-            self.released = self.spool.size
+            self.verified()
         self._saved.set_result(saved)
         self._changed()
 
@@ -134,10 +146,13 @@ class Flight:
 
     async def started(self) -> bool:
         """Wait until there is something to send or the flight ended. Raises the flight's error when it
-        failed before this request started (the request then gets a plain error response). False when
-        the saved version is not the file streamed: serve the saved one from storage instead."""
+        failed before the file was verified and before this request started (the request then gets a plain
+        error response). False when the saved version is not the file streamed: serve the saved one from
+        storage instead."""
         while True:
             wake = self._wake
+            if self.complete and not (self.done and not self._served_matches):
+                return True  # verified: sent in full even when storing or committing it fails
             if self.done:
                 await self.saved()  # raises its error: nothing was sent to this request yet
                 return self._served_matches
@@ -146,17 +161,18 @@ class Flight:
             await wake.wait()
 
     async def body(self) -> AsyncIterator[bytes]:
-        """The file from its first byte, following the download; raises ``StreamAborted`` if it fails."""
+        """The file from its first byte, following the download; raises ``StreamAborted`` if the download fails
+        before the file is verified."""
         offset = 0
         while True:
             wake = self._wake
-            if self.done and (self._saved.exception() is not None or not self._served_matches):
-                raise StreamAborted("the upstream download failed or was not saved; the response is cut short")
             if offset < self.released:
                 block = await self.spool.read(offset, min(READ_BYTES, self.released - offset))
                 offset += len(block)
                 yield block
                 continue
-            if self.done:
+            if self.complete:
                 return
+            if self.done:
+                raise StreamAborted("the upstream download failed or was not saved; the response is cut short")
             await wake.wait()

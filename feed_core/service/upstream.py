@@ -15,8 +15,8 @@ Saving: a version's file is streamed from the upstream, hashed as it arrives, ch
 hashes the upstream declared, and only then stored and committed with its provenance. Files that
 belong together (a Python file and its core metadata file) are all verified before any is stored.
 A download for a request runs as a task of its own (``stream_save``), shared by every request for the
-file meanwhile; they receive its bytes as they arrive, all but the last ones until it is committed
-(``service/stream_through.py``).
+file meanwhile; they receive its bytes as they arrive, all but the last ones until it is verified, and
+do not wait for the store and the commit (``service/stream_through.py``).
 
 Errors: what a client is told names the upstream only ("upstream 'x' is unavailable"); the cause,
 with addresses and status codes, goes to the log and to the health record administrators read.
@@ -253,6 +253,11 @@ class UpstreamService:
             await self._http.aclose()
             self._http = None
 
+    async def stores_done(self) -> None:
+        """Wait for the saves past their download (storing and committing, which no requester waits for) to end."""
+        while storing := [task for task, flight in self._saving.items() if flight.storing and not task.done()]:
+            await asyncio.wait(storing)
+
     def _now(self) -> float:
         return self._clock().timestamp()
 
@@ -414,11 +419,14 @@ class UpstreamService:
                 new = replace(entry, fetched_at=now, attempted_at=now, error=None, permanent=False)
             elif fetched.status == "ok":
                 package = await self._parse(protocol, fetched.body, name, source)
-                blob_key = await self._state.store_document(fetched.body)
                 if len(package.versions) > _FLOORS_IN_THREAD_VERSIONS:
                     floors = await asyncio.to_thread(_floors_after, entry, package, self._clock())
                 else:
                     floors = _floors_after(entry, package, self._clock())
+                # Two independent writes (the document, its floors), together: the meta row naming both follows.
+                blob_key, floors_key = await asyncio.gather(
+                    self._state.store_document(fetched.body), self._state.store_floors(floors)
+                )
                 new = _Entry(
                     package,
                     blob_key,
@@ -428,7 +436,7 @@ class UpstreamService:
                     now,
                     size=len(fetched.body),
                     floors=floors,
-                    floors_key=await self._state.store_floors(floors),
+                    floors_key=floors_key,
                 )
             else:
                 new = _Entry(None, "", None, None, now, now)
@@ -887,20 +895,12 @@ class UpstreamService:
     ) -> None:
         try:
             digests = await self._stream_verified(flight, plan)
+            await self._keep_side_file(plan)  # files that belong together are all verified before any is sent
+            flight.verified()  # readers finish now; the save goes on without them
             flight.storing = True
-            if plan.side is not None and await self._packages.blobs.renew(content_key(plan.side.sha256)) is None:
-                # the core metadata file, verified and stored before its file (as a side file would be)
-                side = plan.side
-                await self._single_flight(
-                    ("side", side.sha256), lambda: self._download(plan.source, side.label, side.url, sha256=side.sha256)
-                )
-            await self._packages.blobs.put_if_absent(
-                content_key(digests.hex("sha256")), flight.spool.chunks(), "application/octet-stream"
-            )
-            saved = await commit(plan.record(digests))
+            saved = await self._store_and_commit(flight, plan, digests, commit)
         except Exception as exc:
-            if not isinstance(exc, FeedError):  # a fault, not a refusal: the log has it even when no reader waits
-                log.exception("saving %s from upstream %s failed", plan.label, plan.source.name)
+            self._log_failed_save(plan, flight, exc)
             flight.fail(exc)
         except BaseException:  # cancelled (the service is closing): its readers get an error of their own
             flight.fail(UpstreamError(f"saving {plan.label} was interrupted; nothing was saved, try again"))
@@ -910,6 +910,53 @@ class UpstreamService:
         finally:
             if self._streams.get(key) is flight:
                 del self._streams[key]
+
+    async def _store_and_commit(
+        self,
+        flight: Flight,
+        plan: FileSave,
+        digests: Digests,
+        commit: Callable[[PackageVersion], Awaitable[PackageVersion]],
+    ) -> PackageVersion:
+        """Store a verified file and commit its version, within ``FEED_UPSTREAM_DOWNLOAD_TIMEOUT_SECONDS``. The
+        blob put is atomic and the commit comes last, so a failure or the time running out leaves at most an
+        unreferenced blob, which garbage collection removes."""
+        budget = self._settings.upstream_download_timeout
+        try:
+            async with asyncio.timeout(budget):
+                await self._packages.blobs.put_if_absent(
+                    content_key(digests.hex("sha256")), flight.spool.chunks(), "application/octet-stream"
+                )
+                return await commit(plan.record(digests))
+        except TimeoutError:
+            raise UpstreamError(
+                f"storing {plan.label} from upstream {plan.source.name} took longer than {budget:.0f} s "
+                "(FEED_UPSTREAM_DOWNLOAD_TIMEOUT_SECONDS); it was not saved, the next request saves it again"
+            ) from None
+
+    async def _keep_side_file(self, plan: FileSave) -> None:
+        """The core metadata file of ``plan``'s file, verified and stored unless held already (installers
+        usually fetched it first); stored before its file, as a side file would be."""
+        side = plan.side
+        if side is not None and await self._packages.blobs.renew(content_key(side.sha256)) is None:
+            await self._single_flight(
+                ("side", side.sha256), lambda: self._download(plan.source, side.label, side.url, sha256=side.sha256)
+            )
+
+    @staticmethod
+    def _log_failed_save(plan: FileSave, flight: Flight, exc: Exception) -> None:
+        """A refusal before the file was verified is the client's answer (and was logged where it was found);
+        a fault, or any failure once the file was sent in full, goes to the log even when no reader waits."""
+        if flight.complete:
+            log.warning(
+                "%s from upstream %s was sent to its requesters but not saved: %s; the next request saves it again",
+                plan.label,
+                plan.source.name,
+                exc,
+                exc_info=None if isinstance(exc, FeedError) else exc,
+            )
+        elif not isinstance(exc, FeedError):
+            log.error("saving %s from upstream %s failed", plan.label, plan.source.name, exc_info=exc)
 
     async def _stream_verified(self, flight: Flight, plan: FileSave) -> Digests:
         """Download ``plan``'s file into ``flight`` while hashing it; check every declared hash and the file's

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from feed_core.app import create_app
+from feed_core.app import Receive, Scope, Send, create_app
 from feed_core.service.container import Services, build_services
 from feed_core.settings import Settings
 from tests.npm_packages import publish_body
@@ -89,15 +89,27 @@ async def services(make_settings: SettingsFactory, clock: MutableClock) -> Async
     await svc.close()
 
 
+def in_process(svc: Services) -> httpx.ASGITransport:
+    """The app as an in-process transport. A response is handed over once the saves it started have been stored
+    and committed: the app answers as soon as an upstream file is verified and commits it afterwards, which
+    ``tests/api/test_stream_through.py`` shows over real HTTP; here each request sees the previous ones' saves."""
+    app = create_app(services=svc)
+
+    async def settled(scope: Scope, receive: Receive, send: Send) -> None:
+        await app(scope, receive, send)
+        if scope["type"] == "http":
+            await svc.upstreams.stores_done()
+
+    return httpx.ASGITransport(app=settled)
+
+
 @asynccontextmanager
 async def running_api(settings: Settings, clock: MutableClock | None = None) -> AsyncIterator[Api]:
     """Services built from ``settings`` behind the ASGI app, with an httpx client on it."""
     svc = await build_services(settings, clock=clock or MutableClock())
     await svc.identity.bootstrap(ORG, settings.admin_user, ADMIN_TOKEN)
     try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(services=svc)), base_url="http://feed.test"
-        ) as http:
+        async with httpx.AsyncClient(transport=in_process(svc), base_url="http://feed.test") as http:
             yield Api(http, svc)
     finally:
         await svc.close()
@@ -187,8 +199,7 @@ class Api:
 
 @pytest.fixture
 async def api(services: Services) -> AsyncIterator[Api]:
-    app = create_app(services=services)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://feed.test") as http:
+    async with httpx.AsyncClient(transport=in_process(services), base_url="http://feed.test") as http:
         yield Api(http, services)
 
 

@@ -11,17 +11,20 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import logging
 import os
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 
 from feed_core.app import create_app
+from feed_core.domain.models import PackageVersion
 from feed_core.service.container import build_services
 from feed_core.service.stream_through import HOLD_BACK_BYTES
 from feed_core.settings import Settings
@@ -78,11 +81,13 @@ async def upstream() -> AsyncIterator[GatedUpstream]:
     await gated.stop()
 
 
-@pytest.fixture
-async def feed(make_settings: SettingsFactory, clock: MutableClock, upstream: GatedUpstream) -> AsyncIterator[Api]:
+@contextlib.asynccontextmanager
+async def gated_feed(
+    make_settings: SettingsFactory, clock: MutableClock, upstream: GatedUpstream, **overrides: float
+) -> AsyncIterator[Api]:
     """A feed whose upstreams are the gated registry (npm) and index (PyPI); carol collaborator, bob reader."""
-    settings = make_settings(upstream_timeout=2.0, upstream_connect_timeout=1.0, upstream_download_timeout=20.0)
-    async with serving(settings, clock) as api:
+    timeouts = {"upstream_timeout": 2.0, "upstream_connect_timeout": 1.0, "upstream_download_timeout": 20.0}
+    async with serving(make_settings(**{**timeouts, **overrides}), clock) as api:
         await api.create_feed("feed")
         sources = [
             {"name": "gated-npm", "protocol": "npm", "location": upstream.url, "upstreamSourceType": "public"},
@@ -91,6 +96,12 @@ async def feed(make_settings: SettingsFactory, clock: MutableClock, upstream: Ga
         r = await api.http.patch(f"{FEEDS}/feed", json={"upstreamSources": sources}, headers=api.auth())
         assert r.status_code == 200, r.text
         await api.staff("feed")
+        yield api
+
+
+@pytest.fixture
+async def feed(make_settings: SettingsFactory, clock: MutableClock, upstream: GatedUpstream) -> AsyncIterator[Api]:
+    async with gated_feed(make_settings, clock, upstream) as api:
         yield api
 
 
@@ -166,6 +177,15 @@ async def version_status(api: Api, cold: Cold) -> int:
     return (await api.http.get(cold.info, headers=api.auth())).status_code
 
 
+async def saved_soon(api: Api, cold: Cold) -> None:
+    """The version is committed within a few seconds: a body ends once its file is verified, and the store and the
+    commit finish after it."""
+    deadline = time.monotonic() + 10
+    while await version_status(api, cold) != 200:
+        assert time.monotonic() < deadline, "the version was not saved"
+        await asyncio.sleep(0.02)
+
+
 async def stored(api: Api, data: bytes) -> bool:
     return await api.services.packages.store.blobs.stat(content_key(hashlib.sha256(data).hexdigest())) is not None
 
@@ -194,14 +214,15 @@ async def test_first_bytes_reach_the_client_while_the_upstream_is_still_sending(
         gate.set()
         body = first + b"".join([piece async for piece in pieces])
     assert body == cold.data
-    assert await version_status(feed, cold) == 200
+    await saved_soon(feed, cold)
     assert upstream.requests[cold.upstream_path] == 1
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_a_mismatch_cuts_the_body_short_and_stores_nothing(
-    feed: Api, upstream: GatedUpstream, protocol: str
+    feed: Api, upstream: GatedUpstream, protocol: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING)
     gate = asyncio.Event()
     cold = add_cold(upstream, protocol, f"tampered-{protocol}", tamper=True, gate=gate)
     received = await bytes_before_the_cut(feed, cold, gate)
@@ -214,6 +235,11 @@ async def test_a_mismatch_cuts_the_body_short_and_stores_nothing(
     with pytest.raises(CUT_SHORT):
         await feed.http.get(cold.url, headers=feed.auth("carol"))
     assert upstream.requests[cold.upstream_path] == 2
+    # Cut short on purpose: one warning line per response, no server error with a traceback.
+    cuts = [r for r in caplog.records if r.name == "feed_core" and "cut short" in r.getMessage()]
+    assert len(cuts) == 2 and all(r.levelno == logging.WARNING and not r.exc_info for r in cuts)
+    assert cold.url.split("?")[0] in cuts[0].getMessage()
+    assert not [r for r in caplog.records if r.name.startswith("uvicorn") and r.levelno >= logging.ERROR]
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -261,6 +287,7 @@ async def test_the_saved_version_keeps_its_provenance_and_is_served_from_storage
     cold = add_cold(upstream, protocol, f"kept-{protocol}")
     r = await feed.http.get(cold.url, headers=feed.auth("carol"))
     assert r.status_code == 200 and r.content == cold.data
+    await saved_soon(feed, cold)
     body = (await feed.http.get(cold.info, headers=feed.auth("bob"))).json()
     (hop,) = body["sourceChain"]
     prov = body["provenance"]
@@ -293,10 +320,97 @@ async def test_a_client_that_goes_away_does_not_stop_the_save(feed: Api, upstrea
         assert cold.data.startswith(await anext(r.aiter_bytes()))
     # The client closed its connection half-way; the download goes on and the version is saved.
     gate.set()
-    deadline = time.monotonic() + 10
-    while await version_status(feed, cold) != 200:
-        assert time.monotonic() < deadline, "the version was not saved after its client went away"
-        await asyncio.sleep(0.05)
+    await saved_soon(feed, cold)
     assert await stored(feed, cold.data)
     r2 = await feed.http.get(cold.url, headers=feed.auth("bob"))
     assert r2.status_code == 200 and r2.content == cold.data
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_the_body_ends_once_verified_without_waiting_for_the_commit(
+    feed: Api, upstream: GatedUpstream, protocol: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cold = add_cold(upstream, protocol, f"early-{protocol}", big=False)
+    packages = feed.services.packages
+    commit_saved, committing = packages.commit_saved, asyncio.Event()
+
+    async def held_commit(*args: Any) -> PackageVersion:
+        await committing.wait()
+        return await commit_saved(*args)
+
+    monkeypatch.setattr(packages, "commit_saved", held_commit)
+    r = await feed.http.get(cold.url, headers=feed.auth("carol"))
+    assert r.status_code == 200 and r.content == cold.data
+    assert await version_status(feed, cold) == 404  # not committed yet: the client did not wait for it
+    # Meanwhile another requester still shares the download, and a HEAD waits for the commit.
+    again = await feed.http.get(cold.url, headers=feed.auth())
+    assert again.status_code == 200 and again.content == cold.data
+    head = asyncio.create_task(feed.http.head(cold.url, headers=feed.auth("carol")))
+    await asyncio.sleep(0.05)
+    assert not head.done()
+    committing.set()
+    assert (await head).status_code == 200
+    await saved_soon(feed, cold)
+    assert upstream.requests[cold.upstream_path] == 1
+    body = (await feed.http.get(cold.info, headers=feed.auth())).json()
+    assert body["provenance"]["savedBy"] == "carol"  # provenance as ever, committed after verification
+
+
+async def _failed_then_saved(api: Api, upstream: GatedUpstream, cold: Cold, caplog: pytest.LogCaptureFixture) -> None:
+    """The file was sent in full, the save failed: logged, nothing committed; the next request saves it."""
+    deadline = time.monotonic() + 10
+    while not [r for r in caplog.records if "sent to its requesters but not saved" in r.getMessage()]:
+        assert time.monotonic() < deadline, "the failed save was not logged"
+        await asyncio.sleep(0.02)
+    assert await version_status(api, cold) == 404
+    again = await api.http.get(cold.url, headers=api.auth("carol"))
+    assert again.status_code == 200 and again.content == cold.data
+    await saved_soon(api, cold)
+    assert upstream.requests[cold.upstream_path] == 2
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_commit_failing_after_the_body_was_sent_is_logged_and_retried(
+    feed: Api, upstream: GatedUpstream, protocol: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    cold = add_cold(upstream, protocol, f"unsaved-{protocol}", big=False)
+    packages = feed.services.packages
+    commit_saved, failures = packages.commit_saved, [RuntimeError("the table store went away")]
+
+    async def failing_once(*args: Any) -> PackageVersion:
+        if failures:
+            raise failures.pop()
+        return await commit_saved(*args)
+
+    monkeypatch.setattr(packages, "commit_saved", failing_once)
+    r = await feed.http.get(cold.url, headers=feed.auth("carol"))
+    assert r.status_code == 200 and r.content == cold.data  # verified: sent whatever becomes of the save
+    await _failed_then_saved(feed, upstream, cold, caplog)
+    (logged,) = [r for r in caplog.records if "not saved" in r.getMessage()]
+    assert logged.levelno == logging.WARNING and "went away" in logged.getMessage() and logged.exc_info
+
+
+async def test_a_store_and_commit_that_outlast_the_download_budget_give_up(
+    make_settings: SettingsFactory,
+    clock: MutableClock,
+    upstream: GatedUpstream,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    cold = add_cold(upstream, "npm", "stuck", big=False)
+    async with gated_feed(make_settings, clock, upstream, upstream_download_timeout=1.0) as api:
+        packages = api.services.packages
+        commit_saved, stuck = packages.commit_saved, [asyncio.Event()]
+
+        async def stuck_once(*args: Any) -> PackageVersion:
+            if stuck:
+                await stuck.pop().wait()  # never set
+            return await commit_saved(*args)
+
+        monkeypatch.setattr(packages, "commit_saved", stuck_once)
+        r = await api.http.get(cold.url, headers=api.auth("carol"))
+        assert r.status_code == 200 and r.content == cold.data
+        await _failed_then_saved(api, upstream, cold, caplog)
+    assert any("took longer than 1 s" in r.getMessage() for r in caplog.records)

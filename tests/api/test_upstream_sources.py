@@ -10,11 +10,10 @@ import httpx
 import pytest
 
 from feed_core.api.upstream_shapes import NOT_CHECKED
-from feed_core.app import create_app
 from feed_core.domain.credentials import Credentials
 from feed_core.domain.source_models import UpstreamSource
 from feed_core.service.container import build_services
-from tests.api.conftest import ADMIN_TOKEN, ORG, Api, MutableClock, SettingsFactory
+from tests.api.conftest import ADMIN_TOKEN, ORG, Api, MutableClock, SettingsFactory, in_process
 
 FEEDS = f"/{ORG}/_apis/packaging/feeds"
 OTHER = "other"
@@ -85,8 +84,7 @@ async def public_api(make_settings: SettingsFactory, clock: MutableClock) -> Asy
     )
     services = await build_services(settings, clock=clock)
     await services.identity.bootstrap(ORG, settings.admin_user, ADMIN_TOKEN)
-    app = create_app(services=services)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://feed.test") as http:
+    async with httpx.AsyncClient(transport=in_process(services), base_url="http://feed.test") as http:
         yield Api(http, services)
     await services.close()
 

@@ -12,10 +12,9 @@ from typing import Any
 
 import httpx
 
-from feed_core.app import create_app
 from feed_core.service.container import build_services, open_storage
 from feed_core.settings import Settings
-from tests.api.conftest import ADMIN_TOKEN, ORG, Api, MutableClock, SettingsFactory
+from tests.api.conftest import ADMIN_TOKEN, ORG, Api, MutableClock, SettingsFactory, in_process
 from tests.counting_storage import CountingBlobStore, CountingTableStore, counting
 
 ABBREV = {"Accept": "application/vnd.npm.install-v1+json"}
@@ -44,7 +43,7 @@ async def worker(settings: Settings, tokens: dict[str, str] | None = None) -> As
     svc = await build_services(settings, clock=MutableClock(), storage=storage)
     await svc.identity.bootstrap(ORG, settings.admin_user, ADMIN_TOKEN)
     try:
-        transport = httpx.ASGITransport(app=create_app(services=svc))
+        transport = in_process(svc)
         async with httpx.AsyncClient(transport=transport, base_url="http://feed.test") as http:
             yield Worker(Api(http, svc, dict(tokens or {})), tables, blobs)
     finally:

@@ -136,7 +136,11 @@ def version_info(api: Api, feed: str, name: str, version: str) -> httpx.Response
 
 
 def saved(api: Api, feed: str, name: str, version: str) -> dict[str, Any]:
-    r = version_info(api, feed, name, version)
+    """The saved version. A client has its file once it is verified; the feed commits it just after, so a check
+    right after an install gives it a few seconds."""
+    deadline = time.monotonic() + 10
+    while (r := version_info(api, feed, name, version)).status_code == 404 and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert r.status_code == 200, f"{name}@{version} is not saved in {feed}: {r.status_code} {r.text}"
     body: dict[str, Any] = r.json()
     return body

@@ -101,6 +101,32 @@ async def test_a_committed_version_that_is_not_the_download_is_served_from_stora
     assert (await flight.saved()).sha256 == "published-first"
 
 
+async def test_once_verified_every_reader_finishes_whatever_becomes_of_the_save() -> None:
+    flight = Flight(memory_bytes=1 << 20)
+    await flight.append(DATA[:1000])  # within the hold-back: nothing is released before verification
+    waiting = asyncio.create_task(flight.started())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    flight.verified()
+    assert await waiting and flight.complete and not flight.done
+    assert await collect(flight) == DATA[:1000]  # complete before the store and the commit
+    reader = asyncio.create_task(collect(flight))
+    flight.fail(UpstreamError("the commit failed"))
+    assert await reader == DATA[:1000]  # not cut short: the bytes were verified
+    assert await flight.started()  # a request that joins now still gets the verified file
+    with pytest.raises(UpstreamError, match="commit failed"):  # while a request that waits for the save fails
+        await flight.saved()
+
+
+async def test_a_verified_file_sent_in_full_is_kept_when_another_version_was_committed() -> None:
+    flight = Flight(memory_bytes=1 << 20)
+    await flight.append(DATA)
+    flight.verified()
+    assert await collect(flight) == DATA
+    flight.finish(version("published-first"), served_matches=False)
+    assert not await flight.started()  # later requests serve the committed version from storage
+
+
 async def test_a_save_closed_before_it_ran_fails_its_readers_and_is_not_joined_again() -> None:
     # close() cancels a download that has not started yet: its task never runs the save's own handlers.
     nothing = cast(Any, None)
