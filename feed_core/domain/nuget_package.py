@@ -198,6 +198,8 @@ def _nuspec_from_doc(doc: dict[str, Any]) -> Nuspec:
             raise TypeError(f"{name} is not a string")
     if not isinstance(doc["require_license_acceptance"], bool):
         raise TypeError("require_license_acceptance is not a boolean")
+    if not isinstance(doc["dependency_groups"], list):
+        raise TypeError("dependency_groups is not a list")
     groups = tuple(
         DependencyGroup(
             target_framework=_optional_str(group["target_framework"]),
@@ -214,9 +216,9 @@ def _nuspec_from_doc(doc: dict[str, Any]) -> Nuspec:
     return Nuspec(
         **texts,
         version=parse_version(_str(doc["version"])),
-        tags=tuple(_str(tag) for tag in doc["tags"]),
+        tags=_strings(doc["tags"]),
         require_license_acceptance=doc["require_license_acceptance"],
-        package_types=tuple(_str(kind) for kind in doc["package_types"]),
+        package_types=_strings(doc["package_types"]),
         dependency_groups=groups,
     )
 
@@ -225,6 +227,12 @@ def _str(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{value!r} is not a string")
     return value
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise TypeError(f"{value!r} is not a list")
+    return tuple(_str(item) for item in value)
 
 
 def _optional_str(value: object) -> str | None:
