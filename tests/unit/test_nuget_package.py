@@ -111,7 +111,7 @@ def test_grouped_dependencies_in_a_namespaced_nuspec() -> None:
     net45 = spec.dependency_groups[0].dependencies
     assert [(d.id, d.range.normalized if d.range else None) for d in net45] == [
         ("Newtonsoft.Json", "[10.0.3, )"),
-        ("Contoso.Core", "[1.0.0]"),
+        ("Contoso.Core", "[1.0.0, 1.0.0]"),
     ]
     assert spec.dependency_groups[2].dependencies == ()
     assert not spec.is_semver2

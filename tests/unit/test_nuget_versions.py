@@ -78,6 +78,14 @@ def test_ordering() -> None:
 
 def test_numeric_labels_sort_before_text_and_numerically() -> None:
     assert parse_version("1.0.0-2") < parse_version("1.0.0-10") < parse_version("1.0.0-a")
+    assert parse_version("1.0.0-beta.2") < parse_version("1.0.0-beta.10") < parse_version("1.0.0-beta.x")
+
+
+def test_labels_beyond_int32_compare_as_text_like_the_client() -> None:
+    # Nightly builds use timestamps as labels; the client compares those beyond int32 as text.
+    assert parse_version("1.0.0-5") < parse_version("1.0.0-3000000000") < parse_version("1.0.0-a")
+    assert parse_version("1.0.0-99999999999") > parse_version("1.0.0-100000000000")
+    assert parse_version("1.0.0-20240101123456") < parse_version("1.0.0-20240101123457")
 
 
 @pytest.mark.parametrize(
@@ -201,9 +209,12 @@ def test_lower_id() -> None:
     [
         ("1.0", "[1.0.0, )"),
         (" 1.0 ", "[1.0.0, )"),
-        ("[1.0]", "[1.0.0]"),
-        ("[ 1.0 ]", "[1.0.0]"),
-        ("[1.0,1.0]", "[1.0.0]"),
+        ("[1.0]", "[1.0.0, 1.0.0]"),
+        ("[ 1.0 ]", "[1.0.0, 1.0.0]"),
+        ("[1.0,1.0]", "[1.0.0, 1.0.0]"),
+        ("(1.0,1.0)", "(1.0.0, 1.0.0)"),
+        ("(, )", "(, )"),
+        ("[ , ]", "(, )"),
         ("(1.0,2.0]", "(1.0.0, 2.0.0]"),
         ("[1.0,2.0)", "[1.0.0, 2.0.0)"),
         ("[1.0, )", "[1.0.0, )"),
@@ -234,6 +245,8 @@ def test_range_normalized(text: str, normalized: str) -> None:
         ("[1.0,2.0)", ["1.0", "1.9.9"], ["2.0", "0.1"]),
         ("(, 2.0)", ["0.0.1", "1.99", "2.0.0-rc.1"], ["2.0", "3.0"]),
         ("[1.0.0-Beta, )", ["1.0.0-beta", "1.0.0-BETA.2", "1.0.0"], ["1.0.0-alpha"]),
+        ("(, )", ["0.0.0-0", "1.0", "99999.0"], []),
+        ("(1.0,1.0)", [], ["1.0", "1.0.0-rc", "1.0.1"]),
     ],
 )
 def test_range_contains(text: str, inside: list[str], outside: list[str]) -> None:
@@ -296,6 +309,8 @@ def test_floating_ranges_can_be_refused(text: str) -> None:
         ("[,]", "both bounds are empty"),
         ("(,)", "both bounds are empty"),
         ("[1.0,2.0,3.0]", "more than one comma"),
+        ("[1.0,1.0)", "bounds are equal"),
+        ("(1.0,1.0]", "bounds are equal"),
         ("[1.0", "does not close"),
         ("1.0]", "no opening bracket"),
         ("1.0,2.0", "no opening bracket"),
