@@ -138,6 +138,11 @@ class Nuspec:
             for dep in group.dependencies
         )
 
+    @property
+    def is_symbols_package(self) -> bool:
+        """A .snupkg: its package type is SymbolsPackage (pushed to the symbol endpoint, never restored)."""
+        return any(kind.lower() == "symbolspackage" for kind in self.package_types)
+
     def to_json(self) -> str:
         """A compact JSON form to store; :meth:`from_json` reads it back to an equal Nuspec."""
         doc: dict[str, Any] = {name: getattr(self, name) for name in _TEXT_FIELDS}
@@ -322,6 +327,10 @@ def _parse_xml(xml: bytes) -> _Element:
         raise BadRequestError(
             f"the package's .nuspec is not well-formed XML ({expat.ErrorString(exc.code)} at line {exc.lineno}, "
             f"column {exc.offset}): {_REPACK}"
+        ) from None
+    except (LookupError, ValueError) as exc:  # an encoding Python lacks, or a multi-byte one expat cannot use
+        raise BadRequestError(
+            f"the package's .nuspec declares an encoding this feed cannot read ({exc}): save it as UTF-8, {_REPACK}"
         ) from None
     return root[0]
 

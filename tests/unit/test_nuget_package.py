@@ -76,11 +76,17 @@ def nupkg_with_nuspec(xml: bytes) -> bytes:
     return build_nupkg("Contoso.Lib", "1.0.0", nuspec_xml=xml)
 
 
+def patch_central(data: bytes, member: str, offset: int, value: bytes) -> bytes:
+    """Overwrite bytes at ``offset`` in the central directory entry of ``member``."""
+    entry = data.rindex(b"PK\x01\x02", 0, data.rindex(member.encode()) + 1)
+    return data[: entry + offset] + value + data[entry + offset + len(value) :]
+
+
 def set_declared_size(data: bytes, member: str, size: int) -> bytes:
     """Rewrite the uncompressed size the central directory declares for ``member``."""
     entry = data.rindex(b"PK\x01\x02", 0, data.rindex(member.encode()) + 1)
     assert data[entry + 46 : entry + 46 + len(member)] == member.encode()
-    return data[: entry + 24] + struct.pack("<I", size) + data[entry + 28 :]
+    return patch_central(data, member, 24, struct.pack("<I", size))
 
 
 # --- good packages ---------------------------------------------------------------------------------
@@ -228,6 +234,25 @@ def test_utf16_and_latin1_nuspecs() -> None:
     assert parse_nuspec(text.encode("utf-16")).description == "Grüße"
     latin = text.replace("utf-16", "iso-8859-1").encode("latin-1")
     assert parse_nuspec(latin).description == "Grüße"
+
+
+def test_unusual_encodings() -> None:
+    text = (
+        '<?xml version="1.0" encoding="windows-1252"?>'
+        "<package><metadata><id>P</id><version>1.0</version><description>café – ok</description></metadata></package>"
+    )
+    assert parse_nuspec(text.encode("cp1252")).description == "café – ok"
+    assert parse_nuspec(b"\xef\xbb\xbf" + text.replace("windows-1252", "utf-8").encode()).description == "café – ok"
+    for encoding in ("x-no-such-encoding", "shift_jis"):
+        message = reject(nupkg_with_nuspec(text.replace("windows-1252", encoding).encode("cp1252")))
+        assert "declares an encoding this feed cannot read" in message
+    assert "not well-formed" in reject(nupkg_with_nuspec(text.replace("windows-1252", "utf-8").encode("cp1252")))
+
+
+def test_symbols_package() -> None:
+    types = '<packageTypes><packageType name="SymbolsPackage" /></packageTypes>'
+    assert parse_nuspec(raw_nuspec(minimal(types))).is_symbols_package
+    assert not parse_nuspec(raw_nuspec(minimal())).is_symbols_package
 
 
 def test_signed_package() -> None:
@@ -458,6 +483,18 @@ def test_oversized_nuspec() -> None:
     assert ".nuspec is larger than 2000 bytes" in message
     with pytest.raises(PayloadTooLargeError):
         parse_nuspec(b"<package>" + b" " * (1 * MiB) + b"</package>")
+
+
+def test_encrypted_nuspec() -> None:
+    data = patch_central(build_nupkg("A", "1.0"), "A.nuspec", 8, struct.pack("<H", 0x1))
+    message = reject(data)
+    assert "cannot read 'A.nuspec' from the package" in message
+    assert "encrypted" in message
+
+
+def test_unknown_compression_method() -> None:
+    data = patch_central(build_nupkg("A", "1.0"), "A.nuspec", 10, struct.pack("<H", 99))
+    assert "cannot read 'A.nuspec' from the package" in reject(data)
 
 
 def test_nuspec_declaring_less_than_it_holds_is_read_bounded() -> None:
