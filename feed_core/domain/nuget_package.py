@@ -24,6 +24,7 @@ import base64
 import hashlib
 import io
 import json
+import re
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ _MAX_ELEMENTS = 50_000
 _TEXT_MAX = 4000
 _FIELD_MAX = {"description": 64 * 1024, "releaseNotes": 256 * 1024}
 _FRAMEWORK_MAX = 256
+_BAD_FRAMEWORK = re.compile(r"[:|\x00-\x1f\x7f]")
 _REPACK = "fix the .nuspec and pack the package again"
 
 
@@ -171,7 +173,7 @@ class Nuspec:
             raise ValueError(f"a stored nuspec is larger than {NUSPEC_JSON_MAX_BYTES} bytes")
         try:
             return _nuspec_from_doc(json.loads(text))
-        except (BadRequestError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+        except (BadRequestError, KeyError, TypeError, AttributeError, RecursionError, json.JSONDecodeError) as exc:
             raise ValueError(f"a stored nuspec is damaged: {exc}") from None
 
 
@@ -466,6 +468,12 @@ def _dependency_groups(meta: _Element) -> tuple[DependencyGroup, ...]:
             if framework is not None and len(framework) > _FRAMEWORK_MAX:
                 raise BadRequestError(
                     f"the package's .nuspec has a targetFramework longer than {_FRAMEWORK_MAX} characters: {_REPACK}"
+                )
+            if framework is not None and _BAD_FRAMEWORK.search(framework):
+                # ':' and '|' separate the fields of the v2 feed's Dependencies string.
+                raise BadRequestError(
+                    f"the package's .nuspec has an invalid targetFramework {framework[:80]!r} (':', '|' and control "
+                    f"characters are not accepted): {_REPACK}"
                 )
             groups.append(DependencyGroup(framework, dependencies(group)))
         return tuple(groups)

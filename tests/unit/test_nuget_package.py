@@ -158,6 +158,14 @@ def test_groups_win_over_a_flat_list_as_in_the_client() -> None:
     assert [d.id for d in group.dependencies] == ["Grouped"]
 
 
+def test_real_framework_names() -> None:
+    names = ["portable-net45+win8+wpa81", ".NETPortable,Version=v0.0,Profile=Profile259", "net5.0-windows10.0.19041"]
+    groups = "".join(f'<group targetFramework="{name}"><dependency id="X" /></group>' for name in names)
+    spec = parse_nuspec(raw_nuspec(minimal(f"<dependencies>{groups}</dependencies>")))
+    assert [group.target_framework for group in spec.dependency_groups] == names
+    assert v2_dependencies(spec.dependency_groups).split("|")[1] == "X::.NETPortable,Version=v0.0,Profile=Profile259"
+
+
 @pytest.mark.parametrize(
     "namespace",
     [
@@ -378,6 +386,10 @@ def test_undeclared_entity_is_not_well_formed() -> None:
             "targetFramework longer than 256",
         ),
         (raw_nuspec(minimal("<packageTypes><packageType /></packageTypes>")), "<packageType> without a valid name"),
+        (
+            raw_nuspec(minimal('<dependencies><group targetFramework="net45|Evil:[1.0, )" /></dependencies>')),
+            "invalid targetFramework 'net45|Evil:[1.0, )'",
+        ),
         (b"<package>" + b"<x>" * 40 + b"</x>" * 40 + b"</package>", "more than 32 deep"),
     ],
 )
@@ -555,6 +567,8 @@ def test_json_size_is_bounded() -> None:
         Nuspec.from_json("[" * (5 * MiB))
     with pytest.raises(ValueError, match="damaged"):
         Nuspec.from_json("not json")
+    with pytest.raises(ValueError, match="damaged"):
+        Nuspec.from_json("[" * 100_000)
 
 
 def test_check_matches() -> None:
