@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import re
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -558,6 +559,7 @@ def read_nupkg(data: bytes, limits: NupkgLimits | None = None) -> Nupkg:
 
 def _open_zip(data: bytes, limits: NupkgLimits) -> zipfile.ZipFile:
     """Open the zip and judge its central directory before any member is inflated."""
+    _check_entry_count(data, limits.members)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
@@ -598,6 +600,42 @@ def _open_zip(data: bytes, limits: NupkgLimits) -> zipfile.ZipFile:
 
 def _nuspec_too_big(limit: int) -> str:
     return f"the package's .nuspec is larger than {limit} bytes: shorten its description and release notes"
+
+
+_END_OF_CENTRAL_DIRECTORY = b"PK\x05\x06"
+_END_SIZE = 22
+
+
+def _central_directory(data: bytes) -> tuple[int, int] | None:
+    """(start, size) of the central directory, located the way zipfile locates it; None when there is none."""
+    if data[-_END_SIZE:].startswith(_END_OF_CENTRAL_DIRECTORY) and data[-2:] == b"\0\0":
+        end = len(data) - _END_SIZE
+    else:  # an archive comment follows the end record
+        end = data.rfind(_END_OF_CENTRAL_DIRECTORY, max(len(data) - 65536 - _END_SIZE, 0))
+        if end < 0 or len(data) - end < _END_SIZE:
+            return None
+    (size,) = struct.unpack_from("<I", data, end + 12)
+    zip64 = end - 76  # a ZIP64 end record (56 bytes) and its locator (20 bytes) precede the classic one
+    if zip64 >= 0 and data.startswith(b"PK\x06\x07", end - 20) and data.startswith(b"PK\x06\x06", zip64):
+        (size,) = struct.unpack_from("<Q", data, zip64 + 40)
+        end = zip64
+    return end - size, size
+
+
+def _check_entry_count(data: bytes, limit: int) -> None:
+    """Count the central directory's entries without building anything, before zipfile makes an object of each:
+    a 100 MB push of empty entries would otherwise cost gigabytes before the member count is known."""
+    found = _central_directory(data)
+    if found is None:
+        return  # zipfile reports what is wrong
+    start, size = found
+    position, end, count = start, min(start + size, len(data)), 0
+    while position >= 0 and position + 46 <= end and data.startswith(b"PK\x01\x02", position):
+        count += 1
+        if count > limit:
+            raise PayloadTooLargeError(f"the package holds more than the {limit} files this feed accepts")
+        name, extra, comment = struct.unpack_from("<HHH", data, position + 28)
+        position += 46 + name + extra + comment
 
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:

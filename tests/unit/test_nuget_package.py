@@ -473,8 +473,30 @@ def test_small_members_are_not_judged_by_ratio() -> None:
 def test_too_many_members() -> None:
     files = {f"content/{i}.txt": b"" for i in range(20)}
     limits = NupkgLimits(members=10)
-    assert "more than the 10 this feed accepts" in too_large(build_nupkg("A", "1.0", extra_files=files), limits)
+    message = too_large(build_nupkg("A", "1.0", extra_files=files), limits)
+    assert message == "the package holds more than the 10 files this feed accepts"
     read_nupkg(build_nupkg("A", "1.0", extra_files=dict(list(files.items())[:5])), limits)
+    read_nupkg(build_nupkg("A", "1.0", extra_files=dict(list(files.items())[:6])), limits)  # exactly 10
+
+
+def test_members_are_counted_with_an_archive_comment() -> None:
+    raw = io.BytesIO(build_nupkg("A", "1.0", extra_files={f"c/{i}": b"" for i in range(20)}))
+    with zipfile.ZipFile(raw, "a") as archive:
+        archive.comment = b"a comment after the end record"
+    data = raw.getvalue()
+    assert not data.endswith(b"\0\0")
+    assert "more than the 10 files" in too_large(data, NupkgLimits(members=10))
+    assert read_nupkg(data, NupkgLimits(members=24)).nuspec.id == "A"
+
+
+def test_members_are_counted_in_a_zip64_archive(monkeypatch: pytest.MonkeyPatch) -> None:
+    # zipfile writes ZIP64 end records past 65535 entries; lowering its threshold gives the same layout quickly.
+    monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 4)
+    data = build_nupkg("A", "1.0", extra_files={f"c/{i}": b"" for i in range(20)})
+    monkeypatch.undo()
+    assert data.startswith(b"PK\x06\x06", len(data) - 22 - 20 - 56)
+    assert "more than the 10 files" in too_large(data, NupkgLimits(members=10))
+    assert read_nupkg(data, NupkgLimits(members=24)).nuspec.id == "A"
 
 
 def test_huge_declared_size() -> None:
