@@ -2,14 +2,19 @@
 
 A push is accepted only when the upload
 
-- is a zip whose central directory is within bounds: at most ``members`` entries, a declared total size
-  of at most ``uncompressed_bytes``, no large member compressed beyond ``ratio``:1 (a zip bomb is
-  refused from its directory, before anything is inflated), no duplicate entry names;
+- is a zip whose central directory is within bounds: at most ``members`` entries (counted on the raw
+  bytes before zipfile parses the directory), a declared total size of at most ``uncompressed_bytes``,
+  no large member compressed beyond ``ratio``:1 (a zip bomb is refused from its directory, before
+  anything is inflated), no duplicate entry names;
 - has only regular files and directories at safe paths (see :mod:`feed_core.domain.archives`);
 - holds exactly one ``*.nuspec`` at the archive root, of at most ``nuspec_bytes`` (read through a
   bounded read whatever its header declares);
 - whose nuspec is XML without a DTD (so without entities: no XXE, no billion laughs), in any of the
-  nuspec schema namespaces or none, with a valid id and version and bounded fields.
+  nuspec schema namespaces or none, with a valid id and version and bounded fields, dependency and
+  group counts.
+
+Every refusal is a BadRequestError (400) or, where size is the problem, a PayloadTooLargeError (413),
+with a message a ``nuget push`` user can act on.
 
 Dependency ranges are read like the NuGet client reads them, floating ranges included (see
 :mod:`feed_core.domain.nuget_versions`). A flat ``<dependencies>`` list becomes one group without a
