@@ -9,24 +9,26 @@
 NuGet.exe from the npm package ``nuget-exe`` pinned in tools/package.json, at ``NUGET_EXE_DEFAULT``. ``NUGET_EXE`` in
 the environment points at another copy. A missing client fails the test with an install hint; it never skips.
 
-What was found running it here (NuGet.exe 5.8.0.6930, mono 6.8):
-- Each call costs about 0.65 s of mono start-up and JIT before NuGet does anything (``help``: 0.64-0.68 s wall,
-  ~64 MB RSS); an ``install`` of two packages from a local gallery takes about 1.5 s in all. Keep the number of
-  calls in a test small.
-- State lives in four places, all moved per client: the global packages folder ``~/.nuget/packages``
-  (``NUGET_PACKAGES``), the HTTP cache ``~/.local/share/NuGet/v3-cache`` (``NUGET_HTTP_CACHE_PATH``; NuGet keeps
-  service indexes, registration and flat-container responses there for 30 minutes, so a second client sharing it
-  would send no requests at all), the plugins cache (``NUGET_PLUGINS_CACHE_PATH``) and ``NuGetScratch`` under the
-  temp directory (``TMPDIR``). HOME and the XDG directories point into the client's folder too, so the user-level
-  ``~/.config/NuGet/NuGet.Config`` NuGet creates on first use is a fresh one, and ``-ConfigFile`` names ours.
-- ``-NoCache`` makes one call skip the HTTP cache (it still revalidates nothing: every resource is fetched again);
-  ``-DirectDownload`` downloads without writing to the caches. Neither is needed with the per-client folders.
-- Credentials: a ``packageSourceCredentials`` entry keyed by the source's name, with ``Username`` and
-  ``ClearTextPassword`` (mono cannot decrypt ``Password``). NuGet sends Basic only after a 401 challenge carrying
-  ``WWW-Authenticate: Basic``, and matches ``-Source <url>`` to the configured source by URL to find them.
-- mono's certificate store only matters for https; every test source here is http on 127.0.0.1. Proxy variables
-  are removed from the environment, as mono's HTTP stack honours them.
-- ``-NonInteractive`` is always passed: without it a 401 with no stored credentials waits for a password on stdin.
+What was found running it here (NuGet.exe 5.8.0.6930, mono 6.8; tests/e2e/test_nuget_tooling.py pins the requests):
+- Each call costs 0.65-0.95 s of mono start-up and JIT before NuGet does anything (``help``; ~64 MB RSS). A push,
+  list or install against a local server takes 1.2-2 s in all. Keep the number of calls in a test small.
+- State lives in several places, all moved into the client's folder: the global packages folder ``~/.nuget/packages``
+  (``NUGET_PACKAGES``; install reads it as a source first, so a second install of the same version sends nothing),
+  the HTTP cache ``~/.local/share/NuGet/v3-cache`` (``NUGET_HTTP_CACHE_PATH``; v3 service index, registration and
+  flat-container answers are reused for 30 minutes, so a later call of the same client skips them), the plugins
+  cache (``NUGET_PLUGINS_CACHE_PATH``) and ``NuGetScratch`` in the temp directory (``TMPDIR``). HOME and the XDG
+  directories point there too, so the ``~/.config/NuGet/NuGet.Config`` NuGet creates on first use is a fresh one,
+  and ``-ConfigFile`` names ours. v2 answers are not cached: every call probes ``GET {v2}/`` again.
+- ``install -NoCache`` drops the global packages folder as a source and fetches registrations and .nupkg files
+  again, but still takes the service index from the HTTP cache. Separate clients (folders) are the clean way.
+- Credentials: ``packageSourceCredentials`` keyed by the source's name, with ``Username`` and ``ClearTextPassword``
+  (mono cannot decrypt ``Password``); ``-Source <url>`` finds them through the source with that URL. NuGet.exe 5.8
+  never sends them first: every request goes out bare, and again with Basic after a 401 (which must carry
+  ``WWW-Authenticate: Basic``), so an authenticated feed sees twice the requests. With no credentials it retries
+  with ``Basic Og==`` (empty user and password) and fails with "401 (Unauthorized)".
+- ``-NonInteractive`` is always passed, so a missing credential fails at once instead of prompting.
+- mono's certificate store only matters for https; every test source is http on 127.0.0.1. Proxy variables are
+  removed from the environment, since mono's HTTP stack honours them.
 """
 
 from __future__ import annotations

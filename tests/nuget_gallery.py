@@ -18,7 +18,9 @@ It serves, from real .nupkg files, the read side of the public gallery's layout 
 
 Knobs: ``set_listed`` (unlist/relist: the public gallery's year-1900 ``published``), ``deprecate``, ``tamper`` (bytes
 that do not match the declared hash), ``set_down`` (503s), ``require_auth``, ``stop`` (the upstream killed). Every
-request is logged (``requests``, ``count``). Nothing else is served: no catalog index, no writes.
+request is logged (``requests``, ``count``). Nothing else is served (no catalog index), and no writes unless the
+gallery is made with an ``api_key``: then ``PackagePublish/2.0.0`` at ``/api/v2/package`` takes ``nuget push``
+(409 for a duplicate), ``delete`` (unlists) and relist, which lets tests record what NuGet.exe sends.
 """
 
 from __future__ import annotations
@@ -159,8 +161,17 @@ class NuGetGallery:
     index_url: str  # the v3 service index
     v2_url: str  # the v2 OData root, ending with "/"
 
-    def __init__(self, *, legacy_gallery: bool = True, inline_limit: int = 128) -> None:
-        self.legacy_gallery = legacy_gallery
+    def __init__(
+        self,
+        *,
+        legacy_gallery: bool = True,
+        versioned: bool = True,
+        inline_limit: int = 128,
+        api_key: str | None = None,
+    ) -> None:
+        self.legacy_gallery = legacy_gallery  # advertise LegacyGallery/2.0.0 (v2), which ``nuget list`` needs
+        self.versioned = versioned  # advertise RegistrationsBaseUrl/Versioned (the SemVer 2 hive for newer clients)
+        self.api_key = api_key  # set: PackagePublish/2.0.0 is advertised and takes pushes, unlists and relists
         self.inline_limit = inline_limit  # more versions than this: pages of 64 served apart
         self._lock = threading.Lock()
         self._packages: dict[str, dict[str, _Version]] = {}  # lower id -> normalized version -> version
@@ -322,17 +333,28 @@ class NuGetGallery:
 
     async def _app(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
-        path, query = scope["path"], scope["query_string"].decode("latin-1")
+        method, path, query = scope["method"], scope["path"], scope["query_string"].decode("latin-1")
         with self._lock:
-            self._requests.append(GalleryRequest(scope["method"], path, query, dict(headers.items())))
-        response = self._respond(scope["method"], path, query, headers)
+            self._requests.append(GalleryRequest(method, path, query, dict(headers.items())))
+        body = b""
+        if method in ("PUT", "POST"):
+            while True:
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+        response = self._respond(method, path, query, headers, body)
         await response(scope, receive, send)
 
-    def _respond(self, method: str, path: str, query: str, headers: Headers) -> Response:
+    def _respond(self, method: str, path: str, query: str, headers: Headers, body: bytes) -> Response:
         if self._down:
             return JSONResponse({"error": "Service Unavailable"}, 503)
         if self._auth is not None and headers.get("authorization") != self._auth:
             return JSONResponse({"error": "Unauthorized"}, 401, {"WWW-Authenticate": 'Basic realm="gallery"'})
+        if method in ("PUT", "DELETE", "POST") and (path == "/api/v2" or path.startswith("/api/v2/")):
+            # NuGet.exe pushes to the PackagePublish @id (+ "/") on a v3 source, to the source URL itself on a v2 one
+            rest = re.sub(r"^package(/|$)", "", path.removeprefix("/api/v2").strip("/"))
+            return self._publish(method, rest, headers, body)
         if method not in ("GET", "HEAD"):
             return JSONResponse({"error": "Method Not Allowed"}, 405, headers={"Allow": "GET, HEAD"})
         gz = "gzip" in headers.get("accept-encoding", "")
@@ -342,6 +364,36 @@ class NuGetGallery:
             if path == "/api/v2" or path.startswith("/api/v2/"):
                 return self._v2(path.removeprefix("/api/v2").removeprefix("/"), parse_qs(query))
         return JSONResponse({"error": f"nothing at {path}"}, 404)
+
+    def _publish(self, method: str, rest: str, headers: Headers, body: bytes) -> Response:
+        """PackagePublish/2.0.0 at /api/v2/package (and /api/v2 itself), when the gallery has an API key: push (PUT,
+        multipart), unlist (DELETE {id}/{version}) and relist (POST {id}/{version})."""
+        if self.api_key is None:
+            return JSONResponse({"error": "this gallery takes no pushes"}, 405, headers={"Allow": "GET, HEAD"})
+        if headers.get("x-nuget-apikey") != self.api_key:
+            return JSONResponse({"error": "bad or missing X-NuGet-ApiKey"}, 403)
+        if method == "PUT" and not rest:
+            try:
+                data = _first_part(headers.get("content-type", ""), body)
+                with self._lock:
+                    _, metadata = _read_nuspec(data)
+                    fields = _local(metadata)
+                    key = (fields["id"].text or "").strip().lower(), normalize_version(fields["version"].text or "")
+                    if key[1] in self._packages.get(key[0], {}):
+                        return JSONResponse({"error": f"{key[0]} {key[1]} already exists"}, 409)
+                self.add_nupkg(data)
+            except (ValueError, KeyError, StopIteration, zipfile.BadZipFile, ElementTree.ParseError) as exc:
+                return JSONResponse({"error": f"not a valid package: {exc}"}, 400)
+            return Response(status_code=201)
+        parts = rest.split("/")
+        if len(parts) == 2 and method in ("DELETE", "POST"):
+            with self._lock:
+                entry = self._packages.get(parts[0].lower(), {}).get(normalize_version(parts[1]))
+                if entry is None:
+                    return JSONResponse({"error": f"no {parts[0]} {parts[1]}"}, 404)
+                entry.listed = method == "POST"
+            return Response(status_code=204 if method == "DELETE" else 200)
+        return JSONResponse({"error": "Method Not Allowed"}, 405, headers={"Allow": "PUT"})
 
     # -- v3 --------------------------------------------------------------------------------------------------------
 
@@ -370,16 +422,27 @@ class NuGetGallery:
         resources = [
             (f"{v3}/flat/", "PackageBaseAddress/3.0.0"),
             (f"{v3}/registration-semver2/", "RegistrationsBaseUrl/3.6.0"),
-            *((f"{v3}/registration/", t) for t in ("RegistrationsBaseUrl", "RegistrationsBaseUrl/3.0.0-beta")),
-            (f"{v3}/registration/", "RegistrationsBaseUrl/3.0.0-rc"),
-            (f"{v3}/registration/", "RegistrationsBaseUrl/3.4.0"),
-            *((f"{v3}/query", t) for t in ("SearchQueryService", "SearchQueryService/3.0.0-beta")),
-            (f"{v3}/query", "SearchQueryService/3.0.0-rc"),
-            (f"{v3}/query", "SearchQueryService/3.5.0"),
         ]
+        semver1 = ("RegistrationsBaseUrl", "RegistrationsBaseUrl/3.0.0-beta", "RegistrationsBaseUrl/3.0.0-rc")
+        resources += [(f"{v3}/registration/", kind) for kind in (*semver1, "RegistrationsBaseUrl/3.4.0")]
+        search = ("SearchQueryService", "SearchQueryService/3.0.0-beta", "SearchQueryService/3.0.0-rc")
+        resources += [(f"{v3}/query", kind) for kind in (*search, "SearchQueryService/3.5.0")]
+        if self.api_key is not None:
+            resources.append((f"{self.v2_url}package", "PackagePublish/2.0.0"))
         if self.legacy_gallery:
             resources += [(self.v2_url, "LegacyGallery"), (self.v2_url, "LegacyGallery/2.0.0")]
-        return {"version": "3.0.0", "resources": [{"@id": url, "@type": kind} for url, kind in resources]}
+        index: dict[str, Any] = {"version": "3.0.0", "resources": [{"@id": u, "@type": t} for u, t in resources]}
+        # The public gallery's way to give clients from 4.3 on (NuGet.exe 5.8 among them) the SemVer 2 hive; without
+        # it they read a SemVer 1 alias and cannot find 1.0.0-beta.1.
+        if self.versioned:
+            index["resources"].append(
+                {
+                    "@id": f"{v3}/registration-semver2/",
+                    "@type": "RegistrationsBaseUrl/Versioned",
+                    "clientVersion": "4.3.0-alpha",
+                }
+            )
+        return index
 
     def _flat(self, parts: list[str]) -> Response:
         versions = self._packages.get(parts[0], {})
@@ -673,6 +736,17 @@ _ODATA_NOT_FOUND = (
     b'<?xml version="1.0" encoding="utf-8"?>\n<m:error xmlns:m="http://schemas.microsoft.com/ado/2007/08/dataservices'
     b'/metadata"><m:code /><m:message xml:lang="en-US">Resource not found for the segment.</m:message></m:error>\n'
 )
+
+
+def _first_part(content_type: str, body: bytes) -> bytes:
+    """The first part of a multipart/form-data body (where NuGet puts the .nupkg)."""
+    boundary = next(
+        (p.strip().removeprefix("boundary=").strip('"') for p in content_type.split(";") if "boundary=" in p), ""
+    )
+    if not content_type.startswith("multipart/") or not boundary:
+        raise ValueError(f"expected multipart/form-data with a boundary, got {content_type!r}")
+    part = body.split(b"--" + boundary.encode())[1]
+    return part.partition(b"\r\n\r\n")[2].removesuffix(b"\r\n")
 
 
 def _odata_string(literal: str) -> str:
