@@ -1,8 +1,7 @@
 # Sourced by scripts/test: the real NuGet client for the NuGet tests, installed when missing.
 #  - mono and the class libraries NuGet.exe 5.8 loads, from Debian packages (apt-get, as root only);
 #  - NuGet.exe itself from the npm package nuget-exe, pinned in tools/package.json.
-# Set FEED_SKIP_NUGET_INSTALL=1 to leave the machine alone: the NuGet tests then fail with an install hint
-# if the client is missing (they never skip).
+# Nothing is done when all of it is there. The NuGet tests never skip: without the client they fail with a hint.
 
 NUGET_DEBS=(
   nuget mono-runtime ca-certificates-mono
@@ -34,11 +33,11 @@ nuget_install_debs() {
   echo "== installing mono for the NuGet tests: $missing"
   export DEBIAN_FRONTEND=noninteractive
   # shellcheck disable=SC2086  # one word per package
-  if ! apt-get install -y -qq --no-install-recommends $missing >/tmp/feed-nuget-apt.log 2>&1; then
+  if ! apt-get install -y -qq $missing >/tmp/feed-nuget-apt.log 2>&1; then
     # A fresh image has no package lists yet: fetch them once and try again.
     apt-get update -qq >>/tmp/feed-nuget-apt.log 2>&1 || true
     # shellcheck disable=SC2086
-    if ! apt-get install -y -qq --no-install-recommends $missing >>/tmp/feed-nuget-apt.log 2>&1; then
+    if ! apt-get install -y -qq $missing >>/tmp/feed-nuget-apt.log 2>&1; then
       tail -n 20 /tmp/feed-nuget-apt.log >&2
       echo "NuGet tests: apt-get could not install $missing (log: /tmp/feed-nuget-apt.log)" >&2
       return 1
@@ -46,12 +45,10 @@ nuget_install_debs() {
   fi
 }
 
-if [ "${FEED_SKIP_NUGET_INSTALL:-}" != 1 ]; then
-  nuget_install_debs || exit 1
-  if [ ! -f "$NUGET_EXE" ]; then
-    (cd tools && npm install --no-audit --no-fund --loglevel=error) || {
-      echo "NuGet tests: npm could not install nuget-exe into tools/ (see tools/package.json)" >&2
-      exit 1
-    }
-  fi
+nuget_install_debs || exit 1
+if [ ! -f "$NUGET_EXE" ]; then
+  (cd tools && npm install --no-audit --no-fund --loglevel=error) || {
+    echo "NuGet tests: npm could not install nuget-exe into tools/ (see tools/package.json)" >&2
+    exit 1
+  }
 fi

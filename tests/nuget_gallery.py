@@ -14,7 +14,8 @@ It serves, from real .nupkg files, the read side of the public gallery's layout 
   at the v2 endpoint, which NuGet.exe's ``list`` needs on a v3 source.
 - v2 OData (Atom) at ``/api/v2/``: the service document, ``FindPackagesById()?id='X'`` (an unknown id gets an empty
   feed), ``Packages(Id='X',Version='1.0.0')``, ``Search()`` (``IsLatestVersion``/``IsAbsoluteLatestVersion``, with
-  ``$skip``/``$top`` and a next link) and ``package/{id}/{version}`` downloads, every entry with ``d:PackageHash``.
+  ``$skip``/``$top`` and a next link), ``package/{id}/{version}`` downloads, every entry with ``d:PackageHash``, and
+  a small ``$metadata`` (NuGet.exe reads it before a search; it sends the same query when it gets a 404).
 
 Knobs: ``set_listed`` (unlist/relist: the public gallery's year-1900 ``published``), ``deprecate``, ``tamper`` (bytes
 that do not match the declared hash), ``set_down`` (503s), ``require_auth``, ``stop`` (the upstream killed). Every
@@ -618,6 +619,8 @@ class NuGetGallery:
     def _v2(self, path: str, query: dict[str, list[str]]) -> Response:
         if path == "":
             return Response(_SERVICE_DOCUMENT.format(base=escape(self.v2_url)), media_type="application/xml")
+        if path == "$metadata":
+            return Response(_METADATA, media_type="application/xml")
         if path == "FindPackagesById()":
             wanted = _odata_string(query.get("id", ["''"])[0]).lower()
             entries = sorted(self._packages.get(wanted, {}).values(), key=lambda e: _sort_key(e.normalized))
@@ -731,6 +734,42 @@ _SERVICE_DOCUMENT = """<?xml version="1.0" encoding="utf-8"?>
     <collection href="Packages"><atom:title type="text">Packages</atom:title></collection>
   </workspace>
 </service>
+"""
+# The entity and functions NuGet.exe looks for when it reads $metadata (to learn which filters the feed supports).
+_METADATA = b"""<?xml version="1.0" encoding="utf-8"?>
+<edmx:Edmx Version="1.0" xmlns:edmx="http://schemas.microsoft.com/ado/2007/06/edmx">
+  <edmx:DataServices m:DataServiceVersion="2.0"
+      xmlns:m="http://schemas.microsoft.com/ado/2007/08/dataservices/metadata">
+    <Schema Namespace="NuGetGallery.OData" xmlns="http://schemas.microsoft.com/ado/2006/04/edm">
+      <EntityType Name="V2FeedPackage" m:HasStream="true">
+        <Key><PropertyRef Name="Id" /><PropertyRef Name="Version" /></Key>
+        <Property Name="Id" Type="Edm.String" Nullable="false" />
+        <Property Name="Version" Type="Edm.String" Nullable="false" />
+        <Property Name="NormalizedVersion" Type="Edm.String" />
+        <Property Name="IsLatestVersion" Type="Edm.Boolean" Nullable="false" />
+        <Property Name="IsAbsoluteLatestVersion" Type="Edm.Boolean" Nullable="false" />
+        <Property Name="IsPrerelease" Type="Edm.Boolean" Nullable="false" />
+        <Property Name="Listed" Type="Edm.Boolean" Nullable="false" />
+        <Property Name="PackageHash" Type="Edm.String" />
+        <Property Name="PackageHashAlgorithm" Type="Edm.String" />
+      </EntityType>
+    </Schema>
+    <Schema Namespace="NuGetGallery" xmlns="http://schemas.microsoft.com/ado/2006/04/edm">
+      <EntityContainer Name="V2FeedContext" m:IsDefaultEntityContainer="true">
+        <EntitySet Name="Packages" EntityType="NuGetGallery.OData.V2FeedPackage" />
+        <FunctionImport Name="Search" ReturnType="Collection(NuGetGallery.OData.V2FeedPackage)" EntitySet="Packages">
+          <Parameter Name="searchTerm" Type="Edm.String" FixedLength="false" Unicode="false" />
+          <Parameter Name="targetFramework" Type="Edm.String" FixedLength="false" Unicode="false" />
+          <Parameter Name="includePrerelease" Type="Edm.Boolean" Nullable="false" />
+        </FunctionImport>
+        <FunctionImport Name="FindPackagesById" EntitySet="Packages"
+            ReturnType="Collection(NuGetGallery.OData.V2FeedPackage)">
+          <Parameter Name="id" Type="Edm.String" FixedLength="false" Unicode="false" />
+        </FunctionImport>
+      </EntityContainer>
+    </Schema>
+  </edmx:DataServices>
+</edmx:Edmx>
 """
 _ODATA_NOT_FOUND = (
     b'<?xml version="1.0" encoding="utf-8"?>\n<m:error xmlns:m="http://schemas.microsoft.com/ado/2007/08/dataservices'

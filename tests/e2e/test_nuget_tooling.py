@@ -82,7 +82,7 @@ def test_list_on_v3_goes_through_the_legacy_gallery(stocked: NuGetGallery, nuget
     assert _paths(stocked) == [
         "GET /v3/index.json",
         "GET /api/v2/",
-        "GET /api/v2/$metadata",  # a 404 here is fine: NuGet.exe goes on with its defaults
+        "GET /api/v2/$metadata",  # a 404 here gives the same search query
         "GET /api/v2/Search()?$filter=IsLatestVersion&$orderby=Id&searchTerm=''&targetFramework=''"
         "&includePrerelease=false&$skip=0&$top=30&semVerLevel=2.0.0",
     ]
@@ -240,6 +240,7 @@ def test_many_versions_are_paged_apart(nuget_gallery: NuGetGallery) -> None:  # 
 def test_v2_entries_carry_the_hash_and_tampering_breaks_it(stocked: NuGetGallery) -> None:
     with httpx.Client(trust_env=False) as http:
         assert http.get(stocked.v2_url).text.startswith("<?xml")
+        assert "IsAbsoluteLatestVersion" in http.get(stocked.v2_url + "$metadata").text
         found = http.get(stocked.v2_url + "FindPackagesById()?id='tiny.lib'")
         feed = ElementTree.fromstring(found.content)  # noqa: S314 - the fixture's own XML
         entries = feed.findall("a:entry", ATOM)
