@@ -237,3 +237,239 @@ async def test_push_must_be_multipart(feed_api: Api) -> None:
     assert r.status_code == 400 and "multipart/form-data" in r.json()["message"]
     r = await feed_api.http.put(v3() + "package", data={"note": "x"}, files={}, headers=key(feed_api, "alice"))
     assert r.status_code == 400
+
+
+# --- unlist and relist ----------------------------------------------------------------------------------------
+
+
+async def test_delete_unlists_and_post_relists(feed_api: Api) -> None:
+    api = feed_api
+    for version in ("1.0.0", "2.0.0"):
+        assert (await push(api, build_nupkg("Listed", version))).status_code == 201
+    r = await api.http.delete(v3() + "package/Listed/2.0", headers=key(api, "alice"))
+    assert r.status_code == 204, r.text
+    # still restorable by its exact number, and still in the version list
+    assert (await get(api, "flat2/listed/index.json")).json() == {"versions": ["1.0.0", "2.0.0"]}
+    assert (await get(api, "flat2/listed/2.0.0/listed.2.0.0.nupkg")).status_code == 200
+    items = (await get(api, "registrations/listed/index.json")).json()["items"][0]["items"]
+    assert [(i["catalogEntry"]["version"], i["catalogEntry"]["listed"]) for i in items] == [
+        ("1.0.0", True),
+        ("2.0.0", False),
+    ]
+    leaf = (await get(api, "registrations/listed/2.0.0.json")).json()
+    assert leaf["listed"] is False and leaf["packageContent"].endswith("/flat2/listed/2.0.0/listed.2.0.0.nupkg")
+    # but hidden from search and autocomplete
+    hit = (await get(api, "query", q="listed")).json()["data"][0]
+    assert hit["version"] == "1.0.0" and [v["version"] for v in hit["versions"]] == ["1.0.0"]
+    assert (await get(api, "autocomplete", id="listed")).json()["data"] == ["1.0.0"]
+    info = await api.http.get(f"{FEEDS}/feed/nuget/packages/listed/versions/2.0.0", headers=api.auth())
+    assert info.status_code == 200 and info.json()["isListed"] is False
+    r = await api.http.post(v3() + "package/listed/2.0.0", headers=key(api, "alice"))
+    assert r.status_code == 200
+    assert (await get(api, "autocomplete", id="listed")).json()["data"] == ["1.0.0", "2.0.0"]
+    assert (await api.http.post(v3() + "package/listed/2.0.0", headers=key(api, "alice"))).status_code == 200
+    # unknown ids and versions, and readers
+    assert (await api.http.delete(v3() + "package/listed/3.0.0", headers=key(api, "alice"))).status_code == 404
+    assert (await api.http.delete(v3() + "package/nothing/1.0.0", headers=key(api, "alice"))).status_code == 404
+    assert (await api.http.delete(v3() + "package/listed/1.0.0", headers=key(api, "bob"))).status_code == 403
+    # the REST API in Azure's shape unlists too
+    r = await api.http.patch(
+        f"{FEEDS}/feed/nuget/packages/Listed/versions/1.0?api-version=7.1", json={"listed": False}, headers=api.auth()
+    )
+    assert r.status_code in (200, 202, 204), r.text
+    assert (await get(api, "autocomplete", id="listed")).json()["data"] == ["2.0.0"]
+
+
+async def test_a_deleted_version_stays_reserved(feed_api: Api) -> None:
+    assert (await push(feed_api, build_nupkg("Reserved", "1.0.0"))).status_code == 201
+    r = await feed_api.http.delete(f"{FEEDS}/feed/nuget/packages/reserved/versions/1.0.0", headers=feed_api.auth())
+    assert r.status_code in (200, 202, 204), r.text
+    assert (await get(feed_api, "flat2/reserved/1.0.0/reserved.1.0.0.nupkg")).status_code == 404
+    r = await push(feed_api, build_nupkg("Reserved", "1.0"))
+    assert r.status_code == 409 and "reserved" in r.json()["message"]
+
+
+# --- SemVer 2.0.0 ---------------------------------------------------------------------------------------------
+
+
+async def test_semver2_versions_are_hidden_from_semver1_clients(feed_api: Api) -> None:
+    api = feed_api
+    for version in ("1.0.0", "2.0.0-beta.1", "2.0.0+build.7"):
+        assert (await push(api, build_nupkg("Modern", version))).status_code == 201
+    # 2.0.0+build.7 is SemVer 2 by its metadata; 1.1.0 below only by its dependency's range
+    dep = build_nupkg("Modern", "1.1.0", dependencies=[("Other", "[1.0.0-rc.1, )")])
+    assert (await push(api, dep)).status_code == 201
+    assert (await get(api, "flat2/modern/index.json")).json() == {
+        "versions": ["1.0.0", "1.1.0", "2.0.0-beta.1", "2.0.0"]
+    }
+    old = (await get(api, "registrations/modern/index.json")).json()
+    assert [i["catalogEntry"]["version"] for i in old["items"][0]["items"]] == ["1.0.0"]
+    new = (await get(api, "registrations-semver2/modern/index.json")).json()
+    versions = [i["catalogEntry"]["version"] for i in new["items"][0]["items"]]
+    assert versions == ["1.0.0", "1.1.0", "2.0.0-beta.1", "2.0.0+build.7"]
+    assert (await get(api, "registrations/modern/2.0.0.json")).status_code == 404
+    assert (await get(api, "registrations-semver2/modern/2.0.0.json")).status_code == 200
+    hit = (await get(api, "query", q="modern", prerelease="true")).json()["data"][0]
+    assert [v["version"] for v in hit["versions"]] == ["1.0.0"]
+    hit = (await get(api, "query", q="modern", prerelease="true", semVerLevel="2.0.0")).json()["data"][0]
+    assert hit["version"] == "2.0.0+build.7"
+    assert hit["registration"].endswith("/registrations-semver2/modern/index.json")
+    assert (await get(api, "autocomplete", id="modern", semVerLevel="2.0.0")).json()["data"] == [
+        "1.0.0",
+        "1.1.0",
+        "2.0.0+build.7",
+    ]
+    # a package with SemVer 2.0.0 versions only is not in the SemVer 1 hive at all
+    assert (await push(api, build_nupkg("OnlyNew", "1.0.0-alpha.1"))).status_code == 201
+    r = await get(api, "registrations/onlynew/index.json")
+    assert r.status_code == 404 and "3.6.0" in r.json()["message"]
+    assert (await get(api, "query", q="onlynew", prerelease="true")).json() == {"totalHits": 0, "data": []}
+
+
+# --- registrations ----------------------------------------------------------------------------------------------
+
+
+async def test_dependency_groups_link_their_registrations(feed_api: Api) -> None:
+    groups: dict[str | None, list[tuple[str, str | None]]] = {
+        "net8.0": [("Dep.One", "1.0"), ("Dep.Two", None)],
+        None: [("Dep.Three", "[2.0.0]")],
+    }
+    assert (await push(feed_api, build_nupkg("WithDeps", "1.0.0", dependencies=groups))).status_code == 201
+    entry = (await get(feed_api, "registrations-semver2/withdeps/index.json")).json()["items"][0]["items"][0][
+        "catalogEntry"
+    ]
+    hive = f"{HOST}{v3()}registrations-semver2/"
+    assert entry["dependencyGroups"] == [
+        {
+            "targetFramework": "net8.0",
+            "dependencies": [
+                {"id": "Dep.One", "range": "[1.0.0, )", "registration": hive + "dep.one/index.json"},
+                {"id": "Dep.Two", "registration": hive + "dep.two/index.json"},
+            ],
+        },
+        {"dependencies": [{"id": "Dep.Three", "range": "[2.0.0]", "registration": hive + "dep.three/index.json"}]},
+    ]
+    catalog = (await get(feed_api, entry["@id"])).json()
+    assert catalog["id"] == "WithDeps" and catalog["dependencyGroups"] == entry["dependencyGroups"]
+
+
+async def test_registrations_page_beyond_128_versions(feed_api: Api) -> None:
+    api = feed_api
+    for i in range(130):
+        r = await push(api, build_nupkg("Many", f"1.0.{i}"))
+        assert r.status_code == 201, r.text
+    doc = (await get(api, "registrations/many/index.json")).json()
+    assert doc["count"] == 3 and [p["count"] for p in doc["items"]] == [64, 64, 2]
+    assert all("items" not in p for p in doc["items"])  # fetched by their @id
+    assert (doc["items"][0]["lower"], doc["items"][0]["upper"]) == ("1.0.0", "1.0.63")
+    seen = []
+    for page in doc["items"]:
+        got = (await get(api, page["@id"])).json()
+        assert got["count"] == len(got["items"]) and got["parent"] == doc["@id"]
+        seen += [item["catalogEntry"]["version"] for item in got["items"]]
+    assert seen == [f"1.0.{i}" for i in range(130)]
+    # at 128 versions or fewer, every page is inline
+    for i in range(70):
+        assert (await push(api, build_nupkg("Fewer", f"2.{i}.0"))).status_code == 201
+    doc = (await get(api, "registrations/fewer/index.json")).json()
+    assert [len(p["items"]) for p in doc["items"]] == [64, 6]
+    assert doc["items"][1]["upper"] == "2.69.0"
+    assert (await get(api, "registrations/fewer/page/2.0.0/2.5.0.json")).status_code == 404
+
+
+# --- search and autocomplete ------------------------------------------------------------------------------------
+
+
+async def test_search_and_autocomplete(feed_api: Api) -> None:
+    api = feed_api
+    await push(api, build_nupkg("Contoso.Core", "1.0.0", description="The core.", tags=["contoso"]))
+    await push(api, build_nupkg("Contoso.Core", "2.0.0-preview", description="The next core.", tags=["contoso"]))
+    await push(api, build_nupkg("Contoso.Web", "1.0.0", description="Web bits.", tags=["web"]))
+    await push(api, build_nupkg("Fabrikam", "3.0.0", description="Nothing like the others."))
+    tool = nuspec(
+        "Contoso.Tool", "1.0.0", metadata_extra='<packageTypes><packageType name="DotnetTool" /></packageTypes>'
+    )
+    await push(api, build_nupkg("Contoso.Tool", "1.0.0", nuspec_xml=tool))
+    everything = (await get(api, "query")).json()
+    assert everything["totalHits"] == 4
+    assert [d["id"] for d in everything["data"]] == ["Contoso.Core", "Contoso.Tool", "Contoso.Web", "Fabrikam"]
+    core = everything["data"][0]
+    assert core["version"] == "1.0.0" and core["description"] == "The core." and core["tags"] == ["contoso"]
+    assert core["packageTypes"] == [{"name": "Dependency"}] and core["authors"] == ["tests"]
+    assert core["versions"] == [
+        {"version": "1.0.0", "downloads": 0, "@id": f"{HOST}{v3()}registrations/contoso.core/1.0.0.json"}
+    ]
+    pre = (await get(api, "query", q="core", prerelease="true")).json()
+    assert pre["totalHits"] == 1 and pre["data"][0]["version"] == "2.0.0-preview"
+    assert (await get(api, "query", q="contoso")).json()["totalHits"] == 3
+    assert (await get(api, "query", q="web")).json()["data"][0]["id"] == "Contoso.Web"
+    assert [d["id"] for d in (await get(api, "query", q="packageid:contoso.web")).json()["data"]] == ["Contoso.Web"]
+    tools = (await get(api, "query", packageType="DotnetTool")).json()
+    assert [d["id"] for d in tools["data"]] == ["Contoso.Tool"]
+    paged = (await get(api, "query", skip="1", take="2")).json()
+    assert paged["totalHits"] == 4 and [d["id"] for d in paged["data"]] == ["Contoso.Tool", "Contoso.Web"]
+    assert (await get(api, "query", take="nope")).status_code == 400
+    assert (await get(api, "query", skip="-1")).status_code == 400
+    assert len((await get(api, "query", take="100000")).json()["data"]) == 4
+    ids = (await get(api, "autocomplete", q="contoso")).json()
+    assert ids == {"totalHits": 3, "data": ["Contoso.Core", "Contoso.Tool", "Contoso.Web"]}
+    assert (await get(api, "autocomplete", q="CONTOSO.W")).json()["data"] == ["Contoso.Web"]
+    assert (await get(api, "autocomplete", id="Contoso.Core")).json()["data"] == ["1.0.0"]
+    assert (await get(api, "autocomplete", id="contoso.core", prerelease="true")).json()["data"] == [
+        "1.0.0",
+        "2.0.0-preview",
+    ]
+    assert (await get(api, "autocomplete", id="unknown")).json() == {"totalHits": 0, "data": []}
+
+
+# --- views ------------------------------------------------------------------------------------------------------
+
+
+async def test_views_show_promoted_versions(feed_api: Api) -> None:
+    api = feed_api
+    for version in ("1.0.0", "2.0.0"):
+        assert (await push(api, build_nupkg("Viewed", version))).status_code == 201
+    release = await index(api, view="Release")
+    r = await get(api, release["PackageBaseAddress/3.0.0"] + "viewed/index.json")
+    assert r.status_code == 404
+    promote = {"views": {"op": "add", "path": "/views/-", "value": "Release"}}
+    r = await api.http.patch(f"{FEEDS}/feed/nuget/packages/viewed/versions/1.0.0", json=promote, headers=api.auth())
+    assert r.status_code in (200, 202, 204), r.text
+    assert (await get(api, release["PackageBaseAddress/3.0.0"] + "viewed/index.json")).json() == {"versions": ["1.0.0"]}
+    assert (await get(api, release["PackageBaseAddress/3.0.0"] + "viewed/2.0.0/viewed.2.0.0.nupkg")).status_code == 404
+    reg = (await get(api, release["RegistrationsBaseUrl/3.6.0"] + "viewed/index.json")).json()
+    leaf = reg["items"][0]["items"][0]
+    assert leaf["packageContent"].startswith(f"{HOST}{v3(view='Release')}flat2/")
+    hits = (await get(api, release["SearchQueryService/3.5.0"], q="viewed")).json()["data"]
+    assert [v["version"] for v in hits[0]["versions"]] == ["1.0.0"]
+    assert (await get(api, release["SearchQueryService/3.5.0"], q="viewed", who="bob")).status_code == 200
+
+
+# --- symbols ----------------------------------------------------------------------------------------------------
+
+
+def snupkg(package_id: str, version: str) -> bytes:
+    spec = nuspec(
+        package_id, version, metadata_extra='<packageTypes><packageType name="SymbolsPackage" /></packageTypes>'
+    )
+    return build_nupkg(package_id, version, nuspec_xml=spec, extra_files={"lib/net8.0/lib.pdb": b"pdb bytes"})
+
+
+async def test_symbol_packages_join_their_package(feed_api: Api) -> None:
+    api = feed_api
+    assert (await push(api, snupkg("Symbolic", "1.0.0"), symbols=True)).status_code == 404
+    assert (await push(api, build_nupkg("Symbolic", "1.0.0"))).status_code == 201
+    r = await push(api, build_nupkg("Symbolic", "1.0.0"), symbols=True)
+    assert r.status_code == 400 and "SymbolsPackage" in r.json()["message"]
+    symbols = snupkg("Symbolic", "1.0.0")
+    assert (await push(api, symbols, symbols=True)).status_code == 201
+    assert (await push(api, symbols, symbols=True)).status_code == 409
+    stored = await api.services.packages.version(
+        await api.services.feeds.find(ORG, None, "feed"), "nuget", "symbolic", "1.0.0"
+    )
+    assert stored is not None
+    assert [f["filename"] for f in stored.files] == ["symbolic.1.0.0.nupkg", "symbolic.1.0.0.snupkg"]
+    assert stored.files[1]["sha256"] == hashlib.sha256(symbols).hexdigest()
+    # the package itself is unchanged
+    got = await get(api, "flat2/symbolic/1.0.0/symbolic.1.0.0.nupkg")
+    assert got.content == build_nupkg("Symbolic", "1.0.0")
