@@ -77,7 +77,10 @@ def service_index(urls: Urls) -> dict[str, Any]:
         _resource(semver1, "RegistrationsBaseUrl/3.4.0", "metadata, SemVer 1.0.0 versions only"),
         _resource(semver2, "RegistrationsBaseUrl/3.6.0", "metadata, SemVer 2.0.0 versions included"),
         # As the public gallery does: clients from 4.3.0 on prefer this entry, and they understand SemVer 2.
-        {**_resource(semver2, "RegistrationsBaseUrl/Versioned", "metadata, SemVer 2.0.0"), "clientVersion": "4.3.0"},
+        {
+            **_resource(semver2, "RegistrationsBaseUrl/Versioned", "metadata, SemVer 2.0.0"),
+            "clientVersion": "4.3.0-alpha",
+        },
     ]
     for suffix in ("", "/3.0.0-beta", "/3.0.0-rc", "/3.5.0"):
         resources.append(_resource(query, f"SearchQueryService{suffix}", "search over listed packages"))
