@@ -10,12 +10,14 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Mapping, Sequence
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 NUSPEC_NAMESPACE = "http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd"
 _DATE = (2020, 1, 1, 0, 0, 0)
 
-Dependencies = Sequence[tuple[str, str | None]] | Mapping[str | None, Sequence[tuple[str, str | None]]]
+# A mapping's keys are target frameworks (str, or None for a group without one); Any keeps dict[str, ...] usable.
+Dependencies = Sequence[tuple[str, str | None]] | Mapping[Any, Sequence[tuple[str, str | None]]]
 
 
 def dependencies_xml(dependencies: Dependencies) -> str:

@@ -2,14 +2,19 @@
 
 A push is accepted only when the upload
 
-- is a zip whose central directory is within bounds: at most ``members`` entries, a declared total size
-  of at most ``uncompressed_bytes``, no large member compressed beyond ``ratio``:1 (a zip bomb is
-  refused from its directory, before anything is inflated), no duplicate entry names;
+- is a zip whose central directory is within bounds: at most ``members`` entries (counted on the raw
+  bytes before zipfile parses the directory), a declared total size of at most ``uncompressed_bytes``,
+  no large member compressed beyond ``ratio``:1 (a zip bomb is refused from its directory, before
+  anything is inflated), no duplicate entry names;
 - has only regular files and directories at safe paths (see :mod:`feed_core.domain.archives`);
 - holds exactly one ``*.nuspec`` at the archive root, of at most ``nuspec_bytes`` (read through a
   bounded read whatever its header declares);
 - whose nuspec is XML without a DTD (so without entities: no XXE, no billion laughs), in any of the
-  nuspec schema namespaces or none, with a valid id and version and bounded fields.
+  nuspec schema namespaces or none, with a valid id and version and bounded fields, dependency and
+  group counts.
+
+Every refusal is a BadRequestError (400) or, where size is the problem, a PayloadTooLargeError (413),
+with a message a ``nuget push`` user can act on.
 
 Dependency ranges are read like the NuGet client reads them, floating ranges included (see
 :mod:`feed_core.domain.nuget_versions`). A flat ``<dependencies>`` list becomes one group without a
@@ -24,6 +29,8 @@ import base64
 import hashlib
 import io
 import json
+import re
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -74,6 +81,7 @@ _MAX_ELEMENTS = 50_000
 _TEXT_MAX = 4000
 _FIELD_MAX = {"description": 64 * 1024, "releaseNotes": 256 * 1024}
 _FRAMEWORK_MAX = 256
+_BAD_FRAMEWORK = re.compile(r"[:|\x00-\x1f\x7f]")
 _REPACK = "fix the .nuspec and pack the package again"
 
 
@@ -138,6 +146,11 @@ class Nuspec:
             for dep in group.dependencies
         )
 
+    @property
+    def is_symbols_package(self) -> bool:
+        """A .snupkg: its package type is SymbolsPackage (pushed to the symbol endpoint, never restored)."""
+        return any(kind.lower() == "symbolspackage" for kind in self.package_types)
+
     def to_json(self) -> str:
         """A compact JSON form to store; :meth:`from_json` reads it back to an equal Nuspec."""
         doc: dict[str, Any] = {name: getattr(self, name) for name in _TEXT_FIELDS}
@@ -166,7 +179,7 @@ class Nuspec:
             raise ValueError(f"a stored nuspec is larger than {NUSPEC_JSON_MAX_BYTES} bytes")
         try:
             return _nuspec_from_doc(json.loads(text))
-        except (BadRequestError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+        except (BadRequestError, KeyError, TypeError, AttributeError, RecursionError, json.JSONDecodeError) as exc:
             raise ValueError(f"a stored nuspec is damaged: {exc}") from None
 
 
@@ -198,6 +211,8 @@ def _nuspec_from_doc(doc: dict[str, Any]) -> Nuspec:
             raise TypeError(f"{name} is not a string")
     if not isinstance(doc["require_license_acceptance"], bool):
         raise TypeError("require_license_acceptance is not a boolean")
+    if not isinstance(doc["dependency_groups"], list):
+        raise TypeError("dependency_groups is not a list")
     groups = tuple(
         DependencyGroup(
             target_framework=_optional_str(group["target_framework"]),
@@ -214,9 +229,9 @@ def _nuspec_from_doc(doc: dict[str, Any]) -> Nuspec:
     return Nuspec(
         **texts,
         version=parse_version(_str(doc["version"])),
-        tags=tuple(_str(tag) for tag in doc["tags"]),
+        tags=_strings(doc["tags"]),
         require_license_acceptance=doc["require_license_acceptance"],
-        package_types=tuple(_str(kind) for kind in doc["package_types"]),
+        package_types=_strings(doc["package_types"]),
         dependency_groups=groups,
     )
 
@@ -225,6 +240,12 @@ def _str(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{value!r} is not a string")
     return value
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise TypeError(f"{value!r} is not a list")
+    return tuple(_str(item) for item in value)
 
 
 def _optional_str(value: object) -> str | None:
@@ -314,6 +335,10 @@ def _parse_xml(xml: bytes) -> _Element:
         raise BadRequestError(
             f"the package's .nuspec is not well-formed XML ({expat.ErrorString(exc.code)} at line {exc.lineno}, "
             f"column {exc.offset}): {_REPACK}"
+        ) from None
+    except (LookupError, ValueError) as exc:  # an encoding Python lacks, or a multi-byte one expat cannot use
+        raise BadRequestError(
+            f"the package's .nuspec declares an encoding this feed cannot read ({exc}): save it as UTF-8, {_REPACK}"
         ) from None
     return root[0]
 
@@ -450,6 +475,12 @@ def _dependency_groups(meta: _Element) -> tuple[DependencyGroup, ...]:
                 raise BadRequestError(
                     f"the package's .nuspec has a targetFramework longer than {_FRAMEWORK_MAX} characters: {_REPACK}"
                 )
+            if framework is not None and _BAD_FRAMEWORK.search(framework):
+                # ':' and '|' separate the fields of the v2 feed's Dependencies string.
+                raise BadRequestError(
+                    f"the package's .nuspec has an invalid targetFramework {framework[:80]!r} (':', '|' and control "
+                    f"characters are not accepted): {_REPACK}"
+                )
             groups.append(DependencyGroup(framework, dependencies(group)))
         return tuple(groups)
     flat = tuple(dep for container in containers for dep in dependencies(container))
@@ -533,6 +564,7 @@ def read_nupkg(data: bytes, limits: NupkgLimits | None = None) -> Nupkg:
 
 def _open_zip(data: bytes, limits: NupkgLimits) -> zipfile.ZipFile:
     """Open the zip and judge its central directory before any member is inflated."""
+    _check_entry_count(data, limits.members)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
@@ -573,6 +605,42 @@ def _open_zip(data: bytes, limits: NupkgLimits) -> zipfile.ZipFile:
 
 def _nuspec_too_big(limit: int) -> str:
     return f"the package's .nuspec is larger than {limit} bytes: shorten its description and release notes"
+
+
+_END_OF_CENTRAL_DIRECTORY = b"PK\x05\x06"
+_END_SIZE = 22
+
+
+def _central_directory(data: bytes) -> tuple[int, int] | None:
+    """(start, size) of the central directory, located the way zipfile locates it; None when there is none."""
+    if data[-_END_SIZE:].startswith(_END_OF_CENTRAL_DIRECTORY) and data[-2:] == b"\0\0":
+        end = len(data) - _END_SIZE
+    else:  # an archive comment follows the end record
+        end = data.rfind(_END_OF_CENTRAL_DIRECTORY, max(len(data) - 65536 - _END_SIZE, 0))
+        if end < 0 or len(data) - end < _END_SIZE:
+            return None
+    (size,) = struct.unpack_from("<I", data, end + 12)
+    zip64 = end - 76  # a ZIP64 end record (56 bytes) and its locator (20 bytes) precede the classic one
+    if zip64 >= 0 and data.startswith(b"PK\x06\x07", end - 20) and data.startswith(b"PK\x06\x06", zip64):
+        (size,) = struct.unpack_from("<Q", data, zip64 + 40)
+        end = zip64
+    return end - size, size
+
+
+def _check_entry_count(data: bytes, limit: int) -> None:
+    """Count the central directory's entries without building anything, before zipfile makes an object of each:
+    a 100 MB push of empty entries would otherwise cost gigabytes before the member count is known."""
+    found = _central_directory(data)
+    if found is None:
+        return  # zipfile reports what is wrong
+    start, size = found
+    position, end, count = start, min(start + size, len(data)), 0
+    while position >= 0 and position + 46 <= end and data.startswith(b"PK\x01\x02", position):
+        count += 1
+        if count > limit:
+            raise PayloadTooLargeError(f"the package holds more than the {limit} files this feed accepts")
+        name, extra, comment = struct.unpack_from("<HHH", data, position + 28)
+        position += 46 + name + extra + comment
 
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:

@@ -12,8 +12,9 @@ Ids
     ids safe in URLs, storage keys and case-folding).
 
 Ranges
-    ``1.0`` (at least 1.0), ``[1.0]`` (exactly), ``[1.0,2.0)``, ``(,2.0]``, ``(1.0,)`` and so on. NuGet's
-    nuspec reader also accepts *floating* ranges (``*``, ``1.*``, ``1.0.0-beta*``, ``[1.0.*, 2.0)``):
+    ``1.0`` (at least 1.0), ``[1.0]`` (exactly), ``[1.0,2.0)``, ``(,2.0]``, ``(1.0,)``, ``(, )`` and so on,
+    refused where the client refuses them (``(,)``, ``(1.0]``, ``[2.0,1.0]``, ``[1.0,1.0)``). NuGet's nuspec
+    reader also accepts *floating* ranges (``*``, ``1.*``, ``1.0.0-beta*``, ``[1.0.*, 2.0)``):
     they tell a client to prefer the newest match, which is client-side behaviour. They are accepted here
     by default (a package built with one must not be refused) and read as their lowest admitted version:
     ``1.*`` is ``[1.0.0, )``. ``parse_range(text, allow_floating=False)`` refuses them.
@@ -106,8 +107,8 @@ class NuGetVersion:
         return len(self.release) > 1 or self.metadata is not None
 
     def _key(self) -> tuple[int, int, int, int, int, tuple[tuple[int, int, str], ...]]:
-        # A release sorts after its prereleases; numeric labels sort before text ones, text ignores case.
-        labels = tuple((0, int(label), "") if label.isdigit() else (1, 0, label.lower()) for label in self.release)
+        # A release sorts after its prereleases; labels compare as the client compares them (see _label_key).
+        labels = tuple(_label_key(label) for label in self.release)
         return (self.major, self.minor, self.patch, self.revision, 0 if self.release else 1, labels)
 
     def __eq__(self, other: object) -> bool:
@@ -125,6 +126,17 @@ class NuGetVersion:
 
     def __str__(self) -> str:
         return self.full
+
+
+_INT_LABEL = re.compile(r"-?[0-9]+")
+
+
+def _label_key(label: str) -> tuple[int, int, str]:
+    """The client compares a label as a number when it reads as an int32 (numbers sort first), else as text
+    ignoring case. The lower-cased text stays in the key so that equal keys mean equal labels."""
+    if _INT_LABEL.fullmatch(label) and -(2**31) <= (number := int(label)) <= INT32_MAX:
+        return (0, number, label.lower())
+    return (1, 0, label.lower())
 
 
 def parse_version(text: str) -> NuGetVersion:
@@ -208,10 +220,8 @@ class VersionRange:
 
     @property
     def normalized(self) -> str:
-        """The form NuGet prints, e.g. ``[1.0.0, )``, ``[1.0.0]``, ``(, 2.0.0)``; a float shows its lowest version."""
-        exact = self.min is not None and self.min == self.max and self.min_inclusive and self.max_inclusive
-        if exact and self.min is not None:
-            return f"[{self.min.normalized}]"
+        """NuGet's normalized form, as registrations print it: ``[1.0.0, )``, ``[1.0.0, 1.0.0]``, ``(, 2.0.0)``,
+        ``(, )`` for any version. A floating bound is printed as its lowest version (``1.*`` -> ``[1.0.0, )``)."""
         low = "[" if self.min is not None and self.min_inclusive else "("
         high = "]" if self.max is not None and self.max_inclusive else ")"
         lower = self.min.normalized if self.min is not None else ""
@@ -253,9 +263,10 @@ def parse_range(text: str, *, allow_floating: bool = True) -> VersionRange:
             raise BadRequestError(_bad_range(text, "a single version must be written [1.0], with square brackets"))
         exact = _exact_bound(parts[0].strip(), text)
         return VersionRange(exact, True, exact, True, original=text)
-    low_text, high_text = parts[0].strip(), parts[1].strip()
-    if not low_text and not high_text:
+    if not parts[0] and not parts[1]:
+        # As in the client: "(,)" is refused, but "(, )", the form NuGet prints for any version, is read.
         raise BadRequestError(_bad_range(text, "both bounds are empty; leave the version out to allow any"))
+    low_text, high_text = parts[0].strip(), parts[1].strip()
     low: NuGetVersion | None = None
     floating: str | None = None
     if low_text:
@@ -263,6 +274,8 @@ def parse_range(text: str, *, allow_floating: bool = True) -> VersionRange:
     high = _exact_bound(high_text, text) if high_text else None
     if low is not None and high is not None and low > high:
         raise BadRequestError(_bad_range(text, "its lower bound is above its upper bound"))
+    if low is not None and low == high and min_inclusive != max_inclusive:
+        raise BadRequestError(_bad_range(text, "its bounds are equal, so one bracket must not exclude them"))
     return VersionRange(
         low,
         min_inclusive and low is not None,
