@@ -102,6 +102,11 @@ def _conflict(ctx: Ctx, shown: str, deleted: str | None) -> ConflictError:
 
 async def _push_package(ctx: Ctx, package: Nupkg, data: bytes) -> Response:
     spec = package.nuspec
+    if spec.is_symbols_package:
+        raise BadRequestError(
+            f"{spec.id} {spec.version.normalized} is a symbol package ({SYMBOLS_TYPE}): push the .nupkg here and "
+            "the .snupkg to the SymbolPackagePublish resource (nuget push does both)"
+        )
     name, number = spec.lower_id, spec.version.lower
     shown = f"{spec.id} {spec.version.normalized}"
     existing = await ctx.services.packages.version(ctx.feed, PROTOCOL, name, number)
@@ -135,7 +140,7 @@ async def _push_package(ctx: Ctx, package: Nupkg, data: bytes) -> Response:
 async def _push_symbols(ctx: Ctx, package: Nupkg, data: bytes) -> Response:
     """A symbol package joins its pushed package as a second file; it is pushed once too."""
     spec = package.nuspec
-    if SYMBOLS_TYPE not in spec.package_types:
+    if not spec.is_symbols_package:
         raise BadRequestError(
             f"{spec.id} {spec.version.normalized} is not a symbol package: a .snupkg declares the "
             f"{SYMBOLS_TYPE} package type (dotnet pack -p:SymbolPackageFormat=snupkg builds one)"

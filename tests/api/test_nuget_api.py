@@ -347,7 +347,11 @@ async def test_dependency_groups_link_their_registrations(feed_api: Api) -> None
                 {"id": "Dep.Two", "registration": hive + "dep.two/index.json"},
             ],
         },
-        {"dependencies": [{"id": "Dep.Three", "range": "[2.0.0]", "registration": hive + "dep.three/index.json"}]},
+        {
+            "dependencies": [
+                {"id": "Dep.Three", "range": "[2.0.0, 2.0.0]", "registration": hive + "dep.three/index.json"}
+            ]
+        },
     ]
     catalog = (await get(feed_api, entry["@id"])).json()
     assert catalog["id"] == "WithDeps" and catalog["dependencyGroups"] == entry["dependencyGroups"]
@@ -458,6 +462,8 @@ def snupkg(package_id: str, version: str) -> bytes:
 async def test_symbol_packages_join_their_package(feed_api: Api) -> None:
     api = feed_api
     assert (await push(api, snupkg("Symbolic", "1.0.0"), symbols=True)).status_code == 404
+    r = await push(api, snupkg("Symbolic", "1.0.0"))
+    assert r.status_code == 400 and "SymbolPackagePublish" in r.json()["message"]
     assert (await push(api, build_nupkg("Symbolic", "1.0.0"))).status_code == 201
     r = await push(api, build_nupkg("Symbolic", "1.0.0"), symbols=True)
     assert r.status_code == 400 and "SymbolsPackage" in r.json()["message"]
