@@ -270,6 +270,15 @@ class PypiVersionUpdate(RequestModel):
     yanked_reason: str = ""
 
 
+class NugetVersionUpdate(RequestModel):
+    """``PATCH .../nuget/packages/{name}/versions/{version}``: promote and/or list or unlist (``{"listed": false}``)."""
+
+    model_config = ConfigDict(json_schema_extra=_one_of_fields({"views": "object", "listed": "boolean"}))
+
+    views: ViewsOperation | None = None
+    listed: bool | None = None
+
+
 class RestoreOperation(RequestModel):
     """``{"op": "replace", "path": "/isDeleted", "value": false}``."""
 

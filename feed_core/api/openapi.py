@@ -29,6 +29,8 @@ from feed_core.api.models import (
 from feed_core.api.responses import ErrorResponse
 from feed_core.api.routing import Route
 from feed_core.domain.names import NPM_NAME_MAX
+from feed_core.domain.nuget_versions import ID_MAX as NUGET_ID_MAX
+from feed_core.domain.nuget_versions import VERSION_MAX as NUGET_VERSION_MAX
 from feed_core.domain.python_dist import NAME_MAX as PYPI_NAME_MAX
 from feed_core.domain.python_dist import VERSION_MAX as PYPI_VERSION_MAX
 
@@ -60,6 +62,19 @@ _STATUS_TEXT = {200: "OK", 201: "Created", 204: "No content"}
 _STRING: dict[str, Any] = {"type": "string"}
 _NAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NAME_PATTERN}
 _NPM_NAME: dict[str, Any] = {**_STRING, "maxLength": NPM_NAME_MAX, "pattern": NPM_NAME_PART_PATTERN}
+#: Where a NuGet package's name and version differ from an npm one's.
+_NUGET_PARAMETERS: dict[str, dict[str, Any]] = {
+    "packageName": {
+        "in": "path",
+        "description": "The package id (case-insensitive)",
+        "schema": {**_STRING, "maxLength": NUGET_ID_MAX, "pattern": r"^[A-Za-z0-9_]+(?:[.-][A-Za-z0-9_]+)*$"},
+    },
+    "packageVersion": {
+        "in": "path",
+        "description": "The version (1.0 is 1.0.0; build metadata is ignored)",
+        "schema": {**_STRING, "maxLength": NUGET_VERSION_MAX},
+    },
+}
 #: Where a Python package's name and version differ from an npm one's.
 _PYPI_PARAMETERS: dict[str, dict[str, Any]] = {
     "packageName": {
@@ -196,6 +211,8 @@ def _operation(route: Route, refs: Refs) -> dict[str, Any]:
 def _parameter(route: Route, name: str) -> dict[str, Any]:
     if "/pypi/" in route.path and name in _PYPI_PARAMETERS:
         return _PYPI_PARAMETERS[name]
+    if "/nuget/" in route.path and name in _NUGET_PARAMETERS:
+        return _NUGET_PARAMETERS[name]
     return _PARAMETERS[name]
 
 
@@ -203,7 +220,7 @@ def _operation_id(route: Route) -> str:
     """The handler's name, plus the protocol and whether the npm name is scoped where routes share a handler."""
     name = to_camel(route.handler.__name__.strip("_"))
     segs = route.path.split("/")
-    if len(segs) > 3 and segs[3] in ("npm", "pypi"):
+    if len(segs) > 3 and segs[3] in ("npm", "pypi", "nuget"):
         name += segs[3].capitalize() + ("Scoped" if "@{" in route.path else "")
     return name
 

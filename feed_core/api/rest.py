@@ -21,6 +21,7 @@ from feed_core.api.models import (
     FeedCreateRequest,
     FeedUpdateRequest,
     NpmVersionUpdate,
+    NugetVersionUpdate,
     PermissionsPatch,
     PypiVersionUpdate,
     RestorePatch,
@@ -59,6 +60,7 @@ from feed_core.domain.errors import BadRequestError, MethodNotAllowedError, NotF
 from feed_core.domain.ids import version_guid
 from feed_core.domain.models import Caller, Feed, ViewVisibility
 from feed_core.domain.names import parse_npm_name, validate_org, validate_project
+from feed_core.domain.nuget_versions import lower_id, parse_version, validate_id
 from feed_core.domain.python_dist import canonical_version, normalize_name, validate_project_name
 from feed_core.domain.roles import Role, Scope
 from feed_core.protocols.http import authenticate, guarded, json_response
@@ -314,14 +316,17 @@ async def _provenance(c: Call) -> Response:
 
 
 def _protocol(c: Call) -> str:
-    """``npm`` or ``pypi``: the fixed word after ``feeds/{feedId}/`` in the route's path."""
+    """``npm``, ``pypi`` or ``nuget``: the fixed word after ``feeds/{feedId}/`` in the route's path."""
     return c.route.path.split("/")[3]
 
 
 def _package_name(c: Call) -> str:
-    """The package the path names: npm ``name`` or ``@scope/name``; a PyPI name normalized (PEP 503)."""
+    """The package the path names: npm ``name`` or ``@scope/name``; a PyPI name normalized (PEP 503); a NuGet
+    id in lower case."""
     if _protocol(c) == "pypi":
         return normalize_name(validate_project_name(c.params["packageName"]))
+    if _protocol(c) == "nuget":
+        return lower_id(validate_id(c.params["packageName"]))
     if "packageScope" in c.params:
         return parse_npm_name(f"@{c.params['packageScope']}/{c.params['unscopedPackageName']}").full
     return parse_npm_name(c.params["packageName"]).full
@@ -345,8 +350,10 @@ async def _set_upstreaming(c: Call) -> Response:
 
 
 def _version_number(c: Call) -> str:
-    """The version the path names; PyPI versions canonical (PEP 440)."""
+    """The version the path names; PyPI versions canonical (PEP 440); NuGet versions normalized, lower case."""
     number = c.params["packageVersion"]
+    if _protocol(c) == "nuget":
+        return parse_version(number).lower
     return canonical_version(number) if _protocol(c) == "pypi" else number
 
 
@@ -391,6 +398,19 @@ async def _update_pypi_version(c: Call) -> Response:
     if body.yanked is not None:
         reason = body.yanked_reason[:1024] if body.yanked else None
         await c.services.packages.set_yanked(feed, c.caller, "pypi", name, number, reason)
+    return c.empty()
+
+
+async def _update_nuget_version(c: Call) -> Response:
+    """Promote a NuGet version into a view and/or list or unlist it."""
+    feed, name, number = await c.feed(), _package_name(c), _version_number(c)
+    body = await c.body(NugetVersionUpdate)
+    if body.views is None and body.listed is None:
+        raise BadRequestError("nothing to change: send views and/or listed")
+    if body.views is not None:
+        await _promote(c, feed, name, number, body.views.value)
+    if body.listed is not None:
+        await c.services.packages.set_listed(feed, c.caller, "nuget", name, number, body.listed)
     return c.empty()
 
 
@@ -445,7 +465,7 @@ def _version_routes(
     version = f"{package}/versions/{{packageVersion}}"
     return (
         Route("GET", version, _get_version, "Get a package version", answer=VersionResponse, query=("showDeleted",)),
-        Route("PATCH", version, update, "Promote, deprecate or yank a package version", body=body),
+        Route("PATCH", version, update, "Promote, deprecate, yank or unlist a package version", body=body),
         Route("DELETE", version, _delete_version, "Unpublish a package version (its number stays reserved)"),
     )
 
@@ -533,9 +553,11 @@ ROUTES: tuple[Route, ...] = (
     *_upstreaming_routes(f"{_FEED}/npm/packages/{{packageName}}"),
     *_upstreaming_routes(f"{_FEED}/npm/packages/@{{packageScope}}/{{unscopedPackageName}}"),
     *_upstreaming_routes(f"{_FEED}/pypi/packages/{{packageName}}"),
+    *_upstreaming_routes(f"{_FEED}/nuget/packages/{{packageName}}"),
     *_version_routes(f"{_FEED}/npm/{{packageName}}", _update_npm_version, NpmVersionUpdate),
     *_version_routes(f"{_FEED}/npm/@{{packageScope}}/{{unscopedPackageName}}", _update_npm_version, NpmVersionUpdate),
     *_version_routes(f"{_FEED}/pypi/packages/{{packageName}}", _update_pypi_version, PypiVersionUpdate),
+    *_version_routes(f"{_FEED}/nuget/packages/{{packageName}}", _update_nuget_version, NugetVersionUpdate),
     Route(
         "GET",
         "packaging/feedrecyclebin",

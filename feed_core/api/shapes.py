@@ -137,7 +137,7 @@ def version_response(base: str, feed: Feed, v: PackageVersion, latest: str | Non
         normalized_version=v.version,
         version=v.version,
         is_latest=v.version == latest,
-        is_listed=True,
+        is_listed=v.unlisted is None,
         is_deleted=v.deleted is not None,
         storage_id=v.sha256,
         package_description=description if isinstance(description, str) else "",

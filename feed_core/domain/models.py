@@ -152,6 +152,9 @@ class PackageVersion:
     #: Each: filename, sha256, size, uploaded, uploader, and protocol details (requires_python, ...).
     #: The single-file fields above describe the first file.
     files: list[dict[str, Any]] = field(default_factory=list)
+    #: When the version was unlisted (NuGet): still installable by its exact number, hidden from searches and
+    #: from the listings clients pick versions from. ``None``: listed.
+    unlisted: str | None = None
     etag: str | None = None
 
 

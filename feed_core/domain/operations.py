@@ -70,6 +70,11 @@ class Operation(enum.Enum):
     PYPI_DOWNLOAD = "pypi.download"
     PYPI_UPLOAD = "pypi.upload"
     PYPI_SAVE = "pypi.save-from-upstream"
+    NUGET_READ = "nuget.read"
+    NUGET_DOWNLOAD = "nuget.download"
+    NUGET_PUSH = "nuget.push"
+    NUGET_UNLIST = "nuget.unlist"
+    NUGET_SAVE = "nuget.save-from-upstream"
 
     @property
     def rule(self) -> Rule:
@@ -154,4 +159,9 @@ RULES: dict[Operation, Rule] = {
     Operation.PYPI_DOWNLOAD: _READER,
     Operation.PYPI_UPLOAD: _CONTRIBUTOR,
     Operation.PYPI_SAVE: _COLLABORATOR,
+    Operation.NUGET_READ: _READER,
+    Operation.NUGET_DOWNLOAD: _READER,
+    Operation.NUGET_PUSH: _CONTRIBUTOR,
+    Operation.NUGET_UNLIST: _CONTRIBUTOR,  # nuget delete unlists; relisting needs the same role
+    Operation.NUGET_SAVE: _COLLABORATOR,
 }

@@ -91,6 +91,7 @@ class NewFile:
     file: dict[str, Any]  # filename, sha256, size and protocol details
     content: bytes
     side_blobs: tuple[bytes, ...] = ()  # e.g. the core metadata file, stored by its sha-256 too
+    integrity: str = ""  # SRI (sha512-...) of the file, for the version record when this file creates it
 
 
 def _new_meta(protocol: str, name: str, now: str) -> PackageMeta:
@@ -268,7 +269,7 @@ class PackageService:
                     manifest=dict(new.manifest),
                     filename=entry["filename"],
                     sha256=entry["sha256"],
-                    sha512_integrity="",
+                    sha512_integrity=new.integrity,
                     sha1="",
                     size=int(entry["size"]),
                     published=now,
@@ -301,6 +302,24 @@ class PackageService:
                 {**f, "yanked": reason} if reason is not None else {k: x for k, x in f.items() if k != "yanked"}
                 for f in v.files
             ]
+            return [v]
+
+        await self._edit(feed, protocol, name, change)
+
+    async def set_listed(self, feed: Feed, caller: Caller, protocol: str, name: str, number: str, listed: bool) -> None:
+        """List or unlist a version (NuGet's ``delete`` and relist). An unlisted version stays installable by its
+        exact number; listing an already listed version (or unlisting an unlisted one) changes nothing."""
+        require_role(feed, caller, Role.CONTRIBUTOR, "listing and unlisting packages")
+        now = iso(self._clock())
+
+        def change(meta: PackageMeta, versions: list[PackageVersion]) -> list[PackageVersion]:
+            del meta
+            v = next((v for v in versions if v.version == number and v.deleted is None), None)
+            if v is None:
+                raise NotFoundError(f"{name} {number} does not exist in feed {feed.name}")
+            if (v.unlisted is None) == listed:
+                return []
+            v.unlisted = None if listed else now
             return [v]
 
         await self._edit(feed, protocol, name, change)

@@ -256,6 +256,7 @@ def transient_version(protocol: str, name: str, source: UpstreamSource, uv: Upst
         published=normalized_time(uv.published) or "",
         publisher="",
         deprecated=deprecated if isinstance(deprecated, str) and deprecated else None,
+        unlisted=(normalized_time(uv.published) or "unlisted") if uv.manifest.get("listed") is False else None,
         source_chain=[source_hop(source), *uv.source_chain],
         files=[
             {

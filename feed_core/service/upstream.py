@@ -499,6 +499,8 @@ class UpstreamService:
             manifest = dict(v.manifest)
             if v.deprecated:
                 manifest["deprecated"] = v.deprecated
+            if v.unlisted:
+                manifest["listed"] = False
             offered[v.version] = UpstreamVersion(
                 version=v.version,
                 manifest=manifest,
@@ -611,6 +613,7 @@ class UpstreamService:
                 published=normalized_time(uv.published) or now,
                 publisher=caller.user,
                 deprecated=deprecated if isinstance(deprecated, str) and deprecated else None,
+                unlisted=now if uv.manifest.get("listed") is False else None,
                 source_chain=[hop, *uv.source_chain],
                 provenance={
                     "source": hop,

@@ -167,6 +167,7 @@ class PackageStore:
             "sourceChain": json.dumps(v.source_chain, separators=(",", ":")),
             "provenance": json.dumps(v.provenance, separators=(",", ":")) if v.provenance else None,
             "files": json.dumps(v.files, separators=(",", ":")) if v.files else None,
+            "unlisted": v.unlisted,
         }
         if len(manifest) <= _INLINE_LIMIT:
             props["manifest"] = manifest
@@ -201,6 +202,7 @@ class PackageStore:
             source_chain=json.loads(e.get_str("sourceChain", "[]")),
             provenance=json.loads(e.get_str("provenance", "{}")),
             files=json.loads(e.get_str("files", "[]")),
+            unlisted=e.get_str("unlisted") or None,
             etag=e.etag,
         )
 

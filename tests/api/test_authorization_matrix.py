@@ -19,6 +19,7 @@ from feed_core.domain.operations import Operation
 from feed_core.domain.roles import Role, Scope
 from tests.api.conftest import ORG, Api, MutableClock, SettingsFactory, running_api
 from tests.npm_packages import publish_body
+from tests.nupkg_builder import build_nupkg
 from tests.python_packages import make_wheel, upload_form
 
 FEEDS = f"/{ORG}/_apis/packaging/feeds"
@@ -91,6 +92,14 @@ class World:
         assert r.status_code == 200, r.text
         return filename
 
+    async def push(
+        self, package_id: str, version: str, feed: str = "feed", headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """A NuGet push as nuget.exe sends it: multipart, the token as the API key (the administrator's by default)."""
+        files = {"package": ("package.nupkg", build_nupkg(package_id, version), "application/octet-stream")}
+        url = f"/{ORG}/_packaging/{feed}/nuget/v3/package"
+        return await self.http.put(url, files=files, headers=headers if headers is not None else self.api.auth())
+
     async def mint(self, user: str, scope: Scope = Scope.READ) -> tuple[str, str]:
         minted = await self.api.services.identity.mint(ORG, None, user=user, display_name="matrix", scope=scope)
         return minted.token.authorization_id, minted.plaintext
@@ -102,9 +111,10 @@ async def world(make_settings: SettingsFactory, clock: MutableClock) -> AsyncIte
         w = World(api)
         await w.feed("feed")
         await api.create_feed("up")
-        await api.follow_internal_upstream("feed", "up")
+        await api.follow_internal_upstream("feed", "up", ("npm", "pypi", "nuget"))
         await w.publish("p", "1.0.0")
         w.wheel = await w.upload("pylib", "1.0")
+        assert (await w.push("NLib", "1.0.0")).status_code == 201
         yield w
 
 
@@ -130,6 +140,7 @@ async def callers(w: World) -> list[Who]:
 Attempt = Callable[[World, Who, int], Awaitable[httpx.Response]]
 NPM = f"/{ORG}/_packaging/feed/npm/registry/"
 PYPI = f"/{ORG}/_packaging/feed/pypi/"
+NUGET = f"/{ORG}/_packaging/feed/nuget/v3/"
 
 
 def npm_doc(name: str, versions: dict[str, str | None]) -> dict[str, object]:
@@ -229,6 +240,20 @@ async def _pypi_save(w: World, who: Who, i: int) -> httpx.Response:
     return await w.http.get(f"{PYPI}download/{name}/1.0/{filename}", headers=who.headers)
 
 
+async def _nuget_push(w: World, who: Who, i: int) -> httpx.Response:
+    return await w.push("NPush", f"1.0.{i}", headers=who.headers)
+
+
+async def _nuget_unlist(w: World, who: Who, i: int) -> httpx.Response:
+    assert (await w.push("NGone", f"1.0.{i}")).status_code == 201
+    return await w.http.delete(f"{NUGET}package/NGone/1.0.{i}", headers=who.headers)
+
+
+async def _nuget_save(w: World, who: Who, i: int) -> httpx.Response:
+    assert (await w.push(f"NSave{i}", "1.0.0", feed="up")).status_code == 201
+    return await w.http.get(f"{NUGET}flat2/nsave{i}/1.0.0/nsave{i}.1.0.0.nupkg", headers=who.headers)
+
+
 def get(url: str, headers: dict[str, str] | None = None) -> Attempt:
     async def attempt(w: World, who: Who, i: int) -> httpx.Response:
         return await w.http.get(url.format(i=i, wheel=w.wheel), headers={**(headers or {}), **who.headers})
@@ -297,6 +322,11 @@ CASES: dict[Operation, Attempt] = {
     Operation.PYPI_DOWNLOAD: get(f"{PYPI}download/pylib/1.0/{{wheel}}"),
     Operation.PYPI_UPLOAD: _pypi_upload,
     Operation.PYPI_SAVE: _pypi_save,
+    Operation.NUGET_READ: get(f"{NUGET}registrations/nlib/index.json"),
+    Operation.NUGET_DOWNLOAD: get(f"{NUGET}flat2/nlib/1.0.0/nlib.1.0.0.nupkg"),
+    Operation.NUGET_PUSH: _nuget_push,
+    Operation.NUGET_UNLIST: _nuget_unlist,
+    Operation.NUGET_SAVE: _nuget_save,
 }
 
 
@@ -310,7 +340,7 @@ def outcome(op: Operation, r: httpx.Response) -> str:
         return "allowed"
     if r.status_code == 403:
         return "refused"
-    if r.status_code == 404 and op in (Operation.NPM_SAVE, Operation.PYPI_SAVE):
+    if r.status_code == 404 and op in (Operation.NPM_SAVE, Operation.PYPI_SAVE, Operation.NUGET_SAVE):
         return "refused"  # readers are not offered upstream versions they could not save
     if r.status_code == 404 and op in (Operation.FEED_RESTORE, Operation.FEED_PURGE):
         return "refused"  # the recycle bin shows a deleted feed only to its administrators

@@ -34,6 +34,7 @@ from azure.functions.http import HttpResponseConverter
 import function_app
 from feed_core.app import create_app
 from feed_core.settings import SETTINGS, Settings
+from tests.nupkg_builder import build_nupkg
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "http://localhost:7071"
@@ -49,6 +50,8 @@ EXPECTED_ROUTES = {
     "npm_project": "{org}/{project}/_packaging/{feed}/npm/{*rest}",
     "pypi": "{org}/_packaging/{feed}/pypi/{*rest}",
     "pypi_project": "{org}/{project}/_packaging/{feed}/pypi/{*rest}",
+    "nuget": "{org}/_packaging/{feed}/nuget/{*rest}",
+    "nuget_project": "{org}/{project}/_packaging/{feed}/nuget/{*rest}",
     "rest_api": "{org}/_apis/{*rest}",
     "rest_api_project": "{org}/{project}/_apis/{*rest}",
     "health": "_health",
@@ -508,6 +511,28 @@ async def test_project_scoped_api_goes_through_rest_api_project(functions_env: P
 
     org_level = await via_functions("GET", "/local/_apis/packaging/feeds/pf?api-version=7.1", headers=AUTH)
     assert (org_level.status, org_level.function) == (404, "rest_api")
+
+
+async def test_nuget_goes_through_its_own_functions(functions_env: Path) -> None:
+    """A push as nuget.exe sends it (multipart, API key), then the service index, the version list and the bytes."""
+    await via_functions("POST", "/local/_apis/packaging/feeds", headers=JSON_AUTH, body=b'{"name":"f1"}')
+    await via_functions("POST", "/local/proj1/_apis/packaging/feeds", headers=JSON_AUTH, body=b'{"name":"pf"}')
+    data = build_nupkg("Functions.Demo", "1.0")
+    for v3 in ("/local/_packaging/f1/nuget/v3/", "/local/proj1/_packaging/pf/nuget/v3/"):
+        form = httpx.Request("PUT", BASE, files={"package": ("package.nupkg", data, "application/octet-stream")})
+        headers = {"X-NuGet-ApiKey": TOKEN, "Content-Type": form.headers["content-type"]}
+        pushed = await via_functions("PUT", v3 + "package", headers=headers, body=form.read())
+        function = "nuget_project" if "proj1" in v3 else "nuget"
+        assert (pushed.status, pushed.function) == (201, function), pushed.body
+        index = await via_functions("GET", v3 + "index.json", headers=AUTH)
+        ids = {r["@type"]: r["@id"] for r in index.json()["resources"]}
+        assert ids["PackageBaseAddress/3.0.0"] == f"{BASE}{v3}flat2/"
+        listing = await via_functions("GET", v3 + "flat2/functions.demo/index.json", headers=AUTH)
+        assert (listing.status, listing.json()) == (200, {"versions": ["1.0.0"]})
+        nupkg = await via_functions("GET", v3 + "flat2/functions.demo/1.0.0/functions.demo.1.0.0.nupkg", headers=AUTH)
+        assert nupkg.status == 200 and nupkg.body == data
+        anonymous = await via_functions("GET", v3 + "index.json")
+        assert (anonymous.status, anonymous.headers["www-authenticate"]) == (401, 'Basic realm="package feed"')
 
 
 _IMPORT_PROBE = textwrap.dedent(
