@@ -126,9 +126,8 @@ async def test_a_registration_fetch_reads_only_the_index_and_its_pages() -> None
         found = documents.get(str(request.url))
         return respond(200, found) if found else respond(404)
 
-    source = CustomSource(id="s", name="s", protocol="nuget", location=INDEX + "?mock=1")
+    source = CustomSource(id="s", name="s", protocol="nuget", location=INDEX, credentials=None)
     async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
-        source = source.model_copy(update={"location": INDEX})
         fetched = await nuget.fetch_document(
             client, source, "tiny.lib", etag=None, last_modified=None, budget=5, max_bytes=1 << 20
         )
@@ -218,7 +217,7 @@ VERSION = UpstreamVersion(
     "1.0.0", {}, f"{FLAT}tiny.lib/1.0.0/tiny.lib.1.0.0.nupkg", "tiny.lib.1.0.0.nupkg", "", "", None,
     digests_url=f"{BASE}/v3/catalog/tiny.lib.1.0.0.json",
 )  # fmt: skip
-SOURCE = CustomSource(id="s", name="s", protocol="nuget", location=INDEX)
+SOURCE = CustomSource(id="s", name="s", protocol="nuget", location=INDEX, credentials=None)
 
 
 async def declared(doc: object, status: int = 200) -> UpstreamVersion:
@@ -349,7 +348,7 @@ async def test_v2_next_links_are_followed_within_bounds() -> None:
         page = int(request.url.params.get("page", "0"))
         return respond(200, pages["feed"](page))
 
-    source = CustomSource(id="s", name="s", protocol="nuget", location=V2)
+    source = CustomSource(id="s", name="s", protocol="nuget", location=V2, credentials=None)
     async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
 
         async def fetch() -> UpstreamPackage:
@@ -420,7 +419,9 @@ async def test_the_service_index_is_remembered_until_the_health_check_reads_it_a
         calls.append(str(request.url))
         return respond(200, {"version": "3.0.0", "resources": [{"@id": REG, "@type": "RegistrationsBaseUrl"}]})
 
-    source = CustomSource(id="s", name="s", protocol="nuget", location=f"{BASE}/remembered/index.json")
+    source = CustomSource(
+        id="s", name="s", protocol="nuget", location=f"{BASE}/remembered/index.json", credentials=None
+    )
     async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
         first = await nuget.discover(client, source, 5, 1 << 20)
         assert await nuget.discover(client, source, 5, 1 << 20) == first and len(calls) == 1
