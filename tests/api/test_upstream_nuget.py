@@ -212,3 +212,18 @@ async def test_another_feed_as_a_nuget_upstream(api: Api, nuget_gallery: NuGetGa
     saved = await api.services.upstreams.save((app.id, "nuget", "team.lib", "3.0.0"), fetch_and_commit)
     assert saved.provenance["verifiedWith"] == "same-service" and saved.sha512_integrity == sri(data)
     assert [hop["sourceType"] for hop in saved.source_chain] == ["internal", "public"]
+
+
+async def test_a_public_nuget_source_is_a_setting(
+    make_settings: SettingsFactory, clock: MutableClock, nuget_gallery: NuGetGallery
+) -> None:
+    data = nuget_gallery.add("Public.Lib", "1.0.0")
+    settings = make_settings(public_sources={"nuget-public": {"protocol": "NuGet", "url": nuget_gallery.index_url}})
+    async with running_api(settings, clock) as api:
+        created = await api.create_feed("feed", upstreamSources=[{"name": "nuget-public", "protocol": "nuget"}])
+        (source,) = created["upstreamSources"]
+        assert source["upstreamSourceType"] == "public" and source["location"] == nuget_gallery.index_url
+        feed = await api.services.catalog.find_feed(ORG, None, "feed")
+        assert feed is not None
+        saved = await save(api, feed, "public.lib", (await offered(api, feed, "public.lib"))["1.0.0"])
+        assert saved.source_chain[0]["name"] == "nuget-public" and saved.sha512_integrity == sri(data)
