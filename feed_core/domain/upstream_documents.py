@@ -9,7 +9,11 @@ An upstream is asked for one package; what it answers is believed only where it 
   http(s) URL that names this package's file of this version (``.../{name}/-/{bare}-{version}.tgz``,
   the registry layout; a URL without ``/-/`` must at least name the package and the version);
 - Python: the page's ``name`` (PEP 691, when given) must normalize to the project asked for; each file
-  is kept only when its filename parses as a wheel or sdist of that project.
+  is kept only when its filename parses as a wheel or sdist of that project;
+- NuGet: each version's id must be the package asked for (ids compare case-insensitively) and its version
+  a NuGet version; its package URL must be http(s), without dot segments, and name this package's file of
+  this version (``.../{id}.{version}.nupkg``, the flat-container layout, or the id and the version as path
+  segments, a v2 gallery's ``.../package/{id}/{version}``).
 
 A version that fails is dropped with a reason: it is never offered, saved or served under the name
 asked for. Pure: no I/O.
@@ -24,7 +28,9 @@ from urllib.parse import unquote, urlsplit
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 
 from feed_core.domain import semver
+from feed_core.domain.errors import BadRequestError
 from feed_core.domain.npm_manifest import DESCRIPTION_MAX_CHARS, README_MAX_CHARS
+from feed_core.domain.nuget_versions import NuGetVersion, parse_version
 from feed_core.domain.python_dist import normalize_name
 
 
@@ -107,3 +113,30 @@ def python_file_url_problem(filename: str, url: str) -> str | None:
     if served != filename:
         return f"{filename[:200]!r} is listed with the URL of another file ({served[:200]!r})"
     return None
+
+
+def nuget_identity(package_id: str, entry_id: object, entry_version: object) -> tuple[NuGetVersion | None, str | None]:
+    """``(version, None)`` when an upstream entry is ``package_id`` at a valid NuGet version, else ``(None, why)``."""
+    if not isinstance(entry_id, str) or entry_id.lower() != package_id.lower():
+        return None, f"it is an entry of package {str(entry_id)[:100]!r}, not {package_id!r}"
+    if not isinstance(entry_version, str):
+        return None, "it has no version"
+    try:
+        return parse_version(entry_version.strip()), None
+    except BadRequestError as exc:
+        return None, exc.message
+
+
+def nuget_content_url_problem(package_id: str, version: NuGetVersion, url: str) -> str | None:
+    """Why ``url`` is not the .nupkg of ``package_id`` at ``version``, or ``None``."""
+    if not url.startswith(("http://", "https://")):
+        return f"its package URL {url[:200]!r} is not an http(s) URL"
+    segments = unquote(urlsplit(url).path).split("/")
+    if any(segment in (".", "..") for segment in segments):
+        return f"its package URL {url[:200]!r} has dot segments"
+    lowered = [segment.lower() for segment in segments]
+    spellings = {version.lower, version.full.lower(), version.original.lower()}
+    names = {f"{package_id.lower()}.{v}.nupkg" for v in spellings}
+    if lowered[-1] in names or (package_id.lower() in lowered and spellings & set(lowered)):
+        return None
+    return f"its package URL {url[:200]!r} is not the file of {package_id} {version.normalized}"

@@ -54,6 +54,7 @@ from feed_core.storage.catalog import Catalog
 from feed_core.storage.packages import PackageStore, content_key
 from feed_core.storage.upstream_state import CachedMeta, UpstreamStateStore
 from feed_core.upstreams import npm as npm_upstream
+from feed_core.upstreams import nuget as nuget_upstream
 from feed_core.upstreams import pypi as pypi_upstream
 from feed_core.upstreams.http import (
     FILE_LIMIT_SETTING,
@@ -132,6 +133,10 @@ class _Client:
     #: Checks a downloaded file (name, version, file name, verified bytes) before it is stored: it must be
     #: the file it is listed as, by its own contents; raises ``BadDocument``.
     check_file: Callable[[str, str, str, bytes], None] | None = None
+    #: Completes the hashes an upstream declares for one version when its listing does not carry them
+    #: (``UpstreamVersion.digests_url``): called at save time, before any byte of the file is fetched.
+    #: ``(client, source, name, version, budget=, max_bytes=)``; raises ``UpstreamFailure``.
+    declared: Callable[..., Awaitable[UpstreamVersion]] | None = None
 
 
 CLIENTS = {
@@ -143,6 +148,13 @@ CLIENTS = {
         pypi_upstream.parse_document,
         pypi_upstream.ping,
         pypi_upstream.check_distribution,
+    ),
+    "nuget": _Client(
+        nuget_upstream.fetch_document,
+        nuget_upstream.parse_document,
+        nuget_upstream.ping,
+        nuget_upstream.check_package,
+        nuget_upstream.declared,
     ),
 }
 
@@ -564,7 +576,7 @@ class UpstreamService:
             return self._version_record(caller, protocol, name, source, uv, iso(self._clock()))(
                 uv.sha256, uv.integrity, uv.sha1, info.size, "same-service"
             )
-        plan = self.plan_version_save(caller, protocol, name, source, uv)
+        plan = await self.prepared(self.plan_version_save(caller, protocol, name, source, uv))
         digests = await self._download(
             source, plan.label, plan.url, integrity=plan.integrity, sha1=plan.sha1, check=plan.check
         )
@@ -574,8 +586,26 @@ class UpstreamService:
         self, caller: Caller, protocol: str, name: str, source: UpstreamSource, uv: UpstreamVersion
     ) -> FileSave:
         """What saving a single-file version from a public or custom upstream takes, decided before any byte
-        is fetched (raises when the upstream declares no hash for it)."""
+        is fetched (raises when the upstream declares no hash for it). When the listing does not carry the
+        hash but says where it is declared (``digests_url``), the plan is completed by ``prepared`` first."""
         label = f"{name}@{uv.version}"
+        client = CLIENTS[protocol]
+        if uv.digests_url and client.declared is not None and not strongest_checked(uv.integrity, uv.sha1):
+            declared = client.declared
+
+            async def prepare() -> FileSave:
+                with self._download_failures(source, label), self._refusals(source, label):
+                    complete = await declared(
+                        self.http,
+                        source,
+                        name,
+                        uv,
+                        budget=self._settings.upstream_timeout,
+                        max_bytes=self._settings.upstream_max_document_bytes,
+                    )
+                return self.plan_version_save(caller, protocol, name, source, replace(complete, digests_url=""))
+
+            return FileSave(source, label, uv.file_url, _unprepared, _unprepared, prepare=prepare)
         verified = self._declared_hash(source, label, strongest_checked(uv.integrity, uv.sha1))
         build = self._version_record(caller, protocol, name, source, uv, iso(self._clock()))
         check = CLIENTS[protocol].check_file
@@ -628,6 +658,24 @@ class UpstreamService:
             )
 
         return build
+
+    @staticmethod
+    async def prepared(plan: FileSave) -> FileSave:
+        """The plan with what the upstream declares for the file read first, when it needs that."""
+        return await plan.prepare() if plan.prepare is not None else plan
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _refusals(source: UpstreamSource, label: str) -> Iterator[None]:
+        """A document about a file the feed does not believe refuses the save (its reason is the client's)."""
+        try:
+            yield
+        except BadDocument as refused:
+            log.warning("upstream %s sent a refused document for %s: %s", source.name, label, refused.reason)
+            raise UpstreamError(
+                f"upstream {source.name} declared the hash of {label} in a document that was refused: "
+                f"{refused.reason}; nothing was saved"
+            ) from None
 
     @staticmethod
     def _declared_hash(source: UpstreamSource, label: str, algorithm: str | None) -> str:
@@ -897,6 +945,7 @@ class UpstreamService:
         commit: Callable[[PackageVersion], Awaitable[PackageVersion]],
     ) -> None:
         try:
+            plan = await self.prepared(plan)
             digests = await self._stream_verified(flight, plan)
             await self._keep_side_file(plan)  # files that belong together are all verified before any is sent
             flight.verified()  # readers finish now; the save goes on without them
@@ -1027,6 +1076,12 @@ class FileSave:
     sha256: str = ""
     check: Callable[[bytes], None] | None = None  # the verified bytes must be the file they are listed as
     side: SideFile | None = None
+    #: Reads what the upstream declares for the file and returns the complete plan (``UpstreamService.prepared``).
+    prepare: Callable[[], Awaitable[FileSave]] | None = None
+
+
+def _unprepared(_: Any) -> Any:
+    raise AssertionError("a plan that needs preparing was used before it was prepared")
 
 
 @contextlib.asynccontextmanager

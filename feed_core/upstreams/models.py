@@ -40,6 +40,9 @@ class UpstreamVersion:
     sha256: str = ""  # known for internal sources: the bytes are already in this service's store
     size: int = 0
     files: tuple[UpstreamFile, ...] = ()  # Python: every file of the version
+    #: Where the hash of the file is declared when the listing does not carry it (NuGet v3: the catalog
+    #: leaf); the protocol's client reads it at save time (``_Client.declared``), for that version only.
+    digests_url: str = ""
 
 
 @dataclass(frozen=True)
