@@ -136,5 +136,5 @@ def check_package(name: str, version: str, filename: str, data: bytes) -> None:
         nuspec = read_nupkg(data).nuspec
     except FeedError as exc:
         raise BadDocument(f"{filename[:200]}: {exc.message}") from None
-    if nuspec.lower_id != name.lower() or nuspec.version.normalized != version:
+    if nuspec.lower_id != name.lower() or nuspec.version.lower != version.lower():
         raise BadDocument(f"{filename[:200]} holds {nuspec.id} {nuspec.version.normalized}, not {name} {version}")

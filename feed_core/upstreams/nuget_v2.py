@@ -192,7 +192,7 @@ def _entry(entry: Element, name: str, page_url: str, root: str) -> tuple[str, Up
     version, problem = nuget_identity(name, raw_id, raw_version)
     if version is None:
         return key, None, problem
-    key = version.normalized
+    key = version.lower  # the feed keys NuGet versions by their lower-case normalized form
     entry_id = str(raw_id)
     content = entry.find(ATOM + "content")
     src = content.get("src") if content is not None else None

@@ -206,7 +206,7 @@ def _leaf(leaf: object, name: str, page_url: str, package_base: str) -> tuple[st
     version, problem = nuget_identity(name, entry.get("id"), raw_version)
     if version is None:
         return key, None, problem
-    key = version.normalized
+    key = version.lower  # the feed keys NuGet versions by their lower-case normalized form
     entry_id = str(entry["id"])
     content = leaf.get("packageContent") or entry.get("packageContent")
     if isinstance(content, str):
@@ -272,7 +272,7 @@ async def declared(
     if not isinstance(doc, dict):
         raise BadDocument(f"its catalog leaf {url[:200]} is not a JSON object")
     version, problem = nuget_identity(name, doc.get("id"), doc.get("version"))
-    if version is None or version.normalized != uv.version:
+    if version is None or version.lower != uv.version:
         shown = version.normalized if version is not None else problem
         raise BadDocument(f"its catalog leaf {url[:200]} is not about {name} {uv.version} ({shown})")
     return replace(uv, integrity=sri_of(doc.get("packageHashAlgorithm"), doc.get("packageHash")), digests_url="")

@@ -78,7 +78,7 @@ async def test_an_inline_registration_gives_normalized_versions_with_their_metad
             leaf("Tiny.Lib", "0.9.0", listed=False, published="1900-01-01T00:00:00+00:00"),
         )
     )
-    assert sorted(package.versions) == ["0.9.0", "1.0.0", "2.0.0-Beta.1"] and not package.refused
+    assert sorted(package.versions) == ["0.9.0", "1.0.0", "2.0.0-beta.1"] and not package.refused
     one = package.versions["1.0.0"]
     assert one.file_url == f"{FLAT}tiny.lib/1.0/tiny.lib.1.0.nupkg" and one.filename == "tiny.lib.1.0.0.nupkg"
     assert one.digests_url == f"{BASE}/v3/catalog/tiny.lib.1.0.json" and one.integrity == ""
@@ -88,7 +88,7 @@ async def test_an_inline_registration_gives_normalized_versions_with_their_metad
         {"targetFramework": "net8.0", "dependencies": [{"id": "Dep", "range": "[1.0.0, )"}]}
     ]
     assert "@id" not in one.manifest and "packageContent" not in one.manifest  # no upstream API address is kept
-    beta = package.versions["2.0.0-Beta.1"]
+    beta = package.versions["2.0.0-beta.1"]
     assert beta.manifest["version"] == "2.0.0-Beta.1+build.5"
     assert beta.manifest["vulnerabilities"] == [{"advisoryUrl": f"{BASE}/adv", "severity": "2"}]
     unlisted = package.versions["0.9.0"]
