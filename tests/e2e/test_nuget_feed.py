@@ -145,6 +145,7 @@ def search(server: FeedServer, feed: str, token: str, q: str) -> list[dict[str, 
 
 def test_push_install_duplicate_unlist_and_a_bad_push(
     feed: FeedEnv,
+    api: Api,
     nuget: NuGetFactory,
     tmp_path: Path,
 ) -> None:
@@ -162,9 +163,11 @@ def test_push_install_duplicate_unlist_and_a_bad_push(
 
     failed(alice.push(app, check=False), "409 (Conflict)", f"Team.App 1.0.0 already exists in feed {feed.name}")
     skipped = alice.push(app, skip_duplicate=True)
-    assert "409" in skipped.output or "already exists" in skipped.output, str(skipped)
+    assert "Conflict" in skipped.stdout and "already exists at feed" in skipped.stdout, str(skipped)
 
     alice.delete("Team.App", "1.0.0")  # the feed unlists
+    unlisted = version_info(api, feed.name, "Team.App", "1.0.0").json()
+    assert unlisted["isListed"] is False and unlisted["isDeleted"] is False, unlisted
     assert [d["id"] for d in search(feed.server, feed.name, feed.bob_token, "Team")] == ["Team.Dep"]
     fresh = nuget(source, "bob", feed.bob_token)
     fresh.install("Team.App", "1.0.0")  # an unlisted version is still restored by its exact number
@@ -278,6 +281,9 @@ def test_a_private_id_hides_upstream_versions_until_the_owner_allows_them(
     allowed = nuget(source, "carol", carol)
     allowed.install("Contoso.Lib")
     assert installed(allowed.output_dir) == {"Contoso.Lib.99.0.0": public}
+    (hop,) = saved(api, feed.name, "Contoso.Lib", "99.0.0")["sourceChain"]
+    assert hop["name"] == "gallery" and hop["sourceType"] == "public", hop
+    assert version_info(api, feed.name, "Contoso.Lib", "1.0.0").json()["sourceChain"] == []  # pushed here
 
     gallery.add("Contoso.Lib", "98.0.0")  # the upstream has it; a push of the same number is refused
     taken = write_nupkg(tmp_path, "Contoso.Lib", "98.0.0", description="ours too")
