@@ -8,7 +8,8 @@
 - ``Packages(Id='X',Version='1.0.0')``: one entry; ``Packages()`` and ``Search()``: the listed versions the feed
   holds in the view (never an upstream version not saved yet, as v3 search), with ``$filter``
   (``IsLatestVersion``, ``IsAbsoluteLatestVersion``, ``Id eq 'x'``, ``substringof('x',Tags)``, joined by
-  ``and``), ``$skip``/``$top`` and a ``next`` link while more remain.
+  ``and``), ``$skip``/``$top``, ``$inlinecount=allpages`` and a ``next`` link while more remain; always in id
+  then version order (``$orderby`` is not applied).
 - ``package/{id}/{version}``: the .nupkg, by the v3 download path (so a collaborator's download saves an
   upstream version).
 - Push (PUT at ``v2/`` or ``v2/package``), unlist (DELETE) and relist (POST) at ``v2[/package]/{id}/{version}``,
@@ -165,7 +166,8 @@ def _feed(ctx: Ctx, title: str, rows: list[Row]) -> Response:
         if top is not None:
             params["$top"] = str(top - take if top > take else top)
         following = f"{ctx.urls.v2}/{title}()?" + urlencode(params, quote_via=quote, safe="$'(),")
-    return Response(v2wire.feed(ctx.urls.v2, title, page, following), media_type=v2wire.ATOM)
+    count = len(rows) if _param(ctx, "$inlinecount").lower() == "allpages" else None
+    return Response(v2wire.feed(ctx.urls.v2, title, page, following, count), media_type=v2wire.ATOM)
 
 
 def _shown(ctx: Ctx, versions: list[PackageVersion]) -> list[PackageVersion]:

@@ -78,7 +78,7 @@ def error_document(message: str) -> bytes:
 
 
 def package_url(v2: str, shown_id: str, number: str) -> str:
-    return f"{v2}/Packages(Id='{quote(shown_id.replace(chr(39), ''))}',Version='{quote(number)}')"
+    return f"{v2}/Packages(Id='{quote(shown_id)}',Version='{quote(number)}')"
 
 
 def download_url(v2: str, shown_id: str, number: str) -> str:
@@ -169,15 +169,23 @@ def entry_document(v: PackageVersion, shown_id: str, latest: Latest, v2: str) ->
     return _serialize(entry(v, shown_id, latest, v2, root=True))
 
 
-def feed(v2: str, title: str, entries: list[tuple[PackageVersion, str, Latest]], following: str | None = None) -> bytes:
+def feed(
+    v2: str,
+    title: str,
+    entries: list[tuple[PackageVersion, str, Latest]],
+    following: str | None = None,
+    count: int | None = None,
+) -> bytes:
     """An Atom feed of ``entries`` (version, display id, latest of its id), with a ``next`` link to the
-    following page when there is one."""
+    following page when there is one, and the total (``m:count``) when ``$inlinecount=allpages`` asked for it."""
     root = ElementTree.Element("feed", {"xml:base": clean(v2), "xmlns": _ATOM_NS, "xmlns:d": _D_NS, "xmlns:m": _M_NS})
     _sub(root, "id", f"{v2}/{title}")
     _sub(root, "title", title, type="text")
     newest = max((v.published for v, _, _ in entries), default="")
     _sub(root, "updated", (_edm(newest) if newest else UNLISTED_PUBLISHED) + "Z")
     _sub(root, "link", rel="self", title=title, href=title)
+    if count is not None:
+        _sub(root, "m:count", str(count))
     for v, shown_id, latest in entries:
         root.append(entry(v, shown_id, latest, v2))
     if following:

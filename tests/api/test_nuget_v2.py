@@ -59,6 +59,9 @@ async def test_service_document_and_metadata(feed_api: Api) -> None:
         assert r.status_code == 200 and r.content.startswith(b"<?xml"), path
         root = ElementTree.fromstring(r.content)  # noqa: S314
         assert root.get("{http://www.w3.org/XML/1998/namespace}base") == f"{HOST}{v2()}"
+    r = await feed_api.http.get(v2(view="Release") + "/", headers={**feed_api.auth("bob"), "Host": "other.test:8080"})
+    root = ElementTree.fromstring(r.content)  # noqa: S314
+    assert root.get("{http://www.w3.org/XML/1998/namespace}base") == f"http://other.test:8080{v2(view='Release')}"
     r = await get(feed_api, "/$metadata")
     assert r.status_code == 200 and b"FindPackagesById" in r.content
     # anonymous callers are challenged, as on v3
@@ -142,9 +145,10 @@ async def test_search_latest_filters_and_paging(feed_api: Api) -> None:
         assert url is None or url.startswith(f"{HOST}{v2()}/Search()?")
     assert seen == [(f"Pkg.{i}", v) for i in range(5) for v in ("1.0.0", "1.1.0-beta")]
     # Packages() with an id filter; a filter term we do not serve is a clear 400
-    r = await get(api, "/Packages()?$filter=tolower(Id) eq 'pkg.3'&$top=1")
+    r = await get(api, "/Packages()?$filter=tolower(Id) eq 'pkg.3'&$top=1&$inlinecount=allpages")
     assert [(e["Id"], e["Version"]) for e in entries(r.content)] == [("Pkg.3", "1.0.0")]
     assert next_link(r.content) is not None
+    assert ElementTree.fromstring(r.content).findtext(f"{M}count") == "2"  # noqa: S314
     r = await get(api, "/Packages()?$filter=DownloadCount gt 3")
     assert r.status_code == 400 and "$filter" in r.json()["message"]
     r = await get(api, "/Search()?$top=many")
