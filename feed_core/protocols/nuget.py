@@ -5,7 +5,9 @@ below one it has authenticated to): ``flat2/`` (PackageBaseAddress), ``registrat
 ``registrations-semver2/``, ``catalog/``, ``query``, ``autocomplete`` (``nuget_metadata``), ``package``
 (push, unlist, relist) and ``symbolpackage`` (``nuget_publish``). Documents are rendered in ``nuget_wire``.
 Versions go through the same resolver as the other protocols, so upstream versions appear here as they do
-for npm and Python. See ``shared/protocols/nuget.md`` for what the NuGet client needs.
+for npm and Python. ``…/nuget/v2`` (the OData subset PowerShellGet and ``nuget list`` use) is
+``nuget_v2``, sharing this module's authentication and downloads. See ``shared/protocols/nuget.md`` for what
+the NuGet client needs.
 """
 
 from __future__ import annotations
