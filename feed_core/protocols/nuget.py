@@ -5,7 +5,9 @@ below one it has authenticated to): ``flat2/`` (PackageBaseAddress), ``registrat
 ``registrations-semver2/``, ``catalog/``, ``query``, ``autocomplete`` (``nuget_metadata``), ``package``
 (push, unlist, relist) and ``symbolpackage`` (``nuget_publish``). Documents are rendered in ``nuget_wire``.
 Versions go through the same resolver as the other protocols, so upstream versions appear here as they do
-for npm and Python. See ``shared/protocols/nuget.md`` for what the NuGet client needs.
+for npm and Python. ``…/nuget/v2`` (the OData subset PowerShellGet and ``nuget list`` use) is
+``nuget_v2``, sharing this module's authentication and downloads. See ``shared/protocols/nuget.md`` for what
+the NuGet client needs.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from feed_core.domain.nuget_package import read_nupkg
 from feed_core.domain.roles import Role
 from feed_core.domain.source_models import UpstreamSource
 from feed_core.domain.visibility import versions_in_view
-from feed_core.protocols import nuget_metadata, nuget_publish
+from feed_core.protocols import nuget_metadata, nuget_publish, nuget_v2
 from feed_core.protocols import nuget_wire as wire
 from feed_core.protocols.files import serve_blob, serve_flight, streams_through
 from feed_core.protocols.http import base_url, guarded, json_response, token_from_header
@@ -76,6 +78,8 @@ async def handle(
         ctx = Ctx(services, request, feed, view, caller, wire.Urls(base + path), wire.Urls(BASE_URL + path))
         if segs[0] == "v3":
             return await _v3(ctx, segs[1:])
+        if segs[0] == "v2":
+            return await nuget_v2.handle(ctx, segs[1:], _download)
         raise NotFoundError(f"no such NuGet endpoint: nuget/{rest[:200]}; the package source is …/nuget/v3/index.json")
 
     response = await guarded(render_error, run)
