@@ -1,6 +1,7 @@
 """The real NuGet client through NuGet upstreams that are real servers: another instance of this service (a second
 feed server process, reached through its v3 service index with a token), and a v2 gallery (the fixture gallery's
-OData endpoint) restored from through the feed's own ``…/nuget/v2``.
+OData endpoint) restored from through the feed's own ``…/nuget/v2``. Also what nuget.exe prints when the feed refuses
+a hostile push (tests/api/test_nuget_bad_input.py has every case in-process).
 """
 
 # ruff: noqa: F811
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import ORG, Api, FeedEnv, FeedServer, _start_server, _stop
+from tests.hostile_nupkgs import XXE, ratio_bomb, with_doctype, with_member
 from tests.nuget_client import NuGetFactory, nuget  # noqa: F401
 from tests.nuget_gallery import NuGetGallery
 from tests.nupkg_builder import build_nupkg
@@ -152,3 +154,21 @@ def test_a_v2_gallery_upstream_through_the_feeds_v2_endpoint(
             assert body["provenance"]["savedBy"] == "carol" and body["provenance"]["verifiedWith"] == "sha512", body
             assert gallery.hash(name, version) == sha512(data)
         assert gallery.count("GET", "/v3/index.json") == 0  # only the v2 endpoint was read
+
+
+def test_nuget_exe_prints_why_a_hostile_push_is_refused(
+    feed: FeedEnv, api: Api, nuget: NuGetFactory, tmp_path: Path
+) -> None:
+    alice = nuget(f"{nuget_base(feed.server, feed.name)}/v3/index.json", "alice", feed.alice_token)
+    cases = {
+        "Bomb": (ratio_bomb(), "413 (Request Entity Too Large)", "WARNING: the package looks like a zip bomb"),
+        "Trav": (with_member("../evil.txt"), "400 (Bad Request)", "WARNING: the archive holds an unsafe path"),
+        "Xml": (with_doctype(XXE), "400 (Bad Request)", "WARNING: the package's .nuspec declares a DTD"),
+    }
+    for package_id, (data, status, warning) in cases.items():
+        path = tmp_path / f"{package_id}.1.0.0.nupkg"
+        path.write_bytes(data)
+        result = alice.push(path, check=False)
+        assert result.returncode != 0 and status in result.output and warning in result.output, str(result)
+        r = api.request("GET", f"/_packaging/{feed.name}/nuget/v3/flat2/{package_id.lower()}/index.json")
+        assert r.status_code == 404, r.text
