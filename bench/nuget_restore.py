@@ -6,8 +6,9 @@ same packages served by a plain file server (the physical floor for a v3 source 
 Steps: build --packages deterministic .nupkg files (Bench.Root depends on a few packages, which depend on others:
 all of them are reachable from the root; some ids have two versions); start the feed server on a free 127.0.0.1
 port, create a feed and push every package to it (HTTP PUT, multipart, as `nuget push` sends it); write the static
-layout (bench/_nuget_static.py) and serve it with `python -m http.server`. Then, each round, restart both servers
-and run `nuget install Bench.Root -Version 1.0.0 -OutputDirectory <empty>` (NuGet.exe 5.8 on mono) from each:
+layout (bench/_nuget_static.py) and serve it with the standard library's file server (bench/_static_server.py:
+keep-alive, TCP_NODELAY). Then, each round, restart both servers and run `nuget install Bench.Root -Version 1.0.0
+-OutputDirectory <empty>` (NuGet.exe 5.8 on mono) from each:
 
 - cold: the first restore after the server started (a fresh feed process on the existing data: nothing in its
   memory caches), with empty client caches;
@@ -176,17 +177,19 @@ FEED_ENV = {
 }
 
 
-def start_feed(stack: ExitStack, token: str, round_no: int) -> tuple[Source, float]:
+def start_feed(stack: ExitStack, token: str, round_no: int, access_log: bool = False) -> tuple[Source, float]:
     """The feed on its data directory (the same every round: a restart keeps what was pushed), with a fixed token."""
     log = RUN_DIR / "logs" / f"feed-{round_no}.log"
-    feed = start_feed_process(stack, RUN_DIR / "feed-data", log, {**FEED_ENV, "FEED_ADMIN_TOKEN": token})
+    env = {**FEED_ENV, "FEED_ADMIN_TOKEN": token}
+    extra = ("--access-log",) if access_log else ()
+    feed = start_feed_process(stack, RUN_DIR / "feed-data", log, env, extra)
     v3 = f"{feed.base}/local/_packaging/{FEED_NAME}/nuget/v3/"
     return Source("feed", f"{v3}index.json", feed.pid, ("bench", token)), feed.startup_seconds
 
 
 def start_static(stack: ExitStack, root: Path, port: int, round_no: int) -> Source:
     log = RUN_DIR / "logs" / f"static-{round_no}.log"
-    cmd = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(root)]
+    cmd = [sys.executable, str(BENCH_DIR / "_static_server.py"), str(port), str(root)]
     proc = stack.enter_context(process_group(cmd, log, dict(os.environ), root))
     url = f"http://127.0.0.1:{port}/v3/index.json"
     wait_ready(url, proc, log)
@@ -270,6 +273,33 @@ def restore(source: Source, name: str, expected: dict[str, str]) -> float:
     return elapsed
 
 
+def count_feed_requests(log: Path) -> dict[str, int]:
+    """Requests in the feed's access log: all, and those answered 401 (the anonymous first try of each)."""
+    lines = [line for line in log.read_text(errors="replace").splitlines() if '"GET ' in line or '"HEAD ' in line]
+    return {"requests": len(lines), "answered_401": sum(1 for line in lines if re.search(r'" 401\b', line))}
+
+
+def setup_feed(token: str, packages: list[NuGetPackage], expected: dict[str, str]) -> tuple[float, dict[str, int]]:
+    """Create the feed, push every package, then one untimed restore with the access log on, to count the requests
+    a restore sends the feed (the timed rounds run without the access log)."""
+    with ExitStack() as stack:
+        feed, _ = start_feed(stack, token, 0, access_log=True)
+        create_feed(feed.url.split("/local/", 1)[0], token, FEED_NAME)
+        push_seconds = push_all(feed.url.removesuffix("index.json"), token, packages)
+        print(f"Pushed {len(packages)} versions to the feed in {push_seconds:.2f} s", flush=True)
+        log = RUN_DIR / "logs" / "feed-0.log"
+        before = count_feed_requests(log)
+        restore(feed, "feed-probe", expected)
+        after = count_feed_requests(log)
+    counted = {key: after[key] - before[key] for key in after}
+    print(
+        f"Untimed probe restore from the feed: {counted['requests']} requests, {counted['answered_401']} of them "
+        "anonymous tries answered 401",
+        flush=True,
+    )
+    return push_seconds, counted
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Rounds
 
@@ -322,7 +352,7 @@ def run_round(round_no: int, token: str, static_root: Path, port: int, expected:
 
 def summarize(
     args: argparse.Namespace, packages: list[NuGetPackage], expected: dict[str, str], push_seconds: float,
-    res: Results, machine: dict[str, Any],
+    feed_requests: dict[str, int], res: Results, machine: dict[str, Any],
 ) -> dict[str, Any]:  # fmt: skip
     medians = {k: median_or_none(v) for k, v in res.seconds.items()}
     cpu = {k: median_or_none(v) for k, v in res.cpu.items()}
@@ -347,6 +377,7 @@ def summarize(
         "server_cpu_seconds_runs": {k: [round(s, 3) for s in v] for k, v in res.cpu.items()},
         "server_cpu_seconds_median": cpu,
         "static_requests_per_restore": {k: median_or_none(v) for k, v in res.requests.items()},
+        "feed_requests_per_restore": feed_requests,
         "note": "cold: first restore after the server (re)started; warm: second restore from the same server; every "
         "restore with empty client caches. The feed is private and restored with credentials: NuGet.exe 5.8 sends "
         "each request anonymously first, then again with Basic after the 401, so the feed answers about twice "
@@ -358,7 +389,7 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
     med, cpu = s["restore_seconds_median"], s["server_cpu_seconds_median"]
     warm = s["ratio_feed_over_static_warm"]
     verdict = "n/a" if warm is None else "meets" if warm <= TARGET_WARM else "MISSES"
-    reqs = s["static_requests_per_restore"]
+    reqs, feed = s["static_requests_per_restore"], s["feed_requests_per_restore"]
     return [
         f"SUMMARY  nuget install {ROOT_ID} {ROOT_VERSION}: {s['installed_packages']} packages restored of "
         f"{s['packages']} ids / {s['package_versions']} versions; {s['rounds']} rounds",
@@ -374,8 +405,8 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
             f"{fmt(cpu.get(f'static {kind}')):>12}"
             for kind in ("cold", "warm")
         ),
-        f"  static server requests per restore: {fmt(reqs.get('static warm'), '.0f')} (the feed answers each twice: "
-        "anonymous, 401, then with credentials)",
+        f"  requests per restore: static {fmt(reqs.get('static warm'), '.0f')}; feed {feed['requests']}, of which "
+        f"{feed['answered_401']} anonymous first tries answered 401 (NuGet.exe then repeats each with credentials)",
         f"  warm feed/static {fmt(warm, '.3f')} (target <= {TARGET_WARM}: {verdict}); push of "
         f"{s['package_versions']} versions, {PUSH_CONCURRENCY} in parallel: {s['push_seconds']:.2f} s",
     ]
@@ -416,16 +447,11 @@ def main(argv: list[str] | None = None) -> int:
         f"Built {len(packages)} package versions ({args.packages} ids); a restore installs {len(expected)}", flush=True
     )
     token = "bench-" + secrets.token_hex(16)
-    with ExitStack() as stack:  # the first start creates the feed and takes the pushes
-        feed, _ = start_feed(stack, token, 0)
-        base = feed.url.split("/local/", 1)[0]
-        create_feed(base, token, FEED_NAME)
-        push_seconds = push_all(feed.url.removesuffix("index.json"), token, packages)
-        print(f"Pushed {len(packages)} versions to the feed in {push_seconds:.2f} s", flush=True)
+    push_seconds, feed_requests = setup_feed(token, packages, expected)
     results = Results()
     for round_no in range(1, args.rounds + 1):
         run_round(round_no, token, static_root, port, expected, results)
-    summary = summarize(args, packages, expected, push_seconds, results, machine)
+    summary = summarize(args, packages, expected, push_seconds, feed_requests, results, machine)
     print_summary(summary_lines(summary))
     write_results(RESULTS_FILE, summary, lambda text: text.replace(token, "<token>"))
     return 0
