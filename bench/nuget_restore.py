@@ -261,6 +261,7 @@ def restore(source: Source, name: str, expected: dict[str, str]) -> float:
         timeout=RESTORE_TIMEOUT, check=False,
     )  # fmt: skip
     elapsed = time.perf_counter() - started
+    (root / "nuget.log").write_text(f"{' '.join(argv)}\nexit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     if proc.returncode != 0:
         raise RuntimeError(f"nuget install from {source.label} failed ({proc.returncode}):\n{proc.stdout[-3000:]}")
     installed = {d.name for d in out.iterdir() if d.is_dir()}
