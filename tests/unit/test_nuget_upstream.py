@@ -156,6 +156,15 @@ async def test_a_registration_fetch_reads_only_the_index_and_its_pages() -> None
         ({**leaf("Tiny.Lib", "1.0.0"), "packageContent": f"{FLAT}tiny.lib/../x/tiny.lib.1.0.0.nupkg"}, "dot segm"),
         (leaf("Tiny.Lib", "1.0.0", dependencyGroups="everything"), "dependencyGroups is not a list"),
         (leaf("Tiny.Lib", "1.0.0", dependencyGroups=[{"dependencies": [{"range": "1.0"}]}]), "has no valid id"),
+        (leaf("Tiny.Lib", "1.0.0", dependencyGroups=[{"dependencies": [{"id": "../../x"}]}]), "has no valid id"),
+        (
+            leaf("Tiny.Lib", "1.0.0", dependencyGroups=[{"dependencies": [{"id": "A", "range": "1.0|Evil:6.6.6:"}]}]),
+            "is not a version range",
+        ),
+        (
+            leaf("Tiny.Lib", "1.0.0", dependencyGroups=[{"targetFramework": "net8.0|Evil:6.6.6:"}]),
+            "targetFramework is not",
+        ),
         ({"catalogEntry": "https://elsewhere/leaf.json"}, "without a catalogEntry object"),
     ],
 )
