@@ -183,6 +183,11 @@ LENIENT = {
     V3 + "autocomplete?id=known&semVerLevel=%00": "1.0.0",
     V2 + "/FindPackagesById()?id=unquoted": "<feed",
     V2 + "/Search()?semVerLevel=banana": "Known",
+    V3 + "query?q=known&semVerLevel=%C2%B2": "known",  # a digit to str.isdigit, not to int()
+    V3 + "query?q=known&semVerLevel=" + "9" * 5000: "known",  # past int()'s digit limit
+    V3 + "autocomplete?q=kn&semVerLevel=%C2%B2": "Known",
+    V2 + "/Search()?semVerLevel=%C2%B2": "Known",
+    V2 + "/FindPackagesById()?id='known'&semVerLevel=%C2%B2": "Known",
 }
 
 
