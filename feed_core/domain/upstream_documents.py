@@ -117,7 +117,9 @@ def python_file_url_problem(filename: str, url: str) -> str | None:
 
 def nuget_identity(package_id: str, entry_id: object, entry_version: object) -> tuple[NuGetVersion | None, str | None]:
     """``(version, None)`` when an upstream entry is ``package_id`` at a valid NuGet version, else ``(None, why)``."""
-    if not isinstance(entry_id, str) or entry_id.lower() != package_id.lower():
+    # ASCII only: str.lower maps some other letters onto ASCII ones (the Kelvin sign is "k"), which would let an
+    # upstream show a look-alike id under the real one.
+    if not isinstance(entry_id, str) or not entry_id.isascii() or entry_id.lower() != package_id.lower():
         return None, f"it is an entry of package {str(entry_id)[:100]!r}, not {package_id!r}"
     if not isinstance(entry_version, str):
         return None, "it has no version"
