@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 
@@ -127,6 +127,15 @@ def nuget_identity(package_id: str, entry_id: object, entry_version: object) -> 
         return parse_version(entry_version.strip()), None
     except BadRequestError as exc:
         return None, exc.message
+
+
+def join_url(base: str, reference: str) -> str:
+    """``reference`` resolved against ``base``; ``""`` when it is not a URL at all (``urljoin`` raises on an
+    unclosed IPv6 host such as ``http://[::1``), which every caller then refuses as not http(s)."""
+    try:
+        return urljoin(base, reference)
+    except ValueError:
+        return ""
 
 
 def nuget_content_url_problem(package_id: str, version: NuGetVersion, url: str) -> str | None:
