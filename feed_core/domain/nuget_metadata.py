@@ -21,7 +21,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from feed_core.domain.nuget_versions import ID_MAX, RANGE_MAX
+from feed_core.domain.errors import BadRequestError
+from feed_core.domain.nuget_versions import RANGE_MAX, parse_range, validate_id
 
 TEXT_LIMITS = {
     "description": 4000,
@@ -50,6 +51,29 @@ def _text(value: object, limit: int) -> str | None:
     if isinstance(value, str) and len(value) <= limit and not _CONTROL.search(value):
         return value
     return None
+
+
+def _package_id(value: object) -> str | None:
+    """A valid NuGet id, else ``None``: the feed renders its own URLs from dependency ids."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return validate_id(value)
+    except BadRequestError:
+        return None
+
+
+def _range(value: object) -> str | None:
+    """A version range NuGet reads, as given, else ``None`` (v2 entries join ranges with ``:`` and ``|``, so
+    free text there could add a dependency the package does not have)."""
+    text = _text(value, RANGE_MAX)
+    if text is None:
+        return None
+    try:
+        parse_range(text)
+    except BadRequestError:
+        return None
+    return text
 
 
 def _http_url(value: object) -> str | None:
@@ -86,7 +110,7 @@ def dependency_groups(value: object) -> tuple[list[dict[str, Any]], str | None]:
         out: dict[str, Any] = {}
         framework = group.get("targetFramework")
         if framework not in (None, ""):
-            if _text(framework, 256) is None:
+            if _text(framework, 256) is None or any(c in framework for c in ":|"):  # v2 joins them with these
                 return [], f"its dependencyGroups[{i}].targetFramework is not a short text"
             out["targetFramework"] = framework
         deps = group.get("dependencies") or []
@@ -97,13 +121,13 @@ def dependency_groups(value: object) -> tuple[list[dict[str, Any]], str | None]:
             return [], f"it lists more than {MAX_DEPENDENCIES} dependencies"
         kept = []
         for j, dep in enumerate(deps):
-            dep_id = _text(dep.get("id"), ID_MAX) if isinstance(dep, dict) else None
+            dep_id = _package_id(dep.get("id")) if isinstance(dep, dict) else None
             if not isinstance(dep, dict) or not dep_id:
                 return [], f"its dependencyGroups[{i}].dependencies[{j}] has no valid id"
             entry = {"id": dep_id}
             spec = dep.get("range")
             if spec not in (None, ""):
-                if _text(spec, RANGE_MAX) is None:
+                if _range(spec) is None:
                     return [], f"its dependencyGroups[{i}].dependencies[{j}].range is not a version range"
                 entry["range"] = spec
             kept.append(entry)
@@ -126,7 +150,7 @@ def _deprecation(value: object) -> dict[str, Any] | None:
     if message:
         out["message"] = message
     alternate = value.get("alternatePackage")
-    if isinstance(alternate, dict) and _text(alternate.get("id"), ID_MAX):
+    if isinstance(alternate, dict) and _package_id(alternate.get("id")):
         alt: dict[str, Any] = {"id": alternate["id"]}
         spec = _text(alternate.get("range"), RANGE_MAX)
         if spec:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 
@@ -117,7 +117,9 @@ def python_file_url_problem(filename: str, url: str) -> str | None:
 
 def nuget_identity(package_id: str, entry_id: object, entry_version: object) -> tuple[NuGetVersion | None, str | None]:
     """``(version, None)`` when an upstream entry is ``package_id`` at a valid NuGet version, else ``(None, why)``."""
-    if not isinstance(entry_id, str) or entry_id.lower() != package_id.lower():
+    # ASCII only: str.lower maps some other letters onto ASCII ones (the Kelvin sign is "k"), which would let an
+    # upstream show a look-alike id under the real one.
+    if not isinstance(entry_id, str) or not entry_id.isascii() or entry_id.lower() != package_id.lower():
         return None, f"it is an entry of package {str(entry_id)[:100]!r}, not {package_id!r}"
     if not isinstance(entry_version, str):
         return None, "it has no version"
@@ -125,6 +127,15 @@ def nuget_identity(package_id: str, entry_id: object, entry_version: object) -> 
         return parse_version(entry_version.strip()), None
     except BadRequestError as exc:
         return None, exc.message
+
+
+def join_url(base: str, reference: str) -> str:
+    """``reference`` resolved against ``base``; ``""`` when it is not a URL at all (``urljoin`` raises on an
+    unclosed IPv6 host such as ``http://[::1``), which every caller then refuses as not http(s)."""
+    try:
+        return urljoin(base, reference)
+    except ValueError:
+        return ""
 
 
 def nuget_content_url_problem(package_id: str, version: NuGetVersion, url: str) -> str | None:

@@ -49,6 +49,9 @@ from feed_core.upstreams.models import UpstreamVersion
 log = logging.getLogger("feed_core.nuget")
 #: nuget.exe sends Basic credentials only after a challenge naming Basic (and a lone one is the safest).
 CHALLENGE = 'Basic realm="package feed"'
+#: A .nuspec is the pusher's XML, served from the feed's origin: a browser must not run what it embeds (an XHTML
+#: ``<script>`` in application/xml runs, with the Basic credentials the browser keeps for this origin).
+NUSPEC_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox"}
 
 
 def render_error(exc: FeedError) -> Response:
@@ -218,10 +221,16 @@ async def _nuspec(ctx: Ctx, name: str, number: str) -> Response:
     nuspec_sha = str(found.files[0].get("metadata_sha256") or "") if found.files else ""
     if nuspec_sha:
         return await serve_blob(
-            ctx.services, ctx.request, nuspec_sha, f"{name}.nuspec", media="application/xml", redirect=False
+            ctx.services,
+            ctx.request,
+            nuspec_sha,
+            f"{name}.nuspec",
+            media="application/xml",
+            redirect=False,
+            headers=NUSPEC_HEADERS,
         )
     data = await ctx.services.packages.store.blobs.read_all(content_key(found.sha256))
     if data is None:
         raise NotFoundError(f"the content of {found.filename} is missing")
     package = await asyncio.to_thread(read_nupkg, data)
-    return Response(package.nuspec_bytes, media_type="application/xml")
+    return Response(package.nuspec_bytes, media_type="application/xml", headers=NUSPEC_HEADERS)

@@ -54,6 +54,14 @@ def version_number(text: str) -> str:
     return parse_version(text).lower
 
 
+def asks_semver2(level: str) -> bool:
+    """Whether a ``semVerLevel`` asks for SemVer 2.0.0 versions: a major level of 2 or more in ASCII digits
+    (any length: ``int`` refuses some Unicode digits and numbers of thousands of them). Anything else is
+    SemVer 1, as the public gallery reads it."""
+    major = level.strip().split(".")[0].lstrip("0")
+    return major.isascii() and major.isdigit() and (len(major) > 1 or major >= "2")
+
+
 async def look_up(ctx: Ctx, name: str, want_version: str | None = None) -> Lookup:
     return await ctx.services.resolver.look_up(
         ctx.feed, ctx.view, ctx.caller, PROTOCOL, name, now=ctx.services.clock(), want_version=want_version

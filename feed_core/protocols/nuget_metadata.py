@@ -16,7 +16,7 @@ from feed_core.domain.errors import BadRequestError, NotFoundError
 from feed_core.domain.models import PackageVersion
 from feed_core.protocols import nuget_wire as wire
 from feed_core.protocols.http import json_response
-from feed_core.protocols.nuget_context import PROTOCOL, Ctx, document, package_name, version_number
+from feed_core.protocols.nuget_context import PROTOCOL, Ctx, asks_semver2, document, package_name, version_number
 
 SEARCH_TAKE_DEFAULT = 20
 SEARCH_TAKE_MAX = 1000
@@ -101,9 +101,7 @@ def _flag(ctx: Ctx, key: str) -> bool:
 
 def _semver2(ctx: Ctx) -> bool:
     """``semVerLevel=2.0.0`` (or any level from 2 on) includes SemVer 2.0.0 versions; anything else excludes them."""
-    level = ctx.request.query_params.get("semVerLevel", "").strip()
-    major = level.split(".")[0]
-    return major.isdigit() and int(major) >= 2
+    return asks_semver2(ctx.request.query_params.get("semVerLevel", ""))
 
 
 def _window(ctx: Ctx) -> tuple[int, int]:

@@ -32,7 +32,15 @@ from feed_core.domain.models import PackageVersion
 from feed_core.protocols import nuget_publish
 from feed_core.protocols import nuget_v2_wire as v2wire
 from feed_core.protocols import nuget_wire as wire
-from feed_core.protocols.nuget_context import PROTOCOL, Ctx, look_up, package_name, version_number, visible_versions
+from feed_core.protocols.nuget_context import (
+    PROTOCOL,
+    Ctx,
+    asks_semver2,
+    look_up,
+    package_name,
+    version_number,
+    visible_versions,
+)
 
 Download = Callable[[Ctx, str, str], Awaitable[Response]]
 #: Most entries in one answer; a client asking more gets a ``next`` link to the rest.
@@ -92,8 +100,7 @@ def odata_string(literal: str) -> str:
 
 
 def _semver2(ctx: Ctx) -> bool:
-    major = _param(ctx, "semVerLevel").split(".")[0]
-    return major.isdigit() and int(major) >= 2
+    return asks_semver2(_param(ctx, "semVerLevel"))
 
 
 def _window(ctx: Ctx) -> tuple[int, int | None]:

@@ -78,11 +78,11 @@ def error_document(message: str) -> bytes:
 
 
 def package_url(v2: str, shown_id: str, number: str) -> str:
-    return f"{v2}/Packages(Id='{quote(shown_id)}',Version='{quote(number)}')"
+    return f"{v2}/Packages(Id='{quote(shown_id, safe='')}',Version='{quote(number, safe='')}')"
 
 
 def download_url(v2: str, shown_id: str, number: str) -> str:
-    return f"{v2}/package/{quote(shown_id)}/{quote(number)}"
+    return f"{v2}/package/{quote(shown_id, safe='')}/{quote(number, safe='')}"
 
 
 def _edm(iso: str) -> str:

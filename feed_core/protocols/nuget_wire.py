@@ -48,19 +48,25 @@ class Urls:
         return f"{self.v3}{hive}/"
 
     def content(self, name: str, number: str) -> str:
-        return f"{self.flat}{quote(name)}/{quote(number)}/{quote(name)}.{quote(number)}.nupkg"
+        return f"{self.flat}{_seg(name)}/{_seg(number)}/{_seg(name)}.{_seg(number)}.nupkg"
 
     def registration(self, hive: str, name: str) -> str:
-        return f"{self.hive(hive)}{quote(name)}/index.json"
+        return f"{self.hive(hive)}{_seg(name)}/index.json"
 
     def page(self, hive: str, name: str, lower: str, upper: str) -> str:
-        return f"{self.hive(hive)}{quote(name)}/page/{quote(lower)}/{quote(upper)}.json"
+        return f"{self.hive(hive)}{_seg(name)}/page/{_seg(lower)}/{_seg(upper)}.json"
 
     def leaf(self, hive: str, name: str, number: str) -> str:
-        return f"{self.hive(hive)}{quote(name)}/{quote(number)}.json"
+        return f"{self.hive(hive)}{_seg(name)}/{_seg(number)}.json"
 
     def catalog(self, name: str, number: str) -> str:
-        return f"{self.v3}catalog/{quote(name)}/{quote(number)}.json"
+        return f"{self.v3}catalog/{_seg(name)}/{_seg(number)}.json"
+
+
+def _seg(text: str) -> str:
+    """``text`` as one path segment: a ``/`` (or ``?``, ``#``) in an id or version from a hostile document
+    must not lead the client elsewhere."""
+    return quote(text, safe="")
 
 
 def service_index(urls: Urls) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import quote
 from xml.etree.ElementTree import Element
 
 import httpx
@@ -16,7 +16,7 @@ import httpx
 from feed_core.domain.nuget_metadata import is_unlisted_time, version_manifest
 from feed_core.domain.safe_xml import UnsafeXml, parse_xml
 from feed_core.domain.source_models import UpstreamSource
-from feed_core.domain.upstream_documents import nuget_content_url_problem, nuget_identity
+from feed_core.domain.upstream_documents import join_url, nuget_content_url_problem, nuget_identity
 from feed_core.upstreams.http import (
     DOCUMENT_LIMIT_SETTING,
     Fetched,
@@ -67,7 +67,7 @@ async def _xml(body: bytes) -> Element:
 def next_link(feed: Element, page_url: str) -> str | None:
     for link in feed.findall(ATOM + "link"):
         if link.get("rel") == "next" and link.get("href"):
-            url = urljoin(page_url, link.get("href", ""))
+            url = join_url(page_url, link.get("href", ""))
             return url if url.startswith(("http://", "https://")) else None
     return None
 
@@ -196,7 +196,7 @@ def _entry(entry: Element, name: str, page_url: str, root: str) -> tuple[str, Up
     entry_id = str(raw_id)
     content = entry.find(ATOM + "content")
     src = content.get("src") if content is not None else None
-    file_url = urljoin(page_url, src) if src else f"{root.rstrip('/')}/package/{quote(entry_id)}/{quote(version.full)}"
+    file_url = join_url(page_url, src) if src else f"{root.rstrip('/')}/package/{quote(entry_id)}/{quote(version.full)}"
     problem = nuget_content_url_problem(entry_id, version, file_url)
     if problem is not None:
         return key, None, problem

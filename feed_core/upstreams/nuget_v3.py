@@ -10,7 +10,7 @@ import binascii
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import quote
 
 import httpx
 
@@ -18,7 +18,7 @@ from feed_core.domain.bounded_json import UnsafeJson, loads_bounded
 from feed_core.domain.nuget_metadata import is_unlisted_time, version_manifest
 from feed_core.domain.nuget_versions import NuGetVersion
 from feed_core.domain.source_models import UpstreamSource
-from feed_core.domain.upstream_documents import nuget_content_url_problem, nuget_identity
+from feed_core.domain.upstream_documents import join_url, nuget_content_url_problem, nuget_identity
 from feed_core.upstreams.http import (
     DOCUMENT_LIMIT_SETTING,
     Fetched,
@@ -105,7 +105,7 @@ def pages_to_fetch(index: object, name: str, index_url: str) -> list[str]:
         if not isinstance(page, dict):
             raise BadDocument(f"{index_url}: registration page {i} of {name} is not an object")
         if page.get("items") is None:
-            url = _http(urljoin(index_url, page["@id"]) if isinstance(page.get("@id"), str) else None)
+            url = _http(join_url(index_url, page["@id"]) if isinstance(page.get("@id"), str) else None)
             if url is None:
                 raise BadDocument(f"{index_url}: registration page {i} of {name} has no http(s) @id")
             urls.append(url)
@@ -180,7 +180,7 @@ def parse(header: Mapping[str, Any], parts: list[tuple[str, bytes]], name: str, 
         page_url = index_url
         leaves = page.get("items")
         if leaves is None:
-            page_url = urljoin(index_url, page["@id"])
+            page_url = join_url(index_url, page["@id"])
             leaves = pages.get(page_url, {}).get("items") if isinstance(pages.get(page_url), dict) else None
             if not isinstance(leaves, list):
                 raise BadDocument(f"{location} sent registration page {i} of {name} without an items list")
@@ -210,7 +210,7 @@ def _leaf(leaf: object, name: str, page_url: str, package_base: str) -> tuple[st
     entry_id = str(entry["id"])
     content = leaf.get("packageContent") or entry.get("packageContent")
     if isinstance(content, str):
-        file_url = urljoin(page_url, content)
+        file_url = join_url(page_url, content)
         problem = nuget_content_url_problem(entry_id, version, file_url)
     elif package_base:
         file_url = flat_container_url(package_base, entry_id.lower(), version)

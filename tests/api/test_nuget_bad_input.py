@@ -183,6 +183,11 @@ LENIENT = {
     V3 + "autocomplete?id=known&semVerLevel=%00": "1.0.0",
     V2 + "/FindPackagesById()?id=unquoted": "<feed",
     V2 + "/Search()?semVerLevel=banana": "Known",
+    V3 + "query?q=known&semVerLevel=%C2%B2": "known",  # a digit to str.isdigit, not to int()
+    V3 + "query?q=known&semVerLevel=" + "9" * 5000: "known",  # past int()'s digit limit
+    V3 + "autocomplete?q=kn&semVerLevel=%C2%B2": "Known",
+    V2 + "/Search()?semVerLevel=%C2%B2": "Known",
+    V2 + "/FindPackagesById()?id='known'&semVerLevel=%C2%B2": "Known",
 }
 
 
@@ -191,3 +196,18 @@ async def test_garbage_options_the_gallery_tolerates_are_read_leniently(feed_api
     assert (await push(feed_api, PUSH_URLS["v3"], build_nupkg("Known", "1.0.0"))).status_code == 201
     r = await feed_api.http.get(path, headers=feed_api.auth("bob"))
     assert r.status_code == 200 and LENIENT[path] in r.text, r.text[:300]
+
+
+async def test_a_nuspec_with_a_script_is_served_so_that_no_browser_runs_it(feed_api: Api) -> None:
+    """The .nuspec is the pusher's XML on the feed's origin: an XHTML script in it must not run in a browser."""
+    script = '<h:script xmlns:h="http://www.w3.org/1999/xhtml">alert(document.domain)</h:script>'
+    spec = nuspec("Scripted", "1.0.0", metadata_extra=script)
+    assert (await push(feed_api, PUSH_URLS["v3"], build_nupkg("Scripted", "1.0.0", nuspec_xml=spec))).status_code == 201
+    for method in ("GET", "HEAD"):
+        r = await feed_api.http.request(
+            method, V3 + "flat2/scripted/1.0.0/scripted.nuspec", headers=feed_api.auth("bob")
+        )
+        assert r.status_code == 200, r.text
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert "sandbox" in r.headers["content-security-policy"]
+        assert "default-src 'none'" in r.headers["content-security-policy"]

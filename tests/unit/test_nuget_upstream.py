@@ -152,10 +152,20 @@ async def test_a_registration_fetch_reads_only_the_index_and_its_pages() -> None
         (leaf("Tiny.Lib", "1.0.0.0.0"), "invalid version"),
         (leaf("Tiny.Lib", "not-a-version"), "invalid version"),
         ({**leaf("Tiny.Lib", "1.0.0"), "packageContent": "file:///etc/passwd"}, "not an http(s) URL"),
+        ({**leaf("Tiny.Lib", "1.0.0"), "packageContent": "http://[::1"}, "not an http(s) URL"),
         ({**leaf("Tiny.Lib", "1.0.0"), "packageContent": f"{FLAT}other/1.0.0/other.1.0.0.nupkg"}, "not the file"),
         ({**leaf("Tiny.Lib", "1.0.0"), "packageContent": f"{FLAT}tiny.lib/../x/tiny.lib.1.0.0.nupkg"}, "dot segm"),
         (leaf("Tiny.Lib", "1.0.0", dependencyGroups="everything"), "dependencyGroups is not a list"),
         (leaf("Tiny.Lib", "1.0.0", dependencyGroups=[{"dependencies": [{"range": "1.0"}]}]), "has no valid id"),
+        (leaf("Tiny.Lib", "1.0.0", dependencyGroups=[{"dependencies": [{"id": "../../x"}]}]), "has no valid id"),
+        (
+            leaf("Tiny.Lib", "1.0.0", dependencyGroups=[{"dependencies": [{"id": "A", "range": "1.0|Evil:6.6.6:"}]}]),
+            "is not a version range",
+        ),
+        (
+            leaf("Tiny.Lib", "1.0.0", dependencyGroups=[{"targetFramework": "net8.0|Evil:6.6.6:"}]),
+            "targetFramework is not",
+        ),
         ({"catalogEntry": "https://elsewhere/leaf.json"}, "without a catalogEntry object"),
     ],
 )
@@ -370,6 +380,16 @@ async def test_v2_next_links_are_followed_within_bounds() -> None:
             await fetch()
         pages["feed"] = lambda n: v2_feed(following="file:///etc/passwd")
         assert (await fetch()).versions == {}
+
+
+async def test_urls_that_are_not_urls_are_refused_not_raised() -> None:
+    """``urljoin`` raises on an unclosed IPv6 host: a page, a next link or a file URL like that is refused."""
+    with pytest.raises(BadDocument, match="no http"):
+        nuget_v3.pages_to_fetch({"items": [{"@id": "http://[::1"}]}, "tiny.lib", f"{REG}tiny.lib/index.json")
+    feed = parse_xml(v2_feed(following="http://[::1/next"))
+    assert nuget_v2.next_link(feed, V2) is None
+    package = await read_v2(v2_feed(v2_entry("PS.Module", "1.0.0", src="http://[::1"), v2_entry("PS.Module", "2.0.0")))
+    assert list(package.versions) == ["2.0.0"] and "not an http(s) URL" in package.refused["1.0.0"]
 
 
 # --- the downloaded package -------------------------------------------------------------------------------------

@@ -41,3 +41,12 @@ def test_hostile_upstream_metadata_is_escaped_and_stripped_of_what_xml_cannot_ho
     assert published is not None and published.text == v2wire.UNLISTED_PUBLISHED
     latest_flag = entry.find(f"{M}properties/{D}IsLatestVersion")
     assert latest_flag is not None and latest_flag.text == "false"
+
+
+def test_ids_and_versions_stay_one_path_segment_in_v2_links() -> None:
+    hostile = "../../x/y?z"
+    assert (
+        v2wire.download_url("https://f/v2", hostile, hostile)
+        == "https://f/v2/package/..%2F..%2Fx%2Fy%3Fz/..%2F..%2Fx%2Fy%3Fz"
+    )
+    assert "/" not in v2wire.package_url("https://f/v2", hostile, "1.0").removeprefix("https://f/v2/")

@@ -100,3 +100,20 @@ def test_display_id_is_the_first_pushed_casing() -> None:
     later = record("2.0.0", {"id": "DEMO"}, published="2026-02-01T00:00:00Z")
     assert wire.display_id("demo", [later, first]) == "DeMo"
     assert wire.display_id("demo", [record("1.0.0", {"id": "other"})]) == "demo"
+
+
+def test_ids_and_versions_stay_one_path_segment_in_every_url() -> None:
+    """An id or version from a hostile document cannot lead a client to another path of the feed's host."""
+    hostile = "../../other/_packaging/x?y#z"
+    for url in (
+        URLS.content(hostile, hostile),
+        URLS.registration(wire.SEMVER2_HIVE, hostile),
+        URLS.page(wire.SEMVER2_HIVE, hostile, hostile, hostile),
+        URLS.leaf(wire.SEMVER2_HIVE, hostile, hostile),
+        URLS.catalog(hostile, hostile),
+    ):
+        tail = url.removeprefix(URLS.v3)
+        assert not {".", ".."} & set(tail.split("/")) and not {"?", "#"} & set(tail) and "/other/" not in tail, url
+    groups = [{"dependencies": [{"id": hostile}]}]
+    (dep,) = wire.dependency_groups(groups, URLS, wire.SEMVER2_HIVE)[0]["dependencies"]
+    assert dep["registration"].removeprefix(URLS.hive(wire.SEMVER2_HIVE)).count("/") == 1, dep

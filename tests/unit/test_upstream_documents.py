@@ -9,6 +9,7 @@ import pytest
 from feed_core.domain.upstream_documents import (
     npm_document_problem,
     npm_version_problem,
+    nuget_identity,
     python_file_url_problem,
     python_file_version,
     python_page_problem,
@@ -91,3 +92,10 @@ def test_a_python_file_url_must_end_in_its_file_name() -> None:
     assert python_file_url_problem(wheel, "https://files.example/x/lib-1.0-py3-none-any%2Ewhl") is None
     problem = python_file_url_problem(wheel, "https://files.example/x/other-1.0-py3-none-any.whl")
     assert problem is not None and "other-1.0-py3-none-any.whl" in problem
+
+
+def test_a_nuget_entry_is_of_its_package_only_in_ascii() -> None:
+    version, problem = nuget_identity("known", "KNOWN", "1.0")
+    assert problem is None and version is not None and version.normalized == "1.0.0"
+    version, problem = nuget_identity("known", "\u212anown", "1.0")  # the Kelvin sign lowers to "k"
+    assert version is None and problem is not None and "not 'known'" in problem
