@@ -54,7 +54,13 @@ async def serve_blob(
         if info is None:
             raise NotFoundError(f"the content of {filename} is missing")
         size = info.size
-    out = {"ETag": f'"{sha256}"', "Cache-Control": "private, max-age=31536000, immutable", **(headers or {})}
+    # nosniff: a package file is data, never a page a browser should guess the type of and run.
+    out = {
+        "ETag": f'"{sha256}"',
+        "Cache-Control": "private, max-age=31536000, immutable",
+        "X-Content-Type-Options": "nosniff",
+        **(headers or {}),
+    }
     if request.headers.get("if-none-match") == out["ETag"]:
         return Response(status_code=304, headers=out, media_type=media)
     if request.method == "HEAD":

@@ -142,3 +142,12 @@ async def test_the_cache_holds_at_most_its_bytes_and_only_files_below_the_thresh
         assert (await _download(w, names[-1])).content == tarballs[names[-1]]  # the most recent: kept
         assert (await _download(w, "big")).content == BIG  # never kept
         assert w.blobs.calls["read"] == 1 and w.blobs.calls["read_all"] == 0  # the large file streamed
+
+
+async def test_package_files_are_never_sniffed_by_a_browser(make_settings: SettingsFactory, backend: str) -> None:
+    """A hostile package file must not be guessed into an HTML page on the feed's origin."""
+    async with worker(make_settings(download_redirect=False)) as w:
+        await _set_up(w)
+        for name in ("small", "big"):
+            r = await _download(w, name)
+            assert r.status_code == 200 and r.headers["x-content-type-options"] == "nosniff"
