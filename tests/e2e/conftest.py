@@ -175,6 +175,36 @@ def azurite_server(tmp_path_factory: pytest.TempPathFactory, azurite_connection_
         _stop(server.proc)
 
 
+#: For modules that run upstream scenarios on a server of their own: short upstream budgets, and no wait
+#: between on-demand refreshes of an upstream document.
+UPSTREAM_SERVER_ENV = {
+    "FEED_STORAGE": "embedded",
+    "FEED_UPSTREAM_TIMEOUT_SECONDS": "2",
+    "FEED_UPSTREAM_CONNECT_TIMEOUT_SECONDS": "1",
+    "FEED_UPSTREAM_DOWNLOAD_TIMEOUT_SECONDS": "5",
+    "FEED_UPSTREAM_REFRESH_MIN_SECONDS": "0",
+}
+
+
+@pytest.fixture(scope="module")
+def upstream_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[FeedServer]:
+    """The module's own server with ``UPSTREAM_SERVER_ENV``: a module overrides ``server`` with
+    ``running(upstream_server)`` so that ``api`` and ``feed`` use it."""
+    module = request.module.__name__.rsplit(".", 1)[-1]
+    srv = _start_server("embedded", tmp_path_factory.mktemp(f"feed-{module}"), UPSTREAM_SERVER_ENV)
+    try:
+        yield srv
+    finally:
+        _stop(srv.proc)
+
+
+def running(srv: FeedServer) -> FeedServer:
+    """``srv``, after checking that its process is still alive (else the test fails with its log)."""
+    if srv.proc.poll() is not None:
+        pytest.fail(f"the feed server has exited; log:\n{srv.log_tail()}", pytrace=False)
+    return srv
+
+
 @pytest.fixture
 def server(request: pytest.FixtureRequest) -> FeedServer:
     """The embedded server, or the backend named by indirect parametrisation."""
@@ -443,3 +473,10 @@ def package(tmp_path: Path) -> PackageFactory:
         return folder
 
     return make
+
+
+@pytest.fixture
+def carol(api: Api, feed: FeedEnv) -> str:
+    """A collaborator's (Feed and Upstream Reader's) read token for the test's feed."""
+    api.set_permissions(feed.name, [("carol", "collaborator")])
+    return api.mint("carol", "vso.packaging")

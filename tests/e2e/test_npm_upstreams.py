@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,19 +31,10 @@ from tests.e2e.conftest import (
     NpmFactory,
     NpmResult,
     PackageFactory,
-    _start_server,
-    _stop,
+    running,
 )
 from tests.npm_registry_fixture import FixtureRegistry, fixture_registry  # noqa: F401
 
-#: Short upstream budgets, and no wait between on-demand refreshes of a package's metadata.
-SERVER_ENV = {
-    "FEED_STORAGE": "embedded",
-    "FEED_UPSTREAM_TIMEOUT_SECONDS": "2",
-    "FEED_UPSTREAM_CONNECT_TIMEOUT_SECONDS": "1",
-    "FEED_UPSTREAM_DOWNLOAD_TIMEOUT_SECONDS": "5",
-    "FEED_UPSTREAM_REFRESH_MIN_SECONDS": "0",
-}
 #: npm retries 5xx answers after 10 s and then 60 s by default; keep its retries, but make them quick.
 QUICK_RETRIES = ("--fetch-retry-mintimeout=100", "--fetch-retry-maxtimeout=300")
 API_VERSION = {"api-version": "7.1"}
@@ -53,28 +43,10 @@ API_VERSION = {"api-version": "7.1"}
 # --- the server and the feed's users ---------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def upstream_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeedServer]:
-    srv = _start_server("embedded", tmp_path_factory.mktemp("feed-upstreams"), SERVER_ENV)
-    try:
-        yield srv
-    finally:
-        _stop(srv.proc)
-
-
 @pytest.fixture
 def server(upstream_server: FeedServer) -> FeedServer:
-    """Overrides conftest's ``server``: ``api``, ``feed`` and ``npm`` use this module's server."""
-    if upstream_server.proc.poll() is not None:
-        pytest.fail(f"the feed server has exited; log:\n{upstream_server.log_tail()}", pytrace=False)
-    return upstream_server
-
-
-@pytest.fixture
-def carol(api: Api, feed: FeedEnv) -> str:
-    """A collaborator's (Feed and Upstream Reader's) read token for the test's feed."""
-    api.set_permissions(feed.name, [("carol", "collaborator")])
-    return api.mint("carol", "vso.packaging")
+    """Overrides conftest's ``server``: ``api``, ``feed`` and ``npm`` use this module's own server."""
+    return running(upstream_server)
 
 
 def set_feed(api: Api, feed: str, **settings: Any) -> dict[str, Any]:

@@ -19,41 +19,23 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import ORG, Api, FeedEnv, FeedServer, _start_server, _stop
+from tests.e2e.conftest import ORG, Api, FeedEnv, FeedServer, running
 from tests.nuget_client import NuGetFactory, NuGetResult, nuget  # noqa: F401
 from tests.nuget_gallery import NuGetGallery
 from tests.nupkg_builder import build_nupkg
 
 pytestmark = pytest.mark.e2e
 
-SERVER_ENV = {
-    "FEED_STORAGE": "embedded",
-    "FEED_UPSTREAM_TIMEOUT_SECONDS": "2",
-    "FEED_UPSTREAM_CONNECT_TIMEOUT_SECONDS": "1",
-    "FEED_UPSTREAM_DOWNLOAD_TIMEOUT_SECONDS": "5",
-    "FEED_UPSTREAM_REFRESH_MIN_SECONDS": "0",
-}
 API_VERSION = {"api-version": "7.1"}
 
 
 # --- the server, the gallery and the feed's users --------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def nuget_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeedServer]:
-    srv = _start_server("embedded", tmp_path_factory.mktemp("feed-nuget"), SERVER_ENV)
-    try:
-        yield srv
-    finally:
-        _stop(srv.proc)
-
-
 @pytest.fixture
-def server(nuget_server: FeedServer) -> FeedServer:
-    """Overrides conftest's ``server``: ``api`` and ``feed`` use this module's server."""
-    if nuget_server.proc.poll() is not None:
-        pytest.fail(f"the feed server has exited; log:\n{nuget_server.log_tail()}", pytrace=False)
-    return nuget_server
+def server(upstream_server: FeedServer) -> FeedServer:
+    """Overrides conftest's ``server``: ``api`` and ``feed`` use this module's own server."""
+    return running(upstream_server)
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +43,6 @@ def gallery() -> Iterator[NuGetGallery]:
     """The module's public gallery; each test stocks ids of its own."""
     with NuGetGallery() as shared:
         yield shared
-
-
-@pytest.fixture
-def carol(api: Api, feed: FeedEnv) -> str:
-    """A collaborator's (Feed and Upstream Reader's) read token for the test's feed."""
-    api.set_permissions(feed.name, [("carol", "collaborator")])
-    return api.mint("carol", "vso.packaging")
 
 
 def index_url(server: FeedServer, feed: str, view: str | None = None) -> str:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import ORG, Api, FeedEnv, FeedServer, _start_server, _stop
+from tests.e2e.conftest import ORG, UPSTREAM_SERVER_ENV, Api, FeedEnv, FeedServer, _start_server, _stop, running
 from tests.hostile_nupkgs import XXE, ratio_bomb, with_doctype, with_member
 from tests.nuget_client import NuGetFactory, nuget  # noqa: F401
 from tests.nuget_gallery import NuGetGallery
@@ -25,37 +24,13 @@ from tests.nupkg_builder import build_nupkg
 
 pytestmark = pytest.mark.e2e
 
-SERVER_ENV = {
-    "FEED_STORAGE": "embedded",
-    "FEED_UPSTREAM_TIMEOUT_SECONDS": "2",
-    "FEED_UPSTREAM_CONNECT_TIMEOUT_SECONDS": "1",
-    "FEED_UPSTREAM_DOWNLOAD_TIMEOUT_SECONDS": "5",
-    "FEED_UPSTREAM_REFRESH_MIN_SECONDS": "0",
-}
 API_VERSION = {"api-version": "7.1"}
 
 
-@pytest.fixture(scope="module")
-def nuget_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeedServer]:
-    srv = _start_server("embedded", tmp_path_factory.mktemp("feed-nuget-up"), SERVER_ENV)
-    try:
-        yield srv
-    finally:
-        _stop(srv.proc)
-
-
 @pytest.fixture
-def server(nuget_server: FeedServer) -> FeedServer:
-    """Overrides conftest's ``server``: ``api`` and ``feed`` use this module's server."""
-    if nuget_server.proc.poll() is not None:
-        pytest.fail(f"the feed server has exited; log:\n{nuget_server.log_tail()}", pytrace=False)
-    return nuget_server
-
-
-@pytest.fixture
-def carol(api: Api, feed: FeedEnv) -> str:
-    api.set_permissions(feed.name, [("carol", "collaborator")])
-    return api.mint("carol", "vso.packaging")
+def server(upstream_server: FeedServer) -> FeedServer:
+    """Overrides conftest's ``server``: ``api`` and ``feed`` use this module's own server."""
+    return running(upstream_server)
 
 
 def nuget_base(server: FeedServer, feed: str) -> str:
@@ -91,7 +66,7 @@ def sha512(data: bytes) -> str:
 def test_another_instance_as_the_upstream_then_stopped(
     feed: FeedEnv, api: Api, nuget: NuGetFactory, carol: str, tmp_path: Path
 ) -> None:
-    other = _start_server("embedded", tmp_path / "other", SERVER_ENV)
+    other = _start_server("embedded", tmp_path / "other", UPSTREAM_SERVER_ENV)
     try:
         remote = Api(other)
         try:

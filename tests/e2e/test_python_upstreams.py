@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +21,10 @@ import httpx
 import pytest
 
 from tests import readme
-from tests.e2e.conftest import Api, FeedEnv, FeedServer, _start_server, _stop, clean_env
+from tests.e2e.conftest import Api, FeedEnv, FeedServer, clean_env, running
 from tests.e2e.test_python_clients import PY, PyClients, Result, dist_infos, failed, ok, sha256
 from tests.pypi_index_fixture import FixtureIndex, fixture_index  # noqa: F401
 
-#: Short upstream budgets, and no wait between on-demand refreshes of a project page.
-SERVER_ENV = {
-    "FEED_STORAGE": "embedded",
-    "FEED_UPSTREAM_TIMEOUT_SECONDS": "2",
-    "FEED_UPSTREAM_CONNECT_TIMEOUT_SECONDS": "1",
-    "FEED_UPSTREAM_DOWNLOAD_TIMEOUT_SECONDS": "5",
-    "FEED_UPSTREAM_REFRESH_MIN_SECONDS": "0",
-}
 API_VERSION = {"api-version": "7.1"}
 SOURCE_NAME = "pypi-fixture"
 
@@ -41,28 +32,10 @@ SOURCE_NAME = "pypi-fixture"
 # --- the server, the feed's users and the clients --------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def upstream_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeedServer]:
-    srv = _start_server("embedded", tmp_path_factory.mktemp("feed-py-upstreams"), SERVER_ENV)
-    try:
-        yield srv
-    finally:
-        _stop(srv.proc)
-
-
 @pytest.fixture
 def server(upstream_server: FeedServer) -> FeedServer:
-    """Overrides conftest's ``server``: ``api`` and ``feed`` use this module's server."""
-    if upstream_server.proc.poll() is not None:
-        pytest.fail(f"the feed server has exited; log:\n{upstream_server.log_tail()}", pytrace=False)
-    return upstream_server
-
-
-@pytest.fixture
-def carol(api: Api, feed: FeedEnv) -> str:
-    """A collaborator's (Feed and Upstream Reader's) read token for the test's feed."""
-    api.set_permissions(feed.name, [("carol", "collaborator")])
-    return api.mint("carol", "vso.packaging")
+    """Overrides conftest's ``server``: ``api`` and ``feed`` use this module's own server."""
+    return running(upstream_server)
 
 
 @pytest.fixture
