@@ -270,6 +270,12 @@ class PypiVersionUpdate(RequestModel):
     yanked_reason: str = ""
 
 
+class MavenVersionUpdate(RequestModel):
+    """``PATCH .../maven/groups/{g}/artifacts/{a}/versions/{version}``: promote into a view."""
+
+    views: ViewsOperation
+
+
 class NugetVersionUpdate(RequestModel):
     """``PATCH .../nuget/packages/{name}/versions/{version}``: promote and/or list or unlist (``{"listed": false}``)."""
 

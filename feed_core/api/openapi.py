@@ -28,6 +28,8 @@ from feed_core.api.models import (
 )
 from feed_core.api.responses import ErrorResponse
 from feed_core.api.routing import Route
+from feed_core.domain.maven_layout import PATH_MAX as MAVEN_PATH_MAX
+from feed_core.domain.maven_layout import SEGMENT_MAX as MAVEN_SEGMENT_MAX
 from feed_core.domain.names import NPM_NAME_MAX
 from feed_core.domain.nuget_versions import ID_MAX as NUGET_ID_MAX
 from feed_core.domain.nuget_versions import VERSION_MAX as NUGET_VERSION_MAX
@@ -57,7 +59,7 @@ _ERROR_TEXT = {
     412: "If-Match does not match the feed's current ETag",
     413: "The request body is too large",
 }
-_STATUS_TEXT = {200: "OK", 201: "Created", 204: "No content"}
+_STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content"}
 
 _STRING: dict[str, Any] = {"type": "string"}
 _NAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NAME_PATTERN}
@@ -86,6 +88,24 @@ _PYPI_PARAMETERS: dict[str, dict[str, Any]] = {
         "in": "path",
         "description": "The version (PEP 440)",
         "schema": {**_STRING, "maxLength": PYPI_VERSION_MAX, "pattern": PYPI_VERSION_PATTERN},
+    },
+}
+#: Maven coordinates in a route's path (case-sensitive, as Maven reads them).
+_MAVEN_PARAMETERS: dict[str, dict[str, Any]] = {
+    "groupId": {
+        "in": "path",
+        "description": "The groupId, dotted (org.example)",
+        "schema": {**_STRING, "maxLength": MAVEN_PATH_MAX // 2, "pattern": r"^[A-Za-z0-9_.\-]+$"},
+    },
+    "artifactId": {
+        "in": "path",
+        "description": "The artifactId",
+        "schema": {**_STRING, "maxLength": MAVEN_SEGMENT_MAX, "pattern": r"^[A-Za-z0-9_.\-]+$"},
+    },
+    "packageVersion": {
+        "in": "path",
+        "description": "The version as deployed (1.0, 1.0-SNAPSHOT)",
+        "schema": {**_STRING, "maxLength": MAVEN_SEGMENT_MAX, "pattern": r"^[A-Za-z0-9_.\-+]+$"},
     },
 }
 _PARAMETERS: dict[str, dict[str, Any]] = {
@@ -213,6 +233,8 @@ def _parameter(route: Route, name: str) -> dict[str, Any]:
         return _PYPI_PARAMETERS[name]
     if "/nuget/" in route.path and name in _NUGET_PARAMETERS:
         return _NUGET_PARAMETERS[name]
+    if "/maven/" in route.path and name in _MAVEN_PARAMETERS:
+        return _MAVEN_PARAMETERS[name]
     return _PARAMETERS[name]
 
 
@@ -220,7 +242,7 @@ def _operation_id(route: Route) -> str:
     """The handler's name, plus the protocol and whether the npm name is scoped where routes share a handler."""
     name = to_camel(route.handler.__name__.strip("_"))
     segs = route.path.split("/")
-    if len(segs) > 3 and segs[3] in ("npm", "pypi", "nuget"):
+    if len(segs) > 3 and segs[3] in ("npm", "pypi", "nuget", "maven"):
         name += segs[3].capitalize() + ("Scoped" if "@{" in route.path else "")
     return name
 

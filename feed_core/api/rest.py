@@ -20,6 +20,7 @@ from starlette.responses import Response
 from feed_core.api.models import (
     FeedCreateRequest,
     FeedUpdateRequest,
+    MavenVersionUpdate,
     NpmVersionUpdate,
     NugetVersionUpdate,
     PermissionsPatch,
@@ -58,6 +59,7 @@ from feed_core.api.upstream_shapes import FeedHealthResponse, feed_health_respon
 from feed_core.domain.access import caller_role, require_role
 from feed_core.domain.errors import BadRequestError, MethodNotAllowedError, NotFoundError
 from feed_core.domain.ids import version_guid
+from feed_core.domain.maven_layout import validate_artifact_id, validate_group_id, validate_version
 from feed_core.domain.models import Caller, Feed, ViewVisibility
 from feed_core.domain.names import parse_npm_name, validate_org, validate_project
 from feed_core.domain.nuget_versions import lower_id, parse_version, validate_id
@@ -316,13 +318,16 @@ async def _provenance(c: Call) -> Response:
 
 
 def _protocol(c: Call) -> str:
-    """``npm``, ``pypi`` or ``nuget``: the fixed word after ``feeds/{feedId}/`` in the route's path."""
+    """``npm``, ``pypi``, ``nuget`` or ``maven``: the fixed word after ``feeds/{feedId}/`` in the route's path."""
     return c.route.path.split("/")[3]
 
 
 def _package_name(c: Call) -> str:
     """The package the path names: npm ``name`` or ``@scope/name``; a PyPI name normalized (PEP 503); a NuGet
-    id in lower case."""
+    id in lower case; a Maven ``groupId:artifactId`` as written (Maven names are case-sensitive)."""
+    if _protocol(c) == "maven":
+        group_id = _maven_part(validate_group_id, c.params["groupId"])
+        return f"{group_id}:{_maven_part(validate_artifact_id, c.params['artifactId'])}"
     if _protocol(c) == "pypi":
         return normalize_name(validate_project_name(c.params["packageName"]))
     if _protocol(c) == "nuget":
@@ -330,6 +335,14 @@ def _package_name(c: Call) -> str:
     if "packageScope" in c.params:
         return parse_npm_name(f"@{c.params['packageScope']}/{c.params['unscopedPackageName']}").full
     return parse_npm_name(c.params["packageName"]).full
+
+
+def _maven_part(check: Callable[[str], str], text: str) -> str:
+    """A groupId, artifactId or version from the path, checked by the Maven layout rules (a 400 says why)."""
+    try:
+        return check(text)
+    except ValueError as exc:
+        raise BadRequestError(str(exc)) from None
 
 
 async def _get_upstreaming(c: Call) -> Response:
@@ -352,6 +365,8 @@ async def _set_upstreaming(c: Call) -> Response:
 def _version_number(c: Call) -> str:
     """The version the path names; PyPI versions canonical (PEP 440); NuGet versions normalized, lower case."""
     number = c.params["packageVersion"]
+    if _protocol(c) == "maven":
+        return _maven_part(validate_version, number)
     if _protocol(c) == "nuget":
         return parse_version(number).lower
     return canonical_version(number) if _protocol(c) == "pypi" else number
@@ -414,6 +429,14 @@ async def _update_nuget_version(c: Call) -> Response:
     return c.empty()
 
 
+async def _update_maven_version(c: Call) -> Response:
+    """Promote a Maven version into a view."""
+    feed, name, number = await c.feed(), _package_name(c), _version_number(c)
+    body = await c.body(MavenVersionUpdate)
+    await _promote(c, feed, name, number, body.views.value)
+    return c.empty()
+
+
 async def _delete_version(c: Call) -> Response:
     """Unpublish a version; its number stays reserved."""
     feed, name, number = await c.feed(), _package_name(c), _version_number(c)
@@ -460,13 +483,19 @@ def _upstreaming_routes(package: str) -> tuple[Route, ...]:
 
 
 def _version_routes(
-    package: str, update: Callable[[Call], Awaitable[Response]], body: type[BaseModel]
+    package: str, update: Callable[[Call], Awaitable[Response]], body: type[BaseModel], *, deleted: int = 200
 ) -> tuple[Route, ...]:
     version = f"{package}/versions/{{packageVersion}}"
     return (
         Route("GET", version, _get_version, "Get a package version", answer=VersionResponse, query=("showDeleted",)),
         Route("PATCH", version, update, "Promote, deprecate, yank or unlist a package version", body=body),
-        Route("DELETE", version, _delete_version, "Unpublish a package version (its number stays reserved)"),
+        Route(
+            "DELETE",
+            version,
+            _delete_version,
+            "Unpublish a package version (its number stays reserved)",
+            status=deleted,
+        ),
     )
 
 
@@ -554,10 +583,18 @@ ROUTES: tuple[Route, ...] = (
     *_upstreaming_routes(f"{_FEED}/npm/packages/@{{packageScope}}/{{unscopedPackageName}}"),
     *_upstreaming_routes(f"{_FEED}/pypi/packages/{{packageName}}"),
     *_upstreaming_routes(f"{_FEED}/nuget/packages/{{packageName}}"),
+    *_upstreaming_routes(f"{_FEED}/maven/groups/{{groupId}}/artifacts/{{artifactId}}"),
     *_version_routes(f"{_FEED}/npm/{{packageName}}", _update_npm_version, NpmVersionUpdate),
     *_version_routes(f"{_FEED}/npm/@{{packageScope}}/{{unscopedPackageName}}", _update_npm_version, NpmVersionUpdate),
     *_version_routes(f"{_FEED}/pypi/packages/{{packageName}}", _update_pypi_version, PypiVersionUpdate),
     *_version_routes(f"{_FEED}/nuget/packages/{{packageName}}", _update_nuget_version, NugetVersionUpdate),
+    # Azure answers a Maven delete with 202
+    *_version_routes(
+        f"{_FEED}/maven/groups/{{groupId}}/artifacts/{{artifactId}}",
+        _update_maven_version,
+        MavenVersionUpdate,
+        deleted=202,
+    ),
     Route(
         "GET",
         "packaging/feedrecyclebin",

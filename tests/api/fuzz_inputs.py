@@ -570,6 +570,12 @@ REST_ENDPOINTS = [
     Endpoint("packaging/feeds/{feed}/npm/{npm}/versions/{version}", "GET PATCH DELETE", REST_OBJECT_BODY),
     Endpoint("packaging/feeds/{feed}/pypi/packages/{py}/versions/{version}", "GET PATCH DELETE", REST_OBJECT_BODY),
     Endpoint("packaging/Feeds/{feed}/Packages/{seg}/Versions/{seg2}/provenance", "GET"),
+    Endpoint("packaging/feeds/{feed}/maven/groups/{seg}/artifacts/{seg2}/upstreaming", "GET PATCH", REST_OBJECT_BODY),
+    Endpoint(
+        "packaging/feeds/{feed}/maven/groups/{seg}/artifacts/{seg2}/versions/{version}",
+        "GET PATCH DELETE",
+        REST_OBJECT_BODY,
+    ),
 ]
 NPM = "/{org}/_packaging/{ref}/npm/registry/"
 NPM_ENDPOINTS = [

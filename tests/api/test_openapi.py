@@ -113,6 +113,8 @@ def _sample(name: str, path: str) -> str:
         "packageScope": "scope",
         "unscopedPackageName": "name",
         "packageVersion": "1.0",
+        "groupId": "org.example",
+        "artifactId": "demo",
     }[name]
 
 
