@@ -16,7 +16,6 @@ from feed_core import jobs
 from feed_core.domain.models import Caller, PackageVersion
 from feed_core.domain.roles import Scope
 from feed_core.domain.safe_xml import parse_xml
-from feed_core.domain.upstream_rules import Behaviour
 from tests.api.conftest import ORG, Api, MutableClock, SettingsFactory, running_api
 from tests.maven_packages import basic, deploy, directory, jar, pom, repo
 from tests.maven_repo import MavenRepo, metadata, plugin_metadata
@@ -208,8 +207,17 @@ async def test_private_coordinates_are_not_shadowed(mvn: Api, central: MavenRepo
     r = await get(mvn, path_of("99.0", f"{A}-99.0.pom"))
     assert r.status_code == 404 and "private here" in r.text and "/maven/groups/org.example/artifacts/lib/" in r.text
     assert not central.requests  # a private coordinate is never sent to a public upstream
-    feed = await mvn.services.feeds.find(ORG, None, "feed")
-    await mvn.services.resolver.set_behaviour(feed, "maven", NAME, Behaviour.ALLOW_EXTERNAL)
+    upstreaming = f"{FEEDS}/feed/maven/groups/{G}/artifacts/{A}/upstreaming?api-version=7.1-preview.1"
+    r = await mvn.http.patch(
+        upstreaming, json={"versionsFromExternalUpstreams": "AllowExternalVersions"}, headers=mvn.auth("carol")
+    )
+    assert r.status_code == 403  # an owner's decision
+    r = await mvn.http.patch(
+        upstreaming, json={"versionsFromExternalUpstreams": "AllowExternalVersions"}, headers=mvn.auth()
+    )
+    assert r.status_code == 200 and r.json() == {"versionsFromExternalUpstreams": "allowExternalVersions"}, r.text
+    r = await mvn.http.get(upstreaming, headers=mvn.auth("bob"))
+    assert r.json() == {"versionsFromExternalUpstreams": "allowExternalVersions"}
     listing = await get(mvn, repo() + f"{G.replace('.', '/')}/{A}/maven-metadata.xml")
     assert xml_texts(listing.content, "version") == ["1.0", "99.0"]
     assert (await get(mvn, path_of("99.0", f"{A}-99.0.pom"))).status_code == 200
