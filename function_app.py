@@ -48,6 +48,8 @@ register_http("pypi", "{org}/_packaging/{feed}/pypi/{*rest}")
 register_http("pypi_project", "{org}/{project}/_packaging/{feed}/pypi/{*rest}")
 register_http("nuget", "{org}/_packaging/{feed}/nuget/{*rest}")
 register_http("nuget_project", "{org}/{project}/_packaging/{feed}/nuget/{*rest}")
+register_http("maven", "{org}/_packaging/{feed}/maven/{*rest}")
+register_http("maven_project", "{org}/{project}/_packaging/{feed}/maven/{*rest}")
 
 # Management REST API: /{org}[/{project}]/_apis/...
 register_http("rest_api", "{org}/_apis/{*rest}")

@@ -22,7 +22,7 @@ from feed_core.service.upstream import declared_digests, enabled_sources, is_int
 from feed_core.storage.health import UpstreamHealth
 
 log = logging.getLogger("feed_core.jobs")
-PROTOCOLS_WITH_UPSTREAMS = ("npm", "pypi", "nuget")
+PROTOCOLS_WITH_UPSTREAMS = ("npm", "pypi", "nuget", "maven")
 _SHARED_SAME_ORG = {ViewVisibility.COLLECTION, ViewVisibility.ORGANIZATION, ViewVisibility.AAD_TENANT}
 _SHARED_OTHER_ORG = {ViewVisibility.ORGANIZATION, ViewVisibility.AAD_TENANT}
 

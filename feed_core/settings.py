@@ -119,6 +119,13 @@ class Settings(BaseSettings):
     max_upload_bytes: int = setting(
         "FEED_MAX_UPLOAD_BYTES", 100 * 1024 * 1024, "largest request body accepted (publish), in bytes", ge=1024
     )
+    maven_snapshot_builds_kept: int = setting(
+        "FEED_MAVEN_SNAPSHOT_BUILDS_KEPT",
+        10,
+        "Maven snapshots: how many of the newest timestamped builds of each snapshot version are kept; a deploy "
+        "drops the files of older builds",
+        ge=1,
+    )
     body_read_timeout_seconds: float = setting(
         "FEED_BODY_READ_TIMEOUT_SECONDS",
         30.0,

@@ -7,6 +7,9 @@ import hashlib
 from dataclasses import dataclass, field
 
 SUPPORTED = ("sha512", "sha384", "sha256", "sha1")
+#: Computed besides the ones above for the protocols that serve it (Maven's ``.md5``), never used to verify.
+EXTRA = ("md5",)
+HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha384": 96, "sha512": 128}
 
 
 def parse_sri(text: str) -> list[tuple[str, str]]:
@@ -30,6 +33,8 @@ class Digests:
     def __post_init__(self) -> None:
         for algo in SUPPORTED:
             self._hashes[algo] = hashlib.new(algo)
+        for algo in EXTRA:
+            self._hashes[algo] = hashlib.new(algo, usedforsecurity=False)
 
     def update(self, chunk: bytes) -> None:
         self.size += len(chunk)
@@ -45,6 +50,22 @@ class Digests:
     @property
     def sri(self) -> str:
         return "sha512-" + self.b64("sha512")
+
+    def hexes(self) -> dict[str, str]:
+        """The hex digests a saved file entry carries."""
+        return {algo: self.hex(algo) for algo in ("sha256", "sha1", "md5", "sha512")}
+
+
+def is_hex_digest(algo: str, text: str) -> bool:
+    """Whether ``text`` is a lower-case hex digest of ``algo``'s length."""
+    return len(text) == HEX_LENGTHS.get(algo, -1) and all(c in "0123456789abcdef" for c in text)
+
+
+def sri_of_hex(algo: str, hex_digest: str) -> str:
+    """A hex digest as an SRI string (``sha512-<base64>``); ``""`` for an empty one."""
+    if not hex_digest:
+        return ""
+    return f"{algo}-{base64.b64encode(bytes.fromhex(hex_digest)).decode()}"
 
 
 def first_mismatch(declared_sri: str, declared_sha1: str, digests: Digests) -> str | None:

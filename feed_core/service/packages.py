@@ -92,6 +92,13 @@ class NewFile:
     content: bytes
     side_blobs: tuple[bytes, ...] = ()  # e.g. the core metadata file, stored by its sha-256 too
     integrity: str = ""  # SRI (sha512-...) of the file, for the version record when this file creates it
+    #: A file of a mutable version (a Maven snapshot): other bytes under its name replace the stored file instead
+    #: of being refused, and no upstream is asked about the version (upstreams never serve mutable versions).
+    replaceable: bool = False
+    #: This file's ``manifest`` replaces the version's (a Maven POM, which may arrive after other files).
+    sets_manifest: bool = False
+    #: Given the version's files with this one added: the files to keep (retention of a snapshot's builds).
+    retain: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
 
 
 def _new_meta(protocol: str, name: str, now: str) -> PackageMeta:
@@ -238,7 +245,8 @@ class PackageService:
         existing = checked = await self._checked_version(feed, new.protocol, new.name, new.version)
         if existing is not None and _holds_file(feed, existing, new):
             return existing, False
-        if existing is None and self.upstream_conflict is not None and not feed.allow_upstream_name_conflict:
+        asks_upstreams = not new.replaceable and not feed.allow_upstream_name_conflict
+        if existing is None and self.upstream_conflict is not None and asks_upstreams:
             source = await self.upstream_conflict(feed, new.protocol, new.name, new.version)
             if source is not None:
                 raise ConflictError(
@@ -280,7 +288,10 @@ class PackageService:
                 return record, True
             if _holds_file(feed, existing, new):
                 return existing, False
-            record = replace(existing, files=[*existing.files, entry])
+            files = [*(f for f in existing.files if f["filename"] != entry["filename"]), entry]
+            record = _with_files(existing, new.retain(files) if new.retain else files)
+            if new.sets_manifest:
+                record.manifest = dict(new.manifest)
             await self._commit(feed, meta, record, updated, new=False)
             return record, True
 
@@ -320,6 +331,24 @@ class PackageService:
             if (v.unlisted is None) == listed:
                 return []
             v.unlisted = None if listed else now
+            return [v]
+
+        await self._edit(feed, protocol, name, change)
+
+    async def set_manifest_fields(
+        self, feed: Feed, caller: Caller, protocol: str, name: str, number: str, fields: dict[str, Any]
+    ) -> None:
+        """Set fields of a live version's manifest (Maven: the plugin prefix a deploy's group metadata names)."""
+        require_role(feed, caller, Role.CONTRIBUTOR, "publishing packages")
+
+        def change(meta: PackageMeta, versions: list[PackageVersion]) -> list[PackageVersion]:
+            del meta
+            v = next((v for v in versions if v.version == number and v.deleted is None), None)
+            if v is None:
+                raise NotFoundError(f"{name} {number} does not exist in feed {feed.name}")
+            if all(v.manifest.get(k) == x for k, x in fields.items()):
+                return []
+            v.manifest = {**v.manifest, **fields}
             return [v]
 
         await self._edit(feed, protocol, name, change)
@@ -670,9 +699,23 @@ def _holds_file(feed: Feed, existing: PackageVersion, new: NewFile) -> bool:
         return False
     if same["sha256"] == new.file["sha256"]:
         return True
+    if new.replaceable:
+        return False
     raise ConflictError(
         f"File already exists: {new.file['filename']} is already in {new.name} {new.version} "
         "with different content; files are immutable: upload a new version"
+    )
+
+
+def _with_files(existing: PackageVersion, files: list[dict[str, Any]]) -> PackageVersion:
+    """``existing`` with these files, its single-file fields describing the first of them."""
+    first = files[0] if files else {}
+    return replace(
+        existing,
+        files=files,
+        filename=str(first.get("filename", existing.filename)),
+        sha256=str(first.get("sha256", existing.sha256)),
+        size=int(first.get("size", existing.size)),
     )
 
 

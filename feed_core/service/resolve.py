@@ -18,7 +18,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from feed_core.domain import semver
+from feed_core.domain import maven_versions, semver
 from feed_core.domain.access import caller_role
 from feed_core.domain.errors import NotFoundError, UpstreamError, UpstreamUnusableError
 from feed_core.domain.models import Caller, Feed, PackageMeta, PackageVersion, View
@@ -138,7 +138,7 @@ class Resolution:
             reason = self.merge.decision.reason if self.merge.decision else ""
             return (
                 f"{name}@{number} is hidden by the upstream behaviour of {name} ({reason}); a feed owner can allow "
-                f"external versions: PATCH .../_apis/packaging/feeds/{feed.name}/npm/packages/{name}/upstreaming"
+                f"external versions: PATCH {upstreaming_path(feed.name, self.lookup.protocol, name)}"
             )
         if number in self.merge.age_unknown:
             return f"{name}@{number} is held back by the feed's minimum release age: {UNKNOWN_TIME}"
@@ -165,8 +165,7 @@ class Resolution:
         if self.lookup.kept_private:
             suffix += (
                 f"; its public and custom upstreams were not asked, as {name} is private here: a feed owner can "
-                f"allow external versions: PATCH .../_apis/packaging/feeds/{feed.name}/{self.lookup.protocol}"
-                f"/packages/{name}/upstreaming"
+                f"allow external versions: PATCH {upstreaming_path(feed.name, self.lookup.protocol, name)}"
             )
         return f"{name}@{number} does not exist in {where} or its upstream sources{suffix}"
 
@@ -216,8 +215,20 @@ class Resolution:
         return headers
 
 
+def upstreaming_path(feed_name: str, protocol: str, name: str) -> str:
+    """Where a package's upstream behaviour is set (Maven names a coordinate by group and artifact)."""
+    base = f".../_apis/packaging/feeds/{feed_name}/{protocol}"
+    if protocol == "maven":
+        group_id, _, artifact_id = name.rpartition(":")
+        return f"{base}/groups/{group_id}/artifacts/{artifact_id}/upstreaming"
+    return f"{base}/packages/{name}/upstreaming"
+
+
 def _ascending(protocol: str, numbers: list[str]) -> list[str]:
-    """Versions oldest first in the protocol's own order (PEP 440 for Python; unreadable ones first)."""
+    """Versions oldest first in the protocol's own order (PEP 440 for Python, Maven's ComparableVersion order for
+    Maven; unreadable ones first)."""
+    if protocol == "maven":
+        return sorted(numbers, key=maven_versions.version_key)
     if protocol != "pypi":
         return semver.sort_versions(numbers)
 
@@ -266,6 +277,7 @@ def transient_version(protocol: str, name: str, source: UpstreamSource, uv: Upst
                 "requires_python": f.requires_python,
                 "metadata_sha256": f.metadata_sha256,
                 "uploaded": normalized_time(f.uploaded),
+                **{algo: digest for algo, digest in (("sha1", f.sha1), ("md5", f.md5), ("sha512", f.sha512)) if digest},
                 **({"yanked": f.yanked} if f.yanked is not None else {}),
             }
             for f in uv.files

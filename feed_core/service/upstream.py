@@ -42,8 +42,8 @@ import httpx
 
 from feed_core.domain.clock import Clock, iso
 from feed_core.domain.credentials import credentials_identity
-from feed_core.domain.errors import FeedError, UpstreamError, UpstreamUnusableError
-from feed_core.domain.integrity import Digests, first_mismatch, strongest_checked
+from feed_core.domain.errors import FeedError, NotFoundError, UpstreamError, UpstreamUnusableError
+from feed_core.domain.integrity import Digests, first_mismatch, sri_of_hex, strongest_checked
 from feed_core.domain.models import Caller, Feed, PackageVersion
 from feed_core.domain.release_age import next_floors, normalized_time
 from feed_core.domain.source_models import InternalSource, UpstreamSource
@@ -53,6 +53,7 @@ from feed_core.settings import Settings
 from feed_core.storage.catalog import Catalog
 from feed_core.storage.packages import PackageStore, content_key
 from feed_core.storage.upstream_state import CachedMeta, UpstreamStateStore
+from feed_core.upstreams import maven as maven_upstream
 from feed_core.upstreams import npm as npm_upstream
 from feed_core.upstreams import nuget as nuget_upstream
 from feed_core.upstreams import pypi as pypi_upstream
@@ -65,7 +66,7 @@ from feed_core.upstreams.http import (
     source_auth_headers,
     status_failure,
 )
-from feed_core.upstreams.models import BadDocument, UpstreamFile, UpstreamPackage, UpstreamVersion
+from feed_core.upstreams.models import BadDocument, FileMissing, UpstreamFile, UpstreamPackage, UpstreamVersion
 
 log = logging.getLogger("feed_core.upstream")
 T = TypeVar("T")
@@ -137,6 +138,16 @@ class _Client:
     #: (``UpstreamVersion.digests_url``): called at save time, before any byte of the file is fetched.
     #: ``(client, source, name, version, budget=, max_bytes=)``; raises ``UpstreamFailure``.
     declared: Callable[..., Awaitable[UpstreamVersion]] | None = None
+    #: Completes the hashes declared for one file of a multi-file version whose listing does not carry them
+    #: (``UpstreamFile.digests_url``): ``(client, source, file, budget=, max_bytes=)`` -> the file with them;
+    #: raises ``UpstreamFailure`` (``FileMissing`` when the upstream does not have the file at all).
+    declared_file: Callable[..., Awaitable[UpstreamFile]] | None = None
+    #: Which files ``check_file`` reads (``None``: all). It is given the whole file in memory, so a protocol
+    #: whose files are checked by a small one of them (a Maven POM) names that one.
+    checks: Callable[[str], bool] | None = None
+    #: Which version numbers of another feed of this service are offered through a feed-to-feed source
+    #: (``None``: all); Maven offers no snapshot from any upstream.
+    offered: Callable[[str], bool] | None = None
 
 
 CLIENTS = {
@@ -155,6 +166,15 @@ CLIENTS = {
         nuget_upstream.ping,
         nuget_upstream.check_package,
         nuget_upstream.declared,
+    ),
+    "maven": _Client(
+        maven_upstream.fetch_document,
+        maven_upstream.parse_document,
+        maven_upstream.ping,
+        maven_upstream.check_file,
+        declared_file=maven_upstream.declared_file,
+        checks=maven_upstream.checks,
+        offered=maven_upstream.offered,
     ),
 }
 
@@ -190,6 +210,17 @@ def declared_digests(uv: UpstreamVersion) -> dict[str, str]:
     if uv.files:
         return {f.filename: f.sha256 for f in uv.files}
     return {"integrity": uv.integrity, "shasum": uv.sha1}
+
+
+def declared_hexes(file: UpstreamFile) -> dict[str, str]:
+    """The hex digests an upstream declares for one file (a feed upstream: every one it keeps)."""
+    hexes = {"sha256": file.sha256, "sha1": file.sha1, "md5": file.md5, "sha512": file.sha512}
+    return {algo: value for algo, value in hexes.items() if value}
+
+
+def _file_algorithm(file: UpstreamFile) -> str | None:
+    """The strongest hash an upstream declares for one file (what provenance says it was verified with)."""
+    return next((algo for algo in ("sha512", "sha256", "sha1") if getattr(file, algo)), None)
 
 
 def is_internal(source: UpstreamSource) -> TypeGuard[InternalSource]:
@@ -504,6 +535,9 @@ class UpstreamService:
             return SourceOffer(source, None, reason)
         meta, versions = await self._packages.get_package(upstream.id, protocol, name)
         visible = versions_in_view(versions, view)
+        offered_here = CLIENTS[protocol].offered if protocol in CLIENTS else None
+        if offered_here is not None:
+            visible = [v for v in visible if offered_here(v.version)]
         if meta is None or not visible:
             return SourceOffer(source, None, None, False, f"{upstream.id}:none")
         offered = {}
@@ -534,6 +568,9 @@ class UpstreamService:
                         metadata_sha256=f.get("metadata_sha256", ""),
                         yanked=f.get("yanked"),
                         uploaded=f.get("uploaded"),
+                        sha1=f.get("sha1", ""),
+                        sha512=f.get("sha512", ""),
+                        md5=f.get("md5", ""),
                     )
                     for f in v.files
                 ),
@@ -683,8 +720,8 @@ class UpstreamService:
         (feed-to-feed sources are exempt: the other feed verified its files itself)."""
         if not algorithm:
             raise UpstreamError(
-                f"upstream {source.name!r} declares no hash for {label} (no integrity, shasum or sha256): "
-                "a file the feed cannot verify is not saved"
+                f"upstream {source.name!r} declares no hash for {label} (no integrity, shasum, sha256 or checksum "
+                "file): a file the feed cannot verify is not saved"
             )
         return algorithm
 
@@ -723,6 +760,8 @@ class UpstreamService:
         """What a client is told when a file download fails or runs out of time (the cause goes to the log)."""
         try:
             yield
+        except FileMissing:  # the upstream answered: it does not have the file (not a failure of the upstream)
+            raise NotFoundError(f"{label} does not exist in upstream {source.name!r}") from None
         except UpstreamFailure as failure:
             self.note_result(source, failure.reason, permanent=failure.permanent)
             log.warning("upstream %s failed for %s: %s", source.name, label, failure.reason)
@@ -806,10 +845,18 @@ class UpstreamService:
             if file.metadata_sha256:
                 await self._packages.blobs.renew(content_key(file.metadata_sha256))
             build = self._file_record(caller, protocol, name, source, uv, file, iso(self._clock()))
-            return build(file.size or 0, "same-service")
-        plan = self.plan_file_save(caller, protocol, name, source, uv, file)
+            return build(file.size or 0, "same-service", declared_hexes(file))
+        plan = await self.prepared(self.plan_file_save(caller, protocol, name, source, uv, file))
         async with contextlib.AsyncExitStack() as stack:
-            verify_main = self._verified(source, plan.label, plan.url, sha256=plan.sha256, check=plan.check)
+            verify_main = self._verified(
+                source,
+                plan.label,
+                plan.url,
+                integrity=plan.integrity,
+                sha1=plan.sha1,
+                sha256=plan.sha256,
+                check=plan.check,
+            )
             main = await stack.enter_async_context(verify_main)
             parts = [main]
             if plan.side is not None:
@@ -829,11 +876,30 @@ class UpstreamService:
         file: UpstreamFile,
     ) -> FileSave:
         """What saving one file of a multi-file version from a public or custom upstream takes (with its core
-        metadata file when the upstream offers one), decided before any byte is fetched."""
+        metadata file when the upstream offers one), decided before any byte is fetched. When the hashes of the
+        file are declared beside it (``digests_url``), the plan is completed by ``prepared`` first."""
         label = f"{name} {uv.version} ({file.filename})"
-        self._declared_hash(source, label, "sha256" if file.sha256 else None)
+        client = CLIENTS[protocol]
+        if file.digests_url and client.declared_file is not None and not _file_algorithm(file):
+            declared_file = client.declared_file
+
+            async def prepare() -> FileSave:
+                with self._download_failures(source, label), self._refusals(source, label):
+                    complete = await declared_file(
+                        self.http,
+                        source,
+                        file,
+                        budget=self._settings.upstream_timeout,
+                        max_bytes=self._settings.upstream_max_document_bytes,
+                    )
+                return self.plan_file_save(caller, protocol, name, source, uv, replace(complete, digests_url=""))
+
+            return FileSave(source, label, file.url, _unprepared, _unprepared, prepare=prepare)
+        verified = self._declared_hash(source, label, _file_algorithm(file))
         build = self._file_record(caller, protocol, name, source, uv, file, iso(self._clock()))
-        check = CLIENTS[protocol].check_file
+        check = client.check_file
+        if client.checks is not None and not client.checks(file.filename):
+            check = None
         side = SideFile(f"{label} metadata", file.url + ".metadata", file.metadata_sha256)
 
         def served(saved: PackageVersion) -> str | None:
@@ -843,10 +909,12 @@ class UpstreamService:
             source=source,
             label=label,
             url=file.url,
+            integrity=sri_of_hex("sha512", file.sha512),
+            sha1=file.sha1,
             sha256=file.sha256,
             check=functools.partial(check, name, uv.version, file.filename) if check else None,
             side=side if file.metadata_sha256 else None,
-            record=lambda d: build(d.size, "sha256"),
+            record=lambda d: build(d.size, verified, d.hexes()),
             served=served,
         )
 
@@ -860,19 +928,22 @@ class UpstreamService:
         file: UpstreamFile,
         now: str,
     ) -> Callable[[int, str], PackageVersion]:
-        """Builds the record of a version holding one file of a multi-file version from ``(size, verified)``."""
+        """Builds the record of a version holding one file of a multi-file version from ``(size, verified,
+        hex digests)``; the entry carries every hex digest known (sha-256, sha-1, md5, sha-512)."""
         hop = source_hop(source)
 
-        def build(size: int, verified: str) -> PackageVersion:
+        def build(size: int, verified: str, hexes: Mapping[str, str]) -> PackageVersion:
             entry: dict[str, Any] = {
                 "filename": file.filename,
-                "sha256": file.sha256,
+                "sha256": hexes.get("sha256") or file.sha256,
+                **{algo: hexes[algo] for algo in ("sha1", "md5", "sha512") if hexes.get(algo)},
                 "size": size,
-                "requires_python": file.requires_python,
-                "metadata_sha256": file.metadata_sha256,
                 "uploaded": normalized_time(file.uploaded) or now,
                 "uploader": caller.user,
             }
+            if file.requires_python or file.metadata_sha256:
+                entry["requires_python"] = file.requires_python
+                entry["metadata_sha256"] = file.metadata_sha256
             if file.yanked is not None:
                 entry["yanked"] = file.yanked
             return PackageVersion(
@@ -894,6 +965,7 @@ class UpstreamService:
                     "fetchedAt": now,
                     "savedBy": caller.user,
                     "upstreamSha256": file.sha256,
+                    **({"upstreamDigests": declared_hexes(file)} if file.sha1 or file.sha512 else {}),
                     "verifiedWith": verified,
                     "originalPublished": uv.published,
                 },

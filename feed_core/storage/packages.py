@@ -254,7 +254,8 @@ class PackageStore:
     async def delete_index(self, feed_id: str, protocol: str, name: str) -> None:
         await self._grouped.write(PACKAGE_INDEX, TableOp(OpKind.DELETE, Entity(f"{feed_id}|{protocol}", name)))
 
-    async def list_index(self, feed_id: str, protocol: str) -> list[IndexEntry]:
+    async def list_index(self, feed_id: str, protocol: str, prefix: str = "") -> list[IndexEntry]:
+        """The feed's packages of ``protocol`` (those whose name starts with ``prefix``)."""
         return [
             IndexEntry(
                 e.row_key,
@@ -264,7 +265,7 @@ class PackageStore:
                 e.get_str("modified"),
                 e.get_str("publisher"),
             )
-            for e in await self._t.query(PACKAGE_INDEX, f"{feed_id}|{protocol}")
+            for e in await self._t.query(PACKAGE_INDEX, f"{feed_id}|{protocol}", prefix)
         ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,18 +14,28 @@ class BadDocument(UpstreamFailure):
     about another package). Unlike a network failure, asking again at once would get the same answer."""
 
 
+class FileMissing(UpstreamFailure):
+    """The upstream answered that it does not have a file (a 404): the client's answer is a 404 too."""
+
+
 @dataclass(frozen=True)
 class UpstreamFile:
-    """One file of a multi-file version (Python), as the upstream's index page describes it."""
+    """One file of a multi-file version (Python, Maven), as the upstream describes it."""
 
     filename: str
     url: str
-    sha256: str
+    sha256: str  # hex digests the upstream declares ("" when it declares none of that kind)
     size: int | None = None
     requires_python: str = ""
     metadata_sha256: str = ""  # the upstream offers the core metadata file (PEP 658/714) with this hash
     yanked: str | None = None  # None: not yanked; "" or a reason: yanked
     uploaded: str | None = None
+    sha1: str = ""
+    sha512: str = ""
+    md5: str = ""  # never trusted to verify a download; carried from feed to feed for the files it names
+    #: The file's hashes are declared beside it (Maven's ``<file>.sha1`` and stronger siblings), not in the
+    #: listing: the protocol's client reads them at save time (``_Client.declared_file``), for that file only.
+    digests_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,3 +64,5 @@ class UpstreamPackage:
     modified: str = ""
     #: Entries of the upstream's document that were not believed: version -> why (never offered or saved).
     refused: dict[str, str] = field(default_factory=dict)
+    #: What a protocol reads from the same document beside versions (Maven: the plugins of a group).
+    extras: Mapping[str, Any] = field(default_factory=dict)

@@ -52,6 +52,8 @@ EXPECTED_ROUTES = {
     "pypi_project": "{org}/{project}/_packaging/{feed}/pypi/{*rest}",
     "nuget": "{org}/_packaging/{feed}/nuget/{*rest}",
     "nuget_project": "{org}/{project}/_packaging/{feed}/nuget/{*rest}",
+    "maven": "{org}/_packaging/{feed}/maven/{*rest}",
+    "maven_project": "{org}/{project}/_packaging/{feed}/maven/{*rest}",
     "rest_api": "{org}/_apis/{*rest}",
     "rest_api_project": "{org}/{project}/_apis/{*rest}",
     "health": "_health",

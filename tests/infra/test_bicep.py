@@ -57,6 +57,7 @@ DEFAULT_IS_RIGHT_IN_AZURE: dict[str, str] = {
     "FEED_PUBLIC_URL": "taken from each request (Functions passes the public https URL); set it for a custom domain",
     "FEED_TRUSTED_PROXIES": "none: the Functions host passes the public URL; no forwarded header is believed",
     "FEED_MAX_UPLOAD_BYTES": "100 MiB, the Functions HTTP request size limit in any case",
+    "FEED_MAVEN_SNAPSHOT_BUILDS_KEPT": "10 builds per snapshot version, as a default hosted repository keeps",
     "FEED_BODY_READ_TIMEOUT_SECONDS": "tuning knob; the Functions host buffers the body before the app sees it",
     "FEED_PAGE_CACHE_MAX_BYTES": "tuning knob (64 MiB per worker)",
     "FEED_CACHE_SECONDS": "tuning knob",
