@@ -32,11 +32,9 @@ errors. No round is started that would likely end after --budget-minutes: every 
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import shutil
 import signal
-import socket
 import statistics
 import sys
 import time
@@ -73,6 +71,7 @@ sys.path.insert(0, str(REPO_DIR))
 from tests.maven_client import (
     Dep,
     central_url,
+    guard_allowances,
     mvn_env,
     pom_xml,
     run_mvn,
@@ -123,20 +122,6 @@ class Redactor:
 
 # ---------------------------------------------------------------------------------------------------------------
 # The registry and the outbound guard
-
-
-def allowed_networks(url: str) -> list[str]:
-    """The registry's addresses that the feed's outbound guard would refuse (not globally routable), one network
-    each; the feed gets them in FEED_UPSTREAM_ALLOWED_NETWORKS for this run."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname or "", port, proto=socket.IPPROTO_TCP)}
-    nets = []
-    for text in sorted(addresses):
-        address = ipaddress.ip_address(text.split("%", 1)[0])
-        if not address.is_global:
-            nets.append(f"{address}/{address.max_prefixlen}")
-    return nets
 
 
 def probe_registry(url: str) -> float:
@@ -458,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     (RUN_DIR / "logs").mkdir(parents=True)
     upstream = central_url(RUN_DIR)
     redact = Redactor(upstream)
-    nets = allowed_networks(upstream)
+    nets = guard_allowances(upstream)
     probe_ms = probe_registry(upstream)
     print(f"Maven registry (from mvn's configuration) answers a pom in {probe_ms:.0f} ms; "
           f"{len(nets)} of its addresses need allowing in the feed's outbound guard", flush=True)  # fmt: skip

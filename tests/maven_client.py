@@ -25,10 +25,12 @@ Maven writes everything, errors included, to stdout; ``-B -ntp`` keeps it free o
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +38,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 import pytest
@@ -157,6 +160,11 @@ def class_name(artifact_id: str) -> str:
     return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", artifact_id) if part) or "Lib"
 
 
+def main_class(group_id: str, artifact_id: str) -> str:
+    """The fully qualified name of a generated library's class (it has a ``main`` printing ``message()``)."""
+    return f"{_java_package(group_id, artifact_id)}.{class_name(artifact_id)}"
+
+
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -218,15 +226,24 @@ def public_project(
     return folder
 
 
-def settings_xml(mirror_url: str | None, username: str | None = None, password: str | None = None) -> str:
-    """A settings.xml with one mirror of every repository at ``mirror_url`` and, when a password is given, the
-    <server> Maven sends it for (Basic; preemptive on PUT, after a 401 challenge on GET)."""
+def settings_xml(
+    mirror_url: str | None,
+    username: str | None = None,
+    password: str | None = None,
+    *,
+    mirror_of: str = "*",
+    mirror_id: str = SERVER_ID,
+) -> str:
+    """A settings.xml with one mirror (of every repository unless ``mirror_of`` says otherwise) at ``mirror_url``
+    and, when a password is given, the <server> SERVER_ID Maven sends it for (Basic; preemptive on PUT, after a 401
+    challenge on GET)."""
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<settings xmlns="http://maven.apache.org/SETTINGS/1.2.0">']
     lines.append("  <interactiveMode>false</interactiveMode>")
     if mirror_url:
         lines += [
             "  <mirrors>",
-            f"    <mirror><id>{SERVER_ID}</id><mirrorOf>*</mirrorOf><url>{escape(mirror_url)}</url></mirror>",
+            f"    <mirror><id>{escape(mirror_id)}</id><mirrorOf>{escape(mirror_of)}</mirrorOf>"
+            f"<url>{escape(mirror_url)}</url></mirror>",
             "  </mirrors>",
         ]
     if password is not None:
@@ -302,6 +319,7 @@ class MavenClient:
     mirror_url: str | None  # every repository goes here (None: the pom's and Maven's own)
     password: str | None = None  # the token
     username: str = "anything"
+    mirror_of: str = "*"  # "*,!feed" with a plugin mirror: the pom's repository SERVER_ID is then reached directly
     mvn: str = field(default_factory=mvn_executable)
     settings: Path = field(init=False)
     local_repo: Path = field(init=False)
@@ -310,7 +328,11 @@ class MavenClient:
         for sub in ("home", "tmp", "repository"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.settings = self.root / "settings.xml"
-        self.settings.write_text(settings_xml(self.mirror_url, self.username, self.password))
+        mirror_id = SERVER_ID if self.mirror_of == "*" else "mirror"
+        text = settings_xml(
+            self.mirror_url, self.username, self.password, mirror_of=self.mirror_of, mirror_id=mirror_id
+        )
+        self.settings.write_text(text)
         (self.root / "global-settings.xml").write_text(settings_xml(None))
         self.local_repo = self.root / "repository"
 
@@ -328,6 +350,7 @@ class MavenClient:
             "-Dstyle.color=never", *args,
         ]  # fmt: skip
         result = run_mvn(argv, cwd=cwd, env=mvn_env(self.root / "home", self.root / "tmp"), timeout=timeout)
+        print(f"mvn {' '.join(args)} in {cwd.name} as {self.root.name}: exit {result.returncode}, {result.seconds:.1f} s")
         if result.returncode == -9 or (check and result.returncode != 0):
             pytest.fail(f"mvn failed:\n{result}", pytrace=False)
         return result
@@ -356,12 +379,15 @@ MavenFactory = Callable[..., MavenClient]
 
 @pytest.fixture
 def maven(tmp_path: Path) -> MavenFactory:
-    """``maven(mirror_url, password=None, name="user")`` -> a fresh, isolated Maven client."""
+    """``maven(mirror_url, password=None, name="user", mirror_of="*")`` -> a fresh, isolated Maven client."""
     mvn = mvn_executable()
     counter = iter(range(1000))
 
-    def make(mirror_url: str | None, password: str | None = None, name: str = "user") -> MavenClient:
-        return MavenClient(tmp_path / f"mvn-{name}-{next(counter)}", mirror_url, password, mvn=mvn)
+    def make(
+        mirror_url: str | None, password: str | None = None, name: str = "user", mirror_of: str = "*"
+    ) -> MavenClient:
+        root = tmp_path / f"mvn-{name}-{next(counter)}"
+        return MavenClient(root, mirror_url, password, mirror_of=mirror_of, mvn=mvn)
 
     return make
 
@@ -414,6 +440,16 @@ def _mirror_of_central(settings: str) -> str | None:
         if not blocked and ({"*", "central", "external:*"} & {o.strip() for o in of}) and "!central" not in of:
             return (mirror.findtext(f"{prefix}url", "", ns) or "").strip() or None
     return None
+
+
+def guard_allowances(url: str) -> list[str]:
+    """The addresses of ``url``'s host that the feed's outbound guard refuses (not globally routable: e.g. a gateway
+    in a reserved range), one network each, for FEED_UPSTREAM_ALLOWED_NETWORKS."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    found = {info[4][0] for info in socket.getaddrinfo(parts.hostname or "", port, proto=socket.IPPROTO_TCP)}
+    addresses = [ipaddress.ip_address(text.split("%", 1)[0]) for text in sorted(found)]
+    return [f"{a}/{a.max_prefixlen}" for a in addresses if not a.is_global]
 
 
 # --- the seed repository ---------------------------------------------------------------------------
@@ -508,3 +544,10 @@ def main(argv: Sequence[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+@pytest.fixture(scope="session")
+def maven_seed() -> Path:
+    """The seed repository (built by the first test that needs it when scripts/test has not)."""
+    mvn_executable()
+    return seed_repository()
