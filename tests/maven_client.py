@@ -226,6 +226,13 @@ def public_project(
     return folder
 
 
+#: Wagon's switch (mvn 3.8) for sending Basic credentials with every request instead of after a 401 challenge.
+_PREEMPTIVE = (
+    "<configuration><httpConfiguration><all><usePreemptive>true</usePreemptive></all></httpConfiguration>"
+    "</configuration>"
+)
+
+
 def settings_xml(
     mirror_url: str | None,
     username: str | None = None,
@@ -233,10 +240,11 @@ def settings_xml(
     *,
     mirror_of: str = "*",
     mirror_id: str = SERVER_ID,
+    preemptive: bool = False,
 ) -> str:
     """A settings.xml with one mirror (of every repository unless ``mirror_of`` says otherwise) at ``mirror_url``
     and, when a password is given, the <server> SERVER_ID Maven sends it for (Basic; preemptive on PUT, after a 401
-    challenge on GET)."""
+    challenge on GET unless ``preemptive``)."""
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<settings xmlns="http://maven.apache.org/SETTINGS/1.2.0">']
     lines.append("  <interactiveMode>false</interactiveMode>")
     if mirror_url:
@@ -250,7 +258,7 @@ def settings_xml(
         lines += [
             "  <servers>",
             f"    <server><id>{SERVER_ID}</id><username>{escape(username or 'anything')}</username>"
-            f"<password>{escape(password)}</password></server>",
+            f"<password>{escape(password)}</password>{_PREEMPTIVE if preemptive else ''}</server>",
             "  </servers>",
         ]
     lines.append("</settings>")
