@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from starlette.responses import Response
@@ -73,8 +73,7 @@ async def _build(ctx: Ctx, req: MetadataRequest) -> tuple[bytes, dict[str, str]]
         where = "/".join(req.directory)
         raise NotFoundError(f"{where}/maven-metadata.xml: no versions or plugins there in {ctx.where} or its upstreams")
     if versions and artifact is not None:
-        stamp = last_updated(updated) if updated else ""
-        return render_metadata(artifact_metadata(*artifact, versions, stamp, plugins)), notes
+        return render_metadata(artifact_metadata(*artifact, versions, updated, plugins)), notes
     return render_metadata(Metadata(plugins=tuple(plugins))), notes
 
 
@@ -89,10 +88,20 @@ async def _versions(ctx: Ctx, group_id: str, artifact_id: str) -> tuple[list[str
         res = await ctx.services.resolver.resolve(lookup, ctx.services.clock())
     except NotFoundError:
         return [], "", {}
-    numbers = res.visible_numbers
-    held = [v.published for v in res.held.values()]
-    updated = max([res.meta.modified, *held], default="")
-    return list(numbers), updated, res.notes
+    times = [res.meta.modified, *(v.published for v in res.held.values())]
+    return list(res.visible_numbers), newest_stamp(times), res.notes
+
+
+def newest_stamp(times: Iterable[str]) -> str:
+    """The newest of these ISO times as ``lastUpdated`` (``yyyyMMddHHmmss``); times an upstream gave that are not
+    ISO 8601 are passed over."""
+    stamps = []
+    for text in times:
+        try:
+            stamps.append(last_updated(text))
+        except ValueError:
+            continue
+    return max(stamps, default="")
 
 
 async def _snapshot(ctx: Ctx, group_id: str, artifact_id: str, base_version: str) -> Metadata:

@@ -136,7 +136,9 @@ def _from_saved_source(
 
 def _by_path(ctx: Ctx, lookup: Lookup, res: Resolution, file: ArtifactFile, name: str) -> UpstreamHit | None:
     """A release version no upstream's metadata lists, fetched by path (see the module's docstring)."""
-    if not lookup.can_save or lookup.kept_private:
+    if lookup.kept_private:  # its external upstreams were not even asked: say so, and how to allow them
+        raise NotFoundError(res.explain_missing(file.version))
+    if not lookup.can_save:
         return None
     decision = res.merge.decision
     if decision is not None and not decision.external_allowed:

@@ -380,7 +380,9 @@ class PackageService:
             extra = [f for f in record.files if f["filename"] not in have]
             if not extra:
                 return existing, False
-            merged = replace(existing, files=[*existing.files, *extra])  # another file of a saved version
+            # Another file of a saved version; a version saved before its manifest was known (a Maven version whose
+            # POM came after another of its files) takes the one this file brings.
+            merged = replace(existing, files=[*existing.files, *extra], manifest=existing.manifest or record.manifest)
             await self._commit(feed, meta, merged, updated, new=False)
             return merged, True
 

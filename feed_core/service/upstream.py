@@ -927,7 +927,7 @@ class UpstreamService:
         uv: UpstreamVersion,
         file: UpstreamFile,
         now: str,
-    ) -> Callable[[int, str], PackageVersion]:
+    ) -> Callable[[int, str, Mapping[str, str]], PackageVersion]:
         """Builds the record of a version holding one file of a multi-file version from ``(size, verified,
         hex digests)``; the entry carries every hex digest known (sha-256, sha-1, md5, sha-512)."""
         hop = source_hop(source)

@@ -115,6 +115,33 @@ async def test_a_release_deployed_in_parallel_is_served_byte_for_byte_with_its_c
     assert r.status_code == 200 and r.content == files["lib-1.0.pom"]
 
 
+async def test_a_gradle_publish_with_module_metadata_classifiers_and_four_checksums(feed_api: Api) -> None:
+    api = feed_api
+    alice, bob = basic(api.tokens["alice"]), basic(api.tokens["bob"])
+    module = b'{"formatVersion": "1.1", "component": {"group": "com.example", "module": "lib", "version": "1.0"}}'
+    files = {
+        "lib-1.0.jar": jar("Main.class"),
+        "lib-1.0.module": module,
+        "lib-1.0.pom": pom(G, A, "1.0", extra="<!-- do_not_remove: published-with-gradle-metadata -->"),
+        "lib-1.0-dist.tar.gz": b"\x1f\x8b\x08\x00 not really a tarball",
+        "lib-1.0.jar.asc": b"-----BEGIN PGP SIGNATURE-----\n...\n-----END PGP SIGNATURE-----\n",
+    }
+    everything = ("md5", "sha1", "sha256", "sha512")
+    responses = await deploy(api.http, alice, G, A, "1.0", files, checksums=everything)
+    assert [r.status_code for r in responses] == [201, 200, 200, 200, 200] * 5, [r.text for r in responses]
+    types = {
+        "lib-1.0.module": "application/json",
+        "lib-1.0-dist.tar.gz": "application/gzip",
+        "lib-1.0.jar.asc": "application/pgp-signature",
+    }
+    for filename, media in types.items():
+        got = await assert_parity(api, repo() + DIR + filename, bob)
+        assert got.content == files[filename] and got.headers["content-type"].startswith(media), filename
+        for alg in everything:
+            sums = await api.http.get(repo() + DIR + f"{filename}.{alg}", headers=bob)
+            assert sums.text == digest(alg, files[filename]), (filename, alg)
+
+
 async def test_anything_missing_is_a_404_on_get_and_head_saying_what(feed_api: Api) -> None:
     api = feed_api
     await deploy(api.http, basic(api.tokens["alice"]), G, A, "1.0", release_files())

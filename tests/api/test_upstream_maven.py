@@ -360,3 +360,28 @@ async def test_another_feed_through_a_view_as_a_maven_upstream(
         assert sha1.text == entry["sha1"]
         listing = await api.http.get(repo("app") + f"{G.replace('.', '/')}/{A}/maven-metadata.xml", headers=api.auth())
         assert xml_texts(listing.content, "version") == ["1.0"]  # no snapshot, nothing not promoted
+
+
+async def test_a_public_maven_repository_is_a_setting(
+    make_settings: SettingsFactory, clock: MutableClock, central: MavenRepo
+) -> None:
+    settings = make_settings(public_sources={"maven-central": {"protocol": "Maven", "url": central.url}})
+    async with running_api(settings, clock) as api:
+        created = await api.create_feed("feed", upstreamSources=[{"name": "maven-central", "protocol": "maven"}])
+        (upstream,) = created["upstreamSources"]
+        assert upstream["upstreamSourceType"] == "public" and upstream["location"] == central.url
+        files = central.add_artifact(G, A, "1.0")
+        got = await api.http.get(path_of("1.0", f"{A}-1.0.jar"), headers=api.auth())
+        assert got.status_code == 200 and got.content == files[directory(G, A, "1.0") + f"{A}-1.0.jar"]
+        version = await saved(api, "1.0")
+        assert version is not None and version.source_chain[0]["sourceType"] == "public"
+
+
+async def test_a_pom_saved_after_the_jar_still_describes_the_version(mvn: Api, central: MavenRepo) -> None:
+    central.add_artifact(G, A, "1.0", packaging="bundle")
+    assert (await get(mvn, path_of("1.0", f"{A}-1.0.jar"))).status_code == 200
+    version = await saved(mvn, "1.0")
+    assert version is not None and version.manifest == {}
+    assert (await get(mvn, path_of("1.0", f"{A}-1.0.pom"))).status_code == 200
+    version = await saved(mvn, "1.0")
+    assert version is not None and version.manifest["packaging"] == "bundle" and len(version.files) == 2

