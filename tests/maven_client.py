@@ -19,9 +19,9 @@ tests/maven_repo.py as the feed's upstream (or as the plugin repository).
 
 What was found running it here (mvn 3.8.7, Java 17, 2 shared cores): a JVM start costs ~1 s; a deploy or package
 with a warm local repository takes 3-7 s, with an empty one (plugins fetched through the feed) 8-20 s. Maven writes
-everything, errors included, to stdout; ``-B -ntp`` keeps it free of colours and transfer lines. A refused PUT shows
-as ``status code: 409, reason phrase: ...`` in the ``[ERROR]`` lines. Each run prints its command and time (shown by
-pytest with the output of a failed test).
+everything, errors included, to stdout; ``-B -ntp`` keeps it free of colours and transfer lines. A refused PUT
+shows as ``transfer failed for <url>, status: 409 Conflict`` in the ``[ERROR]`` lines (the body is not shown). Each
+run prints its command and time (pytest shows them with the output of a failed test).
 """
 
 from __future__ import annotations

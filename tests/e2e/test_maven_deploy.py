@@ -88,4 +88,4 @@ def test_deploy_a_release_and_two_snapshot_builds_then_another_project_resolves_
     again = alice.deploy(library_project(tmp_path / "api-again", group, "api", "1.0", message="other", **where),
                          check=False)  # fmt: skip
     assert again.returncode != 0
-    assert "409" in again.errors(), again
+    assert "api-1.0.jar, status: 409 Conflict" in again.errors(), again
