@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterable
@@ -223,6 +224,12 @@ def _media(path: str) -> str:
 class _Handler(http.server.BaseHTTPRequestHandler):
     served: MavenRepo
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes: without this, Nagle's algorithm and the client's delayed ACK stall
+        # every keep-alive response ~40 ms (a real mvn build from here took twice as long).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: object) -> None:
         del format, args

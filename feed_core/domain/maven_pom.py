@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from html.entities import name2codepoint
 from xml.etree.ElementTree import Element
 
 from feed_core.domain.maven_layout import ArtifactFile
@@ -27,6 +28,8 @@ NAME_MAX = 256
 DESCRIPTION_MAX = 4000
 _SHOWN = 100
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NAMED_ENTITY = re.compile(rb"&([A-Za-z][A-Za-z0-9]{1,8});")
+_XML_ENTITIES = {"amp", "lt", "gt", "quot", "apos"}
 
 
 class PomError(ValueError):
@@ -67,10 +70,23 @@ def _shown(text: str) -> str:
     return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
 
 
+def _character_entities(data: bytes) -> bytes:
+    """Maven's own POM reader knows the XHTML character entities without a DTD, and public POMs use them
+    (``Laugst&oslash;l``, ``&ndash;``, ``&copy;``): each becomes its character reference. Any other entity stays
+    undefined, and the POM is refused."""
+
+    def reference(match: re.Match[bytes]) -> bytes:
+        name = match.group(1).decode("ascii")
+        code = name2codepoint.get(name)
+        return f"&#{code};".encode("ascii") if code is not None and name not in _XML_ENTITIES else match.group(0)
+
+    return _NAMED_ENTITY.sub(reference, data) if b"&" in data else data
+
+
 def read_pom(data: bytes) -> PomInfo:
     """The coordinates and description ``data`` holds; ``PomError`` says why it is not a POM the feed accepts."""
     try:
-        root = parse_xml(data)
+        root = parse_xml(_character_entities(data))
     except UnsafeXml as exc:
         raise PomError(f"the POM {exc}") from None
     if _local(root.tag) != "project":

@@ -28,6 +28,14 @@ def test_reads_coordinates_and_description() -> None:
     assert read_pom(POM) == PomInfo("org.example", "demo", "1.0", "war", "Demo app", "Does <things> & more.")
 
 
+def test_xhtml_character_entities_are_read_as_maven_reads_them() -> None:
+    # Public POMs (e.g. an old Plexus parent) name developers and years with XHTML entities and no DTD.
+    pom = POM.replace(b"  Demo\n     app ", b"Laugst&oslash;l &ndash; &copy;&nbsp;2006 &amp;&#x41;")
+    assert read_pom(pom).name == "Laugst\u00f8l \u2013 \u00a9 2006 &A"  # the no-break space is whitespace
+    with pytest.raises(PomError, match="undefined entity"):
+        read_pom(POM.replace(b"  Demo\n     app ", b"&oslashx;"))
+
+
 def test_inherits_group_and_version_from_parent_and_defaults_to_jar() -> None:
     pom = b"""<project><parent><groupId>org.parent</groupId><artifactId>parent</artifactId>
     <version>2.0-SNAPSHOT</version></parent><artifactId>child</artifactId></project>"""
