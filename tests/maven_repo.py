@@ -17,6 +17,7 @@ fixtures, async tests and bench scripts all use it alike); ``stop()`` closes the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import os
@@ -88,6 +89,7 @@ class MavenRepo:
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()  # open keep-alive connections, cut by ``stop``
 
     # --- running ---------------------------------------------------------------------------------
     @property
@@ -120,11 +122,16 @@ class MavenRepo:
         return self
 
     def stop(self) -> None:
-        """Close the port: requests fail to connect until ``start`` again."""
+        """Close the port and cut the open connections: requests fail until ``start`` again."""
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
             server.server_close()
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
@@ -230,6 +237,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         # Headers and body go out in two writes: without this, Nagle's algorithm and the client's delayed ACK stall
         # every keep-alive response ~40 ms (a real mvn build from here took twice as long).
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.served._lock:
+            self.served._connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.served._lock:
+            self.served._connections.discard(self.connection)
+        super().finish()
 
     def log_message(self, format: str, *args: object) -> None:
         del format, args

@@ -34,6 +34,10 @@ class NotFoundError(FeedError):
     status = 404
 
 
+class FileNotInUpstream(NotFoundError):
+    """An upstream answered that it does not have a file the feed asked it for (not a failure of the upstream)."""
+
+
 class MethodNotAllowedError(FeedError):
     status = 405
 

@@ -4,7 +4,7 @@ files being saved from an upstream as they arrive (stream-through)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
@@ -106,16 +106,20 @@ async def serve_flight(
     media: str = "application/octet-stream",
     sha256: str = "",
     headers: dict[str, str] | None = None,
+    verified_headers: Callable[[Mapping[str, str]], dict[str, str]] | None = None,
 ) -> Response:
     """A file being saved from an upstream, sent as it arrives (see ``service/stream_through.py``): the
     status line waits for the first bytes released, so a failure before them is a plain error response,
     and a failure after them (before the file is verified) cuts the body short. The response ends once the
     file is verified, while it is still being stored and committed. ``stored`` answers from storage instead,
     when the version that was committed is not the file downloaded. ``sha256``, when known before the
-    download, is the ETag."""
+    download, is the ETag. A response that starts once the file is verified (a small file always does) also
+    carries ``verified_headers`` of its hex digests."""
     if not await flight.started():
         return await stored()
     out = {"Cache-Control": "private, max-age=31536000, immutable", **(headers or {})}
+    if verified_headers is not None and flight.complete:
+        out.update(verified_headers(flight.digests))
     if sha256:
         out["ETag"] = f'"{sha256}"'
     size = flight.spool.size if flight.complete else flight.declared_size

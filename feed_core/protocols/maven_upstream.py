@@ -5,7 +5,11 @@ The same rules as every protocol (``service/resolve.py``): upstreams in search o
 coordinate that holds a private version are blocked (and its external upstreams are not even asked); readers get
 only what the feed saved; the minimum release age applies. Snapshots never come from upstreams.
 
-A release file is saved from the upstream that wins its version, or, for a version saved before, from the
+The common cold case takes no metadata round trip (``_straight_by_path``): when a collaborator asks for a release
+file of a version the feed does not hold, every upstream is an external repository, no release age applies and the
+coordinate's external versions are allowed, the upstreams' metadata cannot change the answer, so each upstream in
+search order is asked for the file itself; misses are remembered for a minute. Otherwise a release file is saved
+from the upstream that wins its version, or, for a version saved before, from the
 upstream it was saved from (a version's files are fetched one by one, the POM first). While it downloads it is
 sent on to the client (stream-through), verified against the upstream's checksum files; a request for a
 checksum file waits for the save and is answered from the saved entry.
@@ -25,11 +29,13 @@ from dataclasses import dataclass, replace
 
 from starlette.responses import Response
 
-from feed_core.domain.errors import NotFoundError
+from feed_core.domain.access import caller_role
+from feed_core.domain.errors import FileNotInUpstream, NotFoundError
 from feed_core.domain.maven_layout import ArtifactFile
 from feed_core.domain.maven_metadata import PluginEntry
 from feed_core.domain.maven_pom import PomError, read_pom
 from feed_core.domain.models import PackageVersion
+from feed_core.domain.roles import Role
 from feed_core.domain.source_models import UpstreamSource
 from feed_core.domain.upstream_rules import is_exempt
 from feed_core.protocols import maven_wire as wire
@@ -51,13 +57,11 @@ class UpstreamHit:
 
     name: str  # "g:a"
     file: ArtifactFile
-    offer: SourceOffer
+    source: UpstreamSource
     version: UpstreamVersion
     upstream_file: UpstreamFile
-
-    @property
-    def source(self) -> UpstreamSource:
-        return self.offer.source
+    #: Upstreams asked in turn, by path, when ``source`` does not have the file (``_straight_by_path``).
+    then: tuple[UpstreamSource, ...] = ()
 
 
 async def upstream_file(ctx: Ctx, file: ArtifactFile) -> UpstreamHit | None:
@@ -72,6 +76,9 @@ async def upstream_file(ctx: Ctx, file: ArtifactFile) -> UpstreamHit | None:
             f"{file.path} is not in {ctx.where}, and snapshot versions are never taken from upstream sources: "
             f"deploy {name}:{file.version} to this feed"
         )
+    straight = await _straight_by_path(ctx, name, file)
+    if straight is not None:
+        return straight
     lookup = await look_up(ctx, name, want_version=file.version)
     if not lookup.exists:
         if lookup.upstream_errors:
@@ -90,6 +97,45 @@ async def upstream_file(ctx: Ctx, file: ArtifactFile) -> UpstreamHit | None:
     if _hidden(res, lookup, number):
         raise NotFoundError(res.explain_missing(number))
     return _by_path(ctx, lookup, res, file, name)
+
+
+async def _straight_by_path(ctx: Ctx, name: str, file: ArtifactFile) -> UpstreamHit | None:
+    """The common cold case without a metadata round trip: a collaborator asks for a release file of a version
+    the feed does not hold, every upstream is an external repository, no minimum release age applies, and the
+    coordinate's external versions are allowed (it is not private here, or its owner let them in). Nothing the
+    upstreams' metadata says can change the answer then, so the file is asked for by path from each upstream in
+    search order (skipping those whose circuit is open), and the first that has it wins. ``None``: decide with
+    the metadata (``upstream_file``)."""
+    feed, services = ctx.feed, ctx.services
+    sources = enabled_sources(feed, PROTOCOL)
+    if caller_role(feed, ctx.caller) < Role.COLLABORATOR or any(is_internal(s) for s in sources):
+        return None
+    if any(_release_age_hours(ctx, s, name) for s in sources):
+        return None
+    if await services.packages.version(feed, PROTOCOL, name, file.version) is not None:
+        return None  # held (saved, deployed or deleted): its own rules decide
+    if not await services.resolver.may_ask_external(feed, PROTOCOL, name):
+        return None
+    upstreams = services.upstreams
+    live = [s for s in sources if upstreams.breaker_open(s) is None]
+    if not live:
+        return None
+    asked = [s for s in live if not upstreams.known_missing(s, repository_url(s.location, file.path))]
+    if not asked:
+        raise NotFoundError(f"{file.path} does not exist in {ctx.where} or its upstream sources")
+    first, *rest = asked
+    uv = UpstreamVersion(file.version, {}, "", "", "", "", None)
+    return replace(_external_hit(name, file, first, uv), then=tuple(rest))
+
+
+def _release_age_hours(ctx: Ctx, source: UpstreamSource, name: str) -> float:
+    """The minimum release age that applies to ``name`` from ``source`` (0: none)."""
+    hours = source.minimum_release_age_hours
+    if hours is None:
+        hours = ctx.feed.minimum_release_age_hours
+    if not hours or is_exempt(name, ctx.feed.minimum_release_age_exemptions):
+        return 0
+    return hours
 
 
 def _hidden(res: Resolution, lookup: Lookup, number: str) -> bool:
@@ -111,9 +157,13 @@ def _hit(name: str, file: ArtifactFile, offer: SourceOffer | None, uv: UpstreamV
         return None
     if is_internal(offer.source):
         found = next((f for f in uv.files if f.filename == file.filename), None)
-        return None if found is None else UpstreamHit(name, file, offer, uv, found)
-    url = repository_url(offer.source.location, file.path)
-    return UpstreamHit(name, file, offer, uv, UpstreamFile(file.filename, url, "", digests_url=url))
+        return None if found is None else UpstreamHit(name, file, offer.source, uv, found)
+    return _external_hit(name, file, offer.source, uv)
+
+
+def _external_hit(name: str, file: ArtifactFile, source: UpstreamSource, uv: UpstreamVersion) -> UpstreamHit:
+    url = repository_url(source.location, file.path)
+    return UpstreamHit(name, file, source, uv, UpstreamFile(file.filename, url, "", digests_url=url))
 
 
 def _from_saved_source(
@@ -127,11 +177,14 @@ def _from_saved_source(
             f"{file.filename} of {name}:{file.version} is not saved in feed {ctx.feed.name} yet; a collaborator "
             "(Feed and Upstream Reader) or higher must fetch it first"
         )
-    offer = _offer_of(lookup, str(held.source_chain[0].get("id", "")))
-    if offer is None or offer.package is None:
-        return None
-    uv = offer.package.versions.get(file.version) or UpstreamVersion(file.version, {}, "", "", "", "", None)
-    return _hit(name, file, offer, uv)
+    source_id = str(held.source_chain[0].get("id", ""))
+    offer = next((o for o in lookup.offers if o.source.id == source_id), None)
+    if offer is None:
+        return None  # disabled, removed, or not asked for this coordinate now
+    bare = UpstreamVersion(file.version, {}, "", "", "", "", None)
+    if offer.package is None:  # its metadata is not known (files saved by path) or it failed: ask by path
+        return None if is_internal(offer.source) else _external_hit(name, file, offer.source, bare)
+    return _hit(name, file, offer, offer.package.versions.get(file.version) or bare)
 
 
 def _by_path(ctx: Ctx, lookup: Lookup, res: Resolution, file: ArtifactFile, name: str) -> UpstreamHit | None:
@@ -150,10 +203,7 @@ def _by_path(ctx: Ctx, lookup: Lookup, res: Resolution, file: ArtifactFile, name
     offer = next((o for o in lookup.offers if o.package is not None and not is_internal(o.source)), None)
     if offer is None:
         return None
-    hours = offer.source.minimum_release_age_hours
-    if hours is None:
-        hours = ctx.feed.minimum_release_age_hours
-    if hours and not is_exempt(name, ctx.feed.minimum_release_age_exemptions):
+    if _release_age_hours(ctx, offer.source, name):
         raise NotFoundError(
             f"{name}:{file.version} is not listed in the maven-metadata.xml of upstream {offer.source.name}, so the "
             "feed cannot tell when it was published, and the feed's minimum release age holds it back"
@@ -163,7 +213,19 @@ def _by_path(ctx: Ctx, lookup: Lookup, res: Resolution, file: ArtifactFile, name
 
 async def serve_upstream_file(ctx: Ctx, hit: UpstreamHit, checksum: str | None) -> Response:
     """Save ``hit``'s file and serve it: sent on while it downloads when the request allows it; a checksum file
-    (or a HEAD, a Range or a conditional request) once the file is saved."""
+    (or a HEAD, a Range or a conditional request) once the file is saved. When the upstream does not have it,
+    the next of ``hit.then`` is asked."""
+    while True:
+        try:
+            return await _serve_from(ctx, hit, checksum)
+        except FileNotInUpstream:
+            ctx.services.upstreams.note_missing(hit.source, hit.upstream_file.url)
+            if not hit.then:
+                raise
+            hit = replace(_external_hit(hit.name, hit.file, hit.then[0], hit.version), then=hit.then[1:])
+
+
+async def _serve_from(ctx: Ctx, hit: UpstreamHit, checksum: str | None) -> Response:
     services = ctx.services
     number = hit.version.version
     key = (ctx.feed.id, PROTOCOL, hit.name, number, hit.file.filename)
@@ -212,6 +274,7 @@ async def serve_upstream_file(ctx: Ctx, hit: UpstreamHit, checksum: str | None) 
         stored,
         media=wire.media_type(hit.file.extension),
         headers={**wire.SAFE, "Cache-Control": "private, max-age=31536000, immutable"},
+        verified_headers=wire.checksum_headers,
     )
 
 

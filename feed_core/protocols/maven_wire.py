@@ -4,6 +4,7 @@ metadata) served alike on GET and HEAD, and error bodies mvn can print."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
@@ -63,7 +64,7 @@ def http_date(iso_time: str) -> str | None:
     return format_datetime(moment.astimezone(UTC), usegmt=True)
 
 
-def checksum_headers(entry: dict[str, Any]) -> dict[str, str]:
+def checksum_headers(entry: Mapping[str, Any]) -> dict[str, str]:
     """``X-Checksum-SHA1``/``-MD5``: with them Maven needs no second request for the ``.sha1`` file."""
     out = {}
     for alg, header in (("sha1", "X-Checksum-SHA1"), ("md5", "X-Checksum-MD5")):

@@ -20,7 +20,7 @@ import asyncio
 import os
 import tempfile
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from feed_core.domain.models import PackageVersion
 
@@ -93,6 +93,7 @@ class Flight:
         self.declared_size: int | None = None  # the upstream's Content-Length, when it is the file's size
         self.released = 0
         self.complete = False  # verified and wholly released: readers finish whatever becomes of the save
+        self.digests: dict[str, str] = {}  # hex digests of the verified file, by algorithm (once complete)
         self.storing = False  # past the download: storing and committing, which nothing should cancel
         self._saved: asyncio.Future[PackageVersion] = asyncio.get_running_loop().create_future()
         self._served_matches = True
@@ -111,9 +112,10 @@ class Flight:
             self.released = released
             self._changed()
 
-    def verified(self) -> None:
-        """The whole file passed verification: release the rest. Storing and committing it come next; readers
-        no longer depend on them."""
+    def verified(self, digests: Mapping[str, str] | None = None) -> None:
+        """The whole file passed verification, with these hex ``digests`` (by algorithm): release the rest.
+        Storing and committing it come next; readers no longer depend on them."""
+        self.digests = dict(digests or {})
         self.released = self.spool.size
         self.complete = True
         self._changed()

@@ -42,7 +42,7 @@ import httpx
 
 from feed_core.domain.clock import Clock, iso
 from feed_core.domain.credentials import credentials_identity
-from feed_core.domain.errors import FeedError, NotFoundError, UpstreamError, UpstreamUnusableError
+from feed_core.domain.errors import FeedError, FileNotInUpstream, UpstreamError, UpstreamUnusableError
 from feed_core.domain.integrity import Digests, first_mismatch, sri_of_hex, strongest_checked
 from feed_core.domain.models import Caller, Feed, PackageVersion
 from feed_core.domain.release_age import next_floors, normalized_time
@@ -261,6 +261,8 @@ class UpstreamService:
         self._flights: dict[tuple[str, ...], asyncio.Future[Any]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._streams: dict[tuple[str, ...], Flight] = {}  # saves in flight, by version (and file)
+        #: Files upstreams said they do not have, asked for by path: (breaker key, url) -> until when.
+        self._missing: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._saving: dict[asyncio.Task[None], Flight] = {}
         #: Last failure per source id, as the request path saw it.
         self.failures: dict[str, str] = {}
@@ -415,6 +417,22 @@ class UpstreamService:
 
     async def _refresh(self, source: UpstreamSource, key: tuple[str, str, str], entry: _Entry | None) -> _Entry:
         return await self._single_flight(("meta", *key), lambda: self._fetch(source, key, entry))
+
+    def known_missing(self, source: UpstreamSource, url: str) -> bool:
+        """Whether ``source`` said it does not have ``url`` in the last minute (a short negative cache, as for
+        documents, for files asked for by path)."""
+        key = (_breaker_key(source), url)
+        until = self._missing.get(key)
+        if until is not None and until <= self._now():
+            del self._missing[key]
+            until = None
+        return until is not None
+
+    def note_missing(self, source: UpstreamSource, url: str) -> None:
+        self._missing[(_breaker_key(source), url)] = self._now() + _NEGATIVE_TTL_SECONDS
+        self._missing.move_to_end((_breaker_key(source), url))
+        while len(self._missing) > _MEMORY_ENTRIES:
+            self._missing.popitem(last=False)
 
     def breaker_open(self, source: UpstreamSource) -> str | None:
         """Why calls to this upstream are being skipped right now, or ``None`` when they are not."""
@@ -761,7 +779,7 @@ class UpstreamService:
         try:
             yield
         except FileMissing:  # the upstream answered: it does not have the file (not a failure of the upstream)
-            raise NotFoundError(f"{label} does not exist in upstream {source.name!r}") from None
+            raise FileNotInUpstream(f"{label} does not exist in upstream {source.name!r}") from None
         except UpstreamFailure as failure:
             self.note_result(source, failure.reason, permanent=failure.permanent)
             log.warning("upstream %s failed for %s: %s", source.name, label, failure.reason)
@@ -1016,11 +1034,14 @@ class UpstreamService:
         plan: FileSave,
         commit: Callable[[PackageVersion], Awaitable[PackageVersion]],
     ) -> None:
+        # What the upstream declares for the file (its checksum file, a catalog leaf) is read while the file
+        # downloads: it is needed only to verify the bytes, once they are all in.
+        declared = asyncio.create_task(self.prepared(plan)) if plan.prepare is not None else None
         try:
-            plan = await self.prepared(plan)
-            digests = await self._stream_verified(flight, plan)
+            plan, digests = await self._stream_verified(flight, plan, declared)
             await self._keep_side_file(plan)  # files that belong together are all verified before any is sent
-            flight.verified()  # readers finish now; the save goes on without them
+            # readers finish now; the save goes on without them
+            flight.verified({algorithm: digests.hex(algorithm) for algorithm in ("sha1", "md5", "sha256")})
             flight.storing = True
             saved = await self._store_and_commit(flight, plan, digests, commit)
         except Exception as exc:
@@ -1032,6 +1053,8 @@ class UpstreamService:
         else:
             flight.finish(saved, served_matches=plan.served(saved) == digests.hex("sha256"))
         finally:
+            if declared is not None:
+                _discard(declared)
             if self._streams.get(key) is flight:
                 del self._streams[key]
 
@@ -1082,22 +1105,27 @@ class UpstreamService:
         elif not isinstance(exc, FeedError):
             log.error("saving %s from upstream %s failed", plan.label, plan.source.name, exc_info=exc)
 
-    async def _stream_verified(self, flight: Flight, plan: FileSave) -> Digests:
-        """Download ``plan``'s file into ``flight`` while hashing it; check every declared hash and the file's
-        own contents. Raises ``UpstreamError`` (nothing is stored here)."""
+    async def _stream_verified(
+        self, flight: Flight, plan: FileSave, declared: asyncio.Task[FileSave] | None = None
+    ) -> tuple[FileSave, Digests]:
+        """Download ``plan``'s file into ``flight`` while hashing it; check every declared hash (from ``declared``,
+        the completed plan, when the plan needed preparing) and the file's own contents. Raises ``UpstreamError``
+        (nothing is stored here)."""
         digests = Digests()
         limit = self._settings.max_upload_bytes
         with self._download_failures(plan.source, plan.label):
             async with asyncio.timeout(self._settings.upstream_download_timeout):
-                async with _open_file(self.http, plan.source, plan.url, limit) as (declared, chunks):
-                    flight.declared_size = declared
+                async with _open_file(self.http, plan.source, plan.url, limit) as (size, chunks):
+                    flight.declared_size = size
                     async for chunk in chunks:
                         digests.update(chunk)
                         await flight.append(chunk)
+        if declared is not None:
+            plan = await declared
         self._check_digests(plan.source, plan.label, plan.url, digests, plan.integrity, plan.sha1, plan.sha256)
         if plan.check is not None:
             await self._check_content(plan.source, plan.label, plan.check, await flight.spool.read_all())
-        return digests
+        return plan, digests
 
     async def save(
         self,
@@ -1152,6 +1180,15 @@ class FileSave:
     prepare: Callable[[], Awaitable[FileSave]] | None = None
 
 
+def _discard(task: asyncio.Task[Any]) -> None:
+    """Cancel a side task whose answer is no longer needed, and take its error, if any, so that it is not
+    reported as never retrieved (the failure that mattered was handled where it happened)."""
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()
+
+
 def _unprepared(_: Any) -> Any:
     raise AssertionError("a plan that needs preparing was used before it was prepared")
 
@@ -1163,6 +1200,8 @@ async def _open_file(
     """A package file's response: its size when the upstream declared it (``Content-Length`` of an unencoded
     body, within ``max_bytes``) and its decoded body. Failures raise ``UpstreamFailure``."""
     async with open_stream(client, "GET", url, lambda hop: source_auth_headers(source, hop)) as response:
+        if response.status_code in (404, 410):
+            raise FileMissing(f"{url} does not exist ({response.status_code})")
         if response.status_code != 200:
             raise status_failure(response.status_code, url)
         declared: int | None = None

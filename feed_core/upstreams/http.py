@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -163,7 +164,7 @@ async def open_stream(
             response = await client.send(client.build_request(method, hop, headers=headers_for(hop)), stream=True)
             if not response.has_redirect_location:
                 break
-            await response.aclose()
+            await _close(response)
             target = response.url.join(response.headers["location"])
             if target.scheme not in ("http", "https"):
                 host = urlsplit(hop).netloc
@@ -178,7 +179,24 @@ async def open_stream(
     except httpx.HTTPError as exc:
         raise failure_of(exc, hop) from exc
     finally:
-        await response.aclose()
+        await _close(response)
+
+
+#: Unread bodies up to this size are read before a response is closed, so that its connection is kept.
+_DRAIN_BYTES = 64 * 1024
+
+
+async def _close(response: httpx.Response) -> None:
+    """Close a response, reading first what is left of a small unread body (a 404 page, a redirect's text):
+    the connection pool drops a connection whose response was not read to the end, and the next request to
+    that upstream would pay for a new connection (a TLS handshake) instead."""
+    length = response.headers.get("content-length", "")
+    if not response.is_stream_consumed and length.isdigit() and int(length) <= _DRAIN_BYTES:
+        with contextlib.suppress(httpx.HTTPError, httpx.StreamError, TimeoutError):
+            async with asyncio.timeout(1.0):
+                async for _ in response.aiter_raw():
+                    pass
+    await response.aclose()
 
 
 async def iter_body(response: httpx.Response, max_bytes: int, setting: str) -> AsyncIterator[bytes]:

@@ -12,8 +12,9 @@ release, the version a change most likely added. The others claim none, so the e
 first saw them, or from the answer they first appeared in (``domain/release_age.py``), and a version that drops
 from "highest" keeps the time it claimed before.
 
-Saving a file: the hashes are declared beside it, in ``<file>.sha512``, ``.sha256`` and ``.sha1``, read together
-at save time (``declared_file``); every one present must match, and a file with none is not saved.
+Saving a file: its hash is declared beside it, in ``<file>.sha1`` (or, where a repository has none, ``.sha512`` or
+``.sha256``), read at save time while the file downloads (``declared_file``); it must match, and a file with none
+is not saved.
 """
 
 from __future__ import annotations
@@ -50,7 +51,10 @@ from feed_core.upstreams.models import BadDocument, FileMissing, UpstreamFile, U
 ACCEPT = "application/xml, text/xml;q=0.9, */*;q=0.1"
 METADATA_FILE = "maven-metadata.xml"
 #: Checksum files read for a file, strongest first; each is a line of hex, so a few KiB bound it.
-CHECKSUMS = ("sha512", "sha256", "sha1")
+#: The checksum files read for a file, in order, until one is there. Every Maven repository publishes ``.sha1``
+#: (Maven Resolver uploads SHA-1 and MD5 by default), and it comes from the same origin as any stronger one, so
+#: asking for those too would double the requests of a cold resolve without making the check any harder to pass.
+CHECKSUMS = ("sha1", "sha512", "sha256")
 CHECKSUM_MAX_BYTES = 4096
 #: Versions one metadata file may list (Maven Central's largest hold a few thousand).
 MAX_VERSIONS = 100_000
@@ -200,7 +204,7 @@ def read_checksum(body: bytes, algorithm: str) -> str:
 async def declared_file(
     client: httpx.AsyncClient, source: UpstreamSource, file: UpstreamFile, *, budget: float, max_bytes: int
 ) -> UpstreamFile:
-    """``file`` with the digests its checksum files declare (read together; a 404 means that one is absent).
+    """``file`` with the digest its first checksum file in ``CHECKSUMS`` order declares (a 404: that one is absent).
     Unchanged when it has none (the engine then refuses to save it); ``FileMissing`` when the file is not
     there either."""
     del max_bytes  # checksum files are bounded by CHECKSUM_MAX_BYTES
@@ -217,15 +221,17 @@ async def declared_file(
             raise status_failure(answer.status, f"{url}.{algorithm}")
         return read_checksum(answer.body, algorithm)
 
-    answers = await asyncio.gather(*(one(algorithm) for algorithm in CHECKSUMS), return_exceptions=True)
-    for answer in answers:
-        if isinstance(answer, BaseException):
-            raise answer
-    found = dict(zip(CHECKSUMS, (str(a) for a in answers), strict=True))
-    if not any(found.values()):
-        await _require_file(client, source, url, budget)
-        return file
-    return replace(file, sha512=found["sha512"], sha256=found["sha256"], sha1=found["sha1"])
+    for algorithm in CHECKSUMS:  # the first one there: one request for nearly every file
+        digest = await one(algorithm)
+        if digest:
+            return replace(
+                file,
+                sha1=digest if algorithm == "sha1" else "",
+                sha256=digest if algorithm == "sha256" else "",
+                sha512=digest if algorithm == "sha512" else "",
+            )
+    await _require_file(client, source, url, budget)
+    return file
 
 
 async def _require_file(client: httpx.AsyncClient, source: UpstreamSource, url: str, budget: float) -> None:

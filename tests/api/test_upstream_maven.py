@@ -83,7 +83,7 @@ async def test_files_are_saved_on_request_verified_and_kept_with_provenance(mvn:
     assert got.status_code == 200 and got.content == jar_bytes
     version = await saved(mvn, "1.0")
     assert version is not None and version.source_chain[0]["name"] == "central"
-    assert version.manifest["packaging"] == "jar" and version.provenance["verifiedWith"] == "sha512"
+    assert version.manifest["packaging"] == "jar" and version.provenance["verifiedWith"] == "sha1"
     entries = {f["filename"]: f for f in version.files}
     for filename, data in ((f"{A}-1.0.pom", pom_bytes), (f"{A}-1.0.jar", jar_bytes)):
         for algorithm in ("sha256", "sha1", "md5", "sha512"):
@@ -161,7 +161,7 @@ async def test_saved_files_are_served_while_the_upstream_is_down(mvn: Api, centr
     listing = await get(mvn, repo() + f"{G.replace('.', '/')}/{A}/maven-metadata.xml", who="bob")
     assert listing.status_code == 200 and xml_texts(listing.content, "version") == ["1.0"]
     r = await get(mvn, path_of("1.0", f"{A}-1.0-sources.jar"))
-    assert r.status_code == 502 and "central" in r.text
+    assert r.status_code == 502 and "central" in r.text, r.text
 
 
 # --- what is offered ------------------------------------------------------------------------------------------
@@ -184,6 +184,33 @@ async def test_metadata_merges_the_feed_and_two_upstreams_in_maven_order(
         assert got.status_code == 200, got.text
         assert xml_texts(got.content, "version") == ["1.2", "1.9", "1.10-rc1", "1.10"]
         assert xml_texts(got.content, "release") == ["1.10"] and xml_texts(got.content, "latest") == ["1.10"]
+
+
+async def test_a_cold_release_file_is_asked_for_by_path_in_search_order(
+    make_settings: SettingsFactory, clock: MutableClock, central: MavenRepo, mirror: MavenRepo
+) -> None:
+    """No metadata round trip before a collaborator's first download of a public coordinate: each upstream in
+    order is asked for the file itself, the first that has it wins, and misses are remembered for a minute."""
+    async with running_api(make_settings(), clock) as api:
+        await api.create_feed("feed")
+        sources = [source("central", central), source("mirror", mirror)]
+        r = await api.http.patch(f"{FEEDS}/feed", json={"upstreamSources": sources}, headers=api.auth())
+        assert r.status_code == 200, r.text
+        await api.staff("feed")
+        files = mirror.add_artifact(G, A, "1.2")
+        got = await get(api, path_of("1.2", f"{A}-1.2.pom"))
+        assert got.status_code == 200 and got.content == files[directory(G, A, "1.2") + f"{A}-1.2.pom"]
+        version = await saved(api, "1.2")
+        assert version is not None and version.source_chain[0]["name"] == "mirror"
+        assert version.provenance["verifiedWith"] == "sha1"
+        assert not [p for _, p in central.requests + mirror.requests if p.endswith("maven-metadata.xml")]
+        assert central.count(f"{A}-1.2.pom", "GET") == 1 and mirror.count(f"{A}-1.2.pom.sha1") == 1
+        for _ in range(2):
+            r = await get(api, path_of("9.9", f"{A}-9.9.pom"))
+            assert r.status_code == 404, r.text
+        assert central.count(f"{A}-9.9.pom", "GET") == 1 and mirror.count(f"{A}-9.9.pom", "GET") == 1
+        r = await get(api, path_of("1.3", f"{A}-1.3.pom"), who="bob")  # a reader never makes the feed download
+        assert r.status_code == 404 and not central.count(f"{A}-1.3.pom") and not mirror.count(f"{A}-1.3.pom")
 
 
 async def test_snapshots_only_upstream_are_404_saying_why(mvn: Api, central: MavenRepo) -> None:
@@ -267,7 +294,7 @@ async def test_versions_missing_from_upstream_metadata_are_fetched_by_path(mvn: 
     got = await get(mvn, path_of("0.9", f"{A}-0.9.jar"))
     assert got.status_code == 200 and got.content == files[directory(G, A, "0.9") + f"{A}-0.9.jar"]
     version = await saved(mvn, "0.9")
-    assert version is not None and version.provenance["verifiedWith"] == "sha512"
+    assert version is not None and version.provenance["verifiedWith"] == "sha1"
     assert (await get(mvn, path_of("0.8", f"{A}-0.8.jar"))).status_code == 404
     assert (await get(mvn, path_of("0.9", f"{A}-0.9.jar"), who="bob")).status_code == 200
 
@@ -285,11 +312,14 @@ async def test_plugin_prefixes_come_from_the_upstreams(mvn: Api, central: MavenR
 async def test_upstream_404s_are_cached_briefly(mvn: Api, central: MavenRepo, clock: MutableClock) -> None:
     for _ in range(3):
         assert (await get(mvn, path_of("1.0", f"{A}-1.0.pom"))).status_code == 404
-    assert central.count(f"{A}/maven-metadata.xml") == 1
+    assert central.count(f"{A}-1.0.pom", "GET") == 1  # asked for by path once (see _straight_by_path)
     clock.advance(seconds=120)
     central.add_artifact(G, A, "1.0")
     assert (await get(mvn, path_of("1.0", f"{A}-1.0.pom"))).status_code == 200
-    assert central.count(f"{A}/maven-metadata.xml") == 2
+    assert central.count(f"{A}-1.0.pom", "GET") == 2
+    for _ in range(3):  # the same for a coordinate's metadata
+        assert (await get(mvn, repo() + f"{G.replace('.', '/')}/nothing/maven-metadata.xml")).status_code == 404
+    assert central.count("nothing/maven-metadata.xml") == 1
 
 
 @pytest.mark.parametrize(
@@ -315,8 +345,9 @@ async def test_hostile_metadata_is_refused(
         assert r.status_code == 200
         central.raw[f"{G.replace('.', '/')}/{A}/maven-metadata.xml"] = body
         central.add_artifact(G, A, "1.0")
-        r = await api.http.get(path_of("1.0", f"{A}-1.0.pom"), headers=api.auth())
+        r = await api.http.get(repo() + f"{G.replace('.', '/')}/{A}/maven-metadata.xml", headers=api.auth())
         assert r.status_code == 502 and "central" in r.text
+        assert "ENTITY" not in r.text and "lol" not in r.text
         assert await saved(api, "1.0") is None
         assert central.count(f"{A}-1.0.pom") == 0
 
