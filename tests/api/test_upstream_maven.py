@@ -279,6 +279,17 @@ async def test_plugin_prefixes_come_from_the_upstreams(mvn: Api, central: MavenR
     assert xml_texts(got.content, "prefix") == ["fix"] and xml_texts(got.content, "artifactId") == ["fix-maven-plugin"]
 
 
+async def test_only_real_repository_paths_are_asked_of_upstreams(mvn: Api, central: MavenRepo) -> None:
+    """A release directory has no metadata and no group reading (its dotted version is no group directory), and a
+    checksum of a checksum file is no file: 404s, with no request for the repository root's metadata or for a
+    ``.sha1`` file saved as an artifact."""
+    central.add_artifact(G, A, "1.0")
+    for path in (f"{directory(G, A, '1.0')}maven-metadata.xml", f"{directory(G, A, '1.0')}{A}-1.0.jar.sha1.md5"):
+        assert (await get(mvn, repo() + path)).status_code == 404, path
+    asked = [path for _, path in central.requests]
+    assert "/maven-metadata.xml" not in asked and not any(".sha1." in path for path in asked), asked
+
+
 # --- the engine's rules ---------------------------------------------------------------------------------------
 
 
