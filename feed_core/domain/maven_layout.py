@@ -231,6 +231,9 @@ def parse_path(path: str) -> FileRequest | MetadataRequest:
             raise refuse(why)
 
     name, checksum = _split_checksum(segments[-1])
+    if checksum is not None and _split_checksum(name)[1] is not None:
+        # Checksum files are answered, never stored: a file of this name cannot exist, here or upstream.
+        raise refuse(f"{_shown(segments[-1])} is a checksum of a checksum file")
     if name == METADATA_FILE:
         if len(segments) < 2:
             raise refuse(f"{METADATA_FILE} at the repository root belongs to no group")

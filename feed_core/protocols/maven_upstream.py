@@ -297,8 +297,8 @@ async def upstream_plugins(ctx: Ctx, group_id: str) -> list[PluginEntry]:
     entry of each prefix winning. The G-level file of group ``x.y`` is the A-level file of coordinate ``x:y``, so
     it comes with that coordinate's upstream document (under the same rules: a private coordinate's external
     upstreams are not asked)."""
-    if not ctx.view.is_local or not enabled_sources(ctx.feed, PROTOCOL):
-        return []
+    if not group_id or not ctx.view.is_local or not enabled_sources(ctx.feed, PROTOCOL):
+        return []  # no group reading (a dotted directory): nothing to ask
     parent, _, last = group_id.rpartition(".")
     lookup = await look_up(ctx, coordinate_name(parent, last))
     plugins: dict[str, PluginEntry] = {}

@@ -693,10 +693,17 @@ def _latest(meta: PackageMeta, versions: list[PackageVersion]) -> PackageVersion
 
 def _holds_file(feed: Feed, existing: PackageVersion, new: NewFile) -> bool:
     """Whether ``existing`` already holds exactly this file (a no-op re-upload). A deleted version, or
-    another file under the same name, is a conflict: versions stay reserved and files are immutable."""
+    another file under the same name, is a conflict: versions stay reserved and files are immutable. So is a new
+    file for a version saved from an upstream: its files come from there only (an upload would shadow them)."""
     if existing.deleted:
         raise _exists_error(feed, existing)
     same = next((f for f in existing.files if f["filename"] == new.file["filename"]), None)
+    if same is None and existing.source_chain:
+        source = existing.source_chain[0].get("name") or "an upstream source"
+        raise ConflictError(
+            f"{new.name} {new.version} was saved from upstream {source}: its files come from there only, and "
+            f"{new.file['filename']} cannot be uploaded into it; upload a different version"
+        )
     if same is None:
         return False
     if same["sha256"] == new.file["sha256"]:

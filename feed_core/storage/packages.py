@@ -32,6 +32,10 @@ from feed_core.storage.ports import BlobStore, Entity, OpKind, PutOutcome, Table
 PACKAGES, PACKAGE_INDEX, PACKAGE_IDS = "packages", "packageindex", "packageids"
 META_ROW = "meta"
 _INLINE_LIMIT = 30_000  # characters; Azure string properties hold at most 32K UTF-16 units
+#: A version's file list (ASCII JSON) is cut into properties of ``_INLINE_LIMIT`` characters: ``files``, ``files2``,
+#: ``files3``… A Maven version holds many files (classifiers, signatures, a snapshot's kept builds), each entry with
+#: four digests: a few dozen fill one property. Fifteen stay within Azure's 1 MiB entity.
+_FILES_PROPERTIES = ("files", *(f"files{i}" for i in range(2, 16)))
 CONTENT_PREFIX, MANIFEST_PREFIX = "content/sha256/", "manifests/sha256/"
 
 
@@ -166,7 +170,7 @@ class PackageStore:
             "views": ",".join(v.views),
             "sourceChain": json.dumps(v.source_chain, separators=(",", ":")),
             "provenance": json.dumps(v.provenance, separators=(",", ":")) if v.provenance else None,
-            "files": json.dumps(v.files, separators=(",", ":")) if v.files else None,
+            **_files_properties(v.files),
             "unlisted": v.unlisted,
         }
         if len(manifest) <= _INLINE_LIMIT:
@@ -201,7 +205,7 @@ class PackageStore:
             views=views.split(",") if views else [],
             source_chain=json.loads(e.get_str("sourceChain", "[]")),
             provenance=json.loads(e.get_str("provenance", "{}")),
-            files=json.loads(e.get_str("files", "[]")),
+            files=_files_of(e),
             unlisted=e.get_str("unlisted") or None,
             etag=e.etag,
         )
@@ -269,9 +273,30 @@ class PackageStore:
         ]
 
 
+def _files_properties(files: list[dict[str, Any]]) -> dict[str, str]:
+    """A version's file list as row properties (none when it has no files)."""
+    if not files:
+        return {}
+    text = json.dumps(files, separators=(",", ":"))  # ASCII: one character is one UTF-16 unit
+    parts = [text[i : i + _INLINE_LIMIT] for i in range(0, len(text), _INLINE_LIMIT)]
+    if len(parts) > len(_FILES_PROPERTIES):
+        raise ValueError(f"a version's file list of {len(files)} files is too large for one row")
+    return dict(zip(_FILES_PROPERTIES, parts, strict=False))
+
+
+def _files_of(row: Entity) -> list[dict[str, Any]]:
+    parts = []
+    for name in _FILES_PROPERTIES:
+        part = row.get_str(name)
+        if not part:
+            break
+        parts.append(part)
+    return json.loads("".join(parts)) if parts else []
+
+
 def _referenced_blobs(row: Entity) -> list[str]:
     keys = [content_key(sha) for sha in [row.get_str("sha256")] if sha]
-    for file in json.loads(row.get_str("files", "[]") or "[]"):
+    for file in _files_of(row):
         keys.extend(content_key(file[k]) for k in ("sha256", "metadata_sha256") if file.get(k))
     if manifest := row.get_str("manifestBlob"):
         keys.append(manifest)

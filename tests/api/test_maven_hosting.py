@@ -319,6 +319,31 @@ async def test_only_the_newest_snapshot_builds_are_kept(make_settings: SettingsF
         assert set(xml_texts(got.content, "value")) == {builds[2]}
 
 
+async def test_the_kept_builds_of_a_signed_gradle_snapshot_are_stored_whole(feed_api: Api) -> None:
+    """Ten files a build (jar, sources, javadoc, POM, module, each signed) and the ten builds kept by default: more
+    file entries than one table property holds on Azure."""
+    api = feed_api
+    alice, bob = basic(api.tokens["alice"]), basic(api.tokens["bob"])
+    snap = repo() + directory(G, A, "1.0-SNAPSHOT")
+    names: list[str] = []
+    for n in range(1, 10):
+        build = f"1.0-20261101.12{n:02d}00-{n}"
+        files = {f"lib-{build}.pom": pom(G, A, "1.0-SNAPSHOT")}
+        for suffix in ("", "-sources", "-javadoc"):
+            files[f"lib-{build}{suffix}.jar"] = jar(f"{suffix or 'main'} {n}")
+        files[f"lib-{build}.module"] = b'{"formatVersion": "1.1"}'
+        files.update({f"{name}.asc": b"signature of " + name.encode() for name in list(files)})
+        responses = await deploy(api.http, alice, G, A, "1.0-SNAPSHOT", files, checksums=())
+        assert all(r.status_code == 201 for r in responses), [r.text for r in responses]
+        names.extend(files)
+    record = await stored(api, "1.0-SNAPSHOT")
+    assert record is not None and sorted(f["filename"] for f in record.files) == sorted(names)
+    got = await api.http.get(snap + names[0], headers=bob)
+    assert got.status_code == 200 and got.content == pom(G, A, "1.0-SNAPSHOT")
+    refs = {key async for _, key in api.services.packages.store.blob_references()}
+    assert {f"content/sha256/{f['sha256']}" for f in record.files} <= refs
+
+
 # --- redeploys -------------------------------------------------------------------------------------------------
 
 

@@ -306,7 +306,39 @@ async def test_plugin_prefixes_come_from_the_upstreams(mvn: Api, central: MavenR
     assert xml_texts(got.content, "prefix") == ["fix"] and xml_texts(got.content, "artifactId") == ["fix-maven-plugin"]
 
 
+async def test_only_real_repository_paths_are_asked_of_upstreams(mvn: Api, central: MavenRepo) -> None:
+    """A release directory has no metadata and no group reading (its dotted version is no group directory), and a
+    checksum of a checksum file is no file: 404s, with no request for the repository root's metadata or for a
+    ``.sha1`` file saved as an artifact."""
+    central.add_artifact(G, A, "1.0")
+    for path in (f"{directory(G, A, '1.0')}maven-metadata.xml", f"{directory(G, A, '1.0')}{A}-1.0.jar.sha1.md5"):
+        assert (await get(mvn, repo() + path)).status_code == 404, path
+    asked = [path for _, path in central.requests]
+    assert "/maven-metadata.xml" not in asked and not any(".sha1." in path for path in asked), asked
+
+
 # --- the engine's rules ---------------------------------------------------------------------------------------
+
+
+async def test_a_contributor_cannot_deploy_files_into_a_version_saved_from_an_upstream(
+    mvn: Api, central: MavenRepo
+) -> None:
+    """Only the jar was saved so far: deploying the POM (or another classifier) into that version would serve a
+    contributor's bytes to everyone as the upstream's artifact."""
+    files = central.add_artifact(G, A, "1.0")
+    assert (await get(mvn, path_of("1.0", f"{A}-1.0.jar"))).status_code == 200
+    alice = basic(mvn.tokens["alice"])
+    evil = pom(G, A, "1.0", packaging="jar")
+    evil = evil.replace(
+        b"</project>", b"<dependencies><dependency><groupId>evil</groupId></dependency></dependencies></project>"
+    )
+    for filename, data in ((f"{A}-1.0.pom", evil), (f"{A}-1.0-extra.jar", jar("Extra.class"))):
+        r = await mvn.http.put(path_of("1.0", filename), content=data, headers=alice)
+        assert r.status_code == 409 and "saved from upstream central" in r.text, r.text
+    version = await saved(mvn, "1.0")
+    assert version is not None and [f["filename"] for f in version.files] == [f"{A}-1.0.jar"]
+    got = await get(mvn, path_of("1.0", f"{A}-1.0.pom"))  # still the upstream's, saved on request
+    assert got.status_code == 200 and got.content == files[directory(G, A, "1.0") + f"{A}-1.0.pom"]
 
 
 async def test_upstream_404s_are_cached_briefly(mvn: Api, central: MavenRepo, clock: MutableClock) -> None:
