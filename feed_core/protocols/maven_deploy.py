@@ -21,7 +21,7 @@ from typing import Any
 from starlette.responses import Response
 
 from feed_core.domain.access import require_role
-from feed_core.domain.errors import BadRequestError, NotFoundError
+from feed_core.domain.errors import BadRequestError, ConflictError, NotFoundError
 from feed_core.domain.maven_layout import ArtifactFile, MetadataRequest, file_path, parse_path
 from feed_core.domain.maven_metadata import parse_metadata
 from feed_core.domain.maven_pom import check_pom, read_pom
@@ -37,6 +37,8 @@ from feed_core.service.packages import NewFile
 log = logging.getLogger("feed_core.maven")
 #: Bodies larger than this are hashed and parsed in a worker thread, off the event loop.
 _IN_THREAD_BYTES = 1024 * 1024
+#: Files one version may hold (a stored version row has room for about twice as many).
+MAX_VERSION_FILES = 400
 
 
 async def put(ctx: Ctx, path: str) -> Response:
@@ -103,6 +105,12 @@ async def _verify_checksum(ctx: Ctx, file: ArtifactFile, algorithm: str, body: b
 
 async def _deploy(ctx: Ctx, file: ArtifactFile, body: bytes) -> Response:
     name = coordinate_name(file.group_id, file.artifact_id)
+    held = await ctx.services.packages.version(ctx.feed, PROTOCOL, name, file.version)
+    if held is not None and len(held.files) >= MAX_VERSION_FILES and stored_entry(held, file.filename) is None:
+        raise ConflictError(
+            f"{name}:{file.version} already holds {len(held.files)} files, the most one version may hold; "
+            "deploy the file to a new version"
+        )
     manifest: dict[str, Any] = {}
     is_pom = file.extension == "pom" and not file.classifier
     if is_pom:

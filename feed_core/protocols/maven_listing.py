@@ -170,14 +170,16 @@ def plugin_entry(versions: Sequence[PackageVersion]) -> dict[str, Any] | None:
 
 
 async def keep_plugins(ctx: Ctx, group_id: str, plugins: Sequence[PluginEntry]) -> list[str]:
-    """Keep the entries of a deploy's group metadata whose plugin the feed holds under that group (on the newest
-    live version, unless a live version has the same entry already); the prefixes kept."""
+    """Keep the entries of a deploy's group metadata whose plugin was deployed to the feed under that group (on
+    the newest live version deployed here, unless one has the same entry already); the prefixes kept. A version
+    saved from an upstream never takes an entry: a deploy cannot name a prefix for an upstream's plugin."""
     packages = ctx.services.packages
     kept = []
     for plugin in plugins[:100]:
         name = coordinate_name(group_id, plugin.artifact_id)
         _, versions = await packages.package(ctx.feed, PROTOCOL, name)
-        live = sorted((v for v in versions if v.deleted is None), key=lambda v: version_key(v.version))
+        deployed = (v for v in versions if v.deleted is None and not v.source_chain)
+        live = sorted(deployed, key=lambda v: version_key(v.version))
         if not live:
             continue
         wanted = {"prefix": plugin.prefix, "name": plugin.name}

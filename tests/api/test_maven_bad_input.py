@@ -234,6 +234,19 @@ async def test_redeploying_a_release_file_with_other_bytes_is_a_409(deployed: Ap
     assert (await api.http.get(repo() + FILE, headers=alice(api))).content == jar("Main.class")
 
 
+async def test_a_version_holds_a_bounded_number_of_files(deployed: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("feed_core.protocols.maven_deploy.MAX_VERSION_FILES", 3)
+    api = deployed
+    r = await api.http.put(repo() + DIR + "lib-1.0-sources.jar", content=jar("Src.java"), headers=alice(api))
+    assert r.status_code == 201, r.text
+    before = await stored_state(api)
+    r = await api.http.put(repo() + DIR + "lib-1.0-javadoc.jar", content=jar("index.html"), headers=alice(api))
+    assert r.status_code == 409 and "already holds 3 files, the most one version may hold" in r.text
+    assert await stored_state(api) == before
+    again = await api.http.put(repo() + DIR + "lib-1.0-sources.jar", content=jar("Src.java"), headers=alice(api))
+    assert again.status_code == 200, again.text  # a file it holds may still be sent again
+
+
 # --- feeds and credentials -------------------------------------------------------------------------------------
 
 

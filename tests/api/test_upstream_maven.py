@@ -17,7 +17,7 @@ from feed_core.domain.models import Caller, PackageVersion
 from feed_core.domain.roles import Scope
 from feed_core.domain.safe_xml import parse_xml
 from tests.api.conftest import ORG, Api, MutableClock, SettingsFactory, running_api
-from tests.maven_packages import basic, deploy, directory, jar, pom, repo
+from tests.maven_packages import basic, deploy, directory, jar, plugin_group_metadata, pom, repo
 from tests.maven_repo import MavenRepo, metadata, plugin_metadata
 
 FEEDS = f"/{ORG}/_apis/packaging/feeds"
@@ -297,6 +297,18 @@ async def test_versions_missing_from_upstream_metadata_are_fetched_by_path(mvn: 
     assert version is not None and version.provenance["verifiedWith"] == "sha1"
     assert (await get(mvn, path_of("0.8", f"{A}-0.8.jar"))).status_code == 404
     assert (await get(mvn, path_of("0.9", f"{A}-0.9.jar"), who="bob")).status_code == 200
+
+
+async def test_a_deploy_cannot_name_a_prefix_for_a_plugin_saved_from_an_upstream(mvn: Api, central: MavenRepo) -> None:
+    central.add_artifact(G, "fix-maven-plugin", "1.0")
+    saved_pom = path_of("1.0", "fix-maven-plugin-1.0.pom", artifact_id="fix-maven-plugin")
+    assert (await get(mvn, saved_pom)).status_code == 200
+    group_metadata = repo() + "org/example/maven-metadata.xml"
+    sent = plugin_group_metadata(("fix-maven-plugin", "jar", "Takes over the jar prefix"))
+    r = await mvn.http.put(group_metadata, content=sent, headers=basic(mvn.tokens["alice"]))
+    assert r.status_code in (200, 201), r.text  # accepted as mvn expects, but nothing of it is kept
+    got = await get(mvn, group_metadata, who="bob")
+    assert got.status_code == 404 and "no versions or plugins there" in got.text
 
 
 async def test_plugin_prefixes_come_from_the_upstreams(mvn: Api, central: MavenRepo) -> None:
