@@ -32,9 +32,11 @@ __all__ = [
     "FileRequest",
     "MavenPathError",
     "MetadataRequest",
+    "coordinate_name",
     "file_path",
     "parse_path",
     "read_file_name",
+    "split_name",
     "validate_artifact_id",
     "validate_group_id",
     "validate_version",
@@ -127,6 +129,17 @@ def validate_artifact_id(text: str) -> str:
 def validate_version(text: str) -> str:
     """``text`` when it is a version this feed serves (letters, digits and ``_ . - +``)."""
     return _check("version", text, _SEGMENT, dots=False)
+
+
+def coordinate_name(group_id: str, artifact_id: str) -> str:
+    """The package name records keep a coordinate under: ``groupId:artifactId``."""
+    return f"{group_id}:{artifact_id}"
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``(groupId, artifactId)`` of a package name made by ``coordinate_name``."""
+    group_id, _, artifact_id = name.rpartition(":")
+    return group_id, artifact_id
 
 
 def file_path(group_id: str, artifact_id: str, version: str, filename: str) -> str:

@@ -18,14 +18,14 @@ from starlette.responses import Response
 
 from feed_core.domain.access import require_role
 from feed_core.domain.errors import BadRequestError, MethodNotAllowedError, NotFoundError, UnauthorizedError
-from feed_core.domain.maven_layout import FileRequest, MetadataRequest, parse_path
+from feed_core.domain.maven_layout import FileRequest, MetadataRequest, coordinate_name, parse_path
 from feed_core.domain.models import Caller
 from feed_core.domain.roles import Role
 from feed_core.domain.visibility import versions_in_view
 from feed_core.protocols import maven_deploy, maven_listing, maven_upstream
 from feed_core.protocols import maven_wire as wire
 from feed_core.protocols.http import base_url, guarded, token_from_header
-from feed_core.protocols.maven_context import PROTOCOL, Ctx, coordinate_name
+from feed_core.protocols.maven_context import PROTOCOL, Ctx
 from feed_core.protocols.maven_files import serve_entry, stored_entry
 from feed_core.service.container import Services
 

@@ -32,17 +32,6 @@ class Ctx:
         return f"{self.feed.name}@{self.view.name}"
 
 
-def coordinate_name(group_id: str, artifact_id: str) -> str:
-    """The package name records keep a coordinate under."""
-    return f"{group_id}:{artifact_id}"
-
-
-def split_name(name: str) -> tuple[str, str]:
-    """``(groupId, artifactId)`` of a package name made by ``coordinate_name``."""
-    group_id, _, artifact_id = name.rpartition(":")
-    return group_id, artifact_id
-
-
 async def look_up(ctx: Ctx, name: str, want_version: str | None = None) -> Lookup:
     return await ctx.services.resolver.look_up(
         ctx.feed, ctx.view, ctx.caller, PROTOCOL, name, now=ctx.services.clock(), want_version=want_version

@@ -22,7 +22,8 @@ from starlette.responses import Response
 
 from feed_core.domain.access import require_role
 from feed_core.domain.errors import BadRequestError, ConflictError, NotFoundError
-from feed_core.domain.maven_layout import ArtifactFile, MetadataRequest, file_path, parse_path
+from feed_core.domain.maven_checksums import MAX_CHECKSUM_BYTES
+from feed_core.domain.maven_layout import ArtifactFile, MetadataRequest, coordinate_name, file_path, parse_path
 from feed_core.domain.maven_metadata import parse_metadata
 from feed_core.domain.maven_pom import check_pom, read_pom
 from feed_core.domain.maven_versions import is_snapshot, snapshot_build
@@ -30,7 +31,7 @@ from feed_core.domain.roles import Role
 from feed_core.protocols import maven_listing
 from feed_core.protocols import maven_wire as wire
 from feed_core.protocols.http import read_body
-from feed_core.protocols.maven_context import PROTOCOL, Ctx, coordinate_name
+from feed_core.protocols.maven_context import PROTOCOL, Ctx
 from feed_core.protocols.maven_files import entry_digest, stored_entry
 from feed_core.service.packages import NewFile
 
@@ -54,7 +55,7 @@ async def put(ctx: Ctx, path: str) -> Response:
     except ValueError as exc:
         raise BadRequestError(str(exc)) from None
     checksum = parsed.checksum
-    limit = wire.MAX_CHECKSUM_BYTES if checksum else ctx.services.settings.max_upload_bytes
+    limit = MAX_CHECKSUM_BYTES if checksum else ctx.services.settings.max_upload_bytes
     body = await read_body(ctx.request, limit)
     if isinstance(parsed, MetadataRequest):
         return await _metadata(ctx, parsed, body)

@@ -19,7 +19,15 @@ from typing import Any
 from starlette.responses import Response
 
 from feed_core.domain.errors import NotFoundError, UpstreamError
-from feed_core.domain.maven_layout import ArtifactFile, FileRequest, MetadataRequest, file_path, parse_path
+from feed_core.domain.maven_layout import (
+    ArtifactFile,
+    FileRequest,
+    MetadataRequest,
+    coordinate_name,
+    file_path,
+    parse_path,
+    split_name,
+)
 from feed_core.domain.maven_metadata import (
     Metadata,
     PluginEntry,
@@ -33,7 +41,7 @@ from feed_core.domain.models import PackageVersion
 from feed_core.domain.visibility import versions_in_view
 from feed_core.protocols import maven_upstream
 from feed_core.protocols import maven_wire as wire
-from feed_core.protocols.maven_context import PROTOCOL, Ctx, coordinate_name, look_up, split_name
+from feed_core.protocols.maven_context import PROTOCOL, Ctx, look_up
 
 #: Where a version's manifest keeps the plugin entry of a deploy's group metadata: ``{"prefix", "name"}``.
 PLUGIN_FIELD = "plugin"

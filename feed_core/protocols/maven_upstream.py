@@ -31,7 +31,7 @@ from starlette.responses import Response
 
 from feed_core.domain.access import caller_role
 from feed_core.domain.errors import FileNotInUpstream, NotFoundError
-from feed_core.domain.maven_layout import ArtifactFile
+from feed_core.domain.maven_layout import ArtifactFile, coordinate_name
 from feed_core.domain.maven_metadata import PluginEntry
 from feed_core.domain.maven_pom import PomError, read_pom
 from feed_core.domain.models import PackageVersion
@@ -40,7 +40,7 @@ from feed_core.domain.source_models import UpstreamSource
 from feed_core.domain.upstream_rules import is_exempt
 from feed_core.protocols import maven_wire as wire
 from feed_core.protocols.files import serve_flight, streams_through
-from feed_core.protocols.maven_context import PROTOCOL, Ctx, coordinate_name, look_up
+from feed_core.protocols.maven_context import PROTOCOL, Ctx, look_up
 from feed_core.protocols.maven_files import serve_entry, stored_entry
 from feed_core.service.resolve import Lookup, Resolution, upstreaming_path
 from feed_core.service.upstream import SourceOffer, enabled_sources, is_internal

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from feed_core.domain.errors import BadRequestError, FeedError
+from feed_core.domain.maven_checksums import ChecksumFileError, read_checksum_file
 
 #: The challenge that makes mvn (and Gradle) send the ``<server>`` credentials: they do not send them on reads
 #: until asked, and a lone Basic challenge is what they understand.
@@ -23,9 +24,6 @@ XML = "application/xml"
 #: embeds (with the Basic credentials it keeps for this origin).
 SAFE = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox"}
 #: Hex length of each checksum algorithm's digest, by file extension.
-DIGEST_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
-#: The largest checksum file accepted: a digest and perhaps a file name.
-MAX_CHECKSUM_BYTES = 4096
 _MEDIA = {
     "pom": XML,
     "xml": XML,
@@ -75,22 +73,11 @@ def checksum_headers(entry: Mapping[str, Any]) -> dict[str, str]:
 
 
 def read_checksum(body: bytes, algorithm: str, what: str) -> str:
-    """The digest in a checksum file as clients write it: the first non-empty line, the text before its first
-    space (``hex  filename``), or BSD style ``ALG (file) = hex``; lower-cased. A 400 for anything else."""
+    """The digest in a checksum file a client sent (``maven_checksums``); a 400 saying what is wrong."""
     try:
-        text = body.decode("ascii")
-    except UnicodeDecodeError:
-        raise BadRequestError(f"the {algorithm.upper()} checksum sent for {what} is not ASCII text") from None
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    token = line.rsplit("=", 1)[-1].strip() if "=" in line else line.split(" ", 1)[0]
-    token = token.lower()
-    length = DIGEST_LENGTHS[algorithm]
-    if len(token) != length or any(c not in "0123456789abcdef" for c in token):
-        shown = line[:80] or "an empty body"
-        raise BadRequestError(
-            f"the {algorithm.upper()} checksum sent for {what} is not {length} hex digits (got {shown!r})"
-        )
-    return token
+        return read_checksum_file(body, algorithm)
+    except ChecksumFileError as exc:
+        raise BadRequestError(f"the {algorithm.upper()} checksum sent for {what} {exc}") from None
 
 
 def small_file(

@@ -29,8 +29,8 @@ from urllib.parse import quote
 import httpx
 
 from feed_core.domain.clock import iso
-from feed_core.domain.integrity import is_hex_digest
-from feed_core.domain.maven_layout import MavenPathError, read_file_name, validate_version
+from feed_core.domain.maven_checksums import MAX_CHECKSUM_BYTES, ChecksumFileError, read_checksum_file
+from feed_core.domain.maven_layout import METADATA_FILE, MavenPathError, read_file_name, split_name, validate_version
 from feed_core.domain.maven_metadata import MetadataError, parse_metadata
 from feed_core.domain.maven_pom import PomError, check_pom, read_pom
 from feed_core.domain.maven_versions import is_snapshot, version_key
@@ -49,22 +49,13 @@ from feed_core.upstreams.http import (
 from feed_core.upstreams.models import BadDocument, FileMissing, UpstreamFile, UpstreamPackage, UpstreamVersion
 
 ACCEPT = "application/xml, text/xml;q=0.9, */*;q=0.1"
-METADATA_FILE = "maven-metadata.xml"
-#: Checksum files read for a file, strongest first; each is a line of hex, so a few KiB bound it.
 #: The checksum files read for a file, in order, until one is there. Every Maven repository publishes ``.sha1``
 #: (Maven Resolver uploads SHA-1 and MD5 by default), and it comes from the same origin as any stronger one, so
 #: asking for those too would double the requests of a cold resolve without making the check any harder to pass.
 CHECKSUMS = ("sha1", "sha512", "sha256")
-CHECKSUM_MAX_BYTES = 4096
 #: Versions one metadata file may list (Maven Central's largest hold a few thousand).
 MAX_VERSIONS = 100_000
 _PARSE_IN_THREAD_BYTES = 256 * 1024
-_BSD = re.compile(r"^[A-Za-z0-9-]+ ?\(.*\) ?= ?([0-9A-Fa-f]+)$")
-
-
-def split_name(name: str) -> tuple[str, str]:
-    group_id, _, artifact_id = name.rpartition(":")
-    return group_id, artifact_id
 
 
 def coordinate_dir(name: str) -> str:
@@ -189,16 +180,11 @@ async def ping(client: httpx.AsyncClient, source: UpstreamSource, budget: float)
 
 
 def read_checksum(body: bytes, algorithm: str) -> str:
-    """The hex digest of a checksum file: its first non-empty line, as plain hex, ``hex  filename`` or BSD's
-    ``ALG(filename)= hex``; ``BadDocument`` when it holds no ``algorithm`` digest."""
-    text = body.decode("utf-8", errors="replace")
-    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    bsd = _BSD.match(line)
-    digest = (bsd.group(1) if bsd else line.split()[0] if line else "").lower()
-    if not is_hex_digest(algorithm, digest):
-        shown = line[:80] or "nothing"
-        raise BadDocument(f"its .{algorithm} file holds {shown!r}, not a {algorithm} hex digest")
-    return digest
+    """The digest of an upstream's checksum file (``maven_checksums``); ``BadDocument`` when it holds none."""
+    try:
+        return read_checksum_file(body, algorithm)
+    except ChecksumFileError as exc:
+        raise BadDocument(f"its .{algorithm} file holds no {algorithm} digest: it {exc}") from None
 
 
 async def declared_file(
@@ -207,14 +193,14 @@ async def declared_file(
     """``file`` with the digest its first checksum file in ``CHECKSUMS`` order declares (a 404: that one is absent).
     Unchanged when it has none (the engine then refuses to save it); ``FileMissing`` when the file is not
     there either."""
-    del max_bytes  # checksum files are bounded by CHECKSUM_MAX_BYTES
+    del max_bytes  # checksum files are bounded by MAX_CHECKSUM_BYTES
     url = file.digests_url
 
     def headers_for(hop: str) -> dict[str, str]:
         return source_auth_headers(source, hop)
 
     async def one(algorithm: str) -> str:
-        answer = await get_with_retry(client, f"{url}.{algorithm}", headers_for, budget, CHECKSUM_MAX_BYTES)
+        answer = await get_with_retry(client, f"{url}.{algorithm}", headers_for, budget, MAX_CHECKSUM_BYTES)
         if answer.status in (404, 410):
             return ""
         if answer.status != 200:
