@@ -100,20 +100,29 @@ async def upstream_file(ctx: Ctx, file: ArtifactFile) -> UpstreamHit | None:
 
 
 async def _straight_by_path(ctx: Ctx, name: str, file: ArtifactFile) -> UpstreamHit | None:
-    """The common cold case without a metadata round trip: a collaborator asks for a release file of a version
-    the feed does not hold, every upstream is an external repository, no minimum release age applies, and the
-    coordinate's external versions are allowed (it is not private here, or its owner let them in). Nothing the
-    upstreams' metadata says can change the answer then, so the file is asked for by path from each upstream in
-    search order (skipping those whose circuit is open), and the first that has it wins. ``None``: decide with
-    the metadata (``upstream_file``)."""
+    """The common cold case without a metadata round trip: a collaborator asks for a release file the feed does
+    not hold, every upstream is an external repository, no minimum release age applies, and the coordinate's
+    external versions are allowed (it is not private here, or its owner let them in). Nothing the upstreams'
+    metadata says can change the answer then, so the file is asked for by path from each upstream in search order
+    (skipping those whose circuit is open), and the first that has it wins; another file of a version saved
+    before is asked for from the upstream it was saved from. ``None``: decide with the metadata
+    (``upstream_file``)."""
     feed, services = ctx.feed, ctx.services
     sources = enabled_sources(feed, PROTOCOL)
     if caller_role(feed, ctx.caller) < Role.COLLABORATOR or any(is_internal(s) for s in sources):
         return None
     if any(_release_age_hours(ctx, s, name) for s in sources):
         return None
-    if await services.packages.version(feed, PROTOCOL, name, file.version) is not None:
-        return None  # held (saved, deployed or deleted): its own rules decide
+    held = await services.packages.version(feed, PROTOCOL, name, file.version)
+    if held is not None:
+        # Another file of a version saved before: from the upstream it was saved from. A deployed or deleted
+        # version has rules of its own (``upstream_file``).
+        if held.deleted or not held.source_chain:
+            return None
+        saved_from = str(held.source_chain[0].get("id", ""))
+        sources = [s for s in sources if s.id == saved_from]
+        if not sources:
+            return None
     if not await services.resolver.may_ask_external(feed, PROTOCOL, name):
         return None
     upstreams = services.upstreams

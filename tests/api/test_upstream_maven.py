@@ -96,7 +96,7 @@ async def test_files_are_saved_on_request_verified_and_kept_with_provenance(mvn:
     assert md5.text == hashlib.md5(jar_bytes).hexdigest()  # noqa: S324 - what Maven checks
     again = await get(mvn, path_of("1.0", f"{A}-1.0.jar"), who="bob")
     assert again.headers["x-checksum-sha1"] == sha1.text and len(central.requests) == before
-    assert central.count("/maven-metadata.xml") == 1  # read by path: never a directory listing
+    assert central.count("/maven-metadata.xml") == 0  # every file asked for by path, and never a directory listing
     assert all(not path.endswith("/") for _, path in central.requests)
 
 
@@ -203,6 +203,9 @@ async def test_a_cold_release_file_is_asked_for_by_path_in_search_order(
         version = await saved(api, "1.2")
         assert version is not None and version.source_chain[0]["name"] == "mirror"
         assert version.provenance["verifiedWith"] == "sha1"
+        got = await get(api, path_of("1.2", f"{A}-1.2.jar"))  # the rest of the version: from where it was saved
+        assert got.status_code == 200 and got.content == files[directory(G, A, "1.2") + f"{A}-1.2.jar"]
+        assert not central.count(f"{A}-1.2.jar")
         assert not [p for _, p in central.requests + mirror.requests if p.endswith("maven-metadata.xml")]
         assert central.count(f"{A}-1.2.pom", "GET") == 1 and mirror.count(f"{A}-1.2.pom.sha1") == 1
         for _ in range(2):
