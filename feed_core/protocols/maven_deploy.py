@@ -96,6 +96,11 @@ async def _verify_checksum(ctx: Ctx, file: ArtifactFile, algorithm: str, body: b
     if entry is None:
         raise NotFoundError(f"{file.filename} is not stored in feed {ctx.feed.name}: deploy it before {shown}")
     stored = await entry_digest(ctx, entry, algorithm)
+    if sent != stored and file.is_snapshot:
+        # A snapshot file may have been deployed again through another worker since this one read it: ask storage.
+        fresh = await packages.store.get_version(ctx.feed.id, PROTOCOL, name, file.version)
+        entry = stored_entry(fresh, file.filename) if fresh is not None and not fresh.deleted else None
+        stored = await entry_digest(ctx, entry, algorithm) if entry is not None else stored
     if sent != stored:
         raise BadRequestError(
             f"checksum mismatch: the {algorithm.upper()} sent for {file.filename} is {sent}, but the file the feed "

@@ -6,6 +6,7 @@ roles and views."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import httpx
 
@@ -243,6 +244,32 @@ def snapshot_files(build: str, marker: str) -> dict[str, bytes]:
         f"lib-{build}.pom": pom(G, A, "1.0-SNAPSHOT", description=f"build {marker}"),
         f"lib-{build}-sources.jar": jar(f"sources {marker}"),
     }
+
+
+async def test_a_checksum_of_a_snapshot_file_redeployed_through_another_worker_is_verified_in_storage(
+    feed_api: Api,
+) -> None:
+    """This worker's read cache holds the first bytes; the file was deployed again elsewhere (written here straight
+    to storage, as another worker would): the checksum of the new bytes is checked against storage, not the cache."""
+    api = feed_api
+    alice = basic(api.tokens["alice"])
+    build = "1.0-20261101.120000-1"
+    path = repo() + directory(G, A, "1.0-SNAPSHOT") + f"lib-{build}.jar"
+    assert (await api.http.put(path, content=jar("first"), headers=alice)).status_code == 201
+    feed = await api.services.feeds.find(ORG, None, "feed")
+    cached = await api.services.packages.version(feed, "maven", f"{G}:{A}", "1.0-SNAPSHOT")  # this worker's copy
+    assert cached is not None
+    again = jar("second")
+    store = api.services.packages.store
+    meta, versions = await store.get_package(feed.id, "maven", f"{G}:{A}")
+    assert meta is not None
+    (fresh,) = versions
+    changed = [{**f, "sha1": hashlib.sha1(again).hexdigest()} for f in fresh.files]  # noqa: S324 - Maven's checksum
+    await store.update_version(feed.id, replace(fresh, files=changed), meta)
+    r = await api.http.put(path + ".sha1", content=hashlib.sha1(again).hexdigest().encode(), headers=alice)  # noqa: S324
+    assert r.status_code == 200, r.text
+    r = await api.http.put(path + ".sha1", content=hashlib.sha1(b"other").hexdigest().encode(), headers=alice)  # noqa: S324
+    assert r.status_code == 400 and "checksum mismatch" in r.text
 
 
 async def test_two_snapshot_builds_and_the_snapshot_metadata_pointing_at_them(
