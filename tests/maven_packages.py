@@ -47,11 +47,15 @@ def pom(
 
 
 def jar(*entries: str) -> bytes:
+    """A small jar, the same bytes for the same entries (a fixed time in every entry: a zip records the time it
+    was written, so two calls a second apart would otherwise differ)."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as z:
-        z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
-        for entry in entries:
-            z.writestr(entry, f"content of {entry}")
+        for name, text in (
+            ("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n"),
+            *((e, f"content of {e}") for e in entries),
+        ):
+            z.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), text)
     return out.getvalue()
 
 
