@@ -147,6 +147,7 @@ def parse_index_file(
     if len(raw_lines) > max_lines + 1 and sum(1 for r in raw_lines if r.strip()) > max_lines:
         raise IndexLineError(f"the index file has more than {max_lines} lines")
     wanted = requested_name.lower()
+    own = frozenset(registry_key(url) for url in own_locations if url)
     kept: list[ParsedLine] = []
     refused: dict[str, str] = {}
     held: set[str] = set()  # versions without build metadata
@@ -164,7 +165,7 @@ def parse_index_file(
             except UnsafeJson as exc:
                 raise IndexLineError(f"the line {exc}") from None
             any_json = True
-            line = _parse_line(doc, wanted, own_locations)
+            line = _parse_line(doc, wanted, own)
             unique = without_build(line.version)
             if unique in held:
                 raise IndexLineError(
@@ -192,7 +193,7 @@ def _refusal_key(doc: Any, number: int, taken: set[str]) -> str:
     return f"line {number}"
 
 
-def _parse_line(doc: Any, wanted: str, own_locations: Sequence[str]) -> ParsedLine:
+def _parse_line(doc: Any, wanted: str, own: frozenset[str]) -> ParsedLine:
     if not isinstance(doc, dict):
         raise IndexLineError("the line is not a JSON object")
     name = _str(doc, "name", required=True)
@@ -228,7 +229,7 @@ def _parse_line(doc: Any, wanted: str, own_locations: Sequence[str]) -> ParsedLi
     try:
         manifest: dict[str, Any] = {
             "name": name,
-            "deps": [_index_dep(d, own_locations) for d in deps],
+            "deps": [_index_dep(d, own) for d in deps],
             "features": _features(doc.get("features", {}), "features"),
         }
         if doc.get("features2") is not None:
@@ -241,7 +242,7 @@ def _parse_line(doc: Any, wanted: str, own_locations: Sequence[str]) -> ParsedLi
     return ParsedLine(name, version, cksum.lower(), yanked, pubtime, manifest)
 
 
-def _index_dep(dep: Any, own_locations: Sequence[str]) -> dict[str, Any]:
+def _index_dep(dep: Any, own: frozenset[str]) -> dict[str, Any]:
     if not isinstance(dep, dict):
         raise IndexLineError("a dependency is not a JSON object")
     name = _str(dep, "name", required=True)
@@ -261,7 +262,7 @@ def _index_dep(dep: Any, own_locations: Sequence[str]) -> dict[str, Any]:
         "default_features": _bool(dep, "default_features", True),
         "target": _opt_str(dep, "target"),
         "kind": kind,
-        "registry": None if registry is None or is_own_registry(registry, own_locations) else registry,
+        "registry": None if registry is None or registry_key(registry) in own else registry,
         "package": package,
     }
 
