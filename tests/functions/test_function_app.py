@@ -54,6 +54,8 @@ EXPECTED_ROUTES = {
     "nuget_project": "{org}/{project}/_packaging/{feed}/nuget/{*rest}",
     "maven": "{org}/_packaging/{feed}/maven/{*rest}",
     "maven_project": "{org}/{project}/_packaging/{feed}/maven/{*rest}",
+    "cargo": "{org}/_packaging/{feed}/cargo/{*rest}",
+    "cargo_project": "{org}/{project}/_packaging/{feed}/cargo/{*rest}",
     "rest_api": "{org}/_apis/{*rest}",
     "rest_api_project": "{org}/{project}/_apis/{*rest}",
     "health": "_health",
