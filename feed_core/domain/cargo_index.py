@@ -16,6 +16,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -135,8 +136,8 @@ def parse_index_file(
 ) -> tuple[list[ParsedLine], dict[str, str]]:
     """The good lines of an upstream index file, in file order, and the refused ones (key -> why).
 
-    A refused line is keyed by its version when that is readable and not a key already, else by
-    ``"line N"`` (1-based). The first line of a version wins: later lines with the same version, or the
+    A refused line is keyed by its version when that is valid, not a kept line's and not a key already,
+    else by ``"line N"`` (1-based). The first line of a version wins: later lines with the same version, or the
     same version with other build metadata, are refused.
     """
     try:
@@ -149,9 +150,8 @@ def parse_index_file(
     wanted = requested_name.lower()
     own = frozenset(registry_key(url) for url in own_locations if url)
     kept: list[ParsedLine] = []
-    refused: dict[str, str] = {}
+    refusals: list[tuple[int, Any, str]] = []  # line number, the line's "vers", why
     held: set[str] = set()  # versions without build metadata
-    taken: set[str] = set()  # versions kept or used as a refusal key
     any_json = False
     for number, raw in enumerate(raw_lines, start=1):
         if not raw.strip():
@@ -172,25 +172,23 @@ def parse_index_file(
                     f"version {line.version} repeats a version listed earlier in the file (build metadata ignored)"
                 )
             held.add(unique)
-            taken.add(line.version)
             kept.append(line)
         except IndexLineError as exc:
-            key = _refusal_key(doc, number, taken)
-            taken.add(key)
-            refused[key] = str(exc)
-    if not kept and not any_json and refused:
-        raise IndexLineError("the index file holds no JSON lines; " + next(iter(refused.values())))
-    return kept, refused
+            refusals.append((number, doc.get("vers") if isinstance(doc, dict) else None, str(exc)))
+    if refusals and not kept and not any_json:
+        raise IndexLineError("the index file holds no JSON lines; " + refusals[0][2])
+    return kept, _refused(refusals, {line.version for line in kept})
 
 
-def _refusal_key(doc: Any, number: int, taken: set[str]) -> str:
-    version = doc.get("vers") if isinstance(doc, dict) else None
-    if isinstance(version, str) and len(version) <= MAX_VERSION and version not in taken:
-        try:
-            return validate_crate_version(version)
-        except CrateVersionError:
-            pass
-    return f"line {number}"
+def _refused(refusals: list[tuple[int, Any, str]], kept: set[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for number, version, why in refusals:
+        key = f"line {number}"
+        if isinstance(version, str) and len(version) <= MAX_VERSION and version not in kept and version not in out:
+            with contextlib.suppress(CrateVersionError):
+                key = validate_crate_version(version)
+        out[key] = why
+    return out
 
 
 def _parse_line(doc: Any, wanted: str, own: frozenset[str]) -> ParsedLine:
