@@ -230,10 +230,10 @@ def _parse_line(doc: Any, wanted: str, own: frozenset[str]) -> ParsedLine:
         manifest: dict[str, Any] = {
             "name": name,
             "deps": [_index_dep(d, own) for d in deps],
-            "features": _features(doc.get("features", {}), "features"),
+            "features": features_map(doc.get("features", {}), "features"),
         }
         if doc.get("features2") is not None:
-            manifest["features2"] = _features(doc["features2"], "features2")
+            manifest["features2"] = features_map(doc["features2"], "features2")
         manifest["links"] = _opt_str(doc, "links")
         manifest["rust_version"] = _opt_str(doc, "rust_version")
         manifest["v"] = schema
@@ -257,7 +257,7 @@ def _index_dep(dep: Any, own: frozenset[str]) -> dict[str, Any]:
     return {
         "name": name,
         "req": _str(dep, "req", required=True),
-        "features": _str_list(dep.get("features", []), f"dependency {name}: features"),
+        "features": string_list(dep.get("features", []), f"dependency {name}: features"),
         "optional": _bool(dep, "optional", False),
         "default_features": _bool(dep, "default_features", True),
         "target": _opt_str(dep, "target"),
@@ -278,7 +278,8 @@ def dependency_name_ok(name: str) -> bool:
     return 0 < len(name) <= MAX_NAME and not _NOT_IN_NAMES.search(name)
 
 
-def _features(value: Any, field: str) -> dict[str, list[str]]:
+def features_map(value: Any, field: str) -> dict[str, list[str]]:
+    """A features mapping (name -> list of strings), bounded; ``IndexLineError`` names ``field`` when it is not."""
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -290,14 +291,15 @@ def _features(value: Any, field: str) -> dict[str, list[str]]:
     for key, items in value.items():
         if len(key) > MAX_STRING:
             raise IndexLineError(f"{field} has a feature name longer than {MAX_STRING} characters")
-        out[key] = _str_list(items, f"{field} {key[:40]!r}")
+        out[key] = string_list(items, f"{field} {key[:40]!r}")
         total += len(out[key])
         if total > MAX_FEATURE_VALUES:
             raise IndexLineError(f"{field} lists more than {MAX_FEATURE_VALUES} values")
     return out
 
 
-def _str_list(value: Any, what: str) -> list[str]:
+def string_list(value: Any, what: str) -> list[str]:
+    """A list of bounded strings (``None`` is empty); ``IndexLineError`` names ``what`` when it is not."""
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
