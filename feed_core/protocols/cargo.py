@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -45,15 +45,18 @@ from feed_core.upstreams.models import UpstreamVersion
 log = logging.getLogger("feed_core.cargo")
 _BUILD_IN_THREAD_VERSIONS = 200  # larger index files are built off the event loop
 _READS = ("GET", "HEAD")
+_URL_SAFE = "/@~!$&'()*+,;=:"
 
 
 async def handle(
     services: Services, request: Request, org: str, project: str | None, feed_ref: str, rest: str
 ) -> Response:
     scope = f"{org}/{project}" if project else org
+    # As a URL: the parts were percent-decoded, and these URLs go into headers and documents.
+    api_path = "/" + quote(f"{scope}/_packaging/{feed_ref}/cargo", safe=_URL_SAFE)
     index_file = rest.startswith("index/") and rest != "index/config.json"
     render = wire.text_error if index_file else wire.api_error
-    login_url = ""
+    login_url = api_path + "/me"  # made absolute once the base URL is known
 
     async def run() -> Response:
         nonlocal login_url
@@ -62,7 +65,7 @@ async def handle(
             raise BadRequestError(
                 "invalid path: '.' and '..' segments, encoded slashes, backslashes and NUL are not allowed"
             )
-        api_url = f"{base_url(services, request)}/{scope}/_packaging/{feed_ref}/cargo"
+        api_url = base_url(services, request) + api_path
         login_url = f"{api_url}/me"
         if segs == ["me"]:  # the page `cargo login` points at: how to get a token (no token needed to read it)
             if request.method not in _READS:
@@ -79,13 +82,11 @@ async def handle(
             return await _index(ctx, segs[1:])
         if segs[:2] == ["api", "v1"]:
             return await _api(ctx, segs[2:])
-        raise NotFoundError(
-            f"no such Cargo endpoint: cargo/{rest[:200]}; the index is at …/_packaging/{feed_ref}/cargo/index/"
-        )
+        raise NotFoundError(f"no such Cargo endpoint: cargo/{rest[:200]}; the index is at {api_url}/index/")
 
     response = await guarded(render, run)
     if response.status_code == 401:
-        response.headers["WWW-Authenticate"] = wire.challenge(login_url or f"…/_packaging/{feed_ref}/cargo/me")
+        response.headers["WWW-Authenticate"] = wire.challenge(login_url)
     return response
 
 
