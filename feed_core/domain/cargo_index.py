@@ -16,6 +16,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -135,8 +136,8 @@ def parse_index_file(
 ) -> tuple[list[ParsedLine], dict[str, str]]:
     """The good lines of an upstream index file, in file order, and the refused ones (key -> why).
 
-    A refused line is keyed by its version when that is readable and not a key already, else by
-    ``"line N"`` (1-based). The first line of a version wins: later lines with the same version, or the
+    A refused line is keyed by its version when that is valid, not a kept line's and not a key already,
+    else by ``"line N"`` (1-based). The first line of a version wins: later lines with the same version, or the
     same version with other build metadata, are refused.
     """
     try:
@@ -149,9 +150,8 @@ def parse_index_file(
     wanted = requested_name.lower()
     own = frozenset(registry_key(url) for url in own_locations if url)
     kept: list[ParsedLine] = []
-    refused: dict[str, str] = {}
+    refusals: list[tuple[int, Any, str]] = []  # line number, the line's "vers", why
     held: set[str] = set()  # versions without build metadata
-    taken: set[str] = set()  # versions kept or used as a refusal key
     any_json = False
     for number, raw in enumerate(raw_lines, start=1):
         if not raw.strip():
@@ -172,25 +172,23 @@ def parse_index_file(
                     f"version {line.version} repeats a version listed earlier in the file (build metadata ignored)"
                 )
             held.add(unique)
-            taken.add(line.version)
             kept.append(line)
         except IndexLineError as exc:
-            key = _refusal_key(doc, number, taken)
-            taken.add(key)
-            refused[key] = str(exc)
-    if not kept and not any_json and refused:
-        raise IndexLineError("the index file holds no JSON lines; " + next(iter(refused.values())))
-    return kept, refused
+            refusals.append((number, doc.get("vers") if isinstance(doc, dict) else None, str(exc)))
+    if refusals and not kept and not any_json:
+        raise IndexLineError("the index file holds no JSON lines; " + refusals[0][2])
+    return kept, _refused(refusals, {line.version for line in kept})
 
 
-def _refusal_key(doc: Any, number: int, taken: set[str]) -> str:
-    version = doc.get("vers") if isinstance(doc, dict) else None
-    if isinstance(version, str) and len(version) <= MAX_VERSION and version not in taken:
-        try:
-            return validate_crate_version(version)
-        except CrateVersionError:
-            pass
-    return f"line {number}"
+def _refused(refusals: list[tuple[int, Any, str]], kept: set[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for number, version, why in refusals:
+        key = f"line {number}"
+        if isinstance(version, str) and len(version) <= MAX_VERSION and version not in kept and version not in out:
+            with contextlib.suppress(CrateVersionError):
+                key = validate_crate_version(version)
+        out[key] = why
+    return out
 
 
 def _parse_line(doc: Any, wanted: str, own: frozenset[str]) -> ParsedLine:
@@ -230,10 +228,10 @@ def _parse_line(doc: Any, wanted: str, own: frozenset[str]) -> ParsedLine:
         manifest: dict[str, Any] = {
             "name": name,
             "deps": [_index_dep(d, own) for d in deps],
-            "features": _features(doc.get("features", {}), "features"),
+            "features": features_map(doc.get("features", {}), "features"),
         }
         if doc.get("features2") is not None:
-            manifest["features2"] = _features(doc["features2"], "features2")
+            manifest["features2"] = features_map(doc["features2"], "features2")
         manifest["links"] = _opt_str(doc, "links")
         manifest["rust_version"] = _opt_str(doc, "rust_version")
         manifest["v"] = schema
@@ -257,7 +255,7 @@ def _index_dep(dep: Any, own: frozenset[str]) -> dict[str, Any]:
     return {
         "name": name,
         "req": _str(dep, "req", required=True),
-        "features": _str_list(dep.get("features", []), f"dependency {name}: features"),
+        "features": string_list(dep.get("features", []), f"dependency {name}: features"),
         "optional": _bool(dep, "optional", False),
         "default_features": _bool(dep, "default_features", True),
         "target": _opt_str(dep, "target"),
@@ -278,7 +276,8 @@ def dependency_name_ok(name: str) -> bool:
     return 0 < len(name) <= MAX_NAME and not _NOT_IN_NAMES.search(name)
 
 
-def _features(value: Any, field: str) -> dict[str, list[str]]:
+def features_map(value: Any, field: str) -> dict[str, list[str]]:
+    """A features mapping (name -> list of strings), bounded; ``IndexLineError`` names ``field`` when it is not."""
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -290,14 +289,15 @@ def _features(value: Any, field: str) -> dict[str, list[str]]:
     for key, items in value.items():
         if len(key) > MAX_STRING:
             raise IndexLineError(f"{field} has a feature name longer than {MAX_STRING} characters")
-        out[key] = _str_list(items, f"{field} {key[:40]!r}")
+        out[key] = string_list(items, f"{field} {key[:40]!r}")
         total += len(out[key])
         if total > MAX_FEATURE_VALUES:
             raise IndexLineError(f"{field} lists more than {MAX_FEATURE_VALUES} values")
     return out
 
 
-def _str_list(value: Any, what: str) -> list[str]:
+def string_list(value: Any, what: str) -> list[str]:
+    """A list of bounded strings (``None`` is empty); ``IndexLineError`` names ``what`` when it is not."""
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

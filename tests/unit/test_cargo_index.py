@@ -338,6 +338,17 @@ def test_build_metadata_twins_keep_the_first_line() -> None:
     assert all("build metadata ignored" in why for why in refused.values())
 
 
+def test_a_refused_line_is_keyed_by_number_when_its_version_is_kept_from_another_line() -> None:
+    kept, refused = parse(line("1.0.0", name="other"), line("1.0.0"), line("1.0.0", name="other"))
+    assert [p.version for p in kept] == ["1.0.0"]
+    assert refused.keys() == {"line 1", "line 3"}
+
+
+def test_two_refused_lines_of_one_version_get_distinct_keys() -> None:
+    kept, refused = parse(line("1.0.0", name="other"), line("1.0.0", cksum="x"))
+    assert kept == [] and refused.keys() == {"1.0.0", "line 2"}
+
+
 def test_blank_lines_and_a_missing_final_newline_are_fine() -> None:
     raw = b"\n" + json.dumps(line("0.1.0")).encode() + b"\n\n  \n" + json.dumps(line("0.2.0")).encode()
     kept, refused = parse_index_file(raw, "demo", own_locations=[])
