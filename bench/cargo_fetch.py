@@ -11,9 +11,10 @@ not public (a gateway in a reserved range), they are added to the feed's FEED_UP
 run only, as an operator would allow them.
 
 The project (DEPENDENCIES: clap with derive, serde with derive, serde_json, regex, anyhow, tokio with a minimal
-runtime, and a few everyday crates: logging, errors, iterators, TOML, random numbers, tracing) is resolved once, untimed, straight from the registry: that Cargo.lock
-(at least MIN_CRATES crates) is then used by every fetch (`cargo fetch --locked --target <host>`), so every fetch
-asks for the same crates: their index files, then their .crate files.
+runtime, and a few everyday crates: logging, errors, iterators, TOML, random numbers, tracing) is resolved once,
+untimed, straight from the registry: that Cargo.lock (at least MIN_CRATES crates) is then used by every fetch
+(`cargo fetch --locked --target <host>`), so every fetch asks for the same crates: their index files, then their
+.crate files.
 
 Each round starts a FRESH feed (new data directory; one feed `bench` whose one upstream is the registry, as a
 `cargo` upstream source) and then fetches, feed first in odd rounds and direct first in even ones:
