@@ -166,31 +166,23 @@ def crate_project(
     *,
     message: str | None = None,
     deps: Sequence[Dep] = (),
+    calls: Sequence[Dep] | None = None,
     binary: bool = False,
     description: str | None = None,
 ) -> Path:
     """A crate whose ``message()`` returns ``message`` (default ``"{name} {version}"``) followed by the messages of
-    its dependencies (each a generated crate); ``binary`` adds a ``main`` printing it."""
+    the generated crates in ``calls`` (default: every dependency); ``binary`` adds a ``main`` printing it."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "src").mkdir(exist_ok=True)
     (folder / "Cargo.toml").write_text(crate_manifest(name, version, deps=deps, description=description))
-    (folder / "src" / "lib.rs").write_text(library_source(message or f"{name} {version}", deps))
+    (folder / "src" / "lib.rs").write_text(
+        library_source(message or f"{name} {version}", deps if calls is None else calls)
+    )
     if binary:
         (folder / "src" / "main.rs").write_text(
             f'fn main() {{\n    println!("{{}}", {rust_ident(name)}::message());\n}}\n'
         )
     return folder
-
-
-def set_deps(project: Path, deps: Sequence[Dep]) -> None:
-    """Rewrites a generated project's dependencies (and what its ``message()`` calls)."""
-    text = (project / "Cargo.toml").read_text()
-    head = text.split("[dependencies]", 1)[0]
-    (project / "Cargo.toml").write_text(head + "[dependencies]\n" + "".join(d.toml() + "\n" for d in deps))
-    lib = (project / "src" / "lib.rs").read_text()
-    first = re.search(r'String::from\(("(?:[^"\\]|\\.)*")\)', lib)
-    message = first[1][1:-1] if first else project.name
-    (project / "src" / "lib.rs").write_text(library_source(message, deps))
 
 
 def locked_versions(project: Path) -> dict[str, str]:

@@ -259,7 +259,7 @@ def test_live_public_crates_through_the_feed_with_replace_with(cargo: CargoFacto
             api.close()
         index = feed_cargo_index(live.base_url, ORG, "live")
         app = crate_project(
-            tmp_path / "app", "live-app", "0.1.0", deps=[public_dep(n, r) for n, r in LIVE_DEPENDENCIES]
+            tmp_path / "app", "live-app", "0.1.0", deps=[public_dep(n, r) for n, r in LIVE_DEPENDENCIES], calls=()
         )
         (app / "src" / "main.rs").write_text(LIVE_MAIN)
         carol_cargo = cargo(index, carol, name="carol", replace_crates_io=True)
