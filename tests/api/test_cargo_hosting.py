@@ -426,3 +426,14 @@ async def test_a_version_an_upstream_offers_under_other_build_metadata_is_a_409(
     assert r.status_code == 409
     assert "already exists in the feed's upstream source crates as 1.2.0+upstream" in errors(r)
     await published(api, "shared", "1.3.0")
+
+
+async def test_a_twin_of_a_held_crate_is_never_saved_from_an_upstream(upstream_api: tuple[Api, CargoRegistry]) -> None:
+    api, registry = upstream_api
+    await published(api, "Private_Tool", "1.0.0")
+    registry.add("private-tool", "9.0.0")
+    r = await api.http.get(f"{index()}{index_path('private-tool')}", headers=raw(api, "carol"))
+    assert r.status_code == 404 and "the feed holds Private_Tool, which is the same name to cargo" in r.text
+    r = await api.http.get(f"{cargo()}/api/v1/crates/private-tool/9.0.0/download", headers=raw(api, "carol"))
+    assert r.status_code == 404 and "depend on Private_Tool" in errors(r)
+    assert registry.count("/private-tool/9.0.0/download") == 0
