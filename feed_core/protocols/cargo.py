@@ -119,11 +119,7 @@ async def _index(ctx: Ctx, path: list[str]) -> Response:
         raise NotFoundError(f"{'/'.join(path)[:200]} is not an index file: {exc}") from None
     lookup, twin = await asyncio.gather(look_up(ctx, key), held_twin(ctx.services, ctx.feed, key))
     if twin is not None and lookup.meta is None:
-        spelling = await held_spelling(ctx.services, ctx.feed, twin)
-        raise NotFoundError(
-            f"crate {key} does not exist in {ctx.where}: the feed holds {spelling}, which is the same name to cargo; "
-            f"depend on {spelling}"
-        )
+        raise NotFoundError(await _twin_message(ctx, key, twin))
     lookup.require_exists(f"crate {key} does not exist in {ctx.where} or its upstream sources")
     built = ctx.services.pages.get((ctx.feed.id, ctx.view.id, PROTOCOL, key), lookup.fingerprint)
     if built is None:
@@ -139,6 +135,14 @@ async def _index(ctx: Ctx, path: list[str]) -> Response:
         body = await asyncio.to_thread(build) if big else build()
         built = ctx.services.pages.put((ctx.feed.id, ctx.view.id, PROTOCOL, key), lookup.fingerprint, body, res.notes)
     return await respond(ctx.request, built, wire.TEXT, wire.SAFE)
+
+
+async def _twin_message(ctx: Ctx, key: str, twin: str) -> str:
+    spelling = await held_spelling(ctx.services, ctx.feed, twin)
+    return (
+        f"crate {key} does not exist in {ctx.where}: the feed holds {spelling}, which is the same name to cargo; "
+        f"depend on {spelling}"
+    )
 
 
 def _line(key: str, v: PackageVersion) -> dict[str, object]:
@@ -206,7 +210,10 @@ async def _held_or_upstream(ctx: Ctx, key: str, number: str) -> PackageVersion |
             raise NotFoundError(f"{key}@{number} was deleted from feed {ctx.feed.name}; its number stays reserved")
         if versions_in_view([held], ctx.view):
             return held
-    res = await ctx.services.resolver.resolve(await look_up(ctx, key, number), ctx.services.clock())
+    lookup, twin = await asyncio.gather(look_up(ctx, key, number), held_twin(ctx.services, ctx.feed, key))
+    if twin is not None and lookup.meta is None:  # never saved beside the held spelling, which its index hides
+        raise NotFoundError(await _twin_message(ctx, key, twin))
+    res = await ctx.services.resolver.resolve(lookup, ctx.services.clock())
     if number in res.held:
         return res.held[number]  # saved by a concurrent request between the two reads
     if number not in res.upstream or not res.lookup.can_save:

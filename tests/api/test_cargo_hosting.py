@@ -8,13 +8,17 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from feed_core.upstreams.cargo import forget_configs
 from tests.api.conftest import ADMIN_TOKEN, ORG, Api, MutableClock, SettingsFactory, running_api
 from tests.cargo_packages import crate_bytes, dep, publish_body
+from tests.cargo_registry import CargoRegistry
 
 FEEDS = f"/{ORG}/_apis/packaging/feeds"
 
@@ -379,3 +383,57 @@ async def test_a_view_shows_promoted_versions_and_takes_no_publish(feed_api: Api
     assert r.status_code == 404
     r = await api.http.delete(f"{cargo(view='Release')}/api/v1/crates/demo/1.0.0/yank", headers=raw(api))
     assert r.status_code == 400 and "not through the view @Release" in errors(r)
+
+
+# --- with an upstream registry -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def upstream_api(
+    make_settings: SettingsFactory, clock: MutableClock, tmp_path: Path
+) -> AsyncIterator[tuple[Api, CargoRegistry]]:
+    """A feed whose upstream is the fixture sparse registry; alice contributor, bob reader, carol collaborator."""
+    forget_configs()
+    with CargoRegistry(tmp_path / "registry") as registry:
+        async with running_api(make_settings(upstream_timeout=2.0, upstream_download_timeout=5.0), clock) as api:
+            source = {"name": "crates", "protocol": "cargo", "location": registry.index_url}
+            await api.create_feed("feed", upstreamSources=[source])
+            await api.staff("feed")
+            yield api, registry
+    forget_configs()
+
+
+async def test_a_version_saved_from_an_upstream_can_be_yanked_in_the_feed(
+    upstream_api: tuple[Api, CargoRegistry],
+) -> None:
+    api, registry = upstream_api
+    data = registry.add("Saved_Crate", "1.0.0")
+    r = await api.http.get(f"{cargo()}/api/v1/crates/Saved_Crate/1.0.0/download", headers=raw(api, "carol"))
+    assert r.status_code == 200 and r.content == data
+    r = await api.http.delete(f"{cargo()}/api/v1/crates/Saved_Crate/1.0.0/yank", headers=raw(api))
+    assert r.status_code == 200 and r.json() == {"ok": True}
+    assert [(line["vers"], line["yanked"]) for line in await index_lines(api, "saved_crate")] == [("1.0.0", True)]
+    r = await api.http.delete(f"{cargo()}/api/v1/crates/Saved_Crate/2.0.0/yank", headers=raw(api))
+    assert r.status_code == 404  # an upstream version the feed has not saved is not the feed's to yank
+
+
+async def test_a_version_an_upstream_offers_under_other_build_metadata_is_a_409(
+    upstream_api: tuple[Api, CargoRegistry],
+) -> None:
+    api, registry = upstream_api
+    registry.add("shared", "1.2.0+upstream")
+    r = await publish(api, "shared", "1.2.0")
+    assert r.status_code == 409
+    assert "already exists in the feed's upstream source crates as 1.2.0+upstream" in errors(r)
+    await published(api, "shared", "1.3.0")
+
+
+async def test_a_twin_of_a_held_crate_is_never_saved_from_an_upstream(upstream_api: tuple[Api, CargoRegistry]) -> None:
+    api, registry = upstream_api
+    await published(api, "Private_Tool", "1.0.0")
+    registry.add("private-tool", "9.0.0")
+    r = await api.http.get(f"{index()}{index_path('private-tool')}", headers=raw(api, "carol"))
+    assert r.status_code == 404 and "the feed holds Private_Tool, which is the same name to cargo" in r.text
+    r = await api.http.get(f"{cargo()}/api/v1/crates/private-tool/9.0.0/download", headers=raw(api, "carol"))
+    assert r.status_code == 404 and "depend on Private_Tool" in errors(r)
+    assert registry.count("/private-tool/9.0.0/download") == 0

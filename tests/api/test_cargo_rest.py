@@ -10,7 +10,7 @@ import pytest
 
 from tests.api.conftest import ORG, Api
 from tests.api.test_cargo_hosting import cargo, errors, index_lines, index_path, publish, published, raw
-from tests.cargo_packages import crate_bytes
+from tests.cargo_packages import crate_bytes, dep
 
 FEEDS = f"/{ORG}/_apis/packaging/feeds"
 VERSIONS = f"{FEEDS}/feed/cargo/packages/My_Crate/versions"
@@ -19,7 +19,8 @@ CRATE = crate_bytes("My_Crate", "1.0.0+build.1")
 
 @pytest.fixture
 async def cargo_api(feed_api: Api) -> Api:
-    await published(feed_api, "My_Crate", "1.0.0+build.1", crate=CRATE, description="a crate")
+    deps = [dep("helper-lib", "^0.3", explicit_name_in_toml="helper")]
+    await published(feed_api, "My_Crate", "1.0.0+build.1", crate=CRATE, description="a crate", deps=deps)
     return feed_api
 
 
@@ -34,6 +35,7 @@ async def test_a_version_shows_its_file_and_where_it_came_from(cargo_api: Api) -
         assert body["sourceChain"] == []
         assert body["files"][0]["name"] == "My_Crate-1.0.0+build.1.crate"
     assert hashlib.sha256(CRATE).hexdigest() in r.text
+    assert body["dependencies"] == [{"packageName": "helper-lib", "versionRange": "^0.3", "group": "dependencies"}]
     missing = await api.http.get(f"{VERSIONS}/1.0.0", headers=api.auth("bob"))
     assert missing.status_code == 404 and "my_crate 1.0.0 does not exist" in missing.json()["message"]
     twin = await api.http.get(f"{FEEDS}/feed/cargo/packages/my-crate/versions/1.0.0+build.1", headers=api.auth("bob"))
