@@ -50,6 +50,8 @@ register_http("nuget", "{org}/_packaging/{feed}/nuget/{*rest}")
 register_http("nuget_project", "{org}/{project}/_packaging/{feed}/nuget/{*rest}")
 register_http("maven", "{org}/_packaging/{feed}/maven/{*rest}")
 register_http("maven_project", "{org}/{project}/_packaging/{feed}/maven/{*rest}")
+register_http("cargo", "{org}/_packaging/{feed}/cargo/{*rest}")
+register_http("cargo_project", "{org}/{project}/_packaging/{feed}/cargo/{*rest}")
 
 # Management REST API: /{org}[/{project}]/_apis/...
 register_http("rest_api", "{org}/_apis/{*rest}")

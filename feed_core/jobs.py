@@ -22,7 +22,9 @@ from feed_core.service.upstream import declared_digests, enabled_sources, is_int
 from feed_core.storage.health import UpstreamHealth
 
 log = logging.getLogger("feed_core.jobs")
-PROTOCOLS_WITH_UPSTREAMS = ("npm", "pypi", "nuget", "maven")
+PROTOCOLS_WITH_UPSTREAMS = ("npm", "pypi", "nuget", "maven", "cargo")
+#: Protocols whose saved versions take their upstream's later yanks and unyanks (the index line's ``yanked``).
+YANKS_FOLLOW_UPSTREAM = ("cargo",)
 _SHARED_SAME_ORG = {ViewVisibility.COLLECTION, ViewVisibility.ORGANIZATION, ViewVisibility.AAD_TENANT}
 _SHARED_OTHER_ORG = {ViewVisibility.ORGANIZATION, ViewVisibility.AAD_TENANT}
 
@@ -131,6 +133,8 @@ class RefreshReport:
     flagged_removed: list[str] = field(default_factory=list)
     restored: list[str] = field(default_factory=list)
     flagged_changed: list[str] = field(default_factory=list)  # saved versions whose upstream declares other bytes
+    yanked: list[str] = field(default_factory=list)  # saved versions yanked (Cargo) because their upstream did
+    unyanked: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     kept_private: int = 0  # private packages whose external upstreams were not asked
     complete: bool = True
@@ -142,6 +146,7 @@ class RefreshReport:
             f"refresh: {self.feeds} feeds, {self.packages} packages, {self.revalidated} upstream documents "
             f"revalidated, {len(self.flagged_removed)} saved versions flagged as removed upstream, "
             f"{len(self.flagged_changed)} as changed upstream, "
+            f"{len(self.yanked)} yanked and {len(self.unyanked)} unyanked as upstream, "
             f"{len(self.failures)} upstream failures, {self.kept_private} private packages not asked of external "
             f"upstreams, {self.seconds:.1f} s ({state})"
         )
@@ -244,3 +249,12 @@ async def _refresh_item(
 
     changed = await services.packages.mark_upstream_changes(item.feed, item.protocol, item.name, declared)
     report.flagged_changed.extend(f"{item.feed.name}/{item.name}@{v}" for v in changed)
+    if item.protocol in YANKS_FOLLOW_UPSTREAM:
+        flags = {
+            sid: {number: uv.manifest.get("yanked") is True for number, uv in o.package.versions.items()}
+            for sid, o in answers.items()
+            if o.package is not None
+        }
+        yanked, unyanked = await services.packages.mark_upstream_yanks(item.feed, item.protocol, item.name, flags)
+        report.yanked.extend(f"{item.feed.name}/{item.name}@{v}" for v in yanked)
+        report.unyanked.extend(f"{item.feed.name}/{item.name}@{v}" for v in unyanked)

@@ -276,6 +276,15 @@ class MavenVersionUpdate(RequestModel):
     views: ViewsOperation
 
 
+class CargoVersionUpdate(RequestModel):
+    """``PATCH .../cargo/packages/{name}/versions/{version}``: promote and/or yank or unyank (``{"yanked": true}``)."""
+
+    model_config = ConfigDict(json_schema_extra=_one_of_fields({"views": "object", "yanked": "boolean"}))
+
+    views: ViewsOperation | None = None
+    yanked: bool | None = None
+
+
 class NugetVersionUpdate(RequestModel):
     """``PATCH .../nuget/packages/{name}/versions/{version}``: promote and/or list or unlist (``{"listed": false}``)."""
 

@@ -28,6 +28,7 @@ from feed_core.api.models import (
 )
 from feed_core.api.responses import ErrorResponse
 from feed_core.api.routing import Route
+from feed_core.domain.cargo_names import MAX_NAME as CARGO_NAME_MAX
 from feed_core.domain.maven_layout import PATH_MAX as MAVEN_PATH_MAX
 from feed_core.domain.maven_layout import SEGMENT_MAX as MAVEN_SEGMENT_MAX
 from feed_core.domain.names import NPM_NAME_MAX
@@ -106,6 +107,19 @@ _MAVEN_PARAMETERS: dict[str, dict[str, Any]] = {
         "in": "path",
         "description": "The version as deployed (1.0, 1.0-SNAPSHOT)",
         "schema": {**_STRING, "maxLength": MAVEN_SEGMENT_MAX, "pattern": r"^[A-Za-z0-9_.\-+]+$"},
+    },
+}
+#: A crate's name and version in a route's path.
+_CARGO_PARAMETERS: dict[str, dict[str, Any]] = {
+    "packageName": {
+        "in": "path",
+        "description": "The crate's name (case-insensitive)",
+        "schema": {**_STRING, "maxLength": CARGO_NAME_MAX, "pattern": r"^[A-Za-z][A-Za-z0-9_\-]*$"},
+    },
+    "packageVersion": {
+        "in": "path",
+        "description": "The version as published (SemVer, build metadata included)",
+        "schema": {**_STRING, "maxLength": 128, "pattern": r"^[0-9A-Za-z.+\-]+$"},
     },
 }
 _PARAMETERS: dict[str, dict[str, Any]] = {
@@ -235,6 +249,8 @@ def _parameter(route: Route, name: str) -> dict[str, Any]:
         return _NUGET_PARAMETERS[name]
     if "/maven/" in route.path and name in _MAVEN_PARAMETERS:
         return _MAVEN_PARAMETERS[name]
+    if "/cargo/" in route.path and name in _CARGO_PARAMETERS:
+        return _CARGO_PARAMETERS[name]
     return _PARAMETERS[name]
 
 
@@ -242,7 +258,7 @@ def _operation_id(route: Route) -> str:
     """The handler's name, plus the protocol and whether the npm name is scoped where routes share a handler."""
     name = to_camel(route.handler.__name__.strip("_"))
     segs = route.path.split("/")
-    if len(segs) > 3 and segs[3] in ("npm", "pypi", "nuget", "maven"):
+    if len(segs) > 3 and segs[3] in ("npm", "pypi", "nuget", "maven", "cargo"):
         name += segs[3].capitalize() + ("Scoped" if "@{" in route.path else "")
     return name
 

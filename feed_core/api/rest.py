@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from feed_core.api.models import (
+    CargoVersionUpdate,
     FeedCreateRequest,
     FeedUpdateRequest,
     MavenVersionUpdate,
@@ -57,6 +58,8 @@ from feed_core.api.shapes import (
 )
 from feed_core.api.upstream_shapes import FeedHealthResponse, feed_health_response
 from feed_core.domain.access import caller_role, require_role
+from feed_core.domain.cargo_names import validate_crate_name
+from feed_core.domain.cargo_versions import validate_crate_version
 from feed_core.domain.errors import BadRequestError, MethodNotAllowedError, NotFoundError
 from feed_core.domain.ids import version_guid
 from feed_core.domain.maven_layout import validate_artifact_id, validate_group_id, validate_version
@@ -318,16 +321,20 @@ async def _provenance(c: Call) -> Response:
 
 
 def _protocol(c: Call) -> str:
-    """``npm``, ``pypi``, ``nuget`` or ``maven``: the fixed word after ``feeds/{feedId}/`` in the route's path."""
+    """``npm``, ``pypi``, ``nuget``, ``maven`` or ``cargo``: the fixed word after ``feeds/{feedId}/`` in the
+    route's path."""
     return c.route.path.split("/")[3]
 
 
 def _package_name(c: Call) -> str:
     """The package the path names: npm ``name`` or ``@scope/name``; a PyPI name normalized (PEP 503); a NuGet
-    id in lower case; a Maven ``groupId:artifactId`` as written (Maven names are case-sensitive)."""
+    id in lower case; a Maven ``groupId:artifactId`` as written (Maven names are case-sensitive); a crate name in
+    lower case (its index-file name)."""
+    if _protocol(c) == "cargo":
+        return _checked(validate_crate_name, c.params["packageName"]).lower()
     if _protocol(c) == "maven":
-        group_id = _maven_part(validate_group_id, c.params["groupId"])
-        return f"{group_id}:{_maven_part(validate_artifact_id, c.params['artifactId'])}"
+        group_id = _checked(validate_group_id, c.params["groupId"])
+        return f"{group_id}:{_checked(validate_artifact_id, c.params['artifactId'])}"
     if _protocol(c) == "pypi":
         return normalize_name(validate_project_name(c.params["packageName"]))
     if _protocol(c) == "nuget":
@@ -337,8 +344,8 @@ def _package_name(c: Call) -> str:
     return parse_npm_name(c.params["packageName"]).full
 
 
-def _maven_part(check: Callable[[str], str], text: str) -> str:
-    """A groupId, artifactId or version from the path, checked by the Maven layout rules (a 400 says why)."""
+def _checked(check: Callable[[str], str], text: str) -> str:
+    """A part of the path checked by the protocol's rules (a Maven groupId, a crate name; a 400 says why)."""
     try:
         return check(text)
     except ValueError as exc:
@@ -363,10 +370,13 @@ async def _set_upstreaming(c: Call) -> Response:
 
 
 def _version_number(c: Call) -> str:
-    """The version the path names; PyPI versions canonical (PEP 440); NuGet versions normalized, lower case."""
+    """The version the path names; PyPI versions canonical (PEP 440); NuGet versions normalized, lower case; a Cargo
+    version exactly as published (build metadata included)."""
     number = c.params["packageVersion"]
     if _protocol(c) == "maven":
-        return _maven_part(validate_version, number)
+        return _checked(validate_version, number)
+    if _protocol(c) == "cargo":
+        return _checked(validate_crate_version, number)
     if _protocol(c) == "nuget":
         return parse_version(number).lower
     return canonical_version(number) if _protocol(c) == "pypi" else number
@@ -434,6 +444,19 @@ async def _update_maven_version(c: Call) -> Response:
     feed, name, number = await c.feed(), _package_name(c), _version_number(c)
     body = await c.body(MavenVersionUpdate)
     await _promote(c, feed, name, number, body.views.value)
+    return c.empty()
+
+
+async def _update_cargo_version(c: Call) -> Response:
+    """Promote a Cargo version into a view and/or yank or unyank it (a yanked version is an unlisted one)."""
+    feed, name, number = await c.feed(), _package_name(c), _version_number(c)
+    body = await c.body(CargoVersionUpdate)
+    if body.views is None and body.yanked is None:
+        raise BadRequestError("nothing to change: send views and/or yanked")
+    if body.views is not None:
+        await _promote(c, feed, name, number, body.views.value)
+    if body.yanked is not None:
+        await c.services.packages.set_listed(feed, c.caller, "cargo", name, number, not body.yanked)
     return c.empty()
 
 
@@ -584,10 +607,12 @@ ROUTES: tuple[Route, ...] = (
     *_upstreaming_routes(f"{_FEED}/pypi/packages/{{packageName}}"),
     *_upstreaming_routes(f"{_FEED}/nuget/packages/{{packageName}}"),
     *_upstreaming_routes(f"{_FEED}/maven/groups/{{groupId}}/artifacts/{{artifactId}}"),
+    *_upstreaming_routes(f"{_FEED}/cargo/packages/{{packageName}}"),
     *_version_routes(f"{_FEED}/npm/{{packageName}}", _update_npm_version, NpmVersionUpdate),
     *_version_routes(f"{_FEED}/npm/@{{packageScope}}/{{unscopedPackageName}}", _update_npm_version, NpmVersionUpdate),
     *_version_routes(f"{_FEED}/pypi/packages/{{packageName}}", _update_pypi_version, PypiVersionUpdate),
     *_version_routes(f"{_FEED}/nuget/packages/{{packageName}}", _update_nuget_version, NugetVersionUpdate),
+    *_version_routes(f"{_FEED}/cargo/packages/{{packageName}}", _update_cargo_version, CargoVersionUpdate),
     # Azure answers a Maven delete with 202
     *_version_routes(
         f"{_FEED}/maven/groups/{{groupId}}/artifacts/{{artifactId}}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from feed_core.api.responses import (
     DeletedFeedResponse,
@@ -129,7 +129,6 @@ def token_response(token: Token, plaintext: str | None = None) -> TokenResponse:
 
 
 def version_response(base: str, feed: Feed, v: PackageVersion, latest: str | None) -> VersionResponse:
-    deps = v.manifest.get("dependencies")
     description = v.manifest.get("description")
     return VersionResponse(
         id=version_guid(feed.id, v.protocol, v.name, v.version),
@@ -152,13 +151,28 @@ def version_response(base: str, feed: Feed, v: PackageVersion, latest: str | Non
         upstream_changed_date=v.provenance.get("upstreamChanged"),
         author=v.publisher,
         files=_files(v),
-        # a published manifest may carry anything; only name -> range strings are dependencies
-        dependencies=[
-            Dependency(package_name=n, version_range=r, group="dependencies")
-            for n, r in (deps.items() if isinstance(deps, dict) else [])
-            if isinstance(r, str)
-        ],
+        dependencies=_dependencies(v.manifest),
     )
+
+
+def _dependencies(manifest: dict[str, Any]) -> list[Dependency]:
+    """A published manifest may carry anything: only ``name -> range`` strings (npm), or a Cargo version's
+    index-shaped ``deps`` (the real crate's name and its requirement), are dependencies."""
+    deps = manifest.get("dependencies")
+    if isinstance(deps, dict):
+        pairs = list(deps.items())
+    else:
+        cargo_deps = manifest.get("deps")
+        pairs = [
+            (d.get("package") or d.get("name"), d.get("req"))
+            for d in (cargo_deps if isinstance(cargo_deps, list) else [])
+            if isinstance(d, dict)
+        ]
+    return [
+        Dependency(package_name=n, version_range=r, group="dependencies")
+        for n, r in pairs
+        if isinstance(n, str) and isinstance(r, str)
+    ]
 
 
 def _files(v: PackageVersion) -> list[VersionFile]:

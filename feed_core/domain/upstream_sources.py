@@ -264,11 +264,21 @@ class PublicSourceRequest(_ExternalRequest):
 
 
 class CustomSourceRequest(_ExternalRequest):
-    """A registry by its http(s) URL, with its credentials if it needs some."""
+    """A registry by its http(s) URL, with its credentials if it needs some. A Cargo registry's URL may be given
+    as cargo's configuration spells it (``sparse+https://…/index/``): the source keeps the http(s) URL."""
 
     tag: ClassVar[str] = "CustomSource"
     protocol: RequestProtocol
     location: RegistryUrl
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sparse_index(cls, value: Any) -> Any:
+        if isinstance(value, dict) and _lower(value.get("protocol")) == "cargo":
+            location = value.get("location")
+            if isinstance(location, str) and location.lower().startswith("sparse+"):
+                return {**value, "location": location[len("sparse+") :]}
+        return value
 
 
 @dataclass(frozen=True)

@@ -42,10 +42,13 @@ def saved_digests(v: PackageVersion) -> dict[str, str]:
     """What the upstream declared for a saved version when it was saved, keyed like ``declared_digests``."""
     if v.files:
         return {str(f["filename"]): str(f.get("sha256", "")) for f in v.files}
-    return {
+    digests = {
         "integrity": str(v.provenance.get("upstreamIntegrity") or ""),
         "shasum": str(v.provenance.get("upstreamShasum") or ""),
     }
+    if v.provenance.get("upstreamSha256"):
+        digests["sha256"] = str(v.provenance["upstreamSha256"])
+    return digests
 
 
 @dataclass
@@ -562,6 +565,55 @@ class PackageService:
             del meta
             changed, flagged, restored = plan(versions)
             outcome = (flagged, restored)
+            return changed
+
+        await self._edit(feed, protocol, name, change)
+        return outcome
+
+    async def mark_upstream_yanks(
+        self, feed: Feed, protocol: str, name: str, yanked: dict[str, dict[str, bool]]
+    ) -> tuple[list[str], list[str]]:
+        """Carry an upstream's later yanks and unyanks (Cargo) to the versions saved from it: a saved version is
+        yanked (``unlisted``) or unyanked when its upstream's flag changes from the one last seen
+        (``provenance["upstreamYanked"]``, set at the save), so that the feed's own yank or unyank of it stands
+        until the upstream changes its mind.
+
+        ``yanked``: upstream source id -> version -> whether that upstream has it yanked now (versions it does not
+        list are left alone). Returns (yanked, unyanked).
+        """
+        now = iso(self._clock())
+
+        def plan(versions: list[PackageVersion]) -> tuple[list[PackageVersion], list[str], list[str]]:
+            changed, flagged, restored = [], [], []
+            for v in versions:
+                sid = str(v.source_chain[0].get("id")) if v.source_chain else ""
+                upstream = yanked.get(sid, {}).get(v.version)
+                if v.deleted or upstream is None:
+                    continue
+                seen = v.provenance.get("upstreamYanked")
+                if (seen if isinstance(seen, bool) else v.unlisted is not None) == upstream:
+                    continue
+                v.provenance = {**v.provenance, "upstreamYanked": upstream}
+                if upstream and v.unlisted is None:
+                    v.unlisted = now
+                    flagged.append(v.version)
+                elif not upstream and v.unlisted is not None:
+                    v.unlisted = None
+                    restored.append(v.version)
+                changed.append(v)
+            return changed[:90], flagged, restored  # at most 90 per write: the rest on the next run
+
+        _, current = await self._reads.package(feed.id, protocol, name)
+        if not plan([replace(v) for v in current])[0]:  # on copies: the cached rows are shared
+            return [], []
+        outcome: tuple[list[str], list[str]] = ([], [])
+
+        def change(meta: PackageMeta, versions: list[PackageVersion]) -> list[PackageVersion]:
+            nonlocal outcome
+            del meta
+            changed, flagged, restored = plan(versions)
+            kept = {v.version for v in changed}
+            outcome = ([n for n in flagged if n in kept], [n for n in restored if n in kept])
             return changed
 
         await self._edit(feed, protocol, name, change)

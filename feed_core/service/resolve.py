@@ -18,7 +18,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from feed_core.domain import maven_versions, semver
+from feed_core.domain import cargo_versions, maven_versions, semver
 from feed_core.domain.access import caller_role
 from feed_core.domain.errors import NotFoundError, UpstreamError, UpstreamUnusableError
 from feed_core.domain.models import Caller, Feed, PackageMeta, PackageVersion, View
@@ -226,9 +226,11 @@ def upstreaming_path(feed_name: str, protocol: str, name: str) -> str:
 
 def _ascending(protocol: str, numbers: list[str]) -> list[str]:
     """Versions oldest first in the protocol's own order (PEP 440 for Python, Maven's ComparableVersion order for
-    Maven; unreadable ones first)."""
+    Maven, SemVer precedence for Cargo; unreadable ones first)."""
     if protocol == "maven":
         return sorted(numbers, key=maven_versions.version_key)
+    if protocol == "cargo":
+        return sorted(numbers, key=cargo_versions.version_key)
     if protocol != "pypi":
         return semver.sort_versions(numbers)
 
@@ -267,7 +269,7 @@ def transient_version(protocol: str, name: str, source: UpstreamSource, uv: Upst
         published=normalized_time(uv.published) or "",
         publisher="",
         deprecated=deprecated if isinstance(deprecated, str) and deprecated else None,
-        unlisted=(normalized_time(uv.published) or "unlisted") if uv.manifest.get("listed") is False else None,
+        unlisted=(normalized_time(uv.published) or "unlisted") if _unlisted_upstream(uv) else None,
         source_chain=[source_hop(source), *uv.source_chain],
         files=[
             {
@@ -283,6 +285,11 @@ def transient_version(protocol: str, name: str, source: UpstreamSource, uv: Upst
             for f in uv.files
         ],
     )
+
+
+def _unlisted_upstream(uv: UpstreamVersion) -> bool:
+    """Whether the upstream hides this version from listings: NuGet's ``listed: false``, a yanked Cargo version."""
+    return uv.manifest.get("listed") is False or uv.manifest.get("yanked") is True
 
 
 #: Resolutions a worker keeps (a few MB at most: they share their versions with the read and upstream caches).

@@ -53,6 +53,7 @@ from feed_core.settings import Settings
 from feed_core.storage.catalog import Catalog
 from feed_core.storage.packages import PackageStore, content_key
 from feed_core.storage.upstream_state import CachedMeta, UpstreamStateStore
+from feed_core.upstreams import cargo as cargo_upstream
 from feed_core.upstreams import maven as maven_upstream
 from feed_core.upstreams import npm as npm_upstream
 from feed_core.upstreams import nuget as nuget_upstream
@@ -176,6 +177,13 @@ CLIENTS = {
         checks=maven_upstream.checks,
         offered=maven_upstream.offered,
     ),
+    "cargo": _Client(
+        cargo_upstream.fetch_document,
+        cargo_upstream.parse_document,
+        cargo_upstream.ping,
+        cargo_upstream.check_file,
+        cargo_upstream.declared,
+    ),
 }
 
 
@@ -206,10 +214,11 @@ def enabled_sources(feed: Feed, protocol: str) -> list[UpstreamSource]:
 
 def declared_digests(uv: UpstreamVersion) -> dict[str, str]:
     """What an upstream declares for a version's bytes: sha-256 per file (Python), else npm's
-    ``integrity`` and ``shasum``; keyed as ``packages.saved_digests`` keys a saved version."""
+    ``integrity`` and ``shasum`` (and a sha-256 where the listing has one: Cargo's ``cksum``); keyed as
+    ``packages.saved_digests`` keys a saved version."""
     if uv.files:
         return {f.filename: f.sha256 for f in uv.files}
-    return {"integrity": uv.integrity, "shasum": uv.sha1}
+    return {"integrity": uv.integrity, "shasum": uv.sha1, **({"sha256": uv.sha256} if uv.sha256 else {})}
 
 
 def declared_hexes(file: UpstreamFile) -> dict[str, str]:
@@ -633,7 +642,7 @@ class UpstreamService:
             )
         plan = await self.prepared(self.plan_version_save(caller, protocol, name, source, uv))
         digests = await self._download(
-            source, plan.label, plan.url, integrity=plan.integrity, sha1=plan.sha1, check=plan.check
+            source, plan.label, plan.url, integrity=plan.integrity, sha1=plan.sha1, sha256=plan.sha256, check=plan.check
         )
         return plan.record(digests)
 
@@ -642,10 +651,13 @@ class UpstreamService:
     ) -> FileSave:
         """What saving a single-file version from a public or custom upstream takes, decided before any byte
         is fetched (raises when the upstream declares no hash for it). When the listing does not carry the
-        hash but says where it is declared (``digests_url``), the plan is completed by ``prepared`` first."""
+        hash, or not where the file is (Cargo: its index line has the hash, the registry's ``config.json`` the
+        address), but says where they are declared (``digests_url``), the plan is completed by ``prepared``
+        first."""
         label = f"{name}@{uv.version}"
         client = CLIENTS[protocol]
-        if uv.digests_url and client.declared is not None and not strongest_checked(uv.integrity, uv.sha1):
+        strongest = strongest_checked(uv.integrity, uv.sha1) or ("sha256" if uv.sha256 else None)
+        if uv.digests_url and client.declared is not None and not (strongest and uv.file_url):
             declared = client.declared
 
             async def prepare() -> FileSave:
@@ -661,7 +673,7 @@ class UpstreamService:
                 return self.plan_version_save(caller, protocol, name, source, replace(complete, digests_url=""))
 
             return FileSave(source, label, uv.file_url, _unprepared, _unprepared, prepare=prepare)
-        verified = self._declared_hash(source, label, strongest_checked(uv.integrity, uv.sha1))
+        verified = self._declared_hash(source, label, strongest)
         build = self._version_record(caller, protocol, name, source, uv, iso(self._clock()))
         check = CLIENTS[protocol].check_file
         return FileSave(
@@ -670,6 +682,7 @@ class UpstreamService:
             url=uv.file_url,
             integrity=uv.integrity,
             sha1=uv.sha1,
+            sha256=uv.sha256,
             check=functools.partial(check, name, uv.version, uv.filename) if check else None,
             record=lambda d: build(d.hex("sha256"), d.sri, d.hex("sha1"), d.size, verified),
             served=lambda saved: saved.sha256,
@@ -682,7 +695,14 @@ class UpstreamService:
         """Builds the record of a single-file version from its digests ``(sha256, sri, sha1, size, verified)``."""
         hop = source_hop(source)
         deprecated = uv.manifest.get("deprecated")
-        manifest = {k: v for k, v in uv.manifest.items() if k != "deprecated"}
+        # Cargo: the upstream's yank is the saved version's (``unlisted``), and later ones follow it (the refresh
+        # job's ``mark_upstream_yanks``), which compares with the flag the upstream had at the save.
+        yanked = uv.manifest.get("listed") is False or (protocol == "cargo" and uv.manifest.get("yanked") is True)
+        flags = ("deprecated", "yanked", "listed") if protocol == "cargo" else ("deprecated",)
+        manifest = {k: v for k, v in uv.manifest.items() if k not in flags}
+        extra: dict[str, Any] = {"upstreamSha256": uv.sha256} if uv.sha256 else {}
+        if protocol == "cargo":
+            extra["upstreamYanked"] = yanked
 
         def build(sha256: str, sri: str, sha1: str, size: int, verified: str) -> PackageVersion:
             return PackageVersion(
@@ -698,7 +718,7 @@ class UpstreamService:
                 published=normalized_time(uv.published) or now,
                 publisher=caller.user,
                 deprecated=deprecated if isinstance(deprecated, str) and deprecated else None,
-                unlisted=now if uv.manifest.get("listed") is False else None,
+                unlisted=now if yanked else None,
                 source_chain=[hop, *uv.source_chain],
                 provenance={
                     "source": hop,
@@ -707,6 +727,7 @@ class UpstreamService:
                     "savedBy": caller.user,
                     "upstreamIntegrity": uv.integrity,
                     "upstreamShasum": uv.sha1,
+                    **extra,
                     "verifiedWith": verified,
                     "originalPublished": uv.published,
                 },
@@ -1038,6 +1059,8 @@ class UpstreamService:
         # downloads: it is needed only to verify the bytes, once they are all in.
         declared = asyncio.create_task(self.prepared(plan)) if plan.prepare is not None else None
         try:
+            if declared is not None and not plan.url:  # where the file is comes with it (Cargo's config.json)
+                plan, declared = await declared, None
             plan, digests = await self._stream_verified(flight, plan, declared)
             await self._keep_side_file(plan)  # files that belong together are all verified before any is sent
             # readers finish now; the save goes on without them

@@ -1,4 +1,4 @@
-"""Hypothesis strategies for hostile requests: paths, headers and bodies for the REST API, npm and PyPI.
+"""Hypothesis strategies for hostile requests: paths, headers and bodies for the REST API, npm, PyPI and Cargo.
 
 A request is built from a template of a real endpoint whose slots are filled with valid values or
 hostile ones (traversal, percent-encodings, unicode, overlong segments), with bodies that are
@@ -20,6 +20,7 @@ import httpx
 from hypothesis import strategies as st
 
 from tests.api.conftest import ADMIN_TOKEN, ORG
+from tests.cargo_packages import crate_bytes, frame, metadata
 from tests.npm_packages import make_tarball, publish_body
 from tests.python_packages import make_sdist, make_wheel, upload_form
 
@@ -106,6 +107,13 @@ PY_NAME_SLOT = slot(["pylib", "pylib", "uplib"], ["PyLib", "py_lib", "nosuch", "
 VERSION_SLOT = slot(
     ["1.0.0", "1.1.0", "1.0"], ["latest", "beta", "2.0.0", "1.0.0-rc.1", "v1", "1.0.0+build", "0" * 300]
 )
+CRATE_SLOT = slot(
+    ["demo_crate", "Demo_Crate", "upcrate"], ["demo-crate", "DEMO-CRATE", "1x", "a" * 65, "de.mo", "nosuch"]
+)
+INDEX_SLOT = slot(
+    ["de/mo/demo_crate", "up/cr/upcrate"],
+    ["de/mo/demo-crate", "De/mo/demo_crate", "3/d/dem", "1/a", "de/mo", "config.json/x", "nosuch"],
+)
 FILE_SLOT = slot(
     ["p-1.0.0.tgz", "q-1.0.0.tgz", "u-1.0.0.tgz", "pylib-1.0-py3-none-any.whl", "uplib-1.0-py3-none-any.whl"],
     ["pylib-1.0.tar.gz", "pylib-1.0-py3-none-any.whl.metadata", "other-9.9.9.tgz", "p-1.1.0.tgz"],
@@ -188,6 +196,17 @@ def authorization(draw: st.DrawFn) -> bytes | None:
             st.binary(max_size=64).filter(lambda b: b"\r" not in b and b"\n" not in b),
         )
     )
+
+
+@st.composite
+def cargo_headers(draw: st.DrawFn) -> tuple[tuple[bytes, bytes], ...]:
+    """Headers as cargo sends them: mostly the token raw (no scheme), else any of ``headers()``."""
+    if draw(st.integers(0, 2)) == 0:
+        return draw(headers())
+    out = [(b"authorization", draw(_TOKEN)), (b"host", b"feed.test"), (b"accept", b"application/json")]
+    if draw(st.booleans()):
+        out.append((b"content-type", b"application/octet-stream"))
+    return tuple(out)
 
 
 CONTENT_TYPES = [
@@ -535,6 +554,30 @@ MULTIPART_GARBAGE = st.one_of(
         ),
     ),
 )
+
+
+@st.composite
+def cargo_publish_body(draw: st.DrawFn) -> bytes:
+    """A framed ``cargo publish`` body: metadata that may be mutated, and a .crate that may not match it."""
+    name = draw(st.sampled_from(["demo_crate", "Demo_Crate", "demo-crate", "fresh", "1bad", "a" * 65]))
+    version = draw(st.sampled_from(["1.0.0", "1.0.0+b", "2.0.0", "1.0", "01.0.0"]))
+    meta: dict[str, Any] = metadata(name, version)
+    for key in draw(st.lists(st.sampled_from(sorted(meta)), max_size=3)):
+        meta[key] = draw(JSON_VALUES)
+    crate = draw(
+        st.one_of(
+            st.just((name, version)).map(lambda nv: crate_bytes(*nv)),
+            st.sampled_from([("other", version), (name, "9.9.9")]).map(lambda nv: crate_bytes(*nv)),
+            st.binary(max_size=64),
+        )
+    )
+    body = frame(dumps(meta), crate)
+    cut = draw(st.sampled_from([None, None, None, 0, 3, 7, len(body) - 1]))
+    return body if cut is None else body[:cut]
+
+
+CARGO_BODY = mostly(cargo_publish_body(), ANY_BODY, odds=3)
+
 UPLOAD_BODY = mostly(
     upload_form_body(), st.one_of(MULTIPART_GARBAGE, st.tuples(st.sampled_from(CONTENT_TYPES), RAW_BODIES)), odds=2
 )
@@ -576,6 +619,20 @@ REST_ENDPOINTS = [
         "GET PATCH DELETE",
         REST_OBJECT_BODY,
     ),
+    Endpoint("packaging/feeds/{feed}/cargo/packages/{crate}/upstreaming", "GET PATCH", REST_OBJECT_BODY),
+    Endpoint("packaging/feeds/{feed}/cargo/packages/{crate}/versions/{version}", "GET PATCH DELETE", REST_OBJECT_BODY),
+]
+CARGO = "/{org}/_packaging/{ref}/cargo/"
+CARGO_ENDPOINTS = [
+    Endpoint("me", "GET"),
+    Endpoint("index/config.json", "GET"),
+    Endpoint("index/{index}", "GET HEAD"),
+    Endpoint("api/v1/crates/new", "PUT", CARGO_BODY),
+    Endpoint("api/v1/crates", "GET"),
+    Endpoint("api/v1/crates/{crate}/{version}/download", "GET HEAD"),
+    Endpoint("api/v1/crates/{crate}/{version}/yank", "DELETE"),
+    Endpoint("api/v1/crates/{crate}/{version}/unyank", "PUT"),
+    Endpoint("api/v1/crates/{crate}/owners", "GET PUT DELETE"),
 ]
 NPM = "/{org}/_packaging/{ref}/npm/registry/"
 NPM_ENDPOINTS = [
@@ -610,6 +667,8 @@ _SLOTS = {
     "py": PY_NAME_SLOT,
     "version": VERSION_SLOT,
     "file": FILE_SLOT,
+    "crate": CRATE_SLOT,
+    "index": INDEX_SLOT,
     "tag": slot(["beta", "next"], ["latest", "1.0.0", "-", "x" * 200]),
     "seg": SEGMENT,
     "seg2": SEGMENT,
@@ -626,6 +685,8 @@ def requests_to(draw: st.DrawFn, prefix: str, endpoint: Endpoint) -> FuzzRequest
     if endpoint.template == "upload/" and method == "POST":
         ctype, body = draw(UPLOAD_BODY)
         return FuzzRequest(method, path, draw(headers(content_type=ctype)), body)
+    if endpoint.template.startswith(("index/", "api/v1/", "me")) and prefix == CARGO:
+        return FuzzRequest(method, path, draw(cargo_headers()), draw(endpoint.body))
     return FuzzRequest(method, path, draw(headers()), draw(endpoint.body))
 
 
@@ -676,7 +737,7 @@ def known_hostile(prefix: str, endpoint: Endpoint) -> list[FuzzRequest]:
     organization administrator (so they get past every role check) and by a garbage Basic header."""
     path = (prefix + endpoint.template).format(
         org=ORG, ref="fuzz", feed="fuzz", view="Release", npm="p", py="pylib", version="1.0.0",
-        file="p-1.0.0.tgz", tag="beta", seg="x", seg2="y",
+        file="p-1.0.0.tgz", tag="beta", seg="x", seg2="y", crate="demo_crate", index="de/mo/demo_crate",
     )  # fmt: skip
     admin = (b"authorization", b"Bearer " + TOKENS["admin"].encode())
     methods = endpoint.methods.split()

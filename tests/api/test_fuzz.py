@@ -1,6 +1,6 @@
 """Property-based fuzzing of every HTTP surface: never a 5xx, and a refused request leaves no trace.
 
-Hypothesis generates requests to the REST API, the npm registry and the Python index
+Hypothesis generates requests to the REST API, the npm registry, the Python index and the Cargo registry
 (``tests/api/fuzz_inputs.py``): hostile paths, headers and bodies, sent by callers of every role and
 by strangers. Each goes through httpx's ASGITransport to the app on the embedded store, which starts
 every example from the same saved state. Properties:
@@ -39,6 +39,8 @@ from feed_core.service.container import Services, build_services
 from feed_core.settings import Settings
 from tests.api.conftest import ADMIN_TOKEN, ORG, MutableClock, running_api
 from tests.api.fuzz_inputs import (
+    CARGO,
+    CARGO_ENDPOINTS,
     NPM,
     NPM_ENDPOINTS,
     PYPI,
@@ -52,6 +54,7 @@ from tests.api.fuzz_inputs import (
     raw_requests,
     requests_to,
 )
+from tests.cargo_packages import crate_bytes, publish_body
 from tests.python_packages import make_sdist, make_wheel, upload_form
 
 FUZZ = settings(
@@ -145,6 +148,14 @@ async def build_world(settings_: Settings) -> dict[bytes, bytes]:
             fields, files = upload_form(name, "1.0", filename, data)
             url = f"/{ORG}/_packaging/{feed}/pypi/upload/"
             assert (await api.http.post(url, data=fields, files=files, headers=api.auth())).status_code == 200
+        for name, version, feed in [
+            ("demo_crate", "1.0.0", "fuzz"),
+            ("demo_crate", "1.1.0", "fuzz"),
+            ("upcrate", "1.0.0", "up"),
+        ]:
+            body = publish_body(name, version, crate_bytes(name, version))
+            url = f"/{ORG}/_packaging/{feed}/cargo/api/v1/crates/new"
+            assert (await api.http.put(url, content=body, headers=api.auth())).status_code == 200
     return {b"$feed_id": fuzz["id"].encode(), b"$up_id": up["id"].encode()}
 
 
@@ -306,6 +317,11 @@ def test_npm_registry(fuzzer: Fuzzer, endpoint: Endpoint) -> None:
 @pytest.mark.parametrize("endpoint", PYPI_ENDPOINTS, ids=str)
 def test_python_index(fuzzer: Fuzzer, endpoint: Endpoint) -> None:
     fuzz(fuzzer, requests_to(PYPI, endpoint), known_hostile(PYPI, endpoint))
+
+
+@pytest.mark.parametrize("endpoint", CARGO_ENDPOINTS, ids=str)
+def test_cargo_registry(fuzzer: Fuzzer, endpoint: Endpoint) -> None:
+    fuzz(fuzzer, requests_to(CARGO, endpoint), known_hostile(CARGO, endpoint))
 
 
 def test_any_path(fuzzer: Fuzzer) -> None:

@@ -34,6 +34,7 @@ from azure.functions.http import HttpResponseConverter
 import function_app
 from feed_core.app import create_app
 from feed_core.settings import SETTINGS, Settings
+from tests.cargo_packages import crate_bytes, publish_body
 from tests.nupkg_builder import build_nupkg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +55,8 @@ EXPECTED_ROUTES = {
     "nuget_project": "{org}/{project}/_packaging/{feed}/nuget/{*rest}",
     "maven": "{org}/_packaging/{feed}/maven/{*rest}",
     "maven_project": "{org}/{project}/_packaging/{feed}/maven/{*rest}",
+    "cargo": "{org}/_packaging/{feed}/cargo/{*rest}",
+    "cargo_project": "{org}/{project}/_packaging/{feed}/cargo/{*rest}",
     "rest_api": "{org}/_apis/{*rest}",
     "rest_api_project": "{org}/{project}/_apis/{*rest}",
     "health": "_health",
@@ -424,6 +427,10 @@ def test_requests_are_routed_to_the_function_of_their_url_prefix() -> None:
         "rest_api_project",
         {"org": "local", "project": "p1", "rest": "packaging/feeds"},
     )
+    assert route_for("/local/p1/_packaging/f1/Cargo/index/se/rd/serde") == (
+        "cargo_project",
+        {"org": "local", "project": "p1", "feed": "f1", "rest": "index/se/rd/serde"},
+    )
     assert route_for("/_health") == ("health", {})
 
 
@@ -535,6 +542,28 @@ async def test_nuget_goes_through_its_own_functions(functions_env: Path) -> None
         assert nupkg.status == 200 and nupkg.body == data
         anonymous = await via_functions("GET", v3 + "index.json")
         assert (anonymous.status, anonymous.headers["www-authenticate"]) == (401, 'Basic realm="package feed"')
+
+
+async def test_cargo_goes_through_its_own_functions(functions_env: Path) -> None:
+    """config.json's challenge, then a publish as cargo frames it, the index file and the .crate, with the raw token."""
+    await via_functions("POST", "/local/_apis/packaging/feeds", headers=JSON_AUTH, body=b'{"name":"f1"}')
+    base = "/local/_packaging/f1/cargo"
+    anonymous = await via_functions("GET", base + "/index/config.json")
+    assert anonymous.status == 401 and anonymous.function == "cargo"
+    assert anonymous.headers["www-authenticate"] == f'Cargo login_url="{BASE}{base}/me"'
+    raw = {"Authorization": TOKEN}
+    config = await via_functions("GET", "/local/_packaging/f1/Cargo/index/config.json", headers=raw)
+    assert config.status == 200 and config.json()["dl"] == f"{BASE}{base}/api/v1/crates/{{crate}}/{{version}}/download"
+    crate = crate_bytes("fn_demo", "1.0.0")
+    headers = {**raw, "Content-Type": "application/octet-stream"}
+    published = await via_functions(
+        "PUT", base + "/api/v1/crates/new", headers=headers, body=publish_body("fn_demo", "1.0.0", crate)
+    )
+    assert published.status == 200, published.body
+    line = await via_functions("GET", base + "/index/fn/_d/fn_demo", headers=raw)
+    assert line.status == 200 and json.loads(line.body)["cksum"] == hashlib.sha256(crate).hexdigest()
+    download = await via_functions("GET", base + "/api/v1/crates/Fn_Demo/1.0.0/download", headers=raw)
+    assert download.status == 200 and download.body == crate
 
 
 _IMPORT_PROBE = textwrap.dedent(
