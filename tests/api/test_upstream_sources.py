@@ -105,7 +105,7 @@ async def test_public_source_by_configured_name(public_api: Api) -> None:
     assert kept["id"] == src["id"]
     assert pypi["name"] == "PyPI" and pypi["protocol"] == "pypi" and pypi["location"] == "http://127.0.0.1:9/pypi/"
     # unknown names and mismatched protocols are refused with what is known
-    r = await set_sources(api, "pub", [{"name": "crates.io", "protocol": "cargo"}])
+    r = await set_sources(api, "pub", [{"name": "public-crates", "protocol": "cargo"}])
     assert r.status_code == 400 and "not a configured public source" in message(r) and "npmjs" in message(r)
     r = await set_sources(api, "pub", [{"name": "npmjs", "protocol": "pypi"}])
     assert r.status_code == 400 and "serves npm" in message(r)
