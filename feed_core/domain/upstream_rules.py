@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 import fnmatch
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -149,6 +149,10 @@ def is_exempt(name: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
+def _itself(number: str) -> str:
+    return number
+
+
 def merge_versions(
     *,
     held: Sequence[HeldVersion],
@@ -159,17 +163,22 @@ def merge_versions(
     minimum_release_age_hours: float | None,
     age_exempt: bool,
     include_upstream_versions: bool = True,
+    same_version: Callable[[str], str] | None = None,
 ) -> Merge:
     """Merge what the feed holds with what its upstreams offer, in search order.
 
     ``include_upstream_versions`` is false for readers: they see only what the feed holds, though
-    the decision and counts are still worked out.
+    the decision and counts are still worked out. ``same_version`` maps a number to what makes it one version
+    to the protocol's clients (Cargo ignores build metadata): a held, reserved or earlier-offered number takes
+    its twins from every later source too.
     """
+    same = same_version or _itself
     out = Merge()
     live = [h.version for h in held if not h.deleted]
     out.held = semver.sort_versions(live)
     taken = set(live)
-    reserved = {h.version for h in held if h.deleted}
+    taken_keys = {same(v) for v in live}
+    reserved = {same(h.version) for h in held if h.deleted}
     decision = decide_external(behaviour, (h.origin for h in held), (v.origin for o in offers for v in o.versions))
     out.decision = decision
     blocked: set[str] = set()
@@ -181,9 +190,10 @@ def merge_versions(
             hours = minimum_release_age_hours
         cutoff = now - timedelta(hours=hours) if hours and not age_exempt else None
         for v in offer.versions:
-            if v.version in taken:
+            key = same(v.version)
+            if key in taken_keys:
                 continue
-            if v.version in reserved:
+            if key in reserved:
                 if v.version not in out.reserved:
                     out.reserved.append(v.version)
                 continue
@@ -196,6 +206,7 @@ def merge_versions(
                     age_unknown.add(v.version)
                 continue
             taken.add(v.version)
+            taken_keys.add(key)
             blocked.discard(v.version)
             held_back.discard(v.version)
             age_unknown.discard(v.version)

@@ -146,7 +146,11 @@ async def _twin_message(ctx: Ctx, key: str, twin: str) -> str:
 
 
 def _line(key: str, v: PackageVersion) -> dict[str, object]:
-    return index_line(key, v.version, v.sha256, v.manifest, v.unlisted is not None, v.published or None)
+    """A version's index line. A saved version keeps its upstream's publish time (none when the upstream gave
+    none: the time it was saved is not when it was published, and an index line never changes but for ``yanked``)."""
+    published = v.provenance.get("originalPublished", v.published)
+    pubtime = published if isinstance(published, str) and published else None
+    return index_line(key, v.version, v.sha256, v.manifest, v.unlisted is not None, pubtime)
 
 
 # --- the Web API -----------------------------------------------------------------------------------------------

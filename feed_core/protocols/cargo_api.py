@@ -50,7 +50,7 @@ async def publish(ctx: Ctx) -> Response:
     _through_feed(ctx, "published")
     body = await read_body(ctx.request, ctx.services.settings.max_upload_bytes)
     try:
-        crate: CratePublish = await asyncio.to_thread(read_publish, body, own_index_urls=_own_index_urls(ctx))
+        crate, digests = await asyncio.to_thread(_read_and_hash, body, _own_index_urls(ctx))
     except ValueError as exc:
         raise BadRequestError(str(exc)) from None
     key = crate.name.lower()
@@ -70,14 +70,25 @@ async def publish(ctx: Ctx) -> Response:
             crate.manifest,
             crate.crate,
             f"{crate.name}-{crate.version}.crate",
-            hashlib.sha256(crate.crate).hexdigest(),
-            "sha512-" + base64.b64encode(hashlib.sha512(crate.crate).digest()).decode(),
-            hashlib.sha1(crate.crate).hexdigest(),  # noqa: S324 - a digest some clients ask for, not a check
+            *digests,
             {"latest": crate.version} if newest else {},
+            same_version=without_build,
         ),
     )
     log.info("published crate %s@%s to %s by %s", crate.name, crate.version, ctx.feed.scope_label, ctx.caller.user)
     return json_response(PUBLISHED)
+
+
+def _read_and_hash(body: bytes, own_index_urls: list[str]) -> tuple[CratePublish, tuple[str, str, str]]:
+    """The publish read and checked, and the crate's sha-256 (hex), sha-512 (SRI) and sha-1 (hex): CPU-bound work
+    on up to the upload limit, run off the event loop."""
+    crate = read_publish(body, own_index_urls=own_index_urls)
+    data = crate.crate
+    return crate, (
+        hashlib.sha256(data).hexdigest(),
+        "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode(),
+        hashlib.sha1(data).hexdigest(),  # noqa: S324 - a digest some clients ask for, not a check
+    )
 
 
 def _own_index_urls(ctx: Ctx) -> list[str]:

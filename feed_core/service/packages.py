@@ -77,6 +77,9 @@ class NewVersion:
     sha512_integrity: str
     sha1: str
     tags: dict[str, str]
+    #: What makes two version numbers the same version to the protocol's clients (Cargo ignores build metadata),
+    #: when that is more than equal text: a publish racing another one's twin is refused by the commit's retry.
+    same_version: Callable[[str], str] | None = None
 
 
 #: Given (feed, protocol, name, version): the name of an enabled upstream that has that version, if any.
@@ -220,6 +223,8 @@ class PackageService:
             meta, existing = await self._current(feed, new.protocol, new.name, new.version, first=attempts == 1)
             if existing is not None:
                 raise _exists_error(feed, existing)
+            if new.same_version is not None:
+                await self._refuse_twin(feed, new, new.same_version, fresh=attempts > 1)
             updated = meta or _new_meta(new.protocol, new.name, now)
             updated = replace(updated, rev=updated.rev + 1, modified=now, dist_tags={**updated.dist_tags, **new.tags})
             if "latest" not in updated.dist_tags:
@@ -392,6 +397,19 @@ class PackageService:
         busy = f"{record.name}@{record.version} is being saved concurrently; try again"
         saved, _ = await self._write(feed, record.protocol, record.name, attempt, busy)
         return saved
+
+    async def _refuse_twin(self, feed: Feed, new: NewVersion, same: Callable[[str], str], *, fresh: bool) -> None:
+        """A version committed since the adapter checked (a concurrent publish) that is ``new``'s twin refuses it.
+        A first attempt reads this worker's cache (its own writes, which took their turns first, are in it); a
+        retry, after another worker's commit, reads storage."""
+        read = self._store.get_package if fresh else self._reads.package
+        _, versions = await read(feed.id, new.protocol, new.name)
+        twin = next((v for v in versions if v.version != new.version and same(v.version) == same(new.version)), None)
+        if twin is not None:
+            raise ConflictError(
+                f"{new.name}@{new.version} is the same version as {twin.version}, which feed {feed.name} "
+                f"{'held' if twin.deleted else 'holds'} (published meanwhile); publish a new version"
+            )
 
     async def _checked_version(self, feed: Feed, protocol: str, name: str, number: str) -> PackageVersion | None:
         """The version row a publish checks first, from the package's rows as this worker holds them

@@ -474,6 +474,7 @@ class Resolver:
             now=now,
             minimum_release_age_hours=feed.minimum_release_age_hours,
             age_exempt=is_exempt(name, feed.minimum_release_age_exemptions),
+            same_version=cargo_versions.without_build if lookup.protocol == "cargo" else None,
         )
         sources = {o.source.id: o.source for o in lookup.offers}
         upstream = {

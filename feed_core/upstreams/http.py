@@ -79,7 +79,8 @@ def make_client(
 
 
 def source_auth_headers(source: UpstreamSource, url: str) -> dict[str, str]:
-    """The source's own credentials, sent only to the host the source names (as npm does).
+    """The source's own credentials, sent only to the host the source names (as npm does), never over plain
+    http when the source is https (a registry's download template or a redirect could otherwise ask for that).
 
     Stored credentials that could not be decrypted make the source unusable (``UpstreamFailure`` with
     the reason) rather than asking the upstream without them."""
@@ -88,8 +89,9 @@ def source_auth_headers(source: UpstreamSource, url: str) -> dict[str, str]:
         raise UpstreamFailure(creds.reason)
     if not isinstance(creds, Credentials):
         return {}
-    if urlsplit(url).netloc != urlsplit(source.location).netloc:
-        return {}
+    target, home = urlsplit(url), urlsplit(source.location)
+    if target.netloc != home.netloc or (home.scheme == "https" and target.scheme != "https"):
+        return {}  # another host, or the source's own host over plain http when the source named https
     secret = creds.as_json()
     if "token" in secret:
         return {"Authorization": f"Bearer {secret['token']}"}
