@@ -4,6 +4,7 @@ redirect on Azure), yank/unyank, search, owners, roles and views."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -213,6 +214,18 @@ async def test_anything_but_the_exact_index_path_is_a_404_saying_why(feed_api: A
         assert r.headers["content-type"].startswith("text/plain") and why in r.text, (path, r.text)
     r = await api.http.get(f"{cargo()}/elsewhere", headers=raw(api, "bob"))
     assert r.status_code == 404 and "no such Cargo endpoint" in errors(r)
+
+
+async def test_racing_publishes_of_build_metadata_twins_keep_exactly_one(feed_api: Api) -> None:
+    api = feed_api
+    results = await asyncio.gather(*(publish(api, "race", f"1.0.0+b{i}") for i in range(4)))
+    statuses = [r.status_code for r in results]
+    assert sorted(statuses) == [200, 409, 409, 409], [r.text for r in results]
+    winner = f"1.0.0+b{statuses.index(200)}"
+    assert [line["vers"] for line in await index_lines(api, "race")] == [winner]
+    for r in results:
+        if r.status_code == 409:
+            assert "publish a new version" in errors(r), r.text
 
 
 async def test_index_files_revalidate_with_etags_compress_and_change_at_once(feed_api: Api) -> None:

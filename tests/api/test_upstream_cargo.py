@@ -200,6 +200,50 @@ async def test_upstreams_are_asked_in_search_order(
         assert mirror.count("/shared/1.0.0/download") == 0
 
 
+async def test_a_build_metadata_twin_from_a_later_upstream_is_not_offered(
+    make_settings: SettingsFactory, clock: MutableClock, registry: CargoRegistry, mirror: CargoRegistry
+) -> None:
+    async with running_api(make_settings(**TIMEOUTS), clock) as api:
+        await api.create_feed("feed", upstreamSources=[source("first", registry), source("second", mirror)])
+        await api.staff("feed")
+        first = registry.add("twinned", "1.0.0")
+        evil = crate_bytes("twinned", "1.0.0+evil", files={"src/evil.rs": b"// not the first source's crate\n"})
+        mirror.add("twinned", "1.0.0+evil", crate=evil)
+        got = lines(await get(api, index_file("twinned")))
+        assert list(got) == ["1.0.0"] and got["1.0.0"]["cksum"] == hashlib.sha256(first).hexdigest()
+        r = await get(api, download("twinned", "1.0.0+evil"))
+        assert r.status_code == 404, r.text
+        assert mirror.count("/download") == 0 and registry.count("/download") == 0
+        assert (await version_info(api, "twinned", "1.0.0+evil")).status_code == 404
+        assert (await get(api, index_file("twinned"), who="bob")).status_code == 404  # nothing was saved
+
+
+@pytest.mark.parametrize("deleted", [False, True], ids=["held", "deleted"])
+async def test_an_upstream_twin_of_a_held_or_deleted_version_is_never_offered(
+    up: Api, registry: CargoRegistry, clock: MutableClock, deleted: bool
+) -> None:
+    assert (await publish(up, "mine", "1.0.0")).status_code == 200
+    if deleted:
+        r = await up.http.delete(f"{FEEDS}/feed/cargo/packages/mine/versions/1.0.0", headers=up.auth())
+        assert r.status_code == 200, r.text
+    url = f"{FEEDS}/feed/cargo/packages/mine/upstreaming?api-version=7.1"
+    allow = {"versionsFromExternalUpstreams": "AllowExternalVersions"}
+    assert (await up.http.patch(url, json=allow, headers=up.auth())).status_code == 200
+    registry.add("mine", "1.0.0+x")
+    clock.advance(days=1)  # past the metadata TTL: the upstream's index file is read again, twin and all
+    r = await get(up, index_file("mine"))
+    if deleted:
+        assert r.status_code == 404, r.text  # the reserved number's twin is not a version of the crate
+    else:
+        assert list(lines(r)) == ["1.0.0"]
+    r = await get(up, download("mine", "1.0.0+x"))
+    assert r.status_code == 404, r.text
+    if deleted:
+        assert "reserved" in r.json()["errors"][0]["detail"], r.text
+    assert registry.count("/download") == 0
+    assert (await version_info(up, "mine", "1.0.0+x")).status_code == 404
+
+
 async def test_readers_get_only_what_a_collaborator_saved(up: Api, registry: CargoRegistry) -> None:
     registry.add("pub", "1.0.0")
     registry.add("pub", "2.0.0")
@@ -245,6 +289,21 @@ async def test_release_age_counts_from_pubtime(up: Api, registry: CargoRegistry,
     clock.advance(hours=23)
     assert sorted(lines(await get(up, index_file("agey")))) == ["1.0.0", "1.1.0"]
     assert (await get(up, download("agey", "1.1.0"))).status_code == 200
+
+
+async def test_a_saved_crate_keeps_the_upstreams_pubtime_or_its_absence(
+    up: Api, registry: CargoRegistry, clock: MutableClock
+) -> None:
+    registry.add("nopub", "1.0.0", pubtime=None)
+    registry.add("withpub", "1.0.0", pubtime="2024-05-01T10:00:00Z")
+    assert "pubtime" not in lines(await get(up, index_file("nopub")))["1.0.0"]
+    clock.advance(hours=3)  # the save is later than anything the upstream said
+    for name in ("nopub", "withpub"):
+        assert (await get(up, download(name, "1.0.0"))).status_code == 200
+    clock.advance(hours=3)
+    for who in ("bob", "carol"):  # the saved version (bob) and the merged view (carol) alike
+        assert "pubtime" not in lines(await get(up, index_file("nopub"), who=who))["1.0.0"], who
+        assert lines(await get(up, index_file("withpub"), who=who))["1.0.0"]["pubtime"] == "2024-05-01T10:00:00Z"
 
 
 async def test_a_private_crate_is_not_shadowed_by_a_public_one(up: Api, registry: CargoRegistry) -> None:

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from feed_core.domain.credentials import Credentials
 from feed_core.domain.source_models import CustomSource
 from feed_core.upstreams import cargo
-from feed_core.upstreams.http import UpstreamFailure
+from feed_core.upstreams.http import UpstreamFailure, source_auth_headers
 from feed_core.upstreams.models import BadDocument, UpstreamVersion
 from tests.cargo_packages import crate_bytes
 from tests.cargo_registry import CargoRegistry, index_dep
@@ -250,6 +250,20 @@ async def test_a_token_goes_to_the_registry_that_asks_for_it(
         await fetch(client, source(registry), "tok")
     assert (await fetch(client, source(registry, "s3cret"), "tok")).status == "ok"
     await cargo.ping(client, source(registry, "s3cret"), 5)
+
+
+def test_source_credentials_go_only_to_its_own_host_and_never_over_plain_http_for_an_https_source() -> None:
+    creds = Credentials(token=SecretStr("s3cret"))
+    secure = CustomSource(
+        id="s", name="up", protocol="cargo", location="https://registry.test/index/", credentials=creds
+    )
+    plain = CustomSource(id="p", name="up", protocol="cargo", location="http://registry.test/index/", credentials=creds)
+    sent = {"Authorization": "Bearer s3cret"}
+    assert source_auth_headers(secure, "https://registry.test/api/v1/crates/x/1.0.0/download") == sent
+    assert source_auth_headers(secure, "http://registry.test/api/v1/crates/x/1.0.0/download") == {}  # a downgrade
+    assert source_auth_headers(secure, "https://elsewhere.test/api/v1/crates/x/1.0.0/download") == {}
+    assert source_auth_headers(plain, "http://registry.test/api/v1/crates/x/1.0.0/download") == sent
+    assert source_auth_headers(plain, "http://elsewhere.test/dl") == {}
 
 
 async def test_declared_reads_config_json_once_per_location_for_a_while(

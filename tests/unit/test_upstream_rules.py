@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from feed_core.domain.cargo_versions import without_build
 from feed_core.domain.upstream_rules import (
     Behaviour,
     HeldVersion,
@@ -173,6 +175,34 @@ def test_reserved_numbers_are_never_offered() -> None:
         age_exempt=False,
     )
     assert merged.versions == ["1.0.1"] and merged.reserved == ["1.0.0"]
+
+
+def test_build_metadata_twins_are_one_version_when_the_protocol_says_so() -> None:
+    held = [HeldVersion("1.0.0", E, False), HeldVersion("2.0.0", E, True)]
+    offers = [
+        _offer("a", ("1.0.0+x", E), ("2.0.0+y", E), ("3.0.0", E)),
+        _offer("b", ("3.0.0+evil", E), ("4.0.0+b", E), ("4.0.0+c", E)),
+    ]
+
+    def merged(same: Callable[[str], str] | None) -> Merge:
+        return merge_versions(
+            held=held,
+            feed_tags={},
+            offers=offers,
+            behaviour=Behaviour.AUTO,
+            now=NOW,
+            minimum_release_age_hours=None,
+            age_exempt=False,
+            same_version=same,
+        )
+
+    cargo = merged(without_build)
+    assert cargo.versions == ["1.0.0", "3.0.0", "4.0.0+b"]
+    assert cargo.from_upstream == {"3.0.0": "a", "4.0.0+b": "b"}
+    assert cargo.reserved == ["2.0.0+y"]
+    plain = merged(None)  # by default only equal text is the same version
+    assert set(plain.versions) == {"1.0.0", "1.0.0+x", "2.0.0+y", "3.0.0", "3.0.0+evil", "4.0.0+b", "4.0.0+c"}
+    assert plain.reserved == []
 
 
 def test_minimum_release_age() -> None:
