@@ -78,6 +78,9 @@ from tests.maven_client import guard_allowances
 
 RUN_DIR = WORK_DIR / "cargo"
 RESULTS_FILE = BENCH_DIR / "results" / "cargo_fetch.json"
+#: Where each fetch's empty CARGO_HOME is made (``--homes``): cargo unpacks every crate it fetches there, so on a
+#: slow disk that work (the same for both sides) takes most of a fetch's time.
+homes_dir = RUN_DIR / "clients"
 FEED_NAME = rounds.UPSTREAM_FEED
 SOURCE_NAME = "crates"
 FETCH_TIMEOUT = 600.0
@@ -191,7 +194,7 @@ class Fetch:
 
 def fetch(target: Target, name: str, triple: str, redact: Redactor) -> Fetch:
     """One `cargo fetch --locked` into an empty CARGO_HOME; the .crate files it downloaded."""
-    home = cargo_home(RUN_DIR / "clients" / name, target)
+    home = cargo_home(homes_dir / name, target)
     argv = [toolchain().cargo, "fetch", "--locked", "--target", triple]
     started = time.perf_counter()
     try:
@@ -216,7 +219,7 @@ def prime(triple: str, redact: Redactor) -> tuple[set[str], set[str], float]:
     uses. Returns the lockfile's crates, those a fetch for this host downloads, and the seconds it took."""
     project = RUN_DIR / "project"
     started = time.perf_counter()
-    home = cargo_home(RUN_DIR / "clients" / "prime", Target("direct"))
+    home = cargo_home(homes_dir / "prime", Target("direct"))
     env = fetch_env(home, Target("direct"))
     out = subprocess.run([toolchain().cargo, "generate-lockfile"], cwd=project, env=env, capture_output=True,
                          text=True, timeout=FETCH_TIMEOUT, check=False)  # fmt: skip
@@ -421,13 +424,23 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     rounds.upstream_arguments(parser)
+    parser.add_argument(
+        "--homes",
+        type=Path,
+        default=None,
+        help="folder for the empty CARGO_HOMEs (default: under bench/.work; e.g. /dev/shm/cargo-bench to take the "
+        "disk out of the figures)",
+    )
     args = parser.parse_args(argv)
     rounds.check_upstream_arguments(parser, args, "crate registry")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
+    global homes_dir
     args = parse_args(argv)
+    if args.homes is not None:
+        homes_dir = args.homes / "clients"
     signal.signal(signal.SIGTERM, exit_on_sigterm)
     shutil.rmtree(RUN_DIR, ignore_errors=True)
     (RUN_DIR / "logs").mkdir(parents=True)
@@ -449,11 +462,13 @@ def main(argv: list[str] | None = None) -> int:
         rounds.run_rounds(args, results, lambda n: run_round(n, ctx, results))
     finally:
         rounds.tidy_run_dir(RUN_DIR, redact, ("clients", "round-*"))
+        shutil.rmtree(homes_dir, ignore_errors=True)
     machine["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
     facts = {
         "upstream_probe_ms": round(probe_ms, 1),
         "machine": machine,
         "fetch_command": f"cargo fetch --locked --target {triple}  (empty CARGO_HOME)",
+        "cargo_homes": "under bench/.work" if args.homes is None else f"under {args.homes}",
         "crates": {"locked": len(locked), "fetched": len(reference)},
         "priming_seconds": round(prime_seconds, 2),
     }

@@ -30,6 +30,8 @@ MAX_JSON_NUMBER_LENGTH = 1000
 _SLICED_LEVELS = 2
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _SLICE_BYTES = 1024 * 1024
+#: Bodies up to this size are decoded by one call of the C codec (the outer levels are not walked in Python).
+_WHOLE_BYTES = 64 * 1024
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _DEPTH_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 and -1 as signed bytes
@@ -81,9 +83,14 @@ def loads_bounded(body: bytes) -> Any:
     """Parse UTF-8 JSON within the limits above; ``UnsafeJson`` says what is wrong."""
     text, escapes_surrogate = _decode(body)
     try:
-        value, end = _value(text, _skip(text, 0), 0)
-        if _skip(text, end) != len(text):
-            raise json.JSONDecodeError("Extra data", text, _skip(text, end))
+        if len(body) <= _WHOLE_BYTES:  # one C call: a small body holds the interpreter for a moment only
+            value = _DECODER.decode(text)
+            if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(body) > MAX_JSON_DEPTH:
+                raise RecursionError
+        else:
+            value, end = _value(text, _skip(text, 0), 0)
+            if _skip(text, end) != len(text):
+                raise json.JSONDecodeError("Extra data", text, _skip(text, end))
     except RecursionError:
         raise UnsafeJson(f"is nested more than {MAX_JSON_DEPTH} levels deep") from None
     except (json.JSONDecodeError, _BadNumber) as exc:

@@ -35,6 +35,8 @@ MiB = 1 << 20
 #: The public registry's own unpacked-size limit; crates with large generated sources come close.
 MAX_UNPACKED = 512 * MiB
 MAX_ENTRIES = 100_000
+#: Crates that unpack to at most this are unpacked in memory at once before their entries are walked.
+IN_MEMORY_UNPACKED = 64 * MiB
 #: Cargo.toml inside a crate (normalized ones of crates with thousands of features are a few hundred KiB).
 MAX_CARGO_TOML = 8 * MiB
 
@@ -58,7 +60,10 @@ class CrateManifest:
 def read_crate(data: bytes, *, max_unpacked: int = MAX_UNPACKED, max_entries: int = MAX_ENTRIES) -> CrateManifest:
     """Check a `.crate` (see the module docstring) and return the name and version its Cargo.toml gives."""
     try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb") as unzipped:
+        unpacked = _unpack_in_memory(data, min(max_unpacked, IN_MEMORY_UNPACKED))
+        with (
+            io.BytesIO(unpacked) if unpacked is not None else gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb")
+        ) as unzipped:
             stream = _TailReader(BoundedReader(unzipped, max_unpacked))
             with tarfile.open(fileobj=stream, mode="r:") as archive:
                 top, toml = _walk(archive, max_unpacked, max_entries)
@@ -86,6 +91,20 @@ def read_crate(data: bytes, *, max_unpacked: int = MAX_UNPACKED, max_entries: in
             f"look for them under {name}-{version}/; {_REBUILD}"
         )
     return CrateManifest(name, version)
+
+
+def _unpack_in_memory(data: bytes, limit: int) -> bytes | None:
+    """The whole tar, when the gzip stream is one member that unpacks cleanly to at most ``limit`` bytes: read from
+    memory, the tar's entries are walked several times faster than through a decompressing stream. ``None`` for
+    anything else (larger, truncated, damaged, several members): the streamed reading handles and explains those."""
+    unzip = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        unpacked = unzip.decompress(data, limit + 1)
+    except zlib.error:
+        return None
+    if len(unpacked) > limit or unzip.unconsumed_tail or not unzip.eof or unzip.unused_data:
+        return None
+    return unpacked
 
 
 def check_crate(

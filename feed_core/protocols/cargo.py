@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from collections import OrderedDict
 from urllib.parse import quote, unquote
 
 from starlette.requests import Request
@@ -129,7 +131,7 @@ async def _index(ctx: Ctx, path: list[str]) -> Response:
             versions = res.versions()
             if not versions:
                 raise NotFoundError(res.explain_empty(f"crate {key} has no versions in {ctx.where}"))
-            return render_index(_line(key, v) for v in versions)
+            return b"".join(_rendered_line(key, v) for v in versions)
 
         big = len(res.held) + len(res.upstream) > _BUILD_IN_THREAD_VERSIONS
         body = await asyncio.to_thread(build) if big else build()
@@ -143,6 +145,33 @@ async def _twin_message(ctx: Ctx, key: str, twin: str) -> str:
         f"crate {key} does not exist in {ctx.where}: the feed holds {spelling}, which is the same name to cargo; "
         f"depend on {spelling}"
     )
+
+
+#: Index lines already rendered, by what they are made of; each entry holds the manifest it was made from and is
+#: used only for that very object (a version's manifest is not changed in place: a change is a new record).
+_LINES: OrderedDict[tuple[str, str, str, bool, str], tuple[object, bytes]] = OrderedDict()
+_LINES_KEPT = 20_000
+_LINES_LOCK = threading.Lock()
+
+
+def _rendered_line(key: str, v: PackageVersion) -> bytes:
+    """A version's index line as bytes, rendered once while its record is in memory: a crate's index file is built
+    again whenever any of its versions changes, and most of its lines are the same each time. (Large files are
+    built in worker threads, hence the lock.)"""
+    pubtime = str(v.provenance.get("originalPublished", v.published))
+    cache_key = (key, v.version, v.sha256, v.unlisted is not None, pubtime)
+    with _LINES_LOCK:
+        hit = _LINES.get(cache_key)
+        if hit is not None and hit[0] is v.manifest:
+            _LINES.move_to_end(cache_key)
+            return hit[1]
+    line = render_index([_line(key, v)])
+    with _LINES_LOCK:
+        _LINES[cache_key] = (v.manifest, line)
+        _LINES.move_to_end(cache_key)
+        while len(_LINES) > _LINES_KEPT:
+            _LINES.popitem(last=False)
+    return line
 
 
 def _line(key: str, v: PackageVersion) -> dict[str, object]:
