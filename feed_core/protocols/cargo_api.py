@@ -105,7 +105,7 @@ async def _check_name(ctx: Ctx, name: str, key: str) -> list[PackageVersion]:
     Returns the versions held under ``key`` (deleted ones included)."""
     services, feed = ctx.services, ctx.feed
     (_, versions), twin = await asyncio.gather(
-        services.packages.package(feed, PROTOCOL, key), held_twin(services, feed, key)
+        services.packages.package(feed, PROTOCOL, key), held_twin(services, feed, key, fresh=True)
     )
     held = twin if twin is not None else (key if versions else None)
     if held is None:

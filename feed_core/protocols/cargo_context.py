@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -58,17 +60,39 @@ def _spellings(key: str) -> list[str]:
     return out
 
 
-async def held_twin(services: Services, feed: Feed, key: str) -> str | None:
-    """The key of a crate the feed holds (or held: deleted versions keep their name) that is ``key``'s twin, if any."""
+async def held_twin(services: Services, feed: Feed, key: str, *, fresh: bool = False) -> str | None:
+    """The key of a crate the feed holds (or held: deleted versions keep their name) that is ``key``'s twin, if any.
+    ``fresh``: a publish, which must not go by a list read a few seconds ago."""
     if not any(c in "-_" for c in key):
         return None
     if sum(c in "-_" for c in key) <= _MAX_SEPARATORS_PROBED:
         others = _spellings(key)
         metas = await asyncio.gather(*(services.packages.meta(feed, PROTOCOL, k) for k in others))
         return next((k for k, meta in zip(others, metas, strict=True) if meta is not None), None)
-    wanted = canonical_name(key)
-    entries = await services.packages.store.list_index(feed.id, PROTOCOL)
-    return next((e.name for e in entries if e.name != key and canonical_name(e.name) == wanted), None)
+    names = await _canonical_names(services, feed, fresh=fresh)
+    return next((k for k in names.get(canonical_name(key), ()) if k != key), None)
+
+
+#: Per feed: when its crate list was read, and its keys by canonical name. Kept for ``_NAMES_SECONDS``: long names
+#: are rare, and reads of them must not each read the whole list.
+_NAMES: OrderedDict[str, tuple[float, dict[str, list[str]]]] = OrderedDict()
+_NAMES_SECONDS = 10.0
+_NAMES_FEEDS = 256
+
+
+async def _canonical_names(services: Services, feed: Feed, *, fresh: bool) -> dict[str, list[str]]:
+    now = time.monotonic()
+    cached = _NAMES.get(feed.id)
+    if cached is not None and not fresh and now - cached[0] < _NAMES_SECONDS:
+        return cached[1]
+    names: dict[str, list[str]] = {}
+    for entry in await services.packages.store.list_index(feed.id, PROTOCOL):
+        names.setdefault(canonical_name(entry.name), []).append(entry.name)
+    _NAMES[feed.id] = (now, names)
+    _NAMES.move_to_end(feed.id)
+    while len(_NAMES) > _NAMES_FEEDS:
+        _NAMES.popitem(last=False)
+    return names
 
 
 async def held_spelling(services: Services, feed: Feed, key: str) -> str:

@@ -254,6 +254,15 @@ async def test_an_unknown_crate_is_a_404_and_a_twin_of_a_held_one_says_which_spe
     await published(api, "My_Crate", "1.0.0")
     r = await api.http.get(index() + index_path("my-crate"), headers=raw(api, "bob"))
     assert r.status_code == 404 and "the feed holds My_Crate, which is the same name to cargo" in r.text
+    # A name with many separators is checked against the feed's crate list (read once for a few seconds by reads;
+    # afresh by a publish, so a twin published just now is refused).
+    r = await api.http.get(index() + index_path("a-b-c-d-e-f"), headers=raw(api, "bob"))
+    assert r.status_code == 404 and "does not exist" in r.text
+    await published(api, "a_b_c_d_e_f", "1.0.0")
+    twin = await publish(api, "a-b-c-d-e-f", "2.0.0")
+    assert twin.status_code == 409 and "a_b_c_d_e_f" in errors(twin)
+    r = await api.http.get(index() + index_path("a_b-c_d-e_f"), headers=raw(api, "bob"))
+    assert r.status_code == 404 and "the feed holds a_b_c_d_e_f, which is the same name to cargo" in r.text
 
 
 # --- downloads -----------------------------------------------------------------------------------------------------
