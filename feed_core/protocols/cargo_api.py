@@ -55,6 +55,13 @@ async def publish(ctx: Ctx) -> Response:
         raise BadRequestError(str(exc)) from None
     key = crate.name.lower()
     versions = await _check_name(ctx, crate.name, key)
+    holder = await ctx.services.packages.claim_name(ctx.feed, ctx.caller, PROTOCOL, canonical_name(key), key)
+    if holder != key:  # a twin spelling published meanwhile (or one the checks above could not see)
+        spelling = await held_spelling(ctx.services, ctx.feed, holder)
+        raise ConflictError(
+            f"crate {crate.name} is the same name to cargo as crate {spelling}, which feed {ctx.feed.name} holds "
+            f"(names differ only in case or in '-' against '_'): publish it as {spelling}"
+        )
     _check_build_twins(ctx, crate, versions)
     await _check_upstream_twins(ctx, crate, key)
     live = [v.version for v in versions if v.deleted is None]

@@ -143,6 +143,12 @@ class PackageService:
         out by backoff. One budget covers both."""
         return await retry_on_conflict(attempt, give_up, turns=self._writers, key=(feed.id, protocol, name))
 
+    async def claim_name(self, feed: Feed, caller: Caller, protocol: str, canonical: str, name: str) -> str:
+        """Make ``name`` the one spelling of ``canonical`` in the feed unless another already is; that spelling's
+        name (``name`` itself when the claim is, or already was, its own). A publish calls it before committing."""
+        require_role(feed, caller, Role.CONTRIBUTOR, "publishing packages")
+        return await self._store.claim_name(feed.id, protocol, canonical, name)
+
     async def meta(self, feed: Feed, protocol: str, name: str) -> PackageMeta | None:
         """The package's meta row, through this worker's read cache (see ``package_reads``)."""
         return await self._reads.meta(feed.id, protocol, name)

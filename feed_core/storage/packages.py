@@ -27,7 +27,7 @@ from feed_core.domain.models import PackageMeta, PackageVersion
 from feed_core.domain.upstream_rules import Origin
 from feed_core.storage.bulk import delete_partitions, delete_rows
 from feed_core.storage.group_commit import GroupCommit
-from feed_core.storage.ports import BlobStore, Entity, OpKind, PutOutcome, TableOp, TableStore
+from feed_core.storage.ports import BlobStore, Entity, EntityExistsError, OpKind, PutOutcome, TableOp, TableStore
 
 PACKAGES, PACKAGE_INDEX, PACKAGE_IDS = "packages", "packageindex", "packageids"
 META_ROW = "meta"
@@ -250,6 +250,21 @@ class PackageStore:
         """Remember which package a stable package GUID stands for (Azure routes address packages by GUID)."""
         row = Entity(feed_id, package_id, {"protocol": protocol, "name": name})
         await self._grouped.write(PACKAGE_IDS, TableOp(OpKind.UPSERT, row))
+
+    async def claim_name(self, feed_id: str, protocol: str, canonical: str, name: str) -> str:
+        """Record that ``name`` holds ``canonical`` in the feed, unless a name already does; the holder's name.
+
+        For protocols whose clients take several spellings as one name (Cargo: case, ``-`` against ``_``): the
+        row is inserted only if absent, so of two publishes of twin spellings at once exactly one holds it. It
+        shares the package-id table (its keys are no GUIDs) and answers a lookup by id like the package it names.
+        """
+        row = Entity(feed_id, f"name:{protocol}:{canonical}", {"protocol": protocol, "name": name})
+        try:
+            await self._t.insert(PACKAGE_IDS, row)
+        except EntityExistsError:
+            held = await self._t.get(PACKAGE_IDS, feed_id, row.row_key)
+            return held.get_str("name") if held is not None else name
+        return name
 
     async def package_by_id(self, feed_id: str, package_id: str) -> tuple[str, str] | None:
         e = await self._t.get(PACKAGE_IDS, feed_id, package_id.lower())

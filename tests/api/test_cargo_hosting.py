@@ -228,6 +228,27 @@ async def test_racing_publishes_of_build_metadata_twins_keep_exactly_one(feed_ap
             assert "publish a new version" in errors(r), r.text
 
 
+async def test_racing_publishes_of_twin_names_keep_exactly_one(feed_api: Api) -> None:
+    api = feed_api
+    names = ["race_x", "race-x", "Race_X", "RACE-X"]
+    results = await asyncio.gather(*(publish(api, name, "1.0.0") for name in names))
+    statuses = [r.status_code for r in results]
+    assert sorted(statuses) == [200, 409, 409, 409], [r.text for r in results]
+    winner = names[statuses.index(200)]
+    for name, r in zip(names, results, strict=True):
+        if r.status_code != 409:
+            continue
+        if name.lower() == winner.lower():  # the same key: the same version of the crate, published already
+            assert "already exists" in errors(r), r.text
+        else:
+            # (in the winner's own case once its version is committed; in lower case while that is under way)
+            assert "the same name to cargo" in errors(r) and f"publish it as {winner.lower()}" in errors(r).lower()
+    assert [line["name"] for line in await index_lines(api, winner)] == [winner]
+    for other in {n.lower() for n in names} - {winner.lower()}:
+        r = await api.http.get(index() + index_path(other), headers=raw(api, "bob"))
+        assert r.status_code == 404, (other, r.text)
+
+
 async def test_index_files_revalidate_with_etags_compress_and_change_at_once(feed_api: Api) -> None:
     api = feed_api
     long = "a long description " * 40
