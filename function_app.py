@@ -57,6 +57,11 @@ register_http("cargo_project", "{org}/{project}/_packaging/{feed}/cargo/{*rest}"
 register_http("rest_api", "{org}/_apis/{*rest}")
 register_http("rest_api_project", "{org}/{project}/_apis/{*rest}")
 
+# The web UI: /{org}[/{project}]/_artifacts/... and its static files.
+register_http("ui", "{org}/_artifacts/{*rest}")
+register_http("ui_project", "{org}/{project}/_artifacts/{*rest}")
+register_http("ui_static", "_static/{*rest}")
+
 register_http("health", "_health")
 
 # Timer functions: thin bodies over feed_core.jobs. Schedules come from app settings; run_on_startup

@@ -28,6 +28,7 @@ from feed_core.service.container import Services, build_services
 from feed_core.service.stream_through import StreamAborted
 from feed_core.settings import Settings, SettingsError
 from feed_core.storage.ports import StorageNotProvisionedError
+from feed_core.ui import routes as ui_routes
 
 log = logging.getLogger("feed_core")
 
@@ -186,6 +187,8 @@ class FeedApp:
         segs = path.split("/")[1:]
         if segs in ([""], ["_health"]):
             return json_response({"status": "ok"})
+        if segs[0] == "_static":  # the UI's files: no storage, no start-up
+            return ui_routes.static(path, request)
         try:
             services = await self.services()
         except SettingsError as exc:
@@ -198,6 +201,12 @@ class FeedApp:
             request.scope,
             body_deadline(request.receive, services.settings.body_read_timeout_seconds, declared_length(request)),
         )
+        for i in (1, 2):
+            if len(segs) > i and segs[i] == "_artifacts":  # the web UI
+                project = unquote(segs[1]) if i == 2 else None
+                return await ui_routes.handle(services, request, unquote(segs[0]), project, "/".join(segs[i + 1 :]))
+        if len(segs) == 1 and segs[0] and request.method in ("GET", "HEAD"):
+            return ui_routes.org_root(unquote(segs[0]))
         if len(segs) >= 3:
             for i in (1, 2):
                 if len(segs) > i and segs[i] == "_packaging" and len(segs) >= i + 4:

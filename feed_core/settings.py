@@ -154,6 +154,20 @@ class Settings(BaseSettings):
     cache_seconds: float = setting(
         "FEED_CACHE_SECONDS", 5.0, "how long a worker trusts its cached feed and token lookups", ge=0
     )
+    ui_session_idle_minutes: float = setting(
+        "FEED_UI_SESSION_IDLE_MINUTES",
+        60.0,
+        "a web UI sign-in ends after this many minutes without a request",
+        gt=0,
+        le=24 * 60,
+    )
+    ui_session_max_hours: float = setting(
+        "FEED_UI_SESSION_MAX_HOURS",
+        12.0,
+        "a web UI sign-in ends this many hours after it started, however busy",
+        gt=0,
+        le=30 * 24,
+    )
     read_freshness_seconds: float = setting(
         "FEED_READ_FRESHNESS_SECONDS",
         2.0,

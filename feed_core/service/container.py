@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from feed_core.domain.clock import Clock, system_clock
 from feed_core.domain.models import Feed
@@ -14,6 +15,7 @@ from feed_core.service.package_reads import PackageReads
 from feed_core.service.packages import PackageService
 from feed_core.service.page_cache import PageCache
 from feed_core.service.resolve import Resolver
+from feed_core.service.sessions import SessionService
 from feed_core.service.upstream import UpstreamService
 from feed_core.settings import Settings
 from feed_core.storage.calls import StorageCallCounter
@@ -23,6 +25,7 @@ from feed_core.storage.health import HealthStore
 from feed_core.storage.layout import ALL_TABLES
 from feed_core.storage.packages import PackageStore
 from feed_core.storage.ports import Storage
+from feed_core.storage.sessions import SessionStore
 from feed_core.storage.upstream_state import UpstreamStateStore
 
 
@@ -42,6 +45,7 @@ class Services:
     clock: Clock
     pages: PageCache
     blobs: BlobCache
+    sessions: SessionService
 
     async def close(self) -> None:
         await self.upstreams.close()
@@ -98,11 +102,19 @@ async def build_services(
 
     packages.upstream_conflict = upstream_conflict
     health = HealthStore(storage.tables)
+    identity = IdentityService(catalog, clock, settings.cache_seconds)
+    sessions = SessionService(
+        SessionStore(storage.tables),
+        identity,
+        clock,
+        idle=timedelta(minutes=settings.ui_session_idle_minutes),
+        lifetime=timedelta(hours=settings.ui_session_max_hours),
+    )
     return Services(
         settings=settings,
         storage=storage,
         catalog=catalog,
-        identity=IdentityService(catalog, clock, settings.cache_seconds),
+        identity=identity,
         feeds=FeedService(catalog, clock, settings.cache_seconds, settings.public_sources),
         packages=packages,
         upstreams=upstreams,
@@ -121,4 +133,5 @@ async def build_services(
         clock=clock,
         pages=PageCache(settings.page_cache_max_bytes),
         blobs=BlobCache(settings.blob_cache_bytes, settings.download_redirect_min_bytes),
+        sessions=sessions,
     )

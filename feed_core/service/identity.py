@@ -73,7 +73,10 @@ class IdentityService:
         """The caller a token stands for in this organization; 401 for unknown, expired or foreign tokens."""
         if not token_text or len(token_text) > 512:
             raise UnauthorizedError("the token is missing or malformed")
-        digest = hash_token(token_text)
+        return await self.authenticate_digest(org_name, hash_token(token_text))
+
+    async def authenticate_digest(self, org_name: str, digest: str) -> Caller:
+        """As :meth:`authenticate`, for a token known by its sha-256 (a web UI session holds only that)."""
         token = await self._token(digest)
         if token is None or not hmac.compare_digest(token.token_hash, digest):
             raise UnauthorizedError("the token is not valid (unknown or revoked)")

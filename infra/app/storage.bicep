@@ -37,6 +37,7 @@ var feedTables = [
   'upstreaming'
   'upstreamhealth'
   'jobstate'
+  'uisessions'
 ]
 
 resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {

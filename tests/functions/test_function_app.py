@@ -59,6 +59,9 @@ EXPECTED_ROUTES = {
     "cargo_project": "{org}/{project}/_packaging/{feed}/cargo/{*rest}",
     "rest_api": "{org}/_apis/{*rest}",
     "rest_api_project": "{org}/{project}/_apis/{*rest}",
+    "ui": "{org}/_artifacts/{*rest}",
+    "ui_project": "{org}/{project}/_artifacts/{*rest}",
+    "ui_static": "_static/{*rest}",
     "health": "_health",
 }
 
@@ -432,6 +435,12 @@ def test_requests_are_routed_to_the_function_of_their_url_prefix() -> None:
         {"org": "local", "project": "p1", "feed": "f1", "rest": "index/se/rd/serde"},
     )
     assert route_for("/_health") == ("health", {})
+    assert route_for("/local/_artifacts/feed/f1") == ("ui", {"org": "local", "rest": "feed/f1"})
+    assert route_for("/local/p1/_artifacts/feed/f1/npm/%40s%2Fa") == (
+        "ui_project",
+        {"org": "local", "project": "p1", "rest": "feed/f1/npm/@s%2Fa"},
+    )
+    assert route_for("/_static/app.0123456789ab.css") == ("ui_static", {"rest": "app.0123456789ab.css"})
 
 
 async def test_functions_entry_and_asgi_answer_the_npm_and_api_scenario_alike(

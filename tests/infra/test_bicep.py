@@ -61,6 +61,8 @@ DEFAULT_IS_RIGHT_IN_AZURE: dict[str, str] = {
     "FEED_BODY_READ_TIMEOUT_SECONDS": "tuning knob; the Functions host buffers the body before the app sees it",
     "FEED_PAGE_CACHE_MAX_BYTES": "tuning knob (64 MiB per worker)",
     "FEED_CACHE_SECONDS": "tuning knob",
+    "FEED_UI_SESSION_IDLE_MINUTES": "security knob (60 minutes)",
+    "FEED_UI_SESSION_MAX_HOURS": "security knob (12 hours)",
     "FEED_READ_FRESHNESS_SECONDS": "tuning knob (2 s: how long another worker's writes may take to show)",
     "FEED_UPSTREAM_METADATA_TTL_SECONDS": "tuning knob",
     "FEED_UPSTREAM_REFRESH_MIN_SECONDS": "tuning knob",
