@@ -179,16 +179,16 @@ async def _views(ui: Ui, feed: Feed, fields: dict[str, str]) -> str:
         name = fields.get("name", "").strip()
         view = await feeds.create_view(feed, ui.caller, name, _visibility(fields.get("visibility", "")))
         return f"Created the view @{view.name}."
+    if action not in ("update", "delete"):
+        raise BadRequestError(f"unknown action {action[:60]!r}")
     view = feeds.view(feed, fields.get("view", "") or "-")
     if action == "update":
         name = fields.get("name", "").strip()
         change = ViewUpdate(name if name and name != view.name else None, _visibility(fields.get("visibility", "")))
         updated = await feeds.update_view(feed, ui.caller, view.id, change)
         return f"Saved the view @{updated.name}."
-    if action == "delete":
-        await feeds.delete_view(feed, ui.caller, view.id)
-        return f"Deleted the view @{view.name}."
-    raise BadRequestError(f"unknown action {action[:60]!r}")
+    await feeds.delete_view(feed, ui.caller, view.id)
+    return f"Deleted the view @{view.name}."
 
 
 # --- permissions -----------------------------------------------------------------------------------
