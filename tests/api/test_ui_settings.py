@@ -18,7 +18,7 @@ from feed_core.domain.roles import Role
 from feed_core.service.container import build_services
 from feed_core.storage.health import UpstreamHealth
 from tests.api.conftest import ADMIN_TOKEN, ORG, Api, MutableClock, SettingsFactory, in_process
-from tests.ui_client import hidden, post_form, sign_in
+from tests.ui_client import hidden, sign_in
 
 BASE = "http://feed.test"
 SETTINGS = f"/{ORG}/_artifacts/feed/feed/settings"
