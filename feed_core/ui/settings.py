@@ -31,13 +31,20 @@ log = logging.getLogger("feed_core.ui")
 SECTIONS = {"upstreams": "Upstream sources", "views": "Views", "permissions": "Permissions", "general": "General"}
 #: Shown again after a refused form; never credentials.
 _SECRET_FIELDS = frozenset({"csrf", "password", "token"})
+#: Each visibility: its short label, and who may use the view as an upstream source.
 VISIBILITIES = (
-    (ViewVisibility.PRIVATE, "Private: this feed's members only"),
-    (ViewVisibility.COLLECTION, "Organization: other feeds of this organization may use it as an upstream"),
-    (ViewVisibility.ORGANIZATION, "Shared: feeds of other organizations may use it too"),
-    (ViewVisibility.AAD_TENANT, "Tenant: as shared, for the whole directory tenant"),
+    (ViewVisibility.PRIVATE, "Private", "only this feed's members read it; no other feed can use it"),
+    (ViewVisibility.COLLECTION, "Organization", "other feeds of this organization may use it as an upstream source"),
+    (ViewVisibility.ORGANIZATION, "Other organizations", "feeds of other organizations here may use it too"),
+    (ViewVisibility.AAD_TENANT, "Directory tenant", "as other organizations, for the whole directory tenant"),
 )
 ROLES = (Role.READER, Role.COLLABORATOR, Role.CONTRIBUTOR, Role.ADMINISTRATOR)
+ROLE_HELP = {
+    Role.READER: "installs what the feed holds",
+    Role.COLLABORATOR: "installs, and so saves versions from upstream sources",
+    Role.CONTRIBUTOR: "publishes, promotes, deprecates and unpublishes too",
+    Role.ADMINISTRATOR: "changes the feed's settings too",
+}
 STALE = (
     "The feed's settings changed since this page was loaded (someone else saved a change). "
     "Reload the page and make your change again."
@@ -96,7 +103,7 @@ async def _render(ui: Ui, feed: Feed, section: str, refused: Refused | None) -> 
     elif section == "views":
         context.update(visibilities=VISIBILITIES)
     elif section == "permissions":
-        context.update(roles=ROLES)
+        context.update(roles=ROLES, role_help=ROLE_HELP)
     return ui.page(f"settings_{section}.html", refused.status if refused else 200, **context)
 
 
@@ -167,7 +174,7 @@ async def _upstreams(ui: Ui, feed: Feed, fields: dict[str, str]) -> str:
 
 
 def _visibility(text: str) -> ViewVisibility:
-    for v, _ in VISIBILITIES:
+    for v, _, _ in VISIBILITIES:
         if v.value == text:
             return v
     raise BadRequestError("choose the view's visibility")
