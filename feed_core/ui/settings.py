@@ -76,6 +76,8 @@ def _section(ui: Ui) -> str:
 async def _show(ui: Ui) -> Response:
     feed = await _admin_feed(ui)
     section = _section(ui)
+    if section == "upstreams" and (source_id := ui.query("edit")):
+        return _edit_source(ui, feed, source_id, None)
     confirm = _confirmation(ui, feed, section)
     if confirm is not None:
         etag = http_etag(feed.etag)
@@ -105,6 +107,24 @@ async def _render(ui: Ui, feed: Feed, section: str, refused: Refused | None) -> 
     elif section == "permissions":
         context.update(roles=ROLES, role_help=ROLE_HELP)
     return ui.page(f"settings_{section}.html", refused.status if refused else 200, **context)
+
+
+def _edit_source(ui: Ui, feed: Feed, source_id: str, refused: Refused | None) -> Response:
+    """The page that changes one source: name, URL, its own minimum release age, credentials."""
+    src = next((s for s in feed.upstream_sources if s.id == source_id), None)
+    if src is None:
+        raise NotFoundError("that upstream source is not in the feed (any more)")
+    return ui.page(
+        "settings_source.html",
+        refused.status if refused else 200,
+        feed=feed,
+        section="upstreams",
+        sections=SECTIONS,
+        etag=http_etag(feed.etag),
+        source=src,
+        problem=refused.message if refused else "",
+        values=refused.values if refused else {},
+    )
 
 
 def _confirmation(ui: Ui, feed: Feed, section: str) -> dict[str, Any] | None:
@@ -142,7 +162,10 @@ async def _post(ui: Ui) -> Response:
         message = STALE if exc.status == 412 else exc.message
         values = {k: v for k, v in fields.items() if k not in _SECRET_FIELDS}
         fresh = await ui.services.feeds.find(ui.org, ui.project, ui.params["feed"])
-        return await _render(ui, fresh, section, Refused(exc.status, message, values))
+        refused = Refused(exc.status, message, values)
+        if section == "upstreams" and fields.get("action") == "edit":
+            return _edit_source(ui, fresh, fields.get("source", ""), refused)
+        return await _render(ui, fresh, section, refused)
     log.info("%s changed %s of feed %s in the web UI: %s", ui.caller.user, section, feed.scope_label, notice)
     return ui.done(ui.feed_url(feed, "settings", section), notice)
 
@@ -161,6 +184,8 @@ async def _upstreams(ui: Ui, feed: Feed, fields: dict[str, str]) -> str:
         drafts, notice = [*edits.kept(sources), edits.internal(fields)], "Added the feed's view as a source."
     elif action == "remove":
         drafts, notice = edits.remove(sources, fields.get("source", ""))
+    elif action == "edit":
+        drafts, notice = edits.edit(sources, fields)
     elif action == "" and "order" in fields:
         drafts, notice = edits.reorder(sources, fields["order"]), "Saved the new order."
     else:
@@ -223,18 +248,6 @@ async def _permissions(ui: Ui, feed: Feed, fields: dict[str, str]) -> str:
 # --- general ---------------------------------------------------------------------------------------
 
 
-def _hours(text: str) -> float | None:
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise BadRequestError(
-            "minimum release age: give a number of hours, or leave it empty to turn the delay off"
-        ) from None
-
-
 def _exemptions(text: str) -> list[str]:
     return [p for line in text.replace(",", "\n").splitlines() if (p := line.strip())]
 
@@ -245,7 +258,7 @@ async def _general(ui: Ui, feed: Feed, fields: dict[str, str]) -> str:
     change = FeedUpdate(
         description=fields.get("description", "").strip(),
         upstream_enabled=fields.get("upstream_enabled") == "on",
-        minimum_release_age_hours=_hours(fields.get("minimum_release_age_hours", "")),
+        minimum_release_age_hours=edits.hours(fields.get("minimum_release_age_hours", ""), "minimum release age"),
         minimum_release_age_exemptions=_exemptions(fields.get("minimum_release_age_exemptions", ""))
         if "minimum_release_age_exemptions" in fields
         else UNCHANGED,

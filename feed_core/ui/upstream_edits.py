@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from feed_core.api.models import FeedUpdateRequest
 from feed_core.domain.errors import BadRequestError, ConflictError, NotFoundError
-from feed_core.domain.source_models import PROTOCOLS, InternalSource, PublicSource, UpstreamSource
+from feed_core.domain.source_models import PROTOCOLS, CustomSource, InternalSource, PublicSource, UpstreamSource
 from feed_core.domain.upstream_sources import UpstreamSourceRequest
 from feed_core.domain.validation import describe_validation_error
 
@@ -86,6 +86,53 @@ def remove(sources: Sequence[UpstreamSource], source_id: str) -> tuple[list[Draf
     return [keep(s) for s in sources if s.id != source_id], f"Removed {sources[i].name}."
 
 
+def hours(text: str, what: str) -> float | None:
+    """A number of hours typed into a form; empty is ``None`` (no delay). The service checks the range."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise BadRequestError(f"{what}: give a number of hours, or leave it empty to turn the delay off") from None
+
+
+def edit(sources: Sequence[UpstreamSource], fields: dict[str, str]) -> tuple[list[Draft], str]:
+    """One source changed: its name, its URL (custom registries), its own minimum release age, and its
+    credentials (``credentials``: ``keep``, ``replace`` with the typed ones, or ``remove``)."""
+    i = _index(sources, fields.get("source", ""))
+    src, drafts = sources[i], kept(sources)
+    draft = drafts[i]
+    draft["name"] = fields.get("name", "").strip()
+    if isinstance(src, CustomSource):
+        draft["location"] = fields.get("location", "").strip()
+    draft["minimumReleaseAgeHours"] = hours(fields.get("minimum_release_age_hours", ""), "minimum release age")
+    mode = fields.get("credentials", "keep")
+    if mode == "remove":
+        draft["credentials"] = None
+    elif mode == "replace":
+        creds = _credentials(fields)
+        if creds is None:
+            raise BadRequestError("type the new credentials: a token, or a user name and password")
+        draft["credentials"] = creds
+    elif mode != "keep":
+        raise BadRequestError("choose whether to keep, replace or remove the credentials")
+    return drafts, f"Saved {draft['name'] or src.name}."
+
+
+def _credentials(fields: dict[str, str]) -> dict[str, str] | None:
+    """Typed credentials as the REST API takes them: a token, or a user name and password; ``None`` for none."""
+    token = fields.get("token", "")
+    username, password = fields.get("username", ""), fields.get("password", "")
+    if token and (username or password):
+        raise BadRequestError("give either a token, or a user name and password, not both")
+    if token:
+        return {"token": token}
+    if username or password:
+        return {k: v for k, v in (("username", username), ("password", password)) if v}
+    return None
+
+
 def _protocol(text: str) -> str:
     if text not in PROTOCOLS:
         raise BadRequestError(f"choose the protocol: {', '.join(PROTOCOLS)}")
@@ -104,14 +151,9 @@ def custom(fields: dict[str, str]) -> Draft:
         "protocol": _protocol(fields.get("protocol", "")),
         "location": fields.get("location", "").strip(),
     }
-    token = fields.get("token", "")
-    username, password = fields.get("username", ""), fields.get("password", "")
-    if token and (username or password):
-        raise BadRequestError("give either a token, or a user name and password, not both")
-    if token:
-        draft["credentials"] = {"token": token}
-    elif username or password:
-        draft["credentials"] = {k: v for k, v in (("username", username), ("password", password)) if v}
+    creds = _credentials(fields)
+    if creds is not None:
+        draft["credentials"] = creds
     return draft
 
 

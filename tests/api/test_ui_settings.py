@@ -270,6 +270,36 @@ async def test_hostile_names_and_reasons_are_escaped(api: Api, admin: httpx.Asyn
     assert (await admin.get(f"{UPSTREAMS}?remove={src.id}")).text.count("<img") == 0
 
 
+async def test_change_a_source_and_its_credentials(api: Api, admin: httpx.AsyncClient) -> None:
+    fields = {"action": "add-custom", "name": "partner", "protocol": "npm", "location": DEAD, "username": "u"}
+    ok(await post(admin, "upstreams", {**fields, "password": "first-pass"}))
+    (src,) = (await stored(api)).upstream_sources
+    edit = f"{UPSTREAMS}?edit={src.id}"
+    page = shown(await admin.get(edit))
+    assert "Change the upstream source partner" in page and "first-pass" not in page
+
+    change = {"action": "edit", "source": src.id, "name": "partner2", "location": DEAD + "v2/", "credentials": "keep"}
+    ok(await post(admin, "upstreams", {**change, "minimum_release_age_hours": "12"}, page=edit))
+    (src,) = (await stored(api)).upstream_sources
+    assert src.name == "partner2" and src.location == DEAD + "v2/" and src.minimum_release_age_hours == 12
+    assert src.credentials is not None and src.credentials.as_json()["password"] == "first-pass"
+    # another host with the old credentials: the REST API's refusal, on the edit page
+    r = await post(admin, "upstreams", {**change, "location": "http://127.0.0.2:9/"}, page=edit)
+    assert r.status_code == 400 and "another host than its stored credentials" in shown(r)
+    assert "Change the upstream source" in shown(r) and 'value="http://127.0.0.2:9/"' in r.text
+    ok(await post(admin, "upstreams", {**change, "credentials": "replace", "token": "new-tok-1"}, page=edit))
+    (src,) = (await stored(api)).upstream_sources
+    assert src.credentials is not None and src.credentials.as_json() == {"token": "new-tok-1"}
+    r = await post(admin, "upstreams", {**change, "credentials": "replace"}, page=edit)
+    assert r.status_code == 400 and "type the new credentials" in shown(r)
+    ok(await post(admin, "upstreams", {**change, "credentials": "remove"}, page=edit))
+    (src,) = (await stored(api)).upstream_sources
+    assert src.credentials is None and src.minimum_release_age_hours is None
+    r = await post(admin, "upstreams", {**change, "minimum_release_age_hours": "-3"}, page=edit)
+    assert r.status_code == 400 and "minimumReleaseAgeHours" in shown(r)
+    assert (await admin.get(f"{UPSTREAMS}?edit=nope")).status_code == 404
+
+
 # --- views -----------------------------------------------------------------------------------------
 
 
