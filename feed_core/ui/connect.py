@@ -50,7 +50,7 @@ async def _feed_and_view(ui: Ui) -> tuple[Feed, View | None]:
     return feed, ui.services.feeds.view(feed, view_ref) if view_ref else None
 
 
-def _protocol(ui: Ui, feed: Feed, sent: str) -> str:
+def _protocol(feed: Feed, sent: str) -> str:
     if sent:
         if sent not in cs.PROTOCOLS:
             raise BadRequestError(f"unknown protocol {sent[:40]!r}; use one of {', '.join(cs.PROTOCOLS)}")
@@ -78,14 +78,14 @@ def _context(ui: Ui, feed: Feed, view: View | None, protocol: str) -> dict[str, 
 
 async def _connect(ui: Ui) -> Response:
     feed, view = await _feed_and_view(ui)
-    protocol = _protocol(ui, feed, ui.query("protocol"))
+    protocol = _protocol(feed, ui.query("protocol"))
     return ui.page("connect.html", **_context(ui, feed, view, protocol), problem="", values={})
 
 
 async def _mint(ui: Ui) -> Response:
     fields = await ui.form()
     feed, view = await _feed_and_view(ui)
-    protocol = _protocol(ui, feed, ui.query("protocol"))
+    protocol = _protocol(feed, ui.query("protocol"))
     values = {k: fields.get(k, "") for k in ("name", "scope", "days")}
     try:
         scope, days, name = _token_request(ui.caller, values)

@@ -15,19 +15,21 @@ from feed_core.storage.health import UpstreamHealth
 KIND_LABELS = {"public": "public registry", "custom": "custom registry", "internal": "another feed"}
 
 #: Words in a failure's reason, and what to do about it (the first that matches).
-_ADVICE = (
+_REGISTRY_ADVICE = (
     (
         "refused to connect",
         "The address is not on the public internet. Fix the location, or ask the operator to allow the network "
         "in FEED_UPSTREAM_ALLOWED_NETWORKS.",
     ),
-    ("refused the credentials", "Remove the source and add it again with new credentials."),
-    ("credentials", "Remove the source and add it again with its credentials."),
+    ("refused the credentials", "Set new credentials: Change the source, and replace them."),
+    ("credentials", "Give the source its credentials again: Change the source, and replace them."),
     ("rate-limiting", "Wait: the feed retries later. Versions already saved stay installable."),
     ("certificate", "Check the registry's TLS certificate, or ask the operator to trust its CA."),
     ("tls", "Check the registry's TLS set-up, or use the right scheme (http or https) in the location."),
     ("timed out", "Check that the registry is up and reachable; versions already saved stay installable."),
     ("could not connect", "Check the location, and that the registry is running."),
+)
+_FEED_ADVICE = (
     ("does not exist", "Choose a feed and view that exist, or remove the source."),
     ("cannot be an upstream", "Ask the upstream feed's owner to share the view (visibility collection)."),
     ("private", "Ask the upstream feed's owner to share the view (visibility collection)."),
@@ -64,10 +66,9 @@ def advice(status: str, reasons: list[str], internal: bool) -> str:
     if status != "failed":
         return ""
     text = " ".join(reasons).lower()
-    for words, what in _ADVICE:
-        if words in text and (internal or words not in ("does not exist", "cannot be an upstream", "private")):
-            return what
-    return _DEFAULT_ADVICE
+    return next((what for words, what in _FEED_ADVICE if internal and words in text), None) or next(
+        (what for words, what in _REGISTRY_ADVICE if words in text), _DEFAULT_ADVICE
+    )
 
 
 def rows(feed: Feed, health: Mapping[str, UpstreamHealth]) -> list[SourceRow]:
