@@ -100,7 +100,8 @@ def _npm(urls: Endpoints, name: str) -> list[Snippet]:
             "npmrc-user",
             "User ~/.npmrc",
             f"{auth_key}:_authToken=${{FEED_TOKEN}}\n",
-            "Keep the token line out of the repository; npm reads FEED_TOKEN from the environment.",
+            "Keep the token line out of the repository; npm reads FEED_TOKEN from the environment and sends it "
+            "with every request to the feed (always-auth is not needed: current npm warns about it).",
         ),
         Snippet("npm-use", "Then", "npm install\nnpm publish\n"),
     ]
