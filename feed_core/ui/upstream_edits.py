@@ -99,7 +99,8 @@ def hours(text: str, what: str) -> float | None:
 
 def edit(sources: Sequence[UpstreamSource], fields: dict[str, str]) -> tuple[list[Draft], str]:
     """One source changed: its name, its URL (custom registries), its own minimum release age, and its
-    credentials (``credentials``: ``keep``, ``replace`` with the typed ones, or ``remove``)."""
+    credentials (``credentials``: ``remove``, or ``replace`` with the typed ones; ``keep`` keeps them unless new
+    ones were typed)."""
     i = _index(sources, fields.get("source", ""))
     src, drafts = sources[i], kept(sources)
     draft = drafts[i]
@@ -107,16 +108,15 @@ def edit(sources: Sequence[UpstreamSource], fields: dict[str, str]) -> tuple[lis
     if isinstance(src, CustomSource):
         draft["location"] = fields.get("location", "").strip()
     draft["minimumReleaseAgeHours"] = hours(fields.get("minimum_release_age_hours", ""), "minimum release age")
-    mode = fields.get("credentials", "keep")
+    mode, creds = fields.get("credentials", "keep"), _credentials(fields)
+    if mode not in ("keep", "replace", "remove"):
+        raise BadRequestError("choose whether to keep, replace or remove the credentials")
     if mode == "remove":
         draft["credentials"] = None
-    elif mode == "replace":
-        creds = _credentials(fields)
-        if creds is None:
-            raise BadRequestError("type the new credentials: a token, or a user name and password")
+    elif creds is not None:  # typed in: they replace the stored ones, whichever button was left on
         draft["credentials"] = creds
-    elif mode != "keep":
-        raise BadRequestError("choose whether to keep, replace or remove the credentials")
+    elif mode == "replace":
+        raise BadRequestError("type the new credentials: a token, or a user name and password")
     return drafts, f"Saved {draft['name'] or src.name}."
 
 

@@ -292,6 +292,9 @@ async def test_change_a_source_and_its_credentials(api: Api, admin: httpx.AsyncC
     assert src.credentials is not None and src.credentials.as_json() == {"token": "new-tok-1"}
     r = await post(admin, "upstreams", {**change, "credentials": "replace"}, page=edit)
     assert r.status_code == 400 and "type the new credentials" in shown(r)
+    ok(await post(admin, "upstreams", {**change, "credentials": "keep", "token": "typed-tok"}, page=edit))
+    (src,) = (await stored(api)).upstream_sources
+    assert src.credentials is not None and src.credentials.as_json() == {"token": "typed-tok"}
     ok(await post(admin, "upstreams", {**change, "credentials": "remove"}, page=edit))
     (src,) = (await stored(api)).upstream_sources
     assert src.credentials is None and src.minimum_release_age_hours is None
