@@ -71,7 +71,7 @@ def _context(ui: Ui, feed: Feed, view: View | None, protocol: str) -> dict[str, 
         "snippets": cs.snippets(protocol, urls, name),
         "scopes": scope_choices(ui.caller),
         "lifetimes": LIFETIMES,
-        "role": caller_role(feed, ui.caller),
+        "administers": caller_role(feed, ui.caller) >= Role.ADMINISTRATOR,
         "placeholder": cs.PLACEHOLDER,
     }
 

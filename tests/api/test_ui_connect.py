@@ -47,6 +47,7 @@ async def test_snippets_have_the_feeds_absolute_urls_for_each_protocol(feed_api:
         assert f"//feed.test/{ORG}/_packaging/feed/npm/registry/:_authToken=${{FEED_TOKEN}}" in npm
         assert 'aria-current="page">npm<' in npm
         assert 'data-copy="snippet-npmrc"' in npm
+        assert f"{FEED}/settings" not in npm  # the settings are for administrators
 
         root = f"{BASE}/{ORG}/_packaging/feed@Release"
         pypi = await page(http, f"{CONNECT}?protocol=pypi&view=Release")
@@ -84,6 +85,7 @@ async def test_project_feed_and_public_url(feed_api: Api) -> None:
     assert r.status_code == 201, r.text
     async with browser(feed_api) as http:
         shown = await page(http, f"/{ORG}/proj/_artifacts/feed/pf/connect?protocol=npm")
+        assert f'href="/{ORG}/proj/_artifacts/feed/pf/settings"' in shown
         assert f"registry={BASE}/{ORG}/proj/_packaging/pf/npm/registry/" in shown
 
 
