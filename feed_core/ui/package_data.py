@@ -8,7 +8,6 @@ does), so a malformed one is a 400 and the stored spelling is what every read us
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +17,7 @@ from feed_core.domain.access import caller_role, require_role
 from feed_core.domain.cargo_names import validate_crate_name
 from feed_core.domain.cargo_versions import validate_crate_version
 from feed_core.domain.clock import iso
-from feed_core.domain.errors import BadRequestError, FeedError
+from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError
 from feed_core.domain.maven_layout import validate_artifact_id, validate_group_id, validate_version
 from feed_core.domain.models import Caller, Feed, PackageVersion, View
 from feed_core.domain.names import parse_npm_name
@@ -27,7 +26,7 @@ from feed_core.domain.python_dist import canonical_version, normalize_name, read
 from feed_core.domain.roles import Role
 from feed_core.domain.upstream_rules import Behaviour
 from feed_core.service.container import Services
-from feed_core.service.resolve import Withheld, ascending
+from feed_core.service.resolve import Resolution, Withheld, ascending
 from feed_core.storage.packages import content_key
 from feed_core.ui.readme import Readme, plain, readme_of
 
@@ -216,11 +215,16 @@ async def load_package(
     now = services.clock()
     lookup = await services.resolver.look_up(feed, view, caller, protocol, name, now=now)
     lookup.require_exists(f"package {name} does not exist in {feed.name}@{view.name} or its upstream sources")
-    res, (meta, stored) = await asyncio.gather(
-        services.resolver.resolve(lookup, now), services.packages.package(feed, protocol, name)
-    )
-    latest = res.dist_tags.get("latest")
-    rows = {v.version: _row(feed, protocol, v, v.version in res.held, latest) for v in res.versions()}
+    meta, stored = await services.packages.package(feed, protocol, name)
+    try:
+        res: Resolution | None = await services.resolver.resolve(lookup, now)
+    except NotFoundError:
+        if meta is None:
+            raise
+        res = None  # the feed knows the package, but the view shows no live version of it (all deleted, say)
+    latest = res.dist_tags.get("latest") if res else None
+    held = res.held if res else {}
+    rows = {v.version: _row(feed, protocol, v, v.version in held, latest) for v in (res.versions() if res else [])}
     if not feed.hide_deleted_package_versions:
         for v in stored:
             if v.deleted and (view.is_local or view.id in v.views):
@@ -235,10 +239,10 @@ async def load_package(
         role=role,
         behaviour=lookup.behaviour,
         versions=[rows[n] for n in reversed(order)],
-        withheld=res.withheld() if role >= Role.COLLABORATOR else [],
+        withheld=res.withheld() if res and role >= Role.COLLABORATOR else [],
         not_asked=[s.name for s in lookup.not_asked],
         private=private,
-        notice=res.unsaved_notice,
+        notice=res.unsaved_notice if res else None,
         upstream_errors=lookup.upstream_errors,
     )
 

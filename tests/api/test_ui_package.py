@@ -17,9 +17,11 @@ import pytest
 from feed_core.domain.clock import iso
 from tests.api.conftest import ADMIN_TOKEN, ORG, Api, MutableClock, SettingsFactory, in_process, running_api
 from tests.api.test_cargo_hosting import published
+from tests.api.test_maven_hosting import release_files
 from tests.api.test_nuget_api import push
 from tests.api.test_pypi_api import base as pypi_base
 from tests.cargo_packages import dep
+from tests.maven_packages import basic, deploy
 from tests.npm_registry_fixture import FixtureRegistry, fixture_registry  # noqa: F401
 from tests.nupkg_builder import build_nupkg
 from tests.python_packages import make_wheel, upload_form
@@ -150,6 +152,22 @@ async def test_cargo_and_nuget_tabs(feed_api: Api, browser: Browser) -> None:
         assert "A test package." in (await http.get(page("nuget", "contoso.lib") + "?tab=readme")).text
 
 
+async def test_maven_tabs(feed_api: Api, browser: Browser) -> None:
+    files = release_files(name="Example library", description="Does example things.")
+    responses = await deploy(feed_api.http, basic(feed_api.tokens["alice"]), "com.example", "lib", "1.0", files)
+    assert all(r.status_code in (200, 201) for r in responses)
+    url = page("maven", "com.example:lib")
+    async with browser("alice") as http:
+        versions = await http.get(url)
+        assert versions.status_code == 200, versions.text
+        assert ">1.0</a>" in versions.text and f'href="{url}/delete?version=1.0"' in versions.text
+        install = await http.get(url + "?tab=install")
+        assert "&lt;groupId&gt;com.example&lt;/groupId&gt;" in install.text and "POM lists them" in install.text
+        readme = await http.get(url + "?tab=readme")
+        assert "Does example things." in readme.text
+        assert "is deleted" in (await act(http, url, "delete", "1.0")).text
+
+
 # --- provenance ---------------------------------------------------------------------------------------------------
 
 
@@ -171,6 +189,17 @@ async def test_a_version_saved_from_an_internal_upstream_shows_its_provenance(fe
         row = after.text[after.text.index(">1.0.0</a>") :]
         assert "up-npm" in row and "carol" in row and "sha512:" in row
         assert "Provenance" in row and "Saved by" in row and "not saved yet" not in row
+        assert "removed upstream" not in row
+    # the upstream stops listing it (as the refresh job finds): the saved version stays, flagged
+    feed = await api.services.feeds.find(ORG, None, "feed")
+    source = next(s for s in feed.upstream_sources if s.protocol == "npm")
+    assert await api.services.packages.mark_upstream_listing(feed, "npm", "shared", {source.id: set()}) == (
+        ["1.0.0"],
+        [],
+    )
+    async with browser("bob") as http:
+        flagged = await http.get(page("npm", "shared"))
+        assert "removed upstream" in flagged.text and "Upstream no longer lists it since" in flagged.text
 
 
 # --- blocked and held-back versions -------------------------------------------------------------------------------
@@ -238,6 +267,35 @@ async def test_a_private_package_blocks_external_versions_until_an_owner_allows_
         f"{FEEDS}/feed/npm/packages/@corp/secret/upstreaming", headers=api.auth()
     )  # the same setting the REST API reads
     assert r.json()["versionsFromExternalUpstreams"] == "allowExternalVersions"
+
+
+async def test_external_versions_an_upstream_feed_relays_are_listed_as_blocked(
+    upstreamed: Api, fixture_registry: FixtureRegistry
+) -> None:
+    """Feed ``up`` saved lib@2.0.0 from the public registry; feed ``down`` publishes lib@1.0.0 and follows ``up``:
+    2.0.0 is external, so ``down`` blocks it, and says why."""
+    api = upstreamed
+    fixture_registry.add("lib", "2.0.0")
+    r = await api.http.patch(f"{FEEDS}/feed", json={"minimumReleaseAgeHours": None}, headers=api.auth())
+    assert r.status_code == 200, r.text
+    assert (await api.http.get(api.registry() + "lib/-/lib-2.0.0.tgz", headers=api.auth("carol"))).status_code == 200
+    await api.create_feed("down")
+    await api.staff("down")
+    await api.follow_internal_upstream("down", "feed", ("npm",))
+    assert (await api.publish("lib", "1.0.0", who="alice", feed="down")).status_code == 201
+    url = page("npm", "lib", "down")
+    async with signed_in(api, "carol") as carol:
+        blocked = await carol.get(url + "?tab=blocked")
+        assert blocked.status_code == 200, blocked.text
+        row = blocked.text[blocked.text.index('<th scope="row">2.0.0</th>') :]
+        assert "feed-npm" in row and "Blocked by the upstream behaviour" in row
+        assert "the feed holds an internal version" in row and "A feed owner can allow" in row
+        assert "was not asked" not in blocked.text
+    async with signed_in(api, "admin") as admin:
+        r = await post_form(admin, url + "/upstreaming?allow=true", url + "/upstreaming", {"allow": "true"})
+        assert r.status_code == 303
+        after = await admin.get(url)
+        assert ">2.0.0</a>" in after.text and "not saved yet" in after.text
 
 
 async def test_a_too_new_version_is_held_back_with_when_it_becomes_available(
