@@ -181,6 +181,11 @@ async def test_a_version_saved_from_an_internal_upstream_shows_its_provenance(fe
         before = await http.get(page("npm", "shared"))
         assert before.status_code == 200, before.text
         assert "not saved yet" in before.text and "up-npm" in before.text
+    async with browser("bob") as http:  # a reader sees only what the feed holds, and who can save the rest
+        before = await http.get(page("npm", "shared"))
+        assert before.status_code == 200, before.text
+        assert ">1.0.0</a>" not in before.text and "not saved yet" not in before.text
+        assert "available from upstream up-npm but not saved in feed feed" in before.text
     tarball = api.registry("feed") + "shared/-/shared-1.0.0.tgz"
     assert (await api.http.get(tarball, headers=api.auth("carol"))).status_code == 200
     async with browser("bob") as http:
@@ -304,13 +309,18 @@ async def test_a_too_new_version_is_held_back_with_when_it_becomes_available(
     api = upstreamed
     fixture_registry.add("fresh", "1.0.0", published="2020-01-01T00:00:00.000Z", tag=None)
     fixture_registry.add("fresh", "2.0.0", published=iso(clock.now - timedelta(hours=1)))
+    fixture_registry.add("fresh", "3.0.0", tag=None)
+    fixture_registry.set_time("fresh", "3.0.0", "garbage")
     async with signed_in(api, "carol") as carol:
         blocked = await carol.get(page("npm", "fresh") + "?tab=blocked")
         assert blocked.status_code == 200, blocked.text
-        row = blocked.text[blocked.text.index('<th scope="row">2.0.0</th>') :]
+        row = blocked.text[blocked.text.index('<th scope="row">2.0.0</th>') :].split("</tr>")[0]
         assert "npm-fixture" in row and "Too new" in row and "24 hours" in row
         assert "2026-11-02 11:00 UTC (in about 23 hours)" in row
         assert '<th scope="row">1.0.0</th>' not in blocked.text
+        unknown = blocked.text[blocked.text.index('<th scope="row">3.0.0</th>') :].split("</tr>")[0]
+        assert "publish time is missing or unreadable" in unknown
+        assert "2026-11-02 12:00 UTC (in about 24 hours)" in unknown
         versions = await carol.get(page("npm", "fresh"))
         assert ">1.0.0</a>" in versions.text and ">2.0.0</a>" not in versions.text
 
