@@ -45,6 +45,7 @@ Run = Callable[[Ui, Target, dict[str, str]], Awaitable[str]]
 class Action:
     key: str
     label: str  # the button's words
+    doing: str  # what a refusal names: "deleting package versions"
     role: Role
     protocols: tuple[str, ...]
     run: Run
@@ -161,17 +162,20 @@ async def _delete(ui: Ui, t: Target, form: dict[str, str]) -> str:
 ACTIONS: dict[str, Action] = {
     a.key: a
     for a in (
-        Action("upstreaming", "Change", Role.ADMINISTRATOR, PROTOCOLS, _upstreaming, takes_version=False),
-        Action("promote", "Promote", Role.CONTRIBUTOR, PROTOCOLS, _promote),
-        Action("deprecate", "Deprecate", Role.CONTRIBUTOR, ("npm",), _deprecate),
-        Action("undeprecate", "Undeprecate", Role.CONTRIBUTOR, ("npm",), _undeprecate),
-        Action("unlist", "Unlist", Role.CONTRIBUTOR, ("nuget",), _unlist),
-        Action("relist", "Relist", Role.CONTRIBUTOR, ("nuget",), _relist),
-        Action("yank", "Yank", Role.CONTRIBUTOR, ("pypi", "cargo"), _yank),
-        Action("unyank", "Unyank", Role.CONTRIBUTOR, ("pypi", "cargo"), _unyank),
-        Action("delete", "Delete", Role.CONTRIBUTOR, PROTOCOLS, _delete, danger=True),
+        Action(
+            "upstreaming", "Change", "changing upstream behaviour", Role.ADMINISTRATOR, PROTOCOLS, _upstreaming,
+            takes_version=False,
+        ),
+        Action("promote", "Promote", "promoting packages", Role.CONTRIBUTOR, PROTOCOLS, _promote),
+        Action("deprecate", "Deprecate", "deprecating packages", Role.CONTRIBUTOR, ("npm",), _deprecate),
+        Action("undeprecate", "Undeprecate", "deprecating packages", Role.CONTRIBUTOR, ("npm",), _undeprecate),
+        Action("unlist", "Unlist", "unlisting packages", Role.CONTRIBUTOR, ("nuget",), _unlist),
+        Action("relist", "Relist", "listing packages", Role.CONTRIBUTOR, ("nuget",), _relist),
+        Action("yank", "Yank", "yanking packages", Role.CONTRIBUTOR, ("pypi", "cargo"), _yank),
+        Action("unyank", "Unyank", "yanking packages", Role.CONTRIBUTOR, ("pypi", "cargo"), _unyank),
+        Action("delete", "Delete", "deleting package versions", Role.CONTRIBUTOR, PROTOCOLS, _delete, danger=True),
     )
-}
+}  # fmt: skip
 
 
 def _flag(text: str) -> bool:
@@ -199,7 +203,7 @@ async def _target(ui: Ui, protocol: str, key: str, number: str) -> tuple[Action,
     feed = await ui.services.feeds.find(ui.org, ui.project, ui.params["feed"])
     require_role(feed, ui.caller, Role.READER, "reading packages")
     name = stored_name(protocol, ui.params["name"])
-    require_role(feed, ui.caller, action.role, f"{action.label.lower()} on {name}")
+    require_role(feed, ui.caller, action.role, action.doing)
     version = None
     if action.takes_version:
         wanted = version_number(protocol, number)

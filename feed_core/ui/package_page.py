@@ -16,7 +16,7 @@ from feed_core.domain.errors import BadRequestError, NotFoundError
 from feed_core.domain.roles import Role
 from feed_core.domain.upstream_rules import Behaviour
 from feed_core.ui import package_data as data
-from feed_core.ui.package_actions import ACTIONS, version_actions
+from feed_core.ui.package_actions import version_actions
 from feed_core.ui.page import Ui, UiRoute
 
 TABS = (("versions", "Versions"), ("blocked", "Blocked versions"), ("install", "Install"), ("readme", "Readme"))
@@ -83,7 +83,7 @@ def _handler(protocol: str) -> Callable[[Ui], Awaitable[Response]]:
             label=data.PROTOCOL_LABELS[protocol],
             allows_external=p.behaviour is Behaviour.ALLOW_EXTERNAL,
             can_administer=p.role >= Role.ADMINISTRATOR,
-            upstreaming=ACTIONS["upstreaming"],
+            can_contribute=p.role >= Role.CONTRIBUTOR,
             views=list(feed.views),
             shown_view=shown_view,
             **context,
