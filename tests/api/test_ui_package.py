@@ -22,6 +22,7 @@ from tests.api.test_nuget_api import push
 from tests.api.test_pypi_api import base as pypi_base
 from tests.cargo_packages import dep
 from tests.maven_packages import basic, deploy
+from tests.npm_packages import publish_body
 from tests.npm_registry_fixture import FixtureRegistry, fixture_registry  # noqa: F401
 from tests.nupkg_builder import build_nupkg
 from tests.python_packages import make_wheel, upload_form
@@ -166,6 +167,24 @@ async def test_maven_tabs(feed_api: Api, browser: Browser) -> None:
         readme = await http.get(url + "?tab=readme")
         assert "Does example things." in readme.text
         assert "is deleted" in (await act(http, url, "delete", "1.0")).text
+
+
+async def test_a_project_feed_has_its_package_pages_under_the_project(feed_api: Api, browser: Browser) -> None:
+    api = feed_api
+    r = await api.http.post(
+        f"/{ORG}/proj/_apis/packaging/feeds?api-version=7.1", json={"name": "pf"}, headers=api.auth()
+    )
+    assert r.status_code == 201, r.text
+    body = publish_body("lib", "1.0.0")
+    r = await api.http.put(f"/{ORG}/proj/_packaging/pf/npm/registry/lib", json=body, headers=api.auth())
+    assert r.status_code == 201, r.text
+    async with browser("admin") as http:
+        url = f"/{ORG}/proj/_artifacts/feed/pf/npm/lib"
+        shown = await http.get(url)
+        assert shown.status_code == 200, shown.text
+        assert f'href="{url}/delete?version=1.0.0"' in shown.text
+        assert (await http.get(page("npm", "lib", "pf"))).status_code == 404  # not a feed of the organization
+        assert "is deleted" in (await act(http, url, "delete", "1.0.0")).text
 
 
 # --- provenance ---------------------------------------------------------------------------------------------------
