@@ -101,7 +101,10 @@ async def _upstreaming(ui: Ui, t: Target, form: dict[str, str]) -> str:
 
 
 async def _promote(ui: Ui, t: Target, form: dict[str, str]) -> str:
-    view = ui.services.feeds.view(t.feed, form.get("view", "").strip()[:100] or "-")
+    chosen = form.get("view", "").strip()[:100]
+    if not chosen:
+        raise BadRequestError("choose the view to promote the version to")
+    view = ui.services.feeds.view(t.feed, chosen)
     await ui.services.packages.promote(t.feed, ui.caller, t.protocol, t.name, _number(t), view)
     return f"{t.name} {_number(t)} is in view @{view.name}."
 
