@@ -24,7 +24,7 @@ from feed_core.domain.upstream_rules import changed_digests, origin_of
 from feed_core.domain.visibility import latest_after_removal, tags_in_view, versions_in_view
 from feed_core.service.package_reads import PackageReads, with_etag
 from feed_core.service.retry import KeyedLock, retry_on_conflict
-from feed_core.storage.packages import IndexEntry, PackageStore
+from feed_core.storage.packages import LOCAL_ORIGIN, IndexEntry, PackageStore
 
 _TAG = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,99}$")
 T = TypeVar("T")
@@ -126,6 +126,7 @@ class PackageService:
         self._reads = reads or PackageReads(store, 0)
         self.upstream_conflict: UpstreamConflictCheck | None = None
         self._writers = KeyedLock()
+        self._index_changes: dict[str, int] = {}
 
     @property
     def store(self) -> PackageStore:
@@ -461,44 +462,31 @@ class PackageService:
         package-id row never changes once written, so only the write that ``created`` the package (there
         was no meta row before it) writes it.
 
-        What the latest version is comes from ``versions`` (every version row, when the writer knows
-        them), else this worker's cached rows, else ``hint`` (the version just written) when the
-        ``latest`` tag names it, else a point read of the tagged version; the whole partition is read
-        only when none of these tells. Both writes are unconditional: they raise no conflict that would
-        make the caller retry a commit that already happened."""
+        The row (see ``IndexEntry``) comes from ``versions`` (every version row, when the writer knows them),
+        else this worker's cached rows, else ``hint`` alone when the write ``created`` the package; only
+        when none of these tells is the whole partition read. Both writes are unconditional: they raise no
+        conflict that would make the caller retry a commit that already happened."""
         if versions is None:
             versions = self._reads.cached_partition(feed.id, meta)
-        if versions is not None:
-            latest = _latest(meta, versions)
-        else:
-            latest = None
-            number = meta.dist_tags.get("latest")
-            if hint is not None and hint.deleted is None and hint.version == number:
-                latest = hint
-            elif number:
-                tagged = await self._store.get_version(feed.id, protocol, name, number)
-                latest = tagged if tagged is not None and tagged.deleted is None else None
-            if latest is None:
-                current, versions = await self._store.get_package(feed.id, protocol, name)
-                meta = current or meta
-                latest = _latest(meta, versions) if current is not None else None
+        if versions is None and created and hint is not None:
+            versions = [hint]  # a package's first write holds its only version
+        if versions is None:
+            current, versions = await self._store.get_package(feed.id, protocol, name)
+            meta = current or meta
         writes: list[Awaitable[None]] = []
         if created:
             writes.append(self._store.put_package_id(feed.id, package_guid(feed.id, protocol, name), protocol, name))
-        if latest is None:
+        entry = index_entry(meta, versions)
+        if entry is None:
             await asyncio.gather(*writes, self._store.delete_index(feed.id, protocol, name))
-            return
-        desc = latest.manifest.get("description")
-        keywords = latest.manifest.get("keywords")
-        entry = IndexEntry(
-            name,
-            latest.version,
-            desc if isinstance(desc, str) else "",
-            [k for k in keywords if isinstance(k, str)] if isinstance(keywords, list) else [],
-            meta.modified,
-            latest.publisher,
-        )
-        await asyncio.gather(*writes, self._store.put_index(feed.id, protocol, entry))
+        else:
+            await asyncio.gather(*writes, self._store.put_index(feed.id, protocol, entry))
+        self._index_changes[feed.id] = self._index_changes.get(feed.id, 0) + 1
+
+    def index_generation(self, feed_id: str) -> int:
+        """How many index writes this worker has made for the feed: a listing cached at one count is stale
+        at another."""
+        return self._index_changes.get(feed_id, 0)
 
     async def _edit(
         self,
@@ -765,6 +753,57 @@ def _latest(meta: PackageMeta, versions: list[PackageVersion]) -> PackageVersion
         return None
     number = meta.dist_tags.get("latest") or live[-1].version
     return next((v for v in live if v.version == number), live[-1])
+
+
+def origin_key(version: PackageVersion) -> str:
+    """Where a version came from, as the index records it: the upstream source it was saved through (its id),
+    or ``LOCAL_ORIGIN`` for a version published to the feed."""
+    return str(version.source_chain[0].get("id") or "?") if version.source_chain else LOCAL_ORIGIN
+
+
+def _latest_in_view(meta: PackageMeta, live: list[PackageVersion]) -> PackageVersion:
+    """The version a release view shows as latest: the ``latest`` tag's when the view holds it, else the highest
+    release (then prerelease), else (numbers that are not semver) the one published last."""
+    numbers = [v.version for v in live]
+    tagged = meta.dist_tags.get("latest")
+    number = (
+        (tagged if tagged in numbers else None)
+        or semver.highest(numbers)
+        or semver.highest(numbers, include_prerelease=True)
+    )
+    return next((v for v in live if v.version == number), None) or max(live, key=lambda v: v.published)
+
+
+def index_entry(meta: PackageMeta, versions: list[PackageVersion]) -> IndexEntry | None:
+    """The package's index row, from its meta row and every version row; ``None`` when no version is live.
+    Deleted versions count nowhere: not for the latest, the origins nor the views."""
+    latest = _latest(meta, versions)
+    if latest is None:
+        return None
+    live = [v for v in versions if v.deleted is None]
+    origins: dict[str, str] = {}
+    in_views: dict[str, list[PackageVersion]] = {}
+    for v in live:
+        origins.setdefault(origin_key(v), str(v.source_chain[0].get("name") or "") if v.source_chain else "")
+        for view_id in v.views:
+            in_views.setdefault(view_id, []).append(v)
+    views = {}
+    for view_id, shown in in_views.items():
+        best = _latest_in_view(meta, shown)
+        views[view_id] = (best.version, origin_key(best))
+    desc = latest.manifest.get("description")
+    keywords = latest.manifest.get("keywords")
+    return IndexEntry(
+        meta.name,
+        latest.version,
+        desc if isinstance(desc, str) else "",
+        [k for k in keywords if isinstance(k, str)] if isinstance(keywords, list) else [],
+        meta.modified,
+        latest.publisher,
+        origin=origin_key(latest),
+        origins=origins,
+        views=views,
+    )
 
 
 def _holds_file(feed: Feed, existing: PackageVersion, new: NewFile) -> bool:

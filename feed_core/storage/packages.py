@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from feed_core.domain.models import PackageMeta, PackageVersion
@@ -51,14 +51,29 @@ async def _one(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
+#: Where a version came from, in the index: published to the feed itself.
+LOCAL_ORIGIN = "local"
+
+
 @dataclass(frozen=True)
 class IndexEntry:
+    """A package's row in the feed's index: what listings and searches show without reading the package.
+
+    ``origin``, ``origins`` and ``views`` are ``None`` on rows written before they were recorded (the
+    listing then knows only ``latest``). ``origin``: where ``latest`` came from (``LOCAL_ORIGIN`` or an
+    upstream source's id). ``origins``: every live version's origin, with the source's name when it was
+    saved. ``views``: per release view id, the latest live version in it and where that came from.
+    """
+
     name: str
     latest: str
     description: str
     keywords: list[str]
     modified: str
     publisher: str
+    origin: str | None = None
+    origins: dict[str, str] | None = None
+    views: dict[str, tuple[str, str]] | None = None
 
 
 class PackageStore:
@@ -235,13 +250,7 @@ class PackageStore:
                 Entity(
                     f"{feed_id}|{protocol}",
                     entry.name,
-                    {
-                        "latest": entry.latest,
-                        "description": entry.description[:2000],
-                        "keywords": json.dumps(entry.keywords[:50]),
-                        "modified": entry.modified,
-                        "publisher": entry.publisher,
-                    },
+                    _index_props(entry),
                 ),
             ),
         )
@@ -275,17 +284,54 @@ class PackageStore:
 
     async def list_index(self, feed_id: str, protocol: str, prefix: str = "") -> list[IndexEntry]:
         """The feed's packages of ``protocol`` (those whose name starts with ``prefix``)."""
-        return [
-            IndexEntry(
-                e.row_key,
-                e.get_str("latest"),
-                e.get_str("description"),
-                json.loads(e.get_str("keywords", "[]")),
-                e.get_str("modified"),
-                e.get_str("publisher"),
-            )
-            for e in await self._t.query(PACKAGE_INDEX, f"{feed_id}|{protocol}", prefix)
-        ]
+        return [_index_entry(e) for e in await self._t.query(PACKAGE_INDEX, f"{feed_id}|{protocol}", prefix)]
+
+
+def _index_props(entry: IndexEntry) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "latest": entry.latest,
+        "description": entry.description[:2000],
+        "keywords": json.dumps(entry.keywords[:50]),
+        "modified": entry.modified,
+        "publisher": entry.publisher,
+    }
+    if entry.origin is not None and entry.origins is not None and entry.views is not None:
+        props["origin"] = entry.origin
+        # A version saved from an upstream carries that source's name; bounded, as names are (100 characters).
+        props["origins"] = json.dumps({k: v[:100] for k, v in entry.origins.items()}, separators=(",", ":"))
+        props["views"] = json.dumps({k: list(v) for k, v in entry.views.items()}, separators=(",", ":"))
+    return props
+
+
+def _index_entry(e: Entity) -> IndexEntry:
+    entry = IndexEntry(
+        e.row_key,
+        e.get_str("latest"),
+        e.get_str("description"),
+        json.loads(e.get_str("keywords", "[]")),
+        e.get_str("modified"),
+        e.get_str("publisher"),
+    )
+    origin, origins, views = e.get_str("origin"), _json_object(e.get_str("origins")), _json_object(e.get_str("views"))
+    if not origin or origins is None or views is None:
+        return entry  # written before these were recorded
+    return replace(
+        entry,
+        origin=origin,
+        origins={str(k): str(v) for k, v in origins.items()},
+        views={str(k): (str(v[0]), str(v[1])) for k, v in views.items() if isinstance(v, list) and len(v) == 2},
+    )
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    """A JSON object property, or ``None`` when absent (rows written before it) or unreadable."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _files_properties(files: list[dict[str, Any]]) -> dict[str, str]:

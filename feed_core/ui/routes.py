@@ -16,13 +16,13 @@ from feed_core.domain.errors import FeedError, NotFoundError, UnauthorizedError
 from feed_core.domain.names import validate_org, validate_project
 from feed_core.service.container import Services
 from feed_core.storage.ports import StorageNotProvisionedError
-from feed_core.ui import assets, home, signin
+from feed_core.ui import assets, feed_page, home, signin
 from feed_core.ui.page import SESSION_COOKIE, Ui, UiRoute
 from feed_core.ui.render import html, redirect, render, secure
 
 log = logging.getLogger("feed_core.ui")
 
-ROUTES: tuple[UiRoute, ...] = (*signin.ROUTES, *home.ROUTES)
+ROUTES: tuple[UiRoute, ...] = (*signin.ROUTES, *home.ROUTES, *feed_page.ROUTES)
 
 
 async def handle(services: Services, request: Request, org: str, project: str | None, rest: str) -> Response:
