@@ -7,6 +7,7 @@ show their ``latest`` with an unknown origin, and match no view or source filter
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -99,6 +100,14 @@ class ListPage:
     pages: int  # at least 1, even when nothing matches
 
 
+def _by_name(p: ListedPackage) -> tuple[str, str, str]:
+    return (p.folded_name, p.name, p.protocol)
+
+
+def _by_modified(p: ListedPackage) -> tuple[str, str, str, str]:
+    return (p.modified, p.folded_name, p.name, p.protocol)
+
+
 @dataclass(frozen=True)
 class Listing:
     """A feed's packages, ordered once by name and once by modification time, ready to be filtered."""
@@ -108,11 +117,22 @@ class Listing:
 
     @classmethod
     def of(cls, packages: Sequence[ListedPackage]) -> Listing:
-        by_name = tuple(sorted(packages, key=lambda p: (p.folded_name, p.name, p.protocol)))
-        return cls(by_name, tuple(sorted(by_name, key=lambda p: p.modified)))  # stable: ties stay by name
+        return cls(tuple(sorted(packages, key=_by_name)), tuple(sorted(packages, key=_by_modified)))
 
     def __len__(self) -> int:
         return len(self.by_name)
+
+    def with_package(self, protocol: str, name: str, package: ListedPackage | None) -> Listing:
+        """This listing with the package ``protocol``/``name`` replaced by ``package`` (removed: ``None``)."""
+        by_name, by_modified = list(self.by_name), list(self.by_modified)
+        at = bisect.bisect_left(by_name, (name.lower(), name, protocol), key=_by_name)
+        if at < len(by_name) and by_name[at].name == name and by_name[at].protocol == protocol:
+            old = by_name.pop(at)
+            del by_modified[bisect.bisect_left(by_modified, _by_modified(old), key=_by_modified)]
+        if package is not None:
+            bisect.insort(by_name, package, key=_by_name)
+            bisect.insort(by_modified, package, key=_by_modified)
+        return Listing(tuple(by_name), tuple(by_modified))
 
 
 def _rank(package: ListedPackage, text: str) -> int:
@@ -129,25 +149,30 @@ def select(listing: Listing, query: ListQuery) -> ListPage:
     """The page of packages ``query`` asks for: those whose name, description or keywords contain every word of
     its text (case-insensitive), of its protocol, with a live version from its source and in its view."""
     words = query.text.lower().split()
-    ordered = listing.by_modified if query.sort in ("modified", "-modified") else listing.by_name
-    rows: list[ListRow] = []
-    for p in ordered:
-        if query.protocol is not None and p.protocol != query.protocol:
-            continue
-        if query.source is not None and (p.origins is None or query.source not in p.origins):
-            continue
-        if words and not all(w in p.folded_name or w in p.folded_text for w in words):
-            continue
-        shown = p.in_view(query.view_id)
-        if shown is None:
-            continue
-        rows.append(ListRow(p, shown[0], shown[1]))
+    view_id = query.view_id
+    matched: Sequence[ListedPackage] = (
+        listing.by_modified if query.sort in ("modified", "-modified") else listing.by_name
+    )
+    if words or query.protocol is not None or query.source is not None or view_id is not None:
+        matched = [
+            p
+            for p in matched
+            if (query.protocol is None or p.protocol == query.protocol)
+            and (query.source is None or (p.origins is not None and query.source in p.origins))
+            and (view_id is None or (p.views is not None and view_id in p.views))
+            and all(w in p.folded_name or w in p.folded_text for w in words)
+        ]
     if query.sort in ("-name", "-modified"):
-        rows.reverse()
+        matched = matched[::-1]
     elif query.sort == "relevance" and words:
-        rows.sort(key=lambda r: _rank(r.package, words[0]))  # stable: by name within a rank
+        matched = sorted(matched, key=lambda p: _rank(p, words[0]))  # stable: by name within a rank
     per_page = max(1, query.per_page)
-    pages = max(1, math.ceil(len(rows) / per_page))
+    pages = max(1, math.ceil(len(matched) / per_page))
     page = min(max(1, query.page), pages)
     start = (page - 1) * per_page
-    return ListPage(rows[start : start + per_page], len(rows), page, pages)
+    rows = []
+    for p in matched[start : start + per_page]:
+        shown = p.in_view(view_id)
+        assert shown is not None  # filtered above
+        rows.append(ListRow(p, *shown))
+    return ListPage(rows, len(matched), page, pages)

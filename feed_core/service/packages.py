@@ -82,6 +82,8 @@ class NewVersion:
     same_version: Callable[[str], str] | None = None
 
 
+#: Given (feed id, protocol, name, the package's new index row or ``None``): called after each index write.
+IndexListener = Callable[[str, str, str, IndexEntry | None], None]
 #: Given (feed, protocol, name, version): the name of an enabled upstream that has that version, if any.
 UpstreamConflictCheck = Callable[[Feed, str, str, str], Awaitable[str | None]]
 
@@ -126,7 +128,8 @@ class PackageService:
         self._reads = reads or PackageReads(store, 0)
         self.upstream_conflict: UpstreamConflictCheck | None = None
         self._writers = KeyedLock()
-        self._index_changes: dict[str, int] = {}
+        #: Told of every index row this worker writes (``None``: the package's row was deleted), once written.
+        self.index_listeners: list[IndexListener] = []
 
     @property
     def store(self) -> PackageStore:
@@ -481,12 +484,8 @@ class PackageService:
             await asyncio.gather(*writes, self._store.delete_index(feed.id, protocol, name))
         else:
             await asyncio.gather(*writes, self._store.put_index(feed.id, protocol, entry))
-        self._index_changes[feed.id] = self._index_changes.get(feed.id, 0) + 1
-
-    def index_generation(self, feed_id: str) -> int:
-        """How many index writes this worker has made for the feed: a listing cached at one count is stale
-        at another."""
-        return self._index_changes.get(feed_id, 0)
+        for listener in self.index_listeners:
+            listener(feed.id, protocol, name, entry)
 
     async def _edit(
         self,

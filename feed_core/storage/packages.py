@@ -17,10 +17,11 @@ their core metadata files) and of its manifest; blobs no row references are garb
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from feed_core.domain.models import PackageMeta, PackageVersion
@@ -37,6 +38,7 @@ _INLINE_LIMIT = 30_000  # characters; Azure string properties hold at most 32K U
 #: four digests: a few dozen fill one property. Fifteen stay within Azure's 1 MiB entity.
 _FILES_PROPERTIES = ("files", *(f"files{i}" for i in range(2, 16)))
 CONTENT_PREFIX, MANIFEST_PREFIX = "content/sha256/", "manifests/sha256/"
+_PARSE_SLICE = 500  # index rows parsed between two turns of the event loop
 
 
 def content_key(sha256_hex: str) -> str:
@@ -284,7 +286,13 @@ class PackageStore:
 
     async def list_index(self, feed_id: str, protocol: str, prefix: str = "") -> list[IndexEntry]:
         """The feed's packages of ``protocol`` (those whose name starts with ``prefix``)."""
-        return [_index_entry(e) for e in await self._t.query(PACKAGE_INDEX, f"{feed_id}|{protocol}", prefix)]
+        rows = await self._t.query(PACKAGE_INDEX, f"{feed_id}|{protocol}", prefix)
+        entries: list[IndexEntry] = []
+        for start in range(0, len(rows), _PARSE_SLICE):
+            if start:
+                await asyncio.sleep(0)  # a feed of thousands of packages: let other requests run in between
+            entries.extend(_index_entry(e) for e in rows[start : start + _PARSE_SLICE])
+        return entries
 
 
 def _index_props(entry: IndexEntry) -> dict[str, Any]:
@@ -304,22 +312,21 @@ def _index_props(entry: IndexEntry) -> dict[str, Any]:
 
 
 def _index_entry(e: Entity) -> IndexEntry:
-    entry = IndexEntry(
+    get = e.get_str
+    origin, origins, views = get("origin"), _json_object(get("origins")), _json_object(get("views"))
+    known = bool(origin) and origins is not None and views is not None  # else written before these were recorded
+    return IndexEntry(
         e.row_key,
-        e.get_str("latest"),
-        e.get_str("description"),
-        json.loads(e.get_str("keywords", "[]")),
-        e.get_str("modified"),
-        e.get_str("publisher"),
-    )
-    origin, origins, views = e.get_str("origin"), _json_object(e.get_str("origins")), _json_object(e.get_str("views"))
-    if not origin or origins is None or views is None:
-        return entry  # written before these were recorded
-    return replace(
-        entry,
-        origin=origin,
-        origins={str(k): str(v) for k, v in origins.items()},
-        views={str(k): (str(v[0]), str(v[1])) for k, v in views.items() if isinstance(v, list) and len(v) == 2},
+        get("latest"),
+        get("description"),
+        json.loads(get("keywords", "[]")),
+        get("modified"),
+        get("publisher"),
+        origin if known else None,
+        {str(k): str(v) for k, v in origins.items()} if known and origins is not None else None,
+        {k: (str(v[0]), str(v[1])) for k, v in views.items() if isinstance(v, list) and len(v) == 2}
+        if known and views is not None
+        else None,
     )
 
 

@@ -94,3 +94,16 @@ def test_pages_clamp_to_the_last_and_count_everything_matching() -> None:
     assert [r.package.name for r in small.rows] == ["p007", "p008", "p009"] and small.pages == 2
     empty = select(many, ListQuery(text="zzz"))
     assert (empty.rows, empty.total, empty.page, empty.pages) == ([], 0, 1, 1)
+
+
+def test_a_listing_takes_one_package_changed_without_being_sorted_again() -> None:
+    changed = LISTING.with_package("npm", "beta", pkg("beta", latest="4.0.0", modified="2026-02-01T00:00:00Z"))
+    assert [p.name for p in changed.by_name] == ["Alpha", "alphabet", "beta", "old-row", "zeta"]
+    assert [p.name for p in changed.by_modified] == ["alphabet", "old-row", "Alpha", "zeta", "beta"]
+    assert changed.by_name[2].latest == "4.0.0"
+    added = changed.with_package("cargo", "beta", pkg("beta", "cargo"))
+    assert [(p.name, p.protocol) for p in added.by_name][2:4] == [("beta", "cargo"), ("beta", "npm")]
+    removed = added.with_package("npm", "zeta", None).with_package("npm", "no-such", None)
+    assert [p.name for p in removed.by_name] == ["Alpha", "alphabet", "beta", "beta", "old-row"]
+    assert [p.name for p in removed.by_modified] == ["alphabet", "beta", "old-row", "Alpha", "beta"]
+    assert LISTING.with_package("npm", "beta", None).with_package("npm", "beta", LISTING.by_name[2]) == LISTING
