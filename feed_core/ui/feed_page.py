@@ -133,6 +133,20 @@ def source_choices(feed: Feed) -> list[SourceChoice]:
     return choices
 
 
+def unmatched(filters: Filters) -> list[str]:
+    """What no package matched, in words (the protocol aside: it names the packages)."""
+    why = []
+    if filters.q:
+        why.append(f"matches the search \u201c{filters.q}\u201d")
+    if filters.source.lower() == LOCAL_ORIGIN:
+        why.append("was published to this feed")
+    elif filters.source:
+        why.append(f"came from {filters.source}")
+    if not filters.view.is_local:
+        why.append(f"has a version in view {filters.view.name}")
+    return why
+
+
 def page_numbers(page: int, pages: int) -> list[int | None]:
     """The pages to link: the first, the last, and two either side of this one; ``None`` for a gap."""
     shown = sorted({1, pages, *range(max(1, page - 2), min(pages, page + 2) + 1)})
@@ -174,6 +188,7 @@ async def _feed_page(ui: Ui) -> Response:
         sorts=[(s, SORT_LABELS[s]) for s in SORTS if s != "relevance" or filters.q],
         is_admin=caller_role(feed, ui.caller) >= Role.ADMINISTRATOR,
         filtered=bool(filters.q or filters.protocol or filters.source or filters.chosen_view),
+        unmatched=unmatched(filters),
     )
 
 
