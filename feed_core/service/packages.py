@@ -487,6 +487,21 @@ class PackageService:
         for listener in self.index_listeners:
             listener(feed.id, protocol, name, entry)
 
+    async def reindex(self, feed: Feed, protocol: str, name: str) -> None:
+        """Write the package's index row afresh from its rows in storage (a row written before the index recorded
+        views and origins), in the package's writer turn like any write."""
+
+        async def attempt() -> None:
+            meta, versions = await self._store.get_package(feed.id, protocol, name)
+            if meta is None:
+                await self._store.delete_index(feed.id, protocol, name)
+                for listener in self.index_listeners:
+                    listener(feed.id, protocol, name, None)
+                return
+            await self._reindex(feed, protocol, name, meta, versions)
+
+        await self._write(feed, protocol, name, attempt, f"{name} is being changed concurrently; try again")
+
     async def _edit(
         self,
         feed: Feed,
