@@ -1,8 +1,9 @@
 """The timer jobs: refresh upstream metadata of held packages, check upstream health, and collect
-garbage (purge deleted feeds past retention, remove unreferenced blobs).
+garbage (purge deleted feeds past retention, remove unreferenced blobs); and the one-off rewrite of package
+index rows from before they recorded views and origins.
 
 All are plain async functions over the services, so the Azure timer functions, the CLI
-(``python -m feed_core jobs refresh|health|gc``) and ``serve --with-jobs`` all run the same code.
+(``python -m feed_core jobs refresh|health|gc|reindex``) and ``serve --with-jobs`` all run the same code.
 """
 
 from __future__ import annotations
