@@ -22,6 +22,9 @@ from feed_core.service.packages import PackageService
 from feed_core.storage.packages import IndexEntry
 
 log = logging.getLogger(__name__)
+#: Packages kept per worker, over every feed's listing (a few hundred bytes each); the feed used least recently
+#: goes first. One feed larger than this is still kept, alone.
+MAX_KEPT_PACKAGES = 100_000
 
 
 @dataclass(frozen=True)
@@ -36,10 +39,10 @@ def _listed(protocol: str, e: IndexEntry) -> ListedPackage:
 
 
 class PackageListService:
-    def __init__(self, packages: PackageService, ttl: float, max_feeds: int = 64) -> None:
+    def __init__(self, packages: PackageService, ttl: float, max_packages: int = MAX_KEPT_PACKAGES) -> None:
         self._packages = packages
         self._ttl = ttl
-        self._max_feeds = max_feeds
+        self._max_packages = max_packages
         self._kept: dict[str, _Kept] = {}
         self._writes: dict[str, int] = {}  # index writes through this worker, per feed
         self._loads: SingleFlight[tuple[str, int], _Kept] = SingleFlight()
@@ -53,6 +56,7 @@ class PackageListService:
         if kept is not None and kept.generation == generation:
             age = time.monotonic() - kept.loaded_at
             if age < self._ttl:
+                self._kept[feed.id] = self._kept.pop(feed.id)  # used last: evicted last
                 if age >= self._ttl / 2:
                     self._refresh(feed.id, generation)
                 return kept.listing
@@ -98,7 +102,7 @@ class PackageListService:
         if self._ttl > 0 and self._writes.get(feed_id, 0) == generation:
             self._kept.pop(feed_id, None)
             self._kept[feed_id] = kept
-            while len(self._kept) > self._max_feeds:
+            while len(self._kept) > 1 and sum(len(k.listing) for k in self._kept.values()) > self._max_packages:
                 del self._kept[next(iter(self._kept))]
         return kept
 
