@@ -14,6 +14,7 @@ from feed_core import jobs
 from feed_core.storage.packages import IndexEntry
 from tests.api.conftest import ADMIN_TOKEN, ORG, Api, MutableClock, SettingsFactory, in_process
 from tests.api.test_warm_reads import worker
+from tests.npm_packages import publish_body
 from tests.python_packages import make_wheel, upload_form
 from tests.ui_client import sign_in
 
@@ -343,3 +344,19 @@ async def test_the_listing_is_read_once_then_follows_writes(make_settings: Setti
         assert (await writer.api.publish("three", "1.0.0", who="alice")).status_code == 201
         await asyncio.sleep(0.6)
         assert names((await http.get(PAGE)).text) == ["one", "three", "two"]
+
+
+async def test_a_project_feed_has_its_page_under_the_project(feed_api: Api, browser: Browser) -> None:
+    api = feed_api
+    r = await api.http.post(f"/{ORG}/proj/_apis/packaging/feeds", json={"name": "pf"}, headers=api.auth())
+    assert r.status_code == 201, r.text
+    r = await api.http.put(
+        f"/{ORG}/proj/_packaging/pf/npm/registry/inproj", json=publish_body("inproj", "1.0.0"), headers=api.auth()
+    )
+    assert r.status_code == 201, r.text
+    admin = await browser("admin")
+    page = (await admin.get(f"/{ORG}/proj/_artifacts/feed/pf")).text
+    assert names(page) == ["inproj"] and f'href="/{ORG}/proj/_artifacts/feed/pf/npm/inproj"' in page
+    assert f'href="/{ORG}/proj/_artifacts/feed/pf/connect"' in page
+    assert (await admin.get(f"/{ORG}/_artifacts/feed/pf")).status_code == 404  # not a feed of the organization
+    assert (await admin.get(f"/{ORG}/proj/_artifacts/feed/feed")).status_code == 404
