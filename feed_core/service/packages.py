@@ -21,6 +21,7 @@ from feed_core.domain.ids import package_guid
 from feed_core.domain.models import Caller, Feed, PackageMeta, PackageVersion, View
 from feed_core.domain.roles import Role
 from feed_core.domain.upstream_rules import changed_digests, origin_of
+from feed_core.domain.version_order import newest
 from feed_core.domain.visibility import latest_after_removal, tags_in_view, versions_in_view
 from feed_core.service.package_reads import PackageReads, with_etag
 from feed_core.service.retry import KeyedLock, retry_on_conflict
@@ -760,12 +761,13 @@ class PackageService:
         return [e for e in entries if matches(e)]
 
 
-def _latest(meta: PackageMeta, versions: list[PackageVersion]) -> PackageVersion | None:
-    """The version the index shows: the ``latest`` tag's, else the last live one in row order."""
-    live = [v for v in versions if v.deleted is None]
+def _latest(meta: PackageMeta, live: list[PackageVersion]) -> PackageVersion | None:
+    """The version a listing shows among ``live`` ones: the ``latest`` tag's when it is one of them, else the
+    newest release in the protocol's order (else the newest prerelease); ``None`` when there is none."""
     if not live:
         return None
-    number = meta.dist_tags.get("latest") or live[-1].version
+    tagged = meta.dist_tags.get("latest")
+    number = tagged if any(v.version == tagged for v in live) else newest(meta.protocol, [v.version for v in live])
     return next((v for v in live if v.version == number), live[-1])
 
 
@@ -775,26 +777,13 @@ def origin_key(version: PackageVersion) -> str:
     return str(version.source_chain[0].get("id") or "?") if version.source_chain else LOCAL_ORIGIN
 
 
-def _latest_in_view(meta: PackageMeta, live: list[PackageVersion]) -> PackageVersion:
-    """The version a release view shows as latest: the ``latest`` tag's when the view holds it, else the highest
-    release (then prerelease), else (numbers that are not semver) the one published last."""
-    numbers = [v.version for v in live]
-    tagged = meta.dist_tags.get("latest")
-    number = (
-        (tagged if tagged in numbers else None)
-        or semver.highest(numbers)
-        or semver.highest(numbers, include_prerelease=True)
-    )
-    return next((v for v in live if v.version == number), None) or max(live, key=lambda v: v.published)
-
-
 def index_entry(meta: PackageMeta, versions: list[PackageVersion]) -> IndexEntry | None:
     """The package's index row, from its meta row and every version row; ``None`` when no version is live.
     Deleted versions count nowhere: not for the latest, the origins nor the views."""
-    latest = _latest(meta, versions)
+    live = [v for v in versions if v.deleted is None]
+    latest = _latest(meta, live)
     if latest is None:
         return None
-    live = [v for v in versions if v.deleted is None]
     origins: dict[str, str] = {}
     in_views: dict[str, list[PackageVersion]] = {}
     for v in live:
@@ -803,7 +792,8 @@ def index_entry(meta: PackageMeta, versions: list[PackageVersion]) -> IndexEntry
             in_views.setdefault(view_id, []).append(v)
     views = {}
     for view_id, shown in in_views.items():
-        best = _latest_in_view(meta, shown)
+        best = _latest(meta, shown)
+        assert best is not None  # shown is never empty
         views[view_id] = (best.version, origin_key(best))
     desc = latest.manifest.get("description")
     keywords = latest.manifest.get("keywords")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from feed_core.domain.models import PackageMeta, PackageVersion
+from feed_core.domain.version_order import is_prerelease, newest
 from feed_core.service.packages import index_entry
 
 
@@ -43,3 +45,25 @@ def test_a_view_prefers_the_latest_tag_when_it_holds_it() -> None:
 
 def test_no_live_version_no_row() -> None:
     assert index_entry(PackageMeta("npm", "p"), [version("1.0.0", deleted=True)]) is None
+
+
+def test_without_a_latest_tag_the_newest_release_in_the_protocols_order_is_latest() -> None:
+    def of(protocol: str, *numbers: str) -> str:
+        rows = [replace(version("1.0.0"), protocol=protocol, version=n) for n in numbers]
+        entry = index_entry(PackageMeta(protocol, "p"), rows)  # row order is text order: "1.10" before "1.9"
+        assert entry is not None
+        return entry.latest
+
+    assert of("pypi", "1.10", "1.9", "2.0rc1") == "1.10"
+    assert of("pypi", "1.0a1", "1.0b2") == "1.0b2"
+    assert of("npm", "1.10.0", "1.9.0", "2.0.0-beta.1") == "1.10.0"
+    assert of("nuget", "1.10.0", "1.9.0", "2.0.0-preview") == "1.10.0"
+    assert of("maven", "1.10", "1.9", "2.0-SNAPSHOT", "2.0-RC1", "2.0-M3") == "1.10"
+    assert of("cargo", "0.10.0", "0.9.0+build", "1.0.0-alpha") == "0.10.0"
+
+
+def test_is_prerelease_per_protocol() -> None:
+    assert is_prerelease("pypi", "1.0.dev1") and not is_prerelease("pypi", "1.0.post1")
+    assert is_prerelease("maven", "1.0-beta-2") and not is_prerelease("maven", "1.0.Final")
+    assert is_prerelease("cargo", "1.0.0-rc.1") and not is_prerelease("cargo", "1.0.0+git-abc")
+    assert newest("pypi", []) is None
