@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from html import escape
 
 import nh3
@@ -116,8 +116,10 @@ def _cut(text: str) -> tuple[str, bool]:
     return text[:MAX_README_CHARS], True
 
 
+@lru_cache(maxsize=8)
 def render_markdown(text: str) -> Readme:
-    """Markdown (raw HTML shown as text, never parsed) rendered, then sanitized."""
+    """Markdown (raw HTML shown as text, never parsed) rendered, then sanitized; the last few kept, as the same
+    readme is shown again and again."""
     source, truncated = _cut(text)
     return Readme(html=sanitize(_markdown().render(source)), truncated=truncated)
 
