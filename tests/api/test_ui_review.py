@@ -1,5 +1,6 @@
 """Defects found reviewing the web UI, on both storage backends: each test shows one."""
 
+# ruff: noqa: F811
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
@@ -7,6 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from tests.api.conftest import ADMIN_TOKEN, ORG, Api, in_process
+from tests.api.test_ui_package import signed_in, upstreamed  # noqa: F401
+from tests.npm_registry_fixture import FixtureRegistry, fixture_registry  # noqa: F401
 from tests.ui_client import hidden, sign_in
 
 PAGES = f"/{ORG}/_artifacts"
@@ -52,3 +55,16 @@ async def test_signing_in_from_a_scoped_npm_package_page_comes_back_to_it(feed_a
         back = await http.get(signed.headers["location"])
         assert back.status_code == 200, back.text
         assert "npm install @team/lib@1.0.0" in back.text
+
+
+async def test_a_version_an_upstream_dates_near_year_9999_is_listed_as_held_back(
+    upstreamed: Api, fixture_registry: FixtureRegistry
+) -> None:
+    """A hostile upstream's publish time is trusted as "too new"; adding the release age to 9999-12-31 passed
+    the last date Python holds and the blocked tab answered a 500."""
+    fixture_registry.add("future", "1.0.0", published="2020-01-01T00:00:00.000Z")
+    fixture_registry.add("future", "2.0.0", published="9999-12-31T12:00:00.000Z")
+    async with signed_in(upstreamed, "carol") as carol:
+        blocked = await carol.get(f"{PAGES}/feed/feed/npm/future?tab=blocked")
+        assert blocked.status_code == 200, blocked.text
+        assert '<th scope="row">2.0.0</th>' in blocked.text
