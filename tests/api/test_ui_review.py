@@ -7,7 +7,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from tests.api.conftest import ADMIN_TOKEN, ORG, Api, in_process
+from feed_core.service.package_list import PackageListService
+from tests.api.conftest import ADMIN_TOKEN, ORG, Api, SettingsFactory, in_process
+from tests.api.test_publish_costs import worker
 from tests.api.test_ui_package import signed_in, upstreamed  # noqa: F401
 from tests.npm_registry_fixture import FixtureRegistry, fixture_registry  # noqa: F401
 from tests.ui_client import hidden, sign_in
@@ -68,3 +70,24 @@ async def test_a_version_an_upstream_dates_near_year_9999_is_listed_as_held_back
         blocked = await carol.get(f"{PAGES}/feed/feed/npm/future?tab=blocked")
         assert blocked.status_code == 200, blocked.text
         assert '<th scope="row">2.0.0</th>' in blocked.text
+
+
+async def test_the_home_page_counts_every_feed_without_evicting_the_others(make_settings: SettingsFactory) -> None:
+    """The home page counted each feed's packages through its full listing, kept under the same bound as the
+    feed pages' listings: once the organization's feeds held more packages than a worker keeps, each visit
+    evicted the feed read before it and read every feed's whole index again (a full scan of the organization
+    per visit)."""
+    async with worker(make_settings(cache_seconds=60)) as w:
+        for feed in ("a", "b"):
+            await w.api.create_feed(feed)
+            for name in ("one", "two"):
+                assert (await w.api.publish(name, "1.0.0", feed=feed)).status_code == 201
+        w.api.services.package_list = PackageListService(w.api.services.packages, 60, max_packages=3)
+        async with httpx.AsyncClient(transport=in_process(w.api.services), base_url="http://feed.test") as http:
+            assert (await sign_in(http, ADMIN_TOKEN)).status_code == 303
+            assert (await http.get(PAGES)).status_code == 200
+            w.reset()
+            for _ in range(3):
+                home = await http.get(PAGES)
+                assert home.status_code == 200 and "npm (2)" in home.text
+        assert w.tables.by_table[("query", "packageindex")] == 0
