@@ -91,3 +91,15 @@ async def test_the_home_page_counts_every_feed_without_evicting_the_others(make_
                 home = await http.get(PAGES)
                 assert home.status_code == 200 and "npm (2)" in home.text
         assert w.tables.by_table[("query", "packageindex")] == 0
+
+
+async def test_visiting_another_organizations_pages_keeps_this_ones_session(api: Api) -> None:
+    """One session cookie (path ``/``) served every organization, and a page of another one deleted it as a
+    session that no longer works: following a link to another organization signed the user out of theirs."""
+    async with httpx.AsyncClient(transport=in_process(api.services), base_url="http://feed.test") as http:
+        assert (await sign_in(http, ADMIN_TOKEN)).status_code == 303
+        assert (await http.get(PAGES)).status_code == 200
+        elsewhere = await http.get("/elsewhere/_artifacts")
+        assert elsewhere.status_code == 303 and elsewhere.headers["location"].startswith("/elsewhere/_artifacts/signin")
+        back = await http.get(PAGES)
+        assert back.status_code == 200, back.headers.get("location")
