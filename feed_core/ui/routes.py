@@ -82,7 +82,7 @@ def sign_in_first(ui: Ui, rest: str) -> Response:
     target = f"{here}?{query}" if here and query else here
     response = redirect(ui.url("signin", next=target or None))
     if ui.request.cookies.get(SESSION_COOKIE):
-        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+        response.delete_cookie(SESSION_COOKIE, path=ui.cookie_path, httponly=True, samesite="strict")
     return response
 
 
