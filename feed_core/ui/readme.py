@@ -116,12 +116,17 @@ def _cut(text: str) -> tuple[str, bool]:
     return text[:MAX_README_CHARS], True
 
 
-@lru_cache(maxsize=8)
 def render_markdown(text: str) -> Readme:
-    """Markdown (raw HTML shown as text, never parsed) rendered, then sanitized; the last few kept, as the same
-    readme is shown again and again."""
+    """Markdown (raw HTML shown as text, never parsed) rendered, then sanitized."""
     source, truncated = _cut(text)
-    return Readme(html=sanitize(_markdown().render(source)), truncated=truncated)
+    return Readme(html=_rendered(source), truncated=truncated)
+
+
+@lru_cache(maxsize=8)
+def _rendered(source: str) -> str:
+    """The last few readmes rendered are kept (each at most ``MAX_README_CHARS``): the same one is shown again
+    and again, and a hostile one takes seconds to render."""
+    return sanitize(_markdown().render(source))
 
 
 def plain(text: str) -> Readme:
