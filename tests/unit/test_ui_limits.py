@@ -1,4 +1,4 @@
-"""Defects found reviewing the web UI that need no storage: index rows within Azure's property limits, and
+"""Web UI limits that need no storage: index rows within Azure's property limits, and
 readme rendering kept off the event loop."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Defects found reviewing the web UI, on both storage backends: each test shows one."""
+"""Web UI edge cases, on both storage backends: odd page numbers, huge keyword lists, scoped names through sign-in,
+upstream dates at the end of time, many feeds on the home page, and several organizations in one browser."""
 
 # ruff: noqa: F811
 from __future__ import annotations
