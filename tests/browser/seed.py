@@ -20,8 +20,9 @@ def update_feed(api: Api, feed: str, **settings: Any) -> dict[str, Any]:
 
 
 def custom_npm_source(name: str, location: str) -> dict[str, str]:
-    """An npm registry by URL: an external source (its versions are held back where the feed has its own)."""
-    return {"name": name, "protocol": "npm", "location": location, "upstreamSourceType": "custom"}
+    """An npm registry by URL (a custom source: the REST API spells it ``public`` with a location). It is external:
+    its versions of a name the feed has its own versions of are held back unless the package allows them."""
+    return {"name": name, "protocol": "npm", "location": location, "upstreamSourceType": "public"}
 
 
 def internal_npm_source(name: str, upstream_feed: str, view: str = "Local") -> dict[str, str]:
