@@ -74,10 +74,21 @@ def describe(violations: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def horizontal_overflow(page: Page) -> int:
-    """How many CSS pixels the page is wider than the viewport (0: no horizontal scrolling)."""
+def assert_no_horizontal_scroll(page: Page) -> None:
+    """The page is no wider than the viewport (what is wider scrolls inside a ``.table-wrap`` or ``pre``);
+    on failure, names the elements that stick out."""
     overflow: int = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
-    return overflow
+    if overflow > 0:
+        culprits: list[str] = page.evaluate(
+            """() => [...document.querySelectorAll('body *')]
+                .filter(e => !e.closest('.table-wrap, pre'))
+                .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1
+                    || (e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX === 'visible'))
+                .map(e => `${e.tagName.toLowerCase()}${e.className ? '.' + e.className : ''}: `
+                    + `${Math.round(e.getBoundingClientRect().right)}px "${(e.textContent || '').trim().slice(0, 50)}"`)
+                .slice(-5)"""
+        )
+        raise AssertionError(f"{page.url} is {overflow}px wider than the {page.viewport_size} viewport: {culprits}")
 
 
 def focused(page: Page) -> str:

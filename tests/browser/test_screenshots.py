@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import PHONE, SERVER_ENV, Screenshot
-from tests.browser.pages import HOME, SIGNIN, axe, horizontal_overflow, sign_in
+from tests.browser.pages import HOME, SIGNIN, assert_no_horizontal_scroll, axe, sign_in
 from tests.browser.seed import (
     custom_npm_source,
     internal_npm_source,
@@ -106,5 +106,5 @@ def test_main_pages(page: Page, demo: Demo, screenshot: Screenshot) -> None:
 
     page.set_viewport_size(PHONE)  # type: ignore[arg-type]
     page.reload()
-    assert horizontal_overflow(page) <= 0
+    assert_no_horizontal_scroll(page)
     screenshot(page, "home-phone")

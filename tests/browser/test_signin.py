@@ -7,8 +7,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import BACKENDS, PHONE
-from tests.browser.pages import HOME, SIGNIN, axe, focused, horizontal_overflow, sign_in, sign_out, signed_in_as
-from tests.e2e.conftest import FeedEnv, FeedServer
+from tests.browser.pages import HOME, SIGNIN, assert_no_horizontal_scroll, axe, focused, sign_in, sign_out, signed_in_as
+from tests.browser.seed import update_feed
+from tests.e2e.conftest import Api, FeedEnv, FeedServer
 
 pytestmark = pytest.mark.browser
 
@@ -113,10 +114,13 @@ def test_sign_in_home_and_error_pages_pass_axe(page: Page, feed: FeedEnv) -> Non
     axe(page)
 
 
-def test_home_fits_a_phone(page: Page, feed: FeedEnv) -> None:
+def test_home_fits_a_phone(page: Page, api: Api, feed: FeedEnv) -> None:
+    # Long words (a URL, a hash) in what users write must wrap rather than widen the page.
+    long_words = "Mirror of https://packages.corp.invalid/" + "x" * 40 + "/registry/ " + "f" * 64
+    update_feed(api, feed.name, description=long_words)
     page.set_viewport_size(PHONE)  # type: ignore[arg-type]
     sign_in(page, feed.alice_token)
     expect(page.get_by_role("link", name=feed.name, exact=True)).to_be_visible()
-    assert horizontal_overflow(page) <= 0
+    assert_no_horizontal_scroll(page)
     page.goto(SIGNIN)
-    assert horizontal_overflow(page) <= 0
+    assert_no_horizontal_scroll(page)
