@@ -38,10 +38,14 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 class _CutShortFilter(logging.Filter):
-    """Drops the ASGI server's error report (with its traceback) for a response the app cut short on purpose
-    (``StreamAborted``): the app logs one warning line for it instead."""
+    """Drops two ASGI server reports that say nothing to an operator: the error report (with its traceback) for
+    a response the app cut short on purpose (``StreamAborted``; the app logs one warning line for it instead),
+    and the warning about an ``Upgrade`` header, which cargo sends on every request (it offers HTTP/2 over
+    plain http) and which is simply declined: the request is served over HTTP/1.1."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Unsupported upgrade request.":
+            return False
         return not (record.exc_info and isinstance(record.exc_info[1], StreamAborted))
 
 

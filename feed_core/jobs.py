@@ -35,6 +35,7 @@ _SHARED_OTHER_ORG = {ViewVisibility.ORGANIZATION, ViewVisibility.AAD_TENANT}
 async def run_gc(services: Services, *, dry_run: bool = False) -> GcReport:
     """Purge deleted feeds past retention and remove what nothing references (see service/cleanup.py)."""
     report = await services.cleanup.collect_garbage(dry_run=dry_run)
+    report.sessions_removed = await services.sessions.sweep(dry_run=dry_run)
     log.info("%s", report.summary())
     return report
 

@@ -68,6 +68,7 @@ class GcReport:
     bytes_removed: int = 0
     temp_files_removed: int = 0
     temp_bytes_removed: int = 0
+    sessions_removed: int = 0
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -75,8 +76,9 @@ class GcReport:
         return (
             f"gc{' (dry run)' if self.dry_run else ''}: {verb} {self.feeds_purged} deleted feeds past retention "
             f"({self.rows_removed} rows), {self.cache_entries_dropped} cached upstream answers of upstreams no "
-            f"feed has, {self.blobs_removed} unreferenced blobs ({self.bytes_removed} bytes) and "
-            f"{self.temp_files_removed} leftover temporary files ({self.temp_bytes_removed} bytes); "
+            f"feed has, {self.blobs_removed} unreferenced blobs ({self.bytes_removed} bytes), "
+            f"{self.temp_files_removed} leftover temporary files ({self.temp_bytes_removed} bytes), and "
+            f"{self.sessions_removed} ended web UI sessions; "
             f"{self.blobs_kept} blobs kept, {self.seconds:.1f} s"
         )
 

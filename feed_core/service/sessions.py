@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from feed_core.domain.clock import Clock, iso, parse_iso
 from feed_core.domain.errors import UnauthorizedError
@@ -81,7 +81,7 @@ class SessionService:
         if record is None or record.org != org.lower():
             return None
         now = self._clock()
-        if now - parse_iso(record.created) > self._lifetime or now - parse_iso(record.seen) > self._idle:
+        if self._ended(record, now):
             await self._store.delete(record.key_hash)
             return None
         try:
@@ -92,6 +92,22 @@ class SessionService:
         if now - parse_iso(record.seen) > TOUCH_AFTER:
             await self._store.touch(record, iso(now))
         return OpenSession(key, record.csrf, caller, org)
+
+    def _ended(self, record: SessionRecord, now: datetime) -> bool:
+        try:
+            return now - parse_iso(record.created) > self._lifetime or now - parse_iso(record.seen) > self._idle
+        except ValueError:  # a row that is not ours to read: it opens nothing
+            return True
+
+    async def sweep(self, *, dry_run: bool = False) -> int:
+        """Remove the sessions that have ended (idle, or past their age limit) and were never used again; the
+        number removed (or, in a dry run, that would be)."""
+        now = self._clock()
+        ended = [record.key_hash async for record in self._store.every() if self._ended(record, now)]
+        if not dry_run:
+            for key_hash in ended:
+                await self._store.delete(key_hash)
+        return len(ended)
 
     async def sign_out(self, key: str) -> None:
         if key and len(key) <= MAX_KEY_LENGTH:

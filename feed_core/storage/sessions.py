@@ -8,6 +8,7 @@ again, so revoking it ends the session), the CSRF secret of the session, and whe
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
 from feed_core.storage.ports import Entity, EntityNotFoundError, EtagMismatchError, TableStore
@@ -40,31 +41,37 @@ class SessionStore:
 
     async def get(self, key_hash: str) -> SessionRecord | None:
         e = await self._t.get(UI_SESSIONS, _partition(key_hash), key_hash)
-        if e is None:
-            return None
-        return SessionRecord(
-            key_hash=e.row_key,
-            org=e.get_str("org"),
-            user=e.get_str("user"),
-            token_hash=e.get_str("tokenHash"),
-            csrf=e.get_str("csrf"),
-            created=e.get_str("created"),
-            seen=e.get_str("seen"),
-            etag=e.etag,
-        )
+        return None if e is None else _record(e)
+
+    async def every(self) -> AsyncIterator[SessionRecord]:
+        """Every session row (the garbage collector's sweep)."""
+        async for e in self._t.scan(UI_SESSIONS):
+            yield _record(e)
 
     async def touch(self, record: SessionRecord, seen: str) -> bool:
         """Record a later use; ``False`` when the row changed or went meanwhile (another request touched or ended
         it), which the caller may ignore."""
-        entity = _entity(replace(record, seen=seen))
         try:
-            await self._t.update(UI_SESSIONS, entity)
+            await self._t.update(UI_SESSIONS, _entity(replace(record, seen=seen)))
         except (EtagMismatchError, EntityNotFoundError):
             return False
         return True
 
     async def delete(self, key_hash: str) -> None:
         await self._t.delete(UI_SESSIONS, _partition(key_hash), key_hash)
+
+
+def _record(e: Entity) -> SessionRecord:
+    return SessionRecord(
+        key_hash=e.row_key,
+        org=e.get_str("org"),
+        user=e.get_str("user"),
+        token_hash=e.get_str("tokenHash"),
+        csrf=e.get_str("csrf"),
+        created=e.get_str("created"),
+        seen=e.get_str("seen"),
+        etag=e.etag,
+    )
 
 
 def _entity(record: SessionRecord) -> Entity:

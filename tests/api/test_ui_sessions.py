@@ -203,3 +203,20 @@ async def test_unknown_organization_and_org_root(api: Api, browser: httpx.AsyncC
     r = await browser.get(f"/{ORG}")
     assert r.status_code == 303 and r.headers["location"] == HOME
     assert (await browser.get("/bad org!/_artifacts")).status_code == 404
+
+
+async def test_the_gc_job_removes_ended_sessions_only(
+    api: Api, browser: httpx.AsyncClient, clock: MutableClock
+) -> None:
+    from feed_core import jobs
+
+    await sign_in(browser, ADMIN_TOKEN)
+    clock.advance(minutes=api.services.settings.ui_session_idle_minutes + 1)
+    async with httpx.AsyncClient(transport=in_process(api.services), base_url="http://feed.test") as other:
+        await sign_in(other, ADMIN_TOKEN)
+        assert (await jobs.run_gc(api.services, dry_run=True)).sessions_removed == 1
+        report = await jobs.run_gc(api.services)
+        assert report.sessions_removed == 1
+        assert "1 ended web UI sessions" in report.summary()
+        assert (await jobs.run_gc(api.services)).sessions_removed == 0
+        assert (await other.get(HOME)).status_code == 200  # the live one is kept

@@ -70,9 +70,13 @@ def test_first_start_prints_a_working_admin_token_once(tmp_path: Path) -> None:
             headers={"Authorization": f"Bearer {token}"},
         )
         assert r.status_code == 201
+        # cargo offers HTTP/2 over plain http on every request; the server declines it without a log line each
+        upgrade = {"Connection": "Upgrade, HTTP2-Settings", "Upgrade": "h2c", "HTTP2-Settings": "AAMAAABkAAQCAAAA"}
+        assert httpx.get(f"http://127.0.0.1:{port}/_health", headers=upgrade).status_code == 200
     finally:
         second = _stop(proc)
     assert "fpat_" not in second
+    assert "Unsupported upgrade" not in second
 
 
 @pytest.mark.e2e
