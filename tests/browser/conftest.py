@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Dialog, Page, sync_playwright
 
+from tests.browser.other_site import OtherSite
 from tests.e2e.conftest import UPSTREAM_SERVER_ENV, Api, FeedEnv, FeedServer, _start_server, _stop, running
 
 CHROMIUM = os.environ.get("FEED_CHROMIUM") or "/usr/bin/chromium"
@@ -212,3 +213,12 @@ def screenshot(shots_dir: Path) -> Screenshot:
         return path
 
     return take
+
+
+@pytest.fixture
+def other_site() -> Iterator[OtherSite]:
+    site = OtherSite()
+    try:
+        yield site
+    finally:
+        site.stop()

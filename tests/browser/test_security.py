@@ -3,15 +3,13 @@ not change anything through a signed-in user's browser (CSRF), nor frame the pag
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Page, Response, expect
 
 from tests.browser.conftest import Watch
+from tests.browser.other_site import OtherSite
 from tests.browser.pages import HOME, SIGNIN, sign_in, signed_in_as
 from tests.browser.seed import publish, update_feed
 from tests.e2e.conftest import Api, FeedEnv, FeedServer
@@ -109,54 +107,6 @@ def test_hostile_urls_are_shown_as_text(page: Page, watch: Watch, feed: FeedEnv,
 
 
 # --- a second origin -------------------------------------------------------------------------------
-
-
-class OtherSite:
-    """A web site on another 127.0.0.1 port (so another origin): serves the pages it is given."""
-
-    def __init__(self) -> None:
-        self.pages: dict[str, str] = {}
-        self.posts: list[str] = []
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = site.pages.get(self.path)
-                self.send_response(200 if body is not None else 404)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.end_headers()
-                self.wfile.write((body or "not here").encode())
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def auto_post(self, path: str, action: str, fields: dict[str, str]) -> str:
-        """A page at ``path`` that posts ``fields`` to ``action`` as soon as it loads; returns its URL."""
-        inputs = "".join(f'<input type="hidden" name="{k}" value="{v}">' for k, v in fields.items())
-        self.pages[path] = (
-            f'<!doctype html><meta charset="utf-8"><title>Free prizes</title>'
-            f'<form id="f" method="post" action="{action}">{inputs}</form>'
-            "<script>document.getElementById('f').submit()</script>"
-        )
-        return self.url + path
-
-
-@pytest.fixture
-def other_site() -> Iterator[OtherSite]:
-    site = OtherSite()
-    try:
-        yield site
-    finally:
-        site.stop()
 
 
 def test_another_site_cannot_sign_a_user_out(
