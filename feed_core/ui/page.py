@@ -142,6 +142,11 @@ class UiRoute:
     #: The sign-in pages are the only ones shown without a session.
     public: bool = False
 
+    @property
+    def literals(self) -> int:
+        """How many segments are fixed words: of two routes matching a path, the one with more wins."""
+        return sum(not p.startswith("{") for p in self.pattern)
+
     def match(self, segs: list[str]) -> dict[str, str] | None:
         if len(segs) != len(self.pattern):
             return None

@@ -16,13 +16,13 @@ from feed_core.domain.errors import FeedError, NotFoundError, UnauthorizedError
 from feed_core.domain.names import validate_org, validate_project
 from feed_core.service.container import Services
 from feed_core.storage.ports import StorageNotProvisionedError
-from feed_core.ui import assets, home, signin
+from feed_core.ui import assets, connect, home, settings, signin
 from feed_core.ui.page import SESSION_COOKIE, Ui, UiRoute
 from feed_core.ui.render import html, redirect, render, secure
 
 log = logging.getLogger("feed_core.ui")
 
-ROUTES: tuple[UiRoute, ...] = (*signin.ROUTES, *home.ROUTES)
+ROUTES: tuple[UiRoute, ...] = (*signin.ROUTES, *home.ROUTES, *connect.ROUTES, *settings.ROUTES)
 
 
 async def handle(services: Services, request: Request, org: str, project: str | None, rest: str) -> Response:
@@ -38,6 +38,7 @@ async def handle(services: Services, request: Request, org: str, project: str | 
         segs = [s for s in rest.split("/") if s]
         method = "GET" if request.method == "HEAD" else request.method
         matched = [(route, params) for route in ROUTES if (params := route.match(segs)) is not None]
+        matched.sort(key=lambda m: -m[0].literals)  # a fixed word beats a {name}: settings/x before {protocol}/x
         chosen = next(((r, p) for r, p in matched if r.method == method), None)
         if chosen is None:
             if matched:
