@@ -20,6 +20,7 @@ from tests.browser.seed import (
     custom_npm_source,
     internal_npm_source,
     publish,
+    run_health_job,
     save_from_upstream,
     share_view,
     update_feed,
@@ -85,6 +86,7 @@ def seed_demo(demo: Demo) -> None:
         save_from_upstream(api, demo.feed, "left-pad", "1.3.0")
     finally:
         api.close()
+    run_health_job(demo.server)  # the upstreams' health, as the timer job records it
 
 
 @pytest.fixture
@@ -104,7 +106,20 @@ def test_main_pages(page: Page, demo: Demo, screenshot: Screenshot) -> None:
     axe(page)
     screenshot(page, "home")
 
+    feed = f"{HOME}/feed/{demo.feed}"
+    page.goto(f"{feed}/connect?protocol=npm")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Connect to {demo.feed}")
+    axe(page)
+    screenshot(page, "connect")
+
+    for section in ("views", "permissions", "general", "upstreams"):
+        shown = page.goto(f"{feed}/settings/{section}")
+        assert shown is not None and shown.status == 200, section
+        axe(page)
+    expect(page.get_by_role("heading", name=demo.upstream_feed)).to_be_visible()
+    screenshot(page, "settings-upstreams")
+
     page.set_viewport_size(PHONE)  # type: ignore[arg-type]
-    page.reload()
+    page.goto(HOME)
     assert_no_horizontal_scroll(page)
     screenshot(page, "home-phone")

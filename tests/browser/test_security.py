@@ -11,7 +11,7 @@ from playwright.sync_api import Page, Response, expect
 from tests.browser.conftest import Watch
 from tests.browser.other_site import OtherSite
 from tests.browser.pages import HOME, SIGNIN, sign_in, signed_in_as
-from tests.browser.seed import publish, update_feed
+from tests.browser.seed import custom_npm_source, publish, run_health_job, update_feed
 from tests.e2e.conftest import Api, FeedEnv, FeedServer
 
 pytestmark = pytest.mark.browser
@@ -86,6 +86,27 @@ def test_hostile_feed_and_package_text_is_shown_as_text(page: Page, watch: Watch
     assert_security_headers(landed)
     expect(page.get_by_text(HOSTILE, exact=True)).to_be_visible()  # the description, as the text it is
     assert_inert(page, watch)
+
+
+def test_hostile_upstream_names_are_shown_as_text(
+    page: Page, watch: Watch, api: Api, feed: FeedEnv, server: FeedServer
+) -> None:
+    dead = "http://127.0.0.1:9/"  # nothing listens: the health job records both as failing, by name
+    update_feed(api, feed.name, upstreamSources=[custom_npm_source(SCRIPT, dead), custom_npm_source(IMG, dead)])
+    run_health_job(server)
+    landed = sign_in(page, api.server.admin_token)
+    assert_security_headers(landed)
+    card = page.locator("li.card", has=page.get_by_role("link", name=feed.name, exact=True))
+    expect(card).to_contain_text(f"failing: {SCRIPT}, {IMG}")
+    assert_inert(page, watch)
+    for url in (f"{HOME}/feed/{feed.name}/settings/upstreams", f"{HOME}/feed/{feed.name}/connect"):
+        shown = page.goto(url)
+        assert shown is not None and shown.status == 200, url
+        assert_security_headers(shown)
+        assert_inert(page, watch)
+    expect(page.get_by_role("heading", name=SCRIPT, exact=True)).to_have_count(0)  # connect: no source names
+    page.goto(f"{HOME}/feed/{feed.name}/settings/upstreams")
+    expect(page.get_by_role("heading", name=IMG, exact=True)).to_be_visible()
 
 
 def test_hostile_urls_are_shown_as_text(page: Page, watch: Watch, feed: FeedEnv, server: FeedServer) -> None:
