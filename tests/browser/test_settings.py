@@ -74,6 +74,14 @@ def test_owner_adds_upstreams_and_puts_them_in_order(
     expect(page.locator("ol.sources > li h3").first).to_have_text("mirror")
     assert source_names(api, feed.name) == ["mirror", f"{other}@Local"]
 
+    # Removing one asks first, on a page of its own.
+    page.get_by_role("link", name="Remove mirror").click()
+    expect(page.get_by_role("heading", name="Remove")).to_contain_text("mirror")
+    axe(page)
+    page.get_by_role("button", name="Yes, remove it").click()
+    expect(page.locator("ol.sources > li")).to_have_count(1)
+    assert source_names(api, feed.name) == [f"{other}@Local"]
+
 
 def test_another_site_cannot_add_an_upstream(
     page: Page,
