@@ -16,12 +16,16 @@ def core_metadata(
     requires_python: str = ">=3.8",
     requires: tuple[str, ...] = (),
     summary: str = "a test package",
+    description: str = "Long description.\n",
+    content_type: str = "",
 ) -> bytes:
     lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}", f"Summary: {summary}"]
     if requires_python:
         lines.append(f"Requires-Python: {requires_python}")
+    if content_type:
+        lines.append(f"Description-Content-Type: {content_type}")
     lines += [f"Requires-Dist: {r}" for r in requires]
-    return ("\n".join(lines) + "\n\nLong description.\n").encode()
+    return ("\n".join(lines) + "\n\n" + description).encode()
 
 
 def make_wheel(
@@ -32,11 +36,20 @@ def make_wheel(
     code: str = "VALUE = 42\n",
     requires_python: str = ">=3.8",
     requires: tuple[str, ...] = (),
+    description: str = "Long description.\n",
+    content_type: str = "",
 ) -> tuple[str, bytes, bytes]:
     """(filename, wheel bytes, METADATA bytes) of a pure-Python wheel importable as ``module``."""
     dist = name.replace("-", "_").replace(".", "_")
     module = module or dist.lower()
-    metadata = core_metadata(name, version, requires_python=requires_python, requires=requires)
+    metadata = core_metadata(
+        name,
+        version,
+        requires_python=requires_python,
+        requires=requires,
+        description=description,
+        content_type=content_type,
+    )
     info = f"{dist}-{version}.dist-info"
     files = {
         f"{module}/__init__.py": code.encode(),

@@ -434,6 +434,11 @@ def _read_tar_member(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes
 # --- core metadata ---------------------------------------------------------------------------------
 
 
+def read_core_metadata(raw: bytes) -> CoreMetadata:
+    """A stored core metadata file read back (for its long description); ``BadRequestError`` when unreadable."""
+    return _parse_metadata(raw, "core")
+
+
 def _parse_metadata(raw: bytes, what: str) -> CoreMetadata:
     try:
         text = raw.decode("utf-8")

@@ -12,9 +12,9 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 from packaging.version import InvalidVersion, Version
 
@@ -79,6 +79,14 @@ class Lookup:
             return [f"{unavailable(o.source)}: {o.error}" for o in self.offers if o.error]
         return [unavailable(o.source) for o in self.offers if o.error]
 
+    @property
+    def not_asked(self) -> list[UpstreamSource]:
+        """Enabled upstreams that were not asked about the name: the external ones, while it is private here."""
+        if not self.view.is_local:
+            return []
+        asked = {id(o.source) for o in self.offers}
+        return [s for s in enabled_sources(self.feed, self.protocol) if id(s) not in asked]
+
     def unreachable(self) -> UpstreamError:
         """The 502 for a package this feed does not hold when no upstream could be asked (a 424, which
         clients do not retry, when every failure is one retrying cannot fix)."""
@@ -93,6 +101,19 @@ class Lookup:
             if self.upstream_errors:
                 raise self.unreachable()
             raise NotFoundError(missing)
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """An upstream version the feed does not offer, and why: ``blocked`` by the package's upstream behaviour, or
+    held back by the minimum release age (``too_new``; ``age_unknown`` when the upstream's time is unusable)."""
+
+    version: str
+    source: str
+    kind: Literal["blocked", "too_new", "age_unknown"]
+    reason: str
+    #: When a held-back version ages into the feed (``None``: blocked, or its age is unknown).
+    available: datetime | None = None
 
 
 @dataclass
@@ -181,7 +202,7 @@ class Resolution:
         when nothing was held back; worked out from this resolution only, with every part bounded."""
         if self.lookup.can_save or not self.upstream:
             return None
-        numbers = _ascending(self.lookup.protocol, list(self.upstream))
+        numbers = ascending(self.lookup.protocol, list(self.upstream))
         shown = ", ".join(n[:40] for n in reversed(numbers[-3:])) + (", ..." if len(numbers) > 3 else "")
         sources = list(dict.fromkeys(source.name[:60] for source, _ in self.upstream.values()))
         where = f"upstream {sources[0]}" if len(sources) == 1 else "upstreams " + ", ".join(sources[:3])
@@ -195,6 +216,40 @@ class Resolution:
             f"{what} available from {where} but not saved in feed {feed}; "
             f"a collaborator (Feed and Upstream Reader) or higher must install {them} first"
         )
+
+    def withheld(self) -> list[Withheld]:
+        """Every upstream version this resolution keeps from its callers, newest first, with the reason in words
+        and, for a version held back by the minimum release age, when it ages in. Worked out from the merge the
+        domain rules made, not decided again."""
+        feed = self.lookup.feed
+        exempt = is_exempt(self.lookup.name, feed.minimum_release_age_exemptions)
+        unknown = set(self.merge.age_unknown)
+        out: list[Withheld] = []
+        for number in self.merge.blocked:
+            offer = self._first_offer(number)
+            reason = self.merge.decision.reason if self.merge.decision else "external versions are blocked"
+            out.append(Withheld(number, offer.source.name if offer else "", "blocked", reason))
+        for number in self.merge.held_back:
+            offer = self._first_offer(number)
+            hours = feed.minimum_release_age_hours
+            if offer is not None and offer.source.minimum_release_age_hours is not None:
+                hours = offer.source.minimum_release_age_hours
+            uv = offer.package.versions[number] if offer and offer.package else None
+            published = effective_time(uv.published, offer.floors.get(number)) if offer and uv else None
+            available = published + timedelta(hours=hours) if published is not None and hours and not exempt else None
+            source = offer.source.name if offer else ""
+            if number in unknown:
+                out.append(Withheld(number, source, "age_unknown", UNKNOWN_TIME, available))
+            else:
+                shown = f"{hours:g}" if hours is not None else "?"
+                reason = f"published upstream less than the feed's minimum release age ({shown} hours) ago"
+                out.append(Withheld(number, source, "too_new", reason, available))
+        order = {n: i for i, n in enumerate(ascending(self.lookup.protocol, [w.version for w in out]))}
+        return sorted(out, key=lambda w: -order[w.version])
+
+    def _first_offer(self, number: str) -> SourceOffer | None:
+        """The first upstream, in search order, that lists ``number``."""
+        return next((o for o in self.lookup.offers if o.package is not None and number in o.package.versions), None)
 
     @property
     def notes(self) -> dict[str, str]:
@@ -224,7 +279,7 @@ def upstreaming_path(feed_name: str, protocol: str, name: str) -> str:
     return f"{base}/packages/{name}/upstreaming"
 
 
-def _ascending(protocol: str, numbers: list[str]) -> list[str]:
+def ascending(protocol: str, numbers: list[str]) -> list[str]:
     """Versions oldest first in the protocol's own order (PEP 440 for Python, Maven's ComparableVersion order for
     Maven, SemVer precedence for Cargo; unreadable ones first)."""
     if protocol == "maven":
