@@ -7,7 +7,7 @@ import subprocess
 import sys
 from typing import Any
 
-from tests.e2e.conftest import REPO_ROOT, UPSTREAM_SERVER_ENV, Api, FeedServer, clean_env
+from tests.e2e.conftest import REPO_ROOT, UPSTREAM_SERVER_ENV, Api, FeedEnv, FeedServer, clean_env
 from tests.npm_packages import publish_body
 
 API_VERSION = {"api-version": "7.1"}
@@ -50,6 +50,18 @@ def publish(api: Api, feed: str, name: str, version: str, *, token: str | None =
     assert r.status_code in (200, 201), r.text
 
 
+def upstream_feed(api: Api, feed: FeedEnv, source: str, packages: dict[str, str]) -> str:
+    """A second feed with ``packages`` (name -> version) published, its Local view shared, made ``feed``'s
+    upstream source named ``source``."""
+    name = f"{feed.name}-up"
+    api.create_feed(name)
+    for package, version in packages.items():
+        publish(api, name, package, version, description=f"{package} from the shared feed")
+    share_view(api, name)
+    update_feed(api, feed.name, upstreamSources=[internal_npm_source(source, name)])
+    return name
+
+
 def save_from_upstream(api: Api, feed: str, name: str, version: str, *, token: str | None = None) -> None:
     """Install ``name@version`` through ``feed`` as npm would (its packument, then its tarball), which saves it
     from the upstream that offers it."""
@@ -61,8 +73,8 @@ def save_from_upstream(api: Api, feed: str, name: str, version: str, *, token: s
 
 
 def run_health_job(server: FeedServer) -> None:
-    """Probe every enabled upstream of the server once and record its health, as the timer job does (on an embedded-store
-    server: the job works on the server's data directory)."""
+    """Probe every enabled upstream of the server once and record its health, as the timer job does (on an
+    embedded-store server: the job works on the server's data directory)."""
     assert server.backend == "embedded", "the health job runs here on the embedded store only"
     env = {**clean_env(), **UPSTREAM_SERVER_ENV, "FEED_UPSTREAM_ALLOWED_NETWORKS": "127.0.0.0/8,::1"}
     data = server.log_path.parent / "data"

@@ -107,6 +107,23 @@ def test_main_pages(page: Page, demo: Demo, screenshot: Screenshot) -> None:
     screenshot(page, "home")
 
     feed = f"{HOME}/feed/{demo.feed}"
+    page.goto(f"{feed}/npm/date-kit")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("date-kit")
+    page.locator("table.versions tbody tr").first.get_by_text("Provenance").click()
+    axe(page)
+    screenshot(page, "package-provenance")
+    page.goto(f"{feed}/npm/web-config?tab=blocked")
+    expect(page.get_by_role("heading", name="Blocked versions")).to_be_visible()
+    axe(page)
+    screenshot(page, "package-blocked")
+    for tab in ("install", "readme"):
+        page.goto(f"{feed}/npm/@web%2Fui-kit?tab={tab}")
+        axe(page)
+    screenshot(page, "package-readme")
+    page.goto(f"{feed}/npm/web-config/upstreaming?allow=true")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Allow externally-sourced versions")
+    axe(page)
+
     page.goto(f"{feed}/connect?protocol=npm")
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Connect to {demo.feed}")
     axe(page)
