@@ -119,7 +119,6 @@ def test_main_pages(page: Page, demo: Demo, screenshot: Screenshot) -> None:
     for tab in ("install", "readme"):
         page.goto(f"{feed}/npm/@web%2Fui-kit?tab={tab}")
         axe(page)
-    screenshot(page, "package-readme")
     page.goto(f"{feed}/npm/web-config/upstreaming?allow=true")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Allow externally-sourced versions")
     axe(page)
