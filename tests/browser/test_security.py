@@ -86,6 +86,16 @@ def test_hostile_feed_and_package_text_is_shown_as_text(page: Page, watch: Watch
     assert_security_headers(landed)
     expect(page.get_by_text(HOSTILE, exact=True)).to_be_visible()  # the description, as the text it is
     assert_inert(page, watch)
+    package = f"{HOME}/feed/{feed.name}/npm/xss-probe"
+    for tab in ("versions", "blocked", "install", "readme"):
+        shown = page.goto(f"{package}?tab={tab}")
+        assert shown is not None and shown.status == 200, tab
+        assert_security_headers(shown)
+        assert_inert(page, watch)
+    readme = page.locator(".readme")
+    expect(readme.get_by_role("heading", name="Hi")).to_be_visible()  # Markdown is rendered ...
+    expect(readme).to_contain_text("<script>")  # ... raw HTML in it is text
+    expect(readme.get_by_text("click me")).to_be_visible()  # the link's words stay, its script URL does not
 
 
 def test_hostile_upstream_names_are_shown_as_text(
@@ -177,3 +187,17 @@ def test_another_site_cannot_frame_the_pages(
     assert "Feeds" not in child.content() and feed.name not in child.content()
     assert [v for v in watch.csp_violations if "frame-ancestors 'none'" in v], watch.csp_violations
     watch.csp_violations.clear()  # the one violation this test wants
+
+
+def test_another_site_cannot_allow_external_versions(
+    page: Page, api: Api, feed: FeedEnv, server: FeedServer, other_site: OtherSite
+) -> None:
+    publish(api, feed.name, "guarded", "1.0.0", token=feed.alice_token)
+    sign_in(page, api.server.admin_token)  # an owner, signed in
+    action = f"{server.base_url}{HOME}/feed/{feed.name}/npm/guarded/upstreaming"
+    with page.expect_navigation(url=f"{server.base_url}/**") as answer:
+        page.goto(other_site.auto_post("/allow", action, {"allow": "true"}))
+    assert answer.value.status == 403, answer.value.status
+    r = api.request("GET", f"/_apis/packaging/feeds/{feed.name}/npm/packages/guarded/upstreaming")
+    assert r.status_code == 200, r.text
+    assert r.json()["versionsFromExternalUpstreams"].lower() == "auto"
