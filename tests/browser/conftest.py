@@ -7,11 +7,15 @@
 * ``browser``: one Chromium for the package (``FEED_CHROMIUM`` overrides ``/usr/bin/chromium``; Playwright's own
   browser download is never used). A missing Chromium fails the tests with a hint; they never skip.
 * ``context`` / ``page``: a fresh browser context (no cookies) per test, on the server's base URL, 1280x800.
-  A page records the dialogs it opened and the Content-Security-Policy violations it reported; a test fails
-  if a page opened a dialog it did not expect (see :class:`Watch`).
+  Its pages' dialogs and Content-Security-Policy violations are recorded (:class:`Watch`), and a test with
+  any of them fails.
 * ``api``: the REST management API as the organization administrator; ``feed``: a fresh feed with alice
   (contributor) and bob (reader) and their tokens (as in tests/e2e).
+* ``screenshot(page, name)``: a PNG into docs/screenshots/ with FEED_UPDATE_SCREENSHOTS=1, else a temporary
+  directory; ``other_site``: a page on another origin, for CSRF and framing attempts.
 
+The tests are plain (sync) functions using Playwright's sync API, so pytest-asyncio's loops never meet
+Playwright's own; the browser and the servers are package-scoped, so they are gone before other tiers run.
 Only 127.0.0.1 is ever contacted.
 """
 
@@ -152,7 +156,6 @@ class Watch:
 
     dialogs: list[str] = field(default_factory=list)
     csp_violations: list[str] = field(default_factory=list)
-    expect_dialogs: bool = False
 
     def on_dialog(self, dialog: Dialog) -> None:
         self.dialogs.append(f"{dialog.type}: {dialog.message}")
@@ -182,11 +185,11 @@ def context(browser: Browser, server: FeedServer, watch: Watch) -> Iterator[Brow
 
 @pytest.fixture
 def page(context: BrowserContext, watch: Watch) -> Iterator[Page]:
-    """A tab of the test's context. After the test: no page of it opened a dialog (unless the test said so),
-    and none reported a Content-Security-Policy violation (the pages have no inline script or style)."""
+    """A tab of the test's context. After the test: no page of it opened a dialog, and none reported a
+    Content-Security-Policy violation (the pages have no inline script or style; a test that provokes one
+    on purpose clears it from ``watch``)."""
     yield context.new_page()
-    if not watch.expect_dialogs:
-        assert not watch.dialogs, f"a page opened dialogs: {watch.dialogs}"
+    assert not watch.dialogs, f"a page opened dialogs: {watch.dialogs}"
     assert not watch.csp_violations, "Content-Security-Policy violations:\n" + "\n".join(watch.csp_violations)
 
 
