@@ -158,6 +158,9 @@ def cmd_jobs(args: argparse.Namespace) -> int:
             gc_report = await jobs.run_gc(services, dry_run=args.dry_run)
             print(gc_report.summary())
             return 0
+        if args.action == "reindex":
+            print((await jobs.run_reindex(services, every_row=args.all)).summary())
+            return 0
         if args.action == "refresh":
             budget = args.budget or settings.refresh_budget_seconds
             refresh_report = await jobs.run_refresh(services, budget_seconds=budget)
@@ -386,6 +389,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gc.add_argument("--dry-run", action="store_true", help="report what would be removed; remove nothing")
     gc.set_defaults(func=cmd_jobs)
+
+    reindex = jobs.add(
+        "reindex", help="rewrite the package index rows written before they recorded views and origins (web UI)"
+    )
+    reindex.add_argument("--all", action="store_true", help="rewrite every index row")
+    reindex.set_defaults(func=cmd_jobs)
 
     creds = sub.group("credentials", help="upstream credentials at rest")
     rotate = creds.add(

@@ -1,8 +1,9 @@
 """The timer jobs: refresh upstream metadata of held packages, check upstream health, and collect
-garbage (purge deleted feeds past retention, remove unreferenced blobs).
+garbage (purge deleted feeds past retention, remove unreferenced blobs); and the one-off rewrite of package
+index rows from before they recorded views and origins.
 
 All are plain async functions over the services, so the Azure timer functions, the CLI
-(``python -m feed_core jobs refresh|health|gc``) and ``serve --with-jobs`` all run the same code.
+(``python -m feed_core jobs refresh|health|gc|reindex``) and ``serve --with-jobs`` all run the same code.
 """
 
 from __future__ import annotations
@@ -36,6 +37,40 @@ async def run_gc(services: Services, *, dry_run: bool = False) -> GcReport:
     """Purge deleted feeds past retention and remove what nothing references (see service/cleanup.py)."""
     report = await services.cleanup.collect_garbage(dry_run=dry_run)
     report.sessions_removed = await services.sessions.sweep(dry_run=dry_run)
+    log.info("%s", report.summary())
+    return report
+
+
+# --- index rows ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReindexReport:
+    feeds: int = 0
+    rewritten: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return f"reindex: {self.rewritten} index rows rewritten in {self.feeds} feeds in {self.seconds:.1f} s"
+
+
+async def run_reindex(services: Services, *, every_row: bool = False, concurrency: int = 8) -> ReindexReport:
+    """Rewrite the index rows written before the index recorded each package's views and origins (every row
+    with ``every_row``), from the packages' rows: until then the web UI's feed page lists those packages with
+    their latest version only, under no view or source filter."""
+    started = time.monotonic()
+    report = ReindexReport()
+    packages = services.packages
+    for feed in await services.catalog.all_feeds():
+        report.feeds += 1
+        for protocol in PROTOCOLS_WITH_UPSTREAMS:
+            entries = await packages.store.list_index(feed.id, protocol)
+            names = [e.name for e in entries if every_row or e.origin is None]
+            for start in range(0, len(names), concurrency):
+                batch = names[start : start + concurrency]
+                await asyncio.gather(*(packages.reindex(feed, protocol, name) for name in batch))
+                report.rewritten += len(batch)
+    report.seconds = time.monotonic() - started
     log.info("%s", report.summary())
     return report
 

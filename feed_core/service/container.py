@@ -11,6 +11,7 @@ from feed_core.service.blob_cache import BlobCache
 from feed_core.service.cleanup import Cleanup
 from feed_core.service.feeds import FeedService
 from feed_core.service.identity import IdentityService
+from feed_core.service.package_list import PackageListService
 from feed_core.service.package_reads import PackageReads
 from feed_core.service.packages import PackageService
 from feed_core.service.page_cache import PageCache
@@ -46,6 +47,7 @@ class Services:
     pages: PageCache
     blobs: BlobCache
     sessions: SessionService
+    package_list: PackageListService
 
     async def close(self) -> None:
         await self.upstreams.close()
@@ -134,4 +136,5 @@ async def build_services(
         pages=PageCache(settings.page_cache_max_bytes),
         blobs=BlobCache(settings.blob_cache_bytes, settings.download_redirect_min_bytes),
         sessions=sessions,
+        package_list=PackageListService(packages, settings.cache_seconds),
     )

@@ -21,10 +21,11 @@ from feed_core.domain.ids import package_guid
 from feed_core.domain.models import Caller, Feed, PackageMeta, PackageVersion, View
 from feed_core.domain.roles import Role
 from feed_core.domain.upstream_rules import changed_digests, origin_of
+from feed_core.domain.version_order import newest
 from feed_core.domain.visibility import latest_after_removal, tags_in_view, versions_in_view
 from feed_core.service.package_reads import PackageReads, with_etag
 from feed_core.service.retry import KeyedLock, retry_on_conflict
-from feed_core.storage.packages import IndexEntry, PackageStore
+from feed_core.storage.packages import LOCAL_ORIGIN, IndexEntry, PackageStore
 
 _TAG = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,99}$")
 T = TypeVar("T")
@@ -82,6 +83,8 @@ class NewVersion:
     same_version: Callable[[str], str] | None = None
 
 
+#: Given (feed id, protocol, name, the package's new index row or ``None``): called after each index write.
+IndexListener = Callable[[str, str, str, IndexEntry | None], None]
 #: Given (feed, protocol, name, version): the name of an enabled upstream that has that version, if any.
 UpstreamConflictCheck = Callable[[Feed, str, str, str], Awaitable[str | None]]
 
@@ -126,6 +129,8 @@ class PackageService:
         self._reads = reads or PackageReads(store, 0)
         self.upstream_conflict: UpstreamConflictCheck | None = None
         self._writers = KeyedLock()
+        #: Told of every index row this worker writes (``None``: the package's row was deleted), once written.
+        self.index_listeners: list[IndexListener] = []
 
     @property
     def store(self) -> PackageStore:
@@ -461,44 +466,42 @@ class PackageService:
         package-id row never changes once written, so only the write that ``created`` the package (there
         was no meta row before it) writes it.
 
-        What the latest version is comes from ``versions`` (every version row, when the writer knows
-        them), else this worker's cached rows, else ``hint`` (the version just written) when the
-        ``latest`` tag names it, else a point read of the tagged version; the whole partition is read
-        only when none of these tells. Both writes are unconditional: they raise no conflict that would
-        make the caller retry a commit that already happened."""
+        The row (see ``IndexEntry``) comes from ``versions`` (every version row, when the writer knows them),
+        else this worker's cached rows, else ``hint`` alone when the write ``created`` the package; only
+        when none of these tells is the whole partition read. Both writes are unconditional: they raise no
+        conflict that would make the caller retry a commit that already happened."""
         if versions is None:
             versions = self._reads.cached_partition(feed.id, meta)
-        if versions is not None:
-            latest = _latest(meta, versions)
-        else:
-            latest = None
-            number = meta.dist_tags.get("latest")
-            if hint is not None and hint.deleted is None and hint.version == number:
-                latest = hint
-            elif number:
-                tagged = await self._store.get_version(feed.id, protocol, name, number)
-                latest = tagged if tagged is not None and tagged.deleted is None else None
-            if latest is None:
-                current, versions = await self._store.get_package(feed.id, protocol, name)
-                meta = current or meta
-                latest = _latest(meta, versions) if current is not None else None
+        if versions is None and created and hint is not None:
+            versions = [hint]  # a package's first write holds its only version
+        if versions is None:
+            current, versions = await self._store.get_package(feed.id, protocol, name)
+            meta = current or meta
         writes: list[Awaitable[None]] = []
         if created:
             writes.append(self._store.put_package_id(feed.id, package_guid(feed.id, protocol, name), protocol, name))
-        if latest is None:
+        entry = index_entry(meta, versions)
+        if entry is None:
             await asyncio.gather(*writes, self._store.delete_index(feed.id, protocol, name))
-            return
-        desc = latest.manifest.get("description")
-        keywords = latest.manifest.get("keywords")
-        entry = IndexEntry(
-            name,
-            latest.version,
-            desc if isinstance(desc, str) else "",
-            [k for k in keywords if isinstance(k, str)] if isinstance(keywords, list) else [],
-            meta.modified,
-            latest.publisher,
-        )
-        await asyncio.gather(*writes, self._store.put_index(feed.id, protocol, entry))
+        else:
+            await asyncio.gather(*writes, self._store.put_index(feed.id, protocol, entry))
+        for listener in self.index_listeners:
+            listener(feed.id, protocol, name, entry)
+
+    async def reindex(self, feed: Feed, protocol: str, name: str) -> None:
+        """Write the package's index row afresh from its rows in storage (a row written before the index recorded
+        views and origins), in the package's writer turn like any write."""
+
+        async def attempt() -> None:
+            meta, versions = await self._store.get_package(feed.id, protocol, name)
+            if meta is None:
+                await self._store.delete_index(feed.id, protocol, name)
+                for listener in self.index_listeners:
+                    listener(feed.id, protocol, name, None)
+                return
+            await self._reindex(feed, protocol, name, meta, versions)
+
+        await self._write(feed, protocol, name, attempt, f"{name} is being changed concurrently; try again")
 
     async def _edit(
         self,
@@ -758,13 +761,53 @@ class PackageService:
         return [e for e in entries if matches(e)]
 
 
-def _latest(meta: PackageMeta, versions: list[PackageVersion]) -> PackageVersion | None:
-    """The version the index shows: the ``latest`` tag's, else the last live one in row order."""
-    live = [v for v in versions if v.deleted is None]
+def _latest(meta: PackageMeta, live: list[PackageVersion]) -> PackageVersion | None:
+    """The version a listing shows among ``live`` ones: the ``latest`` tag's when it is one of them, else the
+    newest release in the protocol's order (else the newest prerelease); ``None`` when there is none."""
     if not live:
         return None
-    number = meta.dist_tags.get("latest") or live[-1].version
+    tagged = meta.dist_tags.get("latest")
+    number = tagged if any(v.version == tagged for v in live) else newest(meta.protocol, [v.version for v in live])
     return next((v for v in live if v.version == number), live[-1])
+
+
+def origin_key(version: PackageVersion) -> str:
+    """Where a version came from, as the index records it: the upstream source it was saved through (its id),
+    or ``LOCAL_ORIGIN`` for a version published to the feed."""
+    return str(version.source_chain[0].get("id") or "?") if version.source_chain else LOCAL_ORIGIN
+
+
+def index_entry(meta: PackageMeta, versions: list[PackageVersion]) -> IndexEntry | None:
+    """The package's index row, from its meta row and every version row; ``None`` when no version is live.
+    Deleted versions count nowhere: not for the latest, the origins nor the views."""
+    live = [v for v in versions if v.deleted is None]
+    latest = _latest(meta, live)
+    if latest is None:
+        return None
+    origins: dict[str, str] = {}
+    in_views: dict[str, list[PackageVersion]] = {}
+    for v in live:
+        origins.setdefault(origin_key(v), str(v.source_chain[0].get("name") or "") if v.source_chain else "")
+        for view_id in v.views:
+            in_views.setdefault(view_id, []).append(v)
+    views = {}
+    for view_id, shown in in_views.items():
+        best = _latest(meta, shown)
+        assert best is not None  # shown is never empty
+        views[view_id] = (best.version, origin_key(best))
+    desc = latest.manifest.get("description")
+    keywords = latest.manifest.get("keywords")
+    return IndexEntry(
+        meta.name,
+        latest.version,
+        desc if isinstance(desc, str) else "",
+        [k for k in keywords if isinstance(k, str)] if isinstance(keywords, list) else [],
+        meta.modified,
+        latest.publisher,
+        origin=origin_key(latest),
+        origins=origins,
+        views=views,
+    )
 
 
 def _holds_file(feed: Feed, existing: PackageVersion, new: NewFile) -> bool:

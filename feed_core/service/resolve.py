@@ -16,9 +16,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, Literal
 
-from packaging.version import InvalidVersion, Version
-
-from feed_core.domain import cargo_versions, maven_versions, semver
+from feed_core.domain import cargo_versions, semver
 from feed_core.domain.access import caller_role
 from feed_core.domain.errors import NotFoundError, UpstreamError, UpstreamUnusableError
 from feed_core.domain.models import Caller, Feed, PackageMeta, PackageVersion, View
@@ -38,6 +36,7 @@ from feed_core.domain.upstream_rules import (
     merge_versions,
     origin_of,
 )
+from feed_core.domain.version_order import ascending
 from feed_core.domain.visibility import versions_in_view
 from feed_core.service.cache import LoadingCache
 from feed_core.service.packages import PackageService
@@ -277,25 +276,6 @@ def upstreaming_path(feed_name: str, protocol: str, name: str) -> str:
         group_id, _, artifact_id = name.rpartition(":")
         return f"{base}/groups/{group_id}/artifacts/{artifact_id}/upstreaming"
     return f"{base}/packages/{name}/upstreaming"
-
-
-def ascending(protocol: str, numbers: list[str]) -> list[str]:
-    """Versions oldest first in the protocol's own order (PEP 440 for Python, Maven's ComparableVersion order for
-    Maven, SemVer precedence for Cargo; unreadable ones first)."""
-    if protocol == "maven":
-        return sorted(numbers, key=maven_versions.version_key)
-    if protocol == "cargo":
-        return sorted(numbers, key=cargo_versions.version_key)
-    if protocol != "pypi":
-        return semver.sort_versions(numbers)
-
-    def key(number: str) -> tuple[int, Version | str]:
-        try:
-            return 1, Version(number)
-        except InvalidVersion:
-            return 0, number
-
-    return sorted(numbers, key=key)  # a Version and a str are never compared: the first items differ
 
 
 def _policy_key(feed: Feed) -> str:

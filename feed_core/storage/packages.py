@@ -17,6 +17,7 @@ their core metadata files) and of its manifest; blobs no row references are garb
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -37,6 +38,7 @@ _INLINE_LIMIT = 30_000  # characters; Azure string properties hold at most 32K U
 #: four digests: a few dozen fill one property. Fifteen stay within Azure's 1 MiB entity.
 _FILES_PROPERTIES = ("files", *(f"files{i}" for i in range(2, 16)))
 CONTENT_PREFIX, MANIFEST_PREFIX = "content/sha256/", "manifests/sha256/"
+_PARSE_SLICE = 500  # index rows parsed between two turns of the event loop
 
 
 def content_key(sha256_hex: str) -> str:
@@ -51,14 +53,29 @@ async def _one(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
+#: Where a version came from, in the index: published to the feed itself.
+LOCAL_ORIGIN = "local"
+
+
 @dataclass(frozen=True)
 class IndexEntry:
+    """A package's row in the feed's index: what listings and searches show without reading the package.
+
+    ``origin``, ``origins`` and ``views`` are ``None`` on rows written before they were recorded (the
+    listing then knows only ``latest``). ``origin``: where ``latest`` came from (``LOCAL_ORIGIN`` or an
+    upstream source's id). ``origins``: every live version's origin, with the source's name when it was
+    saved. ``views``: per release view id, the latest live version in it and where that came from.
+    """
+
     name: str
     latest: str
     description: str
     keywords: list[str]
     modified: str
     publisher: str
+    origin: str | None = None
+    origins: dict[str, str] | None = None
+    views: dict[str, tuple[str, str]] | None = None
 
 
 class PackageStore:
@@ -235,13 +252,7 @@ class PackageStore:
                 Entity(
                     f"{feed_id}|{protocol}",
                     entry.name,
-                    {
-                        "latest": entry.latest,
-                        "description": entry.description[:2000],
-                        "keywords": json.dumps(entry.keywords[:50]),
-                        "modified": entry.modified,
-                        "publisher": entry.publisher,
-                    },
+                    _index_props(entry),
                 ),
             ),
         )
@@ -275,17 +286,59 @@ class PackageStore:
 
     async def list_index(self, feed_id: str, protocol: str, prefix: str = "") -> list[IndexEntry]:
         """The feed's packages of ``protocol`` (those whose name starts with ``prefix``)."""
-        return [
-            IndexEntry(
-                e.row_key,
-                e.get_str("latest"),
-                e.get_str("description"),
-                json.loads(e.get_str("keywords", "[]")),
-                e.get_str("modified"),
-                e.get_str("publisher"),
-            )
-            for e in await self._t.query(PACKAGE_INDEX, f"{feed_id}|{protocol}", prefix)
-        ]
+        rows = await self._t.query(PACKAGE_INDEX, f"{feed_id}|{protocol}", prefix)
+        entries: list[IndexEntry] = []
+        for start in range(0, len(rows), _PARSE_SLICE):
+            if start:
+                await asyncio.sleep(0)  # a feed of thousands of packages: let other requests run in between
+            entries.extend(_index_entry(e) for e in rows[start : start + _PARSE_SLICE])
+        return entries
+
+
+def _index_props(entry: IndexEntry) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "latest": entry.latest,
+        "description": entry.description[:2000],
+        "keywords": json.dumps(entry.keywords[:50]),
+        "modified": entry.modified,
+        "publisher": entry.publisher,
+    }
+    if entry.origin is not None and entry.origins is not None and entry.views is not None:
+        props["origin"] = entry.origin
+        # A version saved from an upstream carries that source's name; bounded, as names are (100 characters).
+        props["origins"] = json.dumps({k: v[:100] for k, v in entry.origins.items()}, separators=(",", ":"))
+        props["views"] = json.dumps({k: list(v) for k, v in entry.views.items()}, separators=(",", ":"))
+    return props
+
+
+def _index_entry(e: Entity) -> IndexEntry:
+    get = e.get_str
+    origin, origins, views = get("origin"), _json_object(get("origins")), _json_object(get("views"))
+    known = bool(origin) and origins is not None and views is not None  # else written before these were recorded
+    return IndexEntry(
+        e.row_key,
+        get("latest"),
+        get("description"),
+        json.loads(get("keywords", "[]")),
+        get("modified"),
+        get("publisher"),
+        origin if known else None,
+        {str(k): str(v) for k, v in origins.items()} if known and origins is not None else None,
+        {k: (str(v[0]), str(v[1])) for k, v in views.items() if isinstance(v, list) and len(v) == 2}
+        if known and views is not None
+        else None,
+    )
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    """A JSON object property, or ``None`` when absent (rows written before it) or unreadable."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _files_properties(files: list[dict[str, Any]]) -> dict[str, str]:

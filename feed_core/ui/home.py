@@ -38,13 +38,12 @@ class FeedSummary:
 
 
 async def summarize(ui: Ui, feed: Feed) -> FeedSummary:
-    counts = await asyncio.gather(*(ui.services.packages.search(feed, p, "") for p in PROTOCOLS))
-    health = await ui.services.health.get_all(feed.id)
+    counts, health = await asyncio.gather(ui.services.package_list.counts(feed), ui.services.health.get_all(feed.id))
     enabled = [s for s in feed.upstream_sources if s.enabled]
     failing = [s.name for s in enabled if s.id in health and health[s.id].status != "ok"]
     return FeedSummary(
         feed=feed,
-        packages={p: len(found) for p, found in zip(PROTOCOLS, counts, strict=True)},
+        packages={p: counts.get(p, 0) for p in PROTOCOLS},
         upstreams=len(enabled),
         healthy=len(enabled) - len(failing),
         failing=failing,

@@ -25,8 +25,9 @@ from feed_core.domain.nuget_versions import lower_id, parse_version, validate_id
 from feed_core.domain.python_dist import canonical_version, normalize_name, read_core_metadata, validate_project_name
 from feed_core.domain.roles import Role
 from feed_core.domain.upstream_rules import Behaviour
+from feed_core.domain.version_order import ascending
 from feed_core.service.container import Services
-from feed_core.service.resolve import Resolution, Withheld, ascending
+from feed_core.service.resolve import Resolution, Withheld
 from feed_core.storage.packages import content_key
 from feed_core.ui.readme import Readme, plain, readme_of
 

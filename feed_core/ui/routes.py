@@ -16,7 +16,7 @@ from feed_core.domain.errors import FeedError, NotFoundError, UnauthorizedError
 from feed_core.domain.names import validate_org, validate_project
 from feed_core.service.container import Services
 from feed_core.storage.ports import StorageNotProvisionedError
-from feed_core.ui import assets, connect, home, package_actions, package_page, settings, signin
+from feed_core.ui import assets, connect, feed_page, home, package_actions, package_page, settings, signin
 from feed_core.ui.page import SESSION_COOKIE, Ui, UiRoute
 from feed_core.ui.render import html, redirect, render, secure
 
@@ -25,6 +25,7 @@ log = logging.getLogger("feed_core.ui")
 ROUTES: tuple[UiRoute, ...] = (
     *signin.ROUTES,
     *home.ROUTES,
+    *feed_page.ROUTES,
     *connect.ROUTES,
     *settings.ROUTES,
     *package_page.ROUTES,

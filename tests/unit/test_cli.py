@@ -169,6 +169,7 @@ COMMANDS: dict[tuple[str, ...], list[str]] = {
     ("jobs", "refresh"): [],
     ("jobs", "health"): [],
     ("jobs", "gc"): [],
+    ("jobs", "reindex"): [],
     ("credentials", "rotate"): [],
     ("feed", "create"): ["web"],
     ("feed", "list"): [],
