@@ -38,7 +38,11 @@ def test_a_version_saved_from_an_upstream_feed_shows_its_provenance(page: Page, 
     upstream_feed(api, feed, "shared-npm", {"shared-kit": "1.2.0"})
     save_from_upstream(api, feed.name, "shared-kit", "1.2.0", token=feed.alice_token)
 
-    sign_in(page, feed.bob_token, path=f"/local/_artifacts/signin?next={package_url(feed.name, 'shared-kit')}")
+    sign_in(page, feed.bob_token)  # a reader: from the feeds, to the feed, to the package
+    with page.expect_navigation():
+        page.get_by_role("link", name=feed.name, exact=True).click()
+    with page.expect_navigation():
+        page.get_by_role("link", name="shared-kit", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("shared-kit")
     row = version_row(page, "1.2.0")
     expect(row).to_contain_text("shared-npm")  # the source chain
@@ -101,6 +105,7 @@ def test_a_reader_sees_no_owner_controls(page: Page, api: Api, feed: FeedEnv) ->
     publish(api, feed.name, "read-only", "1.0.0", token=feed.alice_token)
     sign_in(page, feed.bob_token)
     for url in (
+        f"{HOME}/feed/{feed.name}",
         package_url(feed.name, "read-only"),
         package_url(feed.name, "read-only", tab="blocked"),
     ):

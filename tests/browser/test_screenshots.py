@@ -107,6 +107,12 @@ def test_main_pages(page: Page, demo: Demo, screenshot: Screenshot) -> None:
     screenshot(page, "home")
 
     feed = f"{HOME}/feed/{demo.feed}"
+    with page.expect_navigation():
+        page.get_by_role("link", name=demo.feed, exact=True).click()
+    expect(page.locator("table.packages tbody tr")).to_have_count(5)
+    axe(page)
+    screenshot(page, "feed")
+
     page.goto(f"{feed}/npm/date-kit")
     expect(page.get_by_role("heading", level=1)).to_contain_text("date-kit")
     page.locator("table.versions tbody tr").first.get_by_text("Provenance").click()
@@ -138,4 +144,7 @@ def test_main_pages(page: Page, demo: Demo, screenshot: Screenshot) -> None:
     page.set_viewport_size(PHONE)  # type: ignore[arg-type]
     page.goto(HOME)
     assert_no_horizontal_scroll(page)
-    screenshot(page, "home-phone")
+    page.goto(feed)
+    assert_no_horizontal_scroll(page)
+    axe(page)
+    screenshot(page, "feed-phone")

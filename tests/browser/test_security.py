@@ -86,6 +86,10 @@ def test_hostile_feed_and_package_text_is_shown_as_text(page: Page, watch: Watch
     assert_security_headers(landed)
     expect(page.get_by_text(HOSTILE, exact=True)).to_be_visible()  # the description, as the text it is
     assert_inert(page, watch)
+    shown = page.goto(f"{HOME}/feed/{feed.name}")
+    assert_security_headers(shown)
+    expect(page.locator("table.packages")).to_contain_text("xss-probe")
+    assert_inert(page, watch)
     package = f"{HOME}/feed/{feed.name}/npm/xss-probe"
     for tab in ("versions", "blocked", "install", "readme"):
         shown = page.goto(f"{package}?tab={tab}")
@@ -109,7 +113,12 @@ def test_hostile_upstream_names_are_shown_as_text(
     card = page.locator("li.card", has=page.get_by_role("link", name=feed.name, exact=True))
     expect(card).to_contain_text(f"failing: {SCRIPT}, {IMG}")
     assert_inert(page, watch)
-    for url in (f"{HOME}/feed/{feed.name}/settings/upstreams", f"{HOME}/feed/{feed.name}/connect"):
+    for url in (
+        f"{HOME}/feed/{feed.name}",  # the source filter lists the upstreams by name
+        f"{HOME}/feed/{feed.name}?source={quote(IMG)}",
+        f"{HOME}/feed/{feed.name}/settings/upstreams",
+        f"{HOME}/feed/{feed.name}/connect",
+    ):
         shown = page.goto(url)
         assert shown is not None and shown.status == 200, url
         assert_security_headers(shown)
