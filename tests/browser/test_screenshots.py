@@ -128,6 +128,12 @@ def test_main_pages(page: Page, demo: Demo, screenshot: Screenshot) -> None:
     page.goto(f"{feed}/npm/web-config/upstreaming?allow=true")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Allow externally-sourced versions")
     axe(page)
+    for action in ("Promote", "Deprecate", "Delete"):  # the confirmation pages, left without confirming
+        page.goto(f"{feed}/npm/web-config")
+        with page.expect_navigation():
+            page.locator("table.versions tbody tr").first.get_by_role("link", name=action).click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("web-config")
+        axe(page)
 
     page.goto(f"{feed}/connect?protocol=npm")
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Connect to {demo.feed}")
@@ -140,6 +146,11 @@ def test_main_pages(page: Page, demo: Demo, screenshot: Screenshot) -> None:
         axe(page)
     expect(page.get_by_role("heading", name=demo.upstream_feed)).to_be_visible()
     screenshot(page, "settings-upstreams")
+    for link in ("Change mirror", "Remove mirror"):  # a source's own pages, left without saving
+        page.goto(f"{feed}/settings/upstreams")
+        with page.expect_navigation():
+            page.get_by_role("link", name=link).click()
+        axe(page)
 
     page.set_viewport_size(PHONE)  # type: ignore[arg-type]
     page.goto(HOME)

@@ -72,6 +72,8 @@ def test_the_keyboard_alone_signs_in(page: Page, feed: FeedEnv) -> None:
     expect(field).to_be_focused()
     page.keyboard.press("Shift+Tab")
     assert focused(page).startswith("a.brand"), focused(page)
+    outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("", "none"), "the focused link shows no outline"  # visible focus
     page.keyboard.press("Shift+Tab")
     assert focused(page).startswith('a.skip "Skip to content"'), focused(page)
     page.keyboard.press("Shift+Tab")
