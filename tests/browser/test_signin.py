@@ -36,7 +36,6 @@ def test_sign_in_comes_back_to_the_page_asked_for_and_sign_out_ends_the_session(
     expect(page).to_have_url(f"{server.base_url}{SIGNIN}?next=%2Flocal%2F_artifacts")
 
 
-@pytest.mark.parametrize("server", BACKENDS, indirect=True)
 def test_a_wrong_token_shows_why_and_signs_nobody_in(page: Page, server: FeedServer) -> None:
     landed = sign_in(page, "fpat_this-is-not-a-token")
     assert landed is not None and landed.status == 401
