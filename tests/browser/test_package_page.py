@@ -30,7 +30,8 @@ def package_url(feed: str, name: str, **query: str) -> str:
 
 
 def version_row(page: Page, version: str) -> Locator:
-    return page.locator("table.versions tbody tr").filter(has=page.locator("th", has_text=re.compile(rf"^{version}\b")))
+    number = page.locator("th", has_text=re.compile(rf"^{re.escape(version)}\b"))
+    return page.locator("table.versions tbody tr").filter(has=number)
 
 
 @pytest.mark.parametrize("server", BACKENDS, indirect=True)
