@@ -189,7 +189,8 @@ class FeedApp:
     async def _route(self, request: Request) -> Response:
         path = _raw_path(request.scope)
         segs = path.split("/")[1:]
-        if segs in ([""], ["_health"]):
+        browsing = request.method in ("GET", "HEAD") and "text/html" in request.headers.get("accept", "")
+        if segs == ["_health"] or (segs == [""] and not browsing):
             return json_response({"status": "ok"})
         if segs[0] == "_static":  # the UI's files: no storage, no start-up
             return ui_routes.static(path, request)
@@ -209,8 +210,10 @@ class FeedApp:
             if len(segs) > i and segs[i] == "_artifacts":  # the web UI
                 project = unquote(segs[1]) if i == 2 else None
                 return await ui_routes.handle(services, request, unquote(segs[0]), project, "/".join(segs[i + 1 :]))
-        if len(segs) == 1 and segs[0] and request.method in ("GET", "HEAD"):
-            return ui_routes.org_root(unquote(segs[0]))
+        if browsing and len(segs) == 1 and unquote(segs[0]).lower() in ("", services.settings.organization.lower()):
+            # A browser at / or at the organization of this server lands on its feeds. Other names stay 404s: the
+            # server does not say which organizations exist.
+            return ui_routes.org_root(services.settings.organization)
         if len(segs) >= 3:
             for i in (1, 2):
                 if len(segs) > i and segs[i] == "_packaging" and len(segs) >= i + 4:

@@ -44,6 +44,7 @@ class PackageListService:
         self._ttl = ttl
         self._max_packages = max_packages
         self._kept: dict[str, _Kept] = {}
+        self._counts: dict[str, tuple[float, int, dict[str, int]]] = {}  # feed id -> (read at, generation, counts)
         self._writes: dict[str, int] = {}  # index writes through this worker, per feed
         self._loads: SingleFlight[tuple[str, int], _Kept] = SingleFlight()
         self._background: set[asyncio.Future[_Kept]] = set()
@@ -63,11 +64,24 @@ class PackageListService:
         return (await self._load(feed.id, generation)).listing
 
     async def counts(self, feed: Feed) -> dict[str, int]:
-        """How many packages of each protocol the feed holds."""
+        """How many packages of each protocol the feed holds. Kept apart from the listings (a few numbers per
+        feed, never evicted by them): the home page counts every feed, and would otherwise read each one's whole
+        index again whenever the organization holds more packages than the listings keep."""
+        generation = self._writes.get(feed.id, 0)
+        kept = self._counts.get(feed.id)
+        if kept is not None and kept[1] == generation and time.monotonic() - kept[0] < self._ttl:
+            return dict(kept[2])
+        started = time.monotonic()
+        listing = await self.listing(feed)
         found: dict[str, int] = dict.fromkeys(PROTOCOLS, 0)
-        for p in (await self.listing(feed)).by_name:
+        for p in listing.by_name:
             found[p.protocol] = found.get(p.protocol, 0) + 1
-        return found
+        read = self._kept.get(feed.id)
+        if read is not None and read.listing is listing:
+            started = read.loaded_at  # counted from a listing read earlier: expires with it
+        if self._ttl > 0 and self._writes.get(feed.id, 0) == generation:
+            self._counts[feed.id] = (started, generation, found)
+        return dict(found)
 
     async def _load(self, feed_id: str, generation: int, *, waited_for: bool = True) -> _Kept:
         return await self._loads.run((feed_id, generation), lambda: self._read(feed_id, generation, waited_for))

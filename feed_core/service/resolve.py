@@ -235,7 +235,7 @@ class Resolution:
                 hours = offer.source.minimum_release_age_hours
             uv = offer.package.versions[number] if offer and offer.package else None
             published = effective_time(uv.published, offer.floors.get(number)) if offer and uv else None
-            available = published + timedelta(hours=hours) if published is not None and hours and not exempt else None
+            available = _aged_in(published, hours) if not exempt else None
             source = offer.source.name if offer else ""
             if number in unknown:
                 out.append(Withheld(number, source, "age_unknown", UNKNOWN_TIME, available))
@@ -267,6 +267,17 @@ class Resolution:
         if self.lookup.upstream_errors:
             headers["X-Feed-Upstream-Errors"] = str(len(self.lookup.upstream_errors))
         return headers
+
+
+def _aged_in(published: datetime | None, hours: float | None) -> datetime | None:
+    """When a version published at ``published`` is ``hours`` old; ``None`` when unknown or no delay applies, or
+    past the last date there is (an upstream may claim a publish time late in year 9999)."""
+    if published is None or not hours:
+        return None
+    try:
+        return published + timedelta(hours=hours)
+    except OverflowError:
+        return None
 
 
 def upstreaming_path(feed_name: str, protocol: str, name: str) -> str:

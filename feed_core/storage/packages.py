@@ -39,6 +39,10 @@ _INLINE_LIMIT = 30_000  # characters; Azure string properties hold at most 32K U
 _FILES_PROPERTIES = ("files", *(f"files{i}" for i in range(2, 16)))
 CONTENT_PREFIX, MANIFEST_PREFIX = "content/sha256/", "manifests/sha256/"
 _PARSE_SLICE = 500  # index rows parsed between two turns of the event loop
+#: An index row's keywords: each cut to this, and as many as fit the property's budget (characters of JSON).
+_KEYWORD_CHARS, _KEYWORDS_CHARS = 100, 4000
+#: An index row's origins and views (JSON characters each): within one Azure property, and the row within 1 MiB.
+_ORIGINS_VIEWS_CHARS = 20_000
 
 
 def content_key(sha256_hex: str) -> str:
@@ -295,19 +299,36 @@ class PackageStore:
         return entries
 
 
+def _bounded_keywords(keywords: list[str]) -> str:
+    """The first keywords (each cut to ``_KEYWORD_CHARS``) whose JSON fits ``_KEYWORDS_CHARS``: a manifest's
+    keywords are hostile and unbounded, and an Azure string property holds 32K characters."""
+    kept: list[str] = []
+    size = 2
+    for keyword in keywords[:50]:
+        cut = keyword[:_KEYWORD_CHARS]
+        size += len(json.dumps(cut)) + 1
+        if size > _KEYWORDS_CHARS:
+            break
+        kept.append(cut)
+    return json.dumps(kept)
+
+
 def _index_props(entry: IndexEntry) -> dict[str, Any]:
     props: dict[str, Any] = {
         "latest": entry.latest,
         "description": entry.description[:2000],
-        "keywords": json.dumps(entry.keywords[:50]),
+        "keywords": _bounded_keywords(entry.keywords),
         "modified": entry.modified,
         "publisher": entry.publisher,
     }
     if entry.origin is not None and entry.origins is not None and entry.views is not None:
-        props["origin"] = entry.origin
         # A version saved from an upstream carries that source's name; bounded, as names are (100 characters).
-        props["origins"] = json.dumps({k: v[:100] for k, v in entry.origins.items()}, separators=(",", ":"))
-        props["views"] = json.dumps({k: list(v) for k, v in entry.views.items()}, separators=(",", ":"))
+        origins = json.dumps({k: v[:100] for k, v in entry.origins.items()}, separators=(",", ":"))
+        views = json.dumps({k: list(v) for k, v in entry.views.items()}, separators=(",", ":"))
+        # Hundreds of views with long version numbers (or of sources, over time) would not fit one property:
+        # such a row records neither, and is listed as a row written before they were recorded.
+        if len(origins) <= _ORIGINS_VIEWS_CHARS and len(views) <= _ORIGINS_VIEWS_CHARS:
+            props.update(origin=entry.origin, origins=origins, views=views)
     return props
 
 

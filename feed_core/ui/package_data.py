@@ -8,6 +8,7 @@ does), so a malformed one is a 400 and the stored spelling is what every read us
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -342,7 +343,7 @@ async def readme(services: Services, protocol: str, row: VersionRow) -> Readme:
         if text.strip():
             filename = _text(manifest.get("readmeFilename")).lower()
             markdown = not filename or filename.endswith((".md", ".markdown"))
-            return readme_of(text, "text/markdown" if markdown else "text/plain")
+            return await rendered(text, "text/markdown" if markdown else "text/plain")
     if protocol == "pypi" and row.saved:
         found = await _python_description(services, row.record)
         if found is not None:
@@ -368,4 +369,10 @@ async def _python_description(services: Services, v: PackageVersion) -> Readme |
     if not meta.description.strip():
         return None
     # PyPI reads a description without a content type as reStructuredText, which is shown as plain text here.
-    return readme_of(meta.description, meta.description_content_type or "text/x-rst")
+    return await rendered(meta.description, meta.description_content_type or "text/x-rst")
+
+
+async def rendered(text: str, content_type: str) -> Readme:
+    """``readme_of`` in a worker thread: a hostile readme takes seconds of CPU to render, which on the event loop
+    would stall every other request of this worker."""
+    return await asyncio.to_thread(readme_of, text, content_type)

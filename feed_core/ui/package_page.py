@@ -24,7 +24,7 @@ TABS = (("versions", "Versions"), ("blocked", "Blocked versions"), ("install", "
 
 def _page_number(ui: Ui, count: int) -> int:
     text = ui.query("page", "1")
-    if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 1_000_000:
         raise BadRequestError("page must be a whole number from 1")
     last = max(1, -(-count // data.PAGE_SIZE))
     return min(int(text), last)

@@ -48,6 +48,12 @@ class Ui:
         return f"/{scope}/{path_segment(self.project)}" if self.project else f"/{scope}"
 
     @property
+    def cookie_path(self) -> str:
+        """Where the session cookie is sent: this organization's pages only (each organization signs in on its
+        own, so a page of another one neither sees nor ends this one's session)."""
+        return f"/{path_segment(self.org)}/"
+
+    @property
     def secure(self) -> bool:
         """Whether browsers reach us over https (the session cookie is then ``Secure``)."""
         return base_url(self.services, self.request).startswith("https://")

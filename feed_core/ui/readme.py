@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from html import escape
 
 import nh3
@@ -119,7 +119,14 @@ def _cut(text: str) -> tuple[str, bool]:
 def render_markdown(text: str) -> Readme:
     """Markdown (raw HTML shown as text, never parsed) rendered, then sanitized."""
     source, truncated = _cut(text)
-    return Readme(html=sanitize(_markdown().render(source)), truncated=truncated)
+    return Readme(html=_rendered(source), truncated=truncated)
+
+
+@lru_cache(maxsize=8)
+def _rendered(source: str) -> str:
+    """The last few readmes rendered are kept (each at most ``MAX_README_CHARS``): the same one is shown again
+    and again, and a hostile one takes seconds to render."""
+    return sanitize(_markdown().render(source))
 
 
 def plain(text: str) -> Readme:

@@ -59,10 +59,10 @@ async def handle(services: Services, request: Request, org: str, project: str | 
         if key:
             ui.session = await services.sessions.resume(org, key)
         if ui.session is None and not route.public:
-            return sign_in_first(ui)
+            return sign_in_first(ui, rest)
         return await route.handler(ui)
     except UnauthorizedError:
-        return sign_in_first(ui)
+        return sign_in_first(ui, rest)
     except FeedError as exc:
         return error_page(ui, exc.status, exc.message)
     except StorageNotProvisionedError as exc:
@@ -73,14 +73,16 @@ async def handle(services: Services, request: Request, org: str, project: str | 
         return error_page(ui, 500, "something went wrong; the server log has the details")
 
 
-def sign_in_first(ui: Ui) -> Response:
-    """To the sign-in page, coming back here after it (a GET; a form posted without a session starts over)."""
-    here = ui.request.url.path if ui.request.method in ("GET", "HEAD") else ""
+def sign_in_first(ui: Ui, rest: str) -> Response:
+    """To the sign-in page, coming back here after it (a GET; a form posted without a session starts over).
+    ``rest`` is the path after ``_artifacts/`` as sent, still percent-encoded: the decoded path would turn an npm
+    ``@scope%2Fname`` into two segments."""
+    here = "/".join([ui.base, "_artifacts", rest]).rstrip("/") if ui.request.method in ("GET", "HEAD") else ""
     query = ui.request.url.query
     target = f"{here}?{query}" if here and query else here
     response = redirect(ui.url("signin", next=target or None))
     if ui.request.cookies.get(SESSION_COOKIE):
-        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+        response.delete_cookie(SESSION_COOKIE, path=ui.cookie_path, httponly=True, samesite="strict")
     return response
 
 

@@ -73,7 +73,7 @@ async def _sign_in(ui: Ui) -> Response:
         SESSION_COOKIE,
         opened.key,
         max_age=int(ui.services.sessions.lifetime.total_seconds()),
-        path="/",
+        path=ui.cookie_path,
         httponly=True,
         samesite="strict",
         secure=ui.secure,
@@ -88,7 +88,7 @@ async def _sign_out(ui: Ui) -> Response:
     await ui.services.sessions.sign_out(ui.session.key)
     log.info("%s signed out of the UI of %s", ui.session.caller.user, ui.org)
     response = ui.done(ui.url("signin"), "Signed out.")
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    response.delete_cookie(SESSION_COOKIE, path=ui.cookie_path, httponly=True, samesite="strict")
     return response
 
 

@@ -200,8 +200,12 @@ async def test_bad_forms_are_400_not_500(api: Api, browser: httpx.AsyncClient) -
 
 
 async def test_unknown_organization_and_org_root(api: Api, browser: httpx.AsyncClient) -> None:
-    r = await browser.get(f"/{ORG}")
-    assert r.status_code == 303 and r.headers["location"] == HOME
+    page = {"Accept": "text/html,application/xhtml+xml"}
+    for root in (f"/{ORG}", f"/{ORG.upper()}", "/"):
+        r = await browser.get(root, headers=page)
+        assert r.status_code == 303 and r.headers["location"] == HOME, root
+    assert (await browser.get("/")).json() == {"status": "ok"}  # what health probes ask
+    assert (await browser.get("/nowhere", headers=page)).status_code == 404  # no hint of which organizations exist
     assert (await browser.get("/bad org!/_artifacts")).status_code == 404
 
 
