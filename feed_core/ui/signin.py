@@ -67,6 +67,9 @@ async def _sign_in(ui: Ui) -> Response:
     except FeedError as exc:
         log.info("a UI sign-in to %s failed: %s", ui.org, exc.message)
         return _show(ui, 401, f"That token does not sign in here: {exc.message}.")
+    earlier = ui.request.cookies.get(SESSION_COOKIE, "")
+    if earlier:  # signing in again (say, with another token) ends the session this browser had
+        await ui.services.sessions.sign_out(earlier)
     log.info("%s signed in to the UI of %s", opened.caller.user, ui.org)
     response = ui.done(safe_next(ui, fields.get("next", "")), f"Signed in as {opened.caller.user}.")
     response.set_cookie(

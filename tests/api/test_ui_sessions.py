@@ -224,3 +224,19 @@ async def test_the_gc_job_removes_ended_sessions_only(
         assert "1 ended web UI sessions" in report.summary()
         assert (await jobs.run_gc(api.services)).sessions_removed == 0
         assert (await other.get(HOME)).status_code == 200  # the live one is kept
+
+
+async def test_signing_in_again_ends_the_earlier_session(api: Api, browser: httpx.AsyncClient) -> None:
+    await sign_in(browser, ADMIN_TOKEN)
+    first = browser.cookies["feed_session"]
+    assert (await browser.get(SIGNIN)).status_code == 303  # signed in already: the form sends the browser on
+    # The sign-in form posted again from this browser (another tab opened before the first sign-in):
+    browser.cookies.set("feed_signin", "tab-nonce", domain="feed.test", path="/")
+    r = await browser.post(SIGNIN, data={"nonce": "tab-nonce", "next": "", "token": ADMIN_TOKEN})
+    assert r.status_code == 303
+    assert browser.cookies["feed_session"] != first
+    assert (await browser.get(HOME)).status_code == 200
+    async with httpx.AsyncClient(
+        transport=in_process(api.services), base_url="http://feed.test", cookies={"feed_session": first}
+    ) as replay:
+        assert (await replay.get(HOME)).status_code == 303  # the earlier session is gone

@@ -29,7 +29,12 @@ function enableDragOrdering() {
     let dragged = null;
     for (const item of list.querySelectorAll("li[data-id]")) {
       item.draggable = true;
-      item.addEventListener("dragstart", () => { dragged = item; item.classList.add("dragging"); });
+      item.addEventListener("dragstart", (event) => {
+        dragged = item;
+        item.classList.add("dragging");
+        // Some browsers start a drag only when it carries data.
+        if (event.dataTransfer) { event.dataTransfer.setData("text/plain", item.dataset.id); }
+      });
       item.addEventListener("dragend", () => { item.classList.remove("dragging"); dragged = null; });
       item.addEventListener("dragover", (event) => {
         event.preventDefault();
