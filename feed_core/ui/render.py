@@ -69,4 +69,7 @@ def html(body: str, status: int = 200) -> Response:
 
 def redirect(location: str) -> Response:
     """A 303: after a form's POST the browser GETs ``location`` (so reloading does not post again)."""
-    return secure(RedirectResponse(location, status_code=303))
+    response = RedirectResponse(location, status_code=303)
+    # Named even with no body, so that every host sends the same headers (the Functions host adds one otherwise).
+    response.headers["Content-Type"] = "text/html; charset=utf-8"
+    return secure(response)

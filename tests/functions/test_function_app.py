@@ -34,6 +34,7 @@ from azure.functions.http import HttpResponseConverter
 import function_app
 from feed_core.app import create_app
 from feed_core.settings import SETTINGS, Settings
+from feed_core.ui.assets import static_url
 from tests.cargo_packages import crate_bytes, publish_body
 from tests.nupkg_builder import build_nupkg
 
@@ -379,6 +380,8 @@ SCENARIO = [
     Step("whoami without credentials", "GET", f"{REGISTRY}/-/whoami", 401),
     Step("unknown feed", "GET", f"/local/_packaging/nope/npm/registry/{PLAIN.url_name}", 404, AUTH),
     Step("unknown feed in the REST API", "GET", "/local/_apis/packaging/feeds/nope?api-version=7.1", 404, AUTH),
+    Step("web UI page without a session", "GET", "/local/_artifacts/feed/f1?q=x", 303),
+    Step("web UI stylesheet", "GET", static_url("app.css"), 200),
 ]
 
 
@@ -466,6 +469,10 @@ async def test_functions_entry_and_asgi_answer_the_npm_and_api_scenario_alike(
     assert {via_fn[s.label].function for s in SCENARIO if "/_apis/" in s.path} == {"rest_api"}
     assert {via_fn[s.label].function for s in SCENARIO if "/_packaging/" in s.path} == {"npm"}
     assert via_fn["health"].function == "health"
+    assert via_fn["web UI page without a session"].function == "ui"
+    assert via_fn["web UI page without a session"].headers["location"].startswith("/local/_artifacts/signin?next=")
+    assert via_fn["web UI stylesheet"].function == "ui_static"
+    assert via_fn["web UI stylesheet"].media_type == "text/css"
     assert via_fn["get feed"].json()["name"] == "f1"
     assert via_fn["get feed"].headers["etag"]
     assert via_fn["packument (abbreviated)"].media_type == ABBREVIATED
