@@ -360,6 +360,8 @@ class Resolver:
     async def set_behaviour(self, feed: Feed, protocol: str, name: str, behaviour: Behaviour) -> None:
         await self._state.set_behaviour(feed.id, protocol, name, behaviour)
         self._behaviours.drop((feed.id, protocol, name))
+        if behaviour is Behaviour.ALLOW_EXTERNAL:
+            await self._upstreams.forget_missing(feed, protocol, name)
 
     async def look_up(
         self,

@@ -52,7 +52,7 @@ from feed_core.service.stream_through import Flight
 from feed_core.settings import Settings
 from feed_core.storage.catalog import Catalog
 from feed_core.storage.packages import PackageStore, content_key
-from feed_core.storage.upstream_state import CachedMeta, UpstreamStateStore
+from feed_core.storage.upstream_state import CachedDocument, CachedMeta, UpstreamStateStore
 from feed_core.upstreams import cargo as cargo_upstream
 from feed_core.upstreams import maven as maven_upstream
 from feed_core.upstreams import npm as npm_upstream
@@ -404,6 +404,27 @@ class UpstreamService:
         )
         self._remember(key, entry)
         return entry
+
+    async def forget_missing(self, feed: Feed, protocol: str, name: str) -> int:
+        """Drop the answers "no such package" that the feed's external upstreams of ``protocol`` gave for ``name``
+        (this worker's and the stored ones), so that the next request asks them afresh; the number dropped.
+
+        Called when an owner allows externally-sourced versions: an upstream asked while the package was private
+        (say, by the publish-time check) may have it by now. Answers that carry versions are kept."""
+        dropped = 0
+        for source in feed.upstream_sources:
+            if isinstance(source, InternalSource) or source.protocol != protocol or not source.enabled:
+                continue
+            key = (protocol, source_key(feed.id, source), name)
+            entry = await self._entry(key)
+            if entry is None or entry.package is not None:
+                continue
+            old = self._memory.pop(key, None)
+            if old is not None:
+                self._memory_bytes -= old.size
+            await self._state.forget(CachedDocument(protocol, key[1], name, ""))
+            dropped += 1
+        return dropped
 
     def _remember(self, key: tuple[str, str, str], entry: _Entry) -> None:
         old = self._memory.pop(key, None)

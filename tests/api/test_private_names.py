@@ -167,3 +167,21 @@ async def test_a_package_row_from_before_origins_were_recorded_is_still_private(
     r = await priv.http.get(priv.registry() + "old-secret", headers=priv.auth("carol"))
     assert r.status_code == 200 and list(r.json()["versions"]) == ["1.0.0"]
     assert npm_asked(fixture_registry, "old-secret") == []
+
+
+async def test_allowing_external_versions_asks_again_an_upstream_that_lacked_the_name(
+    priv: Api, fixture_registry: FixtureRegistry
+) -> None:
+    """The publish-time check asked the upstream, which did not have the name then; when it has it later, an
+    owner's allowing external versions shows its versions at once, not after the minute a missing name is kept."""
+    assert (await priv.publish("corp-late", "1.0.0", who="alice")).status_code == 201
+    fixture_registry.add("corp-late", "2.0.0")  # published upstream after the private package
+    url = f"{FEEDS}/feed/npm/packages/corp-late/upstreaming?api-version=7.1"
+    assert (await priv.http.patch(url, json=ALLOW, headers=priv.auth())).status_code == 200
+    doc = (await priv.http.get(priv.registry() + "corp-late", headers=priv.auth("carol"))).json()
+    assert sorted(doc["versions"]) == ["1.0.0", "2.0.0"]
+    # an answer that carries versions is kept as it is: allowing again asks nothing
+    fixture_registry.reset_requests()
+    assert (await priv.http.patch(url, json=ALLOW, headers=priv.auth())).status_code == 200
+    assert (await priv.http.get(priv.registry() + "corp-late", headers=priv.auth("carol"))).status_code == 200
+    assert npm_asked(fixture_registry, "corp-late") == []
