@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from starlette.requests import Request
@@ -49,6 +49,9 @@ from feed_core.service.page_cache import BASE_URL
 from feed_core.service.resolve import Lookup, Resolution
 from feed_core.service.upstream import is_internal
 from feed_core.upstreams.models import UpstreamVersion
+
+if TYPE_CHECKING:  # a type only: the adapter never reads storage
+    from feed_core.storage.packages import IndexEntry
 
 log = logging.getLogger("feed_core.npm")
 PROTOCOL = "npm"
@@ -476,6 +479,17 @@ async def _dist_tags(ctx: NpmContext, method: str, name: NpmName, tag: str | Non
     raise NotFoundError(f"no such npm endpoint: {method} dist-tags")
 
 
+async def _in_view(ctx: NpmContext, entry: IndexEntry) -> IndexEntry | None:
+    """``entry`` as the search of a release view shows it (its latest version in the view), or ``None`` when the
+    view holds none of its versions. The index row says so; a row written before it recorded views is checked
+    against the package itself."""
+    if entry.views is not None:
+        held = entry.views.get(ctx.view.id)
+        return None if held is None else replace(entry, latest=held[0])
+    pkg = await ctx.services.packages.read(ctx.feed, ctx.view, PROTOCOL, entry.name)
+    return None if pkg is None else entry
+
+
 async def _search(ctx: NpmContext) -> Response:
     q = ctx.request.query_params
     text = q.get("text", "")[:256]
@@ -486,12 +500,7 @@ async def _search(ctx: NpmContext) -> Response:
         raise BadRequestError("size and from must be whole numbers") from None
     entries = await ctx.services.packages.search(ctx.feed, PROTOCOL, text)
     if not ctx.view.is_local:
-        kept = []
-        for e in entries:
-            pkg = await ctx.services.packages.read(ctx.feed, ctx.view, PROTOCOL, e.name)
-            if pkg is not None:
-                kept.append(e)
-        entries = kept
+        entries = [e for e in [await _in_view(ctx, e) for e in entries] if e is not None]
     page = entries[offset : offset + size]
     objects = [
         {

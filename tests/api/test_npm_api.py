@@ -285,6 +285,22 @@ async def test_search(feed_api: Api) -> None:
     assert (await api.http.get(api.registry() + "-/v1/search?size=x", headers=api.auth("bob"))).status_code == 400
 
 
+async def test_search_in_a_release_view_shows_its_versions_only(feed_api: Api) -> None:
+    api = feed_api
+    for number in ("1.0.0", "2.0.0"):
+        assert (await api.publish("shipped", number, who="alice")).status_code == 201
+    assert (await api.publish("draft", "1.0.0", who="alice")).status_code == 201
+    promote = {"views": {"op": "add", "path": "/views/-", "value": "Release"}}
+    r = await api.http.patch(
+        f"/{ORG}/_apis/packaging/feeds/feed/npm/shipped/versions/1.0.0", json=promote, headers=api.auth("alice")
+    )
+    assert r.status_code in (200, 202, 204), r.text
+    r = await api.http.get(api.registry(view="Release") + "-/v1/search?text=&size=20", headers=api.auth("bob"))
+    found = {o["package"]["name"]: o["package"]["version"] for o in r.json()["objects"]}
+    assert found == {"shipped": "1.0.0"}  # the view's version, not the feed's latest 2.0.0
+    assert r.json()["total"] == 1
+
+
 async def test_whoami_user_audit_and_keys(feed_api: Api) -> None:
     api = feed_api
     assert (await api.http.get(api.registry() + "-/whoami", headers=api.auth("bob"))).json() == {"username": "bob"}
