@@ -111,6 +111,52 @@ def read_pom(data: bytes) -> PomInfo:
     )
 
 
+@dataclass(frozen=True)
+class PomDependency:
+    group_id: str
+    artifact_id: str
+    version: str  # as written: a range, a ${property}, or empty when a parent or BOM manages it
+    scope: str
+    optional: bool
+
+
+#: At most this many dependencies are read from one POM.
+MAX_POM_DEPENDENCIES = 500
+
+
+def read_dependencies(data: bytes) -> list[PomDependency]:
+    """The dependencies a POM declares for itself (``<project><dependencies>``, not the managed ones), each
+    field bounded; ``PomError`` when ``data`` is not a POM the feed accepts."""
+    try:
+        root = parse_xml(_character_entities(data))
+    except UnsafeXml as exc:
+        raise PomError(f"the POM {exc}") from None
+    if _local(root.tag) != "project":
+        raise PomError(f"the POM's root element is <{_local(root.tag)[:40]}>, not <project>")
+    found: list[PomDependency] = []
+    for dep in _child(root, "dependencies") or []:
+        if _local(dep.tag) != "dependency":
+            continue
+        group_id, artifact_id = (
+            _descriptive(_text(dep, "groupId"), NAME_MAX),
+            _descriptive(_text(dep, "artifactId"), NAME_MAX),
+        )
+        if not group_id or not artifact_id:
+            continue
+        found.append(
+            PomDependency(
+                group_id=group_id,
+                artifact_id=artifact_id,
+                version=_descriptive(_text(dep, "version"), NAME_MAX),
+                scope=_descriptive(_text(dep, "scope"), 40) or "compile",
+                optional=_text(dep, "optional").lower() == "true",
+            )
+        )
+        if len(found) >= MAX_POM_DEPENDENCIES:
+            break
+    return found
+
+
 def check_pom(info: PomInfo, file: ArtifactFile) -> None:
     """``PomError`` unless ``info`` describes the coordinate and version of the path ``file`` came from."""
     for kind, in_pom, in_path in (

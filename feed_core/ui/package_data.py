@@ -20,6 +20,7 @@ from feed_core.domain.cargo_versions import validate_crate_version
 from feed_core.domain.clock import iso
 from feed_core.domain.errors import BadRequestError, FeedError, NotFoundError
 from feed_core.domain.maven_layout import validate_artifact_id, validate_group_id, validate_version
+from feed_core.domain.maven_pom import PomError, read_dependencies
 from feed_core.domain.models import Caller, Feed, PackageVersion, View
 from feed_core.domain.names import parse_npm_name
 from feed_core.domain.nuget_versions import lower_id, parse_version, validate_id
@@ -370,6 +371,38 @@ async def _python_description(services: Services, v: PackageVersion) -> Readme |
         return None
     # PyPI reads a description without a content type as reStructuredText, which is shown as plain text here.
     return await rendered(meta.description, meta.description_content_type or "text/x-rst")
+
+
+#: A POM larger than this is not read for its dependencies.
+MAX_POM_BYTES = 1024 * 1024
+
+
+async def maven_dependencies(services: Services, v: PackageVersion) -> list[Dependency] | None:
+    """The dependencies the version's stored POM declares; ``None`` when the feed holds no readable POM of it
+    (a version offered by an upstream and not saved yet, or a POM too large to read here)."""
+    pom = next((f for f in v.files if str(f.get("filename", "")).endswith(".pom")), None)
+    digest = pom.get("sha256") if pom is not None else None
+    if not isinstance(digest, str) or not digest:
+        return None
+    blobs = services.packages.store.blobs
+    info = await blobs.stat(content_key(digest))
+    if info is None or info.size > MAX_POM_BYTES:
+        return None
+    raw = await blobs.read_all(content_key(digest))
+    if raw is None:
+        return None
+    try:
+        declared = await asyncio.to_thread(read_dependencies, raw)
+    except PomError:
+        return None
+    return [
+        Dependency(
+            f"{d.scope}{' (optional)' if d.optional else ''}",
+            f"{d.group_id}:{d.artifact_id}",
+            d.version or "managed by a parent or BOM",
+        )
+        for d in declared
+    ]
 
 
 async def rendered(text: str, content_type: str) -> Readme:

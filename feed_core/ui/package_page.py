@@ -67,10 +67,12 @@ def _handler(protocol: str) -> Callable[[Ui], Awaitable[Response]]:
                 raise NotFoundError(f"{name} {wanted[:100]} is not a version this page shows")
             context.update(selected=row)
             if row is not None and tab == "install":
-                context.update(
-                    dependencies=data.dependencies(protocol, row.record.manifest),
-                    snippets=data.install_snippets(p, row),
+                declared = (
+                    await data.maven_dependencies(ui.services, row.record)
+                    if protocol == "maven"
+                    else data.dependencies(protocol, row.record.manifest)
                 )
+                context.update(dependencies=declared, snippets=data.install_snippets(p, row))
             elif row is not None:
                 context.update(readme=await data.readme(ui.services, protocol, row))
         return ui.page(

@@ -154,7 +154,14 @@ async def test_cargo_and_nuget_tabs(feed_api: Api, browser: Browser) -> None:
 
 
 async def test_maven_tabs(feed_api: Api, browser: Browser) -> None:
-    files = release_files(name="Example library", description="Does example things.")
+    deps = (
+        "<dependencies><dependency><groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId>"
+        "<version>2.0.13</version></dependency><dependency><groupId>junit</groupId><artifactId>junit</artifactId>"
+        "<scope>test</scope><optional>true</optional></dependency></dependencies>"
+        "<dependencyManagement><dependencies><dependency><groupId>managed.only</groupId>"
+        "<artifactId>bom</artifactId><version>1</version></dependency></dependencies></dependencyManagement>"
+    )
+    files = release_files(name="Example library", description="Does example things.", extra=deps)
     responses = await deploy(feed_api.http, basic(feed_api.tokens["alice"]), "com.example", "lib", "1.0", files)
     assert all(r.status_code in (200, 201) for r in responses)
     url = page("maven", "com.example:lib")
@@ -163,7 +170,10 @@ async def test_maven_tabs(feed_api: Api, browser: Browser) -> None:
         assert versions.status_code == 200, versions.text
         assert ">1.0</a>" in versions.text and f'href="{url}/delete?version=1.0"' in versions.text
         install = await http.get(url + "?tab=install")
-        assert "&lt;groupId&gt;com.example&lt;/groupId&gt;" in install.text and "POM lists them" in install.text
+        assert "&lt;groupId&gt;com.example&lt;/groupId&gt;" in install.text
+        assert "org.slf4j:slf4j-api" in install.text and "2.0.13" in install.text  # read from the stored POM
+        assert "junit:junit" in install.text and "test (optional)" in install.text
+        assert "managed by a parent or BOM" in install.text and "managed.only" not in install.text
         readme = await http.get(url + "?tab=readme")
         assert "Does example things." in readme.text
         assert "is deleted" in (await act(http, url, "delete", "1.0")).text

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from feed_core.domain.maven_layout import ArtifactFile, read_file_name
-from feed_core.domain.maven_pom import DESCRIPTION_MAX, PomError, PomInfo, check_pom, read_pom
+from feed_core.domain.maven_pom import (
+    DESCRIPTION_MAX,
+    MAX_POM_DEPENDENCIES,
+    PomDependency,
+    PomError,
+    PomInfo,
+    check_pom,
+    read_dependencies,
+    read_pom,
+)
 
 POM = b"""<?xml version="1.0" encoding="UTF-8"?>
 <project xmlns="urn:example:pom" xmlns:xsi="urn:example:xsi">
@@ -136,3 +145,41 @@ def test_check_and_read_end_to_end_on_a_mismatch() -> None:
     pom = b"<project><groupId>evil</groupId><artifactId>demo</artifactId><version>1.0</version></project>"
     with pytest.raises(PomError, match=r"groupId 'evil' does not match the path's 'org\.example'"):
         check_pom(read_pom(pom), _file("org.example", "demo", "1.0", "demo-1.0.pom"))
+
+
+def _with_dependencies(body: str) -> bytes:
+    return (
+        '<project xmlns="http://maven.apache.org/POM/4.0.0"><groupId>g</groupId><artifactId>a</artifactId>'
+        f"<version>1</version>{body}</project>"
+    ).encode()
+
+
+def test_dependencies_are_the_projects_own_with_their_scope() -> None:
+    pom = _with_dependencies(
+        "<dependencies>"
+        "<dependency><groupId>x</groupId><artifactId>y</artifactId><version>[1,2)</version></dependency>"
+        "<dependency><groupId>t</groupId><artifactId>u</artifactId><scope>test</scope><optional>true</optional>"
+        "</dependency>"
+        "<dependency><artifactId>no-group</artifactId></dependency>"
+        "<exclusion>not a dependency</exclusion>"
+        "</dependencies>"
+        "<dependencyManagement><dependencies><dependency><groupId>m</groupId><artifactId>n</artifactId>"
+        "</dependency></dependencies></dependencyManagement>"
+    )
+    assert read_dependencies(pom) == [
+        PomDependency("x", "y", "[1,2)", "compile", False),
+        PomDependency("t", "u", "", "test", True),
+    ]
+    assert read_dependencies(_with_dependencies("")) == []
+
+
+def test_dependencies_of_a_hostile_pom_are_bounded_or_refused() -> None:
+    many = "".join(f"<dependency><groupId>g</groupId><artifactId>a{i}</artifactId></dependency>" for i in range(600))
+    assert len(read_dependencies(_with_dependencies(f"<dependencies>{many}</dependencies>"))) == MAX_POM_DEPENDENCIES
+    long = "<dependencies><dependency><groupId>" + "g" * 5000 + "</groupId><artifactId>a</artifactId></dependency>"
+    assert len(read_dependencies(_with_dependencies(long + "</dependencies>"))[0].group_id) <= 256
+    bomb = b'<?xml version="1.0"?><!DOCTYPE p [<!ENTITY a "aaaa">]><project>&a;</project>'
+    with pytest.raises(PomError):
+        read_dependencies(bomb)
+    with pytest.raises(PomError):
+        read_dependencies(b"<settings/>")
