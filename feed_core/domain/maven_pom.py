@@ -83,14 +83,20 @@ def _character_entities(data: bytes) -> bytes:
     return _NAMED_ENTITY.sub(reference, data) if b"&" in data else data
 
 
-def read_pom(data: bytes) -> PomInfo:
-    """The coordinates and description ``data`` holds; ``PomError`` says why it is not a POM the feed accepts."""
+def _project(data: bytes) -> Element:
+    """The ``<project>`` root of a POM; ``PomError`` says why ``data`` is not one."""
     try:
         root = parse_xml(_character_entities(data))
     except UnsafeXml as exc:
         raise PomError(f"the POM {exc}") from None
     if _local(root.tag) != "project":
         raise PomError(f"the POM's root element is <{_local(root.tag)[:40]}>, not <project>")
+    return root
+
+
+def read_pom(data: bytes) -> PomInfo:
+    """The coordinates and description ``data`` holds; ``PomError`` says why it is not a POM the feed accepts."""
+    root = _project(data)
     parent = _child(root, "parent")
     group_id = _text(root, "groupId") or _text(parent, "groupId")
     artifact_id = _text(root, "artifactId")
@@ -127,12 +133,7 @@ MAX_POM_DEPENDENCIES = 500
 def read_dependencies(data: bytes) -> list[PomDependency]:
     """The dependencies a POM declares for itself (``<project><dependencies>``, not the managed ones), each
     field bounded; ``PomError`` when ``data`` is not a POM the feed accepts."""
-    try:
-        root = parse_xml(_character_entities(data))
-    except UnsafeXml as exc:
-        raise PomError(f"the POM {exc}") from None
-    if _local(root.tag) != "project":
-        raise PomError(f"the POM's root element is <{_local(root.tag)[:40]}>, not <project>")
+    root = _project(data)
     found: list[PomDependency] = []
     for dep in _child(root, "dependencies") or []:
         if _local(dep.tag) != "dependency":

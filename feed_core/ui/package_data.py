@@ -354,13 +354,7 @@ async def readme(services: Services, protocol: str, row: VersionRow) -> Readme:
 
 async def _python_description(services: Services, v: PackageVersion) -> Readme | None:
     digest = next((f.get("metadata_sha256") for f in v.files if f.get("metadata_sha256")), None)
-    if not isinstance(digest, str):
-        return None
-    blobs = services.packages.store.blobs
-    info = await blobs.stat(content_key(digest))
-    if info is None or info.size > MAX_METADATA_BYTES:
-        return None
-    raw = await blobs.read_all(content_key(digest))
+    raw = await _stored_file(services, digest, MAX_METADATA_BYTES)
     if raw is None:
         return None
     try:
@@ -381,14 +375,7 @@ async def maven_dependencies(services: Services, v: PackageVersion) -> list[Depe
     """The dependencies the version's stored POM declares; ``None`` when the feed holds no readable POM of it
     (a version offered by an upstream and not saved yet, or a POM too large to read here)."""
     pom = next((f for f in v.files if str(f.get("filename", "")).endswith(".pom")), None)
-    digest = pom.get("sha256") if pom is not None else None
-    if not isinstance(digest, str) or not digest:
-        return None
-    blobs = services.packages.store.blobs
-    info = await blobs.stat(content_key(digest))
-    if info is None or info.size > MAX_POM_BYTES:
-        return None
-    raw = await blobs.read_all(content_key(digest))
+    raw = await _stored_file(services, pom.get("sha256") if pom is not None else None, MAX_POM_BYTES)
     if raw is None:
         return None
     try:
@@ -403,6 +390,17 @@ async def maven_dependencies(services: Services, v: PackageVersion) -> list[Depe
         )
         for d in declared
     ]
+
+
+async def _stored_file(services: Services, digest: object, limit: int) -> bytes | None:
+    """The stored file with this sha-256, when there is one of at most ``limit`` bytes."""
+    if not isinstance(digest, str) or not digest:
+        return None
+    blobs = services.packages.store.blobs
+    info = await blobs.stat(content_key(digest))
+    if info is None or info.size > limit:
+        return None
+    return await blobs.read_all(content_key(digest))
 
 
 async def rendered(text: str, content_type: str) -> Readme:
