@@ -32,7 +32,16 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Dialog, Page, sync_playwright
 
 from tests.browser.other_site import OtherSite
-from tests.e2e.conftest import UPSTREAM_SERVER_ENV, Api, FeedEnv, FeedServer, _start_server, _stop, running
+from tests.e2e.conftest import (
+    UPSTREAM_SERVER_ENV,
+    Api,
+    FeedEnv,
+    FeedServer,
+    _start_server,
+    _stop,
+    new_feed,
+    running,
+)
 
 CHROMIUM = os.environ.get("FEED_CHROMIUM") or "/usr/bin/chromium"
 #: What headless Chromium needs in a container (no sandbox, no GPU, a small /dev/shm), and nothing it phones.
@@ -122,16 +131,7 @@ def api(server: FeedServer) -> Iterator[Api]:
 @pytest.fixture
 def feed(server: FeedServer, api: Api) -> FeedEnv:
     """A fresh feed: alice contributes (write token), bob reads (read token)."""
-    name = f"ui-{uuid.uuid4().hex[:10]}"
-    api.create_feed(name)
-    api.set_permissions(name, [("alice", "contributor"), ("bob", "reader")])
-    return FeedEnv(
-        name=name,
-        registry=server.npm_registry(name),
-        alice_token=api.mint("alice", "vso.packaging_write"),
-        bob_token=api.mint("bob", "vso.packaging"),
-        server=server,
-    )
+    return new_feed(server, api, "ui")
 
 
 # --- the browser -----------------------------------------------------------------------------------

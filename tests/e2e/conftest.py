@@ -294,7 +294,12 @@ class FeedEnv:
 
 @pytest.fixture
 def feed(server: FeedServer, api: Api) -> FeedEnv:
-    name = f"e2e-{uuid.uuid4().hex[:10]}"
+    return new_feed(server, api, "e2e")
+
+
+def new_feed(server: FeedServer, api: Api, prefix: str) -> FeedEnv:
+    """A fresh feed named ``{prefix}-…``: alice contributes (write token), bob reads (read token)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
     api.create_feed(name)
     api.set_permissions(name, [("alice", "contributor"), ("bob", "reader")])
     return FeedEnv(
