@@ -233,9 +233,6 @@ def plan_retention(
         downloaded = last_downloaded.get(version.version)
         if downloaded is not None:
             _aware(f"the last download of {version.version}", downloaded)
-        if excess <= 0:
-            kept.append(KeptVersion(version.version, f"among the newest {limit_words} the policy keeps"))
-            continue
         protected: str | None
         if version.version in tags_of:
             protected = f"the dist-tag {', '.join(tags_of[version.version])} points at it"
@@ -254,6 +251,9 @@ def plan_retention(
             protected = None
         if protected is not None:
             kept.append(KeptVersion(version.version, protected))
+            continue
+        if excess <= 0:
+            kept.append(KeptVersion(version.version, f"within the limit of {limit_words} per package"))
             continue
         removals.append(
             RemovalDecision(
