@@ -291,3 +291,16 @@ def select_for_removal(
         recording_granularity=recording_granularity,
     )
     return list(plan.removals)
+
+
+def summary_line(feed: str, plans: Mapping[str, RetentionPlan], *, dry_run: bool) -> str:
+    """The one line a retention run logs for a feed: ``plans`` maps each package looked at to its plan."""
+    removed = sum(len(p.removals) for p in plans.values())
+    touched = sum(1 for p in plans.values() if p.removals)
+    kept = sum(len(p.kept) for p in plans.values())
+    verb = "would move" if dry_run else "moved"
+    line = (
+        f"retention on feed {feed}: {verb} {_plural(removed, 'version')} of {_plural(touched, 'package')} "
+        f"to the recycle bin, kept {_plural(kept, 'version')} of {_plural(len(plans), 'package')}"
+    )
+    return line + " (dry run)" if dry_run else line

@@ -21,6 +21,7 @@ from feed_core.domain.retention import (
     RetentionPolicy,
     plan_retention,
     select_for_removal,
+    summary_line,
 )
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -327,6 +328,19 @@ def test_times_must_carry_a_time_zone() -> None:
         plan_retention("npm", versions, {}, VIEWS, RetentionPolicy(1), NOW, {"1.0.0": naive})
     with pytest.raises(ValueError, match="downloads_recorded_since must carry a time zone"):
         plan_retention("npm", versions, {}, VIEWS, RetentionPolicy(1), NOW, {}, downloads_recorded_since=naive)
+
+
+def test_one_summary_line_per_run() -> None:
+    three = [ver("1.0.0", 9), ver("1.0.1", 8), ver("1.0.2", 7)]
+    a = plan_retention("npm", three, {}, VIEWS, RetentionPolicy(1), NOW, {})
+    b = plan_retention("npm", [ver("2.0.0", 9)], {}, VIEWS, RetentionPolicy(1), NOW, {})
+    assert summary_line("web", {"a": a, "b": b}, dry_run=False) == (
+        "retention on feed web: moved 2 versions of 1 package to the recycle bin, kept 2 versions of 2 packages"
+    )
+    assert summary_line("web", {"b": b}, dry_run=True) == (
+        "retention on feed web: would move 0 versions of 0 packages to the recycle bin, kept 1 version of 1 package"
+        " (dry run)"
+    )
 
 
 # --- properties --------------------------------------------------------------------------------------------------
