@@ -11,7 +11,8 @@ FastCDC here and over the older ``fastcdc`` package:
   normal size and a loose one after it, two bytes per step), as a port of fastcdc-rs's ``v2020`` module,
   so its cut points are those of a widely used implementation;
 - the hot loop is Cython, runs without the GIL, and has prebuilt wheels for Linux (x86-64 and ARM),
-  Windows and macOS; it measured about 2 GB/s here (a pure-Python gear loop manages a few MB/s);
+  Windows and macOS. Here it cuts about 2 GB/s, and with SHA-256 and copies ``Chunker`` gives about
+  700 MB/s on one core; its own pure-Python fallback manages 11 MB/s, far too slow for large packages;
 - it ships type stubs (``py.typed``), and its only dependency is ``typing_extensions``;
 - it is maintained (0.3.1, autumn 2026). The ``fastcdc`` package was passed over: it needs the whole input
   at once, implements the 2016 variant, and pulls ``click``, ``humanize`` and others in at run time.
