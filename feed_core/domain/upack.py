@@ -27,7 +27,9 @@ chunks and total size.
 object's keys sorted, no whitespace, UTF-8 without escapes (``canonical_json``). It covers every path,
 mode and chunk hash, so it names the whole content; a manifest sent with other key order or spacing has
 the same total hash. A client sends it with the manifest; the feed recomputes it and checks every chunk
-hash as the chunk arrives.
+hash as the chunk arrives. The feed stores and serves only the canonical form, never the body it was
+sent, so what JSON leaves open (a key given twice: the last one wins here) cannot mean different things
+to different readers.
 
 Pure: no I/O.
 """

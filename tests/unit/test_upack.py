@@ -382,3 +382,30 @@ def test_any_json_is_read_or_refused_with_a_manifest_error(document: Any) -> Non
     except InvalidManifest:
         return
     assert parse_manifest(manifest.canonical_json) == manifest
+
+
+_SEGMENT = st.text(alphabet="abcXYZ019-_é ", min_size=1, max_size=8).filter(
+    lambda s: s[-1] not in ". " and s.lower().split(".")[0] not in {"con", "nul", "aux", "prn"}
+)
+_PATH = st.lists(_SEGMENT, min_size=1, max_size=4).map("/".join)
+_CHUNK = st.builds(ChunkRef, st.binary(max_size=4).map(lambda b: hashlib.sha256(b).hexdigest()), st.just(7))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    entries=st.lists(
+        st.tuples(_PATH, st.integers(0, 0o777), st.lists(_CHUNK, max_size=4)),
+        max_size=8,
+        unique_by=lambda e: e[0].casefold(),
+    )
+)
+def test_built_manifests_round_trip(entries: list[tuple[str, int, list[ChunkRef]]]) -> None:
+    files = [manifest_file(path, mode, chunks) for path, mode, chunks in entries]
+    keys = {path.casefold() for path, _, _ in entries}
+    if any(key.startswith(other + "/") for key in keys for other in keys):
+        with pytest.raises(InvalidManifest, match="also a directory"):  # the one rule these paths can break
+            build_manifest(files)
+        return
+    manifest = build_manifest(files)
+    assert parse_manifest(manifest.canonical_json) == manifest
+    assert build_manifest(reversed(files)).total_hash == manifest.total_hash
