@@ -367,7 +367,7 @@ def check_mode(mode: int, where: str) -> None:
         stat.S_IFIFO: "a named pipe",
         stat.S_IFSOCK: "a socket",
     }
-    kind = kinds.get(stat.S_IFMT(mode)) if mode > 0 else None
+    kind = kinds.get(mode & 0o170000) if 0 < mode < 0o1000000 else None  # stat.S_IFMT overflows on huge ints
     if kind:
         raise InvalidManifest(f"{where} is {kind}; a Universal Package holds regular files only")
     if 0 < mode <= 0o7777:
