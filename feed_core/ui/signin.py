@@ -48,7 +48,7 @@ def _show(ui: Ui, status: int, problem: str) -> Response:
     nonce = secrets.token_urlsafe(24)
     response = ui.page("signin.html", status, next=safe_next(ui, ui.query("next")), nonce=nonce, problem=problem)
     response.set_cookie(
-        SIGNIN_COOKIE, nonce, max_age=3600, path="/", httponly=True, samesite="strict", secure=ui.secure
+        SIGNIN_COOKIE, nonce, max_age=3600, path=ui.cookie_path, httponly=True, samesite="strict", secure=ui.secure
     )
     return response
 
@@ -81,7 +81,7 @@ async def _sign_in(ui: Ui) -> Response:
         samesite="strict",
         secure=ui.secure,
     )
-    response.delete_cookie(SIGNIN_COOKIE, path="/", httponly=True, samesite="strict")
+    response.delete_cookie(SIGNIN_COOKIE, path=ui.cookie_path, httponly=True, samesite="strict")
     return response
 
 

@@ -240,3 +240,10 @@ async def test_signing_in_again_ends_the_earlier_session(api: Api, browser: http
         transport=in_process(api.services), base_url="http://feed.test", cookies={"feed_session": first}
     ) as replay:
         assert (await replay.get(HOME)).status_code == 303  # the earlier session is gone
+
+
+async def test_sign_in_forms_of_two_organizations_do_not_overwrite_each_other(browser: httpx.AsyncClient) -> None:
+    here = await browser.get(SIGNIN)
+    await browser.get("/elsewhere/_artifacts/signin")  # another organization's form, opened in another tab
+    r = await browser.post(SIGNIN, data={"nonce": hidden(here.text, "nonce"), "next": "", "token": ADMIN_TOKEN})
+    assert r.status_code == 303, r.text
