@@ -11,27 +11,11 @@
 
 MAVEN_DEBS=(maven default-jdk-headless gradle)
 
-maven_install_debs() {
-  command -v mvn >/dev/null && command -v java >/dev/null && command -v gradle >/dev/null && return 0
-  command -v apt-get >/dev/null || { echo "Maven tests: no apt-get here; install mvn, a JDK and gradle yourself" >&2; return 1; }
-  if [ "$(id -u)" != 0 ]; then
-    echo "Maven tests need mvn, a JDK and gradle, and installing them needs root: apt-get install -y ${MAVEN_DEBS[*]}" >&2
-    return 1
-  fi
-  echo "== installing mvn, a JDK and gradle for the Maven tests: ${MAVEN_DEBS[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y -qq "${MAVEN_DEBS[@]}" >/tmp/feed-maven-apt.log 2>&1; then
-    # A fresh image has no package lists yet: fetch them once and try again.
-    apt-get update -qq >>/tmp/feed-maven-apt.log 2>&1 || true
-    if ! apt-get install -y -qq "${MAVEN_DEBS[@]}" >>/tmp/feed-maven-apt.log 2>&1; then
-      tail -n 20 /tmp/feed-maven-apt.log >&2
-      echo "Maven tests: apt-get could not install ${MAVEN_DEBS[*]} (log: /tmp/feed-maven-apt.log)" >&2
-      return 1
-    fi
-  fi
-}
-
-maven_install_debs || exit 1
+source "$(dirname "${BASH_SOURCE[0]}")/_debs.sh"
+# mvn, java and gradle from anywhere on PATH will do (an SDK install, say); Debian's packages otherwise.
+if ! { command -v mvn && command -v java && command -v gradle; } >/dev/null; then
+  debs_install Maven "${MAVEN_DEBS[@]}" || exit 1
+fi
 .venv/bin/python -m tests.maven_client seed || {
   echo "Maven tests: building the seed repository failed (mvn fetches it through its own configuration)" >&2
   exit 1

@@ -12,40 +12,9 @@ NUGET_DEBS=(
 )
 NUGET_EXE="tools/node_modules/nuget-exe/nuget-5.8.0.exe"
 
-nuget_missing_debs() {
-  local pkg
-  for pkg in "${NUGET_DEBS[@]}"; do
-    if [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null)" != "ii " ]; then
-      echo "$pkg"
-    fi
-  done
-}
-
-nuget_install_debs() {
-  local missing
-  command -v dpkg-query >/dev/null || { echo "NuGet tests: no dpkg here; install mono and ${NUGET_DEBS[*]} yourself" >&2; return 1; }
-  missing="$(nuget_missing_debs | tr '\n' ' ')"
-  [ -z "$missing" ] && command -v mono >/dev/null && return 0
-  if [ "$(id -u)" != 0 ]; then
-    echo "NuGet tests need these Debian packages, and installing them needs root: apt-get install -y $missing" >&2
-    return 1
-  fi
-  echo "== installing mono for the NuGet tests: $missing"
-  export DEBIAN_FRONTEND=noninteractive
-  # shellcheck disable=SC2086  # one word per package
-  if ! apt-get install -y -qq $missing >/tmp/feed-nuget-apt.log 2>&1; then
-    # A fresh image has no package lists yet: fetch them once and try again.
-    apt-get update -qq >>/tmp/feed-nuget-apt.log 2>&1 || true
-    # shellcheck disable=SC2086
-    if ! apt-get install -y -qq $missing >>/tmp/feed-nuget-apt.log 2>&1; then
-      tail -n 20 /tmp/feed-nuget-apt.log >&2
-      echo "NuGet tests: apt-get could not install $missing (log: /tmp/feed-nuget-apt.log)" >&2
-      return 1
-    fi
-  fi
-}
-
-nuget_install_debs || exit 1
+source "$(dirname "${BASH_SOURCE[0]}")/_debs.sh"
+debs_install NuGet "${NUGET_DEBS[@]}" || exit 1
+command -v mono >/dev/null || { echo "NuGet tests: mono is not on PATH after installing ${NUGET_DEBS[*]}" >&2; exit 1; }
 if [ ! -f "$NUGET_EXE" ]; then
   (cd tools && npm install --no-audit --no-fund --loglevel=error) || {
     echo "NuGet tests: npm could not install nuget-exe into tools/ (see tools/package.json)" >&2

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +36,9 @@ from tests.e2e.conftest import (
     Api,
     FeedEnv,
     FeedServer,
-    _start_server,
-    _stop,
     new_feed,
+    own_azurite_server,
+    own_embedded_server,
     running,
 )
 
@@ -82,31 +81,16 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="package")
 def ui_embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeedServer]:
-    srv = _start_server("embedded", tmp_path_factory.mktemp("ui-embedded"), {"FEED_STORAGE": "embedded", **SERVER_ENV})
-    try:
+    with own_embedded_server(tmp_path_factory.mktemp("ui-embedded"), **SERVER_ENV) as srv:
         yield srv
-    finally:
-        _stop(srv.proc)
 
 
 @pytest.fixture(scope="package")
 def ui_azurite_server(tmp_path_factory: pytest.TempPathFactory, azurite_connection_string: str) -> Iterator[FeedServer]:
-    unique = uuid.uuid4().hex[:12]
-    srv = _start_server(
-        "azurite",
-        tmp_path_factory.mktemp("ui-azurite"),
-        {
-            "FEED_STORAGE": "azure",
-            "FEED_STORAGE_CONNECTION_STRING": azurite_connection_string,
-            "FEED_TABLE_PREFIX": f"ui{unique}",
-            "FEED_BLOB_CONTAINER": f"ui-{unique}",
-            **SERVER_ENV,
-        },
-    )
-    try:
+    with own_azurite_server(
+        tmp_path_factory.mktemp("ui-azurite"), azurite_connection_string, "ui", **SERVER_ENV
+    ) as srv:
         yield srv
-    finally:
-        _stop(srv.proc)
 
 
 @pytest.fixture

@@ -149,6 +149,24 @@ def own_embedded_server(workdir: Path, **env: str) -> Iterator[FeedServer]:
         _stop(server.proc)
 
 
+@contextlib.contextmanager
+def own_azurite_server(workdir: Path, connection_string: str, prefix: str, **env: str) -> Iterator[FeedServer]:
+    """A server of its own on Azurite, in tables and a container of its own named ``{prefix}…``, stopped on
+    exit."""
+    unique = uuid.uuid4().hex[:12]
+    storage = {
+        "FEED_STORAGE": "azure",
+        "FEED_STORAGE_CONNECTION_STRING": connection_string,
+        "FEED_TABLE_PREFIX": f"{prefix}{unique}",
+        "FEED_BLOB_CONTAINER": f"{prefix}-{unique}",
+    }
+    server = _start_server("azurite", workdir, {**storage, **env})
+    try:
+        yield server
+    finally:
+        _stop(server.proc)
+
+
 @pytest.fixture(scope="session")
 def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeedServer]:
     with own_embedded_server(tmp_path_factory.mktemp("feed-embedded")) as server:
@@ -157,22 +175,9 @@ def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeedSe
 
 @pytest.fixture(scope="session")
 def azurite_server(tmp_path_factory: pytest.TempPathFactory, azurite_connection_string: str) -> Iterator[FeedServer]:
-    unique = uuid.uuid4().hex[:12]
-    server = _start_server(
-        "azurite",
-        tmp_path_factory.mktemp("feed-azurite"),
-        {
-            "FEED_STORAGE": "azure",
-            "FEED_STORAGE_CONNECTION_STRING": azurite_connection_string,
-            "FEED_TABLE_PREFIX": f"e2e{unique}",
-            "FEED_BLOB_CONTAINER": f"e2e-{unique}",
-            "FEED_DOWNLOAD_REDIRECT": "true",
-        },
-    )
-    try:
+    workdir = tmp_path_factory.mktemp("feed-azurite")
+    with own_azurite_server(workdir, azurite_connection_string, "e2e", FEED_DOWNLOAD_REDIRECT="true") as server:
         yield server
-    finally:
-        _stop(server.proc)
 
 
 #: For modules that run upstream scenarios on a server of their own: short upstream budgets, and no wait
