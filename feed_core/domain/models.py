@@ -155,6 +155,11 @@ class PackageVersion:
     #: When the version was unlisted (NuGet): still installable by its exact number, hidden from searches and
     #: from the listings clients pick versions from. ``None``: listed.
     unlisted: str | None = None
+    #: Who moved the version to the recycle bin: a user, or ``"retention"`` for the retention job.
+    deleted_by: str | None = None
+    #: When the version left the recycle bin for good (permanently deleted, or purged after the recycle bin's
+    #: days): its files are no longer referenced and its row stays only to keep the number reserved.
+    purged: str | None = None
     etag: str | None = None
 
 

@@ -544,6 +544,7 @@ class PackageService:
                 raise NotFoundError(f"{name}@{missing[0]} does not exist in feed {feed.name}")
             for n in numbers:
                 by_no[n].deleted = now
+                by_no[n].deleted_by = caller.user
             remaining = [v.version for v in versions if v.deleted is None]
             meta.dist_tags = latest_after_removal(meta.dist_tags, semver.sort_versions(remaining), set(numbers))
             return [by_no[n] for n in numbers]

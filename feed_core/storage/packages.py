@@ -193,6 +193,8 @@ class PackageStore:
             "provenance": json.dumps(v.provenance, separators=(",", ":")) if v.provenance else None,
             **_files_properties(v.files),
             "unlisted": v.unlisted,
+            "deletedBy": v.deleted_by,
+            "purged": v.purged,
         }
         if len(manifest) <= _INLINE_LIMIT:
             props["manifest"] = manifest
@@ -228,6 +230,8 @@ class PackageStore:
             provenance=json.loads(e.get_str("provenance", "{}")),
             files=_files_of(e),
             unlisted=e.get_str("unlisted") or None,
+            deleted_by=e.get_str("deletedBy") or None,
+            purged=e.get_str("purged") or None,
             etag=e.etag,
         )
 
