@@ -146,5 +146,5 @@ async def build_services(
         blobs=BlobCache(settings.blob_cache_bytes, settings.download_redirect_min_bytes),
         sessions=sessions,
         package_list=PackageListService(packages, settings.cache_seconds),
-        upack=UpackService(packages, chunk_store, storage.blobs, clock, UPACK_LIMITS),
+        upack=UpackService(packages, chunk_store, storage.blobs, clock, UPACK_LIMITS, resolver, upstreams),
     )
