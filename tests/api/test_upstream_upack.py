@@ -104,3 +104,16 @@ async def test_the_health_job_checks_an_internal_universal_upstream(feed_api: Ap
     r = await api.http.get(f"{FEEDS}/feed/health", headers=api.auth())
     assert r.status_code == 200, r.text
     assert "up-upack" in r.text
+
+
+async def test_a_version_whose_chunks_are_gone_upstream_is_not_saved(feed_api: Api) -> None:
+    api = feed_api
+    await _chain(api)
+    pkg = random_package()
+    await publish(api, "tool", "1.0.0", pkg, feed="up")
+    await api.services.storage.blobs.delete(content_key(next(iter(pkg.chunks))))
+    r = await api.http.get(f"{base()}/packages/tool/versions/1.0.0", headers=api.auth("carol"))
+    assert r.status_code in (502, 424), r.text
+    assert "nothing was saved" in r.json()["message"]
+    feed = await api.services.feeds.find(ORG, None, "feed")
+    assert await api.services.packages.store.get_version(feed.id, "upack", "tool", "1.0.0") is None
