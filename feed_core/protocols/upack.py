@@ -65,6 +65,10 @@ async def handle(
         require_role(feed, caller, Role.READER, "reading Universal Packages")
         method = request.method
         upack = services.upack
+        if segs and segs[0] == "chunks" and not view.is_local:
+            raise BadRequestError(
+                f"chunks are uploaded to the feed, not to a view: use the feed URL without @{view.name}"
+            )
         if segs == ["chunks", "query"]:
             _only(method, "POST", "asking which chunks are missing")
             require_role(feed, caller, Role.CONTRIBUTOR, "uploading Universal Package chunks")
