@@ -229,6 +229,9 @@ async def test_bad_names_versions_and_paths_are_400_or_404(feed_api: Api) -> Non
     ):
         r = await commit(api, name, version, body)
         assert r.status_code == 400 and why in r.json()["message"], r.text
+    for path in ("packages/a%2Fb", "packages/%2E%2E/versions/1.0.0", "packages/tool/versions/1.0.0/chunks/a%00"):
+        r = await api.http.get(f"{base()}/{path}", headers=api.auth("bob"))
+        assert r.status_code == 400 and "invalid path" in r.json()["message"], (path, r.text)
     for path in ("nothing", "packages/tool/other", "packages/tool/versions/1.0.0/chunks", "chunks/a/b"):
         r = await api.http.get(f"{base()}/{path}", headers=api.auth("bob"))
         assert r.status_code in (400, 404, 405), (path, r.text)
