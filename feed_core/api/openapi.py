@@ -122,6 +122,18 @@ _CARGO_PARAMETERS: dict[str, dict[str, Any]] = {
         "schema": {**_STRING, "maxLength": 128, "pattern": r"^[0-9A-Za-z.+\-]+$"},
     },
 }
+_UPACK_PARAMETERS: dict[str, dict[str, Any]] = {
+    "packageName": {
+        "in": "path",
+        "description": "The Universal Package's name (lower case)",
+        "schema": {**_STRING, "maxLength": 256, "pattern": r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$"},
+    },
+    "packageVersion": {
+        "in": "path",
+        "description": "The version (SemVer 2, lower case, no build metadata)",
+        "schema": {**_STRING, "maxLength": 256, "pattern": r"^[0-9a-z.\-]+$"},
+    },
+}
 _PARAMETERS: dict[str, dict[str, Any]] = {
     "feedId": {"in": "path", "description": "The feed's name or id", "schema": _NAME},
     "viewId": {"in": "path", "description": "The view's name or id", "schema": _NAME},
@@ -251,6 +263,8 @@ def _parameter(route: Route, name: str) -> dict[str, Any]:
         return _MAVEN_PARAMETERS[name]
     if "/cargo/" in route.path and name in _CARGO_PARAMETERS:
         return _CARGO_PARAMETERS[name]
+    if "/upack/" in route.path and name in _UPACK_PARAMETERS:
+        return _UPACK_PARAMETERS[name]
     return _PARAMETERS[name]
 
 
@@ -258,7 +272,7 @@ def _operation_id(route: Route) -> str:
     """The handler's name, plus the protocol and whether the npm name is scoped where routes share a handler."""
     name = to_camel(route.handler.__name__.strip("_"))
     segs = route.path.split("/")
-    if len(segs) > 3 and segs[3] in ("npm", "pypi", "nuget", "maven", "cargo"):
+    if len(segs) > 3 and segs[3] in ("npm", "pypi", "nuget", "maven", "cargo", "upack"):
         name += segs[3].capitalize() + ("Scoped" if "@{" in route.path else "")
     return name
 
