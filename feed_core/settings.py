@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from feed_core.domain.outbound import IPNetwork, parse_networks
 from feed_core.domain.public_sources import ConfiguredSource
+from feed_core.domain.recycle_bin import DEFAULT_RECYCLE_BIN_DAYS, MAX_RECYCLE_BIN_DAYS
 from feed_core.domain.source_models import PROTOCOLS
 
 
@@ -247,6 +248,13 @@ class Settings(BaseSettings):
         30.0,
         "how long a deleted feed stays restorable in the feed recycle bin before the gc job purges it",
         ge=0,
+    )
+    recycle_bin_days: int = setting(
+        "FEED_RECYCLE_BIN_DAYS",
+        DEFAULT_RECYCLE_BIN_DAYS,
+        "how long a deleted package version stays restorable in its feed's recycle bin before the gc job purges it",
+        ge=1,
+        le=MAX_RECYCLE_BIN_DAYS,
     )
     log_level: str = setting("FEED_LOG_LEVEL", "INFO", "log level")
 

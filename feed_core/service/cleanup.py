@@ -13,6 +13,8 @@ sha-256 across feeds, so they go through garbage collection like any other.
 1. purges every deleted feed whose retention period has ended, and the rows (package, health and
    upstream behaviour rows) of feeds whose document is gone (left behind by deletes before the
    recycle bin existed, by a purge cut short, or by a job that wrote health rows as a purge ran);
+   then purges every package version that has been in its feed's recycle bin for
+   ``FEED_RECYCLE_BIN_DAYS`` (``service.recycle_bin``), so that its blobs are no longer referenced;
 2. collects what is referenced: the blobs of every version row (files, Python core metadata files,
    large manifests) and the cached upstream document of every upstream some feed still has (cached
    answers of upstreams no feed has any more are dropped);
@@ -42,6 +44,7 @@ from feed_core.domain.clock import Clock, iso, parse_iso, system_clock
 from feed_core.domain.errors import NotFoundError
 from feed_core.domain.models import Caller, Feed
 from feed_core.domain.roles import Role
+from feed_core.service.recycle_bin import RecycleBin
 from feed_core.service.retry import retry_on_conflict
 from feed_core.service.upstream import source_key
 from feed_core.settings import Settings
@@ -61,6 +64,7 @@ _DELETE_CONCURRENCY = 16
 class GcReport:
     dry_run: bool = False
     feeds_purged: int = 0
+    versions_purged: int = 0
     rows_removed: int = 0
     cache_entries_dropped: int = 0
     blobs_kept: int = 0
@@ -75,7 +79,8 @@ class GcReport:
         verb = "would remove" if self.dry_run else "removed"
         return (
             f"gc{' (dry run)' if self.dry_run else ''}: {verb} {self.feeds_purged} deleted feeds past retention "
-            f"({self.rows_removed} rows), {self.cache_entries_dropped} cached upstream answers of upstreams no "
+            f"({self.rows_removed} rows), {self.versions_purged} package versions past the recycle bin's days, "
+            f"{self.cache_entries_dropped} cached upstream answers of upstreams no "
             f"feed has, {self.blobs_removed} unreferenced blobs ({self.bytes_removed} bytes), "
             f"{self.temp_files_removed} leftover temporary files ({self.temp_bytes_removed} bytes), and "
             f"{self.sessions_removed} ended web UI sessions; "
@@ -95,6 +100,7 @@ class Cleanup:
         settings: Settings,
         clock: Clock,
         blob_clock: Clock = system_clock,
+        recycle_bin: RecycleBin | None = None,
     ) -> None:
         self._catalog = catalog
         self._packages = packages
@@ -104,6 +110,7 @@ class Cleanup:
         self._settings = settings
         self._clock = clock
         self._blob_clock = blob_clock
+        self._recycle_bin = recycle_bin
 
     # purging -------------------------------------------------------------------------------------
     async def purge(self, feed: Feed, caller: Caller) -> int:
@@ -164,8 +171,9 @@ class Cleanup:
             gone.add(feed.id)
             report.feeds_purged += 1
 
+        skip = await self._purge_versions(gone, report)
         referenced_by: dict[str, set[str]] = defaultdict(set)
-        async for feed_id, key in self._packages.blob_references():
+        async for feed_id, key in self._packages.blob_references(skip):
             referenced_by[feed_id].add(key)
         with_rows = set(referenced_by) | await self._health.feed_ids() | await self._state.behaviour_feed_ids()
         # Listed after the scans: a feed's rows are written only after its document exists, so a feed
@@ -193,6 +201,25 @@ class Cleanup:
         )
         report.seconds = time.monotonic() - started
         return report
+
+    async def _purge_versions(self, gone: set[str], report: GcReport) -> frozenset[tuple[str, str]]:
+        """Purge the versions whose time in the recycle bin has ended (of feeds not purged in this run). A dry run
+        purges none: the rows it would purge, for the reference scan to pass over."""
+        if self._recycle_bin is None:
+            return frozenset()
+        would: set[tuple[str, str]] = set()
+        for feed in await self._catalog.all_feeds(include_deleted=True):
+            if feed.id in gone:
+                continue
+            due = await self._recycle_bin.due(feed)
+            if report.dry_run:
+                would.update(PackageStore.row_of(feed.id, v) for v in due)
+                report.versions_purged += len(due)
+            elif due:
+                report.versions_purged += await self._recycle_bin.purge_due(feed, due)
+        if report.versions_purged and not report.dry_run:
+            log.info("gc: %d package versions purged from recycle bins", report.versions_purged)
+        return frozenset(would)
 
     async def _delete_unreferenced(self, referenced: set[str], cutoff: datetime, report: GcReport) -> None:
         async def delete(key: str, size: int) -> None:

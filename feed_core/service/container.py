@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from feed_core.domain.clock import Clock, system_clock
 from feed_core.domain.models import Feed
+from feed_core.domain.recycle_bin import RecycleBinPolicy
 from feed_core.service.blob_cache import BlobCache
 from feed_core.service.cleanup import Cleanup
 from feed_core.service.feeds import FeedService
@@ -15,6 +16,7 @@ from feed_core.service.package_list import PackageListService
 from feed_core.service.package_reads import PackageReads
 from feed_core.service.packages import PackageService
 from feed_core.service.page_cache import PageCache
+from feed_core.service.recycle_bin import RecycleBin
 from feed_core.service.resolve import Resolver
 from feed_core.service.sessions import SessionService
 from feed_core.service.upstream import UpstreamService
@@ -48,6 +50,7 @@ class Services:
     blobs: BlobCache
     sessions: SessionService
     package_list: PackageListService
+    recycle_bin: RecycleBin
 
     async def close(self) -> None:
         await self.upstreams.close()
@@ -104,6 +107,7 @@ async def build_services(
 
     packages.upstream_conflict = upstream_conflict
     health = HealthStore(storage.tables)
+    recycle_bin = RecycleBin(packages, RecycleBinPolicy(settings.recycle_bin_days), clock)
     identity = IdentityService(catalog, clock, settings.cache_seconds)
     sessions = SessionService(
         SessionStore(storage.tables),
@@ -131,10 +135,12 @@ async def build_services(
             blobs=storage.blobs,
             settings=settings,
             clock=clock,
+            recycle_bin=recycle_bin,
         ),
         clock=clock,
         pages=PageCache(settings.page_cache_max_bytes),
         blobs=BlobCache(settings.blob_cache_bytes, settings.download_redirect_min_bytes),
         sessions=sessions,
         package_list=PackageListService(packages, settings.cache_seconds),
+        recycle_bin=recycle_bin,
     )

@@ -236,13 +236,28 @@ class PackageStore:
         )
 
     # maintenance ---------------------------------------------------------------------------------
-    async def blob_references(self) -> AsyncIterator[tuple[str, str]]:
-        """``(feed id, blob key)`` for every blob every version row of every feed references."""
+    async def blob_references(self, skip: frozenset[tuple[str, str]] = frozenset()) -> AsyncIterator[tuple[str, str]]:
+        """``(feed id, blob key)`` for every blob every version row of every feed references, but the rows ``skip``
+        names by ``(partition key, row key)`` (those a dry run of the gc would purge)."""
         async for row in self._t.scan(PACKAGES):
-            if row.row_key.startswith("v:"):
+            if row.row_key.startswith("v:") and (row.partition_key, row.row_key) not in skip:
                 feed_id = row.partition_key.split("|", 1)[0]
                 for key in _referenced_blobs(row):
                     yield feed_id, key
+
+    async def binned(self, partition_prefix: str) -> AsyncIterator[tuple[str, PackageVersion]]:
+        """``(feed id, version)`` for every version in a recycle bin (deleted, not purged) whose partition starts
+        with ``partition_prefix`` (``"<feed id>|"`` for one feed, ``""`` for all): one scan, since a package whose
+        versions are all deleted has no index row."""
+        async for row in self._t.scan(PACKAGES, partition_prefix):
+            if row.row_key.startswith("v:") and row.get_str("deleted") and not row.get_str("purged"):
+                feed_id, protocol, name = row.partition_key.split("|", 2)
+                yield feed_id, await self._version_from(protocol, name, row)
+
+    @staticmethod
+    def row_of(feed_id: str, version: PackageVersion) -> tuple[str, str]:
+        """The ``(partition key, row key)`` of a version's row."""
+        return _partition(feed_id, version.protocol, version.name), f"v:{version.version}"
 
     async def delete_feed(self, feed_id: str) -> int:
         """Delete every package, version, index and package-id row of a feed; the number of rows."""
@@ -385,6 +400,15 @@ def _files_of(row: Entity) -> list[dict[str, Any]]:
             break
         parts.append(part)
     return json.loads("".join(parts)) if parts else []
+
+
+def version_blobs(version: PackageVersion) -> list[str]:
+    """The content blobs a version row references (its files and their side files; a large manifest's blob is
+    written again with the row)."""
+    keys = [content_key(version.sha256)] if version.sha256 else []
+    for file in version.files:
+        keys.extend(content_key(file[k]) for k in ("sha256", "metadata_sha256") if file.get(k))
+    return list(dict.fromkeys(keys))
 
 
 def _referenced_blobs(row: Entity) -> list[str]:
