@@ -152,6 +152,18 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
         "schema": {**_STRING, "minLength": 1},
     },
     "showDeleted": {"in": "query", "description": "Show a deleted version too", "schema": {"type": "boolean"}},
+    "protocolType": {
+        "in": "query",
+        "description": "Only packages of this protocol (Npm, PyPi, NuGet, Maven, Cargo, UPack; any case)",
+        "schema": _STRING,
+    },
+    "packageNameQuery": {
+        "in": "query",
+        "description": "Only packages whose name contains this (any case)",
+        "schema": _STRING,
+    },
+    "$top": {"in": "query", "description": "At most this many", "schema": {"type": "integer", "minimum": 0}},
+    "$skip": {"in": "query", "description": "Leave out the first ones", "schema": {"type": "integer", "minimum": 0}},
     "If-Match": {
         "in": "header",
         "description": "Change the feed only if its ETag is still this one (or *)",
@@ -269,6 +281,8 @@ def _tag(path: str) -> str:
         return segs[0]
     if segs[1] == "feedrecyclebin":
         return "feed recycle bin"
+    if "RecycleBin" in segs:
+        return "package recycle bin"
     if len(segs) < 4:
         return "feeds"
     return {"views": "views", "permissions": "permissions"}.get(segs[3], "packages" if len(segs) > 4 else "feeds")

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
+from feed_core.api import recycle_bin_rest as recycle_bin
 from feed_core.api.models import (
     CargoVersionUpdate,
     FeedCreateRequest,
@@ -33,6 +34,14 @@ from feed_core.api.models import (
     ViewUpdateRequest,
 )
 from feed_core.api.openapi import openapi_document
+from feed_core.api.recycle_bin_shapes import (
+    DeletedMavenVersionResponse,
+    DeletedVersionResponse,
+    RecycleBinBatch,
+    RecycleBinPackage,
+    RecycleBinPackageList,
+    RecycleBinVersionUpdate,
+)
 from feed_core.api.responses import (
     DeletedFeedListResponse,
     FeedListResponse,
@@ -522,6 +531,40 @@ def _version_routes(
     )
 
 
+def _recycle_bin_routes(package: str, *, maven: bool = False) -> tuple[Route, ...]:
+    """A protocol's recycle bin routes for one deleted version (``package``: the path up to the package)."""
+    version = f"{package}/versions/{{packageVersion}}"
+    answer = DeletedMavenVersionResponse if maven else DeletedVersionResponse
+    return (
+        Route("GET", version, recycle_bin.get_binned_version, "Get a version in the recycle bin", answer=answer),
+        Route(
+            "PATCH",
+            version,
+            recycle_bin.restore_binned_version,
+            'Restore a version from the recycle bin ({"deleted": false})',
+            body=RecycleBinVersionUpdate,
+        ),
+        Route(
+            "DELETE",
+            version,
+            recycle_bin.delete_binned_version,
+            "Delete a version in the recycle bin permanently (its number stays reserved)",
+            status=202 if maven else 200,  # as the Maven version delete, in Azure
+        ),
+    )
+
+
+def _recycle_bin_batch(protocol: str) -> Route:
+    return Route(
+        "POST",
+        f"{_FEED}/{protocol}/RecycleBin/packagesBatch",
+        recycle_bin.recycle_bin_batch,
+        "Restore, or delete permanently, several versions in the recycle bin",
+        body=RecycleBinBatch,
+        status=202,
+    )
+
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", "openapi.json", _openapi, "This document (OpenAPI 3.1)"),
     Route("GET", "tokens/pats", _list_tokens, "List personal access tokens", answer=TokenListResponse, query=("user",)),
@@ -620,6 +663,35 @@ ROUTES: tuple[Route, ...] = (
         MavenVersionUpdate,
         deleted=202,
     ),
+    Route(
+        "GET",
+        f"{_FEED}/RecycleBin/Packages",
+        recycle_bin.list_binned_packages,
+        "List the packages with versions in the feed's recycle bin",
+        answer=RecycleBinPackageList,
+        query=("protocolType", "packageNameQuery", "$top", "$skip"),
+    ),
+    Route(
+        "DELETE",
+        f"{_FEED}/RecycleBin/Packages",
+        recycle_bin.empty_recycle_bin,
+        "Empty the feed's recycle bin: delete every version in it permanently",
+        status=202,
+    ),
+    Route(
+        "GET",
+        f"{_FEED}/RecycleBin/Packages/{{packageId}}",
+        recycle_bin.get_binned_package,
+        "A package's versions in the recycle bin",
+        answer=RecycleBinPackage,
+    ),
+    *_recycle_bin_routes(f"{_FEED}/npm/RecycleBin/packages/{{packageName}}"),
+    *_recycle_bin_routes(f"{_FEED}/npm/RecycleBin/packages/@{{packageScope}}/{{unscopedPackageName}}"),
+    *_recycle_bin_routes(f"{_FEED}/pypi/RecycleBin/packages/{{packageName}}"),
+    *_recycle_bin_routes(f"{_FEED}/nuget/RecycleBin/packages/{{packageName}}"),
+    *_recycle_bin_routes(f"{_FEED}/cargo/RecycleBin/packages/{{packageName}}"),
+    *_recycle_bin_routes(f"{_FEED}/maven/RecycleBin/groups/{{groupId}}/artifacts/{{artifactId}}", maven=True),
+    *(_recycle_bin_batch(protocol) for protocol in ("npm", "pypi", "nuget", "cargo", "maven")),
     Route(
         "GET",
         "packaging/feedrecyclebin",

@@ -113,6 +113,29 @@ class RecycleBin:
         require_role(feed, caller, Role.ADMINISTRATOR, "permanently deleting packages")
         await self._purge(feed, protocol, name, list(dict.fromkeys(numbers)), strict=True)
 
+    async def batch(
+        self, feed: Feed, caller: Caller, *, restore: bool, versions: dict[tuple[str, str], list[str]]
+    ) -> None:
+        """Restore (or delete permanently) versions of several packages: ``(protocol, name) -> numbers``. Every
+        version is checked before any is changed, so a batch naming one not in the recycle bin changes nothing
+        (unless another writer changes the recycle bin meanwhile); each package's versions change at once."""
+        require_role(
+            feed, caller, Role.ADMINISTRATOR, "restoring packages" if restore else "permanently deleting packages"
+        )
+        for (protocol, name), numbers in versions.items():
+            _, rows = await self._store.get_package(feed.id, protocol, name)
+            by_number = {v.version: v for v in rows}
+            for number in numbers:
+                if restore:
+                    self._restorable(feed, name, number, by_number.get(number), self._clock())
+                else:
+                    _in_bin(feed, name, number, by_number.get(number))
+        for (protocol, name), numbers in versions.items():
+            if restore:
+                await self.restore(feed, caller, protocol, name, numbers)
+            else:
+                await self.delete(feed, caller, protocol, name, numbers)
+
     async def empty(self, feed: Feed, caller: Caller) -> int:
         """Delete every version in the feed's recycle bin permanently; how many there were."""
         require_role(feed, caller, Role.ADMINISTRATOR, "emptying the recycle bin")
