@@ -58,6 +58,9 @@ class Operation(enum.Enum):
     VERSION_DEPRECATE = "version.deprecate"
     VERSION_YANK = "version.yank"
     VERSION_DELETE = "version.delete"
+    RECYCLE_BIN_LIST = "recycle-bin.list"
+    RECYCLE_BIN_RESTORE = "recycle-bin.restore"
+    RECYCLE_BIN_DELETE = "recycle-bin.delete"
     NPM_READ = "npm.read"
     NPM_DOWNLOAD = "npm.download"
     NPM_PUBLISH = "npm.publish"
@@ -146,6 +149,10 @@ RULES: dict[Operation, Rule] = {
     Operation.VERSION_DEPRECATE: _CONTRIBUTOR,
     Operation.VERSION_YANK: _CONTRIBUTOR,
     Operation.VERSION_DELETE: _CONTRIBUTOR,
+    # As in Azure Artifacts: contributors see what was deleted, owners restore it or delete it for good.
+    Operation.RECYCLE_BIN_LIST: _CONTRIBUTOR,
+    Operation.RECYCLE_BIN_RESTORE: _ADMINISTRATOR,
+    Operation.RECYCLE_BIN_DELETE: _ADMINISTRATOR,
     Operation.NPM_READ: _READER,
     Operation.NPM_DOWNLOAD: _READER,
     Operation.NPM_PUBLISH: _CONTRIBUTOR,
