@@ -539,6 +539,10 @@ def _plain(error: Any) -> str:
         bound = ctx.get("ge", ctx.get("gt"))
         words = "at least" if kind == "greater_than_equal" else "more than"
         return f"{name} must be {words} {bound:g}, not {value}"
+    if kind in ("less_than_equal", "less_than"):
+        bound = ctx.get("le", ctx.get("lt"))
+        words = "at most" if kind == "less_than_equal" else "less than"
+        return f"{name} must be {words} {bound:g}, not {value}"
     if kind == "literal_error":
         return f"{name} must be {ctx['expected']}, not {value!r}"
     if kind in _EXPECTED:

@@ -506,3 +506,36 @@ async def test_a_version_deleted_for_good_is_never_saved_from_the_upstream_again
     assert r.status_code == 404 and "reserved" in r.json()["error"]
     assert "1.0.0" not in (await packument(up, "gone")).json().get("versions", {})
     assert fixture_registry.count("GET", "/gone-1.0.0.tgz") == 1
+
+
+async def test_a_restore_that_writes_first_keeps_its_version_from_a_racing_purge(ops: Api, clock: MutableClock) -> None:
+    api = ops
+    assert (await api.publish("raced", "1.0.0", who="alice")).status_code == 201
+    assert (await api.http.delete(f"{FEED}/npm/raced/versions/1.0.0", headers=api.auth("alice"))).status_code == 200
+    feed = await api.services.feeds.find(ORG, None, "feed")
+    clock.advance(days=30)
+    due = await api.services.recycle_bin.due(feed)  # the gc job has read what is due ...
+    assert [v.version for v in due] == ["1.0.0"]
+    clock.advance(days=-1)  # ... and a restore (while it still could) writes before the purge does
+    caller = Caller("admin", Scope.MANAGE, org_admin=True)
+    await api.services.recycle_bin.restore(feed, caller, "npm", "raced", ["1.0.0"])
+    clock.advance(days=1)
+    assert await api.services.recycle_bin.purge_due(feed, due) == 0
+    assert (await jobs.run_gc(api.services)).versions_purged == 0
+    tarball = (await packument(api, "raced", who="bob")).json()["versions"]["1.0.0"]["dist"]["tarball"]
+    assert (await api.http.get(tarball, headers=api.auth("bob"))).content == make_tarball("raced", "1.0.0")
+
+
+async def test_the_recycle_bin_keeps_versions_for_the_days_the_setting_says(
+    make_settings: SettingsFactory, clock: MutableClock
+) -> None:
+    async with running_api(make_settings(recycle_bin_days=7), clock) as api:
+        await api.create_feed("feed")
+        assert (await api.publish("week", "1.0.0")).status_code == 201
+        assert (await api.http.delete(f"{FEED}/npm/week/versions/1.0.0", headers=api.auth())).status_code == 200
+        (version,) = (await api.http.get(BIN, headers=api.auth())).json()["value"][0]["versions"]
+        deleted = datetime.fromisoformat(version["deletedDate"].replace("Z", "+00:00"))
+        purge_at = datetime.fromisoformat(version["scheduledPermanentDeleteDate"].replace("Z", "+00:00"))
+        assert purge_at - deleted == timedelta(days=7)
+        clock.advance(days=7)
+        assert (await jobs.run_gc(api.services)).versions_purged == 1
