@@ -241,7 +241,8 @@ async def test_a_deleted_version_is_listed_restored_installable_then_deleted_for
     for who in ("bob", "carol", "alice"):
         r = await api.http.patch(case.bin_url, json={"deleted": False}, headers=api.auth(who))
         assert r.status_code == 403 and "(administrator)" in message(r), (who, r.text)
-    for bad in ({"deleted": True}, {}, {"deleted": "false"}, [], "x"):
+    bodies: list[object] = [{"deleted": True}, {}, {"deleted": "false"}, [], "x"]
+    for bad in bodies:
         r = await api.http.patch(case.bin_url, json=bad, headers=api.auth("owen"))
         assert r.status_code == 400, (bad, r.text)
     r = await api.http.patch(case.bin_url, json={"deleted": False}, headers=api.auth("owen"))
