@@ -18,6 +18,7 @@ from feed_core.service.page_cache import PageCache
 from feed_core.service.resolve import Resolver
 from feed_core.service.sessions import SessionService
 from feed_core.service.upstream import UpstreamService
+from feed_core.service.usage import UsageService
 from feed_core.settings import Settings
 from feed_core.storage.calls import StorageCallCounter
 from feed_core.storage.catalog import Catalog
@@ -28,6 +29,7 @@ from feed_core.storage.packages import PackageStore
 from feed_core.storage.ports import Storage
 from feed_core.storage.sessions import SessionStore
 from feed_core.storage.upstream_state import UpstreamStateStore
+from feed_core.storage.usage import UsageStore
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Services:
     blobs: BlobCache
     sessions: SessionService
     package_list: PackageListService
+    usage: UsageService
 
     async def close(self) -> None:
         await self.upstreams.close()
@@ -104,6 +107,7 @@ async def build_services(
 
     packages.upstream_conflict = upstream_conflict
     health = HealthStore(storage.tables)
+    usage = UsageStore(storage.tables)
     identity = IdentityService(catalog, clock, settings.cache_seconds)
     sessions = SessionService(
         SessionStore(storage.tables),
@@ -128,6 +132,7 @@ async def build_services(
             packages=package_store,
             upstream_state=state,
             health=health,
+            usage=usage,
             blobs=storage.blobs,
             settings=settings,
             clock=clock,
@@ -137,4 +142,5 @@ async def build_services(
         blobs=BlobCache(settings.blob_cache_bytes, settings.download_redirect_min_bytes),
         sessions=sessions,
         package_list=PackageListService(packages, settings.cache_seconds),
+        usage=UsageService(packages=package_store, store=usage, catalog=catalog, clock=clock),
     )
