@@ -15,6 +15,7 @@ from feed_core.domain.usage import (
     page,
     parse_protocol,
 )
+from feed_core.ui.render import human_bytes
 
 SHA_A, SHA_B, SHA_C = "a" * 64, "b" * 64, "c" * 64
 HOP = [{"name": "up", "sourceType": "public"}]
@@ -148,3 +149,18 @@ def test_protocol_names_in_any_case(text: str, want: str) -> None:
 def test_other_protocol_names_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="protocolType"):
         parse_protocol(text)
+
+
+@pytest.mark.parametrize(
+    ("count", "text"),
+    [
+        (0, "0 bytes"),
+        (1, "1 byte"),
+        (1023, "1023 bytes"),
+        (1536, "1.5 KB"),
+        (5 * 1024**3, "5.0 GB"),
+        (3 * 1024**5, "3072.0 TB"),
+    ],
+)
+def test_byte_counts_as_people_read_them(count: int, text: str) -> None:
+    assert human_bytes(count) == text
