@@ -38,13 +38,14 @@ class MeasuredUsage:
 class UsageReport:
     feeds: int = 0
     total_bytes: int = 0
+    failed: int = 0
     rows_removed: int = 0
     seconds: float = 0.0
 
     def summary(self) -> str:
         return (
-            f"usage: {self.feeds} feeds measured, {self.total_bytes} bytes held in all; {self.rows_removed} usage "
-            f"rows of feeds that are gone removed, {self.seconds:.1f} s"
+            f"usage: {self.feeds} feeds measured ({self.failed} failed), {self.total_bytes} bytes held in all; "
+            f"{self.rows_removed} usage rows of feeds that are gone removed, {self.seconds:.1f} s"
         )
 
 
@@ -77,17 +78,18 @@ class UsageService:
         """Every feed's usage as last computed in the organization, by feed id: one partition query."""
         return await self._store.of_org(org)
 
-    async def forget(self, feed: Feed) -> None:
-        """Remove a feed's stored usage (the feed is purged)."""
-        await self._store.delete(feed.org, feed.id)
-
     async def refresh_all(self) -> UsageReport:
         """Recompute and store every feed's usage (those in the feed recycle bin too: their bytes are still held),
         and remove the rows of feeds that are gone."""
         started = time.monotonic()
         report = UsageReport()
         for feed in await self._catalog.all_feeds(include_deleted=True):
-            report.total_bytes += (await self.measure(feed)).usage.total_bytes
+            try:
+                report.total_bytes += (await self.measure(feed)).usage.total_bytes
+            except Exception:  # one feed's unreadable row must not leave every feed after it unmeasured
+                log.exception("measuring the storage usage of feed %s failed", feed.scope_label)
+                report.failed += 1
+                continue
             report.feeds += 1
         stored = [key async for key in self._store.all_keys()]
         # Feeds listed after the rows were: a row is written only for a feed that exists, so one missing from this
