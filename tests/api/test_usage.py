@@ -14,6 +14,7 @@ import pytest
 
 from feed_core import jobs
 from feed_core.domain.clock import iso
+from feed_core.domain.models import PackageMeta, PackageVersion
 from feed_core.service.container import build_services, open_storage
 from feed_core.storage.usage import StoredUsage, UsageStore
 from tests.api.conftest import ADMIN_TOKEN, ORG, Api, MutableClock, SettingsFactory, in_process, running_api
@@ -267,7 +268,7 @@ async def test_purging_a_feed_removes_its_usage_row_and_gc_sweeps_rows_of_feeds_
 
 async def test_the_feed_list_reads_no_usage_row_per_feed(make_settings: SettingsFactory) -> None:
     settings = make_settings()
-    storage, tables, _ = counting(await open_storage(settings))
+    storage, tables, blobs = counting(await open_storage(settings))
     svc = await build_services(settings, clock=MutableClock(), storage=storage)
     await svc.identity.bootstrap(ORG, settings.admin_user, ADMIN_TOKEN)
     try:
@@ -283,5 +284,22 @@ async def test_the_feed_list_reads_no_usage_row_per_feed(make_settings: Settings
                 assert all(f["usage"] is not None for f in r.json()["value"])
                 costs.append({k: v for k, v in tables.by_table.items() if k[1] == "feedusage"})
             assert costs == [{("query", "feedusage"): 1}] * 4
+
+            # measuring is one scan of the version rows: no manifest (not even one kept in a blob), no content
+            store = svc.packages.store
+            digest, _ = await store.put_content(b"wordy package", "application/octet-stream")
+            readme = {"readme": "x" * 40_000}
+            wordy = PackageVersion("npm", "wordy", "1.0.0", readme, "w.tgz", digest, "", "", 13, "", "")
+            await store.commit_version(await feed_id(api, "feed1"), wordy, PackageMeta("npm", "wordy"))
+            assert [b async for b in svc.storage.blobs.list_blobs("manifests/")]  # kept in a blob of its own
+            tables.reset()
+            blobs.reset()
+            r = await http.get(f"{FEEDS}/feed1/usage", headers=api.auth())
+            assert r.status_code == 200 and r.json()["packages"][0]["totalBytes"] == 13
+            assert blobs.total == 0
+            assert {k: v for k, v in tables.by_table.items() if k[1] in ("packages", "feedusage")} == {
+                ("scan", "packages"): 1,
+                ("upsert", "feedusage"): 1,
+            }
     finally:
         await svc.close()
