@@ -30,6 +30,7 @@ from feed_core.api.recycle_bin_shapes import (
     binned_package,
 )
 from feed_core.api.routing import Call
+from feed_core.api.usage_rest import MAX_TOP, whole_param
 from feed_core.domain.errors import BadRequestError, NotFoundError
 
 log = logging.getLogger("feed_core.api")
@@ -40,15 +41,6 @@ def _refs(c: Call) -> tuple[str, str, str]:
     from feed_core.api import rest  # late: rest's table imports this module
 
     return rest._protocol(c), rest._package_name(c), rest._version_number(c)
-
-
-def _count(c: Call, name: str) -> int | None:
-    text = c.query(name)
-    if text is None:
-        return None
-    if not text.isascii() or not text.isdigit() or len(text) > 9:
-        raise BadRequestError(f"{name} must be a whole number from 0, not {text[:40]!r}")
-    return int(text)
 
 
 def _protocol_type(c: Call) -> str | None:
@@ -64,11 +56,9 @@ def _protocol_type(c: Call) -> str | None:
 async def list_binned_packages(c: Call) -> Response:
     feed = await c.feed()
     protocol, query = _protocol_type(c), (c.query("packageNameQuery") or "").lower()
-    top, skip = _count(c, "$top"), _count(c, "$skip") or 0
+    top, skip = whole_param(c, "$top", MAX_TOP, 1, MAX_TOP), whole_param(c, "$skip", 0, 0, None)
     packages = await c.services.recycle_bin.packages(feed, c.caller, protocol)
-    packages = [p for p in packages if query in p.name.lower()][skip:]
-    if top is not None:
-        packages = packages[:top]
+    packages = [p for p in packages if query in p.name.lower()][skip : skip + top]
     bin_ = c.services.recycle_bin
     shown = [
         binned_package(c.base, feed, p.protocol, p.name, p.versions, [bin_.purge_at(v) for v in p.versions])

@@ -59,6 +59,7 @@ from feed_core.api.routing import Call, Route, render_error
 from feed_core.api.shapes import (
     deleted_feed_response,
     feed_response,
+    listed_feed_response,
     permission_response,
     provenance_response,
     token_response,
@@ -66,6 +67,8 @@ from feed_core.api.shapes import (
     view_response,
 )
 from feed_core.api.upstream_shapes import FeedHealthResponse, feed_health_response
+from feed_core.api.usage_rest import get_usage
+from feed_core.api.usage_shapes import FeedUsageResponse, usage_total
 from feed_core.domain.access import caller_role, require_role
 from feed_core.domain.cargo_names import validate_crate_name
 from feed_core.domain.cargo_versions import validate_crate_version
@@ -152,8 +155,15 @@ async def _revoke_token(c: Call) -> Response:
 
 async def _list_feeds(c: Call) -> Response:
     feeds = await c.services.feeds.list_feeds(c.org, c.project, c.caller)
+    usage = await c.services.usage.stored_in_org(c.org) if feeds else {}
     shown = [
-        feed_response(c.base, f, await c.services.health.get_all(f.id), detailed=_administers(f, c.caller))
+        listed_feed_response(
+            c.base,
+            f,
+            await c.services.health.get_all(f.id),
+            detailed=_administers(f, c.caller),
+            usage=usage_total(usage.get(f.id)),
+        )
         for f in feeds
     ]
     return c.answer(FeedListResponse(count=len(shown), value=shown))
@@ -223,7 +233,8 @@ async def _feed_health(c: Call) -> Response:
     feed = await c.feed()
     require_role(feed, c.caller, Role.READER, "reading upstream health")
     health = await c.services.health.get_all(feed.id)
-    return c.answer(feed_health_response(feed, health, detailed=_administers(feed, c.caller)))
+    usage = usage_total(await c.services.usage.stored(feed))
+    return c.answer(feed_health_response(feed, health, detailed=_administers(feed, c.caller), usage=usage))
 
 
 # --- the feed recycle bin --------------------------------------------------------------------------
@@ -608,6 +619,14 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("DELETE", _FEED, _delete_feed, "Move a feed to the feed recycle bin", status=204),
     Route("GET", f"{_FEED}/health", _feed_health, "The health of a feed's upstream sources", answer=FeedHealthResponse),
+    Route(
+        "GET",
+        f"{_FEED}/usage",
+        get_usage,
+        "A feed's storage usage, per protocol and per package, computed now",
+        answer=FeedUsageResponse,
+        query=("$top", "$skip", "protocolType"),
+    ),
     Route("GET", f"{_FEED}/views", _list_views, "List a feed's views", answer=ViewListResponse),
     Route(
         "POST",

@@ -34,6 +34,7 @@ class Operation(enum.Enum):
     FEED_UPDATE = "feed.update"
     FEED_DELETE = "feed.delete"
     FEED_HEALTH = "feed.health"
+    FEED_USAGE = "feed.usage"
     FEED_RECYCLE_BIN_LIST = "feed.recycle-bin-list"
     FEED_RESTORE = "feed.restore"
     FEED_PURGE = "feed.purge"
@@ -124,6 +125,7 @@ RULES: dict[Operation, Rule] = {
     Operation.FEED_UPDATE: _ADMINISTRATOR,
     Operation.FEED_DELETE: _ADMINISTRATOR,
     Operation.FEED_HEALTH: _READER,
+    Operation.FEED_USAGE: _READER,
     Operation.FEED_RECYCLE_BIN_LIST: _ADMINISTRATOR,  # lists the deleted feeds the caller administers
     Operation.FEED_RESTORE: _ADMINISTRATOR,
     Operation.FEED_PURGE: _ADMINISTRATOR,

@@ -3,7 +3,7 @@
 **Purging a feed** first claims it: a write of its document, conditional on the ETag of the deleted
 feed just read, marks it ``purging``, so a restore that got there first makes the purge re-read and
 stop, and a restore that comes later is refused (409). Then it deletes the feed's package, version,
-index and package-id rows, its upstream behaviour and health rows, and last its document, which
+index and package-id rows, its upstream behaviour, health and storage usage rows, and last its document, which
 releases its name. A purge cut short leaves the claimed feed in the recycle bin, so the next purge
 (or gc run, whatever the retention) finishes it. Its blobs are not deleted here: blobs are shared by
 sha-256 across feeds, so they go through garbage collection like any other.
@@ -53,6 +53,7 @@ from feed_core.storage.health import HealthStore
 from feed_core.storage.packages import CONTENT_PREFIX, MANIFEST_PREFIX, PackageStore
 from feed_core.storage.ports import BlobStore
 from feed_core.storage.upstream_state import DOCUMENT_PREFIX, UpstreamStateStore
+from feed_core.storage.usage import UsageStore
 
 log = logging.getLogger("feed_core.cleanup")
 #: The content-addressed blob families; nothing else in the container is ever collected.
@@ -96,6 +97,7 @@ class Cleanup:
         packages: PackageStore,
         upstream_state: UpstreamStateStore,
         health: HealthStore,
+        usage: UsageStore,
         blobs: BlobStore,
         settings: Settings,
         clock: Clock,
@@ -106,6 +108,7 @@ class Cleanup:
         self._packages = packages
         self._state = upstream_state
         self._health = health
+        self._usage = usage
         self._blobs = blobs
         self._settings = settings
         self._clock = clock
@@ -141,6 +144,7 @@ class Cleanup:
         rows += await self._state.delete_feed(feed_id)
         rows += await self._health.delete_feed(feed_id)
         if feed is not None:
+            await self._usage.delete(feed.org, feed_id)  # a feed gone without its document: the usage job's sweep
             await self._catalog.delete_feed(feed)
             rows += 2
         log.info("feed %s purged: %d rows removed", feed.scope_label if feed else feed_id, rows)

@@ -20,6 +20,7 @@ from feed_core.service.recycle_bin import RecycleBin
 from feed_core.service.resolve import Resolver
 from feed_core.service.sessions import SessionService
 from feed_core.service.upstream import UpstreamService
+from feed_core.service.usage import UsageService
 from feed_core.settings import Settings
 from feed_core.storage.calls import StorageCallCounter
 from feed_core.storage.catalog import Catalog
@@ -30,6 +31,7 @@ from feed_core.storage.packages import PackageStore
 from feed_core.storage.ports import Storage
 from feed_core.storage.sessions import SessionStore
 from feed_core.storage.upstream_state import UpstreamStateStore
+from feed_core.storage.usage import UsageStore
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Services:
     sessions: SessionService
     package_list: PackageListService
     recycle_bin: RecycleBin
+    usage: UsageService
 
     async def close(self) -> None:
         await self.upstreams.close()
@@ -108,6 +111,7 @@ async def build_services(
     packages.upstream_conflict = upstream_conflict
     health = HealthStore(storage.tables)
     recycle_bin = RecycleBin(packages, RecycleBinPolicy(settings.recycle_bin_days), clock)
+    usage = UsageStore(storage.tables)
     identity = IdentityService(catalog, clock, settings.cache_seconds)
     sessions = SessionService(
         SessionStore(storage.tables),
@@ -132,6 +136,7 @@ async def build_services(
             packages=package_store,
             upstream_state=state,
             health=health,
+            usage=usage,
             blobs=storage.blobs,
             settings=settings,
             clock=clock,
@@ -143,4 +148,5 @@ async def build_services(
         sessions=sessions,
         package_list=PackageListService(packages, settings.cache_seconds),
         recycle_bin=recycle_bin,
+        usage=UsageService(packages=package_store, store=usage, catalog=catalog, clock=clock),
     )

@@ -11,6 +11,7 @@ from feed_core.storage.health import HEALTH, JOB_STATE
 from feed_core.storage.packages import PACKAGE_IDS, PACKAGE_INDEX, PACKAGES
 from feed_core.storage.sessions import UI_SESSIONS
 from feed_core.storage.upstream_state import UPSTREAM_META, UPSTREAMING
+from feed_core.storage.usage import FEED_USAGE
 
 #: The logical names of every table; a backend maps each onto its own physical name.
 ALL_TABLES: tuple[str, ...] = (
@@ -27,4 +28,5 @@ ALL_TABLES: tuple[str, ...] = (
     HEALTH,
     JOB_STATE,
     UI_SESSIONS,
+    FEED_USAGE,
 )

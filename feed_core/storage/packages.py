@@ -26,6 +26,7 @@ from typing import Any
 
 from feed_core.domain.models import PackageMeta, PackageVersion
 from feed_core.domain.upstream_rules import Origin
+from feed_core.domain.usage import VersionFootprint, footprint
 from feed_core.storage.bulk import delete_partitions, delete_rows
 from feed_core.storage.group_commit import GroupCommit
 from feed_core.storage.ports import BlobStore, Entity, EntityExistsError, OpKind, PutOutcome, TableOp, TableStore
@@ -259,6 +260,26 @@ class PackageStore:
         """The ``(partition key, row key)`` of a version's row."""
         return _partition(feed_id, version.protocol, version.name), f"v:{version.version}"
 
+    async def footprints(self, feed_id: str) -> AsyncIterator[VersionFootprint]:
+        """What storage usage needs of every version row of a feed (deleted and purged ones included), from one
+        partition-prefix scan of its rows: sizes, digests and state, never a manifest or a blob."""
+        async for row in self._t.scan(PACKAGES, f"{feed_id}|"):
+            if not row.row_key.startswith("v:"):
+                continue
+            _, protocol, name = row.partition_key.split("|", 2)
+            yield footprint(
+                protocol,
+                name,
+                row.get_str("version") or row.row_key[2:],
+                sha256=row.get_str("sha256"),
+                size=row.get_int("size"),
+                files=_files_of(row),
+                provenance=_json_object(row.get_str("provenance")),
+                source_chain=_json_list(row.get_str("sourceChain")),
+                deleted=row.get_str("deleted") or None,
+                purged=row.get_str("purged") or None,
+            )
+
     async def delete_feed(self, feed_id: str) -> int:
         """Delete every package, version, index and package-id row of a feed; the number of rows."""
         count = await delete_partitions(self._t, PACKAGES, f"{feed_id}|")
@@ -379,6 +400,15 @@ def _json_object(text: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def _json_list(text: str) -> list[Any]:
+    """A JSON array property, or an empty list when absent or unreadable."""
+    try:
+        value = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
 
 
 def _files_properties(files: list[dict[str, Any]]) -> dict[str, str]:

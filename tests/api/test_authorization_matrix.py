@@ -291,6 +291,7 @@ CASES: dict[Operation, Attempt] = {
     Operation.FEED_UPDATE: send("PATCH", f"{FEEDS}/feed", lambda who, i: {"description": f"changed {i}"}),
     Operation.FEED_DELETE: _feed_delete,
     Operation.FEED_HEALTH: get(f"{FEEDS}/feed/health"),
+    Operation.FEED_USAGE: get(f"{FEEDS}/feed/usage"),
     Operation.FEED_RECYCLE_BIN_LIST: _recycle_bin_list,
     Operation.FEED_RESTORE: _feed_restore,
     Operation.FEED_PURGE: _feed_purge,
