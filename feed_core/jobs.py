@@ -1,6 +1,6 @@
 """The timer jobs: refresh upstream metadata of held packages, check upstream health, and collect
-garbage (purge deleted feeds past retention, remove unreferenced blobs); and the one-off rewrite of package
-index rows from before they recorded views and origins.
+garbage (purge deleted feeds past retention, remove unreferenced blobs, then measure every feed's storage
+usage); and the one-off rewrite of package index rows from before they recorded views and origins.
 
 All are plain async functions over the services, so the Azure timer functions, the CLI
 (``python -m feed_core jobs refresh|health|gc|reindex``) and ``serve --with-jobs`` all run the same code.
@@ -34,10 +34,13 @@ _SHARED_OTHER_ORG = {ViewVisibility.ORGANIZATION, ViewVisibility.AAD_TENANT}
 
 
 async def run_gc(services: Services, *, dry_run: bool = False) -> GcReport:
-    """Purge deleted feeds past retention and remove what nothing references (see service/cleanup.py)."""
+    """Purge deleted feeds past retention and remove what nothing references (see service/cleanup.py); then
+    recompute every feed's storage usage (service/usage.py), which the feed list and health show."""
     report = await services.cleanup.collect_garbage(dry_run=dry_run)
     report.sessions_removed = await services.sessions.sweep(dry_run=dry_run)
     log.info("%s", report.summary())
+    if not dry_run:
+        log.info("%s", (await services.usage.refresh_all()).summary())
     return report
 
 

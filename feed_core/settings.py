@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from feed_core.domain.outbound import IPNetwork, parse_networks
 from feed_core.domain.public_sources import ConfiguredSource
+from feed_core.domain.recycle_bin import DEFAULT_RECYCLE_BIN_DAYS, MAX_RECYCLE_BIN_DAYS
 from feed_core.domain.source_models import PROTOCOLS
 
 
@@ -247,6 +248,13 @@ class Settings(BaseSettings):
         30.0,
         "how long a deleted feed stays restorable in the feed recycle bin before the gc job purges it",
         ge=0,
+    )
+    recycle_bin_days: int = setting(
+        "FEED_RECYCLE_BIN_DAYS",
+        DEFAULT_RECYCLE_BIN_DAYS,
+        "how long a deleted package version stays restorable in its feed's recycle bin before the gc job purges it",
+        ge=1,
+        le=MAX_RECYCLE_BIN_DAYS,
     )
     log_level: str = setting("FEED_LOG_LEVEL", "INFO", "log level")
 
@@ -530,6 +538,10 @@ def _plain(error: Any) -> str:
     if kind in ("greater_than_equal", "greater_than"):
         bound = ctx.get("ge", ctx.get("gt"))
         words = "at least" if kind == "greater_than_equal" else "more than"
+        return f"{name} must be {words} {bound:g}, not {value}"
+    if kind in ("less_than_equal", "less_than"):
+        bound = ctx.get("le", ctx.get("lt"))
+        words = "at most" if kind == "less_than_equal" else "less than"
         return f"{name} must be {words} {bound:g}, not {value}"
     if kind == "literal_error":
         return f"{name} must be {ctx['expected']}, not {value!r}"

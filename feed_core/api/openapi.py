@@ -28,6 +28,7 @@ from feed_core.api.models import (
 )
 from feed_core.api.responses import ErrorResponse
 from feed_core.api.routing import Route
+from feed_core.api.usage_rest import DEFAULT_TOP, MAX_TOP
 from feed_core.domain.cargo_names import MAX_NAME as CARGO_NAME_MAX
 from feed_core.domain.maven_layout import PATH_MAX as MAVEN_PATH_MAX
 from feed_core.domain.maven_layout import SEGMENT_MAX as MAVEN_SEGMENT_MAX
@@ -36,6 +37,7 @@ from feed_core.domain.nuget_versions import ID_MAX as NUGET_ID_MAX
 from feed_core.domain.nuget_versions import VERSION_MAX as NUGET_VERSION_MAX
 from feed_core.domain.python_dist import NAME_MAX as PYPI_NAME_MAX
 from feed_core.domain.python_dist import VERSION_MAX as PYPI_VERSION_MAX
+from feed_core.domain.usage import PROTOCOLS as USAGE_PROTOCOLS
 
 OPENAPI_VERSION = "3.1.0"
 #: Where the committed copy says the API is: a placeholder (the served document names the caller's base URL).
@@ -63,6 +65,13 @@ _ERROR_TEXT = {
 _STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content"}
 
 _STRING: dict[str, Any] = {"type": "string"}
+
+
+def _any_case(words: Iterable[str]) -> str:
+    """A pattern matching any of ``words`` in any case (JSON Schema patterns take no flags)."""
+    return "^(?:" + "|".join("".join(f"[{ch.lower()}{ch.upper()}]" for ch in w) for w in words) + ")$"
+
+
 _NAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NAME_PATTERN}
 _NPM_NAME: dict[str, Any] = {**_STRING, "maxLength": NPM_NAME_MAX, "pattern": NPM_NAME_PART_PATTERN}
 #: Where a NuGet package's name and version differ from an npm one's.
@@ -164,6 +173,26 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
         "schema": {**_STRING, "minLength": 1},
     },
     "showDeleted": {"in": "query", "description": "Show a deleted version too", "schema": {"type": "boolean"}},
+    "$top": {
+        "in": "query",
+        "description": f"How many packages to show (at most {MAX_TOP}; {DEFAULT_TOP} when left out)",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_TOP},
+    },
+    "$skip": {
+        "in": "query",
+        "description": "How many packages to pass over first",
+        "schema": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
+    },
+    "protocolType": {
+        "in": "query",
+        "description": f"Only packages of this protocol ({', '.join(USAGE_PROTOCOLS)}; any case)",
+        "schema": {**_STRING, "pattern": _any_case(USAGE_PROTOCOLS)},
+    },
+    "packageNameQuery": {
+        "in": "query",
+        "description": "Only packages whose name contains this (any case)",
+        "schema": _STRING,
+    },
     "If-Match": {
         "in": "header",
         "description": "Change the feed only if its ETag is still this one (or *)",
@@ -283,6 +312,8 @@ def _tag(path: str) -> str:
         return segs[0]
     if segs[1] == "feedrecyclebin":
         return "feed recycle bin"
+    if "RecycleBin" in segs:
+        return "package recycle bin"
     if len(segs) < 4:
         return "feeds"
     return {"views": "views", "permissions": "permissions"}.get(segs[3], "packages" if len(segs) > 4 else "feeds")

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from feed_core.api.models import ApiModel
 from feed_core.api.upstream_shapes import UpstreamSourceResponse
+from feed_core.api.usage_shapes import UsageTotal
 
 RoleValue = Literal["none", "reader", "collaborator", "contributor", "administrator"]
 ScopeValue = Literal["vso.packaging", "vso.packaging_write", "vso.packaging_manage"]
@@ -76,7 +77,8 @@ class ProjectReference(ApiModel):
 
 
 class FeedResponse(ApiModel):
-    """A feed. ``upstreamSources`` shows each source's health; why one fails only to administrators."""
+    """A feed. ``upstreamSources`` shows each source's health; why one fails only to administrators. The feed list
+    shows each feed's storage usage too (``usage``)."""
 
     id: str
     name: str
@@ -103,6 +105,8 @@ class FeedResponse(ApiModel):
     deleted_date: str | None
     views: list[ViewResponse]
     links: FeedLinks = Field(serialization_alias="_links", validation_alias="_links")
+    #: In the feed list only: the storage usage last computed (``null`` when it never was).
+    usage: UsageTotal | None = None
 
 
 class DeletedFeedResponse(FeedResponse):

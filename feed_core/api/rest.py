@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
+from feed_core.api import recycle_bin_rest as recycle_bin
 from feed_core.api.models import (
     CargoVersionUpdate,
     FeedCreateRequest,
@@ -34,6 +35,14 @@ from feed_core.api.models import (
     ViewUpdateRequest,
 )
 from feed_core.api.openapi import openapi_document
+from feed_core.api.recycle_bin_shapes import (
+    DeletedMavenVersionResponse,
+    DeletedVersionResponse,
+    RecycleBinBatch,
+    RecycleBinPackage,
+    RecycleBinPackageList,
+    RecycleBinVersionUpdate,
+)
 from feed_core.api.responses import (
     DeletedFeedListResponse,
     FeedListResponse,
@@ -51,6 +60,7 @@ from feed_core.api.routing import Call, Route, render_error
 from feed_core.api.shapes import (
     deleted_feed_response,
     feed_response,
+    listed_feed_response,
     permission_response,
     provenance_response,
     token_response,
@@ -58,6 +68,8 @@ from feed_core.api.shapes import (
     view_response,
 )
 from feed_core.api.upstream_shapes import FeedHealthResponse, feed_health_response
+from feed_core.api.usage_rest import get_usage
+from feed_core.api.usage_shapes import FeedUsageResponse, usage_total
 from feed_core.domain.access import caller_role, require_role
 from feed_core.domain.cargo_names import validate_crate_name
 from feed_core.domain.cargo_versions import validate_crate_version
@@ -146,8 +158,15 @@ async def _revoke_token(c: Call) -> Response:
 
 async def _list_feeds(c: Call) -> Response:
     feeds = await c.services.feeds.list_feeds(c.org, c.project, c.caller)
+    usage = await c.services.usage.stored_in_org(c.org) if feeds else {}
     shown = [
-        feed_response(c.base, f, await c.services.health.get_all(f.id), detailed=_administers(f, c.caller))
+        listed_feed_response(
+            c.base,
+            f,
+            await c.services.health.get_all(f.id),
+            detailed=_administers(f, c.caller),
+            usage=usage_total(usage.get(f.id)),
+        )
         for f in feeds
     ]
     return c.answer(FeedListResponse(count=len(shown), value=shown))
@@ -217,7 +236,8 @@ async def _feed_health(c: Call) -> Response:
     feed = await c.feed()
     require_role(feed, c.caller, Role.READER, "reading upstream health")
     health = await c.services.health.get_all(feed.id)
-    return c.answer(feed_health_response(feed, health, detailed=_administers(feed, c.caller)))
+    usage = usage_total(await c.services.usage.stored(feed))
+    return c.answer(feed_health_response(feed, health, detailed=_administers(feed, c.caller), usage=usage))
 
 
 # --- the feed recycle bin --------------------------------------------------------------------------
@@ -537,6 +557,40 @@ def _version_routes(
     )
 
 
+def _recycle_bin_routes(package: str, *, maven: bool = False) -> tuple[Route, ...]:
+    """A protocol's recycle bin routes for one deleted version (``package``: the path up to the package)."""
+    version = f"{package}/versions/{{packageVersion}}"
+    answer = DeletedMavenVersionResponse if maven else DeletedVersionResponse
+    return (
+        Route("GET", version, recycle_bin.get_binned_version, "Get a version in the recycle bin", answer=answer),
+        Route(
+            "PATCH",
+            version,
+            recycle_bin.restore_binned_version,
+            'Restore a version from the recycle bin ({"deleted": false})',
+            body=RecycleBinVersionUpdate,
+        ),
+        Route(
+            "DELETE",
+            version,
+            recycle_bin.delete_binned_version,
+            "Delete a version in the recycle bin permanently (its number stays reserved)",
+            status=202 if maven else 200,  # as the Maven version delete, in Azure
+        ),
+    )
+
+
+def _recycle_bin_batch(protocol: str) -> Route:
+    return Route(
+        "POST",
+        f"{_FEED}/{protocol}/RecycleBin/packagesBatch",
+        recycle_bin.recycle_bin_batch,
+        "Restore, or delete permanently, several versions in the recycle bin",
+        body=RecycleBinBatch,
+        status=202,
+    )
+
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", "openapi.json", _openapi, "This document (OpenAPI 3.1)"),
     Route("GET", "tokens/pats", _list_tokens, "List personal access tokens", answer=TokenListResponse, query=("user",)),
@@ -580,6 +634,14 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("DELETE", _FEED, _delete_feed, "Move a feed to the feed recycle bin", status=204),
     Route("GET", f"{_FEED}/health", _feed_health, "The health of a feed's upstream sources", answer=FeedHealthResponse),
+    Route(
+        "GET",
+        f"{_FEED}/usage",
+        get_usage,
+        "A feed's storage usage, per protocol and per package, computed now",
+        answer=FeedUsageResponse,
+        query=("$top", "$skip", "protocolType"),
+    ),
     Route("GET", f"{_FEED}/views", _list_views, "List a feed's views", answer=ViewListResponse),
     Route(
         "POST",
@@ -637,6 +699,36 @@ ROUTES: tuple[Route, ...] = (
         MavenVersionUpdate,
         deleted=202,
     ),
+    Route(
+        "GET",
+        f"{_FEED}/RecycleBin/Packages",
+        recycle_bin.list_binned_packages,
+        "List the packages with versions in the feed's recycle bin",
+        answer=RecycleBinPackageList,
+        query=("protocolType", "packageNameQuery", "$top", "$skip"),
+    ),
+    Route(
+        "DELETE",
+        f"{_FEED}/RecycleBin/Packages",
+        recycle_bin.empty_recycle_bin,
+        "Empty the feed's recycle bin: delete every version in it permanently",
+        status=202,
+    ),
+    Route(
+        "GET",
+        f"{_FEED}/RecycleBin/Packages/{{packageId}}",
+        recycle_bin.get_binned_package,
+        "A package's versions in the recycle bin",
+        answer=RecycleBinPackage,
+    ),
+    *_recycle_bin_routes(f"{_FEED}/npm/RecycleBin/packages/{{packageName}}"),
+    *_recycle_bin_routes(f"{_FEED}/npm/RecycleBin/packages/@{{packageScope}}/{{unscopedPackageName}}"),
+    *_recycle_bin_routes(f"{_FEED}/pypi/RecycleBin/packages/{{packageName}}"),
+    *_recycle_bin_routes(f"{_FEED}/nuget/RecycleBin/packages/{{packageName}}"),
+    *_recycle_bin_routes(f"{_FEED}/cargo/RecycleBin/packages/{{packageName}}"),
+    *_recycle_bin_routes(f"{_FEED}/upack/RecycleBin/packages/{{packageName}}"),
+    *_recycle_bin_routes(f"{_FEED}/maven/RecycleBin/groups/{{groupId}}/artifacts/{{artifactId}}", maven=True),
+    *(_recycle_bin_batch(protocol) for protocol in ("npm", "pypi", "nuget", "cargo", "maven", "upack")),
     Route(
         "GET",
         "packaging/feedrecyclebin",

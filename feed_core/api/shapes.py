@@ -25,6 +25,7 @@ from feed_core.api.responses import (
     ViewResponse,
 )
 from feed_core.api.upstream_shapes import upstream_source_response
+from feed_core.api.usage_shapes import UsageTotal
 from feed_core.domain.ids import package_guid, stable_id, version_guid
 from feed_core.domain.models import Feed, PackageVersion, Token, View
 from feed_core.domain.roles import Role
@@ -63,6 +64,18 @@ def feed_response(
 ) -> FeedResponse:
     """A feed as the API shows it; ``detailed``: upstream failures with their causes (administrators)."""
     return FeedResponse.model_validate(_feed_fields(base, feed, health, detailed))
+
+
+def listed_feed_response(
+    base: str,
+    feed: Feed,
+    health: Mapping[str, UpstreamHealth] | None,
+    *,
+    detailed: bool,
+    usage: UsageTotal | None,
+) -> FeedResponse:
+    """A feed in the feed list: with its storage usage as last computed (``null`` when it never was)."""
+    return FeedResponse.model_validate({**_feed_fields(base, feed, health, detailed), "usage": usage})
 
 
 def deleted_feed_response(base: str, feed: Feed, purge_due: str | None) -> DeletedFeedResponse:

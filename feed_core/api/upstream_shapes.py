@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from feed_core.api.usage_shapes import UsageTotal
 from feed_core.domain.credentials import UnreadableCredentials
 from feed_core.domain.models import Feed
 from feed_core.domain.source_models import InternalSource, Protocol, UpstreamSource
@@ -84,12 +85,14 @@ class UpstreamHealthEntry(_Out):
 
 
 class FeedHealthResponse(_Out):
-    """``feeds/{feed}/health``: each upstream as the health job last saw it."""
+    """``feeds/{feed}/health``: each upstream as the health job last saw it, and the feed's stored usage."""
 
     feed_id: str = Field(alias="feedId")
     feed_name: str = Field(alias="feedName")
     healthy: bool
     upstreams: list[UpstreamHealthEntry]
+    #: The feed's storage usage as last computed; ``null`` when it never was.
+    usage: UsageTotal | None
 
 
 #: What both answers say of an enabled source the health job has not checked yet.
@@ -155,7 +158,7 @@ def _shown(src: UpstreamSource, details: list[dict[str, str]], detailed: bool) -
 
 
 def feed_health_response(
-    feed: Feed, health: Mapping[str, UpstreamHealth], *, detailed: bool = False
+    feed: Feed, health: Mapping[str, UpstreamHealth], *, detailed: bool = False, usage: UsageTotal | None = None
 ) -> FeedHealthResponse:
     """The health endpoint of a feed: each upstream as the health job last saw it (:func:`source_state`), or
     ``disabled`` when it is not used (the source, or every upstream of the feed, is disabled)."""
@@ -181,5 +184,6 @@ def feed_health_response(
             "feedName": feed.name,
             "healthy": all(u["status"] in ("ok", "disabled") for u in upstreams),
             "upstreams": upstreams,
+            "usage": usage,
         }
     )

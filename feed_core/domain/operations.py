@@ -34,6 +34,7 @@ class Operation(enum.Enum):
     FEED_UPDATE = "feed.update"
     FEED_DELETE = "feed.delete"
     FEED_HEALTH = "feed.health"
+    FEED_USAGE = "feed.usage"
     FEED_RECYCLE_BIN_LIST = "feed.recycle-bin-list"
     FEED_RESTORE = "feed.restore"
     FEED_PURGE = "feed.purge"
@@ -58,6 +59,9 @@ class Operation(enum.Enum):
     VERSION_DEPRECATE = "version.deprecate"
     VERSION_YANK = "version.yank"
     VERSION_DELETE = "version.delete"
+    RECYCLE_BIN_LIST = "recycle-bin.list"
+    RECYCLE_BIN_RESTORE = "recycle-bin.restore"
+    RECYCLE_BIN_DELETE = "recycle-bin.delete"
     NPM_READ = "npm.read"
     NPM_DOWNLOAD = "npm.download"
     NPM_PUBLISH = "npm.publish"
@@ -121,6 +125,7 @@ RULES: dict[Operation, Rule] = {
     Operation.FEED_UPDATE: _ADMINISTRATOR,
     Operation.FEED_DELETE: _ADMINISTRATOR,
     Operation.FEED_HEALTH: _READER,
+    Operation.FEED_USAGE: _READER,
     Operation.FEED_RECYCLE_BIN_LIST: _ADMINISTRATOR,  # lists the deleted feeds the caller administers
     Operation.FEED_RESTORE: _ADMINISTRATOR,
     Operation.FEED_PURGE: _ADMINISTRATOR,
@@ -146,6 +151,10 @@ RULES: dict[Operation, Rule] = {
     Operation.VERSION_DEPRECATE: _CONTRIBUTOR,
     Operation.VERSION_YANK: _CONTRIBUTOR,
     Operation.VERSION_DELETE: _CONTRIBUTOR,
+    # As in Azure Artifacts: contributors see what was deleted, owners restore it or delete it for good.
+    Operation.RECYCLE_BIN_LIST: _CONTRIBUTOR,
+    Operation.RECYCLE_BIN_RESTORE: _ADMINISTRATOR,
+    Operation.RECYCLE_BIN_DELETE: _ADMINISTRATOR,
     Operation.NPM_READ: _READER,
     Operation.NPM_DOWNLOAD: _READER,
     Operation.NPM_PUBLISH: _CONTRIBUTOR,

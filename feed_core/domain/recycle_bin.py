@@ -9,8 +9,11 @@ a setting here. The boundary is exact: a version deleted at ``t`` can be restore
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+
+from feed_core.domain.models import PackageVersion
+from feed_core.domain.version_order import ascending, is_prerelease, newest
 
 DEFAULT_RECYCLE_BIN_DAYS = 30
 #: Ten years: a bound that keeps ``deleted + days`` far from the end of the calendar and typos obvious.
@@ -52,3 +55,46 @@ class RecycleBinPolicy:
 
     def restorable(self, deleted_at: datetime, now: datetime) -> bool:
         return restorable(deleted_at, now, self.days)
+
+
+def latest_after_restore(
+    protocol: str, dist_tags: dict[str, str], live: list[str], restored: set[str]
+) -> dict[str, str]:
+    """The dist-tags once ``restored`` versions are live again (``live``: every live version, the restored ones
+    included). Deleting a version re-pointed ``latest`` at the highest one left, so a restore undoes that when it
+    can tell: ``latest`` goes to the newest live version (in the protocol's order, releases before prereleases)
+    when it is missing, or when that newest version is a restored release and ``latest`` points below it. A
+    ``latest`` someone set to an older version while the newer one was deleted is moved too, which is what the
+    newest release being back means; other tags stay as they are (those of the restored versions were dropped
+    at the delete and are not recreated)."""
+    tags = dict(dist_tags)
+    best = newest(protocol, live)
+    if best is None:
+        return tags
+    current = tags.get("latest")
+    stale = current is None or current not in live
+    overtaken = (
+        best in restored
+        and not is_prerelease(protocol, best)
+        and ascending(protocol, [current or "", best])[-1] == best
+    )
+    if stale or overtaken:
+        tags["latest"] = best
+    return tags
+
+
+def purged(version: PackageVersion, now: str) -> PackageVersion:
+    """``version`` as a purged row keeps it: its number (reserved for good), when it was published and deleted, and
+    its description; no files, digests or manifest (nor a Universal Package's list of chunks), so that nothing
+    references its blobs any more."""
+    description = version.manifest.get("description")
+    return replace(
+        version,
+        manifest={"description": description[:1000]} if isinstance(description, str) else {},
+        sha256="",
+        sha512_integrity="",
+        sha1="",
+        files=[],
+        files_manifest=None,
+        purged=now,
+    )

@@ -3,7 +3,7 @@
 **Purging a feed** first claims it: a write of its document, conditional on the ETag of the deleted
 feed just read, marks it ``purging``, so a restore that got there first makes the purge re-read and
 stop, and a restore that comes later is refused (409). Then it deletes the feed's package, version,
-index and package-id rows, its upstream behaviour and health rows, and last its document, which
+index and package-id rows, its upstream behaviour, health and storage usage rows, and last its document, which
 releases its name. A purge cut short leaves the claimed feed in the recycle bin, so the next purge
 (or gc run, whatever the retention) finishes it. Its blobs are not deleted here: blobs are shared by
 sha-256 across feeds, so they go through garbage collection like any other.
@@ -13,6 +13,8 @@ sha-256 across feeds, so they go through garbage collection like any other.
 1. purges every deleted feed whose retention period has ended, and the rows (package, health and
    upstream behaviour rows) of feeds whose document is gone (left behind by deletes before the
    recycle bin existed, by a purge cut short, or by a job that wrote health rows as a purge ran);
+   then purges every package version that has been in its feed's recycle bin for
+   ``FEED_RECYCLE_BIN_DAYS`` (``service.recycle_bin``), so that its blobs are no longer referenced;
 2. collects what is referenced: the blobs of every version row (files, Python core metadata files,
    large manifests; a Universal Package's manifest and every chunk it lists) that is not purged, and the
    cached upstream document of every upstream some feed still has (cached answers of upstreams no feed
@@ -45,6 +47,7 @@ from feed_core.domain.clock import Clock, iso, parse_iso, system_clock
 from feed_core.domain.errors import NotFoundError
 from feed_core.domain.models import Caller, Feed
 from feed_core.domain.roles import Role
+from feed_core.service.recycle_bin import RecycleBin
 from feed_core.service.retry import retry_on_conflict
 from feed_core.service.upstream import source_key
 from feed_core.settings import Settings
@@ -54,6 +57,7 @@ from feed_core.storage.packages import CONTENT_PREFIX, MANIFEST_PREFIX, PackageS
 from feed_core.storage.ports import BlobStore
 from feed_core.storage.upack_chunks import UNREFERENCED_CHUNK_DAYS, UpackChunkStore
 from feed_core.storage.upstream_state import DOCUMENT_PREFIX, UpstreamStateStore
+from feed_core.storage.usage import UsageStore
 
 log = logging.getLogger("feed_core.cleanup")
 #: The content-addressed blob families; nothing else in the container is ever collected.
@@ -65,6 +69,7 @@ _DELETE_CONCURRENCY = 16
 class GcReport:
     dry_run: bool = False
     feeds_purged: int = 0
+    versions_purged: int = 0
     rows_removed: int = 0
     cache_entries_dropped: int = 0
     blobs_kept: int = 0
@@ -80,7 +85,8 @@ class GcReport:
         verb = "would remove" if self.dry_run else "removed"
         return (
             f"gc{' (dry run)' if self.dry_run else ''}: {verb} {self.feeds_purged} deleted feeds past retention "
-            f"({self.rows_removed} rows), {self.cache_entries_dropped} cached upstream answers of upstreams no "
+            f"({self.rows_removed} rows), {self.versions_purged} package versions past the recycle bin's days, "
+            f"{self.cache_entries_dropped} cached upstream answers of upstreams no "
             f"feed has, {self.blobs_removed} unreferenced blobs ({self.bytes_removed} bytes), "
             f"{self.temp_files_removed} leftover temporary files ({self.temp_bytes_removed} bytes), and "
             f"{self.sessions_removed} ended web UI sessions, {self.chunk_rows_removed} Universal Package chunks no "
@@ -97,21 +103,25 @@ class Cleanup:
         packages: PackageStore,
         upstream_state: UpstreamStateStore,
         health: HealthStore,
+        usage: UsageStore,
         blobs: BlobStore,
         chunks: UpackChunkStore,
         settings: Settings,
         clock: Clock,
         blob_clock: Clock = system_clock,
+        recycle_bin: RecycleBin | None = None,
     ) -> None:
         self._catalog = catalog
         self._packages = packages
         self._state = upstream_state
         self._health = health
+        self._usage = usage
         self._blobs = blobs
         self._chunks = chunks
         self._settings = settings
         self._clock = clock
         self._blob_clock = blob_clock
+        self._recycle_bin = recycle_bin
 
     # purging -------------------------------------------------------------------------------------
     async def purge(self, feed: Feed, caller: Caller) -> int:
@@ -143,6 +153,7 @@ class Cleanup:
         rows += await self._health.delete_feed(feed_id)
         rows += await self._chunks.delete_feed(feed_id)
         if feed is not None:
+            await self._usage.delete(feed.org, feed_id)  # a feed gone without its document: the usage job's sweep
             await self._catalog.delete_feed(feed)
             rows += 2
         log.info("feed %s purged: %d rows removed", feed.scope_label if feed else feed_id, rows)
@@ -173,8 +184,9 @@ class Cleanup:
             gone.add(feed.id)
             report.feeds_purged += 1
 
+        skip = await self._purge_versions(gone, report)
         referenced_by: dict[str, set[str]] = defaultdict(set)
-        async for feed_id, key in self._packages.blob_references():
+        async for feed_id, key in self._packages.blob_references(skip):
             referenced_by[feed_id].add(key)
         with_rows = set(referenced_by) | await self._health.feed_ids() | await self._state.behaviour_feed_ids()
         # Listed after the scans: a feed's rows are written only after its document exists, so a feed
@@ -222,6 +234,25 @@ class Cleanup:
             report.chunk_rows_removed += len(hashes)
             if not report.dry_run:
                 await self._chunks.delete(feed_id, hashes)
+
+    async def _purge_versions(self, gone: set[str], report: GcReport) -> frozenset[tuple[str, str]]:
+        """Purge the versions whose time in the recycle bin has ended (of feeds not purged in this run). A dry run
+        purges none: the rows it would purge, for the reference scan to pass over."""
+        if self._recycle_bin is None:
+            return frozenset()
+        would: set[tuple[str, str]] = set()
+        for feed in await self._catalog.all_feeds(include_deleted=True):
+            if feed.id in gone:
+                continue
+            due = await self._recycle_bin.due(feed)
+            if report.dry_run:
+                would.update(PackageStore.row_of(feed.id, v) for v in due)
+                report.versions_purged += len(due)
+            elif due:
+                report.versions_purged += await self._recycle_bin.purge_due(feed, due)
+        if report.versions_purged and not report.dry_run:
+            log.info("gc: %d package versions purged from recycle bins", report.versions_purged)
+        return frozenset(would)
 
     async def _delete_unreferenced(self, referenced: set[str], cutoff: datetime, report: GcReport) -> None:
         async def delete(key: str, size: int) -> None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from feed_core.domain.clock import Clock, system_clock
 from feed_core.domain.models import Feed
+from feed_core.domain.recycle_bin import RecycleBinPolicy
 from feed_core.domain.upack import ManifestLimits
 from feed_core.service.blob_cache import BlobCache
 from feed_core.service.cleanup import Cleanup
@@ -16,10 +17,12 @@ from feed_core.service.package_list import PackageListService
 from feed_core.service.package_reads import PackageReads
 from feed_core.service.packages import PackageService
 from feed_core.service.page_cache import PageCache
+from feed_core.service.recycle_bin import RecycleBin
 from feed_core.service.resolve import Resolver
 from feed_core.service.sessions import SessionService
 from feed_core.service.upack import UpackService
 from feed_core.service.upstream import UpstreamService
+from feed_core.service.usage import UsageService
 from feed_core.settings import Settings
 from feed_core.storage.calls import StorageCallCounter
 from feed_core.storage.catalog import Catalog
@@ -31,6 +34,7 @@ from feed_core.storage.ports import Storage
 from feed_core.storage.sessions import SessionStore
 from feed_core.storage.upack_chunks import UpackChunkStore
 from feed_core.storage.upstream_state import UpstreamStateStore
+from feed_core.storage.usage import UsageStore
 
 #: What a Universal Package manifest may hold on this server: chunks no larger than a chunk upload may be.
 UPACK_LIMITS = ManifestLimits(max_chunk_size=2 * 1024 * 1024)
@@ -54,6 +58,8 @@ class Services:
     blobs: BlobCache
     sessions: SessionService
     package_list: PackageListService
+    recycle_bin: RecycleBin
+    usage: UsageService
     upack: UpackService
 
     async def close(self) -> None:
@@ -112,6 +118,8 @@ async def build_services(
 
     packages.upstream_conflict = upstream_conflict
     health = HealthStore(storage.tables)
+    recycle_bin = RecycleBin(packages, RecycleBinPolicy(settings.recycle_bin_days), clock)
+    usage = UsageStore(storage.tables)
     identity = IdentityService(catalog, clock, settings.cache_seconds)
     sessions = SessionService(
         SessionStore(storage.tables),
@@ -136,15 +144,19 @@ async def build_services(
             packages=package_store,
             upstream_state=state,
             health=health,
+            usage=usage,
             blobs=storage.blobs,
             chunks=chunk_store,
             settings=settings,
             clock=clock,
+            recycle_bin=recycle_bin,
         ),
         clock=clock,
         pages=PageCache(settings.page_cache_max_bytes),
         blobs=BlobCache(settings.blob_cache_bytes, settings.download_redirect_min_bytes),
         sessions=sessions,
         package_list=PackageListService(packages, settings.cache_seconds),
+        recycle_bin=recycle_bin,
+        usage=UsageService(packages=package_store, store=usage, catalog=catalog, clock=clock),
         upack=UpackService(packages, chunk_store, storage.blobs, clock, UPACK_LIMITS, resolver, upstreams),
     )

@@ -544,6 +544,17 @@ class PackageService:
 
         await self._write(feed, protocol, name, attempt, f"{name} is being changed concurrently; try again")
 
+    async def edit(
+        self,
+        feed: Feed,
+        protocol: str,
+        name: str,
+        change: Callable[[PackageMeta, list[PackageVersion]], list[PackageVersion]],
+    ) -> None:
+        """One atomic change of a package's rows for other services (the recycle bin), as ``_edit`` makes it: the
+        caller checks roles; ``change`` may be called again on fresh rows when another writer got there first."""
+        await self._edit(feed, protocol, name, change)
+
     async def unpublish(self, feed: Feed, caller: Caller, protocol: str, name: str, numbers: list[str]) -> None:
         """Delete versions; their numbers stay reserved and can never be published again."""
         require_role(feed, caller, Role.CONTRIBUTOR, "unpublishing packages")

@@ -12,6 +12,7 @@ from feed_core.storage.packages import PACKAGE_IDS, PACKAGE_INDEX, PACKAGES
 from feed_core.storage.sessions import UI_SESSIONS
 from feed_core.storage.upack_chunks import UPACK_CHUNKS
 from feed_core.storage.upstream_state import UPSTREAM_META, UPSTREAMING
+from feed_core.storage.usage import FEED_USAGE
 
 #: The logical names of every table; a backend maps each onto its own physical name.
 ALL_TABLES: tuple[str, ...] = (
@@ -28,5 +29,6 @@ ALL_TABLES: tuple[str, ...] = (
     HEALTH,
     JOB_STATE,
     UI_SESSIONS,
+    FEED_USAGE,
     UPACK_CHUNKS,
 )

@@ -26,6 +26,7 @@ from typing import Any
 
 from feed_core.domain.models import PackageMeta, PackageVersion
 from feed_core.domain.upstream_rules import Origin
+from feed_core.domain.usage import VersionFootprint, footprint
 from feed_core.storage.bulk import delete_partitions, delete_rows
 from feed_core.storage.group_commit import GroupCommit
 from feed_core.storage.ports import BlobStore, Entity, EntityExistsError, OpKind, PutOutcome, TableOp, TableStore
@@ -238,11 +239,12 @@ class PackageStore:
         )
 
     # maintenance ---------------------------------------------------------------------------------
-    async def blob_references(self) -> AsyncIterator[tuple[str, str]]:
-        """``(feed id, blob key)`` for every blob every version row of every feed references; for a version whose
-        content is a list of chunks (``filesManifest``), that document is read and each chunk counts too."""
+    async def blob_references(self, skip: frozenset[tuple[str, str]] = frozenset()) -> AsyncIterator[tuple[str, str]]:
+        """``(feed id, blob key)`` for every blob every version row of every feed references, but the rows ``skip``
+        names by ``(partition key, row key)`` (those a dry run of the gc would purge). For a version whose content
+        is a list of chunks (``filesManifest``), that document is read and each chunk it lists counts too."""
         async for row in self._t.scan(PACKAGES):
-            if row.row_key.startswith("v:"):
+            if row.row_key.startswith("v:") and (row.partition_key, row.row_key) not in skip:
                 feed_id = row.partition_key.split("|", 1)[0]
                 for key in _referenced_blobs(row):
                     yield feed_id, key
@@ -257,6 +259,40 @@ class PackageStore:
             return set()
         document = await asyncio.to_thread(json.loads, data) if len(data) > 1_000_000 else json.loads(data)
         return {str(c["sha256"]) for f in document.get("files", ()) for c in f.get("chunks", ())}
+
+    async def binned(self, partition_prefix: str) -> AsyncIterator[tuple[str, PackageVersion]]:
+        """``(feed id, version)`` for every version in a recycle bin (deleted, not purged) whose partition starts
+        with ``partition_prefix`` (``"<feed id>|"`` for one feed, ``""`` for all): one scan, since a package whose
+        versions are all deleted has no index row."""
+        async for row in self._t.scan(PACKAGES, partition_prefix):
+            if row.row_key.startswith("v:") and row.get_str("deleted") and not row.get_str("purged"):
+                feed_id, protocol, name = row.partition_key.split("|", 2)
+                yield feed_id, await self._version_from(protocol, name, row)
+
+    @staticmethod
+    def row_of(feed_id: str, version: PackageVersion) -> tuple[str, str]:
+        """The ``(partition key, row key)`` of a version's row."""
+        return _partition(feed_id, version.protocol, version.name), f"v:{version.version}"
+
+    async def footprints(self, feed_id: str) -> AsyncIterator[VersionFootprint]:
+        """What storage usage needs of every version row of a feed (deleted and purged ones included), from one
+        partition-prefix scan of its rows: sizes, digests and state, never a manifest or a blob."""
+        async for row in self._t.scan(PACKAGES, f"{feed_id}|"):
+            if not row.row_key.startswith("v:"):
+                continue
+            _, protocol, name = row.partition_key.split("|", 2)
+            yield footprint(
+                protocol,
+                name,
+                row.get_str("version") or row.row_key[2:],
+                sha256=row.get_str("sha256"),
+                size=row.get_int("size"),
+                files=_files_of(row),
+                provenance=_json_object(row.get_str("provenance")),
+                source_chain=_json_list(row.get_str("sourceChain")),
+                deleted=row.get_str("deleted") or None,
+                purged=row.get_str("purged") or None,
+            )
 
     async def delete_feed(self, feed_id: str) -> int:
         """Delete every package, version, index and package-id row of a feed; the number of rows."""
@@ -380,6 +416,15 @@ def _json_object(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def _json_list(text: str) -> list[Any]:
+    """A JSON array property, or an empty list when absent or unreadable."""
+    try:
+        value = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
+
+
 def _files_properties(files: list[dict[str, Any]]) -> dict[str, str]:
     """A version's file list as row properties (none when it has no files)."""
     if not files:
@@ -399,6 +444,15 @@ def _files_of(row: Entity) -> list[dict[str, Any]]:
             break
         parts.append(part)
     return json.loads("".join(parts)) if parts else []
+
+
+def version_blobs(version: PackageVersion) -> list[str]:
+    """The content blobs a version row references (its files and their side files; a large manifest's blob is
+    written again with the row)."""
+    keys = [content_key(version.sha256)] if version.sha256 else []
+    for file in version.files:
+        keys.extend(content_key(file[k]) for k in ("sha256", "metadata_sha256") if file.get(k))
+    return list(dict.fromkeys(keys))
 
 
 def _referenced_blobs(row: Entity) -> list[str]:

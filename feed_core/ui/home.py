@@ -1,5 +1,5 @@
-"""The organization's home page: the feeds the signed-in user can read, each with its packages per protocol
-and its upstream sources' health at a glance."""
+"""The organization's home page: the feeds the signed-in user can read, each with its packages per protocol,
+its upstream sources' health and its storage usage as last measured, at a glance."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from starlette.responses import Response
 from feed_core.domain.access import caller_role
 from feed_core.domain.models import Feed
 from feed_core.domain.roles import Role
+from feed_core.storage.usage import StoredUsage
 from feed_core.ui.page import Ui, UiRoute
 
 PROTOCOLS = ("npm", "pypi", "nuget", "maven", "cargo", "upack")
@@ -32,6 +33,7 @@ class FeedSummary:
     healthy: int
     failing: list[str]
     role: Role
+    usage: StoredUsage | None = None
 
     @property
     def total(self) -> int:
@@ -44,7 +46,7 @@ class FeedSummary:
         return [p for p in PROTOCOLS if p in used]
 
 
-async def summarize(ui: Ui, feed: Feed) -> FeedSummary:
+async def summarize(ui: Ui, feed: Feed, usage: StoredUsage | None = None) -> FeedSummary:
     counts, health = await asyncio.gather(ui.services.package_list.counts(feed), ui.services.health.get_all(feed.id))
     enabled = [s for s in feed.upstream_sources if s.enabled]
     failing = [s.name for s in enabled if s.id in health and health[s.id].status != "ok"]
@@ -55,12 +57,15 @@ async def summarize(ui: Ui, feed: Feed) -> FeedSummary:
         healthy=len(enabled) - len(failing),
         failing=failing,
         role=caller_role(feed, ui.caller),
+        usage=usage,
     )
 
 
 async def _home(ui: Ui) -> Response:
     feeds = await ui.services.feeds.list_feeds(ui.org, ui.project, ui.caller)
-    summaries = await asyncio.gather(*(summarize(ui, f) for f in sorted(feeds, key=lambda f: f.name.lower())))
+    usage = await ui.services.usage.stored_in_org(ui.org) if feeds else {}  # one query, whatever the feeds
+    ordered = sorted(feeds, key=lambda f: f.name.lower())
+    summaries = await asyncio.gather(*(summarize(ui, f, usage.get(f.id)) for f in ordered))
     return ui.page("home.html", feeds=summaries, labels=PROTOCOL_LABELS)
 
 

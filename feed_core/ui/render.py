@@ -36,6 +36,18 @@ def path_segment(text: str) -> str:
     return quote(text, safe="@:+!$,;=")
 
 
+def human_bytes(count: int) -> str:
+    """A byte count as people read it: ``512 bytes``, ``1.5 KB``, ``12.3 MB`` (powers of 1024)."""
+    if count < 1024:
+        return f"{count} byte{'' if count == 1 else 's'}"
+    size = float(count)
+    for unit in ("KB", "MB", "GB", "TB"):
+        size /= 1024
+        if size < 1024 or unit == "TB":
+            break
+    return f"{size:.1f} {unit}"
+
+
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -48,6 +60,7 @@ def environment() -> jinja2.Environment:
     )
     env.globals["static"] = static_url
     env.filters["segment"] = path_segment
+    env.filters["bytes"] = human_bytes
     return env
 
 

@@ -98,6 +98,8 @@ async def _render(ui: Ui, feed: Feed, section: str, refused: Refused | None) -> 
         context.update(visibilities=VISIBILITIES)
     elif section == "permissions":
         context.update(roles=ROLES, role_help=ROLE_HELP)
+    elif section == "general":
+        context.update(usage=await ui.services.usage.stored(feed))
     return ui.page(f"settings_{section}.html", refused.status if refused else 200, **context)
 
 

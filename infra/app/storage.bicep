@@ -38,6 +38,7 @@ var feedTables = [
   'upstreamhealth'
   'jobstate'
   'uisessions'
+  'feedusage'
   'upackchunks'
 ]
 

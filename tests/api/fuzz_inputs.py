@@ -621,6 +621,14 @@ REST_ENDPOINTS = [
     ),
     Endpoint("packaging/feeds/{feed}/cargo/packages/{crate}/upstreaming", "GET PATCH", REST_OBJECT_BODY),
     Endpoint("packaging/feeds/{feed}/cargo/packages/{crate}/versions/{version}", "GET PATCH DELETE", REST_OBJECT_BODY),
+    Endpoint("packaging/feeds/{feed}/RecycleBin/Packages", "GET DELETE"),
+    Endpoint(
+        "packaging/feeds/{feed}/npm/RecycleBin/packages/{npm}/versions/{version}", "GET PATCH DELETE", REST_OBJECT_BODY
+    ),
+    Endpoint(
+        "packaging/feeds/{feed}/pypi/RecycleBin/packages/{py}/versions/{version}", "GET PATCH DELETE", REST_OBJECT_BODY
+    ),
+    Endpoint("packaging/feeds/{feed}/npm/RecycleBin/packagesBatch", "POST", REST_OBJECT_BODY),
 ]
 CARGO = "/{org}/_packaging/{ref}/cargo/"
 CARGO_ENDPOINTS = [

@@ -208,6 +208,21 @@ async def _version_delete(w: World, who: Who, i: int) -> httpx.Response:
     return await w.http.delete(f"{FEEDS}/feed/npm/gone/versions/1.0.{i}", headers=who.headers)
 
 
+async def _binned(w: World, i: int) -> str:
+    """An npm version deleted into the feed's recycle bin: its recycle bin URL."""
+    await w.publish("binned", f"1.0.{i}")
+    assert (await w.http.delete(f"{FEEDS}/feed/npm/binned/versions/1.0.{i}", headers=w.api.auth())).status_code == 200
+    return f"{FEEDS}/feed/npm/RecycleBin/packages/binned/versions/1.0.{i}"
+
+
+async def _version_restore(w: World, who: Who, i: int) -> httpx.Response:
+    return await w.http.patch(await _binned(w, i), json={"deleted": False}, headers=who.headers)
+
+
+async def _version_purge(w: World, who: Who, i: int) -> httpx.Response:
+    return await w.http.delete(await _binned(w, i), headers=who.headers)
+
+
 async def _dist_tag_rm(w: World, who: Who, i: int) -> httpx.Response:
     url = f"{NPM}-/package/p/dist-tags/old{i}"
     assert (await w.http.put(url, json="1.0.0", headers=w.api.auth())).status_code == 201
@@ -276,6 +291,7 @@ CASES: dict[Operation, Attempt] = {
     Operation.FEED_UPDATE: send("PATCH", f"{FEEDS}/feed", lambda who, i: {"description": f"changed {i}"}),
     Operation.FEED_DELETE: _feed_delete,
     Operation.FEED_HEALTH: get(f"{FEEDS}/feed/health"),
+    Operation.FEED_USAGE: get(f"{FEEDS}/feed/usage"),
     Operation.FEED_RECYCLE_BIN_LIST: _recycle_bin_list,
     Operation.FEED_RESTORE: _feed_restore,
     Operation.FEED_PURGE: _feed_purge,
@@ -310,6 +326,9 @@ CASES: dict[Operation, Attempt] = {
         "PATCH", f"{FEEDS}/feed/pypi/packages/pylib/versions/1.0", lambda who, i: {"yanked": True, "yankedReason": "x"}
     ),
     Operation.VERSION_DELETE: _version_delete,
+    Operation.RECYCLE_BIN_LIST: get(f"{FEEDS}/feed/RecycleBin/Packages"),
+    Operation.RECYCLE_BIN_RESTORE: _version_restore,
+    Operation.RECYCLE_BIN_DELETE: _version_purge,
     Operation.NPM_READ: get(f"{NPM}p"),
     Operation.NPM_DOWNLOAD: get(f"{NPM}p/-/p-1.0.0.tgz"),
     Operation.NPM_PUBLISH: send("PUT", f"{NPM}pub", lambda who, i: publish_body("pub", f"1.0.{i}")),

@@ -312,6 +312,16 @@ async def test_home_counts_come_from_the_listing(feed_api: Api, browser: Browser
     assert "npm (1)" in page and "Python (1)" in page
 
 
+async def test_home_shows_each_feeds_storage_as_last_measured(feed_api: Api, browser: Browser) -> None:
+    api = feed_api
+    bob = await browser("bob")
+    assert "<dt>Storage</dt><dd>not measured yet</dd>" in (await bob.get(f"/{ORG}/_artifacts")).text
+    assert (await api.publish("a", "1.0.0", who="alice")).status_code == 201
+    await jobs.run_gc(api.services)
+    size = (await api.http.get(f"{FEEDS}/feed/usage", headers=api.auth("bob"))).json()["totalBytes"]
+    assert f"<dt>Storage</dt><dd>{size} bytes</dd>" in (await bob.get(f"/{ORG}/_artifacts")).text
+
+
 async def test_the_listing_is_read_once_then_follows_writes(make_settings: SettingsFactory) -> None:
     """Paging and filtering read no index row again; this worker's writes show at once, another's once the
     kept listing is older than FEED_CACHE_SECONDS."""

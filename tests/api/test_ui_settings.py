@@ -365,6 +365,18 @@ async def test_permissions_add_change_remove(api: Api, admin: httpx.AsyncClient)
 # --- general ---------------------------------------------------------------------------------------
 
 
+async def test_general_shows_the_feeds_storage_usage_as_last_measured(api: Api, admin: httpx.AsyncClient) -> None:
+    page = shown(await admin.get(f"{SETTINGS}/general"))
+    assert '<p id="storage-usage">Not measured yet.</p>' in page
+    assert (await api.publish("sized", "1.0.0", who="alice")).status_code == 201
+    r = await api.http.get(f"{FEEDS}/feed/usage", headers=api.auth())
+    assert r.status_code == 200, r.text
+    measured = r.json()
+    page = shown(await admin.get(f"{SETTINGS}/general"))
+    size = measured["totalBytes"]
+    assert f"{size} bytes as of {measured['computedAt']}: {size} bytes published, 0 bytes saved" in page
+
+
 async def test_general_settings_and_release_age(api: Api, admin: httpx.AsyncClient) -> None:
     fields = {
         "action": "save",

@@ -211,6 +211,33 @@ def test_unpublish_keeps_the_number_reserved(feed: FeedEnv, npm: NpmFactory, pac
     assert not (bob.project / "node_modules" / "gone").exists()
 
 
+@pytest.mark.e2e
+def test_an_unpublished_version_restored_from_the_recycle_bin_installs_again(
+    feed: FeedEnv, api: Api, npm: NpmFactory, package: PackageFactory
+) -> None:
+    alice = npm(feed.alice_token, name="alice")
+    publish(alice, package("undo", "1.0.0", value="one"))
+    publish(alice, package("undo", "1.1.0", value="one-one"))
+    result = alice.run("unpublish", "undo@1.1.0")
+    if result.returncode != 0 and "--force" in result.output:
+        result = alice.run("unpublish", "undo@1.1.0", "--force")
+    ok(result)
+
+    bin_url = f"/_apis/packaging/feeds/{feed.name}/npm/RecycleBin/packages/undo/versions/1.1.0"
+    listed = api.request("GET", f"/_apis/packaging/feeds/{feed.name}/RecycleBin/Packages", token=feed.alice_token)
+    assert listed.status_code == 200, listed.text
+    assert [v["version"] for v in listed.json()["value"][0]["versions"]] == ["1.1.0"]
+    assert api.request("PATCH", bin_url, json={"deleted": False}, token=feed.alice_token).status_code == 403
+    restored = api.request("PATCH", bin_url, json={"deleted": False})  # the organization administrator owns it
+    assert restored.status_code == 200, restored.text
+
+    bob = npm(feed.bob_token, name="bob")
+    assert view_json(bob, "undo", "dist-tags") == {"latest": "1.1.0"}
+    ok(bob.run("install", "undo"))
+    assert installed_version(bob, "undo") == "1.1.0"
+    assert ok(bob.node('console.log(require("undo"))')).stdout.strip() == "one-one"
+
+
 # --- 4b. publish checks: npm shows the feed's reason ------------------------------------------------
 
 

@@ -76,6 +76,7 @@ DEFAULT_IS_RIGHT_IN_AZURE: dict[str, str] = {
     "FEED_LOG_LEVEL": "INFO; Application Insights sampling (host.json) bounds the volume",
     "FEED_GC_GRACE_HOURS": "24 h: far above the longest publish, which host.json's functionTimeout bounds",
     "FEED_DELETED_FEED_RETENTION_DAYS": "30 days, as long as Azure Artifacts keeps deleted feeds",
+    "FEED_RECYCLE_BIN_DAYS": "30 days, as long as Azure Artifacts keeps deleted package versions",
 }
 
 #: Built-in role definition ids the templates may use, and their names.

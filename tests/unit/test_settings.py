@@ -101,6 +101,9 @@ def test_overrides_by_field_name_win_over_the_environment() -> None:
         ({"FEED_UPSTREAM_CONNECT_TIMEOUT_SECONDS": "0.5"}, "must be at least 1, not 0.5"),
         ({"FEED_PAGE_CACHE_MAX_BYTES": "-1"}, "FEED_PAGE_CACHE_MAX_BYTES must be at least 0, not -1"),
         ({"FEED_GC_GRACE_HOURS": "0"}, "FEED_GC_GRACE_HOURS must be at least 1, not 0"),
+        ({"FEED_RECYCLE_BIN_DAYS": "0"}, "FEED_RECYCLE_BIN_DAYS must be at least 1, not 0"),
+        ({"FEED_RECYCLE_BIN_DAYS": "3651"}, "FEED_RECYCLE_BIN_DAYS must be at most 3650, not 3651"),
+        ({"FEED_RECYCLE_BIN_DAYS": "1.5"}, "FEED_RECYCLE_BIN_DAYS must be a whole number"),
         # not a flag, not a choice
         ({"FEED_DOWNLOAD_REDIRECT": "maybe"}, "FEED_DOWNLOAD_REDIRECT must be true or false, not 'maybe'"),
         ({"FEED_STORAGE": "s3"}, "FEED_STORAGE must be 'embedded' or 'azure', not 's3'"),

@@ -1,0 +1,237 @@
+"""The package recycle bin: versions deleted from a feed, to list, restore, or delete for good.
+
+A deleted version keeps its row, so its number stays reserved, and its file references, so garbage collection
+keeps its blobs. For ``FEED_RECYCLE_BIN_DAYS`` it can be restored; from then on (or when an owner deletes it
+permanently) it is purged: the row stays, marked ``purged`` and stripped of its files and digests, so its blobs
+are no longer referenced and the gc job collects them (those no other version shares). A purged version is never
+published, saved from an upstream or restored again.
+
+Every change is one conditional write of the package's rows (``PackageService.edit``): a restore and a purge of
+one version racing each other are decided by whichever writes first; the other re-reads and finds the version
+gone from the recycle bin (a 404), or restored (the purge skips it).
+
+Roles are Azure's: contributors list the recycle bin, owners restore and delete permanently.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from feed_core.domain.access import require_role
+from feed_core.domain.clock import Clock, iso, parse_iso
+from feed_core.domain.errors import ConflictError, NotFoundError
+from feed_core.domain.models import Caller, Feed, PackageMeta, PackageVersion
+from feed_core.domain.recycle_bin import RecycleBinPolicy, latest_after_restore, purged
+from feed_core.domain.roles import Role
+from feed_core.domain.version_order import ascending
+from feed_core.service.packages import PackageService
+from feed_core.storage.packages import version_blobs
+
+#: A change of one package's rows (see ``PackageService.edit``).
+Change = Callable[[PackageMeta, list[PackageVersion]], list[PackageVersion]]
+#: Versions one write changes at most (a package's rows change in one transaction of at most 100 rows).
+_PER_WRITE = 90
+
+
+@dataclass(frozen=True)
+class BinnedPackage:
+    """A package's versions in the recycle bin, oldest version number first."""
+
+    protocol: str
+    name: str
+    versions: list[PackageVersion]
+
+
+class RecycleBin:
+    def __init__(self, packages: PackageService, policy: RecycleBinPolicy, clock: Clock) -> None:
+        self._packages = packages
+        self._store = packages.store
+        self.policy = policy
+        self._clock = clock
+
+    def purge_at(self, version: PackageVersion) -> str:
+        """When a deleted version is (or was) due for purging, ISO time."""
+        assert version.deleted is not None
+        return iso(self.policy.purge_at(parse_iso(version.deleted)))
+
+    # reading -------------------------------------------------------------------------------------
+    async def packages(self, feed: Feed, caller: Caller, protocol: str | None = None) -> list[BinnedPackage]:
+        """The feed's packages with versions in the recycle bin (of one protocol), by protocol and name."""
+        require_role(feed, caller, Role.CONTRIBUTOR, "reading the recycle bin")
+        prefix = f"{feed.id}|{protocol}|" if protocol else f"{feed.id}|"
+        found: dict[tuple[str, str], list[PackageVersion]] = defaultdict(list)
+        async for _, version in self._store.binned(prefix):
+            found[(version.protocol, version.name)].append(version)
+        return [_binned(protocol, name, found[(protocol, name)]) for protocol, name in sorted(found)]
+
+    async def version(self, feed: Feed, caller: Caller, protocol: str, name: str, number: str) -> PackageVersion:
+        """One version in the recycle bin; 404 when it is not there (live, purged or unknown)."""
+        require_role(feed, caller, Role.CONTRIBUTOR, "reading the recycle bin")
+        version = await self._store.get_version(feed.id, protocol, name, number)
+        return _in_bin(feed, name, number, version)[0]
+
+    # changing ------------------------------------------------------------------------------------
+    async def restore(self, feed: Feed, caller: Caller, protocol: str, name: str, numbers: list[str]) -> None:
+        """Put versions back into the feed, as they were before they were deleted (views, files, provenance).
+        Their blobs are renewed first, so that a gc run cannot take them before the restored rows reference
+        them again; a blob that is gone (storage lost it) refuses the restore with a 409."""
+        require_role(feed, caller, Role.ADMINISTRATOR, "restoring packages from the recycle bin")
+        now = self._clock()
+        _, versions = await self._store.get_package(feed.id, protocol, name)
+        by_number = {v.version: v for v in versions}
+        for number in numbers:
+            version = self._restorable(feed, name, number, by_number.get(number), now)
+            for key in version_blobs(version):
+                if await self._store.blobs.renew(key) is None:
+                    raise ConflictError(
+                        f"{name} {number} cannot be restored: its content ({key}) is no longer in storage; "
+                        "publish a new version instead"
+                    )
+
+        for chunk in _chunks(list(dict.fromkeys(numbers))):
+            await self._packages.edit(feed, protocol, name, self._restoring(feed, protocol, name, chunk))
+
+    def _restoring(self, feed: Feed, protocol: str, name: str, numbers: list[str]) -> Change:
+        def change(meta: PackageMeta, versions: list[PackageVersion]) -> list[PackageVersion]:
+            by_no = {v.version: v for v in versions}
+            changed = []
+            for number in numbers:
+                version = self._restorable(feed, name, number, by_no.get(number), self._clock())
+                version.deleted = version.deleted_by = None
+                changed.append(version)
+            live = [v.version for v in versions if v.deleted is None]
+            meta.dist_tags = latest_after_restore(protocol, meta.dist_tags, live, set(numbers))
+            return changed
+
+        return change
+
+    async def delete(self, feed: Feed, caller: Caller, protocol: str, name: str, numbers: list[str]) -> None:
+        """Delete versions in the recycle bin permanently now (their numbers stay reserved)."""
+        require_role(feed, caller, Role.ADMINISTRATOR, "permanently deleting packages")
+        await self._purge(feed, protocol, name, list(dict.fromkeys(numbers)), strict=True)
+
+    async def batch(
+        self, feed: Feed, caller: Caller, *, restore: bool, versions: dict[tuple[str, str], list[str]]
+    ) -> None:
+        """Restore (or delete permanently) versions of several packages: ``(protocol, name) -> numbers``. Every
+        version is checked before any is changed, so a batch naming one not in the recycle bin changes nothing
+        (unless another writer changes the recycle bin meanwhile); each package's versions change at once."""
+        require_role(
+            feed, caller, Role.ADMINISTRATOR, "restoring packages" if restore else "permanently deleting packages"
+        )
+        for (protocol, name), numbers in versions.items():
+            _, rows = await self._store.get_package(feed.id, protocol, name)
+            by_number = {v.version: v for v in rows}
+            for number in numbers:
+                if restore:
+                    self._restorable(feed, name, number, by_number.get(number), self._clock())
+                else:
+                    _in_bin(feed, name, number, by_number.get(number))
+        for (protocol, name), numbers in versions.items():
+            if restore:
+                await self.restore(feed, caller, protocol, name, numbers)
+            else:
+                await self.delete(feed, caller, protocol, name, numbers)
+
+    async def empty(self, feed: Feed, caller: Caller) -> int:
+        """Delete every version in the feed's recycle bin permanently; how many there were."""
+        require_role(feed, caller, Role.ADMINISTRATOR, "emptying the recycle bin")
+        count = 0
+        for package in await self.packages(feed, caller):
+            count += await self._purge(feed, package.protocol, package.name, [v.version for v in package.versions])
+        return count
+
+    async def due(self, feed: Feed) -> list[PackageVersion]:
+        """The feed's versions whose time in the recycle bin has ended."""
+        now = self._clock()
+        return [
+            v
+            async for _, v in self._store.binned(f"{feed.id}|")
+            if v.deleted is not None and self.policy.purge_due(parse_iso(v.deleted), now)
+        ]
+
+    async def purge_due(self, feed: Feed, due: list[PackageVersion]) -> int:
+        """Purge those of ``due`` still due when written (a restore that came first keeps its version); how many."""
+        packages: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for version in due:
+            packages[(version.protocol, version.name)].append(version.version)
+        count = 0
+        for (protocol, name), numbers in sorted(packages.items()):
+            try:
+                count += await self._purge(feed, protocol, name, numbers, only_due=True)
+            except NotFoundError:
+                continue  # the package's rows went meanwhile (its feed was purged)
+        return count
+
+    async def _purge(
+        self, feed: Feed, protocol: str, name: str, numbers: list[str], *, strict: bool = False, only_due: bool = False
+    ) -> int:
+        """Mark versions purged. ``strict``: each must be in the recycle bin (else 404); otherwise those no longer
+        there are skipped, and with ``only_due`` also those not due any more."""
+        total = 0
+        for chunk in _chunks(numbers):
+            counted: list[int] = []
+            await self._packages.edit(feed, protocol, name, self._purging(feed, name, chunk, strict, only_due, counted))
+            total += counted[-1]
+        return total
+
+    def _purging(
+        self, feed: Feed, name: str, numbers: list[str], strict: bool, only_due: bool, counted: list[int]
+    ) -> Change:
+        def change(meta: PackageMeta, versions: list[PackageVersion]) -> list[PackageVersion]:
+            del meta
+            by_no = {v.version: v for v in versions}
+            now = self._clock()
+            changed: list[PackageVersion] = []
+            for number in numbers:
+                found = by_no.get(number)
+                if not strict and (found is None or found.deleted is None or found.purged is not None):
+                    continue
+                version, deleted = _in_bin(feed, name, number, found)
+                if only_due and not self.policy.purge_due(parse_iso(deleted), now):
+                    continue
+                changed.append(purged(version, iso(now)))
+            counted.append(len(changed))  # the last attempt's is the one written
+            return changed
+
+        return change
+
+    def _restorable(
+        self, feed: Feed, name: str, number: str, found: PackageVersion | None, now: datetime
+    ) -> PackageVersion:
+        """The version, if it is in the recycle bin and its time there has not ended; a 404 or 409 otherwise."""
+        version, deleted = _in_bin(feed, name, number, found)
+        if not self.policy.restorable(parse_iso(deleted), now):
+            raise ConflictError(
+                f"{name} {number} has been in the recycle bin of feed {feed.name} since {deleted[:10]}, "
+                f"longer than the {self.policy.days} days it keeps versions, and is being purged: it cannot be "
+                "restored; publish a new version"
+            )
+        return version
+
+
+def _in_bin(feed: Feed, name: str, number: str, version: PackageVersion | None) -> tuple[PackageVersion, str]:
+    """The version and when it was deleted if it is in the recycle bin; else a 404 saying where it is instead."""
+    if version is None:
+        raise NotFoundError(f"{name} {number} does not exist in feed {feed.name}")
+    if version.purged is not None:
+        raise NotFoundError(
+            f"{name} {number} was permanently deleted from feed {feed.name} on {version.purged[:10]}: it is no "
+            "longer in the recycle bin and cannot be restored (its version number stays reserved)"
+        )
+    if version.deleted is None:
+        raise NotFoundError(f"{name} {number} is not in the recycle bin of feed {feed.name}: it was not deleted")
+    return version, version.deleted
+
+
+def _binned(protocol: str, name: str, versions: list[PackageVersion]) -> BinnedPackage:
+    order = {n: i for i, n in enumerate(ascending(protocol, [v.version for v in versions]))}
+    return BinnedPackage(protocol, name, sorted(versions, key=lambda v: order[v.version]))
+
+
+def _chunks(numbers: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(numbers), _PER_WRITE):
+        yield numbers[start : start + _PER_WRITE]
