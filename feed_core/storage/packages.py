@@ -448,7 +448,10 @@ def _files_of(row: Entity) -> list[dict[str, Any]]:
 
 def version_blobs(version: PackageVersion) -> list[str]:
     """The content blobs a version row references (its files and their side files; a large manifest's blob is
-    written again with the row)."""
+    written again with the row). A version whose content is a list of chunks names that list's blob: its ``sha256``
+    is the list's hash, and the chunks are referenced through it."""
+    if version.files_manifest:
+        return [version.files_manifest]
     keys = [content_key(version.sha256)] if version.sha256 else []
     for file in version.files:
         keys.extend(content_key(file[k]) for k in ("sha256", "metadata_sha256") if file.get(k))

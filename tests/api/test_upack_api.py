@@ -400,3 +400,18 @@ async def test_gc_keeps_the_chunks_of_live_versions_and_removes_the_rest(
         for sha, data in live.chunks.items():
             r = await api.http.get(f"{base()}/packages/live/versions/1.0.0/chunks/{sha}", headers=api.auth())
             assert r.content == data
+
+
+async def test_a_deleted_version_is_restored_from_the_recycle_bin(feed_api: Api) -> None:
+    api = feed_api
+    pkg = random_package()
+    await publish(api, "pkg", "1.0.0", pkg)
+    rest = "/local/_apis/packaging/feeds/feed/upack"
+    assert (await api.http.delete(f"{rest}/packages/pkg/versions/1.0.0", headers=api.auth("alice"))).status_code == 200
+    listed = await api.http.get("/local/_apis/packaging/feeds/feed/RecycleBin/Packages", headers=api.auth())
+    assert listed.status_code == 200 and "pkg" in listed.text, listed.text
+    binned = f"{rest}/RecycleBin/packages/pkg/versions/1.0.0"
+    r = await api.http.patch(binned, json={"deleted": False}, headers=api.auth())
+    assert r.status_code in (200, 202, 204), r.text
+    m = await api.http.get(f"{base()}/packages/pkg/versions/1.0.0", headers=api.auth("bob"))
+    assert m.status_code == 200 and m.content == pkg.manifest.canonical_json
