@@ -52,6 +52,8 @@ register_http("maven", "{org}/_packaging/{feed}/maven/{*rest}")
 register_http("maven_project", "{org}/{project}/_packaging/{feed}/maven/{*rest}")
 register_http("cargo", "{org}/_packaging/{feed}/cargo/{*rest}")
 register_http("cargo_project", "{org}/{project}/_packaging/{feed}/cargo/{*rest}")
+register_http("upack", "{org}/_packaging/{feed}/upack/{*rest}")
+register_http("upack_project", "{org}/{project}/_packaging/{feed}/upack/{*rest}")
 
 # Management REST API: /{org}[/{project}]/_apis/...
 register_http("rest_api", "{org}/_apis/{*rest}")

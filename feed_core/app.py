@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from feed_core.api import rest
-from feed_core.protocols import cargo, maven, npm, nuget, pypi
+from feed_core.protocols import cargo, maven, npm, nuget, pypi, upack
 from feed_core.protocols.http import body_deadline, declared_length, json_response
 from feed_core.service.container import Services, build_services
 from feed_core.service.stream_through import StreamAborted
@@ -231,6 +231,8 @@ class FeedApp:
                         return await maven.handle(services, request, org, project, feed, "/".join(segs[i + 3 :]))
                     if segs[i + 2].lower() == "cargo":  # Azure spells it Cargo: …/Cargo/index/
                         return await cargo.handle(services, request, org, project, feed, "/".join(segs[i + 3 :]))
+                    if segs[i + 2].lower() == "upack":
+                        return await upack.handle(services, request, org, project, feed, "/".join(segs[i + 3 :]))
                 if len(segs) > i and segs[i] == "_apis":
                     org = unquote(segs[0])
                     project = unquote(segs[1]) if i == 2 else None

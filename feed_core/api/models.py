@@ -276,6 +276,12 @@ class MavenVersionUpdate(RequestModel):
     views: ViewsOperation
 
 
+class UpackVersionUpdate(RequestModel):
+    """``PATCH .../upack/packages/{name}/versions/{version}``: promote into a view."""
+
+    views: ViewsOperation
+
+
 class CargoVersionUpdate(RequestModel):
     """``PATCH .../cargo/packages/{name}/versions/{version}``: promote and/or yank or unyank (``{"yanked": true}``)."""
 

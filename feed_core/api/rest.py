@@ -28,6 +28,7 @@ from feed_core.api.models import (
     PypiVersionUpdate,
     RestorePatch,
     TokenCreateRequest,
+    UpackVersionUpdate,
     UpstreamingRequest,
     ViewCreateRequest,
     ViewUpdateRequest,
@@ -68,6 +69,8 @@ from feed_core.domain.names import parse_npm_name, validate_org, validate_projec
 from feed_core.domain.nuget_versions import lower_id, parse_version, validate_id
 from feed_core.domain.python_dist import canonical_version, normalize_name, validate_project_name
 from feed_core.domain.roles import Role, Scope
+from feed_core.domain.upack import check_name as check_upack_name
+from feed_core.domain.upack import check_version as check_upack_version
 from feed_core.protocols.http import authenticate, guarded, json_response
 from feed_core.service.container import Services
 from feed_core.service.feeds import UNCHANGED, FeedUpdate, ViewUpdate, http_etag
@@ -321,7 +324,7 @@ async def _provenance(c: Call) -> Response:
 
 
 def _protocol(c: Call) -> str:
-    """``npm``, ``pypi``, ``nuget``, ``maven`` or ``cargo``: the fixed word after ``feeds/{feedId}/`` in the
+    """``npm``, ``pypi``, ``nuget``, ``maven``, ``cargo`` or ``upack``: the fixed word after ``feeds/{feedId}/`` in the
     route's path."""
     return c.route.path.split("/")[3]
 
@@ -332,6 +335,8 @@ def _package_name(c: Call) -> str:
     lower case (its index-file name)."""
     if _protocol(c) == "cargo":
         return _checked(validate_crate_name, c.params["packageName"]).lower()
+    if _protocol(c) == "upack":
+        return check_upack_name(c.params["packageName"])
     if _protocol(c) == "maven":
         group_id = _checked(validate_group_id, c.params["groupId"])
         return f"{group_id}:{_checked(validate_artifact_id, c.params['artifactId'])}"
@@ -377,6 +382,8 @@ def _version_number(c: Call) -> str:
         return _checked(validate_version, number)
     if _protocol(c) == "cargo":
         return _checked(validate_crate_version, number)
+    if _protocol(c) == "upack":
+        return check_upack_version(number)
     if _protocol(c) == "nuget":
         return parse_version(number).lower
     return canonical_version(number) if _protocol(c) == "pypi" else number
@@ -457,6 +464,14 @@ async def _update_cargo_version(c: Call) -> Response:
         await _promote(c, feed, name, number, body.views.value)
     if body.yanked is not None:
         await c.services.packages.set_listed(feed, c.caller, "cargo", name, number, not body.yanked)
+    return c.empty()
+
+
+async def _update_upack_version(c: Call) -> Response:
+    """Promote a Universal Package version into a view."""
+    feed, name, number = await c.feed(), _package_name(c), _version_number(c)
+    body = await c.body(UpackVersionUpdate)
+    await _promote(c, feed, name, number, body.views.value)
     return c.empty()
 
 
@@ -608,11 +623,13 @@ ROUTES: tuple[Route, ...] = (
     *_upstreaming_routes(f"{_FEED}/nuget/packages/{{packageName}}"),
     *_upstreaming_routes(f"{_FEED}/maven/groups/{{groupId}}/artifacts/{{artifactId}}"),
     *_upstreaming_routes(f"{_FEED}/cargo/packages/{{packageName}}"),
+    *_upstreaming_routes(f"{_FEED}/upack/packages/{{packageName}}"),
     *_version_routes(f"{_FEED}/npm/{{packageName}}", _update_npm_version, NpmVersionUpdate),
     *_version_routes(f"{_FEED}/npm/@{{packageScope}}/{{unscopedPackageName}}", _update_npm_version, NpmVersionUpdate),
     *_version_routes(f"{_FEED}/pypi/packages/{{packageName}}", _update_pypi_version, PypiVersionUpdate),
     *_version_routes(f"{_FEED}/nuget/packages/{{packageName}}", _update_nuget_version, NugetVersionUpdate),
     *_version_routes(f"{_FEED}/cargo/packages/{{packageName}}", _update_cargo_version, CargoVersionUpdate),
+    *_version_routes(f"{_FEED}/upack/packages/{{packageName}}", _update_upack_version, UpackVersionUpdate),
     # Azure answers a Maven delete with 202
     *_version_routes(
         f"{_FEED}/maven/groups/{{groupId}}/artifacts/{{artifactId}}",

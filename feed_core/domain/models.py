@@ -160,6 +160,9 @@ class PackageVersion:
     #: When the version left the recycle bin for good (permanently deleted, or purged after the recycle bin's
     #: days): its files are no longer referenced and its row stays only to keep the number reserved.
     purged: str | None = None
+    #: The blob key of the version's file list, for packages whose content is many stored pieces (a Universal
+    #: Package's manifest: every file and its chunks); ``None`` for single- and multi-file protocols.
+    files_manifest: str | None = None
     etag: str | None = None
 
 

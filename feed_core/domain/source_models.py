@@ -35,7 +35,7 @@ from pydantic.alias_generators import to_camel
 
 from feed_core.domain.credentials import Credentials, SourceCredentials, UnreadableCredentials
 
-Protocol = Literal["npm", "pypi", "nuget", "maven", "cargo"]
+Protocol = Literal["npm", "pypi", "nuget", "maven", "cargo", "upack"]
 PROTOCOLS: tuple[Protocol, ...] = get_args(Protocol)
 SourceStatus = Literal["ok", "disabled"]
 SourceKind = Literal["public", "custom", "internal"]

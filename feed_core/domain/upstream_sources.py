@@ -246,6 +246,14 @@ class _ExternalRequest(_SourceRequest):
     internal_upstream_feed_id: NotInternal = None
     internal_upstream_view_id: NotInternal = None
 
+    @model_validator(mode="after")
+    def _not_universal(self) -> _ExternalRequest:
+        if getattr(self, "protocol", None) == "upack":
+            raise ValueError(
+                "Universal Packages take only other feeds of this service as upstreams (upstreamSourceType internal)"
+            )
+        return self
+
     @property
     def sends_credentials(self) -> bool:
         return "credentials" in self.model_fields_set

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from feed_core.domain.clock import Clock, system_clock
 from feed_core.domain.models import Feed
+from feed_core.domain.upack import ManifestLimits
 from feed_core.service.blob_cache import BlobCache
 from feed_core.service.cleanup import Cleanup
 from feed_core.service.feeds import FeedService
@@ -17,6 +18,7 @@ from feed_core.service.packages import PackageService
 from feed_core.service.page_cache import PageCache
 from feed_core.service.resolve import Resolver
 from feed_core.service.sessions import SessionService
+from feed_core.service.upack import UpackService
 from feed_core.service.upstream import UpstreamService
 from feed_core.settings import Settings
 from feed_core.storage.calls import StorageCallCounter
@@ -27,7 +29,11 @@ from feed_core.storage.layout import ALL_TABLES
 from feed_core.storage.packages import PackageStore
 from feed_core.storage.ports import Storage
 from feed_core.storage.sessions import SessionStore
+from feed_core.storage.upack_chunks import UpackChunkStore
 from feed_core.storage.upstream_state import UpstreamStateStore
+
+#: What a Universal Package manifest may hold on this server: chunks no larger than a chunk upload may be.
+UPACK_LIMITS = ManifestLimits(max_chunk_size=2 * 1024 * 1024)
 
 
 @dataclass
@@ -48,6 +54,7 @@ class Services:
     blobs: BlobCache
     sessions: SessionService
     package_list: PackageListService
+    upack: UpackService
 
     async def close(self) -> None:
         await self.upstreams.close()
@@ -137,4 +144,5 @@ async def build_services(
         blobs=BlobCache(settings.blob_cache_bytes, settings.download_redirect_min_bytes),
         sessions=sessions,
         package_list=PackageListService(packages, settings.cache_seconds),
+        upack=UpackService(packages, UpackChunkStore(storage.tables), storage.blobs, clock, UPACK_LIMITS),
     )

@@ -81,6 +81,11 @@ class NewVersion:
     #: What makes two version numbers the same version to the protocol's clients (Cargo ignores build metadata),
     #: when that is more than equal text: a publish racing another one's twin is refused by the commit's retry.
     same_version: Callable[[str], str] | None = None
+    #: The version's bytes are already stored as many pieces (a Universal Package's chunks): ``content`` is not
+    #: stored, the row references this document listing them (``PackageVersion.files_manifest``) and takes
+    #: ``size`` as the package's size.
+    files_manifest: str | None = None
+    size: int | None = None
 
 
 #: Given (feed id, protocol, name, the package's new index row or ``None``): called after each index write.
@@ -209,7 +214,8 @@ class PackageService:
                     "different version (an owner can set allowUpstreamNameConflict on the feed to override)"
                 )
         # Content first; the version row written afterwards is the commit point.
-        await self._store.put_content(new.content, "application/octet-stream")
+        if new.files_manifest is None:
+            await self._store.put_content(new.content, "application/octet-stream")
         now = iso(self._clock())
         record = PackageVersion(
             protocol=new.protocol,
@@ -220,9 +226,10 @@ class PackageService:
             sha256=new.sha256,
             sha512_integrity=new.sha512_integrity,
             sha1=new.sha1,
-            size=len(new.content),
+            size=len(new.content) if new.size is None else new.size,
             published=now,
             publisher=caller.user,
+            files_manifest=new.files_manifest,
         )
 
         attempts = 0

@@ -10,6 +10,7 @@ from feed_core.storage.catalog import FEEDS, ORGS, TOKEN_KIDS, TOKEN_LIST, TOKEN
 from feed_core.storage.health import HEALTH, JOB_STATE
 from feed_core.storage.packages import PACKAGE_IDS, PACKAGE_INDEX, PACKAGES
 from feed_core.storage.sessions import UI_SESSIONS
+from feed_core.storage.upack_chunks import UPACK_CHUNKS
 from feed_core.storage.upstream_state import UPSTREAM_META, UPSTREAMING
 
 #: The logical names of every table; a backend maps each onto its own physical name.
@@ -27,4 +28,5 @@ ALL_TABLES: tuple[str, ...] = (
     HEALTH,
     JOB_STATE,
     UI_SESSIONS,
+    UPACK_CHUNKS,
 )

@@ -195,6 +195,7 @@ class PackageStore:
             "unlisted": v.unlisted,
             "deletedBy": v.deleted_by,
             "purged": v.purged,
+            "filesManifest": v.files_manifest,
         }
         if len(manifest) <= _INLINE_LIMIT:
             props["manifest"] = manifest
@@ -232,6 +233,7 @@ class PackageStore:
             unlisted=e.get_str("unlisted") or None,
             deleted_by=e.get_str("deletedBy") or None,
             purged=e.get_str("purged") or None,
+            files_manifest=e.get_str("filesManifest") or None,
             etag=e.etag,
         )
 
@@ -393,6 +395,8 @@ def _referenced_blobs(row: Entity) -> list[str]:
         keys.extend(content_key(file[k]) for k in ("sha256", "metadata_sha256") if file.get(k))
     if manifest := row.get_str("manifestBlob"):
         keys.append(manifest)
+    if files_manifest := row.get_str("filesManifest"):
+        keys.append(files_manifest)  # what that document references (chunks) is added by the gc scan
     return keys
 
 

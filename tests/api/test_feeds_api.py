@@ -115,7 +115,7 @@ async def test_bad_upstream_sources_are_400(api: Api) -> None:
         ([{"protocol": "npm", "location": "http://127.0.0.1:1/"}], "upstreamSources[0].name: Field required"),
         (
             [{"name": "x", "protocol": "gopher", "location": "http://127.0.0.1:1/"}],
-            "upstreamSources[0].protocol: Input should be 'npm', 'pypi', 'nuget', 'maven' or 'cargo'",
+            "upstreamSources[0].protocol: Input should be 'npm', 'pypi', 'nuget', 'maven', 'cargo' or 'upack'",
         ),
         ([{"name": "x", "protocol": "npm"}], "upstreamSources[0].name: 'x' is not a configured public source"),
         ([{"name": "x", "protocol": "npm", "location": "ftp://host/"}], "upstreamSources[0].location: must be an http"),

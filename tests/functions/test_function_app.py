@@ -58,6 +58,8 @@ EXPECTED_ROUTES = {
     "maven_project": "{org}/{project}/_packaging/{feed}/maven/{*rest}",
     "cargo": "{org}/_packaging/{feed}/cargo/{*rest}",
     "cargo_project": "{org}/{project}/_packaging/{feed}/cargo/{*rest}",
+    "upack": "{org}/_packaging/{feed}/upack/{*rest}",
+    "upack_project": "{org}/{project}/_packaging/{feed}/upack/{*rest}",
     "rest_api": "{org}/_apis/{*rest}",
     "rest_api_project": "{org}/{project}/_apis/{*rest}",
     "ui": "{org}/_artifacts/{*rest}",
@@ -436,6 +438,10 @@ def test_requests_are_routed_to_the_function_of_their_url_prefix() -> None:
     assert route_for("/local/p1/_packaging/f1/Cargo/index/se/rd/serde") == (
         "cargo_project",
         {"org": "local", "project": "p1", "feed": "f1", "rest": "index/se/rd/serde"},
+    )
+    assert route_for("/local/_packaging/f1@Release/upack/packages/tool/versions/1.0.0") == (
+        "upack",
+        {"org": "local", "feed": "f1@Release", "rest": "packages/tool/versions/1.0.0"},
     )
     assert route_for("/_health") == ("health", {})
     assert route_for("/local/_artifacts/feed/f1") == ("ui", {"org": "local", "rest": "feed/f1"})

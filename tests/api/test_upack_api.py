@@ -1,0 +1,322 @@
+"""The Universal Packages wire (``…/_packaging/{feed}[@view]/upack/``) on both stores: publish by chunks, the
+manifest and chunk reads, every refusal (bad hashes, oversize chunks, hostile manifests, missing chunks), roles,
+the per-feed chunk table that keeps one feed from learning what another holds, and conflicts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import pytest
+
+from feed_core.service.upack import MAX_CHUNK_BYTES
+from tests.api.conftest import Api, MutableClock, SettingsFactory, running_api
+from tests.api.upack_helpers import base, commit, hostile, package, publish, put_chunk, query, random_package
+
+
+async def test_publish_then_list_read_the_manifest_and_fetch_every_chunk(feed_api: Api) -> None:
+    api = feed_api
+    pkg = package({"bin/tool": os.urandom(3000), "README.md": b"hello\n", "empty": b""}, {"bin/tool": 0o755})
+    hashes = list(pkg.chunks)
+    r = await query(api, hashes)
+    assert r.status_code == 200 and r.json() == {"missing": hashes}
+    for sha, data in pkg.chunks.items():
+        up = await put_chunk(api, data)
+        assert up.status_code == 201 and up.json() == {"sha256": sha, "size": len(data)}
+    assert (await query(api, hashes)).json() == {"missing": []}
+    r = await commit(
+        api,
+        "my-tool",
+        "1.0.0",
+        pkg.body,
+        headers={"X-Upack-Total-Hash": pkg.manifest.total_hash},
+        params={"description": "a tool"},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json() == {
+        "name": "my-tool",
+        "version": "1.0.0",
+        "totalHash": pkg.manifest.total_hash,
+        "size": 3006,
+        "files": 3,
+    }
+
+    listing = await api.http.get(f"{base()}/packages/my-tool", headers=api.auth("bob"))
+    assert listing.status_code == 200, listing.text
+    (v,) = listing.json()["versions"]
+    assert listing.json()["name"] == "my-tool"
+    assert (v["version"], v["totalHash"], v["size"]) == ("1.0.0", pkg.manifest.total_hash, 3006)
+
+    url = f"{base()}/packages/my-tool/versions/1.0.0"
+    m = await api.http.get(url, headers=api.auth("bob"))
+    assert m.status_code == 200 and m.headers["content-type"] == "application/json"
+    assert m.content == pkg.manifest.canonical_json
+    assert hashlib.sha256(m.content).hexdigest() == pkg.manifest.total_hash == m.headers["x-upack-total-hash"]
+    again = await api.http.get(url, headers={**api.auth("bob"), "If-None-Match": m.headers["etag"]})
+    assert again.status_code == 304
+    for sha, data in pkg.chunks.items():
+        c = await api.http.get(f"{url}/chunks/{sha}", headers=api.auth("bob"))
+        assert c.status_code == 200 and c.content == data
+
+    detail = await api.http.get(
+        "/local/_apis/packaging/feeds/feed/upack/packages/my-tool/versions/1.0.0", headers=api.auth("bob")
+    )
+    assert detail.status_code == 200, detail.text
+    assert detail.json()["version"] == "1.0.0"
+
+
+async def test_a_second_version_uploads_only_the_chunks_that_changed(feed_api: Api) -> None:
+    api = feed_api
+    files = {f"f{i}": os.urandom(4000) for i in range(5)}
+    first = package(files)
+    await publish(api, "pkg", "1.0.0", first)
+    files["f2"] = os.urandom(4000)
+    second = package(files)
+    missing = (await query(api, list(second.chunks))).json()["missing"]
+    assert 0 < len(missing) < len(second.chunks) / 3
+    assert set(missing) == set(second.chunks) - set(first.chunks)
+    await publish(api, "pkg", "1.1.0", second)
+    listing = (await api.http.get(f"{base()}/packages/pkg", headers=api.auth("bob"))).json()
+    assert [v["version"] for v in listing["versions"]] == ["1.0.0", "1.1.0"]
+
+
+async def test_a_commit_with_chunks_not_uploaded_names_them_and_succeeds_once_they_are(feed_api: Api) -> None:
+    api = feed_api
+    pkg = random_package()
+    hashes = list(pkg.chunks)
+    for sha in hashes[:2]:
+        assert (await put_chunk(api, pkg.chunks[sha])).status_code == 201
+    r = await commit(api, "resumed", "1.0.0", pkg.body)
+    assert r.status_code == 400, r.text
+    assert sorted(r.json()["missing"]) == sorted(hashes[2:])
+    assert "have not been uploaded" in r.json()["message"]
+    for sha in r.json()["missing"]:
+        assert (await put_chunk(api, pkg.chunks[sha])).status_code == 201
+    assert (await commit(api, "resumed", "1.0.0", pkg.body)).status_code == 201
+
+
+async def test_chunk_uploads_are_checked(feed_api: Api) -> None:
+    api = feed_api
+    data = os.urandom(100)
+    wrong = await put_chunk(api, data, sha=hashlib.sha256(b"other").hexdigest())
+    assert wrong.status_code == 400 and wrong.json()["message"] == "chunk bytes do not match their sha256"
+    for bad in ("ABC", "A" * 64, "g" * 64, "0" * 63):
+        r = await put_chunk(api, data, sha=bad)
+        assert r.status_code == 400 and "64 lower-case hex" in r.json()["message"], r.text
+    big = os.urandom(MAX_CHUNK_BYTES + 1)
+    r = await put_chunk(api, big)
+    assert r.status_code == 413, r.text
+    empty = await put_chunk(api, b"")
+    assert empty.status_code == 400
+    post = await api.http.post(f"{base()}/chunks/{hashlib.sha256(data).hexdigest()}", headers=api.auth("alice"))
+    assert post.status_code == 405
+
+
+async def test_chunk_queries_are_checked(feed_api: Api) -> None:
+    api = feed_api
+    url = f"{base()}/chunks/query"
+    for body in ({"chunks": ["A" * 64]}, {"chunks": "x"}, {"hashes": []}, [], {"chunks": [1]}):
+        r = await api.http.post(url, json=body, headers=api.auth("alice"))
+        assert r.status_code == 400, (body, r.text)
+    r = await api.http.post(url, json={"chunks": ["0" * 64] * 10_001}, headers=api.auth("alice"))
+    assert r.status_code == 400 and "at most 10000" in r.json()["message"]
+    r = await api.http.post(url, content=b"{not json", headers=api.auth("alice"))
+    assert r.status_code == 400
+    r = await api.http.get(url, headers=api.auth("alice"))
+    assert r.status_code == 405
+
+
+def _document(**file: object) -> dict[str, object]:
+    entry: dict[str, object] = {"path": "a.txt", "size": 3, "mode": 420, "chunks": [{"sha256": "a" * 64, "size": 3}]}
+    entry.update(file)
+    return {"format": 1, "files": [entry]}
+
+
+@pytest.mark.parametrize(
+    ("document", "why"),
+    [
+        (_document(path="../escape"), "'..' segment"),
+        (_document(path="a/../../b"), "'..' segment"),
+        (_document(path="/etc/passwd"), "absolute"),
+        (_document(path="C:/x"), "colon"),
+        (_document(path="a\\b"), "backslash"),
+        (_document(mode=0o120777), "symbolic link"),
+        (_document(mode=0o4755), "setuid"),
+        (_document(size=4), "add up to 3 bytes"),
+        (_document(chunks=[{"sha256": "A" * 64, "size": 3}]), "64 lower-case hex"),
+        (_document(extra=1), "unknown key"),
+        ({"format": 2, "files": []}, "format must be 1"),
+        ({"files": []}, "no 'format'"),
+    ],
+)
+async def test_hostile_manifests_are_refused(feed_api: Api, document: dict[str, object], why: str) -> None:
+    r = await commit(feed_api, "pkg", "1.0.0", hostile(document))
+    assert r.status_code == 400, r.text
+    assert why in r.json()["message"], r.text
+
+
+async def test_duplicate_paths_and_a_file_under_a_file_are_refused(feed_api: Api) -> None:
+    chunk = {"sha256": "a" * 64, "size": 3}
+    for paths, why in (
+        (["a.txt", "a.txt"], "listed twice"),
+        (["A.txt", "a.txt"], "ignoring case"),
+        (["a", "a/b"], "also a directory"),
+    ):
+        files = [{"path": p, "size": 3, "mode": 420, "chunks": [chunk]} for p in paths]
+        r = await commit(feed_api, "pkg", "1.0.0", hostile({"format": 1, "files": files}))
+        assert r.status_code == 400 and why in r.json()["message"], r.text
+
+
+async def test_sizes_and_the_total_hash_must_match_what_was_uploaded(feed_api: Api) -> None:
+    api = feed_api
+    data = os.urandom(500)
+    sha = hashlib.sha256(data).hexdigest()
+    assert (await put_chunk(api, data)).status_code == 201
+    lying = {"format": 1, "files": [{"path": "x", "size": 400, "mode": 420, "chunks": [{"sha256": sha, "size": 400}]}]}
+    r = await commit(api, "pkg", "1.0.0", hostile(lying))
+    assert r.status_code == 400 and "is 500 bytes, but the manifest gives 400" in r.json()["message"], r.text
+    honest = {"format": 1, "files": [{"path": "x", "size": 500, "mode": 420, "chunks": [{"sha256": sha, "size": 500}]}]}
+    r = await commit(api, "pkg", "1.0.0", hostile(honest), headers={"X-Upack-Total-Hash": "0" * 64})
+    assert r.status_code == 400 and "does not match the manifest" in r.json()["message"], r.text
+    r = await commit(api, "pkg", "1.0.0", hostile(honest), headers={"X-Upack-Total-Hash": "nope"})
+    assert r.status_code == 400
+    # Any spacing and key order: the canonical form is what is stored and what the total hash names.
+    spaced = json.dumps(honest, indent=3).encode()
+    r = await commit(api, "pkg", "1.0.0", spaced)
+    assert r.status_code == 201, r.text
+    stored = await api.http.get(f"{base()}/packages/pkg/versions/1.0.0", headers=api.auth("bob"))
+    assert stored.content != spaced and json.loads(stored.content) == honest
+    assert r.json()["totalHash"] == hashlib.sha256(stored.content).hexdigest()
+
+
+async def test_malformed_and_huge_manifests_are_refused(feed_api: Api) -> None:
+    api = feed_api
+    deep = b"[" * 100_000 + b"]" * 100_000
+    for body in (b"", b"{", b"[]", deep, b'{"format": 1, "files": [' + b"1," * 10 + b"1]}"):
+        r = await commit(api, "pkg", "1.0.0", body)
+        assert r.status_code == 400, (body[:20], r.text)
+
+
+async def test_a_manifest_beyond_the_upload_limit_is_413(make_settings: SettingsFactory, clock: MutableClock) -> None:
+    async with running_api(make_settings(max_upload_bytes=64 * 1024), clock) as api:
+        await api.create_feed("feed")
+        r = await commit(api, "pkg", "1.0.0", b" " * (64 * 1024 + 1), who="admin")
+        assert r.status_code == 413, r.text
+
+
+async def test_bad_names_versions_and_paths_are_400_or_404(feed_api: Api) -> None:
+    api = feed_api
+    body = random_package().body
+    for name, version, why in (
+        ("My-Tool", "1.0.0", "lower-case"),
+        ("-tool", "1.0.0", "invalid package name"),
+        ("tool", "1.0", "not a semantic version"),
+        ("tool", "1.0.0+build", "build metadata"),
+        ("tool", "1.0.0-RC1", "lower-case"),
+    ):
+        r = await commit(api, name, version, body)
+        assert r.status_code == 400 and why in r.json()["message"], r.text
+    for path in ("nothing", "packages/tool/other", "packages/tool/versions/1.0.0/chunks", "chunks/a/b"):
+        r = await api.http.get(f"{base()}/{path}", headers=api.auth("bob"))
+        assert r.status_code in (400, 404, 405), (path, r.text)
+    assert (await api.http.get(f"{base()}/packages/tool", headers=api.auth("bob"))).status_code == 404
+    assert (await api.http.get(f"{base()}/packages/tool/versions/1.0.0", headers=api.auth("bob"))).status_code == 404
+
+
+async def test_roles(feed_api: Api) -> None:
+    api = feed_api
+    pkg = random_package()
+    data = next(iter(pkg.chunks.values()))
+    for who in ("bob", "carol"):
+        assert (await query(api, list(pkg.chunks), who=who)).status_code == 403
+        assert (await put_chunk(api, data, who=who)).status_code == 403
+        assert (await commit(api, "pkg", "1.0.0", pkg.body, who=who)).status_code == 403
+    anonymous = await api.http.post(f"{base()}/chunks/query", json={"chunks": []})
+    assert anonymous.status_code == 401 and "Basic" in anonymous.headers["www-authenticate"]
+    await publish(api, "pkg", "1.0.0", pkg)
+    # Uploaded to the feed but in no version: a reader cannot fetch it through any version.
+    stray = os.urandom(200)
+    assert (await put_chunk(api, stray)).status_code == 201
+    stray_sha = hashlib.sha256(stray).hexdigest()
+    r = await api.http.get(f"{base()}/packages/pkg/versions/1.0.0/chunks/{stray_sha}", headers=api.auth("bob"))
+    assert r.status_code == 404 and "not part of pkg@1.0.0" in r.json()["message"]
+    listed = next(iter(pkg.chunks))
+    r = await api.http.get(f"{base()}/packages/pkg/versions/1.0.0/chunks/{listed}", headers=api.auth("bob"))
+    assert r.status_code == 200
+    await api.token("dave", "vso.packaging")
+    r = await api.http.get(f"{base()}/packages/pkg", headers=api.auth("dave"))
+    assert r.status_code == 403
+
+
+async def test_one_feed_cannot_learn_which_chunks_another_holds(feed_api: Api) -> None:
+    api = feed_api
+    await api.create_feed("other")
+    await api.staff("other")
+    pkg = random_package()
+    await publish(api, "pkg", "1.0.0", pkg)
+    hashes = list(pkg.chunks)
+    r = await query(api, hashes, feed="other")
+    assert r.json()["missing"] == hashes
+    # Nor by committing a manifest of those chunks without sending them.
+    r = await commit(api, "pkg", "1.0.0", pkg.body, feed="other")
+    assert r.status_code == 400 and sorted(r.json()["missing"]) == sorted(hashes)
+    # Sent again, the bytes are kept once; both feeds then serve them.
+    await publish(api, "pkg", "1.0.0", pkg, feed="other")
+    for feed in ("feed", "other"):
+        for sha, data in pkg.chunks.items():
+            c = await api.http.get(f"{base(feed)}/packages/pkg/versions/1.0.0/chunks/{sha}", headers=api.auth("bob"))
+            assert c.content == data
+
+
+async def test_a_version_is_written_once_and_a_deleted_one_stays_reserved(feed_api: Api) -> None:
+    api = feed_api
+    pkg = random_package()
+    await publish(api, "pkg", "1.0.0", pkg)
+    r = await commit(api, "pkg", "1.0.0", random_package().body)
+    assert r.status_code == 409 and "already exists" in r.json()["message"]
+    rest = "/local/_apis/packaging/feeds/feed/upack/packages/pkg/versions/1.0.0"
+    assert (await api.http.delete(rest, headers=api.auth("bob"))).status_code == 403
+    assert (await api.http.delete(rest, headers=api.auth("alice"))).status_code == 200
+    r = await commit(api, "pkg", "1.0.0", pkg.body)
+    assert r.status_code == 409 and "reserved" in r.json()["message"]
+    gone = await api.http.get(f"{base()}/packages/pkg/versions/1.0.0", headers=api.auth("bob"))
+    assert gone.status_code == 404
+    assert (await api.http.get(f"{base()}/packages/pkg", headers=api.auth("bob"))).status_code == 404
+
+
+async def test_views_show_what_was_promoted(feed_api: Api) -> None:
+    api = feed_api
+    pkg = random_package()
+    await publish(api, "pkg", "1.0.0", pkg)
+    await publish(api, "pkg", "2.0.0", random_package())
+    release = base(view="Release")
+    sha = next(iter(pkg.chunks))
+    assert (await api.http.get(f"{release}/packages/pkg", headers=api.auth("bob"))).status_code == 404
+    r = await api.http.get(f"{release}/packages/pkg/versions/1.0.0/chunks/{sha}", headers=api.auth("bob"))
+    assert r.status_code == 404
+    rest = "/local/_apis/packaging/feeds/feed/upack/packages/pkg/versions/1.0.0"
+    promote = {"views": {"op": "add", "path": "/views/-", "value": "Release"}}
+    assert (await api.http.patch(rest, json=promote, headers=api.auth("bob"))).status_code == 403
+    r = await api.http.patch(rest, json=promote, headers=api.auth("alice"))
+    assert r.status_code in (200, 202, 204), r.text
+    listing = await api.http.get(f"{release}/packages/pkg", headers=api.auth("bob"))
+    assert [v["version"] for v in listing.json()["versions"]] == ["1.0.0"]
+    r = await api.http.get(f"{release}/packages/pkg/versions/1.0.0/chunks/{sha}", headers=api.auth("bob"))
+    assert r.status_code == 200 and r.content == pkg.chunks[sha]
+    r = await commit(api, "pkg", "3.0.0", pkg.body, feed="feed@Release")
+    assert r.status_code == 400 and "not to a view" in r.json()["message"]
+
+
+async def test_upstreaming_behaviour_of_a_universal_package(feed_api: Api) -> None:
+    api = feed_api
+    url = "/local/_apis/packaging/feeds/feed/upack/packages/pkg/upstreaming"
+    r = await api.http.get(url, headers=api.auth("bob"))
+    assert r.status_code == 200 and r.json() == {"versionsFromExternalUpstreams": "auto"}
+    r = await api.http.patch(url, json={"versionsFromExternalUpstreams": "allowExternalVersions"}, headers=api.auth())
+    assert r.status_code == 200, r.text
+    assert (await api.http.get(url, headers=api.auth("bob"))).json()["versionsFromExternalUpstreams"] == (
+        "allowExternalVersions"
+    )
+    bad = await api.http.get("/local/_apis/packaging/feeds/feed/upack/packages/Bad/upstreaming", headers=api.auth())
+    assert bad.status_code == 400
