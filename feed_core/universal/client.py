@@ -26,6 +26,7 @@ RETRIES = 5
 BACKOFF_FIRST_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 8.0
 MAX_REDIRECTS = 5
+TOTAL_HASH_HEADER = "X-Upack-Total-Hash"
 MAX_RESPONSE_BYTES = 80 * 1024 * 1024  # above the largest manifest the feed accepts
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -133,6 +134,7 @@ class UpackClient:
         json_body: Any = None,
         ok: Sequence[int] = (),
         limit: int = MAX_RESPONSE_BYTES,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """The response to ``method path`` (relative to ``upack/``) after retries and redirects, its body
         read (at most ``limit`` bytes: a longer one is an error).
@@ -140,7 +142,7 @@ class UpackClient:
         A 2xx, or a status listed in ``ok``, is returned; anything else raises ``UniversalError``.
         """
         body = content if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json"} if json_body is not None else {}
+        headers = {**(headers or {}), **({"Content-Type": "application/json"} if json_body is not None else {})}
         attempt = 0
         while True:
             attempt += 1
@@ -222,12 +224,16 @@ class UpackClient:
     async def put_chunk(self, sha256: str, data: bytes) -> None:
         await self.request("PUT", f"chunks/{sha256}", content=data)
 
-    async def commit(self, name: str, version: str, manifest: bytes, description: str | None) -> httpx.Response:
-        """Commit a version; a 400 naming missing chunks is returned (not raised) so they can be uploaded."""
+    async def commit(
+        self, name: str, version: str, manifest: bytes, total_hash: str, description: str | None
+    ) -> httpx.Response:
+        """Commit a version; a 400 naming missing chunks is returned (not raised) so they can be uploaded.
+
+        The total hash goes along in ``X-Upack-Total-Hash``: the feed recomputes it and refuses a mismatch."""
         path = f"packages/{quote(name, safe='')}/versions/{quote(version, safe='')}"
         if description:
             path += "?" + httpx.QueryParams({"description": description}).__str__()
-        response = await self.request("PUT", path, content=manifest, ok=(400,))
+        response = await self.request("PUT", path, content=manifest, headers={TOTAL_HASH_HEADER: total_hash}, ok=(400,))
         if response.status_code == 400:
             body = _json_or_none(response)
             if not (isinstance(body, dict) and isinstance(body.get("missing"), list)):

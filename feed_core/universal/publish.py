@@ -183,7 +183,7 @@ async def publish(
             uploaded = await upload(client, prepared, missing, progress, parallel)
             chunks = len(missing)
             for _ in range(COMMIT_ROUNDS):
-                response = await client.commit(name, version, manifest.canonical_json, description)
+                response = await client.commit(name, version, manifest.canonical_json, manifest.total_hash, description)
                 if response.status_code != 400:
                     break
                 again = response.json()["missing"]

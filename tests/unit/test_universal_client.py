@@ -268,7 +268,7 @@ async def test_a_refusal_says_the_servers_message_without_retrying() -> None:
     location = locate(ORG, "f", None, None)
     async with UpackClient(location, "pat", transport=httpx.MockTransport(handler)) as c:
         with pytest.raises(UniversalError, match="already exists") as info:
-            await c.commit("p", "1.0.0", b"{}", None)
+            await c.commit("p", "1.0.0", b"{}", "0" * 64, None)
     assert info.value.status == 409 and calls == 1
 
 
