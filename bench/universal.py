@@ -14,7 +14,8 @@ changed in its middle and the directory published again as a new version to the 
 the bytes uploaded (from the client's report) against the package's size give the dedup ratio.
 
 Printed: medians of each step, throughput (MB/s), the ratios publish / cp and download / cp, the republish's
-uploaded share. Written: bench/results/universal.json. The server is stopped at the end, also on errors.
+uploaded share, and the CPU time of the client and of the server per step. Written: bench/results/universal.json.
+The server is stopped at the end, also on errors.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import argparse
 import hashlib
 import os
 import re
+import resource
 import shutil
 import signal
 import stat
@@ -36,6 +38,7 @@ from typing import Any
 from _common import (
     REPO_DIR,
     WORK_DIR,
+    FeedProcess,
     create_feed,
     exit_on_sigterm,
     fmt,
@@ -43,6 +46,7 @@ from _common import (
     machine_line,
     median_or_none,
     print_summary,
+    process_cpu_seconds,
     ratio,
     start_feed_process,
     write_results,
@@ -91,21 +95,36 @@ def snapshot(root: Path) -> dict[str, tuple[int, str]]:
     return found
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
+#: CPU seconds of the client processes, and of the server, per step.
+CPU: dict[str, list[float]] = {}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str], env: dict[str, str], server_pid: int | None = None, step: str = "") -> tuple[float, str]:
+    cpu, server_cpu = _children_cpu(), process_cpu_seconds(server_pid) if server_pid else None
     started = time.perf_counter()
     result = subprocess.run(cmd, cwd=REPO_DIR, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
+    if step:
+        CPU.setdefault(f"{step} client", []).append(round(_children_cpu() - cpu, 3))
+        server_after = process_cpu_seconds(server_pid) if server_pid else None
+        if server_cpu is not None and server_after is not None:
+            CPU.setdefault(f"{step} server", []).append(round(server_after - server_cpu, 3))
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:5])} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return seconds, result.stdout
 
 
 def universal(
-    base: str, action: str, feed: str, version: str, path: Path, parallel: int, env: dict[str, str]
+    server: FeedProcess, action: str, feed: str, version: str, path: Path, parallel: int, env: dict[str, str]
 ) -> tuple[float, str]:
-    cmd = [sys.executable, "-m", "feed_core", "universal", action, "--organization", f"{base}/local"]
+    cmd = [sys.executable, "-m", "feed_core", "universal", action, "--organization", f"{server.base}/local"]
     cmd += ["--feed", feed, "--name", "bench", "--version", version, "--path", str(path), "--parallel", str(parallel)]
-    return timed(cmd, env)
+    return timed(cmd, env, server.pid, action)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,9 +150,9 @@ def main(argv: list[str] | None = None) -> int:
             steps["cp"].append(time.perf_counter() - started)
             last_feed = f"bench-{n}"
             create_feed(feed.base, feed.token, last_feed)
-            seconds, _ = universal(feed.base, "publish", last_feed, "1.0.0", source, args.parallel, env)
+            seconds, _ = universal(feed, "publish", last_feed, "1.0.0", source, args.parallel, env)
             steps["publish"].append(seconds)
-            seconds, _ = universal(feed.base, "download", last_feed, "1.0.0", out, args.parallel, env)
+            seconds, _ = universal(feed, "download", last_feed, "1.0.0", out, args.parallel, env)
             steps["download"].append(seconds)
             if n == 1 and snapshot(out) != snapshot(source):
                 raise RuntimeError("the downloaded directory differs from the published one")
@@ -147,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         with (source / "large-3.bin").open("r+b") as f:
             f.seek((size // 20) // 2)
             f.write(b"changed" * 100)
-        seconds, report = universal(feed.base, "publish", last_feed, "1.0.1", source, args.parallel, env)
+        seconds, report = universal(feed, "publish", last_feed, "1.0.1", source, args.parallel, env)
         match = _REPORT.search(report)
         if not match:
             raise RuntimeError(f"no report in the publish's output:\n{report}")
@@ -167,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_publish_over_cp": ratio(medians["publish"], medians["cp"]),
         "ratio_download_over_cp": ratio(medians["download"], medians["cp"]),
         "republish_one_changed_file": republish,
+        "cpu_seconds": CPU,
+        "median_cpu_seconds": {k: median_or_none(v) for k, v in CPU.items()},
     }
     rate = summary["mib_per_second"]
     print_summary(
@@ -181,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  republish, one file changed: {republish['uploaded']:,} of {republish['bytes']:,} bytes uploaded "
             f"({republish['share'] * 100:.2f}%; {(1 - republish['share']) * 100:.2f}% deduplicated) "
             f"in {republish['seconds']:.2f} s",
+            "  CPU seconds    " + ", ".join(f"{k} {fmt(v)}" for k, v in summary["median_cpu_seconds"].items()),
             f"  machine        {machine_line(machine)}",
         ]
     )

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from feed_core.universal.publish import prepare
-from tests.e2e.conftest import ORG, REPO_ROOT, Api, FeedEnv, FeedServer, clean_env
+from tests.e2e.conftest import BACKENDS, ORG, REPO_ROOT, Api, FeedEnv, FeedServer, clean_env
 
 MB = 1024 * 1024
 CLI_TIMEOUT_SECONDS = 300.0
@@ -149,6 +149,7 @@ def big_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.parametrize("server", BACKENDS, indirect=True)
 def test_publish_download_and_republish_a_200_mb_directory(
     server: FeedServer, feed: FeedEnv, big_tree: Path, tmp_path: Path
 ) -> None:
