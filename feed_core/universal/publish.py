@@ -1,15 +1,16 @@
 """``universal publish``: a directory to a new version of a Universal Package, uploading only new chunks.
 
-1. Every file is read once, in blocks, and cut into content-defined chunks (``domain.chunking``); only
-   the hashes, sizes and where each chunk starts are kept, never a whole file.
-2. The feed is asked which of the distinct chunks it lacks; those are read again from their files
-   (``os.pread`` at their offset, hash checked: a file changed meanwhile stops the publish) and uploaded,
-   ``parallel`` at once.
-3. The canonical manifest is committed. If the feed answers that chunks are missing (it forgot them,
+1. The directory is walked and its paths checked against the manifest rules before anything is read.
+2. Every file is read once, in blocks, and cut into content-defined chunks (``domain.chunking``) in a
+   thread; only the hashes, sizes and where each chunk starts are kept, never a whole file.
+3. Meanwhile, each batch of new chunks is asked about (which of them the feed lacks), and the missing
+   ones are read again from their files (``os.pread`` at their offset, hash checked: a file changed
+   meanwhile stops the publish) and uploaded, ``parallel`` at once.
+4. The canonical manifest is committed. If the feed answers that chunks are missing (it forgot them,
    or another publish raced this one) they are uploaded and the commit is tried again.
 
 An interrupted publish resumes by running it again: the feed remembers the chunks it received, and the
-query in step 2 leaves them out.
+query in step 3 leaves them out.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import asyncio
 import hashlib
 import os
 import stat
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from feed_core.domain.chunking import Chunker, ChunkSizes
+from feed_core.domain.chunking import Chunk, Chunker, ChunkSizes
 from feed_core.domain.upack import (
+    ChunkRef,
     Manifest,
     ManifestFile,
     UpackError,
@@ -38,6 +41,8 @@ from feed_core.universal.tree import LocalFile, scan
 
 BLOCK_SIZE = 1024 * 1024
 COMMIT_ROUNDS = 3
+#: New chunks found while reading are asked about in batches this large (and at the end).
+QUERY_EVERY = 256
 
 
 @dataclass(frozen=True)
@@ -91,38 +96,52 @@ def _open_regular(f: LocalFile) -> int:
 
 
 def chunk_file(f: LocalFile, sizes: ChunkSizes | None = None) -> tuple[ManifestFile, list[ChunkSource]]:
-    """The manifest entry of one file and where each of its chunks is, reading it in blocks."""
+    """The manifest entry of one file and where each of its chunks is, reading it in blocks (only the
+    hashes and sizes are kept, never the bytes)."""
     chunker = Chunker(sizes)
-    refs = []
+    refs: list[ChunkRef] = []
+    sources: list[ChunkSource] = []
     read = 0
+
+    def keep(chunks: list[Chunk]) -> None:
+        for c in chunks:
+            refs.append(ChunkRef(c.sha256, c.size))
+            sources.append(ChunkSource(f, c.offset, c.size))
+
     fd = _open_regular(f)
     try:
         while block := os.read(fd, BLOCK_SIZE):
             read += len(block)
-            refs.extend(chunker.feed(block))
-        refs.extend(chunker.finish())
+            keep(chunker.feed(block))
+        keep(chunker.finish())
     finally:
         os.close(fd)
     if read != f.size:
         raise UniversalError(f"{f.path} changed while it was being read ({f.size} bytes, then {read}); publish again")
-    sources = [ChunkSource(f, c.offset, c.size) for c in refs]
     return manifest_file(f.path, f.mode, refs), sources
 
 
+def check_paths(files: list[LocalFile]) -> None:
+    """The manifest rules that depend on paths and modes only (case clashes, a file that is also a
+    directory, the limits), checked before anything is read or sent."""
+    try:
+        build_manifest([ManifestFile(f.path, 0, f.mode, ()) for f in files])
+    except UpackError as exc:
+        raise UniversalError(f"cannot publish this directory: {exc.message}") from None
+
+
 def prepare(root: Path, sizes: ChunkSizes | None = None) -> Prepared:
-    """Scan and chunk the directory (blocking: run it in a thread)."""
+    """Scan and chunk the directory at once (blocking); ``publish`` does the same while it uploads."""
+    files = scan(root)
+    check_paths(files)
     entries = []
     sources: dict[str, ChunkSource] = {}
-    for f in scan(root):
+    for f in files:
         entry, where = chunk_file(f, sizes)
         entries.append(entry)
         for ref, source in zip(entry.chunks, where, strict=True):
             sources.setdefault(ref.sha256, source)
-    try:
-        manifest = build_manifest(entries)
-    except UpackError as exc:
-        raise UniversalError(f"cannot publish this directory: {exc.message}") from None
-    return Prepared(manifest, sources)
+    return Prepared(build_manifest(entries), sources)
 
 
 def read_chunk(sha256: str, source: ChunkSource) -> bytes:
@@ -137,23 +156,91 @@ def read_chunk(sha256: str, source: ChunkSource) -> bytes:
     return data
 
 
-async def upload(client: UpackClient, prepared: Prepared, hashes: list[str], progress: Progress, parallel: int) -> int:
-    """Upload these chunks, ``parallel`` at once; the bytes sent."""
-    gate = asyncio.Semaphore(parallel)
-    sent = 0
+class Uploader:
+    """Sends chunks, ``parallel`` at once, counting what it sent. Tasks go into ``group``."""
 
-    async def one(sha256: str) -> None:
-        nonlocal sent
-        async with gate:
-            data = await asyncio.to_thread(read_chunk, sha256, prepared.sources[sha256])
-            await client.put_chunk(sha256, data)
-            sent += len(data)
-            progress.advance(len(data))
+    def __init__(self, client: UpackClient, sources: dict[str, ChunkSource], progress: Progress, parallel: int) -> None:
+        self.client = client
+        self.sources = sources
+        self.progress = progress
+        self._gate = asyncio.Semaphore(parallel)
+        self.sent_bytes = 0
+        self.sent_chunks = 0
 
-    async with asyncio.TaskGroup() as group:
+    async def send(self, sha256: str) -> None:
+        async with self._gate:
+            data = await asyncio.to_thread(read_chunk, sha256, self.sources[sha256])
+            await self.client.put_chunk(sha256, data)
+        self.sent_bytes += len(data)
+        self.sent_chunks += 1
+        self.progress.advance(len(data))
+
+    async def send_all(self, hashes: list[str]) -> None:
+        async with asyncio.TaskGroup() as group:
+            for sha256 in hashes:
+                group.create_task(self.send(sha256))
+
+
+_DONE = None
+
+
+def _chunk_all(
+    files: list[LocalFile],
+    sizes: ChunkSizes | None,
+    loop: asyncio.AbstractEventLoop,
+    queue: asyncio.Queue[tuple[ManifestFile, list[ChunkSource]] | None],
+    stop: threading.Event,
+) -> None:
+    """Chunk every file (in a thread), handing each result to the event loop's queue; the end is ``_DONE``.
+    ``stop`` ends it early (the publish failed)."""
+    try:
+        for f in files:
+            if stop.is_set():
+                return
+            loop.call_soon_threadsafe(queue.put_nowait, chunk_file(f, sizes))
+    finally:
+        loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+
+
+async def _send_while_chunking(
+    files: list[LocalFile], sizes: ChunkSizes | None, uploader: Uploader
+) -> list[ManifestFile]:
+    """Chunk the files in a thread while the chunks found so far are asked about, in batches of
+    ``QUERY_EVERY``, and the missing ones sent; the manifest entries, in file order."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[ManifestFile, list[ChunkSource]] | None] = asyncio.Queue()
+    entries: list[ManifestFile] = []
+    batch: list[str] = []
+
+    async def ask(hashes: list[str], group: asyncio.TaskGroup) -> None:
+        missing = await uploader.client.missing_chunks(hashes)
         for sha256 in hashes:
-            group.create_task(one(sha256))
-    return sent
+            if sha256 in missing:
+                group.create_task(uploader.send(sha256))
+            else:
+                uploader.progress.advance(uploader.sources[sha256].size)
+
+    stop = threading.Event()
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(asyncio.to_thread(_chunk_all, files, sizes, loop, queue, stop))
+            while (item := await queue.get()) is not _DONE:
+                entry, where = item
+                entries.append(entry)
+                for ref, source in zip(entry.chunks, where, strict=True):
+                    if ref.sha256 in uploader.sources:
+                        uploader.progress.advance(ref.size)  # a repeat: sent or skipped once already
+                        continue
+                    uploader.sources[ref.sha256] = source
+                    batch.append(ref.sha256)
+                if len(batch) >= QUERY_EVERY:
+                    await ask(batch, group)
+                    batch = []
+            if batch:
+                await ask(batch, group)
+    finally:
+        stop.set()
+    return entries
 
 
 async def publish(
@@ -173,38 +260,37 @@ async def publish(
         check_version(version)
     except UpackError as exc:
         raise UniversalError(exc.message) from None
-    prepared = await asyncio.to_thread(prepare, root, sizes)
-    manifest = prepared.manifest
-    needed = manifest.chunk_sizes()
-    async with UpackClient(location, token, parallel=parallel) as client:
-        missing = sorted(await client.missing_chunks(sorted(needed)))
-        progress = Progress("publish", sum(needed[h] for h in missing), stream)
-        try:
-            uploaded = await upload(client, prepared, missing, progress, parallel)
-            chunks = len(missing)
+    files = await asyncio.to_thread(scan, root)
+    check_paths(files)
+    progress = Progress("publish", sum(f.size for f in files), stream)
+    try:
+        async with UpackClient(location, token, parallel=parallel) as client:
+            uploader = Uploader(client, {}, progress, parallel)
+            manifest = build_manifest(await _send_while_chunking(files, sizes, uploader))
+            needed = manifest.chunk_sizes()
             for _ in range(COMMIT_ROUNDS):
                 response = await client.commit(name, version, manifest.canonical_json, manifest.total_hash, description)
                 if response.status_code != 400:
                     break
-                again = response.json()["missing"]
+                body = response.json()
+                again = sorted(set(body["missing"]))
                 if not again or not all(isinstance(h, str) and h in needed for h in again):
-                    raise UniversalError(f"the feed refused the version: {response.json().get('message', '')}")
-                progress.total += sum(needed[h] for h in set(again))
-                uploaded += await upload(client, prepared, sorted(set(again)), progress, parallel)
-                chunks += len(set(again))
+                    raise UniversalError(f"the feed refused the version: {body.get('message', '')}")
+                progress.total += sum(needed[h] for h in again)
+                await uploader.send_all(again)
             else:
                 raise UniversalError("the feed still reports missing chunks after uploading them; try again")
-        except* UniversalError as group:
-            raise group.exceptions[0] from None
-        finally:
-            progress.close()
+    except* UniversalError as errors:
+        raise errors.exceptions[0] from None
+    finally:
+        progress.close()
     return PublishReport(
         name,
         version,
         len(manifest.files),
         manifest.total_size,
-        uploaded,
-        chunks,
+        uploader.sent_bytes,
+        uploader.sent_chunks,
         len(needed),
         manifest.total_hash,
     )
