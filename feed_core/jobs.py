@@ -23,7 +23,7 @@ from feed_core.service.upstream import declared_digests, enabled_sources, is_int
 from feed_core.storage.health import UpstreamHealth
 
 log = logging.getLogger("feed_core.jobs")
-PROTOCOLS_WITH_UPSTREAMS = ("npm", "pypi", "nuget", "maven", "cargo")
+PROTOCOLS_WITH_UPSTREAMS = ("npm", "pypi", "nuget", "maven", "cargo", "upack")
 #: Protocols whose saved versions take their upstream's later yanks and unyanks (the index line's ``yanked``).
 YANKS_FOLLOW_UPSTREAM = ("cargo",)
 _SHARED_SAME_ORG = {ViewVisibility.COLLECTION, ViewVisibility.ORGANIZATION, ViewVisibility.AAD_TENANT}

@@ -81,21 +81,21 @@ async def handle(
             name = check_name(segs[1])
             if len(segs) == 2:
                 _reads_only(method)
-                return await _list(services, feed, view, name)
+                return await _list(services, feed, view, caller, name)
             if len(segs) >= 4 and segs[2] == "versions":
                 number = check_version(segs[3])
                 if len(segs) == 4 and method == "PUT":
                     return await _publish(services, request, feed, view, caller, name, number)
                 if len(segs) == 4:
                     _reads_only(method)
-                    v = await upack.version(feed, view, name, number)
+                    v = await upack.version(feed, view, caller, name, number)
                     # The retention branch records downloads here:
                     # download_times.record(feed.id, PROTOCOL, name, number)
                     return await _manifest(services, request, v)
                 if len(segs) == 6 and segs[4] == "chunks":
                     _reads_only(method)
                     sha = _sha256(segs[5])
-                    v = await upack.version(feed, view, name, number)
+                    v = await upack.version(feed, view, caller, name, number)
                     if not await upack.chunk_in(v, sha):
                         raise NotFoundError(f"chunk {sha} is not part of {name}@{number}")
                     return await serve_blob(services, request, sha, f"{sha}.chunk")
@@ -187,10 +187,10 @@ async def _publish(
     )
 
 
-async def _list(services: Services, feed: Feed, view: View, name: str) -> Response:
-    found = await services.upack.read(feed, view, name)
-    order = {n: i for i, n in enumerate(sort_versions([v.version for v in found.versions]))}
-    versions = sorted(found.versions, key=lambda v: order[v.version])
+async def _list(services: Services, feed: Feed, view: View, caller: Caller, name: str) -> Response:
+    found = await services.upack.versions(feed, view, caller, name)
+    order = {n: i for i, n in enumerate(sort_versions([v.version for v in found]))}
+    versions = sorted(found, key=lambda v: order[v.version])
     return json_response(
         {
             "name": name,

@@ -47,8 +47,9 @@ from feed_core.service.upstream import source_key
 from feed_core.settings import Settings
 from feed_core.storage.catalog import Catalog
 from feed_core.storage.health import HealthStore
-from feed_core.storage.packages import CONTENT_PREFIX, MANIFEST_PREFIX, PackageStore
+from feed_core.storage.packages import CONTENT_PREFIX, MANIFEST_PREFIX, PackageStore, content_key
 from feed_core.storage.ports import BlobStore
+from feed_core.storage.upack_chunks import UNREFERENCED_CHUNK_DAYS, UpackChunkStore
 from feed_core.storage.upstream_state import DOCUMENT_PREFIX, UpstreamStateStore
 
 log = logging.getLogger("feed_core.cleanup")
@@ -69,6 +70,7 @@ class GcReport:
     temp_files_removed: int = 0
     temp_bytes_removed: int = 0
     sessions_removed: int = 0
+    chunk_rows_removed: int = 0
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -78,7 +80,8 @@ class GcReport:
             f"({self.rows_removed} rows), {self.cache_entries_dropped} cached upstream answers of upstreams no "
             f"feed has, {self.blobs_removed} unreferenced blobs ({self.bytes_removed} bytes), "
             f"{self.temp_files_removed} leftover temporary files ({self.temp_bytes_removed} bytes), and "
-            f"{self.sessions_removed} ended web UI sessions; "
+            f"{self.sessions_removed} ended web UI sessions, {self.chunk_rows_removed} Universal Package chunks no "
+            "version uses; "
             f"{self.blobs_kept} blobs kept, {self.seconds:.1f} s"
         )
 
@@ -92,6 +95,7 @@ class Cleanup:
         upstream_state: UpstreamStateStore,
         health: HealthStore,
         blobs: BlobStore,
+        chunks: UpackChunkStore,
         settings: Settings,
         clock: Clock,
         blob_clock: Clock = system_clock,
@@ -101,6 +105,7 @@ class Cleanup:
         self._state = upstream_state
         self._health = health
         self._blobs = blobs
+        self._chunks = chunks
         self._settings = settings
         self._clock = clock
         self._blob_clock = blob_clock
@@ -133,6 +138,7 @@ class Cleanup:
         rows = await self._packages.delete_feed(feed_id)
         rows += await self._state.delete_feed(feed_id)
         rows += await self._health.delete_feed(feed_id)
+        rows += await self._chunks.delete_feed(feed_id)
         if feed is not None:
             await self._catalog.delete_feed(feed)
             rows += 2
@@ -176,6 +182,7 @@ class Cleanup:
             if not dry_run:
                 report.rows_removed += await self._purge_rows(feed_id, None)
         referenced: set[str] = set().union(*(keys for feed_id, keys in referenced_by.items() if feed_id in known))
+        await self._sweep_chunk_rows(referenced_by, known, referenced, report)
         referenced_by.clear()
 
         sources = {source_key(f.id, s) for f in feeds for s in f.upstream_sources}
@@ -193,6 +200,25 @@ class Cleanup:
         )
         report.seconds = time.monotonic() - started
         return report
+
+    async def _sweep_chunk_rows(
+        self, referenced_by: dict[str, set[str]], known: set[str], referenced: set[str], report: GcReport
+    ) -> None:
+        """A Universal Package chunk row keeps its bytes for a publish to come (one interrupted, to resume), for
+        ``UNREFERENCED_CHUNK_DAYS``; then, if no version of its feed lists the chunk, the row goes, and the bytes
+        with it unless something else references them. Rows of feeds that no longer exist go at once."""
+        stale = iso(self._clock() - timedelta(days=UNREFERENCED_CHUNK_DAYS))
+        doomed: dict[str, list[str]] = defaultdict(list)
+        async for feed_id, row in self._chunks.scan():
+            key = content_key(row.sha256)
+            if feed_id in known and (key in referenced_by.get(feed_id, ()) or row.uploaded > stale):
+                referenced.add(key)
+            else:
+                doomed[feed_id].append(row.sha256)
+        for feed_id, hashes in doomed.items():
+            report.chunk_rows_removed += len(hashes)
+            if not report.dry_run:
+                await self._chunks.delete(feed_id, hashes)
 
     async def _delete_unreferenced(self, referenced: set[str], cutoff: datetime, report: GcReport) -> None:
         async def delete(key: str, size: int) -> None:

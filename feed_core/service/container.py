@@ -99,6 +99,7 @@ async def build_services(
         storage.tables, CredentialCipher.from_settings(settings.credentials_key, settings.credentials_old_keys)
     )
     package_store = PackageStore(storage.tables, storage.blobs)
+    chunk_store = UpackChunkStore(storage.tables)
     packages = PackageService(package_store, clock, PackageReads(package_store, settings.read_freshness_seconds))
     state = UpstreamStateStore(storage.tables, storage.blobs)
     upstreams = UpstreamService(state=state, packages=package_store, catalog=catalog, settings=settings, clock=clock)
@@ -136,6 +137,7 @@ async def build_services(
             upstream_state=state,
             health=health,
             blobs=storage.blobs,
+            chunks=chunk_store,
             settings=settings,
             clock=clock,
         ),
@@ -144,5 +146,5 @@ async def build_services(
         blobs=BlobCache(settings.blob_cache_bytes, settings.download_redirect_min_bytes),
         sessions=sessions,
         package_list=PackageListService(packages, settings.cache_seconds),
-        upack=UpackService(packages, UpackChunkStore(storage.tables), storage.blobs, clock, UPACK_LIMITS),
+        upack=UpackService(packages, chunk_store, storage.blobs, clock, UPACK_LIMITS, resolver, upstreams),
     )

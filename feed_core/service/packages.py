@@ -206,13 +206,7 @@ class PackageService:
             existing = await self._store.get_version(feed.id, new.protocol, new.name, new.version)
             if existing is not None:
                 raise _exists_error(feed, existing)
-        if self.upstream_conflict is not None and not feed.allow_upstream_name_conflict:
-            source = await self.upstream_conflict(feed, new.protocol, new.name, new.version)
-            if source is not None:
-                raise ConflictError(
-                    f"{new.name}@{new.version} already exists in the feed's upstream source {source}; publish a "
-                    "different version (an owner can set allowUpstreamNameConflict on the feed to override)"
-                )
+        await self.refuse_upstream_conflict(feed, new.protocol, new.name, new.version)
         # Content first; the version row written afterwards is the commit point.
         if new.files_manifest is None:
             await self._store.put_content(new.content, "application/octet-stream")
@@ -252,6 +246,17 @@ class PackageService:
         busy = f"{new.name}@{new.version} is being published concurrently; try again"
         await self._write(feed, new.protocol, new.name, attempt, busy)
         return record
+
+    async def refuse_upstream_conflict(self, feed: Feed, protocol: str, name: str, version: str) -> None:
+        """A publish of a version an enabled upstream already has is refused (409), unless the feed allows it.
+        ``publish`` checks it; an adapter that has work to ask of its client first may check it earlier too."""
+        if self.upstream_conflict is not None and not feed.allow_upstream_name_conflict:
+            source = await self.upstream_conflict(feed, protocol, name, version)
+            if source is not None:
+                raise ConflictError(
+                    f"{name}@{version} already exists in the feed's upstream source {source}; publish a "
+                    "different version (an owner can set allowUpstreamNameConflict on the feed to override)"
+                )
 
     async def add_file(
         self,

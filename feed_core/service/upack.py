@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -23,11 +24,14 @@ from feed_core.domain.roles import Role
 from feed_core.domain.semver import try_parse_semver
 from feed_core.domain.upack import ManifestLimits, UpackError, parse_manifest
 from feed_core.domain.visibility import versions_in_view
-from feed_core.service.packages import NewVersion, PackageService, PackageView
+from feed_core.service.packages import NewVersion, PackageService
+from feed_core.service.resolve import Resolver
+from feed_core.service.upstream import UpstreamService, enabled_sources
 from feed_core.storage.packages import MANIFEST_PREFIX, content_key
 from feed_core.storage.ports import BlobStore
 from feed_core.storage.upack_chunks import UpackChunkStore
 
+log = logging.getLogger("feed_core.upack")
 PROTOCOL = "upack"
 #: The largest chunk a feed accepts (the client cuts at most 1 MiB).
 MAX_CHUNK_BYTES = 2 * 1024 * 1024
@@ -78,8 +82,12 @@ class UpackService:
         blobs: BlobStore,
         clock: Clock,
         limits: ManifestLimits,
+        resolver: Resolver,
+        upstreams: UpstreamService,
     ) -> None:
         self._packages = packages
+        self._resolver = resolver
+        self._upstreams = upstreams
         self._chunks = chunks
         self._blobs = blobs
         self._clock = clock
@@ -135,6 +143,7 @@ class UpackService:
         if existing is not None:
             state = "was deleted; its number stays reserved" if existing.deleted else "already exists"
             raise ConflictError(f"{name}@{version} {state} in feed {feed.name}: publish a new version")
+        await self._packages.refuse_upstream_conflict(feed, PROTOCOL, name, version)  # before any chunk is asked for
         await self._check_chunks(feed, manifest.chunk_sizes())
         key = manifest_key(total)
         await self._blobs.put_if_absent(key, _one(manifest.canonical_json), "application/json")
@@ -190,20 +199,52 @@ class UpackService:
 
     # --- reading --------------------------------------------------------------------------------------
 
-    async def read(self, feed: Feed, view: View, name: str) -> PackageView:
-        found = await self._packages.read(feed, view, PROTOCOL, name)
-        if found is None:
-            raise NotFoundError(f"Universal Package {name} does not exist in feed {feed.name}@{view.name}")
-        return found
+    async def versions(self, feed: Feed, view: View, caller: Caller, name: str) -> list[PackageVersion]:
+        """The versions the caller may fetch through the view, ascending: the feed's own and saved ones, and for a
+        collaborator or higher those its upstream feeds offer (saved when fetched)."""
+        where = f"feed {feed.name}@{view.name}"
+        if not (view.is_local and enabled_sources(feed, PROTOCOL)):
+            found = await self._packages.read(feed, view, PROTOCOL, name)
+            if found is None:
+                raise NotFoundError(f"Universal Package {name} does not exist in {where}")
+            return found.versions
+        lookup = await self._resolver.look_up(feed, view, caller, PROTOCOL, name, now=self._clock())
+        lookup.require_exists(f"Universal Package {name} does not exist in {where} or its upstream sources")
+        res = await self._resolver.resolve(lookup, self._clock())
+        versions = res.versions()
+        if not versions:
+            raise NotFoundError(res.explain_empty(f"Universal Package {name} has no versions in {where}"))
+        return versions
 
-    async def version(self, feed: Feed, view: View, name: str, number: str) -> PackageVersion:
-        """A live version the view shows (404 otherwise, saying why when it was deleted)."""
+    async def version(self, feed: Feed, view: View, caller: Caller, name: str, number: str) -> PackageVersion:
+        """A live version the view shows; one an upstream feed offers is saved first, for a collaborator or higher
+        (404 otherwise, saying why)."""
         v = await self._packages.version(feed, PROTOCOL, name, number)
         if v is not None and v.deleted is not None:
             raise NotFoundError(f"{name}@{number} was deleted from feed {feed.name}; its number stays reserved")
-        if v is None or not versions_in_view([v], view) or v.files_manifest is None:
+        if v is not None and v.files_manifest is not None and versions_in_view([v], view):
+            return v
+        if not (view.is_local and enabled_sources(feed, PROTOCOL)):
             raise NotFoundError(f"{name}@{number} does not exist in feed {feed.name}@{view.name}")
-        return v
+        lookup = await self._resolver.look_up(
+            feed, view, caller, PROTOCOL, name, now=self._clock(), want_version=number
+        )
+        res = await self._resolver.resolve(lookup, self._clock())
+        if number in res.held:
+            return res.held[number]
+        if number not in res.upstream or not res.lookup.can_save:
+            raise NotFoundError(res.explain_missing(number))
+        source, uv = res.upstream[number]
+
+        async def fetch_and_commit() -> PackageVersion:
+            record = await self._upstreams.fetch_for_save(feed, caller, PROTOCOL, name, source, uv)
+            saved = await self._packages.commit_saved(feed, record)
+            log.info(
+                "saved %s@%s into %s from upstream %s for %s", name, number, feed.scope_label, source.name, caller.user
+            )
+            return saved
+
+        return await self._upstreams.save((feed.id, PROTOCOL, name, number), fetch_and_commit)
 
     async def manifest_bytes(self, v: PackageVersion) -> bytes:
         data = await self._blobs.read_all(v.files_manifest or "")

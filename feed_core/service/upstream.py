@@ -52,12 +52,14 @@ from feed_core.service.stream_through import Flight
 from feed_core.settings import Settings
 from feed_core.storage.catalog import Catalog
 from feed_core.storage.packages import PackageStore, content_key
+from feed_core.storage.ports import BlobStore
 from feed_core.storage.upstream_state import CachedDocument, CachedMeta, UpstreamStateStore
 from feed_core.upstreams import cargo as cargo_upstream
 from feed_core.upstreams import maven as maven_upstream
 from feed_core.upstreams import npm as npm_upstream
 from feed_core.upstreams import nuget as nuget_upstream
 from feed_core.upstreams import pypi as pypi_upstream
+from feed_core.upstreams import upack as upack_upstream
 from feed_core.upstreams.http import (
     FILE_LIMIT_SETTING,
     Fetched,
@@ -149,6 +151,9 @@ class _Client:
     #: Which version numbers of another feed of this service are offered through a feed-to-feed source
     #: (``None``: all); Maven offers no snapshot from any upstream.
     offered: Callable[[str], bool] | None = None
+    #: For a version of another feed whose content is many stored pieces (``UpstreamVersion.files_manifest``):
+    #: checks them and renews their blobs before the saved row references them; returns the version's size.
+    keep_pieces: Callable[[BlobStore, UpstreamVersion], Awaitable[int]] | None = None
 
 
 CLIENTS = {
@@ -183,6 +188,12 @@ CLIENTS = {
         cargo_upstream.ping,
         cargo_upstream.check_file,
         cargo_upstream.declared,
+    ),
+    "upack": _Client(
+        upack_upstream.fetch_document,
+        upack_upstream.parse_document,
+        upack_upstream.ping,
+        keep_pieces=upack_upstream.keep_pieces,
     ),
 }
 
@@ -606,6 +617,7 @@ class UpstreamService:
                 source_chain=list(v.source_chain),
                 sha256=v.sha256,
                 size=v.size,
+                files_manifest=v.files_manifest or "",
                 files=tuple(
                     UpstreamFile(
                         filename=f["filename"],
@@ -653,6 +665,16 @@ class UpstreamService:
         self, feed: Feed, caller: Caller, protocol: str, name: str, source: UpstreamSource, uv: UpstreamVersion
     ) -> PackageVersion:
         """Fetch and verify a version's file, store it, and build the version record to commit."""
+        if isinstance(source, InternalSource) and uv.files_manifest:
+            keep = CLIENTS[protocol].keep_pieces if protocol in CLIENTS else None
+            if keep is None:
+                raise UpstreamError(f"{protocol} versions of source {source.name!r} cannot be saved")
+            with self._download_failures(source, f"{name}@{uv.version}"):
+                size = await keep(self._packages.blobs, uv)
+            record = self._version_record(caller, protocol, name, source, uv, iso(self._clock()))(
+                uv.sha256, uv.integrity, uv.sha1, size, "same-service"
+            )
+            return replace(record, files_manifest=uv.files_manifest)
         if isinstance(source, InternalSource):
             # Renewed, not just looked at: the upstream feed's row may go before ours is committed.
             info = await self._packages.blobs.renew(content_key(uv.sha256))

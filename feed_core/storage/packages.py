@@ -239,12 +239,24 @@ class PackageStore:
 
     # maintenance ---------------------------------------------------------------------------------
     async def blob_references(self) -> AsyncIterator[tuple[str, str]]:
-        """``(feed id, blob key)`` for every blob every version row of every feed references."""
+        """``(feed id, blob key)`` for every blob every version row of every feed references; for a version whose
+        content is a list of chunks (``filesManifest``), that document is read and each chunk counts too."""
         async for row in self._t.scan(PACKAGES):
             if row.row_key.startswith("v:"):
                 feed_id = row.partition_key.split("|", 1)[0]
                 for key in _referenced_blobs(row):
                     yield feed_id, key
+                if (files_manifest := row.get_str("filesManifest")) and not row.get_str("purged"):
+                    for sha in await self._listed_chunks(files_manifest):
+                        yield feed_id, content_key(sha)
+
+    async def _listed_chunks(self, key: str) -> set[str]:
+        """The chunk hashes a stored files manifest lists (it was checked when it was stored)."""
+        data = await self._b.read_all(key)
+        if data is None:
+            return set()
+        document = await asyncio.to_thread(json.loads, data) if len(data) > 1_000_000 else json.loads(data)
+        return {str(c["sha256"]) for f in document.get("files", ()) for c in f.get("chunks", ())}
 
     async def delete_feed(self, feed_id: str) -> int:
         """Delete every package, version, index and package-id row of a feed; the number of rows."""
@@ -390,6 +402,8 @@ def _files_of(row: Entity) -> list[dict[str, Any]]:
 
 
 def _referenced_blobs(row: Entity) -> list[str]:
+    if row.get_str("purged"):
+        return []  # out of the recycle bin for good: the row only keeps the number reserved
     keys = [content_key(sha) for sha in [row.get_str("sha256")] if sha]
     for file in _files_of(row):
         keys.extend(content_key(file[k]) for k in ("sha256", "metadata_sha256") if file.get(k))

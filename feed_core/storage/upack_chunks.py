@@ -16,6 +16,9 @@ from feed_core.storage.bulk import delete_partitions, delete_rows
 from feed_core.storage.ports import Entity, TableStore
 
 UPACK_CHUNKS = "upackchunks"
+#: How long a chunk no version references is kept (its row, and so its bytes): an interrupted publish can resume
+#: within this time without sending it again.
+UNREFERENCED_CHUNK_DAYS = 3.0
 #: Point reads in flight at once while answering one query.
 _READ_CONCURRENCY = 32
 

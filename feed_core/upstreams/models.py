@@ -54,6 +54,9 @@ class UpstreamVersion:
     #: Where the hash of the file is declared when the listing does not carry it (NuGet v3: the catalog
     #: leaf); the protocol's client reads it at save time (``_Client.declared``), for that version only.
     digests_url: str = ""
+    #: The blob listing the version's pieces, when its content is many stored pieces (a Universal Package on
+    #: another feed of this service: its manifest); "" otherwise.
+    files_manifest: str = ""
 
 
 @dataclass(frozen=True)

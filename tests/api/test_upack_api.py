@@ -10,9 +10,21 @@ import os
 
 import pytest
 
-from feed_core.service.upack import MAX_CHUNK_BYTES
+from feed_core import jobs
+from feed_core.service.upack import MAX_CHUNK_BYTES, manifest_key
+from feed_core.storage.packages import content_key
 from tests.api.conftest import Api, MutableClock, SettingsFactory, running_api
-from tests.api.upack_helpers import base, commit, hostile, package, publish, put_chunk, query, random_package
+from tests.api.upack_helpers import (
+    Package,
+    base,
+    commit,
+    hostile,
+    package,
+    publish,
+    put_chunk,
+    query,
+    random_package,
+)
 
 
 async def test_publish_then_list_read_the_manifest_and_fetch_every_chunk(feed_api: Api) -> None:
@@ -320,3 +332,67 @@ async def test_upstreaming_behaviour_of_a_universal_package(feed_api: Api) -> No
     )
     bad = await api.http.get("/local/_apis/packaging/feeds/feed/upack/packages/Bad/upstreaming", headers=api.auth())
     assert bad.status_code == 400
+
+
+async def _blob_keys(api: Api) -> set[str]:
+    return {b.key async for b in api.services.storage.blobs.list_blobs("")}
+
+
+def _keys(pkg: Package) -> set[str]:
+    return {content_key(sha) for sha in pkg.chunks}
+
+
+async def test_gc_keeps_the_chunks_of_live_versions_and_removes_the_rest(
+    make_settings: SettingsFactory, clock: MutableClock
+) -> None:
+    async with running_api(make_settings().model_copy(update={"gc_grace_hours": 0}), clock) as api:
+        await api.token("alice")
+        for feed in ("feed", "other"):
+            await api.create_feed(feed)
+            await api.grant(feed, "alice", "contributor")
+        live, deleted, purged, elsewhere = (random_package() for _ in range(4))
+        await publish(api, "live", "1.0.0", live)
+        await publish(api, "deleted", "1.0.0", deleted)
+        await publish(api, "purged", "1.0.0", purged)
+        await publish(api, "elsewhere", "1.0.0", elsewhere, feed="other")
+        stray = os.urandom(300)
+        assert (await put_chunk(api, stray)).status_code == 201
+        stray_key = content_key(hashlib.sha256(stray).hexdigest())
+        rest = "/local/_apis/packaging/feeds/feed/upack/packages"
+        assert (await api.http.delete(f"{rest}/deleted/versions/1.0.0", headers=api.auth())).status_code == 200
+        assert (await api.http.delete(f"{rest}/purged/versions/1.0.0", headers=api.auth())).status_code == 200
+        # Out of the recycle bin for good, as the recycle bin's purge leaves a row: it only keeps the number.
+        feed = await api.services.feeds.find("local", None, "feed")
+        store = api.services.packages.store
+        meta, (row,) = await store.get_package(feed.id, "upack", "purged")
+        assert meta is not None
+        row.purged = row.deleted
+        await store.update_version(feed.id, row, meta)
+
+        report = await jobs.run_gc(api.services)
+        left = await _blob_keys(api)
+        # The purged version's chunks stay while the feed's rows of them are recent (a publish may reuse them).
+        assert _keys(live) | _keys(deleted) | _keys(elsewhere) | _keys(purged) | {stray_key} <= left
+        assert manifest_key(purged.manifest.total_hash) not in left
+        assert manifest_key(live.manifest.total_hash) in left
+        assert report.chunk_rows_removed == 0
+
+        clock.advance(days=4)
+        other = await api.services.feeds.find("local", None, "other")
+        assert (await api.http.delete("/local/_apis/packaging/feeds/other", headers=api.auth())).status_code == 204
+        purge = await api.http.delete(f"/local/_apis/packaging/feedrecyclebin/{other.id}", headers=api.auth())
+        assert purge.status_code == 204
+        assert await api.services.upack.chunks.rows(other.id) == []
+        dry = await jobs.run_gc(api.services, dry_run=True)
+        assert dry.chunk_rows_removed == len(purged.chunks) + 1 and stray_key in await _blob_keys(api)
+        report = await jobs.run_gc(api.services)
+        assert report.chunk_rows_removed == len(purged.chunks) + 1
+        assert "Universal Package chunks" in report.summary()
+        left = await _blob_keys(api)
+        assert _keys(live) | _keys(deleted) <= left
+        assert not (_keys(elsewhere) | _keys(purged) | {stray_key}) & left
+        missing = (await query(api, [*live.chunks, *purged.chunks])).json()["missing"]
+        assert missing == list(purged.chunks)
+        for sha, data in live.chunks.items():
+            r = await api.http.get(f"{base()}/packages/live/versions/1.0.0/chunks/{sha}", headers=api.auth())
+            assert r.content == data

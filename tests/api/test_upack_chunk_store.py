@@ -1,0 +1,26 @@
+"""The per-feed table of received Universal Package chunks, on both stores."""
+
+from __future__ import annotations
+
+from feed_core.service.container import Services
+from feed_core.storage.upack_chunks import ChunkRow, UpackChunkStore
+
+
+async def test_rows_are_per_feed_and_read_in_bounded_batches(services: Services) -> None:
+    store = UpackChunkStore(services.storage.tables)
+    hashes = [f"{i:064x}" for i in range(150)]
+    for sha in hashes[:100]:
+        await store.record("feed-a", sha, 7, "2026-11-01T00:00:00Z")
+    await store.record("feed-b", hashes[120], 9, "2026-11-02T00:00:00Z")
+    found = await store.get_many("feed-a", [*hashes, hashes[0]])
+    assert sorted(found) == hashes[:100]
+    assert found[hashes[5]] == ChunkRow(hashes[5], 7, "2026-11-01T00:00:00Z")
+    assert await store.get_many("feed-b", hashes[:100]) == {}
+    await store.record("feed-a", hashes[0], 7, "2026-11-03T00:00:00Z")  # received again: the time is renewed
+    assert (await store.get("feed-a", hashes[0])) == ChunkRow(hashes[0], 7, "2026-11-03T00:00:00Z")
+    scanned = [(feed, row.sha256) async for feed, row in store.scan()]
+    assert len(scanned) == 101 and ("feed-b", hashes[120]) in scanned
+    assert await store.delete("feed-a", hashes[:10]) == 10
+    assert len(await store.rows("feed-a")) == 90
+    assert await store.delete_feed("feed-a") == 90
+    assert await store.rows("feed-a") == [] and len(await store.rows("feed-b")) == 1
