@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -22,7 +23,7 @@ import httpx
 import pytest
 
 from feed_core.universal.publish import prepare
-from tests.e2e.conftest import BACKENDS, ORG, REPO_ROOT, Api, FeedEnv, FeedServer, clean_env
+from tests.e2e.conftest import BACKENDS, ORG, REPO_ROOT, Api, FeedEnv, FeedServer, clean_env, new_feed
 
 MB = 1024 * 1024
 CLI_TIMEOUT_SECONDS = 300.0
@@ -163,6 +164,7 @@ def test_publish_download_and_republish_a_200_mb_directory(
     assert "Downloaded big 1.0.0" in ok(universal(server, "download", feed.bob_token, feed.name, "big", "1.0.0", out))
     assert snapshot(out) == before
     assert stat.S_IMODE((out / "bin" / "tool").stat().st_mode) == 0o755
+    shutil.rmtree(out)  # 200 MB less in the temporary directory
 
     # One file changed in its middle: only the chunks around the change travel again.
     with (big_tree / "data" / "blob-3.bin").open("r+b") as f:
@@ -285,3 +287,45 @@ def test_download_replaces_listed_files_and_keeps_others(server: FeedServer, fee
     assert (out / "sub" / "run.sh").read_text() == "#!/bin/sh\necho keep\n"
     assert (out / "mine.txt").read_text() == "not the package's"
     assert not list(out.rglob("*.upack-part"))
+
+
+def test_a_reader_a_collaborator_and_a_feed_upstream(
+    server: FeedServer, api: Api, feed: FeedEnv, tmp_path: Path
+) -> None:
+    """Feed ``up`` is ``feed``'s upstream (its @Local view): a reader of ``feed`` gets only saved versions;
+    a collaborator's download saves the version it picks, with its provenance; then the reader gets it."""
+    up = new_feed(server, api, "up")
+    r = api.request("PATCH", f"/_apis/packaging/feeds/{up.name}/views/Local", json={"visibility": "collection"})
+    assert r.status_code == 200, r.text
+    source = {
+        "name": "up-upack",
+        "protocol": "upack",
+        "upstreamSourceType": "internal",
+        "internalUpstreamFeedId": up.name,
+        "internalUpstreamViewId": "Local",
+    }
+    r = api.request("PATCH", f"/_apis/packaging/feeds/{feed.name}", json={"upstreamSources": [source]})
+    assert r.status_code == 200, r.text
+    for version in ["1.0.0", "1.1.0"]:
+        src = small_tree(tmp_path / version, version)
+        ok(universal(server, "publish", up.alice_token, up.name, "shared", version, src))
+
+    result = universal(server, "download", feed.bob_token, feed.name, "shared", "*", tmp_path / "bob-1")
+    assert result.returncode == 1 and "was not found" in result.stderr, result.stderr
+
+    api.set_permissions(feed.name, [("carol", "collaborator")])
+    carol = api.mint("carol", "vso.packaging")
+    out = tmp_path / "carol"
+    assert "Downloaded shared 1.1.0" in ok(universal(server, "download", carol, feed.name, "shared", "1.*", out))
+    assert snapshot(out) == snapshot(tmp_path / "1.1.0")
+
+    out = tmp_path / "bob-2"
+    assert "Downloaded shared 1.1.0" in ok(universal(server, "download", feed.bob_token, feed.name, "shared", "*", out))
+    assert snapshot(out) == snapshot(tmp_path / "1.1.0")
+    result = universal(server, "download", feed.bob_token, feed.name, "shared", "1.0.0", tmp_path / "bob-3")
+    assert result.returncode == 1, "a version nobody saved stays out of a reader's reach"
+    info = api.request("GET", f"/_apis/packaging/feeds/{feed.name}/upack/packages/shared/versions/1.1.0").json()
+    assert [hop["name"] for hop in info["sourceChain"]] == ["up-upack"]
+    # a version the upstream has cannot be published downstream
+    result = universal(server, "publish", feed.alice_token, feed.name, "shared", "1.0.0", tmp_path / "1.0.0")
+    assert result.returncode == 1 and "409" in result.stderr, result.stderr
