@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+import httpx
+
 from feed_core.domain.upack import Manifest, UpackError, check_name, highest_matching, parse_manifest
 from feed_core.universal.client import FeedLocation, UniversalError, UpackClient
 from feed_core.universal.progress import Progress
@@ -125,12 +127,13 @@ async def download(
     *,
     parallel: int = 8,
     stream: TextIO | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> DownloadReport:
     try:
         check_name(name)
     except UpackError as exc:
         raise UniversalError(exc.message) from None
-    async with UpackClient(location, token, parallel=parallel) as client:
+    async with UpackClient(location, token, parallel=parallel, transport=transport) as client:
         chosen, total_hash = choose_version(await client.versions(name), name, pattern)
         if total_hash is None:
             raise UniversalError(f"the feed's version list gives no total hash for {name} {chosen}")

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import socket
+import stat
 from pathlib import Path
 
 import httpx
@@ -17,7 +18,7 @@ import pytest
 from feed_core.domain.chunking import ChunkSizes, chunk_bytes
 from feed_core.domain.upack import build_manifest, manifest_file
 from feed_core.universal.client import UniversalError, UpackClient, basic_auth, locate
-from feed_core.universal.download import check_manifest, choose_version, stage
+from feed_core.universal.download import check_manifest, choose_version, download, stage
 from feed_core.universal.progress import Progress, bar_line, human_bytes
 from feed_core.universal.publish import chunk_file, prepare, read_chunk
 from feed_core.universal.tree import scan, target_of
@@ -300,3 +301,61 @@ async def test_a_chunk_that_is_too_long_or_wrong_is_refused() -> None:
             await c.chunk("p", "1.0.0", "0" * 64, 10)
         with pytest.raises(UniversalError, match="does not match its hash"):
             await c.chunk("p", "1.0.0", "0" * 64, 100)
+
+
+# --- a hostile feed --------------------------------------------------------------------------------
+
+
+def _hostile_feed(manifest: bytes, total_hash: str, chunks: dict[str, bytes]) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.split("/upack/", 1)[1]
+        if path == "packages/p":
+            return httpx.Response(200, json={"name": "p", "versions": [{"version": "1.0.0", "totalHash": total_hash}]})
+        if path == "packages/p/versions/1.0.0":
+            return httpx.Response(200, content=manifest)
+        sha = path.rsplit("/", 1)[1]
+        return httpx.Response(200, content=chunks.get(sha, b"something else"))
+
+    return httpx.MockTransport(handler)
+
+
+async def _download_from(transport: httpx.MockTransport, root: Path) -> None:
+    await download(locate(ORG, "f", None, None), "pat", "p", "*", root, transport=transport)
+
+
+async def test_a_hostile_feeds_traversal_writes_nothing(tmp_path: Path) -> None:
+    body = _manifest_json(
+        [{"path": "../../evil", "size": 1, "mode": 0o644, "chunks": [{"sha256": "a" * 64, "size": 1}]}]
+    )
+    with pytest.raises(UniversalError, match=r"refuses.*'\.\.' segment"):
+        await _download_from(_hostile_feed(body, hashlib.sha256(body).hexdigest(), {}), tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not (tmp_path.parent / "evil").exists()
+
+
+async def test_a_chunk_that_is_not_its_hash_leaves_no_file_behind(tmp_path: Path) -> None:
+    good, bad = chunk_bytes(b"good bytes"), chunk_bytes(b"bad bytes!")
+    manifest = build_manifest([manifest_file("a/one", 0o644, good), manifest_file("two", 0o755, bad)])
+    chunks = {good[0].sha256: good[0].data, bad[0].sha256: b"evil bytes"}  # the same size, other bytes
+    with pytest.raises(UniversalError, match="does not match its hash"):
+        await _download_from(_hostile_feed(manifest.canonical_json, manifest.total_hash, chunks), tmp_path)
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+async def test_a_manifest_that_is_not_the_listed_version_is_refused(tmp_path: Path) -> None:
+    manifest = build_manifest([manifest_file("x", 0o644, chunk_bytes(b"x"))])
+    with pytest.raises(UniversalError, match="total hash"):
+        await _download_from(_hostile_feed(manifest.canonical_json, "f" * 64, {}), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_download_from_a_well_behaved_feed_restores_files_and_modes(tmp_path: Path) -> None:
+    one, two = chunk_bytes(os.urandom(9000), SMALL), chunk_bytes(b"#!/bin/sh\n")
+    manifest = build_manifest(
+        [manifest_file("a/one", 0o600, one), manifest_file("two", 0o755, two), manifest_file("e", 0o644, [])]
+    )
+    chunks = {c.sha256: c.data for c in [*one, *two]}
+    await _download_from(_hostile_feed(manifest.canonical_json, manifest.total_hash, chunks), tmp_path)
+    assert (tmp_path / "a" / "one").read_bytes() == b"".join(c.data for c in one)
+    assert stat.S_IMODE((tmp_path / "two").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "a" / "one").stat().st_mode) == 0o600
+    assert (tmp_path / "e").read_bytes() == b""
