@@ -129,10 +129,12 @@ def generate(root: Path, total: int, seed: int = 1) -> None:
                 f.write(os.urandom(min(8 * MB, size - start)))
 
 
-def feed_chunks_present(server: FeedServer, feed: str, token: str, root: Path) -> tuple[int, int, int]:
+def feed_chunks_present(
+    server: FeedServer, feed: str, token: str, root: Path, sizes: dict[str, int] | None = None
+) -> tuple[int, int, int]:
     """How many of the directory's distinct chunks, and bytes, the feed has (its own chunk rows, via
     chunks/query), and the bytes of all its distinct chunks."""
-    sizes = prepare(root).manifest.chunk_sizes()
+    sizes = sizes or prepare(root).manifest.chunk_sizes()
     url = f"{server.base_url}/{ORG}/_packaging/{feed}/upack/chunks/query"
     hashes = sorted(sizes)
     with httpx.Client(trust_env=False, timeout=60.0) as client:
@@ -188,6 +190,7 @@ def test_publish_download_and_republish_a_200_mb_directory(
 def test_an_interrupted_publish_resumes(server: FeedServer, feed: FeedEnv, tmp_path: Path) -> None:
     root = tmp_path / "pkg"
     generate(root, 48 * MB, seed=2)
+    sizes = prepare(root).manifest.chunk_sizes()
     proc = subprocess.Popen(
         _argv(server, "publish", feed.name, "resume", "2.0.0", root, "--parallel", "1"),
         cwd=REPO_ROOT,
@@ -199,7 +202,7 @@ def test_an_interrupted_publish_resumes(server: FeedServer, feed: FeedEnv, tmp_p
     try:
         deadline = time.monotonic() + CLI_TIMEOUT_SECONDS
         while time.monotonic() < deadline and proc.poll() is None:
-            if feed_chunks_present(server, feed.name, feed.alice_token, root)[0] >= 5:
+            if feed_chunks_present(server, feed.name, feed.alice_token, root, sizes)[0] >= 5:
                 break
             time.sleep(0.02)
         proc.kill()
