@@ -242,8 +242,8 @@ class UpackClient:
 
     async def versions(self, name: str) -> list[dict[str, Any]]:
         response = await self.request("GET", f"packages/{quote(name, safe='')}", ok=(404,))
-        if response.status_code == 404:
-            raise UniversalError(f"package {name!r} was not found in feed {self.location.feed!r}", 404)
+        if response.status_code == 404:  # the feed's message says whether the feed or the package is unknown
+            raise UniversalError(f"{_message(response)} (404)", 404)
         body = _json_or_none(response)
         entries = body.get("versions") if isinstance(body, dict) else None
         if not isinstance(entries, list) or not all(

@@ -268,7 +268,7 @@ def test_roles_and_refusals(server: FeedServer, api: Api, feed: FeedEnv, tmp_pat
     assert snapshot(out) == snapshot(src)
     # an unknown package
     result = universal(server, "download", feed.bob_token, feed.name, "nothing", "*", tmp_path / "x")
-    assert result.returncode == 1 and "was not found" in result.stderr
+    assert result.returncode == 1 and "does not exist" in result.stderr
 
 
 def test_a_symlink_in_the_directory_is_refused(server: FeedServer, feed: FeedEnv, tmp_path: Path) -> None:
@@ -314,7 +314,7 @@ def test_a_reader_a_collaborator_and_a_feed_upstream(
         ok(universal(server, "publish", up.alice_token, up.name, "shared", version, src))
 
     result = universal(server, "download", feed.bob_token, feed.name, "shared", "*", tmp_path / "bob-1")
-    assert result.returncode == 1 and "was not found" in result.stderr, result.stderr
+    assert result.returncode == 1 and "not saved in feed" in result.stderr, result.stderr
 
     api.set_permissions(feed.name, [("carol", "collaborator")])
     carol = api.mint("carol", "vso.packaging")
@@ -332,3 +332,27 @@ def test_a_reader_a_collaborator_and_a_feed_upstream(
     # a version the upstream has cannot be published downstream
     result = universal(server, "publish", feed.alice_token, feed.name, "shared", "1.0.0", tmp_path / "1.0.0")
     assert result.returncode == 1 and "409" in result.stderr, result.stderr
+
+
+def test_a_project_scoped_feed(server: FeedServer, api: Api, feed: FeedEnv, tmp_path: Path) -> None:
+    name = f"proj-{feed.name}"
+    r = api.request("POST", "/tools/_apis/packaging/feeds", json={"name": name})
+    assert r.status_code == 201, r.text
+    r = api.request(
+        "PATCH",
+        f"/tools/_apis/packaging/Feeds/{name}/permissions",
+        json=[{"role": "contributor", "identityDescriptor": "alice"}, {"role": "reader", "identityDescriptor": "bob"}],
+    )
+    assert r.status_code == 200, r.text
+    src = small_tree(tmp_path / "src", "project")
+    ok(universal(server, "publish", feed.alice_token, name, "scoped", "1.0.0", src, "--project", "tools"))
+    out = tmp_path / "out"
+    ok(
+        universal(
+            server, "download", feed.bob_token, name, "scoped", "*", out, "--project", "tools", "--scope", "project"
+        )
+    )
+    assert snapshot(out) == snapshot(src)
+    result = universal(server, "download", feed.bob_token, name, "scoped", "*", tmp_path / "x")
+    assert result.returncode == 1 and "404" in result.stderr, result.stderr  # not an organization-scoped feed
+    assert "proj-" in result.stderr and "feed" in result.stderr, result.stderr
