@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+import httpx
+
 from feed_core.domain.chunking import Chunk, Chunker, ChunkSizes
 from feed_core.domain.upack import (
     ChunkRef,
@@ -254,6 +256,7 @@ async def publish(
     parallel: int = 8,
     sizes: ChunkSizes | None = None,
     stream: TextIO | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> PublishReport:
     try:
         check_name(name)
@@ -264,7 +267,7 @@ async def publish(
     check_paths(files)
     progress = Progress("publish", sum(f.size for f in files), stream)
     try:
-        async with UpackClient(location, token, parallel=parallel) as client:
+        async with UpackClient(location, token, parallel=parallel, transport=transport) as client:
             uploader = Uploader(client, {}, progress, parallel)
             manifest = build_manifest(await _send_while_chunking(files, sizes, uploader))
             needed = manifest.chunk_sizes()

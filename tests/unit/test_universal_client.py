@@ -20,7 +20,7 @@ from feed_core.domain.upack import build_manifest, manifest_file
 from feed_core.universal.client import UniversalError, UpackClient, basic_auth, locate
 from feed_core.universal.download import check_manifest, choose_version, download, stage
 from feed_core.universal.progress import Progress, bar_line, human_bytes
-from feed_core.universal.publish import chunk_file, prepare, read_chunk
+from feed_core.universal.publish import chunk_file, prepare, publish, read_chunk
 from feed_core.universal.tree import scan, target_of
 
 SMALL = ChunkSizes(min_size=256, avg_size=1024, max_size=4096)
@@ -359,3 +359,52 @@ async def test_a_download_from_a_well_behaved_feed_restores_files_and_modes(tmp_
     assert stat.S_IMODE((tmp_path / "two").stat().st_mode) == 0o755
     assert stat.S_IMODE((tmp_path / "a" / "one").stat().st_mode) == 0o600
     assert (tmp_path / "e").read_bytes() == b""
+
+
+# --- publish against a scripted feed: the commit's second round ------------------------------------
+
+
+class ScriptedFeed:
+    """Answers the publish's requests: every chunk is missing; the first commit answers ``first_commit``."""
+
+    def __init__(self, first_commit: httpx.Response) -> None:
+        self.first_commit = first_commit
+        self.puts: list[str] = []
+        self.commits: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.split("/upack/", 1)[1]
+        if path == "chunks/query":
+            return httpx.Response(200, json={"missing": json.loads(request.content)["chunks"]})
+        if path.startswith("chunks/"):
+            self.puts.append(path.split("/")[1])
+            return httpx.Response(201, json={})
+        self.commits.append(request)
+        return self.first_commit if len(self.commits) == 1 else httpx.Response(201, json={})
+
+
+async def test_chunks_the_commit_says_are_missing_are_sent_again(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(os.urandom(20_000))
+    sha = prepare(tmp_path, SMALL).manifest.files[0].chunks[0].sha256
+    feed = ScriptedFeed(httpx.Response(400, json={"message": "chunks are missing", "missing": [sha]}))
+    report = await publish(
+        locate(ORG, "f", None, None), "pat", "p", "1.0.0", tmp_path, sizes=SMALL, transport=httpx.MockTransport(feed)
+    )
+    assert feed.puts.count(sha) == 2 and len(feed.commits) == 2
+    assert report.uploaded_bytes == 20_000 + prepare(tmp_path, SMALL).sources[sha].size
+    assert feed.commits[0].headers["X-Upack-Total-Hash"] == report.total_hash
+    assert feed.commits[0].content == prepare(tmp_path, SMALL).manifest.canonical_json
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ({"message": "the total hash does not match"}, "the total hash does not match"),
+        ({"message": "odd", "missing": ["0" * 64]}, "the feed refused the version: odd"),
+    ],
+)
+async def test_a_commit_refusal_is_reported(tmp_path: Path, answer: dict[str, object], message: str) -> None:
+    (tmp_path / "f").write_bytes(b"content")
+    feed = ScriptedFeed(httpx.Response(400, json=answer))
+    with pytest.raises(UniversalError, match=message):
+        await publish(locate(ORG, "f", None, None), "pat", "p", "1.0.0", tmp_path, transport=httpx.MockTransport(feed))
