@@ -40,6 +40,8 @@ log = logging.getLogger("feed_core.upack")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _READS = ("GET", "HEAD")
 TOTAL_HASH_HEADER = "X-Upack-Total-Hash"
+#: A query of ``MAX_QUERY_HASHES`` hashes takes about 680 KB of JSON.
+_MAX_QUERY_BYTES = 2 * 1024 * 1024
 #: The canonical manifest is data, never a page a browser should run.
 _SAFE = {"X-Content-Type-Options": "nosniff"}
 
@@ -58,50 +60,61 @@ async def handle(
         segs = [unquote(s) for s in rest.split("/")]
         if any(s in (".", "..") or "/" in s or "\\" in s or "\x00" in s for s in segs):
             raise BadRequestError("invalid path: '.' and '..' segments, encoded slashes, backslashes and NUL")
+        # Credentials first, so that anonymous callers learn nothing about which feeds exist.
         caller = await authenticate(services, org, request)
         feed_name, _, view_name = feed_ref.partition("@")
         feed = await services.feeds.find(org, project, feed_name)
         view = services.feeds.view(feed, view_name or None)
         require_role(feed, caller, Role.READER, "reading Universal Packages")
-        method = request.method
-        upack = services.upack
-        if segs == ["chunks", "query"]:
-            _only(method, "POST", "asking which chunks are missing")
-            require_role(feed, caller, Role.CONTRIBUTOR, "uploading Universal Package chunks")
-            hashes = _query_hashes(await parse_json_body(await read_body(request, 2 * 1024 * 1024)))
-            return json_response({"missing": await upack.missing_chunks(feed, caller, hashes)})
-        if len(segs) == 2 and segs[0] == "chunks":
-            _only(method, "PUT", "uploading a chunk")
-            require_role(feed, caller, Role.CONTRIBUTOR, "uploading Universal Package chunks")
-            sha = _sha256(segs[1])
-            data = await _read_chunk(request, sha)
-            size = await upack.put_chunk(feed, caller, sha, data)
-            return json_response({"sha256": sha, "size": size}, status=201)
-        if len(segs) >= 2 and segs[0] == "packages":
-            name = check_name(segs[1])
-            if len(segs) == 2:
-                _reads_only(method)
-                return await _list(services, feed, view, caller, name)
-            if len(segs) >= 4 and segs[2] == "versions":
-                number = check_version(segs[3])
-                if len(segs) == 4 and method == "PUT":
-                    return await _publish(services, request, feed, view, caller, name, number)
-                if len(segs) == 4:
-                    _reads_only(method)
-                    v = await upack.version(feed, view, caller, name, number)
-                    # The retention branch records downloads here:
-                    # download_times.record(feed.id, PROTOCOL, name, number)
-                    return await _manifest(services, request, v)
-                if len(segs) == 6 and segs[4] == "chunks":
-                    _reads_only(method)
-                    sha = _sha256(segs[5])
-                    v = await upack.version(feed, view, caller, name, number)
-                    if not await upack.chunk_in(v, sha):
-                        raise NotFoundError(f"chunk {sha} is not part of {name}@{number}")
-                    return await serve_blob(services, request, sha, f"{sha}.chunk")
-        raise NotFoundError(f"no such Universal Packages endpoint: {method} upack/{rest[:200]}")
+        if segs[0] == "chunks" and len(segs) == 2:
+            return await _chunks(services, request, feed, view, caller, segs[1])
+        if segs[0] == "packages" and len(segs) >= 2:
+            return await _packages(services, request, feed, view, caller, segs[1:])
+        raise NotFoundError(f"no such Universal Packages endpoint: {request.method} upack/{rest[:200]}")
 
     return await guarded(render_error, run)
+
+
+async def _chunks(services: Services, request: Request, feed: Feed, view: View, caller: Caller, what: str) -> Response:
+    """``POST chunks/query`` and ``PUT chunks/{sha256}``."""
+    if not view.is_local:
+        raise BadRequestError(f"chunks are uploaded to the feed, not to a view: use the feed URL without @{view.name}")
+    if what == "query":
+        _only(request.method, "POST", "asking which chunks are missing")
+        require_role(feed, caller, Role.CONTRIBUTOR, "uploading Universal Package chunks")
+        hashes = _query_hashes(await parse_json_body(await read_body(request, _MAX_QUERY_BYTES)))
+        return json_response({"missing": await services.upack.missing_chunks(feed, caller, hashes)})
+    _only(request.method, "PUT", "uploading a chunk")
+    require_role(feed, caller, Role.CONTRIBUTOR, "uploading Universal Package chunks")
+    sha = _sha256(what)
+    data = await _read_chunk(request, sha)
+    size = await services.upack.put_chunk(feed, caller, sha, data)
+    return json_response({"sha256": sha, "size": size}, status=201)
+
+
+async def _packages(
+    services: Services, request: Request, feed: Feed, view: View, caller: Caller, segs: list[str]
+) -> Response:
+    """``packages/{name}``, ``…/versions/{version}`` and ``…/versions/{version}/chunks/{sha256}``."""
+    method = request.method
+    name = check_name(segs[0])
+    if len(segs) == 1:
+        _reads_only(method)
+        return await _list(services, feed, view, caller, name)
+    if segs[1] != "versions" or len(segs) not in (3, 5) or (len(segs) == 5 and segs[3] != "chunks"):
+        raise NotFoundError(f"no such Universal Packages endpoint: {method} upack/packages/{'/'.join(segs)[:200]}")
+    number = check_version(segs[2])
+    if len(segs) == 3 and method == "PUT":
+        return await _publish(services, request, feed, view, caller, name, number)
+    _reads_only(method)
+    v = await services.upack.version(feed, view, caller, name, number)
+    if len(segs) == 3:
+        # The retention branch records downloads here: download_times.record(feed.id, PROTOCOL, name, number)
+        return await _manifest(services, request, v)
+    sha = _sha256(segs[4])
+    if not await services.upack.chunk_in(v, sha):
+        raise NotFoundError(f"chunk {sha} is not part of {name}@{number}")
+    return await serve_blob(services, request, sha, f"{sha}.chunk")
 
 
 def _only(method: str, wanted: str, action: str) -> None:

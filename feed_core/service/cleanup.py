@@ -14,8 +14,11 @@ sha-256 across feeds, so they go through garbage collection like any other.
    upstream behaviour rows) of feeds whose document is gone (left behind by deletes before the
    recycle bin existed, by a purge cut short, or by a job that wrote health rows as a purge ran);
 2. collects what is referenced: the blobs of every version row (files, Python core metadata files,
-   large manifests) and the cached upstream document of every upstream some feed still has (cached
-   answers of upstreams no feed has any more are dropped);
+   large manifests; a Universal Package's manifest and every chunk it lists) that is not purged, and the
+   cached upstream document of every upstream some feed still has (cached answers of upstreams no feed
+   has any more are dropped); a feed's Universal Package chunk rows reference their chunks too, for
+   ``UNREFERENCED_CHUNK_DAYS`` after the upload when no version of the feed lists them (so that an
+   interrupted publish can resume), after which the rows go;
 3. deletes every content-addressed blob that nothing references and that was last modified before
    the cutoff (now minus ``FEED_GC_GRACE_HOURS``), and the embedded store's leftovers of writes that
    never finished.

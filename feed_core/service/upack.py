@@ -41,8 +41,9 @@ MAX_QUERY_HASHES = 10_000
 _PARSE_IN_THREAD_BYTES = 256 * 1024
 #: Blob checks in flight at once during a commit.
 _STAT_CONCURRENCY = 32
-#: Parsed manifests kept for chunk downloads (by blob key: a key's bytes never change), and for how long.
-_MANIFESTS_KEPT = 256
+#: Chunk sets of manifests kept for chunk downloads (by blob key: a key's bytes never change): at most this many
+#: hashes in all (about 120 bytes each), each set for a few minutes.
+_HASHES_KEPT = 1_000_000
 _MANIFEST_SECONDS = 300.0
 #: The longest description a version keeps.
 MAX_DESCRIPTION = 1024
@@ -93,6 +94,7 @@ class UpackService:
         self._clock = clock
         self.limits = limits
         self._manifests: OrderedDict[str, tuple[float, frozenset[str]]] = OrderedDict()
+        self._hashes_kept = 0
 
     @property
     def chunks(self) -> UpackChunkStore:
@@ -261,11 +263,20 @@ class UpackService:
             data = await self.manifest_bytes(v)
             manifest = await asyncio.to_thread(parse_manifest, data, self.limits)
             cached = (now, frozenset(manifest.chunk_sizes()))
+            if len(cached[1]) > _HASHES_KEPT:
+                return sha256 in cached[1]  # too large to keep: read again next time
+            self._forget(key)
             self._manifests[key] = cached
-            while len(self._manifests) > _MANIFESTS_KEPT:
-                self._manifests.popitem(last=False)
+            self._hashes_kept += len(cached[1])
+            while self._hashes_kept > _HASHES_KEPT:
+                self._forget(next(iter(self._manifests)))
         self._manifests.move_to_end(key)
         return sha256 in cached[1]
+
+    def _forget(self, key: str) -> None:
+        dropped = self._manifests.pop(key, None)
+        if dropped is not None:
+            self._hashes_kept -= len(dropped[1])
 
 
 def sha256_of(data: bytes) -> str:

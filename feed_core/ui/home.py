@@ -13,8 +13,15 @@ from feed_core.domain.models import Feed
 from feed_core.domain.roles import Role
 from feed_core.ui.page import Ui, UiRoute
 
-PROTOCOLS = ("npm", "pypi", "nuget", "maven", "cargo")
-PROTOCOL_LABELS = {"npm": "npm", "pypi": "Python", "nuget": "NuGet", "maven": "Maven", "cargo": "Cargo"}
+PROTOCOLS = ("npm", "pypi", "nuget", "maven", "cargo", "upack")
+PROTOCOL_LABELS = {
+    "npm": "npm",
+    "pypi": "Python",
+    "nuget": "NuGet",
+    "maven": "Maven",
+    "cargo": "Cargo",
+    "upack": "Universal",
+}
 
 
 @dataclass(frozen=True)

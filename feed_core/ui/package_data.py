@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from feed_core.domain import upack
 from feed_core.domain.access import caller_role, require_role
 from feed_core.domain.cargo_names import validate_crate_name
 from feed_core.domain.cargo_versions import validate_crate_version
@@ -33,8 +34,15 @@ from feed_core.service.resolve import Resolution, Withheld
 from feed_core.storage.packages import content_key
 from feed_core.ui.readme import Readme, plain, readme_of
 
-PROTOCOLS = ("npm", "pypi", "nuget", "maven", "cargo")
-PROTOCOL_LABELS = {"npm": "npm", "pypi": "Python", "nuget": "NuGet", "maven": "Maven", "cargo": "Cargo"}
+PROTOCOLS = ("npm", "pypi", "nuget", "maven", "cargo", "upack")
+PROTOCOL_LABELS = {
+    "npm": "npm",
+    "pypi": "Python",
+    "nuget": "NuGet",
+    "maven": "Maven",
+    "cargo": "Cargo",
+    "upack": "Universal",
+}
 #: Versions listed per page of the versions tab.
 PAGE_SIZE = 100
 #: Dependencies listed at most (a manifest may declare thousands).
@@ -63,6 +71,8 @@ def stored_name(protocol: str, text: str) -> str:
         if not sep:
             raise BadRequestError(f"a Maven package is named groupId:artifactId, not {text[:100]!r}")
         return f"{_checked(validate_group_id, group_id)}:{_checked(validate_artifact_id, artifact_id)}"
+    if protocol == "upack":
+        return upack.check_name(text)
     return _checked(validate_crate_name, text).lower()
 
 
@@ -78,6 +88,8 @@ def version_number(protocol: str, text: str) -> str:
         return _checked(validate_version, text)
     if protocol == "cargo":
         return _checked(validate_crate_version, text)
+    if protocol == "upack":
+        return upack.check_version(text)
     return text
 
 
@@ -328,6 +340,9 @@ def install_snippets(page: PackagePage, row: VersionRow) -> list[Snippet]:
             f"  <version>{number}</version>\n</dependency>"
         )
         return [Snippet("pom.xml", pom)]
+    if page.protocol == "upack":
+        command = f"python -m feed_core universal download --feed {feed} --name {name} --version {number} --path {name}"
+        return [Snippet("feed_core universal", command)]
     return [Snippet("cargo", f"cargo add {name}@{number} --registry {feed}")]
 
 

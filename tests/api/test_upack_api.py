@@ -75,7 +75,7 @@ async def test_publish_then_list_read_the_manifest_and_fetch_every_chunk(feed_ap
         "/local/_apis/packaging/feeds/feed/upack/packages/my-tool/versions/1.0.0", headers=api.auth("bob")
     )
     assert detail.status_code == 200, detail.text
-    assert detail.json()["version"] == "1.0.0"
+    assert detail.json()["version"] == "1.0.0" and '"a tool"' in detail.text
 
 
 async def test_a_second_version_uploads_only_the_chunks_that_changed(feed_api: Api) -> None:
@@ -229,6 +229,9 @@ async def test_bad_names_versions_and_paths_are_400_or_404(feed_api: Api) -> Non
     ):
         r = await commit(api, name, version, body)
         assert r.status_code == 400 and why in r.json()["message"], r.text
+    for path in ("packages/a%2Fb", "packages/%2E%2E/versions/1.0.0", "packages/tool/versions/1.0.0/chunks/a%00"):
+        r = await api.http.get(f"{base()}/{path}", headers=api.auth("bob"))
+        assert r.status_code == 400 and "invalid path" in r.json()["message"], (path, r.text)
     for path in ("nothing", "packages/tool/other", "packages/tool/versions/1.0.0/chunks", "chunks/a/b"):
         r = await api.http.get(f"{base()}/{path}", headers=api.auth("bob"))
         assert r.status_code in (400, 404, 405), (path, r.text)
@@ -317,6 +320,10 @@ async def test_views_show_what_was_promoted(feed_api: Api) -> None:
     r = await api.http.get(f"{release}/packages/pkg/versions/1.0.0/chunks/{sha}", headers=api.auth("bob"))
     assert r.status_code == 200 and r.content == pkg.chunks[sha]
     r = await commit(api, "pkg", "3.0.0", pkg.body, feed="feed@Release")
+    assert r.status_code == 400 and "not to a view" in r.json()["message"]
+    r = await query(api, [sha], feed="feed@Release")
+    assert r.status_code == 400 and "not to a view" in r.json()["message"]
+    r = await put_chunk(api, pkg.chunks[sha], feed="feed@Release")
     assert r.status_code == 400 and "not to a view" in r.json()["message"]
 
 
