@@ -245,6 +245,23 @@ async def _send_while_chunking(
     return entries
 
 
+async def _refuse_if_listed(client: UpackClient, name: str, version: str) -> None:
+    """Stop before any upload when the feed (or an upstream it shows the caller) lists the version already.
+    A deleted version is not listed; the commit's 409 still says so, after the chunks went up."""
+    try:
+        listed = await client.versions(name)
+    except UniversalError as exc:
+        if exc.status == 404:
+            return
+        raise
+    if any(entry.get("version") == version for entry in listed):
+        raise UniversalError(
+            f"{name} {version} already exists in feed {client.location.feed} (or an upstream of it); "
+            "versions cannot be replaced: publish a new one",
+            409,
+        )
+
+
 async def publish(
     location: FeedLocation,
     token: str | None,
@@ -263,11 +280,16 @@ async def publish(
         check_version(version)
     except UpackError as exc:
         raise UniversalError(exc.message) from None
+    if "@" in location.feed:
+        raise UniversalError(
+            f"publish to the feed itself, not to a view ({location.feed}); promote the version to a view afterwards"
+        )
     files = await asyncio.to_thread(scan, root)
     check_paths(files)
     progress = Progress("publish", sum(f.size for f in files), stream)
     try:
         async with UpackClient(location, token, parallel=parallel, transport=transport) as client:
+            await _refuse_if_listed(client, name, version)
             uploader = Uploader(client, {}, progress, parallel)
             manifest = build_manifest(await _send_while_chunking(files, sizes, uploader))
             needed = manifest.chunk_sizes()

@@ -26,6 +26,7 @@ from feed_core.universal.publish import prepare
 from tests.e2e.conftest import BACKENDS, ORG, REPO_ROOT, Api, FeedEnv, FeedServer, clean_env, new_feed
 
 MB = 1024 * 1024
+DESCRIPTION = "two hundred megabytes & more"
 CLI_TIMEOUT_SECONDS = 300.0
 _REPORT = re.compile(
     r"Published (\S+) (\S+): (\d+) files, ([\d,]+) bytes, ([\d,]+) bytes uploaded \(([\d.]+)% reused\)$"
@@ -157,8 +158,12 @@ def test_publish_download_and_republish_a_200_mb_directory(
     server: FeedServer, feed: FeedEnv, big_tree: Path, tmp_path: Path
 ) -> None:
     files, total, uploaded = published(
-        universal(server, "publish", feed.alice_token, feed.name, "big", "1.0.0", big_tree, "--description", "big")
+        universal(
+            server, "publish", feed.alice_token, feed.name, "big", "1.0.0", big_tree, "--description", DESCRIPTION
+        )
     )
+    r = Api(server).request("GET", f"/_apis/packaging/feeds/{feed.name}/upack/packages/big/versions/1.0.0")
+    assert r.status_code == 200 and DESCRIPTION in r.text, r.text
     before = snapshot(big_tree)
     assert files == len(before) and total >= 200 * MB and uploaded == total
 
@@ -257,9 +262,9 @@ def test_roles_and_refusals(server: FeedServer, api: Api, feed: FeedEnv, tmp_pat
     result = universal(server, "publish", None, feed.name, "roles", "1.0.0", src)
     assert result.returncode == 1 and "401" in result.stderr, result.stderr
     ok(universal(server, "publish", feed.alice_token, feed.name, "roles", "1.0.0", src))
-    # the same version again: the feed's 409 in one line
+    # the same version again: refused before anything is sent
     result = universal(server, "publish", feed.alice_token, feed.name, "roles", "1.0.0", src)
-    assert result.returncode == 1 and "409" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 1 and "roles 1.0.0 already exists" in result.stderr, result.stderr
     # a collaborator reads too
     api.set_permissions(feed.name, [("carol", "collaborator")])
     carol = api.mint("carol", "vso.packaging")
@@ -269,6 +274,12 @@ def test_roles_and_refusals(server: FeedServer, api: Api, feed: FeedEnv, tmp_pat
     # an unknown package
     result = universal(server, "download", feed.bob_token, feed.name, "nothing", "*", tmp_path / "x")
     assert result.returncode == 1 and "does not exist" in result.stderr
+    # a deleted version keeps its number: the feed's 409, in one line
+    r = api.request("DELETE", f"/_apis/packaging/feeds/{feed.name}/upack/packages/roles/versions/1.0.0")
+    assert r.status_code in (200, 202, 204), r.text
+    result = universal(server, "publish", feed.alice_token, feed.name, "roles", "1.0.0", src)
+    assert result.returncode == 1 and "409" in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_a_symlink_in_the_directory_is_refused(server: FeedServer, feed: FeedEnv, tmp_path: Path) -> None:
@@ -331,7 +342,7 @@ def test_a_reader_a_collaborator_and_a_feed_upstream(
     assert [hop["name"] for hop in info["sourceChain"]] == ["up-upack"]
     # a version the upstream has cannot be published downstream
     result = universal(server, "publish", feed.alice_token, feed.name, "shared", "1.0.0", tmp_path / "1.0.0")
-    assert result.returncode == 1 and "409" in result.stderr, result.stderr
+    assert result.returncode == 1 and "shared 1.0.0 already exists" in result.stderr, result.stderr
 
 
 def test_a_project_scoped_feed(server: FeedServer, api: Api, feed: FeedEnv, tmp_path: Path) -> None:

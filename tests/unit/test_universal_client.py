@@ -374,6 +374,8 @@ class ScriptedFeed:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path.split("/upack/", 1)[1]
+        if request.method == "GET":
+            return httpx.Response(404, json={"message": "Universal Package p does not exist"})
         if path == "chunks/query":
             return httpx.Response(200, json={"missing": json.loads(request.content)["chunks"]})
         if path.startswith("chunks/"):
@@ -408,3 +410,23 @@ async def test_a_commit_refusal_is_reported(tmp_path: Path, answer: dict[str, ob
     feed = ScriptedFeed(httpx.Response(400, json=answer))
     with pytest.raises(UniversalError, match=message):
         await publish(locate(ORG, "f", None, None), "pat", "p", "1.0.0", tmp_path, transport=httpx.MockTransport(feed))
+
+
+async def test_a_version_the_feed_lists_is_refused_before_any_upload(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"content")
+    requests: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(f"{request.method} {request.url.path.split('/upack/')[1]}")
+        return httpx.Response(200, json={"name": "p", "versions": [{"version": "1.0.0", "totalHash": "0" * 64}]})
+
+    with pytest.raises(UniversalError, match=r"p 1\.0\.0 already exists in feed f"):
+        await publish(
+            locate(ORG, "f", None, None), "pat", "p", "1.0.0", tmp_path, transport=httpx.MockTransport(handler)
+        )
+    assert requests == ["GET packages/p"]
+
+
+async def test_publishing_to_a_view_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UniversalError, match=r"not to a view \(f@Release\)"):
+        await publish(locate(ORG, "f@Release", None, None), "pat", "p", "1.0.0", tmp_path)
