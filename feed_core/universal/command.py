@@ -75,9 +75,10 @@ def _parallel(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run the chosen command; its failures are one line on stderr and exit code 1."""
     try:
-        if args.action == "publish":
-            return cmd_publish(args)
-        return cmd_download(args)
+        try:
+            return cmd_publish(args) if args.action == "publish" else cmd_download(args)
+        except BaseExceptionGroup as group:  # from parallel transfers: the first failure says enough
+            raise _first(group) from None
     except UniversalError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
@@ -87,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 HELP = "publish and download Universal Packages (az artifacts universal)"

@@ -430,3 +430,11 @@ async def test_a_version_the_feed_lists_is_refused_before_any_upload(tmp_path: P
 async def test_publishing_to_a_view_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UniversalError, match=r"not to a view \(f@Release\)"):
         await publish(locate(ORG, "f@Release", None, None), "pat", "p", "1.0.0", tmp_path)
+
+
+def test_a_failure_among_parallel_transfers_is_reported_alone() -> None:
+    from feed_core.universal.command import _first
+
+    inner = UniversalError("chunk x failed")
+    group = BaseExceptionGroup("transfers", [ExceptionGroup("inner", [inner, ValueError("later")])])
+    assert _first(group) is inner
