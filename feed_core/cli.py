@@ -25,6 +25,7 @@ from feed_core.domain.roles import Scope, parse_role, parse_scope
 from feed_core.service.container import Services, build_services
 from feed_core.settings import Settings, SettingsError
 from feed_core.storage.credential_cipher import generate_key, parse_key
+from feed_core.universal import command as universal_commands
 
 LOCAL_KEY_FILE = "credentials.key"
 
@@ -341,6 +342,11 @@ class _Commands:
     def group(self, name: str, help: str) -> _Commands:
         return _Commands(self.add(name, help), "action", self._common)
 
+    @property
+    def without_storage_options(self) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+        """For client commands, which talk to a server over HTTP and never open the store."""
+        return self._sub
+
 
 def build_parser() -> argparse.ArgumentParser:
     common = _storage_options()
@@ -421,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     frestore.add_argument("feed", help="the deleted feed's name or id")
     frestore.add_argument("--project")
     frestore.set_defaults(func=cmd_feed_restore)
+
+    universal_commands.register(sub.without_storage_options)
 
     perm = sub.group("permission", help="feed permissions")
     pset = perm.add("set", help="give a user a role in a feed (role 'none' removes it)")

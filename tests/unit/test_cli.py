@@ -186,8 +186,36 @@ def _leaf_commands(parser: argparse.ArgumentParser, verbs: tuple[str, ...] = ())
     return {leaf for name, sub in subparsers[0].choices.items() for leaf in _leaf_commands(sub, (*verbs, name))}
 
 
+#: Client commands: they talk to a server over HTTP and take no storage options.
+CLIENT_COMMANDS = {("universal", "publish"), ("universal", "download")}
+
+
 def test_the_table_covers_every_command() -> None:
-    assert _leaf_commands(build_parser()) == set(COMMANDS)
+    assert _leaf_commands(build_parser()) == set(COMMANDS) | CLIENT_COMMANDS
+
+
+@pytest.mark.parametrize("verbs", sorted(CLIENT_COMMANDS), ids=" ".join)
+def test_client_commands_take_no_storage_options(verbs: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
+    required = ["--organization", "http://127.0.0.1:1/o", "--feed", "f", "--name", "n", "--version", "1.0.0"]
+    args = build_parser().parse_args([*verbs, *required, "--path", "p"])
+    assert args.func is not None and not hasattr(args, "data_dir")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*verbs, *required, "--path", "p", "--data-dir", "D"])
+    assert "unrecognized arguments: --data-dir D" in capsys.readouterr().err
+
+
+def test_universal_publish_refuses_a_symlink_before_contacting_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "real").write_text("x")
+    (tmp_path / "pkg" / "link").symlink_to("real")
+    argv = ["universal", "publish", "--organization", "http://127.0.0.1:9/local", "--feed", "f"]
+    assert main([*argv, "--name", "tool", "--version", "1.0.0", "--path", str(tmp_path / "pkg")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: link is a symbolic link: a Universal Package holds regular files only")
+    assert main([*argv, "--name", "Tool", "--version", "1.0.0", "--path", str(tmp_path / "pkg")]) == 1
+    assert "lower-case" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("verbs", list(COMMANDS), ids=" ".join)

@@ -141,3 +141,21 @@ def test_why_a_reader_misses_a_version_is_said_for_each_client() -> None:
     assert "pip and uv print nothing a server sends here" in said
     assert "a project page names the versions held back in `X-Feed-Notice`" in said
     assert "a page with no saved version is a 404 whose `message` says why" in said
+
+
+def test_the_universal_packages_commands_parse_and_the_report_is_the_clients() -> None:
+    from feed_core.cli import build_parser
+    from feed_core.universal.publish import PublishReport
+
+    upack = readme.section("Universal Packages")
+    block = readme.sh_blocks(upack)[0]
+    runs = [w for w in readme.commands(block) if w[0] != "export"]
+    assert [w[3:5] for w in runs] == [["universal", "publish"], ["universal", "download"]]
+    for words in runs:
+        assert " ".join(words[:3]) == CLI, words
+        args = build_parser().parse_args(words[3:])
+        assert (args.organization, args.feed, args.name) == ("http://127.0.0.1:7071/local", "web", "my-tool")
+    assert build_parser().parse_args(runs[1][3:]).version == "1.*"
+    assert [w[1].split("=")[0] for w in readme.commands(block) if w[0] == "export"] == ["AZURE_DEVOPS_EXT_PAT"] * 2
+    report = PublishReport("my-tool", "1.0.1", 52, 209_715_200, 396_615, 2, 800, "0" * 64)
+    assert f"`{report.summary()}`" in " ".join(upack.split())

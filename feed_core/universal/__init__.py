@@ -1,0 +1,1 @@
+"""The Universal Packages client: ``python -m feed_core universal publish|download``."""

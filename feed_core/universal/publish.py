@@ -1,0 +1,321 @@
+"""``universal publish``: a directory to a new version of a Universal Package, uploading only new chunks.
+
+1. The directory is walked and its paths checked against the manifest rules before anything is read.
+2. Every file is read once, in blocks, and cut into content-defined chunks (``domain.chunking``) in a
+   thread; only the hashes, sizes and where each chunk starts are kept, never a whole file.
+3. Meanwhile, each batch of new chunks is asked about (which of them the feed lacks), and the missing
+   ones are read again from their files (``os.pread`` at their offset, hash checked: a file changed
+   meanwhile stops the publish) and uploaded, ``parallel`` at once.
+4. The canonical manifest is committed. If the feed answers that chunks are missing (it forgot them,
+   or another publish raced this one) they are uploaded and the commit is tried again.
+
+An interrupted publish resumes by running it again: the feed remembers the chunks it received, and the
+query in step 3 leaves them out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import stat
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+
+from feed_core.domain.chunking import Chunk, Chunker, ChunkSizes
+from feed_core.domain.upack import (
+    ChunkRef,
+    Manifest,
+    ManifestFile,
+    UpackError,
+    build_manifest,
+    check_name,
+    check_version,
+    manifest_file,
+)
+from feed_core.universal.client import FeedLocation, UniversalError, UpackClient
+from feed_core.universal.progress import Progress
+from feed_core.universal.tree import LocalFile, scan
+
+BLOCK_SIZE = 1024 * 1024
+COMMIT_ROUNDS = 3
+#: New chunks found while reading are asked about in batches this large (and at the end).
+QUERY_EVERY = 256
+
+
+@dataclass(frozen=True)
+class ChunkSource:
+    """Where a chunk's bytes are: the first place it occurs."""
+
+    file: LocalFile
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Prepared:
+    manifest: Manifest
+    sources: dict[str, ChunkSource]
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    name: str
+    version: str
+    files: int
+    total_bytes: int
+    uploaded_bytes: int
+    uploaded_chunks: int
+    chunks: int
+    total_hash: str
+
+    @property
+    def reused_share(self) -> float:
+        """The share of the package's bytes the feed already had (1.0 for an empty package)."""
+        return 1.0 - self.uploaded_bytes / self.total_bytes if self.total_bytes else 1.0
+
+    def summary(self) -> str:
+        return (
+            f"Published {self.name} {self.version}: {self.files} files, {self.total_bytes:,} bytes, "
+            f"{self.uploaded_bytes:,} bytes uploaded ({self.reused_share * 100:.1f}% reused)"
+        )
+
+
+def _open_regular(f: LocalFile) -> int:
+    """A read descriptor for ``f``, refusing it if it became a link or another kind of file."""
+    try:
+        fd = os.open(f.source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise UniversalError(f"cannot read {f.path}: {exc.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UniversalError(f"{f.path} is no longer a regular file")
+    return fd
+
+
+def chunk_file(f: LocalFile, sizes: ChunkSizes | None = None) -> tuple[ManifestFile, list[ChunkSource]]:
+    """The manifest entry of one file and where each of its chunks is, reading it in blocks (only the
+    hashes and sizes are kept, never the bytes)."""
+    chunker = Chunker(sizes)
+    refs: list[ChunkRef] = []
+    sources: list[ChunkSource] = []
+    read = 0
+
+    def keep(chunks: list[Chunk]) -> None:
+        for c in chunks:
+            refs.append(ChunkRef(c.sha256, c.size))
+            sources.append(ChunkSource(f, c.offset, c.size))
+
+    fd = _open_regular(f)
+    try:
+        while block := os.read(fd, BLOCK_SIZE):
+            read += len(block)
+            keep(chunker.feed(block))
+        keep(chunker.finish())
+    finally:
+        os.close(fd)
+    if read != f.size:
+        raise UniversalError(f"{f.path} changed while it was being read ({f.size} bytes, then {read}); publish again")
+    return manifest_file(f.path, f.mode, refs), sources
+
+
+def check_paths(files: list[LocalFile]) -> None:
+    """The manifest rules that depend on paths and modes only (case clashes, a file that is also a
+    directory, the limits), checked before anything is read or sent."""
+    try:
+        build_manifest([ManifestFile(f.path, 0, f.mode, ()) for f in files])
+    except UpackError as exc:
+        raise UniversalError(f"cannot publish this directory: {exc.message}") from None
+
+
+def prepare(root: Path, sizes: ChunkSizes | None = None) -> Prepared:
+    """Scan and chunk the directory at once (blocking); ``publish`` does the same while it uploads."""
+    files = scan(root)
+    check_paths(files)
+    entries = []
+    sources: dict[str, ChunkSource] = {}
+    for f in files:
+        entry, where = chunk_file(f, sizes)
+        entries.append(entry)
+        for ref, source in zip(entry.chunks, where, strict=True):
+            sources.setdefault(ref.sha256, source)
+    return Prepared(build_manifest(entries), sources)
+
+
+def read_chunk(sha256: str, source: ChunkSource) -> bytes:
+    """The chunk's bytes read again from its file, checked against its hash."""
+    fd = _open_regular(source.file)
+    try:
+        data = os.pread(fd, source.size, source.offset)
+    finally:
+        os.close(fd)
+    if len(data) != source.size or hashlib.sha256(data).hexdigest() != sha256:
+        raise UniversalError(f"{source.file.path} changed since it was read; publish again")
+    return data
+
+
+class Uploader:
+    """Sends chunks, ``parallel`` at once, counting what it sent. Tasks go into ``group``."""
+
+    def __init__(self, client: UpackClient, sources: dict[str, ChunkSource], progress: Progress, parallel: int) -> None:
+        self.client = client
+        self.sources = sources
+        self.progress = progress
+        self._gate = asyncio.Semaphore(parallel)
+        self.sent_bytes = 0
+        self.sent_chunks = 0
+
+    async def send(self, sha256: str) -> None:
+        async with self._gate:
+            data = await asyncio.to_thread(read_chunk, sha256, self.sources[sha256])
+            await self.client.put_chunk(sha256, data)
+        self.sent_bytes += len(data)
+        self.sent_chunks += 1
+        self.progress.advance(len(data))
+
+    async def send_all(self, hashes: list[str]) -> None:
+        async with asyncio.TaskGroup() as group:
+            for sha256 in hashes:
+                group.create_task(self.send(sha256))
+
+
+_DONE = None
+
+
+def _chunk_all(
+    files: list[LocalFile],
+    sizes: ChunkSizes | None,
+    loop: asyncio.AbstractEventLoop,
+    queue: asyncio.Queue[tuple[ManifestFile, list[ChunkSource]] | None],
+    stop: threading.Event,
+) -> None:
+    """Chunk every file (in a thread), handing each result to the event loop's queue; the end is ``_DONE``.
+    ``stop`` ends it early (the publish failed)."""
+    try:
+        for f in files:
+            if stop.is_set():
+                return
+            loop.call_soon_threadsafe(queue.put_nowait, chunk_file(f, sizes))
+    finally:
+        loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+
+
+async def _send_while_chunking(
+    files: list[LocalFile], sizes: ChunkSizes | None, uploader: Uploader
+) -> list[ManifestFile]:
+    """Chunk the files in a thread while the chunks found so far are asked about, in batches of
+    ``QUERY_EVERY``, and the missing ones sent; the manifest entries, in file order."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[ManifestFile, list[ChunkSource]] | None] = asyncio.Queue()
+    entries: list[ManifestFile] = []
+    batch: list[str] = []
+
+    async def ask(hashes: list[str], group: asyncio.TaskGroup) -> None:
+        missing = await uploader.client.missing_chunks(hashes)
+        for sha256 in hashes:
+            if sha256 in missing:
+                group.create_task(uploader.send(sha256))
+            else:
+                uploader.progress.advance(uploader.sources[sha256].size)
+
+    stop = threading.Event()
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(asyncio.to_thread(_chunk_all, files, sizes, loop, queue, stop))
+            while (item := await queue.get()) is not _DONE:
+                entry, where = item
+                entries.append(entry)
+                for ref, source in zip(entry.chunks, where, strict=True):
+                    if ref.sha256 in uploader.sources:
+                        uploader.progress.advance(ref.size)  # a repeat: sent or skipped once already
+                        continue
+                    uploader.sources[ref.sha256] = source
+                    batch.append(ref.sha256)
+                if len(batch) >= QUERY_EVERY:
+                    await ask(batch, group)
+                    batch = []
+            if batch:
+                await ask(batch, group)
+    finally:
+        stop.set()
+    return entries
+
+
+async def _refuse_if_listed(client: UpackClient, name: str, version: str) -> None:
+    """Stop before any upload when the feed (or an upstream it shows the caller) lists the version already.
+    A deleted version is not listed; the commit's 409 still says so, after the chunks went up."""
+    try:
+        listed = await client.versions(name)
+    except UniversalError as exc:
+        if exc.status == 404:
+            return
+        raise
+    if any(entry.get("version") == version for entry in listed):
+        raise UniversalError(
+            f"{name} {version} already exists in feed {client.location.feed} (or an upstream of it); "
+            "versions cannot be replaced: publish a new one",
+            409,
+        )
+
+
+async def publish(
+    location: FeedLocation,
+    token: str | None,
+    name: str,
+    version: str,
+    root: Path,
+    *,
+    description: str | None = None,
+    parallel: int = 8,
+    sizes: ChunkSizes | None = None,
+    stream: TextIO | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> PublishReport:
+    try:
+        check_name(name)
+        check_version(version)
+    except UpackError as exc:
+        raise UniversalError(exc.message) from None
+    if "@" in location.feed:
+        raise UniversalError(
+            f"publish to the feed itself, not to a view ({location.feed}); promote the version to a view afterwards"
+        )
+    files = await asyncio.to_thread(scan, root)
+    check_paths(files)
+    progress = Progress("publish", sum(f.size for f in files), stream)
+    try:
+        async with UpackClient(location, token, parallel=parallel, transport=transport) as client:
+            await _refuse_if_listed(client, name, version)
+            uploader = Uploader(client, {}, progress, parallel)
+            manifest = build_manifest(await _send_while_chunking(files, sizes, uploader))
+            needed = manifest.chunk_sizes()
+            for _ in range(COMMIT_ROUNDS):
+                response = await client.commit(name, version, manifest.canonical_json, manifest.total_hash, description)
+                if response.status_code != 400:
+                    break
+                body = response.json()
+                again = sorted(set(body["missing"]))
+                if not again or not all(isinstance(h, str) and h in needed for h in again):
+                    raise UniversalError(f"the feed refused the version: {body.get('message', '')}")
+                progress.total += sum(needed[h] for h in again)
+                await uploader.send_all(again)
+            else:
+                raise UniversalError("the feed still reports missing chunks after uploading them; try again")
+    except* UniversalError as errors:
+        raise errors.exceptions[0] from None
+    finally:
+        progress.close()
+    return PublishReport(
+        name,
+        version,
+        len(manifest.files),
+        manifest.total_size,
+        uploader.sent_bytes,
+        uploader.sent_chunks,
+        len(needed),
+        manifest.total_hash,
+    )
