@@ -320,8 +320,9 @@ class Snippet:
     text: str
 
 
-def install_snippets(page: PackagePage, row: VersionRow) -> list[Snippet]:
-    """How the package's own client installs this version from the feed (set up on the connect page)."""
+def install_snippets(page: PackagePage, row: VersionRow, organization_url: str = "") -> list[Snippet]:
+    """How the package's own client installs this version from the feed (set up on the connect page).
+    ``organization_url``: the organization's URL, which the Universal Packages client needs."""
     name, number, feed = page.display_name, row.number, page.feed.name
     if page.protocol == "npm":
         return [Snippet("npm", f"npm install {name}@{number}")]
@@ -341,7 +342,11 @@ def install_snippets(page: PackagePage, row: VersionRow) -> list[Snippet]:
         )
         return [Snippet("pom.xml", pom)]
     if page.protocol == "upack":
-        command = f"python -m feed_core universal download --feed {feed} --name {name} --version {number} --path {name}"
+        scope = f" --project {page.feed.project} --scope project" if page.feed.project else ""
+        command = (
+            f"python -m feed_core universal download --organization {organization_url}{scope} --feed {feed} "
+            f"--name {name} --version {number} --path {name}"
+        )
         return [Snippet("feed_core universal", command)]
     return [Snippet("cargo", f"cargo add {name}@{number} --registry {feed}")]
 

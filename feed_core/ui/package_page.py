@@ -15,9 +15,11 @@ from starlette.responses import Response
 from feed_core.domain.errors import BadRequestError, NotFoundError
 from feed_core.domain.roles import Role
 from feed_core.domain.upstream_rules import Behaviour
+from feed_core.protocols.http import base_url
 from feed_core.ui import package_data as data
 from feed_core.ui.package_actions import version_actions
 from feed_core.ui.page import Ui, UiRoute
+from feed_core.ui.render import path_segment
 
 TABS = (("versions", "Versions"), ("blocked", "Blocked versions"), ("install", "Install"), ("readme", "Readme"))
 
@@ -72,7 +74,7 @@ def _handler(protocol: str) -> Callable[[Ui], Awaitable[Response]]:
                     if protocol == "maven"
                     else data.dependencies(protocol, row.record.manifest)
                 )
-                context.update(dependencies=declared, snippets=data.install_snippets(p, row))
+                context.update(dependencies=declared, snippets=data.install_snippets(p, row, _organization_url(ui)))
             elif row is not None:
                 context.update(readme=await data.readme(ui.services, protocol, row))
         return ui.page(
@@ -97,3 +99,8 @@ def _handler(protocol: str) -> Callable[[Ui], Awaitable[Response]]:
 ROUTES: tuple[UiRoute, ...] = tuple(
     UiRoute("GET", ("feed", "{feed}", protocol, "{name}"), _handler(protocol)) for protocol in data.PROTOCOLS
 )
+
+
+def _organization_url(ui: Ui) -> str:
+    """The organization's URL as the Universal Packages client takes it (``--organization``)."""
+    return f"{base_url(ui.services, ui.request)}/{path_segment(ui.org)}"

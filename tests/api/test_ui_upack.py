@@ -26,6 +26,7 @@ async def test_a_universal_package_is_listed_and_has_its_page(feed_api: Api) -> 
         assert page.status_code == 200, page.text
         assert ">1.2.0</a>" in page.text and ">1.0.0</a>" in page.text
         install = await http.get(f"/{ORG}/_artifacts/feed/feed/upack/tool?tab=install")
-        assert "universal download --feed feed --name tool --version 1.2.0" in install.text
+        assert "universal download --organization http://" in install.text
+        assert "--feed feed --name tool --version 1.2.0" in install.text
         bad = await http.get(f"/{ORG}/_artifacts/feed/feed/upack/Tool")
         assert bad.status_code == 400
