@@ -66,6 +66,9 @@ class Feed:
     deleted: str | None = None
     #: When a purge claimed the deleted feed: it can no longer be restored, only purged to the end.
     purging: str | None = None
+    #: When an owner last emptied the package recycle bin: versions deleted until then are hidden from it and
+    #: the gc job purges them (the request itself does no unbounded work).
+    recycle_bin_emptied: str | None = None
     etag: str | None = None
 
     @property

@@ -298,6 +298,17 @@ class FeedService:
         updated, _ = await self._mutate_async(feed, apply, if_match)
         return updated
 
+    async def empty_recycle_bin(self, feed: Feed, caller: Caller) -> Feed:
+        """Record that an owner emptied the feed's package recycle bin now: the versions deleted until then are
+        hidden from it at once, and the gc job purges them (``RecycleBin``). One feed write, however full it is."""
+        require_role(feed, caller, Role.ADMINISTRATOR, "emptying the recycle bin")
+
+        def apply(f: Feed) -> None:
+            f.recycle_bin_emptied = iso(self._clock())
+
+        updated, _ = await self._mutate(feed, apply)
+        return updated
+
     # upstream sources ----------------------------------------------------------------------------
     async def resolve_upstream_sources(
         self, feed: Feed, requests: Sequence[UpstreamSourceRequest]

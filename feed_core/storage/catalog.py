@@ -74,6 +74,7 @@ def _feed_doc(feed: Feed, sources: list[dict[str, Any]]) -> str:
             "created": feed.created,
             "deletedDate": feed.deleted,
             "purging": feed.purging,
+            "recycleBinEmptied": feed.recycle_bin_emptied,
         },
         separators=(",", ":"),
     )
@@ -101,6 +102,7 @@ def _feed_from(d: dict[str, Any], sources: list[UpstreamSource], etag: str | Non
         created=d.get("created", ""),
         deleted=d.get("deletedDate"),
         purging=d.get("purging"),
+        recycle_bin_emptied=d.get("recycleBinEmptied"),
         etag=etag,
     )
 
