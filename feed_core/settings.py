@@ -256,6 +256,12 @@ class Settings(BaseSettings):
         ge=1,
         le=MAX_RECYCLE_BIN_DAYS,
     )
+    usage_max_age_seconds: float = setting(
+        "FEED_USAGE_MAX_AGE_SECONDS",
+        60.0,
+        "how long a worker answers a feed's storage usage with what it computed before, rather than scanning again",
+        ge=0,
+    )
     log_level: str = setting("FEED_LOG_LEVEL", "INFO", "log level")
 
     def __init__(self, **values: Any) -> None:

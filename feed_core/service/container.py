@@ -157,6 +157,12 @@ async def build_services(
         sessions=sessions,
         package_list=PackageListService(packages, settings.cache_seconds),
         recycle_bin=recycle_bin,
-        usage=UsageService(packages=package_store, store=usage, catalog=catalog, clock=clock),
+        usage=UsageService(
+            packages=package_store,
+            store=usage,
+            catalog=catalog,
+            clock=clock,
+            max_age_seconds=settings.usage_max_age_seconds,
+        ),
         upack=UpackService(packages, chunk_store, storage.blobs, clock, UPACK_LIMITS, resolver, upstreams),
     )

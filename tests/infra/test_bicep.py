@@ -77,6 +77,7 @@ DEFAULT_IS_RIGHT_IN_AZURE: dict[str, str] = {
     "FEED_GC_GRACE_HOURS": "24 h: far above the longest publish, which host.json's functionTimeout bounds",
     "FEED_DELETED_FEED_RETENTION_DAYS": "30 days, as long as Azure Artifacts keeps deleted feeds",
     "FEED_RECYCLE_BIN_DAYS": "30 days, as long as Azure Artifacts keeps deleted package versions",
+    "FEED_USAGE_MAX_AGE_SECONDS": "tuning knob (60 s: how often one worker scans a feed for GET …/usage at most)",
 }
 
 #: Built-in role definition ids the templates may use, and their names.
