@@ -87,11 +87,12 @@ async def get_binned_package(c: Call) -> Response:
 async def empty_recycle_bin(c: Call) -> Response:
     """Record the request (one feed write) and answer 202 at once; the gc job purges the versions, which are hidden
     from the recycle bin meanwhile. The answer is an Azure ``OperationReference``: its ``url`` is the listing."""
-    feed = await c.services.feeds.empty_recycle_bin(await c.feed(), c.caller)
+    feed = await c.feed()
+    url = f"{api_base(c.base, feed)}/Feeds/{feed.id}/RecycleBin/Packages"  # before the write: a bad Host is a 400
+    feed = await c.services.feeds.empty_recycle_bin(feed, c.caller)
     emptied = feed.recycle_bin_emptied or ""
     log.info("recycle bin of feed %s emptied by %s: gc purges its versions", feed.scope_label, c.caller.user)
     operation = uuid.uuid5(uuid.NAMESPACE_URL, f"recycle-bin-emptied:{feed.id}:{emptied}")
-    url = f"{api_base(c.base, feed)}/Feeds/{feed.id}/RecycleBin/Packages"
     return c.answer(OperationReference(id=str(operation), status="queued", url=url))
 
 
