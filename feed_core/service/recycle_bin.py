@@ -10,6 +10,11 @@ Every change is one conditional write of the package's rows (``PackageService.ed
 one version racing each other are decided by whichever writes first; the other re-reads and finds the version
 gone from the recycle bin (a 404), or restored (the purge skips it).
 
+Requests do bounded work: one package (by name or id) is read from its own partition; the listing scans light rows
+(no manifest blob is read) and stops after its page; emptying the recycle bin records the moment on the feed
+(``Feed.recycle_bin_emptied``), which hides every version deleted until then at once, and the gc job purges them
+(``due``). A batch checks every version, and renews a restore's blobs, before it changes any.
+
 Roles are Azure's: contributors list the recycle bin, owners restore and delete permanently.
 """
 
