@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
+from feed_core.api import retention_rest
 from feed_core.api.models import (
     CargoVersionUpdate,
     FeedCreateRequest,
@@ -565,6 +566,28 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("DELETE", _FEED, _delete_feed, "Move a feed to the feed recycle bin", status=204),
     Route("GET", f"{_FEED}/health", _feed_health, "The health of a feed's upstream sources", answer=FeedHealthResponse),
+    Route(
+        "GET",
+        f"{_FEED}/retentionpolicies",
+        retention_rest.get_retention_policy,
+        "Get a feed's retention policy (every field null when it has none)",
+        answer=retention_rest.RetentionPolicyResponse,
+    ),
+    Route(
+        "PUT",
+        f"{_FEED}/retentionpolicies",
+        retention_rest.set_retention_policy,
+        "Set a feed's retention policy (no countLimit removes it)",
+        body=retention_rest.RetentionPolicyRequest,
+        answer=retention_rest.RetentionPolicyResponse,
+    ),
+    Route(
+        "DELETE",
+        f"{_FEED}/retentionpolicies",
+        retention_rest.delete_retention_policy,
+        "Remove a feed's retention policy",
+        status=204,
+    ),
     Route("GET", f"{_FEED}/views", _list_views, "List a feed's views", answer=ViewListResponse),
     Route(
         "POST",

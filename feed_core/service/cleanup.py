@@ -46,6 +46,7 @@ from feed_core.service.retry import retry_on_conflict
 from feed_core.service.upstream import source_key
 from feed_core.settings import Settings
 from feed_core.storage.catalog import Catalog
+from feed_core.storage.download_times import DownloadTimesStore
 from feed_core.storage.health import HealthStore
 from feed_core.storage.packages import CONTENT_PREFIX, MANIFEST_PREFIX, PackageStore
 from feed_core.storage.ports import BlobStore
@@ -95,11 +96,13 @@ class Cleanup:
         settings: Settings,
         clock: Clock,
         blob_clock: Clock = system_clock,
+        downloads: DownloadTimesStore | None = None,
     ) -> None:
         self._catalog = catalog
         self._packages = packages
         self._state = upstream_state
         self._health = health
+        self._downloads = downloads
         self._blobs = blobs
         self._settings = settings
         self._clock = clock
@@ -133,6 +136,8 @@ class Cleanup:
         rows = await self._packages.delete_feed(feed_id)
         rows += await self._state.delete_feed(feed_id)
         rows += await self._health.delete_feed(feed_id)
+        if self._downloads is not None:
+            rows += await self._downloads.delete_feed(feed_id)
         if feed is not None:
             await self._catalog.delete_feed(feed)
             rows += 2

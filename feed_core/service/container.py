@@ -9,6 +9,7 @@ from feed_core.domain.clock import Clock, system_clock
 from feed_core.domain.models import Feed
 from feed_core.service.blob_cache import BlobCache
 from feed_core.service.cleanup import Cleanup
+from feed_core.service.download_times import DownloadRecorder
 from feed_core.service.feeds import FeedService
 from feed_core.service.identity import IdentityService
 from feed_core.service.package_list import PackageListService
@@ -22,6 +23,7 @@ from feed_core.settings import Settings
 from feed_core.storage.calls import StorageCallCounter
 from feed_core.storage.catalog import Catalog
 from feed_core.storage.credential_cipher import CredentialCipher
+from feed_core.storage.download_times import DownloadTimesStore
 from feed_core.storage.health import HealthStore
 from feed_core.storage.layout import ALL_TABLES
 from feed_core.storage.packages import PackageStore
@@ -48,8 +50,10 @@ class Services:
     blobs: BlobCache
     sessions: SessionService
     package_list: PackageListService
+    downloads: DownloadRecorder
 
     async def close(self) -> None:
+        await self.downloads.close()  # first: it writes what it holds while storage is still open
         await self.upstreams.close()
         await self.storage.close()
 
@@ -104,6 +108,7 @@ async def build_services(
 
     packages.upstream_conflict = upstream_conflict
     health = HealthStore(storage.tables)
+    download_times = DownloadTimesStore(storage.tables)
     identity = IdentityService(catalog, clock, settings.cache_seconds)
     sessions = SessionService(
         SessionStore(storage.tables),
@@ -128,6 +133,7 @@ async def build_services(
             packages=package_store,
             upstream_state=state,
             health=health,
+            downloads=download_times,
             blobs=storage.blobs,
             settings=settings,
             clock=clock,
@@ -137,4 +143,5 @@ async def build_services(
         blobs=BlobCache(settings.blob_cache_bytes, settings.download_redirect_min_bytes),
         sessions=sessions,
         package_list=PackageListService(packages, settings.cache_seconds),
+        downloads=DownloadRecorder(download_times, clock),
     )

@@ -38,6 +38,7 @@ var feedTables = [
   'upstreamhealth'
   'jobstate'
   'uisessions'
+  'downloads'
 ]
 
 resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {
