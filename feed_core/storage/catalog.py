@@ -75,7 +75,8 @@ def _feed_doc(feed: Feed, sources: list[dict[str, Any]]) -> str:
             "created": feed.created,
             "deletedDate": feed.deleted,
             "purging": feed.purging,
-            "retentionPolicy": feed.retention_policy.to_rest() if feed.retention_policy else None,
+            # Only when set: a document without a policy keeps the shape it had before feeds had one.
+            **({"retentionPolicy": feed.retention_policy.to_rest()} if feed.retention_policy else {}),
         },
         separators=(",", ":"),
     )

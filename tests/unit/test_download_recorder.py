@@ -21,7 +21,7 @@ from feed_core.storage.catalog import FEEDS, Catalog
 from feed_core.storage.credential_cipher import CredentialCipher
 from feed_core.storage.download_times import DOWNLOADS, DownloadTimesStore
 from feed_core.storage.embedded import EmbeddedBlobStore, EmbeddedTableStore
-from feed_core.storage.ports import Entity, Storage
+from feed_core.storage.ports import Storage
 from tests.counting_storage import CountingTableStore
 
 NOON = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -142,12 +142,16 @@ async def test_feed_documents_from_before_retention_read_as_no_policy(tables: Co
     feed = await catalog.create_feed(Feed(id=str(uuid.uuid4()), org="o", project=None, name="old"))
     row = await tables.get(FEEDS, "o", f"id:{feed.id}")
     assert row is not None
-    doc = json.loads(row.get_str("doc"))
-    del doc["retentionPolicy"]
-    await tables.upsert(FEEDS, Entity("o", row.row_key, {"doc": json.dumps(doc)}))
+    assert "retentionPolicy" not in json.loads(row.get_str("doc"))
     old = await catalog.get_feed_by_id("o", feed.id)
     assert old is not None and old.retention_policy is None
     old.retention_policy = RetentionPolicy(5, 30)
     await catalog.update_feed(old)
     again = await catalog.get_feed_by_id("o", feed.id)
     assert again is not None and again.retention_policy == RetentionPolicy(5, 30)
+    row = await tables.get(FEEDS, "o", f"id:{feed.id}")
+    assert row is not None and json.loads(row.get_str("doc"))["retentionPolicy"]["countLimit"] == 5
+    again.retention_policy = None
+    await catalog.update_feed(again)
+    row = await tables.get(FEEDS, "o", f"id:{feed.id}")
+    assert row is not None and "retentionPolicy" not in json.loads(row.get_str("doc"))
