@@ -50,7 +50,7 @@ class DownloadRecorder:
         self._recorded: OrderedDict[Key, datetime] = OrderedDict()
         self._pending: dict[Key, datetime] = {}
         self._task: asyncio.Task[None] | None = None
-        self._sleeping = False
+        self._in_flush = False  # the background task is writing (not waiting): let it finish
         self._closed = False
         self._flushing = asyncio.Lock()
         self._marked = False
@@ -91,16 +91,14 @@ class DownloadRecorder:
             self._task = None
 
     async def _flush_later(self) -> None:
-        self._sleeping = True
-        try:
-            await asyncio.sleep(self._flush_seconds)
-        finally:
-            self._sleeping = False
+        await asyncio.sleep(self._flush_seconds)
+        self._in_flush = True
         try:
             await self.flush()
         except Exception:  # flush logs its own failures; anything else must not kill later flushes
             log.exception("writing download times failed")
         finally:
+            self._in_flush = False
             self._task = None
         if self._pending:
             self._schedule()
@@ -124,7 +122,12 @@ class DownloadRecorder:
                 async with gate:
                     await self._store.put(*key, batch[key].date())
 
-            results = await asyncio.gather(*(write(k) for k in keys), return_exceptions=True)
+            try:
+                results = await asyncio.gather(*(write(k) for k in keys), return_exceptions=True)
+            except asyncio.CancelledError:  # the loop is going down: keep the days for a flush that may follow
+                for key in keys:
+                    self._pending.setdefault(key, batch[key])
+                raise
             failed = [(k, r) for k, r in zip(keys, results, strict=True) if isinstance(r, BaseException)]
             for key, _ in failed:
                 if key not in self._pending and len(self._pending) < self._max_keys:
@@ -143,7 +146,7 @@ class DownloadRecorder:
         self._closed = True
         task, self._task = self._task, None
         if task is not None and not task.done():
-            if self._sleeping:  # cancelled only while it waits: a flush under way is let finish
+            if not self._in_flush:  # cancelled while it waits (or before it ran); a flush under way is let finish
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -82,6 +82,15 @@ async def test_a_background_flush_follows_a_record_and_close_writes_the_rest(tab
     assert set(await DownloadTimesStore(tables).package("f", "pypi", "p")) == {"1.0", "2.0"}
 
 
+async def test_close_right_after_a_record_writes_it_without_waiting_for_the_background_flush(
+    tables: CountingTableStore,
+) -> None:
+    recorder = DownloadRecorder(DownloadTimesStore(tables), Clock(), flush_seconds=3600)
+    recorder.record("f", "maven", "g:a", "1.0")  # its background flush is scheduled, not yet started
+    await asyncio.wait_for(recorder.close(), 10)
+    assert set(await DownloadTimesStore(tables).package("f", "maven", "g:a")) == {"1.0"}
+
+
 async def test_the_maps_are_bounded(tables: CountingTableStore) -> None:
     recorder = DownloadRecorder(DownloadTimesStore(tables), Clock(), flush_seconds=3600, max_keys=3)
     for v in ("1", "2", "3", "4"):
