@@ -12,8 +12,15 @@ from feed_core import jobs
 from feed_core.service.container import build_services, open_storage
 from feed_core.service.packages import RETENTION
 from tests.api.conftest import ADMIN_TOKEN, ORG, Api, MutableClock, SettingsFactory, in_process
+from tests.api.test_cargo_hosting import cargo, raw
+from tests.api.test_cargo_hosting import published as cargo_published
+from tests.api.test_maven_hosting import DIR, A, G, release_files
+from tests.api.test_nuget_api import push as nuget_push
+from tests.api.test_nuget_api import v3 as nuget_v3
 from tests.api.test_pypi_api import PIP_ACCEPT, base, upload
 from tests.counting_storage import CountingTableStore, counting
+from tests.maven_packages import basic, deploy, repo
+from tests.nupkg_builder import build_nupkg
 
 POLICY = f"/{ORG}/_apis/packaging/feeds/feed/retentionpolicies?api-version=7.1"
 PROMOTE = {"views": {"op": "add", "path": "/views/-", "value": "Release"}}
@@ -159,6 +166,30 @@ async def test_a_version_saved_from_an_upstream_feed_counts_as_downloaded(feed_a
     await api.services.downloads.flush()
     team = await api.services.feeds.find(ORG, None, "team")
     assert set(await api.services.downloads.store.package(team.id, "npm", "shared")) == {"1.0.0"}
+
+
+async def test_nuget_maven_and_cargo_file_downloads_are_recorded(feed_api: Api) -> None:
+    api = feed_api
+    assert (await nuget_push(api, build_nupkg("Contoso.Lib", "1.2.0"))).status_code == 201
+    r = await api.http.get(f"{nuget_v3()}flat2/contoso.lib/1.2.0/contoso.lib.1.2.0.nupkg", headers=api.auth("bob"))
+    assert r.status_code == 200
+    alice, bob = basic(api.tokens["alice"]), basic(api.tokens["bob"])
+    deployed = await deploy(api.http, alice, G, A, "1.0", release_files())
+    assert all(r.status_code in (200, 201) for r in deployed)
+    r = await api.http.get(repo() + DIR + "lib-1.0.jar.sha1", headers=bob)  # a checksum is no download
+    assert r.status_code == 200
+    await api.services.downloads.flush()
+    feed = await api.services.feeds.find(ORG, None, "feed")
+    store = api.services.downloads.store
+    assert await store.package(feed.id, "maven", f"{G}:{A}") == {}
+    assert (await api.http.get(repo() + DIR + "lib-1.0.pom", headers=bob)).status_code == 200
+    await cargo_published(api, "crab", "0.1.0")
+    r = await api.http.get(f"{cargo()}/api/v1/crates/crab/0.1.0/download", headers=raw(api, "bob"))
+    assert r.status_code == 200
+    await api.services.downloads.flush()
+    assert set(await store.package(feed.id, "nuget", "contoso.lib")) == {"1.2.0"}
+    assert set(await store.package(feed.id, "maven", f"{G}:{A}")) == {"1.0"}
+    assert set(await store.package(feed.id, "cargo", "crab")) == {"0.1.0"}
 
 
 @pytest.fixture
