@@ -546,7 +546,8 @@ class PackageService:
         now = iso(self._clock())
 
         def change(meta: PackageMeta, versions: list[PackageVersion]) -> list[PackageVersion]:
-            missing = [n for n in numbers if not any(v.version == n and v.deleted is None for v in versions)]
+            live = {v.version for v in versions if v.deleted is None}
+            missing = [n for n in numbers if n not in live]
             if missing:
                 raise NotFoundError(f"{name}@{missing[0]} does not exist in feed {feed.name}")
             return _move_to_recycle_bin(meta, versions, numbers, now, caller.user)
