@@ -237,6 +237,11 @@ class Settings(BaseSettings):
     gc_schedule: str = setting(
         "FEED_GC_SCHEDULE", "0 30 3 * * *", "when the garbage collection job runs (NCRONTAB, six fields)"
     )
+    retention_schedule: str = setting(
+        "FEED_RETENTION_SCHEDULE",
+        "0 0 4 * * *",
+        "when the retention job applies the feeds' retention policies (NCRONTAB, six fields)",
+    )
     gc_grace_hours: float = setting(
         "FEED_GC_GRACE_HOURS",
         24.0,
@@ -345,7 +350,7 @@ class Settings(BaseSettings):
             raise SettingsError("FEED_ADMIN_TOKEN must be at least 16 characters long")
         return token
 
-    @field_validator("refresh_schedule", "health_schedule", "gc_schedule")
+    @field_validator("refresh_schedule", "health_schedule", "gc_schedule", "retention_schedule")
     @classmethod
     def _schedule(cls, text: str, info: Any) -> str:
         from feed_core.domain.schedule import Schedule

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from feed_core.api import recycle_bin_rest as recycle_bin
+from feed_core.api import retention_rest
 from feed_core.api.models import (
     CargoVersionUpdate,
     FeedCreateRequest,
@@ -648,6 +649,28 @@ ROUTES: tuple[Route, ...] = (
         answer=FeedUsageResponse,
         query=("$top", "$skip", "protocolType"),
         top_default=USAGE_TOP,
+    ),
+    Route(
+        "GET",
+        f"{_FEED}/retentionpolicies",
+        retention_rest.get_retention_policy,
+        "Get a feed's retention policy (every field null when it has none)",
+        answer=retention_rest.RetentionPolicyResponse,
+    ),
+    Route(
+        "PUT",
+        f"{_FEED}/retentionpolicies",
+        retention_rest.set_retention_policy,
+        "Set a feed's retention policy (no countLimit removes it)",
+        body=retention_rest.RetentionPolicyRequest,
+        answer=retention_rest.RetentionPolicyResponse,
+    ),
+    Route(
+        "DELETE",
+        f"{_FEED}/retentionpolicies",
+        retention_rest.delete_retention_policy,
+        "Remove a feed's retention policy",
+        status=204,
     ),
     Route("GET", f"{_FEED}/views", _list_views, "List a feed's views", answer=ViewListResponse),
     Route(

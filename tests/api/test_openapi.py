@@ -65,7 +65,7 @@ def test_every_route_is_documented_with_its_parameters(document: dict[str, Any])
             assert params == in_path, (method, path)
             assert all(p["required"] for p in op["parameters"] if p["in"] == "path")
             assert {"400", "401", "404"} <= set(op["responses"]), (method, path)
-            assert ("requestBody" in op) == (method in ("post", "patch")), (method, path)
+            assert ("requestBody" in op) == (method in ("post", "patch", "put")), (method, path)
     pats = document["paths"]["/_apis/tokens/pats"]["delete"]["parameters"]
     assert {"name": "authorizationId", "in": "query", "required": True}.items() <= pats[1].items()
     assert document["components"]["securitySchemes"].keys() == {"basic", "bearer"}

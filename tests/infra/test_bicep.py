@@ -727,6 +727,13 @@ def test_the_default_gc_grace_is_far_above_the_longest_publish() -> None:
     assert int(SETTINGS["FEED_GC_GRACE_HOURS"][0]) * 3600 >= 10 * timeout
 
 
+def test_the_fixed_job_schedules_are_the_codes_defaults() -> None:
+    """The gc and retention schedules are literals in function.bicep (no parameter): the code's daily defaults."""
+    settings = app_settings()
+    for name in ("FEED_GC_SCHEDULE", "FEED_RETENTION_SCHEDULE"):
+        assert settings[name] == SETTINGS[name][0], name
+
+
 def test_every_setting_a_trigger_names_is_defined() -> None:
     """A `%NAME%` in a trigger (the timer schedules) that no app setting defines stops the Functions host."""
     named = set(re.findall(r"%([A-Za-z_][A-Za-z0-9_]*)%", (ROOT / "function_app.py").read_text()))
