@@ -75,7 +75,8 @@ def _feed_doc(feed: Feed, sources: list[dict[str, Any]]) -> str:
             "created": feed.created,
             "deletedDate": feed.deleted,
             "purging": feed.purging,
-            "recycleBinEmptied": feed.recycle_bin_emptied,
+            # Only when set, as the retention policy below: an old document keeps its shape.
+            **({"recycleBinEmptied": feed.recycle_bin_emptied} if feed.recycle_bin_emptied else {}),
             # Only when set: a document without a policy keeps the shape it had before feeds had one.
             **({"retentionPolicy": feed.retention_policy.to_rest()} if feed.retention_policy else {}),
         },

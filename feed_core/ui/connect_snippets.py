@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from feed_core.ui.render import path_segment
 
-PROTOCOLS = ("npm", "pypi", "nuget", "maven", "cargo")
-LABELS = {"npm": "npm", "pypi": "Python", "nuget": "NuGet", "maven": "Maven and Gradle", "cargo": "Cargo"}
+PROTOCOLS = ("npm", "pypi", "nuget", "maven", "cargo", "upack")
+LABELS = {
+    "npm": "npm",
+    "pypi": "Python",
+    "nuget": "NuGet",
+    "maven": "Maven and Gradle",
+    "cargo": "Cargo",
+    "upack": "Universal Packages",
+}
 PLACEHOLDER = "PASTE-THE-TOKEN-HERE"
 
 
@@ -64,6 +71,13 @@ class Endpoints:
     def cargo(self) -> str:
         return f"{self.root}/cargo/index/"
 
+    @property
+    def universal_scope(self) -> str:
+        """The Universal Packages client's ``--organization`` (and ``--project``) options for this feed."""
+        org, _, project = self.scope_path.strip("/").partition("/")
+        options = f"--organization {self.base}/{org}"
+        return f"{options} --project {unquote(project)} --scope project" if project else options
+
 
 def endpoints(base: str, scope_path: str, feed: str, view: str | None) -> Endpoints:
     return Endpoints(base.rstrip("/"), scope_path, path_segment(f"{feed}@{view}" if view else feed))
@@ -84,7 +98,8 @@ def _with_token_in_url(url: str, token: str) -> str:
 
 def snippets(protocol: str, urls: Endpoints, name: str) -> list[Snippet]:
     """The set-up of ``protocol``'s clients for ``urls``; ``name`` is :func:`client_name`'s."""
-    return {"npm": _npm, "pypi": _pypi, "nuget": _nuget, "maven": _maven, "cargo": _cargo}[protocol](urls, name)
+    makers = {"npm": _npm, "pypi": _pypi, "nuget": _nuget, "maven": _maven, "cargo": _cargo, "upack": _upack}
+    return makers[protocol](urls, name)
 
 
 def _npm(urls: Endpoints, name: str) -> list[Snippet]:
@@ -213,6 +228,33 @@ def _cargo(urls: Endpoints, name: str) -> list[Snippet]:
             "Cargo.toml",
             f'[package]\npublish = ["{name}"]\n\n[dependencies]\nmy-crate = {{ version = "1", registry = "{name}" }}\n',
             f"Then cargo publish --registry {name}.",
+        ),
+    ]
+
+
+def _upack(urls: Endpoints, name: str) -> list[Snippet]:
+    del name  # the client takes the feed (and view) itself
+    feed = f"--feed {unquote(urls.ref)}"
+    return [
+        Snippet(
+            "upack-token",
+            "The token",
+            'export AZURE_DEVOPS_EXT_PAT="$FEED_TOKEN"\n',
+            "The client reads the token from AZURE_DEVOPS_EXT_PAT, as the Azure CLI does.",
+        ),
+        Snippet(
+            "upack-publish",
+            "Publish a directory",
+            f"python -m feed_core universal publish {urls.universal_scope} {feed} "
+            "--name my-tool --version 1.0.0 --path ./dist\n",
+            "Only the chunks the feed does not have yet are uploaded; run it again to resume.",
+        ),
+        Snippet(
+            "upack-download",
+            "Download a version",
+            f"python -m feed_core universal download {urls.universal_scope} {feed} "
+            "--name my-tool --version '1.*' --path ./my-tool\n",
+            "A wildcard takes the highest matching version.",
         ),
     ]
 

@@ -22,6 +22,7 @@ import pytest
 from feed_core.settings import Settings
 from tests import readme
 from tests.api.conftest import ADMIN_TOKEN, Api, MutableClock, SettingsFactory, running_api
+from tests.npm_packages import publish_body
 from tests.npm_registry_fixture import FixtureRegistry, fixture_registry  # noqa: F401
 from tests.pypi_index_fixture import FixtureIndex, fixture_index  # noqa: F401
 
@@ -253,3 +254,33 @@ async def test_the_curl_for_pip_users_shows_the_reason(pasted: Pasted) -> None:
     r = await send(pasted.api, call)  # 1.0 saved, 2.0 not
     assert r.status_code == 200
     assert r.headers["x-feed-notice"].startswith("1 version of six (2.0) is available from upstream pypi but not saved")
+
+
+# --- retention, the recycle bin and storage usage ----------------------------------------------------
+
+
+async def test_the_retention_recycle_bin_and_usage_calls_run_as_written(
+    make_settings: SettingsFactory, clock: MutableClock
+) -> None:
+    async with running_api(make_settings(usage_max_age_seconds=0), clock) as api:
+        tokens = await team_set_up(api)
+        alice = {"Authorization": basic(f"alice:{tokens['alice']}")}
+        registry = "/local/_packaging/web/npm/registry"
+        for number in ("1.0.0", "1.1.0"):
+            r = await api.http.put(f"{registry}/hello-world", json=publish_body("hello-world", number), headers=alice)
+            assert r.status_code in (200, 201), r.text
+        feed_api = "/local/_apis/packaging/feeds/web"
+        r = await api.http.delete(f"{feed_api}/npm/hello-world/versions/1.0.0", headers=alice)
+        assert r.is_success, r.text
+
+        block = readme.sh_blocks(readme.section("Retention, the recycle bin and storage usage"))[0]
+        policy, listing, restored, usage = await run(api, block, {})
+        assert policy.json()["countLimit"] == 20 and policy.json()["daysToKeepRecentlyDownloadedPackages"] == 30
+        (package,) = listing.json()["value"]
+        assert package["name"] == "hello-world" and [v["version"] for v in package["versions"]] == ["1.0.0"]
+        assert restored.is_success
+        body = usage.json()
+        assert body["recycleBinBytes"] == 0 and body["publishedBytes"] == body["totalBytes"] > 0
+        assert [p["name"] for p in body["packages"]] == ["hello-world"]
+        versions = await api.http.get(f"{registry}/hello-world", headers=alice)
+        assert set(versions.json()["versions"]) == {"1.0.0", "1.1.0"}

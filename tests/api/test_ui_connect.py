@@ -73,6 +73,11 @@ async def test_snippets_have_the_feeds_absolute_urls_for_each_protocol(feed_api:
         assert 'credential-provider = "cargo:token"' in cargo
         assert "cargo login --registry feed-Release" in cargo
 
+        upack = await page(http, f"{CONNECT}?protocol=upack&view=Release")
+        assert "AZURE_DEVOPS_EXT_PAT" in upack
+        assert f"universal publish --organization {root.split('/_packaging/')[0]} --feed feed@Release" in upack
+        assert "universal download --organization" in upack and "--version '1.*'" in upack
+
         assert (await http.get(f"{CONNECT}?view=Nope")).status_code == 404
         assert (await http.get(f"{CONNECT}?protocol=gopher")).status_code == 400
         assert (await http.get(f"/{ORG}/_artifacts/feed/missing/connect")).status_code == 404
