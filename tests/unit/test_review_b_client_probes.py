@@ -84,3 +84,16 @@ async def test_probe_a_download_applies_the_umask_to_modes(tmp_path: Path) -> No
 
 
 _ = (UniversalError, pytest)
+
+
+async def test_probe_a_long_non_ascii_file_name_can_be_downloaded(tmp_path: Path) -> None:
+    """The temporary name keeps 200 *characters* of the target's name plus 21 bytes: a valid 240-byte name of
+    80 CJK characters (the manifest allows 255-byte segments) gives a 262-byte temporary name: ENAMETOOLONG."""
+    name = "\u6587" * 80
+    assert len(name.encode()) == 240
+    data = chunk_bytes(b"content")
+    manifest = build_manifest([manifest_file(name, 0o644, data)])
+    await _download_from(
+        _hostile_feed(manifest.canonical_json, manifest.total_hash, {c.sha256: c.data for c in data}), tmp_path
+    )
+    assert (tmp_path / name).read_bytes() == b"content"
