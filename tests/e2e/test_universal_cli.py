@@ -300,7 +300,7 @@ def test_download_replaces_listed_files_and_keeps_others(server: FeedServer, fee
     ok(universal(server, "download", feed.bob_token, feed.name, "keep", "1.0.0", out))
     assert (out / "sub" / "run.sh").read_text() == "#!/bin/sh\necho keep\n"
     assert (out / "mine.txt").read_text() == "not the package's"
-    assert not list(out.rglob("*.upack-part"))
+    assert not list(out.rglob(".upack-*.part"))
 
 
 def test_a_reader_a_collaborator_and_a_feed_upstream(
