@@ -351,9 +351,13 @@ async def publish(
 async def _commit(
     client: UpackClient, uploader: Uploader, manifest: Manifest, name: str, version: str, description: str | None
 ) -> None:
-    """Commit the version, sending again the chunks the feed says it lacks (a few rounds at most)."""
+    """Commit the version, sending the chunks the feed says it lacks and committing again. The feed lists a
+    bounded number at a time, so this goes on while each answer names chunks not sent again yet; answers that
+    name only chunks sent again already end it after ``COMMIT_ROUNDS``."""
     needed = manifest.chunk_sizes()
-    for _ in range(COMMIT_ROUNDS):
+    resent: set[str] = set()
+    stalled = 0
+    while True:
         try:
             response = await client.commit(name, version, manifest.canonical_json, manifest.total_hash, description)
         except UniversalError as exc:
@@ -366,6 +370,10 @@ async def _commit(
         again = sorted(set(body["missing"]))
         if not again or not all(isinstance(h, str) and h in needed for h in again):
             raise UniversalError(f"the feed refused the version: {body.get('message', '')}")
+        if resent.issuperset(again):
+            stalled += 1
+            if stalled >= COMMIT_ROUNDS:
+                raise UniversalError("the feed still reports missing chunks after uploading them; try again")
+        resent.update(again)
         uploader.progress.total += sum(needed[h] for h in again)
         await uploader.send_all(again)
-    raise UniversalError("the feed still reports missing chunks after uploading them; try again")
