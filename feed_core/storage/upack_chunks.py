@@ -8,10 +8,10 @@ missing reads these rows, never the blob store, so one feed cannot learn what an
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+from feed_core.concurrency import for_each
 from feed_core.storage.bulk import delete_partitions, delete_rows
 from feed_core.storage.ports import Entity, TableStore
 
@@ -43,17 +43,15 @@ class UpackChunkStore:
         return None if e is None else _row(e)
 
     async def get_many(self, feed_id: str, hashes: Sequence[str]) -> dict[str, ChunkRow]:
-        """The rows of those ``hashes`` the feed has, by hash: point reads, a bounded number at a time."""
+        """The rows of those ``hashes`` the feed has, by hash: point reads by a fixed number of workers."""
         found: dict[str, ChunkRow] = {}
-        gate = asyncio.Semaphore(_READ_CONCURRENCY)
 
         async def read(sha: str) -> None:
-            async with gate:
-                row = await self.get(feed_id, sha)
+            row = await self.get(feed_id, sha)
             if row is not None:
                 found[sha] = row
 
-        await asyncio.gather(*(read(sha) for sha in dict.fromkeys(hashes)))
+        await for_each(dict.fromkeys(hashes), read, _READ_CONCURRENCY)
         return found
 
     async def record(self, feed_id: str, sha256: str, size: int, uploaded: str) -> None:
