@@ -517,6 +517,37 @@ async def test_gc_keeps_the_chunks_of_live_versions_and_removes_the_rest(
             assert r.content == data
 
 
+async def test_gc_reads_a_manifest_once_however_many_versions_share_it(
+    make_settings: SettingsFactory, clock: MutableClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same content published as two versions and in two feeds: one manifest blob, read once per gc run,
+    and its chunks count for both feeds."""
+    async with running_api(make_settings().model_copy(update={"gc_grace_hours": 0}), clock) as api:
+        await api.token("alice")
+        for feed in ("feed", "other"):
+            await api.create_feed(feed)
+            await api.grant(feed, "alice", "contributor")
+        pkg = random_package()
+        await publish(api, "pkg", "1.0.0", pkg)
+        await publish(api, "pkg", "1.0.1", pkg)
+        await publish(api, "same", "2.0.0", pkg, feed="other")
+        reads: list[str] = []
+        store = api.services.packages.store
+        real = store._listed_chunks
+
+        async def counting(key: str) -> set[str]:
+            reads.append(key)
+            return await real(key)
+
+        monkeypatch.setattr(store, "_listed_chunks", counting)
+        clock.advance(days=4)  # the chunk rows are stale: only the versions keep them
+        report = await jobs.run_gc(api.services)
+        assert reads == [manifest_key(pkg.manifest.total_hash)]
+        assert report.chunk_rows_removed == 0 and _keys(pkg) <= await _blob_keys(api)
+        for feed in ("feed", "other"):
+            assert (await query(api, list(pkg.chunks), feed=feed)).json()["missing"] == []
+
+
 async def test_a_deleted_version_is_restored_from_the_recycle_bin(feed_api: Api) -> None:
     api = feed_api
     pkg = random_package()

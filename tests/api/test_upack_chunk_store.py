@@ -61,3 +61,18 @@ async def test_rows_are_per_feed_and_read_in_bounded_batches(services: Services)
     assert len(await store.rows("feed-a")) == 90
     assert await store.delete_feed("feed-a") == 90
     assert await store.rows("feed-a") == [] and len(await store.rows("feed-b")) == 1
+
+
+async def test_a_row_renewed_since_it_was_scanned_is_not_deleted(services: Services) -> None:
+    """The gc's sweep deletes the rows it scanned only as scanned: a chunk sent again meanwhile keeps its row."""
+    store = UpackChunkStore(services.storage.tables)
+    hashes = [f"{i:064x}" for i in range(150)]  # two transactions' worth
+    for sha in hashes:
+        await store.record("feed-a", sha, 7, "2026-11-01T00:00:00Z")
+    scanned = [row async for feed, row in store.scan() if feed == "feed-a"]
+    assert all(row.etag for row in scanned)
+    await store.record("feed-a", hashes[3], 7, "2026-11-05T00:00:00Z")  # sent again after the scan
+    await store.delete("feed-a", [hashes[120]])  # and one gone meanwhile
+    kept = await store.delete_unchanged("feed-a", scanned)
+    assert kept == [hashes[3]]
+    assert [row.sha256 for row in await store.rows("feed-a")] == [hashes[3]]
