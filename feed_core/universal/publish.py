@@ -88,8 +88,8 @@ class PublishReport:
     def summary(self) -> str:
         if self.already_published:
             return (
-                f"{self.name} {self.version} is already in the feed with this content ({self.files} files, "
-                f"{self.total_bytes:,} bytes); nothing was uploaded"
+                f"{self.name} {self.version} is already in the feed (or an upstream of it) with this content "
+                f"({self.files} files, {self.total_bytes:,} bytes); nothing was uploaded"
             )
         return (
             f"Published {self.name} {self.version}: {self.files} files, {self.total_bytes:,} bytes, "
