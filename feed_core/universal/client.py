@@ -139,8 +139,8 @@ class UpackClient:
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """The response to ``method path`` (relative to ``upack/``) after retries and redirects, its body
-        read: a success's at most ``limit`` bytes (a longer one is an error), any other's cut at
-        ``MAX_ERROR_BYTES`` (so a long error message still leads to a retry or a readable refusal).
+        read: a success's (or a status in ``ok``) at most ``limit`` bytes (a longer one is an error), any
+        other's cut at ``MAX_ERROR_BYTES`` (so a long error message still leads to a retry or a refusal).
 
         A 2xx, or a status listed in ``ok``, is returned; anything else raises ``UniversalError``.
         """
@@ -150,7 +150,7 @@ class UpackClient:
         while True:
             attempt += 1
             try:
-                response = await self._send(method, self.url(path), body, headers, limit)
+                response = await self._send(method, self.url(path), body, headers, limit, ok)
             except httpx.TransportError as exc:
                 if attempt > RETRIES:
                     raise UniversalError(f"{method} {self.url(path)} failed: {exc or type(exc).__name__}") from None
@@ -164,7 +164,7 @@ class UpackClient:
             raise self._refusal(method, path, response)
 
     async def _send(
-        self, method: str, url: str, body: bytes | None, headers: dict[str, str], limit: int
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str], limit: int, ok: Sequence[int]
     ) -> httpx.Response:
         target = httpx.URL(url)
         for _ in range(MAX_REDIRECTS + 1):
@@ -174,7 +174,7 @@ class UpackClient:
             request = self._http.build_request(method, target, content=body, headers=sent)
             response = await self._http.send(request, stream=True)
             try:
-                if response.is_success:
+                if response.is_success or response.status_code in ok:
                     await _read_limited(response, limit)
                 else:
                     await _read_cut(response, MAX_ERROR_BYTES)

@@ -22,6 +22,7 @@ from typing import TextIO
 
 import httpx
 
+from feed_core.concurrency import for_each
 from feed_core.domain.upack import Manifest, UpackError, check_name, highest_matching, parse_manifest
 from feed_core.universal.client import FeedLocation, UniversalError, UpackClient
 from feed_core.universal.progress import Progress
@@ -163,18 +164,14 @@ async def download(
                 offset += c.size
         sizes = manifest.chunk_sizes()
         progress = Progress("download", sum(sizes.values()), stream)
-        gate = asyncio.Semaphore(parallel)
 
         async def one(sha256: str) -> None:
-            async with gate:
-                data = await client.chunk(name, chosen, sha256, sizes[sha256])
-                await asyncio.to_thread(write_at, places[sha256], data)
-                progress.advance(len(data))
+            data = await client.chunk(name, chosen, sha256, sizes[sha256])
+            await asyncio.to_thread(write_at, places[sha256], data)
+            progress.advance(len(data))
 
         try:
-            async with asyncio.TaskGroup() as group:
-                for sha256 in sizes:
-                    group.create_task(one(sha256))
+            await for_each(sizes, one, parallel)  # ``parallel`` tasks, however many chunks
             await asyncio.to_thread(settle, staged, umask)
         except* UniversalError as errors:
             raise errors.exceptions[0] from None

@@ -13,6 +13,7 @@ import pytest
 
 import feed_core.service.upack as upack_service
 from feed_core import jobs
+from feed_core.domain.upack import stored_chunk_hashes
 from feed_core.service.upack import MAX_CHUNK_BYTES, MAX_MISSING_LISTED, manifest_key
 from feed_core.storage.packages import content_key
 from tests.api.conftest import Api, MutableClock, SettingsFactory, running_api
@@ -295,7 +296,7 @@ async def test_parallel_chunk_reads_on_a_cold_cache_read_the_manifest_once(
     pkg = random_package(files=4, size=4000)
     await publish(feed_api, "pkg", "1.0.0", pkg)
     calls = 0
-    real = upack_service.stored_chunk_hashes
+    real = stored_chunk_hashes
 
     def counting(canonical: bytes) -> frozenset[str]:
         nonlocal calls

@@ -548,6 +548,18 @@ async def test_a_server_error_longer_than_a_small_chunk_is_retried() -> None:
     assert info.value.status == 404 and len(str(info.value)) < 70_000
 
 
+async def test_a_commit_answer_listing_many_missing_chunks_is_read_whole() -> None:
+    """The 400 that lists missing chunks is an answer, not an error message: 10,000 hashes are about 670 KB."""
+    hashes = [f"{i:064x}" for i in range(10_000)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={"message": "10000 chunks are missing", "missing": hashes})
+
+    async with UpackClient(locate(ORG, "f", None, None), "pat", transport=httpx.MockTransport(handler)) as c:
+        response = await c.commit("p", "1.0.0", b"{}", "0" * 64, None)
+    assert response.json()["missing"] == hashes
+
+
 async def test_a_download_applies_the_umask_to_modes(tmp_path: Path) -> None:
     """A publisher (or a hostile feed) may send 0o777 or 0o666: the umask applies, as when unpacking an archive."""
     one = chunk_bytes(b"#!/bin/sh\necho hi\n")
