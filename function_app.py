@@ -97,3 +97,12 @@ async def collect_garbage(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("collect_garbage is running late (past due)")
     await jobs.run_gc(await feed_app.services())
+
+
+@app.function_name(name="apply_retention")
+@app.timer_trigger(schedule="%FEED_RETENTION_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
+async def apply_retention(timer: func.TimerRequest) -> None:
+    """Move the versions each feed's retention policy no longer keeps to its recycle bin."""
+    if timer.past_due:
+        log.warning("apply_retention is running late (past due)")
+    await jobs.run_retention(await feed_app.services())

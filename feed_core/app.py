@@ -153,7 +153,8 @@ class FeedApp:
                 return
 
     async def _start_jobs(self) -> None:
-        """``serve --with-jobs``: the refresh, health and gc jobs on their timer schedules, in this process."""
+        """``serve --with-jobs``: the refresh, health, gc and retention jobs on their timer schedules, in this
+        process."""
         from feed_core import jobs
         from feed_core.domain.schedule import Schedule
         from feed_core.scheduler import run_on_schedule
@@ -170,6 +171,9 @@ class FeedApp:
         async def gc() -> None:
             await jobs.run_gc(services)
 
+        async def retention() -> None:
+            await jobs.run_retention(services)
+
         self._jobs = [
             asyncio.create_task(
                 run_on_schedule("refresh", Schedule.parse(settings.refresh_schedule), refresh, services.clock)
@@ -178,12 +182,16 @@ class FeedApp:
                 run_on_schedule("health", Schedule.parse(settings.health_schedule), health, services.clock)
             ),
             asyncio.create_task(run_on_schedule("gc", Schedule.parse(settings.gc_schedule), gc, services.clock)),
+            asyncio.create_task(
+                run_on_schedule("retention", Schedule.parse(settings.retention_schedule), retention, services.clock)
+            ),
         ]
         log.info(
-            "jobs scheduled: refresh %r, health %r, gc %r",
+            "jobs scheduled: refresh %r, health %r, gc %r, retention %r",
             settings.refresh_schedule,
             settings.health_schedule,
             settings.gc_schedule,
+            settings.retention_schedule,
         )
 
     async def _route(self, request: Request) -> Response:

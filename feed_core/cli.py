@@ -159,6 +159,17 @@ def cmd_jobs(args: argparse.Namespace) -> int:
             gc_report = await jobs.run_gc(services, dry_run=args.dry_run)
             print(gc_report.summary())
             return 0
+        if args.action == "retention":
+            retention_report = await jobs.run_retention(services, dry_run=args.dry_run, feed=args.feed)
+            print(retention_report.summary())
+            for feed_line in retention_report.feed_lines:
+                print(f"  {feed_line}")
+            verb = "would remove" if args.dry_run else "removed"
+            for removal in retention_report.removed:
+                print(f"  {verb} {removal.line()}")
+            for failure in retention_report.failures:
+                print(f"  failed: {failure}")
+            return 1 if retention_report.failures else 0
         if args.action == "reindex":
             print((await jobs.run_reindex(services, every_row=args.all)).summary())
             return 0
@@ -395,6 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gc.add_argument("--dry-run", action="store_true", help="report what would be removed; remove nothing")
     gc.set_defaults(func=cmd_jobs)
+    retention = jobs.add(
+        "retention", help="move the versions each feed's retention policy no longer keeps to its recycle bin"
+    )
+    retention.add_argument("--dry-run", action="store_true", help="report what would be removed; remove nothing")
+    retention.add_argument("--feed", metavar="NAME", help="only this feed (by name)")
+    retention.set_defaults(func=cmd_jobs)
 
     reindex = jobs.add(
         "reindex", help="rewrite the package index rows written before they recorded views and origins (web UI)"

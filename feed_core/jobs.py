@@ -1,9 +1,10 @@
-"""The timer jobs: refresh upstream metadata of held packages, check upstream health, and collect
+"""The timer jobs: refresh upstream metadata of held packages, check upstream health, collect
 garbage (purge deleted feeds past retention, remove unreferenced blobs, then measure every feed's storage
-usage); and the one-off rewrite of package index rows from before they recorded views and origins.
+usage), and apply the feeds' retention policies (``retention_job``); and the one-off rewrite of package index
+rows from before they recorded views and origins.
 
 All are plain async functions over the services, so the Azure timer functions, the CLI
-(``python -m feed_core jobs refresh|health|gc|reindex``) and ``serve --with-jobs`` all run the same code.
+(``python -m feed_core jobs refresh|health|gc|retention|reindex``) and ``serve --with-jobs`` all run the same code.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from typing import Any
 from feed_core.domain.clock import iso
 from feed_core.domain.models import Feed, ViewVisibility
 from feed_core.domain.source_models import InternalSource, UpstreamSource
+from feed_core.retention_job import RetentionReport, run_retention
 from feed_core.service.cleanup import GcReport
 from feed_core.service.container import Services
 from feed_core.service.upstream import declared_digests, enabled_sources, is_internal, source_key
 from feed_core.storage.health import UpstreamHealth
 
 log = logging.getLogger("feed_core.jobs")
+__all__ = ["RetentionReport", "run_gc", "run_health", "run_refresh", "run_reindex", "run_retention"]
 PROTOCOLS_WITH_UPSTREAMS = ("npm", "pypi", "nuget", "maven", "cargo", "upack")
 #: Protocols whose saved versions take their upstream's later yanks and unyanks (the index line's ``yanked``).
 YANKS_FOLLOW_UPSTREAM = ("cargo",)

@@ -237,6 +237,11 @@ class Settings(BaseSettings):
     gc_schedule: str = setting(
         "FEED_GC_SCHEDULE", "0 30 3 * * *", "when the garbage collection job runs (NCRONTAB, six fields)"
     )
+    retention_schedule: str = setting(
+        "FEED_RETENTION_SCHEDULE",
+        "0 0 4 * * *",
+        "when the retention job applies the feeds' retention policies (NCRONTAB, six fields)",
+    )
     gc_grace_hours: float = setting(
         "FEED_GC_GRACE_HOURS",
         24.0,
@@ -255,6 +260,12 @@ class Settings(BaseSettings):
         "how long a deleted package version stays restorable in its feed's recycle bin before the gc job purges it",
         ge=1,
         le=MAX_RECYCLE_BIN_DAYS,
+    )
+    usage_max_age_seconds: float = setting(
+        "FEED_USAGE_MAX_AGE_SECONDS",
+        60.0,
+        "how long a worker answers a feed's storage usage with what it computed before, rather than scanning again",
+        ge=0,
     )
     log_level: str = setting("FEED_LOG_LEVEL", "INFO", "log level")
 
@@ -339,7 +350,7 @@ class Settings(BaseSettings):
             raise SettingsError("FEED_ADMIN_TOKEN must be at least 16 characters long")
         return token
 
-    @field_validator("refresh_schedule", "health_schedule", "gc_schedule")
+    @field_validator("refresh_schedule", "health_schedule", "gc_schedule", "retention_schedule")
     @classmethod
     def _schedule(cls, text: str, info: Any) -> str:
         from feed_core.domain.schedule import Schedule

@@ -8,7 +8,7 @@ counted per table (``by_table[("get", "packages")]``). ``reset()`` starts counti
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 
 from feed_core.storage.ports import BlobInfo, BlobStore, Entity, PutOutcome, Storage, TableOp, TableStore
@@ -137,3 +137,19 @@ def counting(storage: Storage) -> tuple[Storage, CountingTableStore, CountingBlo
     """``storage`` with both ports wrapped, and the two counters."""
     tables, blobs = CountingTableStore(storage.tables), CountingBlobStore(storage.blobs)
     return Storage(tables, blobs), tables, blobs
+
+
+class RacingTableStore(CountingTableStore):
+    """Counts like its parent; ``before_transact`` (when set) runs once, just before the next transaction on its
+    table is sent: another writer's change lands between a read and the conditional write that follows it."""
+
+    def __init__(self, inner: TableStore) -> None:
+        super().__init__(inner)
+        self.before_transact: tuple[str, Callable[[], Awaitable[None]]] | None = None
+
+    async def transact(self, table: str, ops: Sequence[TableOp]) -> list[str]:
+        if self.before_transact is not None and self.before_transact[0] == table:
+            _, hook = self.before_transact
+            self.before_transact = None
+            await hook()
+        return await super().transact(table, ops)

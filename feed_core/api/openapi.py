@@ -28,7 +28,7 @@ from feed_core.api.models import (
 )
 from feed_core.api.responses import ErrorResponse
 from feed_core.api.routing import Route
-from feed_core.api.usage_rest import DEFAULT_TOP, MAX_TOP
+from feed_core.api.usage_rest import MAX_TOP
 from feed_core.domain.cargo_names import MAX_NAME as CARGO_NAME_MAX
 from feed_core.domain.maven_layout import PATH_MAX as MAVEN_PATH_MAX
 from feed_core.domain.maven_layout import SEGMENT_MAX as MAVEN_SEGMENT_MAX
@@ -175,7 +175,7 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
     "showDeleted": {"in": "query", "description": "Show a deleted version too", "schema": {"type": "boolean"}},
     "$top": {
         "in": "query",
-        "description": f"How many packages to show (at most {MAX_TOP}; {DEFAULT_TOP} when left out)",
+        "description": f"How many packages to show (at most {MAX_TOP})",
         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_TOP},
     },
     "$skip": {
@@ -259,7 +259,7 @@ def _operation(route: Route, refs: Refs) -> dict[str, Any]:
         "tags": [_tag(route.path)],
         "parameters": [
             *({"name": p, "required": True, **_parameter(route, p)} for p in params),
-            *({"name": q, **_PARAMETERS[q]} for q in ("api-version", *route.query, *route.request_headers)),
+            *({"name": q, **_query_parameter(route, q)} for q in ("api-version", *route.query, *route.request_headers)),
         ],
     }
     if route.body is not None:
@@ -281,6 +281,18 @@ def _operation(route: Route, refs: Refs) -> dict[str, Any]:
         **{str(code): {"description": _ERROR_TEXT[code], "content": error} for code in codes},
     }
     return op
+
+
+def _query_parameter(route: Route, name: str) -> dict[str, Any]:
+    """A query parameter (or request header); ``$top`` says the route's own default."""
+    found = _PARAMETERS[name]
+    if name != "$top":
+        return found
+    return {
+        **found,
+        "description": f"How many packages to show (at most {MAX_TOP}; {route.top_default} when left out)",
+        "schema": {**found["schema"], "default": route.top_default},
+    }
 
 
 def _parameter(route: Route, name: str) -> dict[str, Any]:

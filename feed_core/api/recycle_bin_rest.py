@@ -2,7 +2,8 @@
 
 - ``GET {feed}/RecycleBin/Packages`` lists the packages with deleted versions (``protocolType``,
   ``packageNameQuery``, ``$top``, ``$skip``); ``GET {feed}/RecycleBin/Packages/{packageId}`` one of them;
-  ``DELETE {feed}/RecycleBin/Packages`` empties the recycle bin (202, as Azure answers).
+  ``DELETE {feed}/RecycleBin/Packages`` empties the recycle bin: 202 with an ``OperationReference``; the request
+  is recorded on the feed, its versions are hidden at once and the gc job purges them.
 - Per protocol, ``{feed}/{protocol}/RecycleBin/packages/{name}/versions/{version}`` (Maven:
   ``.../maven/RecycleBin/groups/{g}/artifacts/{a}/versions/{v}``): ``GET`` one deleted version, ``PATCH``
   ``{"deleted": false}`` to restore it, ``DELETE`` to delete it permanently.
@@ -15,6 +16,7 @@ names, NuGet ids in lower case, Maven ``group:artifact``).
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import defaultdict
 from dataclasses import replace
 
@@ -23,17 +25,22 @@ from starlette.responses import Response
 from feed_core.api.recycle_bin_shapes import (
     PROTOCOL_TYPES,
     DeletedMavenVersionResponse,
+    DeletedNpmVersionResponse,
     DeletedVersionResponse,
+    OperationReference,
     RecycleBinBatch,
     RecycleBinPackageList,
     RecycleBinVersionUpdate,
     binned_package,
 )
 from feed_core.api.routing import Call
+from feed_core.api.shapes import api_base
 from feed_core.api.usage_rest import MAX_TOP, whole_param
 from feed_core.domain.errors import BadRequestError, NotFoundError
 
 log = logging.getLogger("feed_core.api")
+#: Packages the recycle bin listing shows when ``$top`` is left out (Azure shows them all; this is its bound).
+LIST_TOP = MAX_TOP
 
 
 def _refs(c: Call) -> tuple[str, str, str]:
@@ -55,11 +62,10 @@ def _protocol_type(c: Call) -> str | None:
 
 async def list_binned_packages(c: Call) -> Response:
     feed = await c.feed()
-    protocol, query = _protocol_type(c), (c.query("packageNameQuery") or "").lower()
-    top, skip = whole_param(c, "$top", MAX_TOP, 1, MAX_TOP), whole_param(c, "$skip", 0, 0, None)
-    packages = await c.services.recycle_bin.packages(feed, c.caller, protocol)
-    packages = [p for p in packages if query in p.name.lower()][skip : skip + top]
+    protocol, query = _protocol_type(c), c.query("packageNameQuery") or ""
+    top, skip = whole_param(c, "$top", LIST_TOP, 1, MAX_TOP), whole_param(c, "$skip", 0, 0, None)
     bin_ = c.services.recycle_bin
+    packages = await bin_.page(feed, c.caller, protocol=protocol, name_query=query, skip=skip, top=top)
     shown = [
         binned_package(c.base, feed, p.protocol, p.name, p.versions, [bin_.purge_at(v) for v in p.versions])
         for p in packages
@@ -70,23 +76,24 @@ async def list_binned_packages(c: Call) -> Response:
 async def get_binned_package(c: Call) -> Response:
     feed = await c.feed()
     package_id = c.params["packageId"]
-    found = await c.services.packages.store.package_by_id(feed.id, package_id)
-    packages = await c.services.recycle_bin.packages(feed, c.caller, found[0] if found else None)
-    package = next((p for p in packages if found is not None and (p.protocol, p.name) == found), None)
+    bin_ = c.services.recycle_bin
+    package = await bin_.by_id(feed, c.caller, package_id)
     if package is None:
         raise NotFoundError(f"no package with id {package_id[:64]} in the recycle bin of feed {feed.name}")
-    bin_ = c.services.recycle_bin
     when = [bin_.purge_at(v) for v in package.versions]
     return c.answer(binned_package(c.base, feed, package.protocol, package.name, package.versions, when))
 
 
 async def empty_recycle_bin(c: Call) -> Response:
+    """Record the request (one feed write) and answer 202 at once; the gc job purges the versions, which are hidden
+    from the recycle bin meanwhile. The answer is an Azure ``OperationReference``: its ``url`` is the listing."""
     feed = await c.feed()
-    count = await c.services.recycle_bin.empty(feed, c.caller)
-    log.info(
-        "recycle bin of feed %s emptied by %s: %d versions deleted permanently", feed.scope_label, c.caller.user, count
-    )
-    return c.empty()
+    url = f"{api_base(c.base, feed)}/Feeds/{feed.id}/RecycleBin/Packages"  # before the write: a bad Host is a 400
+    feed = await c.services.feeds.empty_recycle_bin(feed, c.caller)
+    emptied = feed.recycle_bin_emptied or ""
+    log.info("recycle bin of feed %s emptied by %s: gc purges its versions", feed.scope_label, c.caller.user)
+    operation = uuid.uuid5(uuid.NAMESPACE_URL, f"recycle-bin-emptied:{feed.id}:{emptied}")
+    return c.answer(OperationReference(id=str(operation), status="queued", url=url))
 
 
 async def get_binned_version(c: Call) -> Response:
@@ -103,6 +110,12 @@ async def get_binned_version(c: Call) -> Response:
                 version=v.version,
                 deleted_date=deleted,
                 scheduled_permanent_delete_date=when,
+            )
+        )
+    if protocol == "npm":  # npm's version route calls a deleted version unpublished
+        return c.answer(
+            DeletedNpmVersionResponse(
+                name=name, version=v.version, unpublished_date=deleted, scheduled_permanent_delete_date=when
             )
         )
     return c.answer(

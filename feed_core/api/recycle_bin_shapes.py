@@ -89,6 +89,23 @@ class DeletedVersionResponse(ApiModel):
     scheduled_permanent_delete_date: str
 
 
+class DeletedNpmVersionResponse(ApiModel):
+    """An npm version in the recycle bin: npm's version route calls its deletion ``unpublishedDate``."""
+
+    name: str
+    version: str
+    unpublished_date: str
+    scheduled_permanent_delete_date: str
+
+
+class OperationReference(ApiModel):
+    """Azure's answer to a request done later (emptying the recycle bin): ``url`` shows how far it got."""
+
+    id: str
+    status: Literal["queued"]
+    url: str
+
+
 class DeletedMavenVersionResponse(ApiModel):
     group_id: str
     artifact_id: str

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from feed_core.api import recycle_bin_rest as recycle_bin
+from feed_core.api import retention_rest
 from feed_core.api.models import (
     CargoVersionUpdate,
     FeedCreateRequest,
@@ -37,7 +38,9 @@ from feed_core.api.models import (
 from feed_core.api.openapi import openapi_document
 from feed_core.api.recycle_bin_shapes import (
     DeletedMavenVersionResponse,
+    DeletedNpmVersionResponse,
     DeletedVersionResponse,
+    OperationReference,
     RecycleBinBatch,
     RecycleBinPackage,
     RecycleBinPackageList,
@@ -68,6 +71,7 @@ from feed_core.api.shapes import (
     view_response,
 )
 from feed_core.api.upstream_shapes import FeedHealthResponse, feed_health_response
+from feed_core.api.usage_rest import DEFAULT_TOP as USAGE_TOP
 from feed_core.api.usage_rest import get_usage
 from feed_core.api.usage_shapes import FeedUsageResponse, usage_total
 from feed_core.domain.access import caller_role, require_role
@@ -560,7 +564,10 @@ def _version_routes(
 def _recycle_bin_routes(package: str, *, maven: bool = False) -> tuple[Route, ...]:
     """A protocol's recycle bin routes for one deleted version (``package``: the path up to the package)."""
     version = f"{package}/versions/{{packageVersion}}"
-    answer = DeletedMavenVersionResponse if maven else DeletedVersionResponse
+    npm = package.split("/")[3] == "npm"
+    answer: type[BaseModel] = (
+        DeletedMavenVersionResponse if maven else DeletedNpmVersionResponse if npm else DeletedVersionResponse
+    )
     return (
         Route("GET", version, recycle_bin.get_binned_version, "Get a version in the recycle bin", answer=answer),
         Route(
@@ -641,6 +648,29 @@ ROUTES: tuple[Route, ...] = (
         "A feed's storage usage, per protocol and per package, computed now",
         answer=FeedUsageResponse,
         query=("$top", "$skip", "protocolType"),
+        top_default=USAGE_TOP,
+    ),
+    Route(
+        "GET",
+        f"{_FEED}/retentionpolicies",
+        retention_rest.get_retention_policy,
+        "Get a feed's retention policy (every field null when it has none)",
+        answer=retention_rest.RetentionPolicyResponse,
+    ),
+    Route(
+        "PUT",
+        f"{_FEED}/retentionpolicies",
+        retention_rest.set_retention_policy,
+        "Set a feed's retention policy (no countLimit removes it)",
+        body=retention_rest.RetentionPolicyRequest,
+        answer=retention_rest.RetentionPolicyResponse,
+    ),
+    Route(
+        "DELETE",
+        f"{_FEED}/retentionpolicies",
+        retention_rest.delete_retention_policy,
+        "Remove a feed's retention policy",
+        status=204,
     ),
     Route("GET", f"{_FEED}/views", _list_views, "List a feed's views", answer=ViewListResponse),
     Route(
@@ -706,12 +736,14 @@ ROUTES: tuple[Route, ...] = (
         "List the packages with versions in the feed's recycle bin",
         answer=RecycleBinPackageList,
         query=("protocolType", "packageNameQuery", "$top", "$skip"),
+        top_default=recycle_bin.LIST_TOP,
     ),
     Route(
         "DELETE",
         f"{_FEED}/RecycleBin/Packages",
         recycle_bin.empty_recycle_bin,
-        "Empty the feed's recycle bin: delete every version in it permanently",
+        "Empty the feed's recycle bin: its versions are hidden now and deleted permanently by the gc job",
+        answer=OperationReference,
         status=202,
     ),
     Route(

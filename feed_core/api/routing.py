@@ -51,6 +51,7 @@ class Route:
     request_headers: tuple[str, ...] = ()
     response_headers: tuple[str, ...] = ()
     errors: tuple[int, ...] = ()  # beyond the ones every route may answer (see openapi.COMMON_ERRORS)
+    top_default: int = 100  # how many a route with a ``$top`` query parameter shows when it is left out
 
     def match(self, segs: list[str]) -> dict[str, str] | None:
         """The path parameters when ``segs`` is this route's path, else ``None``."""

@@ -1,4 +1,5 @@
-"""``GET …/_apis/packaging/feeds/{feedId}/usage``: a feed's storage usage, computed now (and stored for listings).
+"""``GET …/_apis/packaging/feeds/{feedId}/usage``: a feed's storage usage, as this worker computed it within
+``FEED_USAGE_MAX_AGE_SECONDS`` or computed now (and stored for listings). Below contributor, without the recycle bin.
 
 Query: ``$top`` (packages per page, 1 to 1000, 100 by default), ``$skip`` (packages passed over) and
 ``protocolType`` (``npm``, ``pypi``, ``nuget``, ``maven``, ``cargo`` or ``upack``, any case).
@@ -12,10 +13,10 @@ from starlette.responses import Response
 
 from feed_core.api.routing import Call
 from feed_core.api.usage_shapes import feed_usage_response
-from feed_core.domain.access import require_role
+from feed_core.domain.access import caller_role, require_role
 from feed_core.domain.errors import BadRequestError
 from feed_core.domain.roles import Role
-from feed_core.domain.usage import page, parse_protocol
+from feed_core.domain.usage import live_only, page, parse_protocol
 
 DEFAULT_TOP, MAX_TOP = 100, 1000
 _WHOLE = re.compile(r"[0-9]{1,18}")
@@ -42,6 +43,8 @@ async def get_usage(c: Call) -> Response:
         protocol = parse_protocol(named) if named is not None else None
     except ValueError as exc:
         raise BadRequestError(str(exc)) from None
-    measured = await c.services.usage.measure(feed)
-    packages = page(measured.usage.packages, skip=skip, top=top, protocol=protocol)
-    return c.answer(feed_usage_response(measured, packages, protocol))
+    measured = await c.services.usage.recent(feed)
+    recycle_bin = caller_role(feed, c.caller) >= Role.CONTRIBUTOR  # who may list the recycle bin
+    usage = measured.usage if recycle_bin else live_only(measured.usage)
+    packages = page(usage.packages, skip=skip, top=top, protocol=protocol)
+    return c.answer(feed_usage_response(measured, usage, packages, protocol, recycle_bin=recycle_bin))

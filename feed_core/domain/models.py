@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from feed_core.domain.names import pick_reference
 from feed_core.domain.roles import Role, Scope
 from feed_core.domain.source_models import UpstreamSource
 from feed_core.domain.upstream_rules import Origin
+
+if TYPE_CHECKING:  # retention's rules read versions and views: the import would go round in a circle
+    from feed_core.domain.retention import RetentionPolicy
 
 
 class ViewType(enum.Enum):
@@ -66,6 +69,11 @@ class Feed:
     deleted: str | None = None
     #: When a purge claimed the deleted feed: it can no longer be restored, only purged to the end.
     purging: str | None = None
+    #: When an owner last emptied the package recycle bin: versions deleted until then are hidden from it and
+    #: the gc job purges them (the request itself does no unbounded work).
+    recycle_bin_emptied: str | None = None
+    #: How many versions per package the retention job keeps; ``None``: the feed has no retention policy.
+    retention_policy: RetentionPolicy | None = None
     etag: str | None = None
 
     @property

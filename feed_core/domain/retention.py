@@ -304,3 +304,24 @@ def summary_line(feed: str, plans: Mapping[str, RetentionPlan], *, dry_run: bool
         f"to the recycle bin, kept {_plural(kept, 'version')} of {_plural(len(plans), 'package')}"
     )
     return line + " (dry run)" if dry_run else line
+
+
+def run_summary_line(plans_by_feed: Mapping[str, Mapping[str, RetentionPlan]], *, dry_run: bool) -> str:
+    """The one line a whole retention run logs: ``plans_by_feed`` maps each feed with a policy to its plans.
+
+    One feed reads as its ``summary_line``; several are added up."""
+    if len(plans_by_feed) == 1:
+        ((feed, plans),) = plans_by_feed.items()
+        return summary_line(feed, plans, dry_run=dry_run)
+    every = [p for plans in plans_by_feed.values() for p in plans.values()]
+    removed = sum(len(p.removals) for p in every)
+    touched = sum(1 for p in every if p.removals)
+    kept = sum(len(p.kept) for p in every)
+    feeds = sum(1 for plans in plans_by_feed.values() if any(p.removals for p in plans.values()))
+    verb = "would move" if dry_run else "moved"
+    line = (
+        f"retention on {_plural(len(plans_by_feed), 'feed')} with a policy: {verb} "
+        f"{_plural(removed, 'version')} of {_plural(touched, 'package')} in {_plural(feeds, 'feed')} to the "
+        f"recycle bin, kept {_plural(kept, 'version')} of {_plural(len(every), 'package')}"
+    )
+    return line + " (dry run)" if dry_run else line

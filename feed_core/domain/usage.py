@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 #: The protocol whose rows say a version's bytes in ``size`` only (see the module docstring).
 SIZE_ON_ROW_PROTOCOLS = frozenset({"upack"})
@@ -217,3 +217,29 @@ def page(packages: Sequence[PackageUsage], *, skip: int, top: int, protocol: str
     """``top`` packages after the first ``skip`` (of ``protocol`` only, when given), in the usage's order."""
     chosen = [p for p in packages if protocol is None or p.protocol == protocol]
     return chosen[skip : skip + top]
+
+
+_F = TypeVar("_F", bound=Figures)
+
+
+def live_only(usage: FeedUsage) -> FeedUsage:
+    """``usage`` as a reader may see it: nothing of the recycle bin (which needs contributor to list). Packages
+    whose versions are all in it are left out, and every figure counts live versions only. ``distinct_bytes``
+    counts recycle-bin content too and cannot be told apart: the caller leaves it out."""
+
+    def live(f: Figures, into: _F) -> _F:
+        into.published_bytes, into.saved_bytes = f.published_bytes, f.saved_bytes
+        into.versions = f.versions - f.recycle_bin_versions
+        return into
+
+    packages = [
+        live(p, PackageUsage(protocol=p.protocol, name=p.name))
+        for p in usage.packages
+        if p.versions > p.recycle_bin_versions
+    ]
+    protocols: dict[str, ProtocolUsage] = {}
+    for name, p in usage.protocols.items():
+        if count := sum(1 for q in packages if q.protocol == name):  # a protocol of binned packages only: left out
+            protocols[name] = live(p, ProtocolUsage(packages=count))
+    packages.sort(key=lambda p: (-p.total_bytes, p.protocol, p.name))
+    return FeedUsage(live(usage.total, Figures()), usage.distinct_bytes, protocols, packages)

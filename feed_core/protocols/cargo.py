@@ -37,7 +37,7 @@ from feed_core.domain.visibility import versions_in_view
 from feed_core.protocols import cargo_api
 from feed_core.protocols import cargo_wire as wire
 from feed_core.protocols.cargo_context import PROTOCOL, Ctx, held_spelling, held_twin, look_up
-from feed_core.protocols.files import serve_blob, serve_flight, streams_through
+from feed_core.protocols.files import record_download, record_save, serve_blob, serve_flight, streams_through
 from feed_core.protocols.http import base_url, guarded, json_response
 from feed_core.protocols.page_cache import respond
 from feed_core.service.container import Services
@@ -265,6 +265,7 @@ async def _download(ctx: Ctx, name: str, number: str) -> Response:
 
     async def commit(record: PackageVersion) -> PackageVersion:
         saved = await services.packages.commit_saved(ctx.feed, record)
+        record_save(services, ctx.feed.id, saved)
         log.info(
             "saved %s@%s into %s from upstream %s for %s",
             key,
@@ -294,6 +295,7 @@ async def _download(ctx: Ctx, name: str, number: str) -> Response:
 
 
 async def _serve_crate(ctx: Ctx, v: PackageVersion) -> Response:
+    record_download(ctx.services, ctx.request, ctx.feed.id, v.protocol, v.name, v.version)
     return await serve_blob(
         ctx.services, ctx.request, v.sha256, v.filename, size=v.size, headers=_disposition(v.filename)
     )

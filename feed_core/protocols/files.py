@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from feed_core.domain.errors import NotFoundError
+from feed_core.domain.models import PackageVersion
 from feed_core.service.container import Services
 from feed_core.service.stream_through import Flight
 from feed_core.storage.packages import content_key
@@ -18,6 +19,18 @@ from feed_core.storage.packages import content_key
 AZURE_FUNCTIONS_SCOPE_KEY = "azure_functions.invocation_id"
 
 log = logging.getLogger(__name__)
+
+
+def record_download(services: Services, request: Request, feed_id: str, protocol: str, name: str, version: str) -> None:
+    """Count a GET of one of a stored version's files as a download of it, for retention (memory only: the
+    write comes later, at most once a day; see ``service/download_times.py``). A HEAD reads nothing."""
+    if request.method == "GET":
+        services.downloads.record(feed_id, protocol, name, version)
+
+
+def record_save(services: Services, feed_id: str, saved: PackageVersion) -> None:
+    """Count a version saved from an upstream as downloaded now: a request for its file made the save."""
+    services.downloads.record(feed_id, saved.protocol, saved.name, saved.version)
 
 
 async def serve_blob(

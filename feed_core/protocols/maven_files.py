@@ -11,7 +11,7 @@ from feed_core.domain.errors import NotFoundError
 from feed_core.domain.maven_layout import ArtifactFile
 from feed_core.domain.models import PackageVersion
 from feed_core.protocols import maven_wire as wire
-from feed_core.protocols.files import serve_blob
+from feed_core.protocols.files import record_download, serve_blob
 from feed_core.protocols.maven_context import Ctx
 from feed_core.storage.packages import content_key
 
@@ -45,6 +45,7 @@ async def serve_entry(
         return wire.small_file(
             ctx.request, digest.encode(), wire.TEXT, {"Cache-Control": cache}, last_modified=modified
         )
+    record_download(ctx.services, ctx.request, ctx.feed.id, version.protocol, version.name, version.version)
     headers = {**wire.SAFE, **wire.checksum_headers(entry), "Cache-Control": cache}
     if modified:
         headers["Last-Modified"] = modified

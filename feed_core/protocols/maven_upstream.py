@@ -39,7 +39,7 @@ from feed_core.domain.roles import Role
 from feed_core.domain.source_models import UpstreamSource
 from feed_core.domain.upstream_rules import is_exempt
 from feed_core.protocols import maven_wire as wire
-from feed_core.protocols.files import serve_flight, streams_through
+from feed_core.protocols.files import record_save, serve_flight, streams_through
 from feed_core.protocols.maven_context import PROTOCOL, Ctx, look_up
 from feed_core.protocols.maven_files import serve_entry, stored_entry
 from feed_core.service.resolve import Lookup, Resolution, upstreaming_path
@@ -243,6 +243,7 @@ async def _serve_from(ctx: Ctx, hit: UpstreamHit, checksum: str | None) -> Respo
     async def commit(record: PackageVersion) -> PackageVersion:
         record = await _with_pom_manifest(ctx, record, hit.file)
         saved = await services.packages.commit_saved(ctx.feed, record)
+        record_save(services, ctx.feed.id, saved)
         log.info(
             "saved %s into %s from upstream %s for %s",
             hit.file.path,

@@ -24,7 +24,7 @@ from feed_core.domain.names import NpmName, parse_npm_name
 from feed_core.domain.roles import Role
 from feed_core.domain.source_models import UpstreamSource
 from feed_core.domain.visibility import versions_in_view
-from feed_core.protocols.files import serve_blob, serve_flight, streams_through
+from feed_core.protocols.files import record_download, record_save, serve_blob, serve_flight, streams_through
 from feed_core.protocols.http import (
     authenticate,
     base_url,
@@ -320,6 +320,7 @@ async def _get_tarball(ctx: NpmContext, name: NpmName, filename: str) -> Respons
 
     async def commit(record: PackageVersion) -> PackageVersion:
         saved = await services.packages.commit_saved(ctx.feed, record)
+        record_save(services, ctx.feed.id, saved)
         log.info(
             "saved %s@%s into %s from upstream %s for %s",
             name.full,
@@ -350,6 +351,7 @@ async def _get_tarball(ctx: NpmContext, name: NpmName, filename: str) -> Respons
 
 
 async def _serve_tarball(ctx: NpmContext, v: PackageVersion) -> Response:
+    record_download(ctx.services, ctx.request, ctx.feed.id, v.protocol, v.name, v.version)
     return await serve_blob(
         ctx.services, ctx.request, v.sha256, v.filename, size=v.size, headers=_disposition(v.filename)
     )

@@ -28,7 +28,7 @@ from feed_core.domain.source_models import UpstreamSource
 from feed_core.domain.visibility import versions_in_view
 from feed_core.protocols import nuget_metadata, nuget_publish, nuget_v2
 from feed_core.protocols import nuget_wire as wire
-from feed_core.protocols.files import serve_blob, serve_flight, streams_through
+from feed_core.protocols.files import record_download, record_save, serve_blob, serve_flight, streams_through
 from feed_core.protocols.http import base_url, guarded, json_response, token_from_header
 from feed_core.protocols.notices import header_value
 from feed_core.protocols.nuget_context import (
@@ -179,6 +179,7 @@ async def _download(ctx: Ctx, name: str, number: str) -> Response:
 
     async def commit(record: PackageVersion) -> PackageVersion:
         saved = await services.packages.commit_saved(ctx.feed, record)
+        record_save(services, ctx.feed.id, saved)
         log.info("saved %s %s into %s from %s for %s", name, number, ctx.feed.scope_label, source.name, ctx.caller.user)
         return saved
 
@@ -202,6 +203,7 @@ async def _download(ctx: Ctx, name: str, number: str) -> Response:
 
 
 async def _serve_package(ctx: Ctx, v: PackageVersion) -> Response:
+    record_download(ctx.services, ctx.request, ctx.feed.id, v.protocol, v.name, v.version)
     return await serve_blob(
         ctx.services, ctx.request, v.sha256, v.filename, size=v.size, headers=_disposition(v.filename)
     )

@@ -35,7 +35,7 @@ from feed_core.domain.python_dist import check_form_fields, inspect_distribution
 from feed_core.domain.roles import Role
 from feed_core.domain.source_models import UpstreamSource
 from feed_core.domain.visibility import versions_in_view
-from feed_core.protocols.files import serve_blob, serve_flight, streams_through
+from feed_core.protocols.files import record_download, record_save, serve_blob, serve_flight, streams_through
 from feed_core.protocols.http import authenticate, base_url, guarded, json_response, limited
 from feed_core.protocols.notices import header_value
 from feed_core.protocols.page_cache import respond
@@ -329,6 +329,8 @@ async def _download(
         )
 
     if isinstance(found, dict):
+        if not metadata:
+            record_download(services, request, feed.id, PROTOCOL, name, version)
         return await serve(found)
     source, uv, upstream_file = found
     if metadata and upstream_file.metadata_sha256:
@@ -341,6 +343,7 @@ async def _download(
 
     async def commit(record: PackageVersion) -> PackageVersion:
         saved = await services.packages.commit_saved(feed, record)
+        record_save(services, feed.id, saved)
         log.info("saved %s into %s from upstream %s for %s", wanted, feed.scope_label, source.name, caller.user)
         return saved
 

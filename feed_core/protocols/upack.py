@@ -31,7 +31,7 @@ from feed_core.domain.models import Caller, Feed, PackageVersion, View
 from feed_core.domain.roles import Role
 from feed_core.domain.semver import sort_versions
 from feed_core.domain.upack import check_name, check_version
-from feed_core.protocols.files import serve_blob
+from feed_core.protocols.files import record_download, serve_blob
 from feed_core.protocols.http import authenticate, guarded, json_response, limited, parse_json_body, read_body
 from feed_core.service.container import Services
 from feed_core.service.upack import MAX_CHUNK_BYTES, MAX_QUERY_HASHES, PROTOCOL, MissingChunksError
@@ -109,7 +109,8 @@ async def _packages(
     _reads_only(method)
     v = await services.upack.version(feed, view, caller, name, number)
     if len(segs) == 3:
-        # The retention branch records downloads here: download_times.record(feed.id, PROTOCOL, name, number)
+        # A download starts with the manifest: one GET of it is one download of the version, for retention.
+        record_download(services, request, feed.id, PROTOCOL, name, number)
         return await _manifest(services, request, v)
     sha = _sha256(segs[4])
     if not await services.upack.chunk_in(v, sha):

@@ -52,6 +52,7 @@ from feed_core.service.retry import retry_on_conflict
 from feed_core.service.upstream import source_key
 from feed_core.settings import Settings
 from feed_core.storage.catalog import Catalog
+from feed_core.storage.download_times import DownloadTimesStore
 from feed_core.storage.health import HealthStore
 from feed_core.storage.packages import CONTENT_PREFIX, MANIFEST_PREFIX, PackageStore, content_key
 from feed_core.storage.ports import BlobStore
@@ -110,12 +111,14 @@ class Cleanup:
         clock: Clock,
         blob_clock: Clock = system_clock,
         recycle_bin: RecycleBin | None = None,
+        downloads: DownloadTimesStore | None = None,
     ) -> None:
         self._catalog = catalog
         self._packages = packages
         self._state = upstream_state
         self._health = health
         self._usage = usage
+        self._downloads = downloads
         self._blobs = blobs
         self._chunks = chunks
         self._settings = settings
@@ -152,6 +155,8 @@ class Cleanup:
         rows += await self._state.delete_feed(feed_id)
         rows += await self._health.delete_feed(feed_id)
         rows += await self._chunks.delete_feed(feed_id)
+        if self._downloads is not None:
+            rows += await self._downloads.delete_feed(feed_id)
         if feed is not None:
             await self._usage.delete(feed.org, feed_id)  # a feed gone without its document: the usage job's sweep
             await self._catalog.delete_feed(feed)

@@ -11,6 +11,7 @@ from feed_core.domain.recycle_bin import RecycleBinPolicy
 from feed_core.domain.upack import FEED_LIMITS
 from feed_core.service.blob_cache import BlobCache
 from feed_core.service.cleanup import Cleanup
+from feed_core.service.download_times import DownloadRecorder
 from feed_core.service.feeds import FeedService
 from feed_core.service.identity import IdentityService
 from feed_core.service.package_list import PackageListService
@@ -27,6 +28,7 @@ from feed_core.settings import Settings
 from feed_core.storage.calls import StorageCallCounter
 from feed_core.storage.catalog import Catalog
 from feed_core.storage.credential_cipher import CredentialCipher
+from feed_core.storage.download_times import DownloadTimesStore
 from feed_core.storage.health import HealthStore
 from feed_core.storage.layout import ALL_TABLES
 from feed_core.storage.packages import PackageStore
@@ -58,8 +60,10 @@ class Services:
     recycle_bin: RecycleBin
     usage: UsageService
     upack: UpackService
+    downloads: DownloadRecorder
 
     async def close(self) -> None:
+        await self.downloads.close()  # first: it writes what it holds while storage is still open
         await self.upstreams.close()
         await self.storage.close()
 
@@ -117,6 +121,7 @@ async def build_services(
     health = HealthStore(storage.tables)
     recycle_bin = RecycleBin(packages, RecycleBinPolicy(settings.recycle_bin_days), clock)
     usage = UsageStore(storage.tables)
+    download_times = DownloadTimesStore(storage.tables)
     identity = IdentityService(catalog, clock, settings.cache_seconds)
     sessions = SessionService(
         SessionStore(storage.tables),
@@ -142,6 +147,7 @@ async def build_services(
             upstream_state=state,
             health=health,
             usage=usage,
+            downloads=download_times,
             blobs=storage.blobs,
             chunks=chunk_store,
             settings=settings,
@@ -154,6 +160,13 @@ async def build_services(
         sessions=sessions,
         package_list=PackageListService(packages, settings.cache_seconds),
         recycle_bin=recycle_bin,
-        usage=UsageService(packages=package_store, store=usage, catalog=catalog, clock=clock),
+        usage=UsageService(
+            packages=package_store,
+            store=usage,
+            catalog=catalog,
+            clock=clock,
+            max_age_seconds=settings.usage_max_age_seconds,
+        ),
         upack=UpackService(packages, chunk_store, storage.blobs, clock, FEED_LIMITS, resolver, upstreams),
+        downloads=DownloadRecorder(download_times, clock),
     )

@@ -30,6 +30,7 @@ from feed_core.domain.names import (
 )
 from feed_core.domain.public_sources import PublicSources
 from feed_core.domain.release_age_policy import validate_exemptions, validate_release_age
+from feed_core.domain.retention import RetentionPolicy
 from feed_core.domain.roles import Role, Scope
 from feed_core.domain.source_graph import Node, find_cycle, internal_targets
 from feed_core.domain.source_merge import SourceDraft, check_unique_names, draft_sources
@@ -298,6 +299,17 @@ class FeedService:
         updated, _ = await self._mutate_async(feed, apply, if_match)
         return updated
 
+    async def empty_recycle_bin(self, feed: Feed, caller: Caller) -> Feed:
+        """Record that an owner emptied the feed's package recycle bin now: the versions deleted until then are
+        hidden from it at once, and the gc job purges them (``RecycleBin``). One feed write, however full it is."""
+        require_role(feed, caller, Role.ADMINISTRATOR, "emptying the recycle bin")
+
+        def apply(f: Feed) -> None:
+            f.recycle_bin_emptied = iso(self._clock())
+
+        updated, _ = await self._mutate(feed, apply)
+        return updated
+
     # upstream sources ----------------------------------------------------------------------------
     async def resolve_upstream_sources(
         self, feed: Feed, requests: Sequence[UpstreamSourceRequest]
@@ -443,6 +455,17 @@ class FeedService:
 
         restored, _ = await self._mutate_async(feed, _sync(apply), include_deleted=True)
         return restored
+
+    # retention -----------------------------------------------------------------------------------
+    async def set_retention_policy(self, feed: Feed, caller: Caller, policy: RetentionPolicy | None) -> Feed:
+        """Set the feed's retention policy (``None`` removes it: the retention job then keeps every version)."""
+        action = "changing the retention policy" if policy is not None else "removing the retention policy"
+        require_role(feed, caller, Role.ADMINISTRATOR, action)
+
+        def apply(f: Feed) -> None:
+            f.retention_policy = policy
+
+        return (await self._mutate(feed, apply))[0]
 
     # views ---------------------------------------------------------------------------------------
     async def create_view(self, feed: Feed, caller: Caller, name: str, visibility: ViewVisibility) -> View:

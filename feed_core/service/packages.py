@@ -29,6 +29,14 @@ from feed_core.storage.packages import LOCAL_ORIGIN, IndexEntry, PackageStore
 
 _TAG = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,99}$")
 T = TypeVar("T")
+#: Who ``deleted_by`` names for a version the retention job moved to the recycle bin.
+RETENTION = "retention"
+#: Versions one edit changes at most (with the meta row, within a table transaction's 100 rows).
+_EDIT_BATCH = 90
+
+
+class _NothingToRemove(Exception):
+    """Raised inside an edit to leave the package unwritten: retention found nothing (left) to remove."""
 
 
 def validate_tag(tag: str) -> str:
@@ -561,18 +569,44 @@ class PackageService:
         now = iso(self._clock())
 
         def change(meta: PackageMeta, versions: list[PackageVersion]) -> list[PackageVersion]:
-            by_no = {v.version: v for v in versions if v.deleted is None}
-            missing = [n for n in numbers if n not in by_no]
+            live = {v.version for v in versions if v.deleted is None}
+            missing = [n for n in numbers if n not in live]
             if missing:
                 raise NotFoundError(f"{name}@{missing[0]} does not exist in feed {feed.name}")
-            for n in numbers:
-                by_no[n].deleted = now
-                by_no[n].deleted_by = caller.user
-            remaining = [v.version for v in versions if v.deleted is None]
-            meta.dist_tags = latest_after_removal(meta.dist_tags, semver.sort_versions(remaining), set(numbers))
-            return [by_no[n] for n in numbers]
+            return _move_to_recycle_bin(meta, versions, numbers, now, caller.user)
 
         await self._edit(feed, protocol, name, change)
+
+    async def remove_by_retention(
+        self,
+        feed: Feed,
+        protocol: str,
+        name: str,
+        choose: Callable[[PackageMeta, list[PackageVersion]], list[str]],
+    ) -> list[str]:
+        """Move the versions ``choose`` picks to the recycle bin as the retention job (``deleted_by`` is
+        ``RETENTION``; no role: the job acts for the feed's policy). ``choose`` sees the package's current rows on
+        every attempt, so a version promoted or tagged since the job looked is not taken. The same atomic edit as
+        an unpublish, ``latest`` moved the same way; many versions go in several edits. The numbers removed."""
+        removed: list[str] = []
+        batch: list[str] = []  # what the last attempt of the current edit picked
+
+        def change(meta: PackageMeta, versions: list[PackageVersion]) -> list[PackageVersion]:
+            picked = choose(meta, versions)[:_EDIT_BATCH]
+            if not picked:
+                raise _NothingToRemove
+            batch[:] = picked
+            return _move_to_recycle_bin(meta, versions, picked, iso(self._clock()), RETENTION)
+
+        while True:
+            batch.clear()
+            try:
+                await self._edit(feed, protocol, name, change)
+            except _NothingToRemove:
+                return removed
+            removed.extend(batch)
+            if len(batch) < _EDIT_BATCH:
+                return removed
 
     async def mark_upstream_listing(
         self, feed: Feed, protocol: str, name: str, listed: dict[str, set[str]]
@@ -783,6 +817,19 @@ class PackageService:
             return all(t in hay for t in terms)
 
         return [e for e in entries if matches(e)]
+
+
+def _move_to_recycle_bin(
+    meta: PackageMeta, versions: list[PackageVersion], numbers: list[str], now: str, by: str
+) -> list[PackageVersion]:
+    """Mark the live versions ``numbers`` deleted at ``now`` by ``by``, move ``latest`` off them; the rows changed."""
+    by_no = {v.version: v for v in versions if v.deleted is None}
+    for n in numbers:
+        by_no[n].deleted = now
+        by_no[n].deleted_by = by
+    remaining = [v.version for v in versions if v.deleted is None]
+    meta.dist_tags = latest_after_removal(meta.dist_tags, semver.sort_versions(remaining), set(numbers))
+    return [by_no[n] for n in numbers]
 
 
 def _latest(meta: PackageMeta, live: list[PackageVersion]) -> PackageVersion | None:

@@ -10,6 +10,11 @@ Every change is one conditional write of the package's rows (``PackageService.ed
 one version racing each other are decided by whichever writes first; the other re-reads and finds the version
 gone from the recycle bin (a 404), or restored (the purge skips it).
 
+Requests do bounded work: one package (by name or id) is read from its own partition; the listing scans light rows
+(no manifest blob is read) and stops after its page; emptying the recycle bin records the moment on the feed
+(``Feed.recycle_bin_emptied``), which hides every version deleted until then at once, and the gc job purges them
+(``due``). A batch checks every version, and renews a restore's blobs, before it changes any.
+
 Roles are Azure's: contributors list the recycle bin, owners restore and delete permanently.
 """
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -58,19 +64,47 @@ class RecycleBin:
         return iso(self.policy.purge_at(parse_iso(version.deleted)))
 
     # reading -------------------------------------------------------------------------------------
-    async def packages(self, feed: Feed, caller: Caller, protocol: str | None = None) -> list[BinnedPackage]:
-        """The feed's packages with versions in the recycle bin (of one protocol), by protocol and name."""
+    async def page(
+        self, feed: Feed, caller: Caller, *, protocol: str | None, name_query: str, skip: int, top: int
+    ) -> list[BinnedPackage]:
+        """A page of the feed's packages with versions in the recycle bin (of one protocol, whose names contain
+        ``name_query``, any case), by protocol and name. One scan of light rows (no manifest blob is read), which
+        stops at the first package past the page: a package's rows come together, in name order."""
         require_role(feed, caller, Role.CONTRIBUTOR, "reading the recycle bin")
         prefix = f"{feed.id}|{protocol}|" if protocol else f"{feed.id}|"
+        query = name_query.lower()
+        seen = 0
+        last: tuple[str, str] | None = None
         found: dict[tuple[str, str], list[PackageVersion]] = defaultdict(list)
-        async for _, version in self._store.binned(prefix):
-            found[(version.protocol, version.name)].append(version)
+        async with aclosing(self._store.binned(prefix)) as rows:
+            async for _, version in rows:
+                key = (version.protocol, version.name)
+                if _emptied(feed, version) or query not in version.name.lower():
+                    continue
+                if key != last:
+                    seen, last = seen + 1, key
+                    if seen > skip + top:
+                        break
+                if seen > skip:
+                    found[key].append(version)
         return [_binned(protocol, name, found[(protocol, name)]) for protocol, name in sorted(found)]
+
+    async def by_id(self, feed: Feed, caller: Caller, package_id: str) -> BinnedPackage | None:
+        """The package with this id and its versions in the recycle bin (``None``: unknown, or none there): the
+        package-id row, then the package's own rows (light: no manifest blob is read)."""
+        require_role(feed, caller, Role.CONTRIBUTOR, "reading the recycle bin")
+        found = await self._store.package_by_id(feed.id, package_id)
+        if found is None:
+            return None
+        protocol, name = found
+        _, versions = await self._store.get_package(feed.id, protocol, name, light=True)
+        binned = [v for v in versions if v.deleted and v.purged is None and not _emptied(feed, v)]
+        return _binned(protocol, name, binned) if binned else None
 
     async def version(self, feed: Feed, caller: Caller, protocol: str, name: str, number: str) -> PackageVersion:
         """One version in the recycle bin; 404 when it is not there (live, purged or unknown)."""
         require_role(feed, caller, Role.CONTRIBUTOR, "reading the recycle bin")
-        version = await self._store.get_version(feed.id, protocol, name, number)
+        version = await self._store.get_version(feed.id, protocol, name, number, light=True)
         return _in_bin(feed, name, number, version)[0]
 
     # changing ------------------------------------------------------------------------------------
@@ -79,8 +113,13 @@ class RecycleBin:
         Their blobs are renewed first, so that a gc run cannot take them before the restored rows reference
         them again; a blob that is gone (storage lost it) refuses the restore with a 409."""
         require_role(feed, caller, Role.ADMINISTRATOR, "restoring packages from the recycle bin")
+        await self._check_restore(feed, protocol, name, numbers)
+        await self._apply_restore(feed, protocol, name, numbers)
+
+    async def _check_restore(self, feed: Feed, protocol: str, name: str, numbers: list[str]) -> None:
+        """Each version restorable (404/409 otherwise), and its blobs renewed (a 409 when one is gone)."""
         now = self._clock()
-        _, versions = await self._store.get_package(feed.id, protocol, name)
+        _, versions = await self._store.get_package(feed.id, protocol, name, light=True)
         by_number = {v.version: v for v in versions}
         for number in numbers:
             version = self._restorable(feed, name, number, by_number.get(number), now)
@@ -91,6 +130,7 @@ class RecycleBin:
                         "publish a new version instead"
                     )
 
+    async def _apply_restore(self, feed: Feed, protocol: str, name: str, numbers: list[str]) -> None:
         for chunk in _chunks(list(dict.fromkeys(numbers))):
             await self._packages.edit(feed, protocol, name, self._restoring(feed, protocol, name, chunk))
 
@@ -123,35 +163,28 @@ class RecycleBin:
             feed, caller, Role.ADMINISTRATOR, "restoring packages" if restore else "permanently deleting packages"
         )
         for (protocol, name), numbers in versions.items():
-            _, rows = await self._store.get_package(feed.id, protocol, name)
+            if restore:
+                await self._check_restore(feed, protocol, name, numbers)
+                continue
+            _, rows = await self._store.get_package(feed.id, protocol, name, light=True)
             by_number = {v.version: v for v in rows}
             for number in numbers:
-                if restore:
-                    self._restorable(feed, name, number, by_number.get(number), self._clock())
-                else:
-                    _in_bin(feed, name, number, by_number.get(number))
+                _in_bin(feed, name, number, by_number.get(number))
         for (protocol, name), numbers in versions.items():
             if restore:
-                await self.restore(feed, caller, protocol, name, numbers)
+                await self._apply_restore(feed, protocol, name, numbers)
             else:
-                await self.delete(feed, caller, protocol, name, numbers)
-
-    async def empty(self, feed: Feed, caller: Caller) -> int:
-        """Delete every version in the feed's recycle bin permanently; how many there were."""
-        require_role(feed, caller, Role.ADMINISTRATOR, "emptying the recycle bin")
-        count = 0
-        for package in await self.packages(feed, caller):
-            count += await self._purge(feed, package.protocol, package.name, [v.version for v in package.versions])
-        return count
+                await self._purge(feed, protocol, name, list(dict.fromkeys(numbers)), strict=True)
 
     async def due(self, feed: Feed) -> list[PackageVersion]:
-        """The feed's versions whose time in the recycle bin has ended."""
+        """The feed's versions whose time in the recycle bin has ended, or that were in it when an owner emptied it
+        (light views: enough to name them)."""
         now = self._clock()
-        return [
-            v
-            async for _, v in self._store.binned(f"{feed.id}|")
-            if v.deleted is not None and self.policy.purge_due(parse_iso(v.deleted), now)
-        ]
+        return [v async for _, v in self._store.binned(f"{feed.id}|") if self._due(feed, v, now)]
+
+    def _due(self, feed: Feed, version: PackageVersion, now: datetime) -> bool:
+        assert version.deleted is not None
+        return _emptied(feed, version) or self.policy.purge_due(parse_iso(version.deleted), now)
 
     async def purge_due(self, feed: Feed, due: list[PackageVersion]) -> int:
         """Purge those of ``due`` still due when written (a restore that came first keeps its version); how many."""
@@ -190,8 +223,8 @@ class RecycleBin:
                 found = by_no.get(number)
                 if not strict and (found is None or found.deleted is None or found.purged is not None):
                     continue
-                version, deleted = _in_bin(feed, name, number, found)
-                if only_due and not self.policy.purge_due(parse_iso(deleted), now):
+                version, _ = _in_bin(feed, name, number, found, hide_emptied=strict)
+                if only_due and not self._due(feed, version, now):
                     continue
                 changed.append(purged(version, iso(now)))
             counted.append(len(changed))  # the last attempt's is the one written
@@ -213,8 +246,17 @@ class RecycleBin:
         return version
 
 
-def _in_bin(feed: Feed, name: str, number: str, version: PackageVersion | None) -> tuple[PackageVersion, str]:
-    """The version and when it was deleted if it is in the recycle bin; else a 404 saying where it is instead."""
+def _emptied(feed: Feed, version: PackageVersion) -> bool:
+    """Whether the version was in the recycle bin when an owner last emptied it (the gc job purges it)."""
+    emptied, deleted = feed.recycle_bin_emptied, version.deleted
+    return emptied is not None and deleted is not None and parse_iso(deleted) <= parse_iso(emptied)
+
+
+def _in_bin(
+    feed: Feed, name: str, number: str, version: PackageVersion | None, *, hide_emptied: bool = True
+) -> tuple[PackageVersion, str]:
+    """The version and when it was deleted if it is in the recycle bin; else a 404 saying where it is instead.
+    ``hide_emptied``: one that was there when the recycle bin was emptied is a 404 too (only gc purges it)."""
     if version is None:
         raise NotFoundError(f"{name} {number} does not exist in feed {feed.name}")
     if version.purged is not None:
@@ -224,6 +266,11 @@ def _in_bin(feed: Feed, name: str, number: str, version: PackageVersion | None) 
         )
     if version.deleted is None:
         raise NotFoundError(f"{name} {number} is not in the recycle bin of feed {feed.name}: it was not deleted")
+    if hide_emptied and _emptied(feed, version):
+        raise NotFoundError(
+            f"{name} {number} is being deleted permanently: the recycle bin of feed {feed.name} was emptied on "
+            f"{(feed.recycle_bin_emptied or '')[:10]} (its version number stays reserved)"
+        )
     return version, version.deleted
 
 

@@ -12,10 +12,12 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
-from feed_core.domain.clock import Clock, iso
+from feed_core.domain.clock import Clock, iso, parse_iso
 from feed_core.domain.models import Feed
 from feed_core.domain.usage import FeedUsage, UsageTally
+from feed_core.service.cache import SingleFlight, TtlCache
 from feed_core.storage.catalog import Catalog
 from feed_core.storage.packages import PackageStore
 from feed_core.storage.usage import StoredUsage, UsageStore, stored_usage
@@ -50,11 +52,26 @@ class UsageReport:
 
 
 class UsageService:
-    def __init__(self, *, packages: PackageStore, store: UsageStore, catalog: Catalog, clock: Clock) -> None:
+    def __init__(
+        self, *, packages: PackageStore, store: UsageStore, catalog: Catalog, clock: Clock, max_age_seconds: float = 0
+    ) -> None:
         self._packages = packages
         self._store = store
         self._catalog = catalog
         self._clock = clock
+        self._max_age = timedelta(seconds=max_age_seconds)
+        # this worker's last computation per feed (bounded), and the computations in flight
+        self._recent: TtlCache[str, MeasuredUsage] = TtlCache(max_age_seconds, max_entries=1000)
+        self._flights: SingleFlight[str, MeasuredUsage] = SingleFlight()
+
+    async def recent(self, feed: Feed) -> MeasuredUsage:
+        """The feed's usage as this worker computed it less than ``FEED_USAGE_MAX_AGE_SECONDS`` ago, else computed
+        now: however often it is asked, a worker scans a feed's rows once in that time (concurrent askers share
+        one computation)."""
+        hit = self._recent.get(feed.id)
+        if hit is not None and self._clock() - parse_iso(hit.computed_at) < self._max_age:
+            return hit
+        return await self._flights.run(feed.id, lambda: self.measure(feed))
 
     async def measure(self, feed: Feed) -> MeasuredUsage:
         """The feed's usage computed now, and stored as its last."""
@@ -68,7 +85,9 @@ class UsageService:
         usage = tally.result()
         computed_at = iso(self._clock())
         await self._store.put(feed.org, stored_usage(feed.id, usage, computed_at))
-        return MeasuredUsage(feed.id, computed_at, usage)
+        measured = MeasuredUsage(feed.id, computed_at, usage)
+        self._recent.put(feed.id, measured)
+        return measured
 
     async def stored(self, feed: Feed) -> StoredUsage | None:
         """The feed's usage as last computed, or ``None`` when it never was: one row read."""

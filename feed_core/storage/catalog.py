@@ -34,6 +34,7 @@ from feed_core.domain.models import (
     ViewVisibility,
 )
 from feed_core.domain.names import parse_guid, pick_reference
+from feed_core.domain.retention import RetentionPolicy
 from feed_core.domain.roles import Role, parse_scope
 from feed_core.domain.source_locations import registry_origin
 from feed_core.domain.source_models import UpstreamSource, source_from_document
@@ -74,6 +75,9 @@ def _feed_doc(feed: Feed, sources: list[dict[str, Any]]) -> str:
             "created": feed.created,
             "deletedDate": feed.deleted,
             "purging": feed.purging,
+            "recycleBinEmptied": feed.recycle_bin_emptied,
+            # Only when set: a document without a policy keeps the shape it had before feeds had one.
+            **({"retentionPolicy": feed.retention_policy.to_rest()} if feed.retention_policy else {}),
         },
         separators=(",", ":"),
     )
@@ -101,8 +105,17 @@ def _feed_from(d: dict[str, Any], sources: list[UpstreamSource], etag: str | Non
         created=d.get("created", ""),
         deleted=d.get("deletedDate"),
         purging=d.get("purging"),
+        recycle_bin_emptied=d.get("recycleBinEmptied"),
+        retention_policy=_retention_policy(d.get("retentionPolicy")),
         etag=etag,
     )
+
+
+def _retention_policy(stored: object) -> RetentionPolicy | None:
+    """The stored policy; ``None`` for documents written before feeds had one (or without one)."""
+    if not isinstance(stored, dict):
+        return None
+    return RetentionPolicy.from_rest(stored)
 
 
 def _context(feed_id: str, source_id: object, location: object) -> str:

@@ -7,6 +7,7 @@ anything, so a request never pays for a create call.
 from __future__ import annotations
 
 from feed_core.storage.catalog import FEEDS, ORGS, TOKEN_KIDS, TOKEN_LIST, TOKENS
+from feed_core.storage.download_times import DOWNLOADS
 from feed_core.storage.health import HEALTH, JOB_STATE
 from feed_core.storage.packages import PACKAGE_IDS, PACKAGE_INDEX, PACKAGES
 from feed_core.storage.sessions import UI_SESSIONS
@@ -31,4 +32,5 @@ ALL_TABLES: tuple[str, ...] = (
     UI_SESSIONS,
     FEED_USAGE,
     UPACK_CHUNKS,
+    DOWNLOADS,
 )

@@ -21,7 +21,7 @@ import asyncio
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,9 +97,10 @@ class PackageStore:
         return None if e is None else _meta_from(protocol, name, e)
 
     async def get_package(
-        self, feed_id: str, protocol: str, name: str
+        self, feed_id: str, protocol: str, name: str, *, light: bool = False
     ) -> tuple[PackageMeta | None, list[PackageVersion]]:
-        """The meta row and every version row (deleted ones included) in one partition query."""
+        """The meta row and every version row (deleted ones included) in one partition query. ``light``: a manifest
+        kept in a blob of its own is not read (the version's ``manifest`` is then empty)."""
         rows = await self._t.query(PACKAGES, _partition(feed_id, protocol, name))
         meta: PackageMeta | None = None
         versions: list[PackageVersion] = []
@@ -107,12 +108,14 @@ class PackageStore:
             if row.row_key == META_ROW:
                 meta = _meta_from(protocol, name, row)
             elif row.row_key.startswith("v:"):
-                versions.append(await self._version_from(protocol, name, row))
+                versions.append(await self._version_from(protocol, name, row, light=light))
         return meta, versions
 
-    async def get_version(self, feed_id: str, protocol: str, name: str, version: str) -> PackageVersion | None:
+    async def get_version(
+        self, feed_id: str, protocol: str, name: str, version: str, *, light: bool = False
+    ) -> PackageVersion | None:
         e = await self._t.get(PACKAGES, _partition(feed_id, protocol, name), f"v:{version}")
-        return None if e is None else await self._version_from(protocol, name, e)
+        return None if e is None else await self._version_from(protocol, name, e, light=light)
 
     # content -------------------------------------------------------------------------------------
     async def put_content(self, data: bytes, content_type: str) -> tuple[str, PutOutcome]:
@@ -208,9 +211,10 @@ class PackageStore:
             props["manifestBlob"] = key
         return props
 
-    async def _version_from(self, protocol: str, name: str, e: Entity) -> PackageVersion:
+    async def _version_from(self, protocol: str, name: str, e: Entity, *, light: bool = False) -> PackageVersion:
+        """The version a row holds; ``light``: without reading a manifest kept in a blob (its manifest is empty)."""
         manifest_text = e.get_str("manifest")
-        if not manifest_text and (key := e.get_str("manifestBlob")):
+        if not manifest_text and not light and (key := e.get_str("manifestBlob")):
             data = await self._b.read_all(key)
             manifest_text = data.decode() if data else "{}"
         views = e.get_str("views")
@@ -266,14 +270,15 @@ class PackageStore:
         document = await asyncio.to_thread(json.loads, data) if len(data) > 1_000_000 else json.loads(data)
         return {str(c["sha256"]) for f in document.get("files", ()) for c in f.get("chunks", ())}
 
-    async def binned(self, partition_prefix: str) -> AsyncIterator[tuple[str, PackageVersion]]:
+    async def binned(self, partition_prefix: str) -> AsyncGenerator[tuple[str, PackageVersion]]:
         """``(feed id, version)`` for every version in a recycle bin (deleted, not purged) whose partition starts
-        with ``partition_prefix`` (``"<feed id>|"`` for one feed, ``""`` for all): one scan, since a package whose
-        versions are all deleted has no index row."""
+        with ``partition_prefix`` (``"<feed id>|"`` for one feed, ``""`` for all), by partition (protocol, then
+        name) as the scan returns them: one scan, since a package whose versions are all deleted has no index row.
+        Light views: a manifest kept in a blob of its own is not read (``get_package`` reads one package whole)."""
         async for row in self._t.scan(PACKAGES, partition_prefix):
             if row.row_key.startswith("v:") and row.get_str("deleted") and not row.get_str("purged"):
                 feed_id, protocol, name = row.partition_key.split("|", 2)
-                yield feed_id, await self._version_from(protocol, name, row)
+                yield feed_id, await self._version_from(protocol, name, row, light=True)
 
     @staticmethod
     def row_of(feed_id: str, version: PackageVersion) -> tuple[str, str]:

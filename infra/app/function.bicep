@@ -194,6 +194,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     FEED_REFRESH_SCHEDULE: refreshSchedule
     FEED_HEALTH_SCHEDULE: healthSchedule
     FEED_GC_SCHEDULE: '0 30 3 * * *' // daily, at a quiet hour; change it in the app settings
+    FEED_RETENTION_SCHEDULE: '0 0 4 * * *' // daily, after the gc run; change it in the app settings
     FEED_CREDENTIALS_KEY: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${credentialsKeySecretName}/)'
     FEED_CREDENTIALS_OLD_KEYS: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${credentialsOldKeysSecretName}/)'
   }

@@ -40,6 +40,7 @@ var feedTables = [
   'uisessions'
   'feedusage'
   'upackchunks'
+  'downloads'
 ]
 
 resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' = {

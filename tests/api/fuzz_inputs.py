@@ -629,6 +629,29 @@ REST_ENDPOINTS = [
         "packaging/feeds/{feed}/pypi/RecycleBin/packages/{py}/versions/{version}", "GET PATCH DELETE", REST_OBJECT_BODY
     ),
     Endpoint("packaging/feeds/{feed}/npm/RecycleBin/packagesBatch", "POST", REST_OBJECT_BODY),
+    Endpoint("packaging/feeds/{feed}/usage", "GET"),
+    Endpoint("packaging/feeds/{feed}/RecycleBin/Packages/{seg}", "GET"),
+    Endpoint(
+        "packaging/feeds/{feed}/nuget/RecycleBin/packages/{seg}/versions/{version}",
+        "GET PATCH DELETE",
+        REST_OBJECT_BODY,
+    ),
+    Endpoint(
+        "packaging/feeds/{feed}/cargo/RecycleBin/packages/{crate}/versions/{version}",
+        "GET PATCH DELETE",
+        REST_OBJECT_BODY,
+    ),
+    Endpoint(
+        "packaging/feeds/{feed}/upack/RecycleBin/packages/{seg}/versions/{version}",
+        "GET PATCH DELETE",
+        REST_OBJECT_BODY,
+    ),
+    Endpoint(
+        "packaging/feeds/{feed}/maven/RecycleBin/groups/{seg}/artifacts/{seg2}/versions/{version}",
+        "GET PATCH DELETE",
+        REST_OBJECT_BODY,
+    ),
+    Endpoint("packaging/feeds/{feed}/maven/RecycleBin/packagesBatch", "POST", REST_OBJECT_BODY),
 ]
 CARGO = "/{org}/_packaging/{ref}/cargo/"
 CARGO_ENDPOINTS = [

@@ -223,6 +223,31 @@ async def _version_purge(w: World, who: Who, i: int) -> httpx.Response:
     return await w.http.delete(await _binned(w, i), headers=who.headers)
 
 
+async def _binned_get(w: World, who: Who, i: int) -> httpx.Response:
+    return await w.http.get(await _binned(w, i), headers=who.headers)
+
+
+async def _binned_package_get(w: World, who: Who, i: int) -> httpx.Response:
+    await _binned(w, i)
+    listed = (await w.http.get(f"{FEEDS}/feed/RecycleBin/Packages", headers=w.api.auth())).json()["value"]
+    package_id = next(p["id"] for p in listed if p["name"] == "binned")
+    return await w.http.get(f"{FEEDS}/feed/RecycleBin/Packages/{package_id}", headers=who.headers)
+
+
+def _batch(operation: str) -> Attempt:
+    async def attempt(w: World, who: Who, i: int) -> httpx.Response:
+        await _binned(w, i)
+        body = {"operation": operation, "packages": [{"id": "binned", "version": f"1.0.{i}"}]}
+        return await w.http.post(f"{FEEDS}/feed/npm/RecycleBin/packagesBatch", json=body, headers=who.headers)
+
+    return attempt
+
+
+async def _empty_bin(w: World, who: Who, i: int) -> httpx.Response:
+    await _binned(w, i)
+    return await w.http.delete(f"{FEEDS}/feed/RecycleBin/Packages", headers=who.headers)
+
+
 async def _dist_tag_rm(w: World, who: Who, i: int) -> httpx.Response:
     url = f"{NPM}-/package/p/dist-tags/old{i}"
     assert (await w.http.put(url, json="1.0.0", headers=w.api.auth())).status_code == 201
@@ -349,6 +374,16 @@ CASES: dict[Operation, Attempt] = {
 }
 
 
+#: Routes that share an operation's rule with the route ``CASES`` tries for it: (name, operation, attempt).
+SAME_RULE: list[tuple[str, Operation, Attempt]] = [
+    ("recycle-bin.get-version", Operation.RECYCLE_BIN_LIST, _binned_get),
+    ("recycle-bin.get-package", Operation.RECYCLE_BIN_LIST, _binned_package_get),
+    ("recycle-bin.batch-restore", Operation.RECYCLE_BIN_RESTORE, _batch("restoreToFeed")),
+    ("recycle-bin.batch-delete", Operation.RECYCLE_BIN_DELETE, _batch("permanentDelete")),
+    ("recycle-bin.empty", Operation.RECYCLE_BIN_DELETE, _empty_bin),
+]
+
+
 def outcome(op: Operation, r: httpx.Response) -> str:
     """What happened, in the matrix's words: allowed, refused, unauthenticated, or the odd answer."""
     if op is Operation.FEED_LIST and r.status_code == 200:
@@ -386,6 +421,38 @@ async def test_matrix(world: World, op: Operation) -> None:
         if got != expected(op, who):
             wrong.append(f"{who.label}: expected {expected(op, who)}, got {got}")
     assert wrong == [], f"{op.value} (needs {op.rule.who} with {op.rule.scope.value}):\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize(("name", "op", "attempt"), SAME_RULE, ids=[case[0] for case in SAME_RULE])
+async def test_matrix_of_routes_sharing_a_rule(world: World, name: str, op: Operation, attempt: Attempt) -> None:
+    wrong = []
+    for i, who in enumerate(await callers(world)):
+        got = outcome(op, await attempt(world, who, i))
+        if got != expected(op, who):
+            wrong.append(f"{who.label}: expected {expected(op, who)}, got {got}")
+    assert wrong == [], f"{name} (needs {op.rule.who} with {op.rule.scope.value}):\n" + "\n".join(wrong)
+
+
+async def test_a_token_s_scope_narrows_a_feed_owner_in_the_recycle_bin(world: World) -> None:
+    """owen administers the feed; with a write token he lists the recycle bin but may not change it."""
+    _, token = await world.mint("owen", Scope.WRITE)
+    headers = {"Authorization": f"Bearer {token}"}
+    url = await _binned(world, 0)
+    assert (await world.http.get(f"{FEEDS}/feed/RecycleBin/Packages", headers=headers)).status_code == 200
+    assert (await world.http.get(url, headers=headers)).status_code == 200
+    body = {"operation": "restoreToFeed", "packages": [{"id": "binned", "version": "1.0.0"}]}
+    for r in (
+        await world.http.patch(url, json={"deleted": False}, headers=headers),
+        await world.http.delete(url, headers=headers),
+        await world.http.post(f"{FEEDS}/feed/npm/RecycleBin/packagesBatch", json=body, headers=headers),
+        await world.http.delete(f"{FEEDS}/feed/RecycleBin/Packages", headers=headers),
+    ):
+        assert r.status_code == 403 and "token's scope" in r.json()["message"], r.text
+    _, token = await world.mint("owen", Scope.READ)
+    r = await world.http.get(f"{FEEDS}/feed/RecycleBin/Packages", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 403 and "token's scope" in r.json()["message"], r.text
+    r = await world.http.get(url, headers=world.api.auth())
+    assert r.status_code == 200 and r.json()["version"] == "1.0.0"  # nothing changed
 
 
 @pytest.mark.parametrize("org", [ORG, "no-such-org"])

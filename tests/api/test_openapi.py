@@ -35,6 +35,16 @@ def test_the_committed_copy_is_the_generated_document(document: dict[str, Any]) 
     assert committed == dumps(document), f"docs/openapi.json is out of date: refresh it with  {REFRESH}"
 
 
+def test_each_route_s_top_says_its_own_default(document: dict[str, Any]) -> None:
+    def top(path: str) -> dict[str, Any]:
+        params = document["paths"][f"/_apis/packaging/feeds/{{feedId}}/{path}"]["get"]["parameters"]
+        return next(p for p in params if p["name"] == "$top")
+
+    for path, default in (("RecycleBin/Packages", 1000), ("usage", 100)):
+        found = top(path)
+        assert found["schema"]["default"] == default and f"{default} when left out" in found["description"], path
+
+
 def test_it_is_a_valid_openapi_3_1_document(document: dict[str, Any]) -> None:
     assert document["openapi"] == "3.1.0"
     schema = schemathesis.openapi.from_dict(document)
@@ -55,7 +65,7 @@ def test_every_route_is_documented_with_its_parameters(document: dict[str, Any])
             assert params == in_path, (method, path)
             assert all(p["required"] for p in op["parameters"] if p["in"] == "path")
             assert {"400", "401", "404"} <= set(op["responses"]), (method, path)
-            assert ("requestBody" in op) == (method in ("post", "patch")), (method, path)
+            assert ("requestBody" in op) == (method in ("post", "patch", "put")), (method, path)
     pats = document["paths"]["/_apis/tokens/pats"]["delete"]["parameters"]
     assert {"name": "authorizationId", "in": "query", "required": True}.items() <= pats[1].items()
     assert document["components"]["securitySchemes"].keys() == {"basic", "bearer"}

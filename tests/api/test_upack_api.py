@@ -16,7 +16,7 @@ from feed_core import jobs
 from feed_core.domain.upack import stored_chunk_hashes
 from feed_core.service.upack import MAX_CHUNK_BYTES, MAX_MISSING_LISTED, manifest_key
 from feed_core.storage.packages import content_key
-from tests.api.conftest import Api, MutableClock, SettingsFactory, running_api
+from tests.api.conftest import ORG, Api, MutableClock, SettingsFactory, running_api
 from tests.api.upack_helpers import (
     Package,
     base,
@@ -562,3 +562,22 @@ async def test_a_deleted_version_is_restored_from_the_recycle_bin(feed_api: Api)
     assert r.status_code in (200, 202, 204), r.text
     m = await api.http.get(f"{base()}/packages/pkg/versions/1.0.0", headers=api.auth("bob"))
     assert m.status_code == 200 and m.content == pkg.manifest.canonical_json
+
+
+async def test_a_manifest_download_is_recorded_for_retention_and_a_head_or_chunk_read_is_not(feed_api: Api) -> None:
+    api = feed_api
+    pkg = random_package()
+    await publish(api, "tool", "1.0.0", pkg)
+    feed = await api.services.feeds.find(ORG, None, "feed")
+    store = api.services.downloads.store
+    head = await api.http.head(f"{base()}/packages/tool/versions/1.0.0", headers=api.auth("bob"))
+    assert head.status_code == 200
+    sha = next(iter(pkg.chunks))
+    chunk = await api.http.get(f"{base()}/packages/tool/versions/1.0.0/chunks/{sha}", headers=api.auth("bob"))
+    assert chunk.status_code == 200
+    await api.services.downloads.flush()
+    assert set(await store.package(feed.id, "upack", "tool")) == set()
+    got = await api.http.get(f"{base()}/packages/tool/versions/1.0.0", headers=api.auth("bob"))
+    assert got.status_code == 200
+    await api.services.downloads.flush()
+    assert set(await store.package(feed.id, "upack", "tool")) == {"1.0.0"}

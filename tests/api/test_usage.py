@@ -35,7 +35,7 @@ async def up(
     make_settings: SettingsFactory, clock: MutableClock, fixture_registry: FixtureRegistry
 ) -> AsyncIterator[Api]:
     """Feed ``feed`` whose npm upstream is the fixture registry; alice contributor, bob reader, carol collaborator."""
-    async with running_api(make_settings(), clock) as api:
+    async with running_api(make_settings(usage_max_age_seconds=0), clock) as api:
         await api.create_feed("feed")
         source = {"name": "fixture", "protocol": "npm", "location": fixture_registry.url}
         r = await api.http.patch(f"{FEEDS}/feed", json={"upstreamSources": [source]}, headers=api.auth())
@@ -67,7 +67,7 @@ async def push_nuget(api: Api, data: bytes) -> None:
     assert r.status_code == 201, r.text
 
 
-async def usage(api: Api, query: str = "", who: str = "bob") -> dict[str, Any]:
+async def usage(api: Api, query: str = "", who: str = "alice") -> dict[str, Any]:
     r = await api.http.get(f"{USAGE}?api-version=7.1{query}", headers=api.auth(who))
     assert r.status_code == 200, r.text
     return dict(r.json())
@@ -267,7 +267,7 @@ async def test_purging_a_feed_removes_its_usage_row_and_gc_sweeps_rows_of_feeds_
 
 
 async def test_the_feed_list_reads_no_usage_row_per_feed(make_settings: SettingsFactory) -> None:
-    settings = make_settings()
+    settings = make_settings(usage_max_age_seconds=0)
     storage, tables, blobs = counting(await open_storage(settings))
     svc = await build_services(settings, clock=MutableClock(), storage=storage)
     await svc.identity.bootstrap(ORG, settings.admin_user, ADMIN_TOKEN)
@@ -301,5 +301,63 @@ async def test_the_feed_list_reads_no_usage_row_per_feed(make_settings: Settings
                 ("scan", "packages"): 1,
                 ("upsert", "feedusage"): 1,
             }
+    finally:
+        await svc.close()
+
+
+async def test_readers_see_nothing_of_the_recycle_bin(up: Api, clock: MutableClock) -> None:
+    """The recycle bin is listed from contributor on: a reader (or a collaborator) sees live versions only."""
+    kept = await publish_npm(up, "kept", "1.0.0")
+    await publish_npm(up, "kept", "1.1.0")
+    await publish_npm(up, "secret", "1.0.0")
+    for name, version in (("kept", "1.1.0"), ("secret", "1.0.0")):
+        r = await up.http.delete(f"{FEEDS}/feed/npm/{name}/versions/{version}", headers=up.auth("alice"))
+        assert r.status_code == 200, r.text
+    wheel_name, wheel, _ = make_wheel("hidden", "1.0")
+    await upload_python(up, "hidden", "1.0", wheel_name, wheel)
+    r = await up.http.delete(f"{FEEDS}/feed/pypi/packages/hidden/versions/1.0", headers=up.auth("alice"))
+    assert r.status_code in (200, 202, 204), r.text
+
+    full = await usage(up, who="alice")
+    assert {p["name"] for p in full["packages"]} == {"kept", "secret", "hidden"}
+    assert full["protocols"]["npm"]["recycleBinVersions"] == 2 and full["recycleBinBytes"] > 0
+    for who in ("bob", "carol"):
+        seen = await usage(up, who=who)
+        assert [p["name"] for p in seen["packages"]] == ["kept"], who
+        (package,) = seen["packages"]
+        assert package["versions"] == 1 and package["totalBytes"] == kept == package["publishedBytes"]
+        assert package["recycleBinBytes"] is None and package["recycleBinVersions"] is None
+        assert seen["recycleBinBytes"] is None and seen["distinctBytes"] is None
+        assert seen["totalBytes"] == kept and seen["versions"] == 1
+        assert list(seen["protocols"]) == ["npm"]  # no protocol of binned packages only
+        npm = seen["protocols"]["npm"]
+        assert npm["packages"] == 1 and npm["recycleBinVersions"] is None and npm["totalBytes"] == kept
+
+
+async def test_a_worker_scans_a_feed_once_within_the_max_age(make_settings: SettingsFactory) -> None:
+    settings = make_settings(usage_max_age_seconds=60)
+    storage, tables, _ = counting(await open_storage(settings))
+    clock = MutableClock()
+    svc = await build_services(settings, clock=clock, storage=storage)
+    await svc.identity.bootstrap(ORG, settings.admin_user, ADMIN_TOKEN)
+    try:
+        async with httpx.AsyncClient(transport=in_process(svc), base_url="http://feed.test") as http:
+            api = Api(http, svc)
+            await api.create_feed("feed")
+            await api.staff("feed")
+            scans = []
+            for _ in range(4):
+                tables.reset()
+                r = await http.get(USAGE, headers=api.auth("bob"))
+                assert r.status_code == 200, r.text
+                scans.append(tables.by_table[("scan", "packages")])
+                clock.advance(seconds=25)
+            assert scans == [1, 0, 0, 1]  # computed, then served for 60 s, then computed again
+            await api.publish("late", "1.0.0", who="alice")
+            r = await http.get(USAGE, headers=api.auth("bob"))
+            assert r.json()["packages"] == []  # within the max age: the last computation
+            clock.advance(seconds=60)
+            r = await http.get(USAGE, headers=api.auth("bob"))
+            assert [p["name"] for p in r.json()["packages"]] == ["late"]
     finally:
         await svc.close()

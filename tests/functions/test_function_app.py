@@ -405,7 +405,8 @@ async def run_scenario(send: Send) -> dict[str, Reply]:
 def test_the_registered_functions_are_anonymous_http_triggers_for_each_url_prefix() -> None:
     http_functions = {name: fn for name, fn in FUNCTIONS.items() if fn.is_http_function()}
     assert set(http_functions) == set(EXPECTED_ROUTES)
-    assert set(FUNCTIONS) - set(http_functions) == {"refresh_upstreams", "check_upstream_health", "collect_garbage"}
+    timers = {"refresh_upstreams", "check_upstream_health", "collect_garbage", "apply_retention"}
+    assert set(FUNCTIONS) - set(http_functions) == timers
     for name, fn in http_functions.items():
         bindings = json.loads(fn.get_function_json())["bindings"]
         trigger = http_trigger(fn)

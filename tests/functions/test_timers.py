@@ -3,6 +3,7 @@
 # ruff: noqa: F811
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -13,11 +14,14 @@ import pytest
 
 import function_app
 from feed_core.domain.models import Caller
+from feed_core.domain.retention import RetentionPolicy
 from feed_core.domain.roles import Scope
 from feed_core.domain.upstream_sources import parse_source_requests
 from feed_core.service.container import Services
 from feed_core.service.feeds import FeedUpdate
+from feed_core.service.packages import NewVersion
 from tests.functions.test_function_app import FUNCTIONS, functions_env  # noqa: F401
+from tests.npm_packages import integrity, make_tarball
 from tests.npm_registry_fixture import FixtureRegistry, dead_url, make_fixture_registry  # noqa: F401
 
 ADMIN = Caller("admin", Scope.MANAGE, org_admin=True)
@@ -115,3 +119,32 @@ async def test_gc_timer_runs_on_its_schedule_and_purges_deleted_feeds_past_reten
     await fire("collect_garbage", past_due=True)
     assert await svc.catalog.get_feed_by_id("local", gone.id, include_deleted=True) is None
     assert await svc.catalog.get_feed_by_id("local", kept.id) is not None
+
+
+def npm_version(name: str, number: str) -> NewVersion:
+    data = make_tarball(name, number)
+    return NewVersion(
+        "npm",
+        name,
+        number,
+        {"name": name, "version": number},
+        data,
+        f"{name}-{number}.tgz",
+        hashlib.sha256(data).hexdigest(),
+        integrity(data),
+        hashlib.sha1(data, usedforsecurity=False).hexdigest(),
+        {"latest": number},
+    )
+
+
+async def test_retention_timer_runs_on_its_schedule_and_applies_the_feeds_policies(functions_env: Path) -> None:
+    binding = timer_binding("apply_retention")
+    assert binding["schedule"] == "%FEED_RETENTION_SCHEDULE%" and binding["runOnStartup"] is False
+    svc = await function_app.feed_app.services()
+    feed = await svc.feeds.create("local", None, ADMIN, "kept", "", True, [])
+    for number in ("1.0.0", "2.0.0", "3.0.0"):
+        await svc.packages.publish(feed, feed.local_view, ADMIN, npm_version("lib", number))
+    await svc.feeds.set_retention_policy(feed, ADMIN, RetentionPolicy(count_limit=1))
+    await fire("apply_retention", past_due=True)
+    _, versions = await svc.packages.store.get_package(feed.id, "npm", "lib")
+    assert {v.version: v.deleted_by for v in versions} == {"1.0.0": "retention", "2.0.0": "retention", "3.0.0": None}

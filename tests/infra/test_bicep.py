@@ -77,6 +77,7 @@ DEFAULT_IS_RIGHT_IN_AZURE: dict[str, str] = {
     "FEED_GC_GRACE_HOURS": "24 h: far above the longest publish, which host.json's functionTimeout bounds",
     "FEED_DELETED_FEED_RETENTION_DAYS": "30 days, as long as Azure Artifacts keeps deleted feeds",
     "FEED_RECYCLE_BIN_DAYS": "30 days, as long as Azure Artifacts keeps deleted package versions",
+    "FEED_USAGE_MAX_AGE_SECONDS": "tuning knob (60 s: how often one worker scans a feed for GET …/usage at most)",
 }
 
 #: Built-in role definition ids the templates may use, and their names.
@@ -724,6 +725,13 @@ def test_the_default_gc_grace_is_far_above_the_longest_publish() -> None:
     hours, minutes, seconds = json.loads((ROOT / "host.json").read_text())["functionTimeout"].split(":")
     timeout = int(hours) * 3600 + int(minutes) * 60 + int(seconds)
     assert int(SETTINGS["FEED_GC_GRACE_HOURS"][0]) * 3600 >= 10 * timeout
+
+
+def test_the_fixed_job_schedules_are_the_codes_defaults() -> None:
+    """The gc and retention schedules are literals in function.bicep (no parameter): the code's daily defaults."""
+    settings = app_settings()
+    for name in ("FEED_GC_SCHEDULE", "FEED_RETENTION_SCHEDULE"):
+        assert settings[name] == SETTINGS[name][0], name
 
 
 def test_every_setting_a_trigger_names_is_defined() -> None:

@@ -118,6 +118,46 @@ def test_feed_delete_restore_and_gc_commands(
     assert main(["feed", "create", "web"]) == 0  # the name is free once the feed is purged
 
 
+def test_jobs_retention_reports_a_dry_run_then_removes(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+    import hashlib
+
+    from feed_core.cli import _admin, _settings, build_parser
+    from feed_core.domain.retention import RetentionPolicy
+    from feed_core.service.container import build_services
+    from feed_core.service.packages import NewVersion
+    from tests.npm_packages import integrity, make_tarball
+
+    async def prepare() -> None:
+        settings = _settings(build_parser().parse_args(["feed", "list"]))
+        services = await build_services(settings)
+        await services.identity.bootstrap("local", "admin", "", mint_if_missing=False)
+        admin = _admin(settings)
+        feed = await services.feeds.create("local", None, admin, "web", "", True, [])
+        for number in ("1.0.0", "2.0.0"):
+            data = make_tarball("lib", number)
+            digest = hashlib.sha256(data).hexdigest()
+            sha1 = hashlib.sha1(data, usedforsecurity=False).hexdigest()
+            tags = {"latest": number}
+            new = NewVersion("npm", "lib", number, {}, data, f"lib-{number}.tgz", digest, integrity(data), sha1, tags)
+            await services.packages.publish(feed, feed.local_view, admin, new)
+        await services.feeds.set_retention_policy(feed, admin, RetentionPolicy(count_limit=1))
+        await services.close()
+
+    asyncio.run(prepare())
+    assert main(["jobs", "retention", "--dry-run", "--feed", "web"]) == 0
+    out = capsys.readouterr().out
+    assert "retention on feed local/web: would move 1 version of 1 package to the recycle bin" in out
+    assert "would remove local/web npm lib@1.0.0: " in out
+    assert main(["jobs", "retention"]) == 0
+    out = capsys.readouterr().out
+    assert "moved 1 version of 1 package" in out and "removed local/web npm lib@1.0.0" in out
+    assert main(["jobs", "retention"]) == 0
+    assert "moved 0 versions" in capsys.readouterr().out
+    assert main(["jobs", "retention", "--feed", "nosuch"]) == 1
+    assert "there is no feed named 'nosuch'" in capsys.readouterr().err
+
+
 def test_the_embedded_store_keeps_its_own_credentials_key(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Without FEED_CREDENTIALS_KEY, `serve` and the CLI on the embedded store make one key on first start and
     keep it, readable by its owner only, in the data directory; credentials then work with no setup."""
@@ -169,6 +209,7 @@ COMMANDS: dict[tuple[str, ...], list[str]] = {
     ("jobs", "refresh"): [],
     ("jobs", "health"): [],
     ("jobs", "gc"): [],
+    ("jobs", "retention"): ["--dry-run"],
     ("jobs", "reindex"): [],
     ("credentials", "rotate"): [],
     ("feed", "create"): ["web"],
