@@ -168,6 +168,10 @@ class ManifestLimits:
 
 
 DEFAULT_LIMITS = ManifestLimits()
+#: What a feed of this service accepts: chunks no larger than a chunk upload may be, and at most 200,000 of them
+#: (16 GiB at the client's 256 KiB average is about 65,000; the rest leaves room for many small files). Every
+#: chunk of a commit is a point read and a blob check, so this bounds the work one commit can ask for.
+FEED_LIMITS = ManifestLimits(max_chunks=200_000, max_chunk_size=2 * _MIB)
 
 
 class _SizedHash(Protocol):
@@ -231,6 +235,17 @@ class Manifest:
     def chunk_sizes(self) -> dict[str, int]:
         """Every distinct chunk the version needs, by hash, with its size."""
         return {c.sha256: c.size for f in self.files for c in f.chunks}
+
+
+_STORED_CHUNK = re.compile(rb'"sha256":"([0-9a-f]{64})"')
+
+
+def stored_chunk_hashes(canonical: bytes) -> frozenset[str]:
+    """The chunk hashes of a canonical manifest this service wrote after checking it, found without parsing it.
+
+    Only for those bytes: a checked path holds no quote or colon, so only chunk entries have the form
+    ``"sha256":"<hex>"``."""
+    return frozenset(match.decode("ascii") for match in _STORED_CHUNK.findall(canonical))
 
 
 def build_manifest(files: Iterable[ManifestFile], limits: ManifestLimits = DEFAULT_LIMITS) -> Manifest:

@@ -56,7 +56,7 @@ from feed_core.storage.download_times import DownloadTimesStore
 from feed_core.storage.health import HealthStore
 from feed_core.storage.packages import CONTENT_PREFIX, MANIFEST_PREFIX, PackageStore, content_key
 from feed_core.storage.ports import BlobStore
-from feed_core.storage.upack_chunks import UNREFERENCED_CHUNK_DAYS, UpackChunkStore
+from feed_core.storage.upack_chunks import UNREFERENCED_CHUNK_DAYS, ChunkRow, UpackChunkStore
 from feed_core.storage.upstream_state import DOCUMENT_PREFIX, UpstreamStateStore
 from feed_core.storage.usage import UsageStore
 
@@ -228,17 +228,20 @@ class Cleanup:
         ``UNREFERENCED_CHUNK_DAYS``; then, if no version of its feed lists the chunk, the row goes, and the bytes
         with it unless something else references them. Rows of feeds that no longer exist go at once."""
         stale = iso(self._clock() - timedelta(days=UNREFERENCED_CHUNK_DAYS))
-        doomed: dict[str, list[str]] = defaultdict(list)
+        doomed: dict[str, list[ChunkRow]] = defaultdict(list)
         async for feed_id, row in self._chunks.scan():
             key = content_key(row.sha256)
             if feed_id in known and (key in referenced_by.get(feed_id, ()) or row.uploaded > stale):
                 referenced.add(key)
             else:
-                doomed[feed_id].append(row.sha256)
-        for feed_id, hashes in doomed.items():
-            report.chunk_rows_removed += len(hashes)
-            if not report.dry_run:
-                await self._chunks.delete(feed_id, hashes)
+                doomed[feed_id].append(row)
+        for feed_id, rows in doomed.items():
+            if report.dry_run:
+                report.chunk_rows_removed += len(rows)
+                continue
+            kept = await self._chunks.delete_unchanged(feed_id, rows)  # a row renewed since the scan stays
+            report.chunk_rows_removed += len(rows) - len(kept)
+            referenced.update(content_key(sha) for sha in kept)
 
     async def _purge_versions(self, gone: set[str], report: GcReport) -> frozenset[tuple[str, str]]:
         """Purge the versions whose time in the recycle bin has ended (of feeds not purged in this run). A dry run

@@ -8,7 +8,7 @@ from datetime import timedelta
 from feed_core.domain.clock import Clock, system_clock
 from feed_core.domain.models import Feed
 from feed_core.domain.recycle_bin import RecycleBinPolicy
-from feed_core.domain.upack import ManifestLimits
+from feed_core.domain.upack import FEED_LIMITS
 from feed_core.service.blob_cache import BlobCache
 from feed_core.service.cleanup import Cleanup
 from feed_core.service.download_times import DownloadRecorder
@@ -37,9 +37,6 @@ from feed_core.storage.sessions import SessionStore
 from feed_core.storage.upack_chunks import UpackChunkStore
 from feed_core.storage.upstream_state import UpstreamStateStore
 from feed_core.storage.usage import UsageStore
-
-#: What a Universal Package manifest may hold on this server: chunks no larger than a chunk upload may be.
-UPACK_LIMITS = ManifestLimits(max_chunk_size=2 * 1024 * 1024)
 
 
 @dataclass
@@ -170,6 +167,6 @@ async def build_services(
             clock=clock,
             max_age_seconds=settings.usage_max_age_seconds,
         ),
-        upack=UpackService(packages, chunk_store, storage.blobs, clock, UPACK_LIMITS, resolver, upstreams),
+        upack=UpackService(packages, chunk_store, storage.blobs, clock, FEED_LIMITS, resolver, upstreams),
         downloads=DownloadRecorder(download_times, clock),
     )

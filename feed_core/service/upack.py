@@ -9,6 +9,7 @@ finds chunks missing says which; the client sends those and commits again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
@@ -16,13 +17,14 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from feed_core.concurrency import for_each
 from feed_core.domain.access import require_role
 from feed_core.domain.clock import Clock, iso
 from feed_core.domain.errors import BadRequestError, ConflictError, NotFoundError
 from feed_core.domain.models import Caller, Feed, PackageVersion, View
 from feed_core.domain.roles import Role
 from feed_core.domain.semver import try_parse_semver
-from feed_core.domain.upack import ManifestLimits, UpackError, parse_manifest
+from feed_core.domain.upack import ManifestLimits, UpackError, parse_manifest, stored_chunk_hashes
 from feed_core.domain.visibility import versions_in_view
 from feed_core.service.packages import NewVersion, PackageService
 from feed_core.service.resolve import Resolver
@@ -37,7 +39,7 @@ PROTOCOL = "upack"
 MAX_CHUNK_BYTES = 2 * 1024 * 1024
 #: The most hashes one query may ask about.
 MAX_QUERY_HASHES = 10_000
-#: A manifest whose chunks are listed beyond this many is parsed in a worker thread.
+#: A manifest larger than this is parsed (or searched) in a worker thread.
 _PARSE_IN_THREAD_BYTES = 256 * 1024
 #: Blob checks in flight at once during a commit.
 _STAT_CONCURRENCY = 32
@@ -47,16 +49,22 @@ _HASHES_KEPT = 1_000_000
 _MANIFEST_SECONDS = 300.0
 #: The longest description a version keeps.
 MAX_DESCRIPTION = 1024
+#: The most missing chunks one commit's answer lists (the client sends them and commits again for the rest).
+MAX_MISSING_LISTED = 10_000
 
 
 class MissingChunksError(BadRequestError):
-    """A commit named chunks the feed has not received (or whose bytes are gone): the client sends them."""
+    """A commit named chunks the feed has not received (or whose bytes are gone): the client sends them.
+    At most ``MAX_MISSING_LISTED`` are listed; the message gives how many there are in all."""
 
     def __init__(self, missing: list[str]) -> None:
+        listed = missing[:MAX_MISSING_LISTED]
+        which = "them" if len(listed) == len(missing) else f"the {len(listed)} listed"
         super().__init__(
-            f"{len(missing)} chunks of this package have not been uploaded to the feed: upload them, then commit again"
+            f"{len(missing)} chunks of this package have not been uploaded to the feed: upload {which}, "
+            "then commit again"
         )
-        self.missing = missing
+        self.missing = listed
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,7 @@ class UpackService:
         self.limits = limits
         self._manifests: OrderedDict[str, tuple[float, frozenset[str]]] = OrderedDict()
         self._hashes_kept = 0
+        self._loading: dict[str, asyncio.Future[frozenset[str]]] = {}
 
     @property
     def chunks(self) -> UpackChunkStore:
@@ -185,17 +194,15 @@ class UpackService:
                 f"chunk {wrong} is {rows[wrong].size} bytes, but the manifest gives {sizes[wrong]}: the manifest "
                 "does not describe the uploaded content"
             )
-        gate = asyncio.Semaphore(_STAT_CONCURRENCY)
 
         async def renew(sha: str) -> None:
-            async with gate:
-                info = await self._blobs.renew(content_key(sha))
+            info = await self._blobs.renew(content_key(sha))
             if info is None:
                 missing.append(sha)  # received once, collected since: it has to be sent again
             elif info.size != sizes[sha]:
                 raise UpackError(f"the stored bytes of chunk {sha} are not {sizes[sha]} bytes")
 
-        await asyncio.gather(*(renew(sha) for sha in rows))
+        await for_each(rows, renew, _STAT_CONCURRENCY)
         if missing:
             raise MissingChunksError(missing)
 
@@ -255,23 +262,40 @@ class UpackService:
         return data
 
     async def chunk_in(self, v: PackageVersion, sha256: str) -> bool:
-        """Whether the version's manifest lists the chunk (parsed manifests are kept a few minutes)."""
+        """Whether the version's manifest lists the chunk. The manifest's hashes are kept a few minutes, and
+        loaded once however many chunk reads wait for them."""
         key = v.files_manifest or ""
-        now = time.monotonic()
         cached = self._manifests.get(key)
-        if cached is None or now - cached[0] > _MANIFEST_SECONDS:
-            data = await self.manifest_bytes(v)
-            manifest = await asyncio.to_thread(parse_manifest, data, self.limits)
-            cached = (now, frozenset(manifest.chunk_sizes()))
-            if len(cached[1]) > _HASHES_KEPT:
-                return sha256 in cached[1]  # too large to keep: read again next time
+        if cached is not None and time.monotonic() - cached[0] <= _MANIFEST_SECONDS:
+            self._manifests.move_to_end(key)
+            return sha256 in cached[1]
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load_hashes(v, key))
+            self._loading[key] = loading
+            loading.add_done_callback(functools.partial(self._loaded, key))
+        return sha256 in await asyncio.shield(loading)  # a reader who goes away does not stop the others' load
+
+    async def _load_hashes(self, v: PackageVersion, key: str) -> frozenset[str]:
+        """The chunk hashes of a stored manifest: written canonical by a checked publish, so read by pattern."""
+        data = await self.manifest_bytes(v)
+        if len(data) > _PARSE_IN_THREAD_BYTES:
+            hashes = await asyncio.to_thread(stored_chunk_hashes, data)
+        else:
+            hashes = stored_chunk_hashes(data)
+        if len(hashes) <= _HASHES_KEPT:  # a larger set is read again next time
             self._forget(key)
-            self._manifests[key] = cached
-            self._hashes_kept += len(cached[1])
+            self._manifests[key] = (time.monotonic(), hashes)
+            self._hashes_kept += len(hashes)
             while self._hashes_kept > _HASHES_KEPT:
                 self._forget(next(iter(self._manifests)))
-        self._manifests.move_to_end(key)
-        return sha256 in cached[1]
+        return hashes
+
+    def _loaded(self, key: str, task: asyncio.Future[frozenset[str]]) -> None:
+        if self._loading.get(key) is task:
+            del self._loading[key]
+        if not task.cancelled():
+            task.exception()  # retrieved here too: every reader waiting for it may have gone
 
     def _forget(self, key: str) -> None:
         dropped = self._manifests.pop(key, None)

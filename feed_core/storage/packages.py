@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections import defaultdict
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -246,15 +247,20 @@ class PackageStore:
     async def blob_references(self, skip: frozenset[tuple[str, str]] = frozenset()) -> AsyncIterator[tuple[str, str]]:
         """``(feed id, blob key)`` for every blob every version row of every feed references, but the rows ``skip``
         names by ``(partition key, row key)`` (those a dry run of the gc would purge). For a version whose content
-        is a list of chunks (``filesManifest``), that document is read and each chunk it lists counts too."""
+        is a list of chunks (``filesManifest``), each chunk that document lists counts too: each document is read
+        once, after the scan, however many versions and feeds share it."""
+        listing_feeds: dict[str, set[str]] = defaultdict(set)  # a files manifest's key -> the feeds it is in
         async for row in self._t.scan(PACKAGES):
             if row.row_key.startswith("v:") and (row.partition_key, row.row_key) not in skip:
                 feed_id = row.partition_key.split("|", 1)[0]
                 for key in _referenced_blobs(row):
                     yield feed_id, key
                 if (files_manifest := row.get_str("filesManifest")) and not row.get_str("purged"):
-                    for sha in await self._listed_chunks(files_manifest):
-                        yield feed_id, content_key(sha)
+                    listing_feeds[files_manifest].add(feed_id)
+        for files_manifest, feed_ids in listing_feeds.items():
+            for sha in await self._listed_chunks(files_manifest):
+                for feed_id in feed_ids:
+                    yield feed_id, content_key(sha)
 
     async def _listed_chunks(self, key: str) -> set[str]:
         """The chunk hashes a stored files manifest lists (it was checked when it was stored)."""

@@ -8,12 +8,19 @@ missing reads these rows, never the blob store, so one feed cannot learn what an
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from feed_core.concurrency import for_each
 from feed_core.storage.bulk import delete_partitions, delete_rows
-from feed_core.storage.ports import Entity, TableStore
+from feed_core.storage.ports import (
+    Entity,
+    EntityNotFoundError,
+    EtagMismatchError,
+    OpKind,
+    TableOp,
+    TableStore,
+)
 
 UPACK_CHUNKS = "upackchunks"
 #: How long a chunk no version references is kept (its row, and so its bytes): an interrupted publish can resume
@@ -21,6 +28,8 @@ UPACK_CHUNKS = "upackchunks"
 UNREFERENCED_CHUNK_DAYS = 3.0
 #: Point reads in flight at once while answering one query.
 _READ_CONCURRENCY = 32
+#: Rows in one table transaction (Azure's limit).
+_PER_TRANSACTION = 100
 
 
 @dataclass(frozen=True)
@@ -28,10 +37,12 @@ class ChunkRow:
     sha256: str
     size: int
     uploaded: str
+    #: As read: a delete conditional on it spares a row renewed since.
+    etag: str | None = field(default=None, compare=False)
 
 
 def _row(e: Entity) -> ChunkRow:
-    return ChunkRow(e.row_key, e.get_int("size"), e.get_str("uploaded"))
+    return ChunkRow(e.row_key, e.get_int("size"), e.get_str("uploaded"), e.etag)
 
 
 class UpackChunkStore:
@@ -43,17 +54,15 @@ class UpackChunkStore:
         return None if e is None else _row(e)
 
     async def get_many(self, feed_id: str, hashes: Sequence[str]) -> dict[str, ChunkRow]:
-        """The rows of those ``hashes`` the feed has, by hash: point reads, a bounded number at a time."""
+        """The rows of those ``hashes`` the feed has, by hash: point reads by a fixed number of workers."""
         found: dict[str, ChunkRow] = {}
-        gate = asyncio.Semaphore(_READ_CONCURRENCY)
 
         async def read(sha: str) -> None:
-            async with gate:
-                row = await self.get(feed_id, sha)
+            row = await self.get(feed_id, sha)
             if row is not None:
                 found[sha] = row
 
-        await asyncio.gather(*(read(sha) for sha in dict.fromkeys(hashes)))
+        await for_each(dict.fromkeys(hashes), read, _READ_CONCURRENCY)
         return found
 
     async def record(self, feed_id: str, sha256: str, size: int, uploaded: str) -> None:
@@ -70,6 +79,28 @@ class UpackChunkStore:
 
     async def delete(self, feed_id: str, hashes: Sequence[str]) -> int:
         return await delete_rows(self._t, UPACK_CHUNKS, [(feed_id, sha) for sha in hashes])
+
+    async def delete_unchanged(self, feed_id: str, rows: Sequence[ChunkRow]) -> list[str]:
+        """Delete these rows (as scanned, with their etags) unless one was renewed since (the chunk was sent
+        again); the hashes of the rows kept. A transaction per 100 rows; one that finds a row changed or gone
+        is done again row by row."""
+        kept: list[str] = []
+        for start in range(0, len(rows), _PER_TRANSACTION):
+            batch = rows[start : start + _PER_TRANSACTION]
+            ops = [TableOp(OpKind.DELETE, Entity(feed_id, row.sha256, {}, row.etag)) for row in batch]
+            try:
+                await self._t.transact(UPACK_CHUNKS, ops)
+                continue
+            except (EtagMismatchError, EntityNotFoundError):
+                pass
+            for row in batch:
+                try:
+                    await self._t.delete(UPACK_CHUNKS, feed_id, row.sha256, row.etag)
+                except EtagMismatchError:
+                    kept.append(row.sha256)
+                except EntityNotFoundError:
+                    pass  # deleted meanwhile
+        return kept
 
     async def delete_feed(self, feed_id: str) -> int:
         return await delete_partitions(self._t, UPACK_CHUNKS, feed_id)

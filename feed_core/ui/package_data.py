@@ -9,6 +9,7 @@ does), so a malformed one is a 400 and the stored spelling is what every read us
 from __future__ import annotations
 
 import asyncio
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -322,16 +323,20 @@ class Snippet:
 
 def install_snippets(page: PackagePage, row: VersionRow, organization_url: str = "") -> list[Snippet]:
     """How the package's own client installs this version from the feed (set up on the connect page).
-    ``organization_url``: the organization's URL, which the Universal Packages client needs."""
+    ``organization_url``: the organization's URL, which the Universal Packages client needs. Every part of a
+    shell command is quoted for the shell where it needs to be."""
     name, number, feed = page.display_name, row.number, page.feed.name
     if page.protocol == "npm":
-        return [Snippet("npm", f"npm install {name}@{number}")]
+        return [Snippet("npm", shlex.join(["npm", "install", f"{name}@{number}"]))]
     if page.protocol == "pypi":
-        return [Snippet("pip", f"pip install {name}=={number}"), Snippet("uv", f"uv add {name}=={number}")]
+        return [
+            Snippet("pip", shlex.join(["pip", "install", f"{name}=={number}"])),
+            Snippet("uv", shlex.join(["uv", "add", f"{name}=={number}"])),
+        ]
     if page.protocol == "nuget":
         shown = _text(row.record.manifest.get("version")) or number
         return [
-            Snippet(".NET CLI", f"dotnet add package {name} --version {shown} --source {feed}"),
+            Snippet(".NET CLI", shlex.join(["dotnet", "add", "package", name, "--version", shown, "--source", feed])),
             Snippet("PackageReference", f'<PackageReference Include="{name}" Version="{shown}" />'),
         ]
     if page.protocol == "maven":
@@ -342,13 +347,16 @@ def install_snippets(page: PackagePage, row: VersionRow, organization_url: str =
         )
         return [Snippet("pom.xml", pom)]
     if page.protocol == "upack":
-        scope = f" --project {page.feed.project} --scope project" if page.feed.project else ""
-        command = (
-            f"python -m feed_core universal download --organization {organization_url}{scope} --feed {feed} "
-            f"--name {name} --version {number} --path {name}"
-        )
+        command = universal_download_command(organization_url, page.feed.project, feed, name, number)
         return [Snippet("feed_core universal", command)]
-    return [Snippet("cargo", f"cargo add {name}@{number} --registry {feed}")]
+    return [Snippet("cargo", shlex.join(["cargo", "add", f"{name}@{number}", "--registry", feed]))]
+
+
+def universal_download_command(organization_url: str, project: str | None, feed: str, name: str, number: str) -> str:
+    """This project's client's command that downloads a Universal Package version into a directory named after it."""
+    scope = ["--project", project, "--scope", "project"] if project else []
+    args = ["python", "-m", "feed_core", "universal", "download", "--organization", organization_url, *scope]
+    return shlex.join([*args, "--feed", feed, "--name", name, "--version", number, "--path", name])
 
 
 # --- readmes -----------------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ BACKOFF_MAX_SECONDS = 8.0
 MAX_REDIRECTS = 5
 TOTAL_HASH_HEADER = "X-Upack-Total-Hash"
 MAX_RESPONSE_BYTES = 80 * 1024 * 1024  # above the largest manifest the feed accepts
+#: What is read of an answer that is not a success (its message); the rest is dropped.
+MAX_ERROR_BYTES = 64 * 1024
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -137,7 +139,8 @@ class UpackClient:
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """The response to ``method path`` (relative to ``upack/``) after retries and redirects, its body
-        read (at most ``limit`` bytes: a longer one is an error).
+        read: a success's (or a status in ``ok``) at most ``limit`` bytes (a longer one is an error), any
+        other's cut at ``MAX_ERROR_BYTES`` (so a long error message still leads to a retry or a refusal).
 
         A 2xx, or a status listed in ``ok``, is returned; anything else raises ``UniversalError``.
         """
@@ -147,7 +150,7 @@ class UpackClient:
         while True:
             attempt += 1
             try:
-                response = await self._send(method, self.url(path), body, headers, limit)
+                response = await self._send(method, self.url(path), body, headers, limit, ok)
             except httpx.TransportError as exc:
                 if attempt > RETRIES:
                     raise UniversalError(f"{method} {self.url(path)} failed: {exc or type(exc).__name__}") from None
@@ -161,7 +164,7 @@ class UpackClient:
             raise self._refusal(method, path, response)
 
     async def _send(
-        self, method: str, url: str, body: bytes | None, headers: dict[str, str], limit: int
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str], limit: int, ok: Sequence[int]
     ) -> httpx.Response:
         target = httpx.URL(url)
         for _ in range(MAX_REDIRECTS + 1):
@@ -171,7 +174,10 @@ class UpackClient:
             request = self._http.build_request(method, target, content=body, headers=sent)
             response = await self._http.send(request, stream=True)
             try:
-                await _read_limited(response, limit)
+                if response.is_success or response.status_code in ok:
+                    await _read_limited(response, limit)
+                else:
+                    await _read_cut(response, MAX_ERROR_BYTES)
             finally:
                 await response.aclose()
             if not response.is_redirect:
@@ -277,6 +283,18 @@ async def _read_limited(response: httpx.Response, limit: int) -> None:
         if size > limit:
             raise UniversalError(f"the server's answer to {response.request.url} is larger than {limit} bytes")
         parts.append(part)
+    response._content = b"".join(parts)
+
+
+async def _read_cut(response: httpx.Response, limit: int) -> None:
+    """Read at most ``limit`` bytes of the body into ``response``, dropping the rest."""
+    parts = []
+    size = 0
+    async for part in response.aiter_bytes():
+        parts.append(part[: limit - size])
+        size += len(parts[-1])
+        if size >= limit:
+            break
     response._content = b"".join(parts)
 
 

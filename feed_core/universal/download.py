@@ -2,10 +2,11 @@
 
 The manifest is checked as the feed checks one (``parse_manifest``: a hostile feed cannot name a path
 outside the target, a link or a device) and its total hash must be the one the version list gives. Each
-file is first written to a temporary name next to its target, sized in advance; every distinct chunk is
-fetched once (``parallel`` at once), its SHA-256 checked, and written wherever it occurs. Only when all
-chunks are in are the files given their modes and renamed into place; on any failure the temporary files
-are removed. Files already in the target that the package does not list are left alone.
+file is first written to a short temporary name (``.upack-<hex>.part``) next to its target, sized in advance;
+every distinct chunk is fetched once (``parallel`` at once), its SHA-256 checked, and written wherever it occurs.
+Only when all chunks are in are the files given their modes, less the umask (as unpacking an archive does), and
+renamed into place; on any failure the temporary files are removed. Files already in the target that the package
+does not list are left alone.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TextIO
 
 import httpx
 
+from feed_core.concurrency import for_each
 from feed_core.domain.upack import Manifest, UpackError, check_name, highest_matching, parse_manifest
 from feed_core.universal.client import FeedLocation, UniversalError, UpackClient
 from feed_core.universal.progress import Progress
@@ -83,7 +85,7 @@ def stage(root: Path, manifest: Manifest) -> list[_Staged]:
     try:
         for f in manifest.files:
             target = target_of(root, f.path)
-            temp = target.with_name(f".{target.name[:200]}.{secrets.token_hex(4)}.upack-part")
+            temp = target.with_name(f".upack-{secrets.token_hex(8)}.part")  # short: any target name fits
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
             staged.append(_Staged(target, temp, f.mode))
             try:
@@ -111,10 +113,24 @@ def write_at(places: list[tuple[Path, int]], data: bytes) -> None:
             os.close(fd)
 
 
-def settle(staged: list[_Staged]) -> None:
-    """Give each file its mode and move it into place."""
+def current_umask() -> int:
+    """The process's umask (read from ``/proc`` where there is one, so that it is never changed even briefly)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def settle(staged: list[_Staged], umask: int) -> None:
+    """Give each file its mode less the umask (as unpacking an archive does) and move it into place."""
     for s in staged:
-        os.chmod(s.temp, s.mode)
+        os.chmod(s.temp, s.mode & ~umask)
         os.replace(s.temp, s.target)
 
 
@@ -138,6 +154,7 @@ async def download(
         if total_hash is None:
             raise UniversalError(f"the feed's version list gives no total hash for {name} {chosen}")
         manifest = check_manifest(await client.manifest(name, chosen), total_hash)
+        umask = current_umask()
         staged = await asyncio.to_thread(stage, root, manifest)
         places: dict[str, list[tuple[Path, int]]] = defaultdict(list)
         for f, s in zip(manifest.files, staged, strict=True):
@@ -147,19 +164,15 @@ async def download(
                 offset += c.size
         sizes = manifest.chunk_sizes()
         progress = Progress("download", sum(sizes.values()), stream)
-        gate = asyncio.Semaphore(parallel)
 
         async def one(sha256: str) -> None:
-            async with gate:
-                data = await client.chunk(name, chosen, sha256, sizes[sha256])
-                await asyncio.to_thread(write_at, places[sha256], data)
-                progress.advance(len(data))
+            data = await client.chunk(name, chosen, sha256, sizes[sha256])
+            await asyncio.to_thread(write_at, places[sha256], data)
+            progress.advance(len(data))
 
         try:
-            async with asyncio.TaskGroup() as group:
-                for sha256 in sizes:
-                    group.create_task(one(sha256))
-            await asyncio.to_thread(settle, staged)
+            await for_each(sizes, one, parallel)  # ``parallel`` tasks, however many chunks
+            await asyncio.to_thread(settle, staged, umask)
         except* UniversalError as errors:
             raise errors.exceptions[0] from None
         finally:

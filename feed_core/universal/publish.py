@@ -7,7 +7,12 @@
    ones are read again from their files (``os.pread`` at their offset, hash checked: a file changed
    meanwhile stops the publish) and uploaded, ``parallel`` at once.
 4. The canonical manifest is committed. If the feed answers that chunks are missing (it forgot them,
-   or another publish raced this one) they are uploaded and the commit is tried again.
+   or another publish raced this one) they are uploaded and the commit is tried again. If it answers that
+   the version exists (409) and lists it with this total hash, the commit went through but its answer was
+   lost: the publish succeeded.
+
+A version the feed lists already is refused before any upload, unless it has this very content (the same
+total hash: a rerun of a publish whose answer was lost), which is reported as published.
 
 An interrupted publish resumes by running it again: the feed remembers the chunks it received, and the
 query in step 3 leaves them out.
@@ -22,7 +27,7 @@ import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import httpx
 
@@ -72,6 +77,8 @@ class PublishReport:
     uploaded_chunks: int
     chunks: int
     total_hash: str
+    #: The feed had this version with this very content already (nothing was sent).
+    already_published: bool = False
 
     @property
     def reused_share(self) -> float:
@@ -79,6 +86,11 @@ class PublishReport:
         return 1.0 - self.uploaded_bytes / self.total_bytes if self.total_bytes else 1.0
 
     def summary(self) -> str:
+        if self.already_published:
+            return (
+                f"{self.name} {self.version} is already in the feed (or an upstream of it) with this content "
+                f"({self.files} files, {self.total_bytes:,} bytes); nothing was uploaded"
+            )
         return (
             f"Published {self.name} {self.version}: {self.files} files, {self.total_bytes:,} bytes, "
             f"{self.uploaded_bytes:,} bytes uploaded ({self.reused_share * 100:.1f}% reused)"
@@ -245,21 +257,36 @@ async def _send_while_chunking(
     return entries
 
 
-async def _refuse_if_listed(client: UpackClient, name: str, version: str) -> None:
-    """Stop before any upload when the feed (or an upstream it shows the caller) lists the version already.
-    A deleted version is not listed; the commit's 409 still says so, after the chunks went up."""
+async def _listed(client: UpackClient, name: str, version: str) -> dict[str, Any] | None:
+    """The feed's list entry of the version (its own, or one an upstream of it shows the caller), or ``None``.
+    A deleted version is not listed; the commit's 409 says so."""
     try:
         listed = await client.versions(name)
     except UniversalError as exc:
         if exc.status == 404:
-            return
+            return None
         raise
-    if any(entry.get("version") == version for entry in listed):
-        raise UniversalError(
-            f"{name} {version} already exists in feed {client.location.feed} (or an upstream of it); "
-            "versions cannot be replaced: publish a new one",
-            409,
-        )
+    return next((entry for entry in listed if entry.get("version") == version), None)
+
+
+def _exists(client: UpackClient, name: str, version: str) -> UniversalError:
+    return UniversalError(
+        f"{name} {version} already exists in feed {client.location.feed} (or an upstream of it) with other "
+        "content; versions cannot be replaced: publish a new one",
+        409,
+    )
+
+
+def _manifest_of(files: list[LocalFile], sizes: ChunkSizes | None) -> Manifest:
+    """The manifest of the scanned files, read and chunked at once (blocking), nothing sent."""
+    return build_manifest([chunk_file(f, sizes)[0] for f in files])
+
+
+async def _published_as(client: UpackClient, name: str, version: str, total_hash: str) -> bool:
+    """Whether the feed lists the version with exactly this content: a publish whose commit succeeded, but
+    whose answer was lost (the retry got a 409), or a rerun of one."""
+    entry = await _listed(client, name, version)
+    return entry is not None and entry.get("totalHash") == total_hash
 
 
 async def publish(
@@ -287,24 +314,23 @@ async def publish(
     files = await asyncio.to_thread(scan, root)
     check_paths(files)
     progress = Progress("publish", sum(f.size for f in files), stream)
+    already = False
     try:
         async with UpackClient(location, token, parallel=parallel, transport=transport) as client:
-            await _refuse_if_listed(client, name, version)
             uploader = Uploader(client, {}, progress, parallel)
-            manifest = build_manifest(await _send_while_chunking(files, sizes, uploader))
-            needed = manifest.chunk_sizes()
-            for _ in range(COMMIT_ROUNDS):
-                response = await client.commit(name, version, manifest.canonical_json, manifest.total_hash, description)
-                if response.status_code != 400:
-                    break
-                body = response.json()
-                again = sorted(set(body["missing"]))
-                if not again or not all(isinstance(h, str) and h in needed for h in again):
-                    raise UniversalError(f"the feed refused the version: {body.get('message', '')}")
-                progress.total += sum(needed[h] for h in again)
-                await uploader.send_all(again)
+            entry = await _listed(client, name, version)
+            if entry is not None:
+                # Refused before any upload, unless it is this very content (a rerun after a lost answer).
+                listed_size = entry.get("size")
+                if isinstance(listed_size, int) and listed_size != sum(f.size for f in files):
+                    raise _exists(client, name, version)
+                manifest = await asyncio.to_thread(_manifest_of, files, sizes)
+                if entry.get("totalHash") != manifest.total_hash:
+                    raise _exists(client, name, version)
+                already = True
             else:
-                raise UniversalError("the feed still reports missing chunks after uploading them; try again")
+                manifest = build_manifest(await _send_while_chunking(files, sizes, uploader))
+                await _commit(client, uploader, manifest, name, version, description)
     except* UniversalError as errors:
         raise errors.exceptions[0] from None
     finally:
@@ -316,6 +342,38 @@ async def publish(
         manifest.total_size,
         uploader.sent_bytes,
         uploader.sent_chunks,
-        len(needed),
+        len(manifest.chunk_sizes()),
         manifest.total_hash,
+        already,
     )
+
+
+async def _commit(
+    client: UpackClient, uploader: Uploader, manifest: Manifest, name: str, version: str, description: str | None
+) -> None:
+    """Commit the version, sending the chunks the feed says it lacks and committing again. The feed lists a
+    bounded number at a time, so this goes on while each answer names chunks not sent again yet; answers that
+    name only chunks sent again already end it after ``COMMIT_ROUNDS``."""
+    needed = manifest.chunk_sizes()
+    resent: set[str] = set()
+    stalled = 0
+    while True:
+        try:
+            response = await client.commit(name, version, manifest.canonical_json, manifest.total_hash, description)
+        except UniversalError as exc:
+            if exc.status == 409 and await _published_as(client, name, version, manifest.total_hash):
+                return
+            raise
+        if response.status_code != 400:
+            return
+        body = response.json()
+        again = sorted(set(body["missing"]))
+        if not again or not all(isinstance(h, str) and h in needed for h in again):
+            raise UniversalError(f"the feed refused the version: {body.get('message', '')}")
+        if resent.issuperset(again):
+            stalled += 1
+            if stalled >= COMMIT_ROUNDS:
+                raise UniversalError("the feed still reports missing chunks after uploading them; try again")
+        resent.update(again)
+        uploader.progress.total += sum(needed[h] for h in again)
+        await uploader.send_all(again)

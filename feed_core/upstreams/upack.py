@@ -15,8 +15,9 @@ from typing import NoReturn
 
 import httpx
 
+from feed_core.concurrency import for_each
 from feed_core.domain.source_models import UpstreamSource
-from feed_core.domain.upack import ManifestLimits, UpackError, parse_manifest
+from feed_core.domain.upack import FEED_LIMITS, UpackError, parse_manifest
 from feed_core.storage.packages import content_key
 from feed_core.storage.ports import BlobStore
 from feed_core.upstreams.http import Fetched, UpstreamFailure
@@ -24,7 +25,7 @@ from feed_core.upstreams.models import BadDocument, UpstreamPackage, UpstreamVer
 
 _RENEW_CONCURRENCY = 32
 #: What a manifest may hold here: as a publish to this service allows.
-LIMITS = ManifestLimits(max_chunk_size=2 * 1024 * 1024)
+LIMITS = FEED_LIMITS
 
 
 def _internal_only() -> NoReturn:
@@ -63,13 +64,12 @@ async def keep_pieces(blobs: BlobStore, uv: UpstreamVersion) -> int:
     except UpackError as exc:
         raise BadDocument(f"the manifest of version {uv.version} is not valid: {exc.message}") from None
     await blobs.renew(uv.files_manifest)
-    gate = asyncio.Semaphore(_RENEW_CONCURRENCY)
 
-    async def renew(sha: str, size: int) -> None:
-        async with gate:
-            info = await blobs.renew(content_key(sha))
+    async def renew(item: tuple[str, int]) -> None:
+        sha, size = item
+        info = await blobs.renew(content_key(sha))
         if info is None or info.size != size:
             raise BadDocument(f"chunk {sha} of version {uv.version} is missing or damaged in storage")
 
-    await asyncio.gather(*(renew(sha, size) for sha, size in manifest.chunk_sizes().items()))
+    await for_each(manifest.chunk_sizes().items(), renew, _RENEW_CONCURRENCY)
     return manifest.total_size

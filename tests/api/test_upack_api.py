@@ -4,14 +4,17 @@ the per-feed chunk table that keeps one feed from learning what another holds, a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 
 import pytest
 
+import feed_core.service.upack as upack_service
 from feed_core import jobs
-from feed_core.service.upack import MAX_CHUNK_BYTES, manifest_key
+from feed_core.domain.upack import stored_chunk_hashes
+from feed_core.service.upack import MAX_CHUNK_BYTES, MAX_MISSING_LISTED, manifest_key
 from feed_core.storage.packages import content_key
 from tests.api.conftest import ORG, Api, MutableClock, SettingsFactory, running_api
 from tests.api.upack_helpers import (
@@ -262,6 +265,58 @@ async def test_roles(feed_api: Api) -> None:
     await api.token("dave", "vso.packaging")
     r = await api.http.get(f"{base()}/packages/pkg", headers=api.auth("dave"))
     assert r.status_code == 403
+    # A token's scope caps its owner's role: a contributor's read token (vso.packaging) uploads nothing.
+    api.tokens.pop("alice", None)
+    await api.token("alice", "vso.packaging")
+    other = random_package()
+    r = await query(api, list(other.chunks))
+    assert r.status_code == 403 and "scope" in r.json()["message"]
+    r = await put_chunk(api, next(iter(other.chunks.values())))
+    assert r.status_code == 403 and "scope" in r.json()["message"]
+    assert (await commit(api, "pkg", "2.0.0", pkg.body)).status_code == 403
+    r = await api.http.get(f"{base()}/packages/pkg/versions/1.0.0/chunks/{listed}", headers=api.auth("alice"))
+    assert r.status_code == 200
+
+
+async def test_a_chunk_of_another_version_is_not_served_through_this_one(feed_api: Api) -> None:
+    one, two = random_package(), random_package()
+    await publish(feed_api, "pkg", "1.0.0", one)
+    await publish(feed_api, "pkg", "2.0.0", two)
+    sha = next(iter(two.chunks))
+    r = await feed_api.http.get(f"{base()}/packages/pkg/versions/1.0.0/chunks/{sha}", headers=feed_api.auth("bob"))
+    assert r.status_code == 404 and "not part of pkg@1.0.0" in r.json()["message"]
+    r = await feed_api.http.get(f"{base()}/packages/pkg/versions/2.0.0/chunks/{sha}", headers=feed_api.auth("bob"))
+    assert r.status_code == 200 and r.content == two.chunks[sha]
+
+
+async def test_parallel_chunk_reads_on_a_cold_cache_read_the_manifest_once(
+    feed_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client fetches 8 chunks at once: with no hashes kept for the version, one load serves all of them."""
+    pkg = random_package(files=4, size=4000)
+    await publish(feed_api, "pkg", "1.0.0", pkg)
+    calls = 0
+    real = stored_chunk_hashes
+
+    def counting(canonical: bytes) -> frozenset[str]:
+        nonlocal calls
+        calls += 1
+        return real(canonical)
+
+    monkeypatch.setattr(upack_service, "stored_chunk_hashes", counting)
+    service = feed_api.services.upack
+    service._manifests.clear()
+    service._hashes_kept = 0
+    shas = list(pkg.chunks)[:8]
+    answers = await asyncio.gather(
+        *(
+            feed_api.http.get(f"{base()}/packages/pkg/versions/1.0.0/chunks/{sha}", headers=feed_api.auth("bob"))
+            for sha in [*shas, "0" * 64]
+        )
+    )
+    assert [a.status_code for a in answers] == [200] * len(shas) + [404]
+    assert calls == 1, f"the manifest was read {calls} times for {len(answers)} parallel chunk reads"
+    assert not service._loading
 
 
 async def test_one_feed_cannot_learn_which_chunks_another_holds(feed_api: Api) -> None:
@@ -282,6 +337,67 @@ async def test_one_feed_cannot_learn_which_chunks_another_holds(feed_api: Api) -
         for sha, data in pkg.chunks.items():
             c = await api.http.get(f"{base(feed)}/packages/pkg/versions/1.0.0/chunks/{sha}", headers=api.auth("bob"))
             assert c.content == data
+
+
+async def test_a_commit_of_many_unsent_chunks_keeps_few_tasks_and_lists_a_bounded_number(
+    feed_api: Api, backend: str
+) -> None:
+    """Checking a commit's chunks takes a fixed number of tasks, not one per chunk; the answer lists at most
+    ``MAX_MISSING_LISTED`` of them and says how many there are."""
+    if backend != "embedded":
+        pytest.skip("one backend is enough to count tasks")
+    n = MAX_MISSING_LISTED + 5_000
+    chunks = [{"sha256": f"{i:064x}", "size": 1} for i in range(n)]
+    body = json.dumps({"format": 1, "files": [{"path": "f", "size": n, "mode": 420, "chunks": chunks}]}).encode()
+    peak = 0
+    done = False
+
+    async def sample() -> None:
+        nonlocal peak
+        while not done:
+            peak = max(peak, len(asyncio.all_tasks()))
+            await asyncio.sleep(0)
+
+    sampler = asyncio.create_task(sample())
+    try:
+        r = await commit(feed_api, "big", "1.0.0", body)
+    finally:
+        done = True
+        await sampler
+    assert r.status_code == 400, r.text
+    assert r.json()["missing"] == [c["sha256"] for c in chunks[:MAX_MISSING_LISTED]]
+    assert f"{n} chunks" in r.json()["message"]
+    assert peak < 200, f"{peak} tasks alive at once for one commit"
+
+
+async def test_a_commit_after_gc_took_a_chunks_bytes_names_it_missing_then_succeeds(feed_api: Api) -> None:
+    """The feed's row says it has a chunk, but its blob is gone (collected while no version referenced it):
+    the commit says it is missing rather than commit a hole."""
+    api = feed_api
+    pkg = random_package()
+    for data in pkg.chunks.values():
+        assert (await put_chunk(api, data)).status_code == 201
+    gone = next(iter(pkg.chunks))
+    await api.services.storage.blobs.delete(content_key(gone))
+    assert (await query(api, list(pkg.chunks))).json()["missing"] == []  # the row still claims it
+    r = await commit(api, "pkg", "1.0.0", pkg.body)
+    assert r.status_code == 400 and r.json()["missing"] == [gone], r.text
+    assert (await put_chunk(api, pkg.chunks[gone])).status_code == 201
+    assert (await commit(api, "pkg", "1.0.0", pkg.body)).status_code == 201
+
+
+async def test_an_odd_description_is_kept_or_refused_never_a_500(feed_api: Api) -> None:
+    pkg = random_package()
+    r = await query(feed_api, list(pkg.chunks))
+    for sha in r.json()["missing"]:
+        assert (await put_chunk(feed_api, pkg.chunks[sha])).status_code == 201
+    r = await commit(feed_api, "pkg", "1.0.0", pkg.body, params={"description": "a\x00b\ud7ff\x7f" + "x" * 5000})
+    assert r.status_code in (201, 400), r.text
+    if r.status_code == 201:
+        rest = await feed_api.http.get(
+            "/local/_apis/packaging/feeds/feed/upack/packages/pkg/versions/1.0.0", headers=feed_api.auth()
+        )
+        assert rest.status_code == 200, rest.text
 
 
 async def test_a_version_is_written_once_and_a_deleted_one_stays_reserved(feed_api: Api) -> None:
@@ -400,6 +516,37 @@ async def test_gc_keeps_the_chunks_of_live_versions_and_removes_the_rest(
         for sha, data in live.chunks.items():
             r = await api.http.get(f"{base()}/packages/live/versions/1.0.0/chunks/{sha}", headers=api.auth())
             assert r.content == data
+
+
+async def test_gc_reads_a_manifest_once_however_many_versions_share_it(
+    make_settings: SettingsFactory, clock: MutableClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same content published as two versions and in two feeds: one manifest blob, read once per gc run,
+    and its chunks count for both feeds."""
+    async with running_api(make_settings().model_copy(update={"gc_grace_hours": 0}), clock) as api:
+        await api.token("alice")
+        for feed in ("feed", "other"):
+            await api.create_feed(feed)
+            await api.grant(feed, "alice", "contributor")
+        pkg = random_package()
+        await publish(api, "pkg", "1.0.0", pkg)
+        await publish(api, "pkg", "1.0.1", pkg)
+        await publish(api, "same", "2.0.0", pkg, feed="other")
+        reads: list[str] = []
+        store = api.services.packages.store
+        real = store._listed_chunks
+
+        async def counting(key: str) -> set[str]:
+            reads.append(key)
+            return await real(key)
+
+        monkeypatch.setattr(store, "_listed_chunks", counting)
+        clock.advance(days=4)  # the chunk rows are stale: only the versions keep them
+        report = await jobs.run_gc(api.services)
+        assert reads == [manifest_key(pkg.manifest.total_hash)]
+        assert report.chunk_rows_removed == 0 and _keys(pkg) <= await _blob_keys(api)
+        for feed in ("feed", "other"):
+            assert (await query(api, list(pkg.chunks), feed=feed)).json()["missing"] == []
 
 
 async def test_a_deleted_version_is_restored_from_the_recycle_bin(feed_api: Api) -> None:

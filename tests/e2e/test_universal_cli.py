@@ -262,9 +262,15 @@ def test_roles_and_refusals(server: FeedServer, api: Api, feed: FeedEnv, tmp_pat
     result = universal(server, "publish", None, feed.name, "roles", "1.0.0", src)
     assert result.returncode == 1 and "401" in result.stderr, result.stderr
     ok(universal(server, "publish", feed.alice_token, feed.name, "roles", "1.0.0", src))
-    # the same version again: refused before anything is sent
+    # the same version with the same content again (a publish whose answer was lost, run again): nothing is sent
+    assert "roles 1.0.0 is already in the feed (or an upstream of it) with this content" in ok(
+        universal(server, "publish", feed.alice_token, feed.name, "roles", "1.0.0", src)
+    )
+    # with other content: refused before anything is sent
+    (src / "notes.txt").write_text("changed")
     result = universal(server, "publish", feed.alice_token, feed.name, "roles", "1.0.0", src)
     assert result.returncode == 1 and "roles 1.0.0 already exists" in result.stderr, result.stderr
+    src = small_tree(tmp_path / "src-again", "roles")  # the published content, for the downloads below
     # a collaborator reads too
     api.set_permissions(feed.name, [("carol", "collaborator")])
     carol = api.mint("carol", "vso.packaging")
@@ -300,7 +306,7 @@ def test_download_replaces_listed_files_and_keeps_others(server: FeedServer, fee
     ok(universal(server, "download", feed.bob_token, feed.name, "keep", "1.0.0", out))
     assert (out / "sub" / "run.sh").read_text() == "#!/bin/sh\necho keep\n"
     assert (out / "mine.txt").read_text() == "not the package's"
-    assert not list(out.rglob("*.upack-part"))
+    assert not list(out.rglob(".upack-*.part"))
 
 
 def test_a_reader_a_collaborator_and_a_feed_upstream(
@@ -340,9 +346,12 @@ def test_a_reader_a_collaborator_and_a_feed_upstream(
     assert result.returncode == 1, "a version nobody saved stays out of a reader's reach"
     info = api.request("GET", f"/_apis/packaging/feeds/{feed.name}/upack/packages/shared/versions/1.1.0").json()
     assert [hop["name"] for hop in info["sourceChain"]] == ["up-upack"]
-    # a version the upstream has cannot be published downstream
-    result = universal(server, "publish", feed.alice_token, feed.name, "shared", "1.0.0", tmp_path / "1.0.0")
+    # a version the upstream has cannot be published downstream with other content; with its very content,
+    # there is nothing to send
+    result = universal(server, "publish", feed.alice_token, feed.name, "shared", "1.0.0", tmp_path / "1.1.0")
     assert result.returncode == 1 and "shared 1.0.0 already exists" in result.stderr, result.stderr
+    same = ok(universal(server, "publish", feed.alice_token, feed.name, "shared", "1.0.0", tmp_path / "1.0.0"))
+    assert "already in the feed (or an upstream of it) with this content" in same
 
 
 def test_a_project_scoped_feed(server: FeedServer, api: Api, feed: FeedEnv, tmp_path: Path) -> None:

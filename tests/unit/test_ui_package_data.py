@@ -3,12 +3,20 @@ dependencies from malformed manifests, when a held-back version becomes availabl
 
 from __future__ import annotations
 
+import shlex
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from feed_core.domain.errors import BadRequestError
-from feed_core.ui.package_data import Dependency, available_in_words, dependencies, stored_name, version_number
+from feed_core.ui.package_data import (
+    Dependency,
+    available_in_words,
+    dependencies,
+    stored_name,
+    universal_download_command,
+    version_number,
+)
 
 
 @pytest.mark.parametrize(
@@ -89,3 +97,31 @@ def test_when_a_held_back_version_becomes_available() -> None:
     assert available_in_words(now + timedelta(minutes=20), now) == "2026-11-01 12:20 UTC (in about 20 minutes)"
     assert available_in_words(now - timedelta(minutes=1), now).startswith("now")
     assert "long enough" in available_in_words(None, now)
+
+
+def test_the_universal_download_command_quotes_every_part_for_the_shell() -> None:
+    plain = universal_download_command("http://127.0.0.1:7071/local", None, "feed", "tool", "1.2.0")
+    assert plain == (
+        "python -m feed_core universal download --organization http://127.0.0.1:7071/local --feed feed "
+        "--name tool --version 1.2.0 --path tool"
+    )
+    odd_url = "http://feed.test/local?x=$(touch owned);`id` 'q'"
+    command = universal_download_command(odd_url, "proj", "feed", "tool", "1.0.0-rc.1")
+    assert shlex.split(command) == [
+        *["python", "-m", "feed_core", "universal", "download", "--organization"],
+        odd_url,
+        *[
+            "--project",
+            "proj",
+            "--scope",
+            "project",
+            "--feed",
+            "feed",
+            "--name",
+            "tool",
+            "--version",
+            "1.0.0-rc.1",
+            "--path",
+            "tool",
+        ],
+    ]

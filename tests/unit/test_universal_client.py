@@ -438,3 +438,151 @@ def test_a_failure_among_parallel_transfers_is_reported_alone() -> None:
     inner = UniversalError("chunk x failed")
     group = BaseExceptionGroup("transfers", [ExceptionGroup("inner", [inner, ValueError("later")])])
     assert _first(group) is inner
+
+
+class CommittingFeed:
+    """A feed that keeps what is committed, with a list that shows it; ``lose_answer`` drops the connection
+    after the first commit went through (the client retries and gets a 409 for its own version)."""
+
+    def __init__(self, *, lose_answer: bool = False, missing_per_answer: int | None = None) -> None:
+        self.lose_answer = lose_answer
+        self.missing_per_answer = missing_per_answer
+        self.stored: dict[str, object] = {}
+        self.received: set[str] = set()
+        self.requests: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.split("/upack/", 1)[1]
+        self.requests.append(f"{request.method} {path}")
+        if request.method == "GET":
+            if not self.stored:
+                return httpx.Response(404, json={"message": "no such package"})
+            return httpx.Response(200, json={"name": "p", "versions": [{"version": "1.0.0", **self.stored}]})
+        if path == "chunks/query":
+            return httpx.Response(200, json={"missing": json.loads(request.content)["chunks"]})
+        if path.startswith("chunks/"):
+            self.received.add(path.split("/")[1])
+            return httpx.Response(201, json={})
+        if self.stored:
+            return httpx.Response(409, json={"message": "p@1.0.0 already exists in feed f: publish a new version"})
+        manifest = json.loads(request.content)
+        if self.missing_per_answer is not None:
+            lacking = [c["sha256"] for f in manifest["files"] for c in f["chunks"] if c["sha256"] not in self.received]
+            if lacking:
+                return httpx.Response(400, json={"message": "missing", "missing": lacking[: self.missing_per_answer]})
+        size = sum(f["size"] for f in manifest["files"])
+        self.stored.update(totalHash=request.headers["X-Upack-Total-Hash"], size=size)
+        if self.lose_answer:
+            raise httpx.ReadError("connection reset by peer", request=request)
+        return httpx.Response(201, json={})
+
+
+async def test_a_commit_whose_answer_was_lost_is_a_published_version(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(os.urandom(5000))
+    feed = CommittingFeed(lose_answer=True)
+    report = await publish(
+        locate(ORG, "f", None, None), "pat", "p", "1.0.0", tmp_path, transport=httpx.MockTransport(feed)
+    )
+    assert report.total_hash == feed.stored["totalHash"] and not report.already_published
+    assert feed.requests[-1] == "GET packages/p"  # the 409 was checked against the list
+
+
+async def test_a_rerun_of_a_published_version_sends_nothing_and_other_content_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(os.urandom(5000))
+    feed = CommittingFeed()
+    location = locate(ORG, "f", None, None)
+    first = await publish(location, "pat", "p", "1.0.0", tmp_path, transport=httpx.MockTransport(feed))
+    feed.requests.clear()
+    again = await publish(location, "pat", "p", "1.0.0", tmp_path, transport=httpx.MockTransport(feed))
+    assert again.already_published and again.total_hash == first.total_hash and again.uploaded_bytes == 0
+    assert (
+        feed.requests == ["GET packages/p"]
+        and "already in the feed (or an upstream of it) with this content" in again.summary()
+    )
+    (tmp_path / "f").write_bytes(os.urandom(5000))  # the same size, other bytes
+    with pytest.raises(UniversalError, match=r"p 1\.0\.0 already exists in feed f .*with other content") as info:
+        await publish(location, "pat", "p", "1.0.0", tmp_path, transport=httpx.MockTransport(feed))
+    assert info.value.status == 409
+
+
+async def test_a_commit_answer_listing_some_missing_chunks_at_a_time_is_followed_to_the_end(tmp_path: Path) -> None:
+    """The feed lists a bounded number of missing chunks per answer; the client commits until none are left."""
+    (tmp_path / "f").write_bytes(os.urandom(30_000))
+    feed = CommittingFeed(missing_per_answer=2)
+    location = locate(ORG, "f", None, None)
+    sizes = ChunkSizes(min_size=256, avg_size=1024, max_size=2048)
+    chunks = len(prepare(tmp_path, sizes).sources)
+    assert chunks > 8
+
+    def forgetful(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/chunks/query"):
+            return httpx.Response(200, json={"missing": []})  # claims to have everything: the commit says not
+        return feed(request)
+
+    report = await publish(
+        location, "pat", "p", "1.0.0", tmp_path, sizes=sizes, transport=httpx.MockTransport(forgetful)
+    )
+    assert report.uploaded_chunks == chunks and feed.stored["totalHash"] == report.total_hash
+
+
+async def test_a_server_error_longer_than_a_small_chunk_is_retried() -> None:
+    """An error answer is read up to its own cap, not the chunk's size: a 503 whose message is longer than a
+    5-byte chunk is retried (and a refusal keeps its message)."""
+    data = b"tiny!"
+    sha = hashlib.sha256(data).hexdigest()
+    answers = [
+        httpx.Response(503, json={"message": "the storage account is busy, try again"}),
+        httpx.Response(200, content=data),
+        httpx.Response(404, json={"message": "chunk is not part of p@1.0.0 " + "x" * 100_000}),
+    ]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return answers.pop(0)
+
+    async with UpackClient(
+        locate(ORG, "f", None, None), "pat", transport=httpx.MockTransport(handler), backoff_first=0.001
+    ) as c:
+        assert await c.chunk("p", "1.0.0", sha, len(data)) == data
+        with pytest.raises(UniversalError, match=r"404 .*chunk is not part of p@1\.0\.0") as info:
+            await c.chunk("p", "1.0.0", sha, len(data))
+    assert info.value.status == 404 and len(str(info.value)) < 70_000
+
+
+async def test_a_commit_answer_listing_many_missing_chunks_is_read_whole() -> None:
+    """The 400 that lists missing chunks is an answer, not an error message: 10,000 hashes are about 670 KB."""
+    hashes = [f"{i:064x}" for i in range(10_000)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={"message": "10000 chunks are missing", "missing": hashes})
+
+    async with UpackClient(locate(ORG, "f", None, None), "pat", transport=httpx.MockTransport(handler)) as c:
+        response = await c.commit("p", "1.0.0", b"{}", "0" * 64, None)
+    assert response.json()["missing"] == hashes
+
+
+async def test_a_download_applies_the_umask_to_modes(tmp_path: Path) -> None:
+    """A publisher (or a hostile feed) may send 0o777 or 0o666: the umask applies, as when unpacking an archive."""
+    one = chunk_bytes(b"#!/bin/sh\necho hi\n")
+    manifest = build_manifest([manifest_file("tool", 0o777, one), manifest_file("data", 0o666, one)])
+    old = os.umask(0o022)
+    try:
+        await _download_from(
+            _hostile_feed(manifest.canonical_json, manifest.total_hash, {c.sha256: c.data for c in one}), tmp_path
+        )
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "tool").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o644
+
+
+async def test_a_long_non_ascii_file_name_is_downloaded(tmp_path: Path) -> None:
+    """A 240-byte name of 80 CJK characters (segments may have 255 bytes): the temporary name stays short."""
+    name = "\u6587" * 80
+    assert len(name.encode()) == 240
+    data = chunk_bytes(b"content")
+    manifest = build_manifest([manifest_file(name, 0o644, data)])
+    await _download_from(
+        _hostile_feed(manifest.canonical_json, manifest.total_hash, {c.sha256: c.data for c in data}), tmp_path
+    )
+    assert (tmp_path / name).read_bytes() == b"content"
+    assert [p.name for p in tmp_path.iterdir()] == [name]

@@ -25,6 +25,7 @@ from feed_core.domain.upack import (
     highest_matching,
     manifest_file,
     parse_manifest,
+    stored_chunk_hashes,
 )
 
 HASH_A = hashlib.sha256(b"a").hexdigest()
@@ -412,3 +413,15 @@ def test_built_manifests_round_trip(entries: list[tuple[str, int, list[ChunkRef]
     manifest = build_manifest(files)
     assert parse_manifest(manifest.canonical_json) == manifest
     assert build_manifest(reversed(files)).total_hash == manifest.total_hash
+
+
+def test_the_chunk_hashes_of_a_stored_manifest_are_found_without_parsing_it() -> None:
+    """Paths cannot hold a quote or a colon, so only chunk entries have the form ``"sha256":"<hex>"``."""
+    decoy = hashlib.sha256(b"decoy").hexdigest()
+    one, two = chunk_bytes(b"one"), chunk_bytes(b"two" * 10)
+    manifest = build_manifest(
+        [manifest_file(f"sha256/{decoy}", 0o644, one), manifest_file("b/two", 0o755, [*two, *one])]
+    )
+    assert stored_chunk_hashes(manifest.canonical_json) == frozenset(manifest.chunk_sizes())
+    assert decoy.encode() in manifest.canonical_json
+    assert stored_chunk_hashes(build_manifest([manifest_file("empty", 0o644, [])]).canonical_json) == frozenset()
