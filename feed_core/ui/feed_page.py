@@ -19,7 +19,7 @@ from feed_core.domain.package_listing import SORTS, UNKNOWN_ORIGIN, Listing, Lis
 from feed_core.domain.roles import Role
 from feed_core.domain.source_models import PROTOCOLS
 from feed_core.storage.packages import LOCAL_ORIGIN
-from feed_core.ui.home import PROTOCOL_LABELS
+from feed_core.ui.package_data import PROTOCOL_LABELS
 from feed_core.ui.page import Ui, UiRoute
 
 MAX_PAGE = 100_000

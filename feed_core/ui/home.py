@@ -12,17 +12,8 @@ from feed_core.domain.access import caller_role
 from feed_core.domain.models import Feed
 from feed_core.domain.roles import Role
 from feed_core.storage.usage import StoredUsage
+from feed_core.ui.package_data import PROTOCOL_LABELS, PROTOCOLS
 from feed_core.ui.page import Ui, UiRoute
-
-PROTOCOLS = ("npm", "pypi", "nuget", "maven", "cargo", "upack")
-PROTOCOL_LABELS = {
-    "npm": "npm",
-    "pypi": "Python",
-    "nuget": "NuGet",
-    "maven": "Maven",
-    "cargo": "Cargo",
-    "upack": "Universal",
-}
 
 
 @dataclass(frozen=True)
