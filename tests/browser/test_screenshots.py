@@ -84,6 +84,8 @@ def seed_demo(demo: Demo) -> None:
         demo.registry.add("left-pad", "1.3.0", extra={"description": "Pads strings on the left"})
         save_from_upstream(api, demo.feed, "date-kit", "1.1.0")
         save_from_upstream(api, demo.feed, "left-pad", "1.3.0")
+        for feed in (demo.upstream_feed, demo.feed):  # measured, so the home page shows each feed's storage
+            assert api.request("GET", f"/_apis/packaging/feeds/{feed}/usage").status_code == 200
     finally:
         api.close()
     run_health_job(demo.server)  # the upstreams' health, as the timer job records it
