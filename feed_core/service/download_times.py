@@ -75,6 +75,11 @@ class DownloadRecorder:
         self._schedule()
 
     @property
+    def flush_seconds(self) -> float:
+        """How long a queued day may wait before it is written (retention widens its window by this)."""
+        return self._flush_seconds
+
+    @property
     def store(self) -> DownloadTimesStore:
         return self._store
 

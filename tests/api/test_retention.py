@@ -208,25 +208,33 @@ async def counted(make_settings: SettingsFactory, clock: MutableClock) -> AsyncI
         await svc.close()
 
 
+def writes(tables: CountingTableStore) -> int:
+    """Rows written to the downloads table, however written."""
+    return sum(tables.by_table.get((op, "downloads"), 0) for op in ("insert", "update", "upsert"))
+
+
 async def test_many_downloads_of_one_version_on_one_day_cost_one_write(
     counted: tuple[Api, CountingTableStore],
 ) -> None:
     api, tables = counted
     await publish_hourly(api, "hot", "1.0.0")
+    await publish_hourly(api, "warm", "1.0.0")
+    await download(api, "warm", "1.0.0")
+    await api.services.downloads.flush()  # the first flush also marks when recording began
     tables.reset()
     for _ in range(25):
         await download(api, "hot", "1.0.0")
-    assert tables.by_table[("upsert", "downloads")] == 0  # nothing on the download path itself
+    assert writes(tables) == 0  # nothing on the download path itself
     await api.services.downloads.flush()
     clock_of(api).advance(hours=5)  # still the same day
     for _ in range(25):
         await download(api, "hot", "1.0.0")
     await api.services.downloads.flush()
-    assert tables.by_table[("upsert", "downloads")] == 1
+    assert writes(tables) == 1
     clock_of(api).advance(days=1)  # the next day: one more
     await download(api, "hot", "1.0.0")
     await api.services.downloads.flush()
-    assert tables.by_table[("upsert", "downloads")] == 2
+    assert writes(tables) == 2
 
 
 # --- the job ---------------------------------------------------------------------------------------------------------
