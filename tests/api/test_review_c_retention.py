@@ -76,3 +76,34 @@ async def test_the_job_reads_only_what_it_needs(feed_api: Api) -> None:
     counter.reset()
     await retention_job.run_retention(api.services)
     assert counter.by_table.get(("query", "downloads"), 0) == 0, counter.by_table
+
+
+async def test_a_policy_removed_during_a_run_stops_it(feed_api: Api) -> None:
+    """An owner who removes the policy (it is taking the wrong versions) cannot stop a run already going."""
+    api = feed_api
+    await publish_hourly(api, "halt", "1.0.0", "2.0.0", "3.0.0")
+    await set_policy(api, countLimit=1)
+    stale = await api.services.feeds.find(ORG, None, "feed")
+    assert (await api.http.delete(f"{FEEDS}/feed/retentionpolicies", headers=api.auth())).status_code == 204
+    now = clock_of(api)()
+    await retention_job._package(api.services, stale, "npm", "halt", now, now, RetentionReport(dry_run=False))
+    assert await live(api, "halt") == ["1.0.0", "2.0.0", "3.0.0"]
+
+
+async def test_the_newest_listed_nuget_version_is_kept(feed_api: Api) -> None:
+    """The newest version is protected even when unlisted; the latest one clients see (listed) is removed."""
+    from tests.api.test_nuget_api import push as nuget_push
+    from tests.nupkg_builder import build_nupkg
+
+    api = feed_api
+    for v in ("1.0.0", "1.1.0", "2.0.0"):
+        assert (await nuget_push(api, build_nupkg("Contoso.Lib", v))).status_code == 201
+        clock_of(api).advance(hours=1)
+    url = f"{FEEDS}/feed/nuget/packages/contoso.lib/versions/2.0.0"
+    r = await api.http.patch(url, json={"listed": False}, headers=api.auth("alice"))
+    assert r.status_code in (200, 202, 204), r.text
+    await set_policy(api, countLimit=1)
+    await retention_job.run_retention(api.services)
+    feed = await api.services.feeds.find(ORG, None, "feed")
+    _, versions = await api.services.packages.store.get_package(feed.id, "nuget", "contoso.lib")
+    assert "1.1.0" in {v.version for v in versions if v.deleted is None}, "the latest listed version was removed"
