@@ -8,7 +8,7 @@ from feed_core import retention_job
 from feed_core.retention_job import RetentionReport
 from feed_core.service.download_times import DownloadRecorder
 from tests.api.conftest import ORG, Api
-from tests.api.test_retention import PROMOTE, clock_of, download, live, publish_hourly, set_policy
+from tests.api.test_retention import clock_of, download, live, publish_hourly, set_policy
 
 FEEDS = f"/{ORG}/_apis/packaging/feeds"
 
@@ -70,9 +70,9 @@ async def test_the_job_reads_only_what_it_needs(feed_api: Api) -> None:
     for i in range(5):
         await publish_hourly(api, f"small{i}", "1.0.0")
     await set_policy(api, countLimit=10)
-    tables = api.services.downloads.store._t  # noqa: SLF001
+    tables = api.services.downloads.store._t
     counter = CountingTableStore(tables) if not isinstance(tables, CountingTableStore) else tables
-    api.services.downloads.store._t = counter  # noqa: SLF001
+    api.services.downloads.store._t = counter
     counter.reset()
     await retention_job.run_retention(api.services)
     assert counter.by_table.get(("query", "downloads"), 0) == 0, counter.by_table
