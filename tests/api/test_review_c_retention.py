@@ -107,3 +107,21 @@ async def test_the_newest_listed_nuget_version_is_kept(feed_api: Api) -> None:
     feed = await api.services.feeds.find(ORG, None, "feed")
     _, versions = await api.services.packages.store.get_package(feed.id, "nuget", "contoso.lib")
     assert "1.1.0" in {v.version for v in versions if v.deleted is None}, "the latest listed version was removed"
+
+
+async def test_planning_reads_no_manifest_blobs(feed_api: Api) -> None:
+    """A manifest over 30K characters lives in a blob; the job's plan needs none of it, yet reads one per version
+    (one after another), and for a package with nothing to remove."""
+    from tests.counting_storage import CountingBlobStore
+
+    api = feed_api
+    big = {"keywords": ["k" * 200] * 200}  # ~40K characters of manifest
+    for v in ("1.0.0", "1.1.0", "1.2.0", "1.3.0"):
+        r = await api.publish("heavy", v, who="alice", extra=big)
+        assert r.status_code == 201, r.text
+    await set_policy(api, countLimit=10)
+    store = api.services.packages.store
+    counter = CountingBlobStore(store._b)
+    store._b = counter
+    await retention_job.run_retention(api.services)
+    assert counter.calls["read_all"] == 0, counter.calls
