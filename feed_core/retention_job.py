@@ -8,9 +8,12 @@ the rows it writes, with the feed read again after those rows: a version promote
 view made meanwhile, stays. The feed is read again before each package too: a policy removed (or a feed deleted)
 during a run stops it for the packages not yet done.
 
-Downloads this process still holds in memory are written before planning. Another worker's are written within
-its flush interval, so the window a recorded day protects is widened by that interval (on top of the day a stored
-day may lag): a download just before midnight, written just after, still counts for the day it happened.
+Downloads this process still holds in memory are written before planning, and a package's download days are read
+again just before its removal is written. Another worker's are written within its flush interval, so the window a
+recorded day protects is widened by that interval (on top of the day a stored day may lag): a download just
+before midnight, written just after, still counts for the day it happened. What no run can see is a download on
+another worker within the last flush interval of a version whose stored day is older than the window: that
+version may go (it stays restorable from the recycle bin).
 
 Memory stays flat with the number of packages: a fixed pool of workers per feed, totals kept as the run goes,
 and the report lists at most ``REPORT_LIMIT`` removals (and counts every one). A dry run reads and plans only.
@@ -81,7 +84,7 @@ class RetentionReport:
 
 
 @dataclass(frozen=True)
-class _Run:
+class RetentionRun:
     services: Services
     now: datetime
     since: datetime
@@ -119,7 +122,7 @@ async def run_retention(
     now = services.clock()
     since = await _recording_since(services, now, dry_run=dry_run)
     slack = DOWNLOAD_RECORDING_GRANULARITY + timedelta(seconds=services.downloads.flush_seconds)
-    run = _Run(services, now, since, slack, report)
+    run = RetentionRun(services, now, since, slack, report)
     totals_by_feed: dict[str, RetentionTotals] = {}
     for one in feeds:
         if one.retention_policy is None:
@@ -144,7 +147,7 @@ async def _recording_since(services: Services, now: datetime, *, dry_run: bool) 
     return now if dry_run else await store.mark_recording_started(now)
 
 
-async def _feed(run: _Run, feed: Feed, concurrency: int) -> RetentionTotals:
+async def _feed(run: RetentionRun, feed: Feed, concurrency: int) -> RetentionTotals:
     totals = RetentionTotals()
 
     async def package(item: tuple[str, str]) -> None:
@@ -171,7 +174,7 @@ async def _current(services: Services, feed: Feed) -> Feed | None:
     return now if now is not None and now.retention_policy is not None else None
 
 
-async def retain_package(run: _Run, feed: Feed, protocol: str, name: str) -> RetentionPlan | None:
+async def retain_package(run: RetentionRun, feed: Feed, protocol: str, name: str) -> RetentionPlan | None:
     """Apply the feed's policy (as stored now) to one package; the plan carried out, or ``None`` when the
     package was skipped (the feed deleted, its policy removed, the package gone)."""
     services, report = run.services, run.report
@@ -210,8 +213,14 @@ async def retain_package(run: _Run, feed: Feed, protocol: str, name: str) -> Ret
     reasons: dict[str, str] = {}
     latest: list[Feed | None] = [current]
 
-    async def reread_feed() -> None:
-        latest[0] = await _current(services, feed)
+    async def reread() -> None:
+        """The feed, and the download days, as they are after the rows the removal is about to change."""
+        now = latest[0] = await _current(services, feed)
+        policy = None if now is None else now.retention_policy
+        if policy is not None and policy.days_to_keep_recently_downloaded is not None:
+            fresh = await services.downloads.store.package(feed.id, protocol, name)
+            downloads.clear()
+            downloads.update(fresh)
 
     def choose(m: PackageMeta, rows: list[PackageVersion]) -> list[str]:
         if latest[0] is None:
@@ -220,7 +229,7 @@ async def retain_package(run: _Run, feed: Feed, protocol: str, name: str) -> Ret
         reasons.update((r.version, r.reason) for r in fresh.removals)
         return [r.version for r in fresh.removals]
 
-    removed = await services.packages.remove_by_retention(feed, protocol, name, choose, reread_feed)
+    removed = await services.packages.remove_by_retention(feed, protocol, name, choose, reread)
     for n in removed:
         report.note(Removal(feed.scope_label, protocol, name, n, reasons[n]))
     gone = set(removed)

@@ -518,3 +518,13 @@ def test_property_writes_per_day_are_bounded(minutes: list[int]) -> None:
             writes.append(now)
         assert recorded is not None and now - recorded < DOWNLOAD_RECORDING_GRANULARITY
     assert all(b - a >= DOWNLOAD_RECORDING_GRANULARITY for a, b in itertools.pairwise(writes))
+
+
+def test_a_run_report_lists_a_bounded_number_of_removals_and_counts_them_all() -> None:
+    from feed_core.retention_job import REPORT_LIMIT, Removal, RetentionReport
+
+    report = RetentionReport(dry_run=True)
+    for i in range(REPORT_LIMIT + 7):
+        report.note(Removal("local/feed", "npm", "lib", f"1.0.{i}", "over the limit"))
+    assert len(report.removed) == REPORT_LIMIT and report.removed_count == REPORT_LIMIT + 7
+    assert report.unlisted == 7
