@@ -89,6 +89,12 @@ class DownloadTimesStore:
             return held if held is not None else moment
         return moment
 
+    async def delete_versions(self, feed_id: str, protocol: str, name: str, versions: list[str]) -> None:
+        """Delete the download rows of these versions (purged ones: never downloaded again)."""
+        pk = _partition(feed_id, protocol, name)
+        for version in versions:
+            await self._t.delete(DOWNLOADS, pk, version)
+
     async def delete_feed(self, feed_id: str) -> int:
         """Delete the download rows of every package of a feed (its purge); the number of rows."""
         return await delete_partitions(self._t, DOWNLOADS, f"{feed_id}|")

@@ -363,3 +363,18 @@ async def test_more_versions_than_one_edit_holds_go_in_several(feed_api: Api, cl
     assert await live(api, "many") == ["1.0.97", "1.0.98", "1.0.99"]
     meta = await api.services.packages.store.get_meta(feed.id, "npm", "many")
     assert meta is not None and meta.dist_tags["latest"] == "1.0.99"
+
+
+async def test_a_purged_version_loses_its_download_rows(feed_api: Api) -> None:
+    api = feed_api
+    await publish_hourly(api, "old", "1.0.0", "2.0.0")
+    for v in ("1.0.0", "2.0.0"):
+        await download(api, "old", v)
+    await api.services.downloads.flush()
+    url = f"/{ORG}/_apis/packaging/feeds/feed/npm/old/versions/1.0.0"
+    assert (await api.http.delete(url, headers=api.auth())).status_code in (200, 202, 204)
+    clock_of(api).advance(days=api.services.recycle_bin.policy.days + 1)
+    feed = await api.services.feeds.find(ORG, None, "feed")
+    due = await api.services.recycle_bin.due(feed)
+    assert await api.services.recycle_bin.purge_due(feed, due) == 1
+    assert set(await api.services.downloads.store.package(feed.id, "npm", "old")) == {"2.0.0"}
