@@ -156,7 +156,9 @@ async def test_a_python_file_download_is_recorded_too(feed_api: Api) -> None:
     assert set(await api.services.downloads.store.package(feed.id, "pypi", "demo-pkg")) == {"1.0"}
 
 
-async def test_a_version_saved_from_an_upstream_feed_counts_as_downloaded(feed_api: Api) -> None:
+async def test_a_version_saved_from_an_upstream_feed_counts_as_downloaded_in_both(feed_api: Api) -> None:
+    """The saving feed counts the download, and so does the feed of this service it came from (its file was read
+    there), even though nothing downloaded it from that feed directly."""
     api = feed_api
     await api.create_feed("team")
     await api.follow_internal_upstream("team", "feed", ("npm",))
@@ -165,7 +167,9 @@ async def test_a_version_saved_from_an_upstream_feed_counts_as_downloaded(feed_a
     assert r.status_code == 200
     await api.services.downloads.flush()
     team = await api.services.feeds.find(ORG, None, "team")
-    assert set(await api.services.downloads.store.package(team.id, "npm", "shared")) == {"1.0.0"}
+    upstream = await api.services.feeds.find(ORG, None, "feed")
+    for one in (team, upstream):
+        assert set(await api.services.downloads.store.package(one.id, "npm", "shared")) == {"1.0.0"}, one.name
 
 
 async def test_nuget_maven_and_cargo_file_downloads_are_recorded(feed_api: Api) -> None:
