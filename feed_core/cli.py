@@ -160,13 +160,21 @@ def cmd_jobs(args: argparse.Namespace) -> int:
             print(gc_report.summary())
             return 0
         if args.action == "retention":
-            retention_report = await jobs.run_retention(services, dry_run=args.dry_run, feed=args.feed)
+            retention_report = await jobs.run_retention(
+                services,
+                dry_run=args.dry_run,
+                feed=args.feed,
+                org=settings.organization if args.feed else None,  # a name is matched in one org and project
+                project=args.project,
+            )
             print(retention_report.summary())
             for feed_line in retention_report.feed_lines:
                 print(f"  {feed_line}")
             verb = "would remove" if args.dry_run else "removed"
             for removal in retention_report.removed:
                 print(f"  {verb} {removal.line()}")
+            if retention_report.unlisted:
+                print(f"  ... and {retention_report.unlisted} more")
             for failure in retention_report.failures:
                 print(f"  failed: {failure}")
             return 1 if retention_report.failures else 0
@@ -410,7 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
         "retention", help="move the versions each feed's retention policy no longer keeps to its recycle bin"
     )
     retention.add_argument("--dry-run", action="store_true", help="report what would be removed; remove nothing")
-    retention.add_argument("--feed", metavar="NAME", help="only this feed (by name)")
+    retention.add_argument(
+        "--feed", metavar="NAME", help="only this feed: its name in the organization (--org) and --project"
+    )
+    retention.add_argument("--project", metavar="NAME", help="with --feed: the feed's project (default: none)")
     retention.set_defaults(func=cmd_jobs)
 
     reindex = jobs.add(

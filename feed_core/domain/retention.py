@@ -174,6 +174,14 @@ def _described(version: PackageVersion, downloaded: datetime | None) -> str:
     return f"{when}, {last}"
 
 
+def _listed(version: PackageVersion) -> bool:
+    """Whether clients pick the version from listings: not unlisted (NuGet, a yanked crate), and not every file
+    yanked (Python)."""
+    if version.unlisted is not None:
+        return False
+    return not (version.files and all(f.get("yanked") is not None for f in version.files))
+
+
 def plan_retention(
     protocol: str,
     versions: Iterable[PackageVersion],
@@ -226,6 +234,7 @@ def plan_retention(
         if target in live_numbers:
             tags_of.setdefault(target, []).append(tag)
     newest = version_order.newest(protocol, [v.version for v in live])
+    newest_listed = version_order.newest(protocol, [v.version for v in live if _listed(v)])
     excess = len(counted) - policy.count_limit
     limit_words = _plural(policy.count_limit, "version")
     removals: list[RemovalDecision] = []
@@ -238,6 +247,8 @@ def plan_retention(
             protected = f"the dist-tag {', '.join(tags_of[version.version])} points at it"
         elif version.version == newest:
             protected = "the latest version of the package"
+        elif version.version == newest_listed:
+            protected = "the latest listed version of the package (the newest is unlisted or yanked)"
         elif policy.days_to_keep_recently_downloaded is not None:
             protected = _recent_use(
                 version,
@@ -293,15 +304,42 @@ def select_for_removal(
     return list(plan.removals)
 
 
+@dataclass
+class RetentionTotals:
+    """What a run did to the packages of one feed, added up as it goes (a run keeps no plan once counted)."""
+
+    packages: int = 0
+    #: Packages that lost at least one version.
+    touched: int = 0
+    removed: int = 0
+    kept: int = 0
+
+    def add(self, plan: RetentionPlan) -> None:
+        self.packages += 1
+        self.touched += 1 if plan.removals else 0
+        self.removed += len(plan.removals)
+        self.kept += len(plan.kept)
+
+    @classmethod
+    def of(cls, plans: Iterable[RetentionPlan]) -> RetentionTotals:
+        totals = cls()
+        for plan in plans:
+            totals.add(plan)
+        return totals
+
+
 def summary_line(feed: str, plans: Mapping[str, RetentionPlan], *, dry_run: bool) -> str:
     """The one line a retention run logs for a feed: ``plans`` maps each package looked at to its plan."""
-    removed = sum(len(p.removals) for p in plans.values())
-    touched = sum(1 for p in plans.values() if p.removals)
-    kept = sum(len(p.kept) for p in plans.values())
+    return totals_line(feed, RetentionTotals.of(plans.values()), dry_run=dry_run)
+
+
+def totals_line(feed: str, totals: RetentionTotals, *, dry_run: bool) -> str:
+    """``summary_line`` from the totals of a feed's plans."""
     verb = "would move" if dry_run else "moved"
     line = (
-        f"retention on feed {feed}: {verb} {_plural(removed, 'version')} of {_plural(touched, 'package')} "
-        f"to the recycle bin, kept {_plural(kept, 'version')} of {_plural(len(plans), 'package')}"
+        f"retention on feed {feed}: {verb} {_plural(totals.removed, 'version')} of "
+        f"{_plural(totals.touched, 'package')} to the recycle bin, kept {_plural(totals.kept, 'version')} of "
+        f"{_plural(totals.packages, 'package')}"
     )
     return line + " (dry run)" if dry_run else line
 
@@ -310,18 +348,26 @@ def run_summary_line(plans_by_feed: Mapping[str, Mapping[str, RetentionPlan]], *
     """The one line a whole retention run logs: ``plans_by_feed`` maps each feed with a policy to its plans.
 
     One feed reads as its ``summary_line``; several are added up."""
-    if len(plans_by_feed) == 1:
-        ((feed, plans),) = plans_by_feed.items()
-        return summary_line(feed, plans, dry_run=dry_run)
-    every = [p for plans in plans_by_feed.values() for p in plans.values()]
-    removed = sum(len(p.removals) for p in every)
-    touched = sum(1 for p in every if p.removals)
-    kept = sum(len(p.kept) for p in every)
-    feeds = sum(1 for plans in plans_by_feed.values() if any(p.removals for p in plans.values()))
+    by_feed = {feed: RetentionTotals.of(plans.values()) for feed, plans in plans_by_feed.items()}
+    return run_totals_line(by_feed, dry_run=dry_run)
+
+
+def run_totals_line(by_feed: Mapping[str, RetentionTotals], *, dry_run: bool) -> str:
+    """``run_summary_line`` from each feed's totals."""
+    if len(by_feed) == 1:
+        ((feed, totals),) = by_feed.items()
+        return totals_line(feed, totals, dry_run=dry_run)
+    every = RetentionTotals()
+    for t in by_feed.values():
+        every.packages += t.packages
+        every.touched += t.touched
+        every.removed += t.removed
+        every.kept += t.kept
+    feeds = sum(1 for t in by_feed.values() if t.touched)
     verb = "would move" if dry_run else "moved"
     line = (
-        f"retention on {_plural(len(plans_by_feed), 'feed')} with a policy: {verb} "
-        f"{_plural(removed, 'version')} of {_plural(touched, 'package')} in {_plural(feeds, 'feed')} to the "
-        f"recycle bin, kept {_plural(kept, 'version')} of {_plural(len(every), 'package')}"
+        f"retention on {_plural(len(by_feed), 'feed')} with a policy: {verb} "
+        f"{_plural(every.removed, 'version')} of {_plural(every.touched, 'package')} in {_plural(feeds, 'feed')} "
+        f"to the recycle bin, kept {_plural(every.kept, 'version')} of {_plural(every.packages, 'package')}"
     )
     return line + " (dry run)" if dry_run else line

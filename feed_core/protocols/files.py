@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from feed_core.domain.errors import NotFoundError
-from feed_core.domain.models import PackageVersion
+from feed_core.domain.models import Feed, PackageVersion
+from feed_core.domain.source_models import InternalSource
 from feed_core.service.container import Services
 from feed_core.service.stream_through import Flight
 from feed_core.storage.packages import content_key
@@ -28,9 +29,15 @@ def record_download(services: Services, request: Request, feed_id: str, protocol
         services.downloads.record(feed_id, protocol, name, version)
 
 
-def record_save(services: Services, feed_id: str, saved: PackageVersion) -> None:
-    """Count a version saved from an upstream as downloaded now: a request for its file made the save."""
-    services.downloads.record(feed_id, saved.protocol, saved.name, saved.version)
+def record_save(services: Services, feed: Feed, saved: PackageVersion) -> None:
+    """Count a version saved from an upstream as downloaded now: a request for its file made the save. When the
+    upstream is another feed of this service, that feed's version counts as downloaded too (its file was read
+    from there): the source, and so the feed's id, is in the feed's settings, with no read."""
+    services.downloads.record(feed.id, saved.protocol, saved.name, saved.version)
+    source_id = saved.source_chain[0].get("id") if saved.source_chain else None
+    source = next((s for s in feed.upstream_sources if s.id == source_id), None)
+    if isinstance(source, InternalSource):
+        services.downloads.record(source.internal_upstream_feed_id.lower(), saved.protocol, saved.name, saved.version)
 
 
 async def serve_blob(

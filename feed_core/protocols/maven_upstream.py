@@ -243,7 +243,7 @@ async def _serve_from(ctx: Ctx, hit: UpstreamHit, checksum: str | None) -> Respo
     async def commit(record: PackageVersion) -> PackageVersion:
         record = await _with_pom_manifest(ctx, record, hit.file)
         saved = await services.packages.commit_saved(ctx.feed, record)
-        record_save(services, ctx.feed.id, saved)
+        record_save(services, ctx.feed, saved)
         log.info(
             "saved %s into %s from upstream %s for %s",
             hit.file.path,

@@ -320,7 +320,7 @@ async def _get_tarball(ctx: NpmContext, name: NpmName, filename: str) -> Respons
 
     async def commit(record: PackageVersion) -> PackageVersion:
         saved = await services.packages.commit_saved(ctx.feed, record)
-        record_save(services, ctx.feed.id, saved)
+        record_save(services, ctx.feed, saved)
         log.info(
             "saved %s@%s into %s from upstream %s for %s",
             name.full,

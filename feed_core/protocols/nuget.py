@@ -179,7 +179,7 @@ async def _download(ctx: Ctx, name: str, number: str) -> Response:
 
     async def commit(record: PackageVersion) -> PackageVersion:
         saved = await services.packages.commit_saved(ctx.feed, record)
-        record_save(services, ctx.feed.id, saved)
+        record_save(services, ctx.feed, saved)
         log.info("saved %s %s into %s from %s for %s", name, number, ctx.feed.scope_label, source.name, ctx.caller.user)
         return saved
 

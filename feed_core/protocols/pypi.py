@@ -343,7 +343,7 @@ async def _download(
 
     async def commit(record: PackageVersion) -> PackageVersion:
         saved = await services.packages.commit_saved(feed, record)
-        record_save(services, feed.id, saved)
+        record_save(services, feed, saved)
         log.info("saved %s into %s from upstream %s for %s", wanted, feed.scope_label, source.name, caller.user)
         return saved
 

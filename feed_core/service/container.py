@@ -119,9 +119,9 @@ async def build_services(
 
     packages.upstream_conflict = upstream_conflict
     health = HealthStore(storage.tables)
-    recycle_bin = RecycleBin(packages, RecycleBinPolicy(settings.recycle_bin_days), clock)
-    usage = UsageStore(storage.tables)
     download_times = DownloadTimesStore(storage.tables)
+    recycle_bin = RecycleBin(packages, RecycleBinPolicy(settings.recycle_bin_days), clock, download_times)
+    usage = UsageStore(storage.tables)
     identity = IdentityService(catalog, clock, settings.cache_seconds)
     sessions = SessionService(
         SessionStore(storage.tables),

@@ -5,8 +5,11 @@ it last queued a write for, and queues one more only when the domain rule (``dom
 stored day is a day old. Queued days are written in the background a few seconds later (upserts, a bounded
 number at a time), and whatever is still queued when the services close (the app's shutdown) is written then.
 Both maps are bounded: the oldest remembered versions are forgotten first (the cost is one more write), and a
-queue that is full drops new days (logged; the next day's download records it again). A failed write is logged
-and queued again; it never fails a download.
+queue that is full drops new days (logged once per flush with their number; the next day's download records it
+again). A failed write is logged and queued again, and the next flush waits longer after each flush that failed
+(doubling, at most ``MAX_BACKOFF`` times the interval); it never fails a download. A download recorded after
+``close()`` (a request still finishing while the app shuts down) is refused: not queued, counted in ``dropped``,
+and logged once, since nothing would write it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ Key = tuple[str, str, str, str]
 FLUSH_SECONDS = 5.0
 MAX_KEYS = 100_000
 CONCURRENCY = 8
+#: The longest wait between flushes after failures, in flush intervals.
+MAX_BACKOFF = 12
 
 
 class DownloadRecorder:
@@ -54,10 +59,19 @@ class DownloadRecorder:
         self._closed = False
         self._flushing = asyncio.Lock()
         self._marked = False
+        self._backoff = 1
+        self._dropped_unlogged = 0
+        self._refused_logged = False
         self.dropped = 0
 
     def record(self, feed_id: str, protocol: str, name: str, version: str) -> None:
         """Note a download of the version's file now. Memory only; the write, if one is due, comes later."""
+        if self._closed:
+            self.dropped += 1
+            if not self._refused_logged:
+                self._refused_logged = True
+                log.warning("a download after the recorder closed is not recorded (the app is shutting down)")
+            return
         now = self._clock()
         key = (feed_id, protocol, name, version)
         last = self._recorded.get(key)
@@ -65,6 +79,7 @@ class DownloadRecorder:
             return
         if key not in self._pending and len(self._pending) >= self._max_keys:
             self.dropped += 1
+            self._dropped_unlogged += 1
             return
         day = day_start(now.date())
         self._pending[key] = day
@@ -73,6 +88,11 @@ class DownloadRecorder:
         if len(self._recorded) > self._max_keys:
             self._recorded.popitem(last=False)
         self._schedule()
+
+    @property
+    def flush_seconds(self) -> float:
+        """How long a queued day may wait before it is written (retention widens its window by this)."""
+        return self._flush_seconds
 
     @property
     def store(self) -> DownloadTimesStore:
@@ -91,7 +111,7 @@ class DownloadRecorder:
             self._task = None
 
     async def _flush_later(self) -> None:
-        await asyncio.sleep(self._flush_seconds)
+        await asyncio.sleep(self._flush_seconds * self._backoff)
         self._in_flush = True
         try:
             await self.flush()
@@ -106,6 +126,13 @@ class DownloadRecorder:
     async def flush(self) -> int:
         """Write every queued day now; the number written. Failures are logged and queued again."""
         async with self._flushing:
+            if self._dropped_unlogged:
+                log.warning(
+                    "%d download days were not queued: the queue held %d versions already",
+                    self._dropped_unlogged,
+                    self._max_keys,
+                )
+                self._dropped_unlogged = 0
             if not self._pending:
                 return 0
             batch, self._pending = self._pending, {}
@@ -132,12 +159,14 @@ class DownloadRecorder:
             for key, _ in failed:
                 if key not in self._pending and len(self._pending) < self._max_keys:
                     self._pending[key] = batch[key]
+            self._backoff = min(self._backoff * 2, MAX_BACKOFF) if failed else 1
             if failed:
                 log.warning(
-                    "could not write %d of %d download times (first: %r); they are tried again",
+                    "could not write %d of %d download times (first: %r); they are tried again in %.0f s",
                     len(failed),
                     len(keys),
                     failed[0][1],
+                    self._flush_seconds * self._backoff,
                 )
             return len(keys) - len(failed)
 

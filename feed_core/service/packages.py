@@ -529,14 +529,18 @@ class PackageService:
         protocol: str,
         name: str,
         change: Callable[[PackageMeta, list[PackageVersion]], list[PackageVersion]],
+        after_read: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Read the package, let ``change`` mutate meta and return the versions it changed, write
-        them atomically; retried on concurrent writes."""
+        them atomically; retried on concurrent writes. ``after_read`` runs after each read of the rows, before
+        ``change`` (what it reads is then at least as new as the rows)."""
 
         async def attempt() -> None:
             meta, versions = await self._store.get_package(feed.id, protocol, name)
             if meta is None or not versions:
                 raise NotFoundError(f"package {name} does not exist in feed {feed.name}")
+            if after_read is not None:
+                await after_read()
             before = replace(meta)
             changed = change(meta, versions)
             meta.rev += 1
@@ -583,11 +587,14 @@ class PackageService:
         protocol: str,
         name: str,
         choose: Callable[[PackageMeta, list[PackageVersion]], list[str]],
+        after_read: Callable[[], Awaitable[None]] | None = None,
     ) -> list[str]:
         """Move the versions ``choose`` picks to the recycle bin as the retention job (``deleted_by`` is
         ``RETENTION``; no role: the job acts for the feed's policy). ``choose`` sees the package's current rows on
-        every attempt, so a version promoted or tagged since the job looked is not taken. The same atomic edit as
-        an unpublish, ``latest`` moved the same way; many versions go in several edits. The numbers removed."""
+        every attempt, so a version promoted or tagged since the job looked is not taken; ``after_read`` runs
+        after each read of the rows, before ``choose`` (the job reads the feed again there: a view made since is
+        known to ``choose`` whenever a version's row names it). The same atomic edit as an unpublish, ``latest``
+        moved the same way; many versions go in several edits. The numbers removed."""
         removed: list[str] = []
         batch: list[str] = []  # what the last attempt of the current edit picked
 
@@ -601,7 +608,7 @@ class PackageService:
         while True:
             batch.clear()
             try:
-                await self._edit(feed, protocol, name, change)
+                await self._edit(feed, protocol, name, change, after_read)
             except _NothingToRemove:
                 return removed
             removed.extend(batch)

@@ -34,6 +34,7 @@ from feed_core.domain.recycle_bin import RecycleBinPolicy, latest_after_restore,
 from feed_core.domain.roles import Role
 from feed_core.domain.version_order import ascending
 from feed_core.service.packages import PackageService
+from feed_core.storage.download_times import DownloadTimesStore
 from feed_core.storage.packages import version_blobs
 
 #: A change of one package's rows (see ``PackageService.edit``).
@@ -52,8 +53,15 @@ class BinnedPackage:
 
 
 class RecycleBin:
-    def __init__(self, packages: PackageService, policy: RecycleBinPolicy, clock: Clock) -> None:
+    def __init__(
+        self,
+        packages: PackageService,
+        policy: RecycleBinPolicy,
+        clock: Clock,
+        downloads: DownloadTimesStore | None = None,
+    ) -> None:
         self._packages = packages
+        self._downloads = downloads
         self._store = packages.store
         self.policy = policy
         self._clock = clock
@@ -206,13 +214,16 @@ class RecycleBin:
         there are skipped, and with ``only_due`` also those not due any more."""
         total = 0
         for chunk in _chunks(numbers):
-            counted: list[int] = []
+            counted: list[list[str]] = []
             await self._packages.edit(feed, protocol, name, self._purging(feed, name, chunk, strict, only_due, counted))
-            total += counted[-1]
+            total += len(counted[-1])
+            if self._downloads is not None and counted[-1]:
+                # A purged version is never downloaded again: its download days only cost rows.
+                await self._downloads.delete_versions(feed.id, protocol, name, counted[-1])
         return total
 
     def _purging(
-        self, feed: Feed, name: str, numbers: list[str], strict: bool, only_due: bool, counted: list[int]
+        self, feed: Feed, name: str, numbers: list[str], strict: bool, only_due: bool, counted: list[list[str]]
     ) -> Change:
         def change(meta: PackageMeta, versions: list[PackageVersion]) -> list[PackageVersion]:
             del meta
@@ -227,7 +238,7 @@ class RecycleBin:
                 if only_due and not self._due(feed, version, now):
                     continue
                 changed.append(purged(version, iso(now)))
-            counted.append(len(changed))  # the last attempt's is the one written
+            counted.append([v.version for v in changed])  # the last attempt's is the one written
             return changed
 
         return change

@@ -2,10 +2,11 @@
 
 Row layout: table ``downloads``, partition ``<feed id>|<protocol>|<name>`` (the package's partition in
 ``packages``), row key = the version, property ``day`` = the last download's UTC day (``YYYY-MM-DD``). Rows are
-written by upsert from ``service/download_times.py``, which coalesces downloads so that a version costs at most
-one write a day per worker. One more row, partition ``_recording`` row ``since``, says when recording began
-(written once, insert-if-absent): before it nothing is known, and retention counts a version with no recorded
-download from then, not from the beginning of time.
+written from ``service/download_times.py``, which coalesces downloads so that a version costs at most one write
+a day per worker; a write never moves a stored day back (a read, then a conditional write). One more row,
+partition ``_recording`` row ``since``, says when recording began (written once, insert-if-absent): before it
+nothing is known, and retention counts a version with no recorded download from then, not from the beginning
+of time.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from datetime import UTC, date, datetime
 
 from feed_core.domain.clock import iso, parse_iso
 from feed_core.storage.bulk import delete_partitions
-from feed_core.storage.ports import Entity, EntityExistsError, TableStore
+from feed_core.storage.ports import Entity, EntityExistsError, EntityNotFoundError, EtagMismatchError, TableStore
 
 DOWNLOADS = "downloads"
 _MARK_PARTITION, _MARK_ROW = "_recording", "since"
+_TRIES = 5
 
 
 def _partition(feed_id: str, protocol: str, name: str) -> str:
@@ -33,10 +35,30 @@ class DownloadTimesStore:
     def __init__(self, tables: TableStore) -> None:
         self._t = tables
 
-    async def put(self, feed_id: str, protocol: str, name: str, version: str, day: date) -> None:
-        """Record ``day`` as the version's last download (unconditionally: the newest day wins in practice,
-        since a worker only ever writes today's)."""
-        await self._t.upsert(DOWNLOADS, Entity(_partition(feed_id, protocol, name), version, {"day": day.isoformat()}))
+    async def put(self, feed_id: str, protocol: str, name: str, version: str, day: date) -> bool:
+        """Record ``day`` as the version's last download unless a later day is stored: several workers flush at
+        their own pace, and one holding yesterday must not move back a day another wrote. A read, then an insert
+        or a write conditional on the row's etag, again when another writer got there between (a few tries).
+        Whether ``day`` was written."""
+        pk = _partition(feed_id, protocol, name)
+        for _ in range(_TRIES):
+            row = await self._t.get(DOWNLOADS, pk, version)
+            props = {"day": day.isoformat()}
+            try:
+                if row is None:
+                    await self._t.insert(DOWNLOADS, Entity(pk, version, props))
+                    return True
+                try:
+                    stored = date.fromisoformat(row.get_str("day"))
+                except ValueError:
+                    stored = None  # an unreadable day is replaced
+                if stored is not None and stored >= day:
+                    return False
+                await self._t.update(DOWNLOADS, Entity(pk, version, props, etag=row.etag))
+                return True
+            except (EntityExistsError, EtagMismatchError, EntityNotFoundError):
+                continue  # another writer changed the row between the read and the write: read it again
+        raise EtagMismatchError(f"the download day of {name} {version} kept changing; not written")
 
     async def package(self, feed_id: str, protocol: str, name: str) -> dict[str, datetime]:
         """Each version of the package with a recorded download, and the start of the day it was last seen."""
@@ -66,6 +88,12 @@ class DownloadTimesStore:
             held = await self.recording_since()
             return held if held is not None else moment
         return moment
+
+    async def delete_versions(self, feed_id: str, protocol: str, name: str, versions: list[str]) -> None:
+        """Delete the download rows of these versions (purged ones: never downloaded again)."""
+        pk = _partition(feed_id, protocol, name)
+        for version in versions:
+            await self._t.delete(DOWNLOADS, pk, version)
 
     async def delete_feed(self, feed_id: str) -> int:
         """Delete the download rows of every package of a feed (its purge); the number of rows."""

@@ -123,8 +123,9 @@ def test_jobs_retention_reports_a_dry_run_then_removes(data_dir: Path, capsys: p
     import hashlib
 
     from feed_core.cli import _admin, _settings, build_parser
+    from feed_core.domain.models import Caller, Feed
     from feed_core.domain.retention import RetentionPolicy
-    from feed_core.service.container import build_services
+    from feed_core.service.container import Services, build_services
     from feed_core.service.packages import NewVersion
     from tests.npm_packages import integrity, make_tarball
 
@@ -134,6 +135,14 @@ def test_jobs_retention_reports_a_dry_run_then_removes(data_dir: Path, capsys: p
         await services.identity.bootstrap("local", "admin", "", mint_if_missing=False)
         admin = _admin(settings)
         feed = await services.feeds.create("local", None, admin, "web", "", True, [])
+        # A feed of the same name in a project: `--feed web` alone means the organization's own.
+        in_project = await services.feeds.create("local", "site", admin, "web", "", True, [])
+        for one in (feed, in_project):
+            await publish_two(services, one, admin)
+            await services.feeds.set_retention_policy(one, admin, RetentionPolicy(count_limit=1))
+        await services.close()
+
+    async def publish_two(services: Services, feed: Feed, admin: Caller) -> None:
         for number in ("1.0.0", "2.0.0"):
             data = make_tarball("lib", number)
             digest = hashlib.sha256(data).hexdigest()
@@ -141,17 +150,20 @@ def test_jobs_retention_reports_a_dry_run_then_removes(data_dir: Path, capsys: p
             tags = {"latest": number}
             new = NewVersion("npm", "lib", number, {}, data, f"lib-{number}.tgz", digest, integrity(data), sha1, tags)
             await services.packages.publish(feed, feed.local_view, admin, new)
-        await services.feeds.set_retention_policy(feed, admin, RetentionPolicy(count_limit=1))
-        await services.close()
 
     asyncio.run(prepare())
     assert main(["jobs", "retention", "--dry-run", "--feed", "web"]) == 0
     out = capsys.readouterr().out
     assert "retention on feed local/web: would move 1 version of 1 package to the recycle bin" in out
-    assert "would remove local/web npm lib@1.0.0: " in out
+    assert "would remove local/web npm lib@1.0.0: " in out and "site" not in out
+    assert main(["jobs", "retention", "--dry-run", "--feed", "web", "--project", "site"]) == 0
+    out = capsys.readouterr().out
+    assert "would remove local/site/web npm lib@1.0.0: " in out and "local/web " not in out
+    assert main(["jobs", "retention", "--dry-run", "--feed", "web", "--org", "elsewhere"]) == 1
+    assert "there is no feed named 'web' in elsewhere" in capsys.readouterr().err
     assert main(["jobs", "retention"]) == 0
     out = capsys.readouterr().out
-    assert "moved 1 version of 1 package" in out and "removed local/web npm lib@1.0.0" in out
+    assert "moved 2 versions of 2 packages" in out and "removed local/web npm lib@1.0.0" in out
     assert main(["jobs", "retention"]) == 0
     assert "moved 0 versions" in capsys.readouterr().out
     assert main(["jobs", "retention", "--feed", "nosuch"]) == 1

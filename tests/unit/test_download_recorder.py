@@ -15,7 +15,7 @@ import pytest
 
 from feed_core.domain.models import Feed
 from feed_core.domain.retention import RetentionPlan, RetentionPolicy, run_summary_line
-from feed_core.service.download_times import DownloadRecorder
+from feed_core.service.download_times import MAX_BACKOFF, DownloadRecorder
 from feed_core.storage.azure import open_azure_storage
 from feed_core.storage.catalog import FEEDS, Catalog
 from feed_core.storage.credential_cipher import CredentialCipher
@@ -55,7 +55,8 @@ async def test_records_are_memory_only_until_a_flush_writes_one_row_per_version_
     recorder.record("f", "npm", "a", "2.0.0")
     assert tables.total == 0 and recorder.pending == 2
     assert await recorder.flush() == 2
-    assert tables.calls["upsert"] == 2 and tables.calls["insert"] == 1  # and the mark of when recording began
+    # Two new rows, and the mark of when recording began; a new row is an insert, never an upsert.
+    assert tables.calls["insert"] == 3 and tables.calls["upsert"] == 0
     clock.now += timedelta(hours=11)  # 23:00, the same day
     recorder.record("f", "npm", "a", "1.0.0")
     assert recorder.pending == 0
@@ -73,10 +74,10 @@ async def test_a_background_flush_follows_a_record_and_close_writes_the_rest(tab
     recorder = DownloadRecorder(DownloadTimesStore(tables), Clock(), flush_seconds=0.05)
     recorder.record("f", "pypi", "p", "1.0")
     for _ in range(100):
-        if recorder.pending == 0 and tables.calls["upsert"]:
+        if recorder.pending == 0 and tables.calls["insert"] >= 2:
             break
         await asyncio.sleep(0.02)
-    assert tables.calls["upsert"] == 1
+    assert tables.calls["insert"] == 2  # the row and the mark
     recorder.record("f", "pypi", "p", "2.0")
     await recorder.close()  # before the background flush is due
     assert set(await DownloadTimesStore(tables).package("f", "pypi", "p")) == {"1.0", "2.0"}
@@ -103,6 +104,32 @@ async def test_the_maps_are_bounded(tables: CountingTableStore) -> None:
     await recorder.close()
 
 
+async def test_dropped_days_are_logged_once_per_flush(
+    tables: CountingTableStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = DownloadRecorder(DownloadTimesStore(tables), Clock(), flush_seconds=3600, max_keys=1)
+    for v in ("1", "2", "3", "4"):
+        recorder.record("f", "npm", "a", v)
+    with caplog.at_level(logging.WARNING, logger="feed_core.service.download_times"):
+        await recorder.flush()
+        await recorder.flush()
+    dropped = [r for r in caplog.records if "were not queued" in r.getMessage()]
+    assert len(dropped) == 1 and dropped[0].getMessage().startswith("3 download days")
+    await recorder.close()
+
+
+async def test_a_record_after_close_is_refused_and_logged_once(
+    tables: CountingTableStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = DownloadRecorder(DownloadTimesStore(tables), Clock(), flush_seconds=3600)
+    await recorder.close()
+    with caplog.at_level(logging.WARNING, logger="feed_core.service.download_times"):
+        recorder.record("f", "npm", "a", "1")
+        recorder.record("f", "npm", "a", "2")
+    assert recorder.pending == 0 and recorder.dropped == 2
+    assert sum("after the recorder closed" in r.getMessage() for r in caplog.records) == 1
+
+
 @pytest.mark.azurite
 async def test_a_failed_write_is_logged_and_tried_again(
     azurite_connection_string: str, caplog: pytest.LogCaptureFixture
@@ -123,8 +150,13 @@ async def test_a_failed_write_is_logged_and_tried_again(
             assert await recorder.flush() == 0  # the table does not exist yet
         assert "could not write 1 of 1 download times" in caplog.text
         assert recorder.pending == 1
+        backoffs = [recorder._backoff]
+        for _ in range(4):  # each failed flush doubles the wait before the next, up to a bound
+            await recorder.flush()
+            backoffs.append(recorder._backoff)
+        assert backoffs == [2, 4, 8, MAX_BACKOFF, MAX_BACKOFF]
         await storage.provision([DOWNLOADS])
-        assert await recorder.flush() == 1
+        assert await recorder.flush() == 1 and recorder._backoff == 1
         assert set(await DownloadTimesStore(storage.tables).package("f", "nuget", "n")) == {"1.0.0"}
         await recorder.close()
     finally:

@@ -164,6 +164,24 @@ def test_the_latest_version_is_kept_even_when_it_is_the_oldest_published() -> No
     assert ("3.0.0", "the latest version of the package") in {(k.version, k.reason) for k in plan.kept}
 
 
+def test_the_newest_listed_version_is_kept_too_when_the_newest_is_unlisted() -> None:
+    versions = [ver("1.0.0", 4), ver("1.1.0", 3), ver("1.2.0", 2), ver("2.0.0", 1)]
+    versions[3] = replace(versions[3], unlisted=iso(NOW))
+    plan = plan_retention("nuget", versions, {}, VIEWS, RetentionPolicy(1), NOW, {})
+    assert [d.version for d in plan.removals] == ["1.0.0", "1.1.0"]
+    kept = {k.version: k.reason for k in plan.kept}
+    assert kept["2.0.0"] == "the latest version of the package"
+    assert kept["1.2.0"].startswith("the latest listed version")
+
+
+def test_a_version_with_every_file_yanked_is_not_the_newest_listed() -> None:
+    versions = [ver("1.0.0", 3, protocol="pypi"), ver("1.1.0", 2, protocol="pypi"), ver("2.0.0", 1, protocol="pypi")]
+    versions[2] = replace(versions[2], files=[{"filename": "a.whl", "yanked": ""}])
+    versions[1] = replace(versions[1], files=[{"filename": "b.whl", "yanked": "bad"}, {"filename": "b.tar.gz"}])
+    plan = plan_retention("pypi", versions, {}, VIEWS, RetentionPolicy(1), NOW, {})
+    assert [d.version for d in plan.removals] == ["1.0.0"]  # 1.1.0 still has a file clients may pick
+
+
 def test_versions_in_a_view_are_kept_and_do_not_count() -> None:
     versions = [
         ver("1.0.0", 10, views=("release-id",)),
@@ -500,3 +518,13 @@ def test_property_writes_per_day_are_bounded(minutes: list[int]) -> None:
             writes.append(now)
         assert recorded is not None and now - recorded < DOWNLOAD_RECORDING_GRANULARITY
     assert all(b - a >= DOWNLOAD_RECORDING_GRANULARITY for a, b in itertools.pairwise(writes))
+
+
+def test_a_run_report_lists_a_bounded_number_of_removals_and_counts_them_all() -> None:
+    from feed_core.retention_job import REPORT_LIMIT, Removal, RetentionReport
+
+    report = RetentionReport(dry_run=True)
+    for i in range(REPORT_LIMIT + 7):
+        report.note(Removal("local/feed", "npm", "lib", f"1.0.{i}", "over the limit"))
+    assert len(report.removed) == REPORT_LIMIT and report.removed_count == REPORT_LIMIT + 7
+    assert report.unlisted == 7
