@@ -5,7 +5,7 @@
 ``POST chunks/query``  ``{"chunks": [sha256, ...]}``                     contributor  ``{"missing": [...]}``
 ``PUT chunks/{sha256}``  the chunk's bytes (at most 2 MiB)                contributor  201 ``{"sha256", "size"}``
 ``PUT packages/{name}/versions/{version}``  the manifest                  contributor  201 (400 ``missing``: resend)
-``GET packages/{name}``                                                   reader       the versions in the view
+``GET packages/{name}``                                                   reader       the versions in the view¹
 ``GET packages/{name}/versions/{version}``                                reader       the canonical manifest
 ``GET packages/{name}/versions/{version}/chunks/{sha256}``                reader       the chunk's bytes
 =======================================================================  ===========  =============================
@@ -13,6 +13,9 @@
 Credentials are Basic (the token as password) or Bearer, as for every protocol. Errors are
 ``{"message": ...}``. The commit may carry the client's total hash in ``X-Upack-Total-Hash`` (checked against
 the one the feed computes) and a description in the ``description`` query parameter.
+
+¹ Each with ``version``, ``totalHash``, ``size``, ``published`` and ``source``: ``feed`` (published here) or
+``upstream`` (saved from, or offered by, an upstream source).
 """
 
 from __future__ import annotations
@@ -209,12 +212,25 @@ async def _list(services: Services, feed: Feed, view: View, caller: Caller, name
         {
             "name": name,
             "versions": [
-                {"version": v.version, "totalHash": v.sha256, "size": v.size, "published": v.published}
+                {
+                    "version": v.version,
+                    "totalHash": v.sha256,
+                    "size": v.size,
+                    "published": v.published,
+                    "source": source_of(v),
+                }
                 for v in versions
             ],
         },
         headers={"Cache-Control": "private, no-cache"},
     )
+
+
+def source_of(v: PackageVersion) -> str:
+    """``feed`` for a version published to this feed; ``upstream`` for one saved from an upstream (it has
+    provenance or a source chain) or only offered by one (a resolution's transient record has a source chain).
+    The client tells a rerun of its own publish from a version it may not publish by this."""
+    return "upstream" if v.provenance or v.source_chain else "feed"
 
 
 async def _manifest(services: Services, request: Request, v: PackageVersion) -> Response:

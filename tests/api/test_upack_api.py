@@ -62,6 +62,7 @@ async def test_publish_then_list_read_the_manifest_and_fetch_every_chunk(feed_ap
     (v,) = listing.json()["versions"]
     assert listing.json()["name"] == "my-tool"
     assert (v["version"], v["totalHash"], v["size"]) == ("1.0.0", pkg.manifest.total_hash, 3006)
+    assert v["source"] == "feed"
 
     url = f"{base()}/packages/my-tool/versions/1.0.0"
     m = await api.http.get(url, headers=api.auth("bob"))

@@ -63,6 +63,28 @@ async def test_a_collaborators_download_saves_the_version_and_a_reader_then_gets
     assert r.status_code == 409 and "upstream source up-upack" in r.json()["message"], r.text
 
 
+async def test_the_version_list_says_which_versions_are_the_feeds_own_and_which_an_upstreams(feed_api: Api) -> None:
+    """The client tells a rerun of its own publish (a success) from a version an upstream has (refused) by this."""
+    api = feed_api
+    await _chain(api)
+    await publish(api, "tool", "1.0.0", random_package(), feed="up")
+    await publish(api, "tool", "1.1.0", random_package(), feed="up")
+    await publish(api, "tool", "2.0.0", random_package(), feed="feed")
+    m = await api.http.get(f"{base()}/packages/tool/versions/1.0.0", headers=api.auth("carol"))
+    assert m.status_code == 200, m.text  # saved now
+
+    listing = await api.http.get(f"{base()}/packages/tool", headers=api.auth("carol"))
+    assert listing.status_code == 200, listing.text
+    sources = {v["version"]: v["source"] for v in listing.json()["versions"]}
+    assert sources == {"1.0.0": "upstream", "1.1.0": "upstream", "2.0.0": "feed"}  # saved, offered, published
+    # a reader sees only held versions, with the same sources
+    listing = await api.http.get(f"{base()}/packages/tool", headers=api.auth("bob"))
+    assert {v["version"]: v["source"] for v in listing.json()["versions"]} == {"1.0.0": "upstream", "2.0.0": "feed"}
+    # the upstream feed's own list calls them its own
+    listing = await api.http.get(f"{base('up')}/packages/tool", headers=api.auth("alice"))
+    assert {v["source"] for v in listing.json()["versions"]} == {"feed"}
+
+
 async def test_a_saved_version_outlives_its_upstream(feed_api: Api) -> None:
     api = feed_api
     await _chain(api)
