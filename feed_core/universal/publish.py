@@ -11,8 +11,12 @@
    the version exists (409) and lists it with this total hash, the commit went through but its answer was
    lost: the publish succeeded.
 
-A version the feed lists already is refused before any upload, unless it has this very content (the same
-total hash: a rerun of a publish whose answer was lost), which is reported as published.
+A version the feed lists as its own already is refused before any upload, unless it has this very content
+(the same total hash: a rerun of a publish whose answer was lost), which is reported as published. One the
+feed lists as an upstream's (``"source": "upstream"``) is committed at once, before any upload, so that the
+feed answers with its own refusal (409: an upstream source has it); if the feed allows the name conflict it
+asks for the chunks instead, and the publish goes on as for a new version. A list without ``source`` (an
+older feed) counts as the feed's own.
 
 An interrupted publish resumes by running it again: the feed remembers the chunks it received, and the
 query in step 3 leaves them out.
@@ -31,6 +35,7 @@ from typing import Any, TextIO
 
 import httpx
 
+from feed_core.concurrency import for_each
 from feed_core.domain.chunking import Chunk, Chunker, ChunkSizes
 from feed_core.domain.upack import (
     ChunkRef,
@@ -88,7 +93,7 @@ class PublishReport:
     def summary(self) -> str:
         if self.already_published:
             return (
-                f"{self.name} {self.version} is already in the feed (or an upstream of it) with this content "
+                f"{self.name} {self.version} is already published in the feed with this content "
                 f"({self.files} files, {self.total_bytes:,} bytes); nothing was uploaded"
             )
         return (
@@ -171,28 +176,39 @@ def read_chunk(sha256: str, source: ChunkSource) -> bytes:
 
 
 class Uploader:
-    """Sends chunks, ``parallel`` at once, counting what it sent. Tasks go into ``group``."""
+    """Sends chunks in ``parallel`` worker tasks (never one task per chunk), counting what it sent."""
 
     def __init__(self, client: UpackClient, sources: dict[str, ChunkSource], progress: Progress, parallel: int) -> None:
         self.client = client
         self.sources = sources
         self.progress = progress
-        self._gate = asyncio.Semaphore(parallel)
+        self.parallel = max(1, parallel)
         self.sent_bytes = 0
         self.sent_chunks = 0
 
     async def send(self, sha256: str) -> None:
-        async with self._gate:
-            data = await asyncio.to_thread(read_chunk, sha256, self.sources[sha256])
-            await self.client.put_chunk(sha256, data)
+        data = await asyncio.to_thread(read_chunk, sha256, self.sources[sha256])
+        await self.client.put_chunk(sha256, data)
         self.sent_bytes += len(data)
         self.sent_chunks += 1
         self.progress.advance(len(data))
 
     async def send_all(self, hashes: list[str]) -> None:
-        async with asyncio.TaskGroup() as group:
-            for sha256 in hashes:
-                group.create_task(self.send(sha256))
+        await for_each(hashes, self.send, self.parallel)
+
+    def start_workers(self, group: asyncio.TaskGroup) -> asyncio.Queue[str | None]:
+        """Start the workers in ``group``; each sends the hashes put in the returned queue until it takes a
+        ``None`` (put one per worker to end them). The queue holds at most ``parallel`` hashes, so whoever
+        fills it waits for the uploads rather than piling up work."""
+        queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=self.parallel)
+
+        async def worker() -> None:
+            while (sha256 := await queue.get()) is not None:
+                await self.send(sha256)
+
+        for _ in range(self.parallel):
+            group.create_task(worker())
+        return queue
 
 
 _DONE = None
@@ -226,11 +242,11 @@ async def _send_while_chunking(
     entries: list[ManifestFile] = []
     batch: list[str] = []
 
-    async def ask(hashes: list[str], group: asyncio.TaskGroup) -> None:
+    async def ask(hashes: list[str]) -> None:
         missing = await uploader.client.missing_chunks(hashes)
         for sha256 in hashes:
             if sha256 in missing:
-                group.create_task(uploader.send(sha256))
+                await to_send.put(sha256)
             else:
                 uploader.progress.advance(uploader.sources[sha256].size)
 
@@ -238,6 +254,7 @@ async def _send_while_chunking(
     try:
         async with asyncio.TaskGroup() as group:
             group.create_task(asyncio.to_thread(_chunk_all, files, sizes, loop, queue, stop))
+            to_send = uploader.start_workers(group)
             while (item := await queue.get()) is not _DONE:
                 entry, where = item
                 entries.append(entry)
@@ -248,17 +265,19 @@ async def _send_while_chunking(
                     uploader.sources[ref.sha256] = source
                     batch.append(ref.sha256)
                 if len(batch) >= QUERY_EVERY:
-                    await ask(batch, group)
+                    await ask(batch)
                     batch = []
             if batch:
-                await ask(batch, group)
+                await ask(batch)
+            for _ in range(uploader.parallel):
+                await to_send.put(None)
     finally:
         stop.set()
     return entries
 
 
 async def _listed(client: UpackClient, name: str, version: str) -> dict[str, Any] | None:
-    """The feed's list entry of the version (its own, or one an upstream of it shows the caller), or ``None``.
+    """The feed's list entry of the version (its own, or one an upstream of it offers), or ``None``.
     A deleted version is not listed; the commit's 409 says so."""
     try:
         listed = await client.versions(name)
@@ -271,10 +290,32 @@ async def _listed(client: UpackClient, name: str, version: str) -> dict[str, Any
 
 def _exists(client: UpackClient, name: str, version: str) -> UniversalError:
     return UniversalError(
-        f"{name} {version} already exists in feed {client.location.feed} (or an upstream of it) with other "
-        "content; versions cannot be replaced: publish a new one",
+        f"{name} {version} already exists in feed {client.location.feed} with other content; versions cannot be "
+        "replaced: publish a new one",
         409,
     )
+
+
+def _from_upstream(entry: dict[str, Any]) -> bool:
+    """Whether the feed lists the version as an upstream's (saved from one, or offered by one). An older
+    feed's list has no ``source``: its entries count as the feed's own, as they did."""
+    return entry.get("source") == "upstream"
+
+
+async def _commit_over_upstream(
+    client: UpackClient, manifest: Manifest, name: str, version: str, description: str | None
+) -> bool:
+    """Commit a version the feed lists as an upstream's before sending anything: the feed refuses it (409,
+    raised with the feed's own words), or asks for chunks (it allows the name conflict: ``False``, go on as
+    for a new version), or takes it (it had every chunk: ``True``)."""
+    try:
+        response = await client.commit(name, version, manifest.canonical_json, manifest.total_hash, description)
+    except UniversalError as exc:
+        if exc.status == 409:
+            said = exc.body.get("message") if isinstance(exc.body, dict) else None
+            raise UniversalError(said if isinstance(said, str) and said else exc.message, 409) from None
+        raise
+    return response.status_code != 400
 
 
 def _manifest_of(files: list[LocalFile], sizes: ChunkSizes | None) -> Manifest:
@@ -283,10 +324,10 @@ def _manifest_of(files: list[LocalFile], sizes: ChunkSizes | None) -> Manifest:
 
 
 async def _published_as(client: UpackClient, name: str, version: str, total_hash: str) -> bool:
-    """Whether the feed lists the version with exactly this content: a publish whose commit succeeded, but
-    whose answer was lost (the retry got a 409), or a rerun of one."""
+    """Whether the feed lists the version as its own with exactly this content: a publish whose commit
+    succeeded, but whose answer was lost (the retry got a 409), or a rerun of one."""
     entry = await _listed(client, name, version)
-    return entry is not None and entry.get("totalHash") == total_hash
+    return entry is not None and not _from_upstream(entry) and entry.get("totalHash") == total_hash
 
 
 async def publish(
@@ -319,6 +360,12 @@ async def publish(
         async with UpackClient(location, token, parallel=parallel, transport=transport) as client:
             uploader = Uploader(client, {}, progress, parallel)
             entry = await _listed(client, name, version)
+            committed = False
+            if entry is not None and _from_upstream(entry):
+                # The feed's answer decides: refused (409), or it allows the conflict and asks for the chunks.
+                manifest = await asyncio.to_thread(_manifest_of, files, sizes)
+                committed = await _commit_over_upstream(client, manifest, name, version, description)
+                entry = None
             if entry is not None:
                 # Refused before any upload, unless it is this very content (a rerun after a lost answer).
                 listed_size = entry.get("size")
@@ -328,7 +375,7 @@ async def publish(
                 if entry.get("totalHash") != manifest.total_hash:
                     raise _exists(client, name, version)
                 already = True
-            else:
+            elif not committed:
                 manifest = build_manifest(await _send_while_chunking(files, sizes, uploader))
                 await _commit(client, uploader, manifest, name, version, description)
     except* UniversalError as errors:

@@ -263,7 +263,7 @@ def test_roles_and_refusals(server: FeedServer, api: Api, feed: FeedEnv, tmp_pat
     assert result.returncode == 1 and "401" in result.stderr, result.stderr
     ok(universal(server, "publish", feed.alice_token, feed.name, "roles", "1.0.0", src))
     # the same version with the same content again (a publish whose answer was lost, run again): nothing is sent
-    assert "roles 1.0.0 is already in the feed (or an upstream of it) with this content" in ok(
+    assert "roles 1.0.0 is already published in the feed with this content" in ok(
         universal(server, "publish", feed.alice_token, feed.name, "roles", "1.0.0", src)
     )
     # with other content: refused before anything is sent
@@ -346,12 +346,16 @@ def test_a_reader_a_collaborator_and_a_feed_upstream(
     assert result.returncode == 1, "a version nobody saved stays out of a reader's reach"
     info = api.request("GET", f"/_apis/packaging/feeds/{feed.name}/upack/packages/shared/versions/1.1.0").json()
     assert [hop["name"] for hop in info["sourceChain"]] == ["up-upack"]
-    # a version the upstream has cannot be published downstream with other content; with its very content,
-    # there is nothing to send
-    result = universal(server, "publish", feed.alice_token, feed.name, "shared", "1.0.0", tmp_path / "1.1.0")
-    assert result.returncode == 1 and "shared 1.0.0 already exists" in result.stderr, result.stderr
-    same = ok(universal(server, "publish", feed.alice_token, feed.name, "shared", "1.0.0", tmp_path / "1.0.0"))
-    assert "already in the feed (or an upstream of it) with this content" in same
+    # a version the upstream has (offered, 1.0.0, or saved, 1.1.0) cannot be published downstream, with other
+    # content or its very content: only a rerun of the feed's own version is a success
+    listed = api.request("GET", f"/_packaging/{feed.name}/upack/packages/shared", token=carol).json()
+    assert {v["version"]: v["source"] for v in listed["versions"]} == {"1.0.0": "upstream", "1.1.0": "upstream"}
+    for version, content in [("1.0.0", "1.1.0"), ("1.0.0", "1.0.0")]:
+        result = universal(server, "publish", feed.alice_token, feed.name, "shared", version, tmp_path / content)
+        assert result.returncode == 1, result.stdout
+        assert "shared@1.0.0 already exists in the feed's upstream source up-upack" in result.stderr, result.stderr
+    result = universal(server, "publish", feed.alice_token, feed.name, "shared", "1.1.0", tmp_path / "1.1.0")
+    assert result.returncode == 1 and "shared@1.1.0 already exists in feed" in result.stderr, result.stderr
 
 
 def test_a_project_scoped_feed(server: FeedServer, api: Api, feed: FeedEnv, tmp_path: Path) -> None:

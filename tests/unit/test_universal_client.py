@@ -4,6 +4,7 @@ without the token to another origin, bounded answers) against scripted transport
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -497,7 +498,7 @@ async def test_a_rerun_of_a_published_version_sends_nothing_and_other_content_is
     assert again.already_published and again.total_hash == first.total_hash and again.uploaded_bytes == 0
     assert (
         feed.requests == ["GET packages/p"]
-        and "already in the feed (or an upstream of it) with this content" in again.summary()
+        and "p 1.0.0 is already published in the feed with this content" in again.summary()
     )
     (tmp_path / "f").write_bytes(os.urandom(5000))  # the same size, other bytes
     with pytest.raises(UniversalError, match=r"p 1\.0\.0 already exists in feed f .*with other content") as info:
@@ -586,3 +587,154 @@ async def test_a_long_non_ascii_file_name_is_downloaded(tmp_path: Path) -> None:
     )
     assert (tmp_path / name).read_bytes() == b"content"
     assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+# --- a version an upstream has --------------------------------------------------------------------
+
+
+UPSTREAM_409 = (
+    "p@1.0.0 already exists in the feed's upstream source up-upack; publish a different version (an owner can "
+    "set allowUpstreamNameConflict on the feed to override)"
+)
+
+
+class UpstreamFeed:
+    """A feed whose list shows version 1.0.0 with ``listed`` (``source`` and ``totalHash``); its commit answers
+    with ``commit_answers`` in turn (then 201), every chunk is missing."""
+
+    def __init__(self, listed: dict[str, object], commit_answers: list[httpx.Response]) -> None:
+        self.listed = listed
+        self.commit_answers = commit_answers
+        self.requests: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.split("/upack/", 1)[1]
+        self.requests.append(f"{request.method} {path}")
+        if request.method == "GET":
+            return httpx.Response(200, json={"name": "p", "versions": [{"version": "1.0.0", **self.listed}]})
+        if path == "chunks/query":
+            return httpx.Response(200, json={"missing": json.loads(request.content)["chunks"]})
+        if path.startswith("chunks/"):
+            return httpx.Response(201, json={})
+        return self.commit_answers.pop(0) if self.commit_answers else httpx.Response(201, json={})
+
+
+async def test_a_version_an_upstream_has_is_refused_with_the_feeds_words_even_with_this_content(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "f").write_bytes(os.urandom(5000))
+    total = prepare(tmp_path).manifest.total_hash
+    for listed_hash in (total, "0" * 64):
+        feed = UpstreamFeed(
+            {"totalHash": listed_hash, "source": "upstream"}, [httpx.Response(409, json={"message": UPSTREAM_409})]
+        )
+        with pytest.raises(UniversalError) as info:
+            await publish(
+                locate(ORG, "f", None, None), "pat", "p", "1.0.0", tmp_path, transport=httpx.MockTransport(feed)
+            )
+        assert info.value.status == 409 and info.value.message == UPSTREAM_409
+        assert feed.requests == ["GET packages/p", "PUT packages/p/versions/1.0.0"]  # no chunk was sent
+
+
+async def test_a_feed_that_allows_the_upstream_conflict_asks_for_the_chunks_and_the_publish_goes_on(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "f").write_bytes(os.urandom(5000))
+    manifest = prepare(tmp_path).manifest
+    missing = httpx.Response(400, json={"message": "chunks missing", "missing": list(manifest.chunk_sizes())})
+    feed = UpstreamFeed({"totalHash": manifest.total_hash, "source": "upstream"}, [missing])
+    report = await publish(
+        locate(ORG, "f", None, None), "pat", "p", "1.0.0", tmp_path, transport=httpx.MockTransport(feed)
+    )
+    assert not report.already_published and report.uploaded_bytes == 5000
+    assert feed.requests[-1] == "PUT packages/p/versions/1.0.0" and "POST chunks/query" in feed.requests
+
+
+async def test_the_feeds_own_version_with_this_content_is_a_rerun(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(os.urandom(5000))
+    total = prepare(tmp_path).manifest.total_hash
+    feed = UpstreamFeed({"totalHash": total, "source": "feed"}, [])
+    report = await publish(
+        locate(ORG, "f", None, None), "pat", "p", "1.0.0", tmp_path, transport=httpx.MockTransport(feed)
+    )
+    assert report.already_published and feed.requests == ["GET packages/p"]
+
+
+async def test_a_409_for_a_version_the_feed_then_lists_as_an_upstreams_is_not_a_success(tmp_path: Path) -> None:
+    """The list did not show the version (the upstream was unreachable then); the commit's 409 is checked
+    against the list again, which now shows it as an upstream's with this content: still refused."""
+    (tmp_path / "f").write_bytes(os.urandom(5000))
+    total = prepare(tmp_path).manifest.total_hash
+    lists = [httpx.Response(404, json={"message": "no such package"})]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.split("/upack/", 1)[1]
+        if request.method == "GET":
+            if lists:
+                return lists.pop()
+            entry = {"version": "1.0.0", "totalHash": total, "source": "upstream"}
+            return httpx.Response(200, json={"name": "p", "versions": [entry]})
+        if path == "chunks/query":
+            return httpx.Response(200, json={"missing": []})
+        return httpx.Response(409, json={"message": UPSTREAM_409})
+
+    with pytest.raises(UniversalError, match="upstream source up-upack") as info:
+        await publish(
+            locate(ORG, "f", None, None), "pat", "p", "1.0.0", tmp_path, transport=httpx.MockTransport(handler)
+        )
+    assert info.value.status == 409
+
+
+# --- a bounded number of upload tasks -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("missing_from", ["query", "commit"])
+async def test_uploads_run_in_a_fixed_number_of_tasks_however_many_chunks(tmp_path: Path, missing_from: str) -> None:
+    """Hundreds of missing chunks (found by the query while reading, or named by the commit's answer) are sent
+    by ``parallel`` workers: the live tasks stay at about that many, and that many uploads do run at once."""
+    (tmp_path / "f").write_bytes(os.urandom(400_000))
+    chunks = len(prepare(tmp_path, SMALL).sources)
+    assert chunks > 200
+    parallel = 4
+    tasks_before = len(asyncio.all_tasks())
+    most_tasks = 0
+    in_flight = 0
+    most_in_flight = 0
+    puts: list[str] = []
+    commits = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal most_tasks, in_flight, most_in_flight, commits
+        most_tasks = max(most_tasks, len(asyncio.all_tasks()) - tasks_before)
+        path = request.url.path.split("/upack/", 1)[1]
+        if request.method == "GET":
+            return httpx.Response(404, json={"message": "no such package"})
+        if path == "chunks/query":
+            asked = json.loads(request.content)["chunks"]
+            return httpx.Response(200, json={"missing": asked if missing_from == "query" else []})
+        if path.startswith("chunks/"):
+            in_flight += 1
+            most_in_flight = max(most_in_flight, in_flight)
+            await asyncio.sleep(0.001)
+            in_flight -= 1
+            puts.append(path.split("/")[1])
+            return httpx.Response(201, json={})
+        commits += 1
+        if missing_from == "commit" and commits == 1:
+            lacking = [c["sha256"] for f in json.loads(request.content)["files"] for c in f["chunks"]]
+            return httpx.Response(400, json={"message": "missing", "missing": lacking})
+        return httpx.Response(201, json={})
+
+    report = await publish(
+        locate(ORG, "f", None, None),
+        "pat",
+        "p",
+        "1.0.0",
+        tmp_path,
+        sizes=SMALL,
+        parallel=parallel,
+        transport=httpx.MockTransport(handler),
+    )
+    assert report.uploaded_chunks == chunks and len(set(puts)) == chunks
+    assert most_in_flight == parallel
+    assert most_tasks <= parallel + 1  # the workers, and the thread that reads while they send
