@@ -311,6 +311,8 @@ async def _commit_over_upstream(
     try:
         response = await client.commit(name, version, manifest.canonical_json, manifest.total_hash, description)
     except UniversalError as exc:
+        if exc.status == 409 and await _published_as(client, name, version, manifest.total_hash):
+            return True  # the feed had every chunk and took it, but the answer was lost (the retry got the 409)
         if exc.status == 409:
             said = exc.body.get("message") if isinstance(exc.body, dict) else None
             raise UniversalError(said if isinstance(said, str) and said else exc.message, 409) from None

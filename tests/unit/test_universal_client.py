@@ -633,7 +633,8 @@ async def test_a_version_an_upstream_has_is_refused_with_the_feeds_words_even_wi
                 locate(ORG, "f", None, None), "pat", "p", "1.0.0", tmp_path, transport=httpx.MockTransport(feed)
             )
         assert info.value.status == 409 and info.value.message == UPSTREAM_409
-        assert feed.requests == ["GET packages/p", "PUT packages/p/versions/1.0.0"]  # no chunk was sent
+        # no chunk was sent; the 409 was checked against the list (not the feed's own version: refused)
+        assert feed.requests == ["GET packages/p", "PUT packages/p/versions/1.0.0", "GET packages/p"]
 
 
 async def test_a_feed_that_allows_the_upstream_conflict_asks_for_the_chunks_and_the_publish_goes_on(
@@ -648,6 +649,27 @@ async def test_a_feed_that_allows_the_upstream_conflict_asks_for_the_chunks_and_
     )
     assert not report.already_published and report.uploaded_bytes == 5000
     assert feed.requests[-1] == "PUT packages/p/versions/1.0.0" and "POST chunks/query" in feed.requests
+
+
+async def test_a_commit_over_an_upstreams_version_whose_answer_was_lost_is_a_published_version(tmp_path: Path) -> None:
+    """The feed allowed the conflict and had every chunk, so the first commit took the version, but its answer
+    was lost: the retry's 409 is checked against the list, which now shows the feed's own version."""
+    (tmp_path / "f").write_bytes(os.urandom(5000))
+    total = prepare(tmp_path).manifest.total_hash
+    feed = UpstreamFeed({"totalHash": total, "source": "upstream"}, [])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT" and feed.listed["source"] == "upstream":
+            feed.listed["source"] = "feed"
+            raise httpx.ReadError("connection reset by peer", request=request)
+        if request.method == "PUT":
+            return httpx.Response(409, json={"message": "p@1.0.0 already exists in feed f: publish a new version"})
+        return feed(request)
+
+    report = await publish(
+        locate(ORG, "f", None, None), "pat", "p", "1.0.0", tmp_path, transport=httpx.MockTransport(handler)
+    )
+    assert not report.already_published and report.uploaded_bytes == 0 and report.total_hash == total
 
 
 async def test_the_feeds_own_version_with_this_content_is_a_rerun(tmp_path: Path) -> None:
