@@ -18,6 +18,7 @@ from typing import Any
 from feed_core.domain.clock import iso
 from feed_core.domain.models import Feed, ViewVisibility
 from feed_core.domain.source_models import InternalSource, UpstreamSource
+from feed_core.domain.usage import FeedTallies
 from feed_core.retention_job import RetentionReport, run_retention
 from feed_core.service.cleanup import GcReport
 from feed_core.service.container import Services
@@ -38,12 +39,16 @@ _SHARED_OTHER_ORG = {ViewVisibility.ORGANIZATION, ViewVisibility.AAD_TENANT}
 
 async def run_gc(services: Services, *, dry_run: bool = False) -> GcReport:
     """Purge deleted feeds past retention and remove what nothing references (see service/cleanup.py); then
-    recompute every feed's storage usage (service/usage.py), which the feed list and health show."""
-    report = await services.cleanup.collect_garbage(dry_run=dry_run)
+    recompute every feed's storage usage (service/usage.py), which the feed list and health show, from the version
+    rows the collection's reference scan read (after its purges): the rows of every feed are read once."""
+    tallies = None
+    if not dry_run:  # the feeds listed before the scan: it saw all their rows
+        tallies = FeedTallies(f.id for f in await services.catalog.all_feeds(include_deleted=True))
+    report = await services.cleanup.collect_garbage(dry_run=dry_run, usage=tallies)
     report.sessions_removed = await services.sessions.sweep(dry_run=dry_run)
     log.info("%s", report.summary())
-    if not dry_run:
-        log.info("%s", (await services.usage.refresh_all()).summary())
+    if tallies is not None:
+        log.info("%s", (await services.usage.refresh_all(tallies)).summary())
     return report
 
 

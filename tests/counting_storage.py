@@ -2,7 +2,8 @@
 
 Wrap the ports a backend opened: ``Storage(CountingTableStore(s.tables), CountingBlobStore(s.blobs))``
 and build services on that. Every call is counted per method (``calls["get"]``); table calls are also
-counted per table (``by_table[("get", "packages")]``). ``reset()`` starts counting again.
+counted per table (``by_table[("get", "packages")]``), and scans per table and partition prefix
+(``scans[("packages", "")]``: a scan of the whole table). ``reset()`` starts counting again.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class CountingTableStore:
         self.inner = inner
         self.calls: Counter[str] = Counter()
         self.by_table: Counter[tuple[str, str]] = Counter()
+        self.scans: Counter[tuple[str, str]] = Counter()
 
     def _count(self, method: str, table: str) -> None:
         self.calls[method] += 1
@@ -31,6 +33,7 @@ class CountingTableStore:
     def reset(self) -> None:
         self.calls.clear()
         self.by_table.clear()
+        self.scans.clear()
 
     async def get(self, table: str, partition_key: str, row_key: str) -> Entity | None:
         self._count("get", table)
@@ -42,6 +45,7 @@ class CountingTableStore:
 
     def scan(self, table: str, partition_prefix: str = "") -> AsyncIterator[Entity]:
         self._count("scan", table)
+        self.scans[(table, partition_prefix)] += 1
         return self.inner.scan(table, partition_prefix)
 
     async def insert(self, table: str, entity: Entity) -> str:

@@ -195,6 +195,36 @@ class UsageTally:
         )
 
 
+class FeedTallies:
+    """One tally per feed, filled by a scan of every feed's version rows (the gc job's), for the feeds listed
+    before it started (``covered``): a feed listed later may have rows the scan passed before they were written,
+    so it is not measured from it, nor is a feed with a row the scan could not read."""
+
+    def __init__(self, covered: Iterable[str]) -> None:
+        self._covered = set(covered)
+        self._by_feed: dict[str, UsageTally] = {}
+
+    def add(self, feed_id: str, fp: VersionFootprint | None) -> None:
+        """Add a version row's footprint to its feed's tally; ``None`` for a row that could not be read."""
+        if feed_id not in self._covered:
+            return
+        if fp is None:
+            self._covered.discard(feed_id)
+            self._by_feed.pop(feed_id, None)
+            return
+        tally = self._by_feed.get(feed_id)
+        if tally is None:
+            tally = self._by_feed[feed_id] = UsageTally()
+        tally.add(fp)
+
+    def result(self, feed_id: str) -> FeedUsage | None:
+        """The feed's usage from the scan (all zero for a covered feed with no version rows), or ``None`` for a
+        feed the scan does not cover."""
+        if feed_id not in self._covered:
+            return None
+        return self._by_feed.get(feed_id, UsageTally()).result()
+
+
 def _digest_key(sha256: str, fp: VersionFootprint) -> bytes:
     """A compact key for a blob (32 bytes where the hex digest is well formed); a file without a usable digest
     counts as a blob of its own."""

@@ -21,6 +21,7 @@ sha-256 across feeds, so they go through garbage collection like any other.
    has any more are dropped); a feed's Universal Package chunk rows reference their chunks too, for
    ``UNREFERENCED_CHUNK_DAYS`` after the upload when no version of the feed lists them (so that an
    interrupted publish can resume), after which the rows go;
+   the same scan of the version rows, when the caller asks (``usage``), adds up each feed's storage usage;
 3. deletes every content-addressed blob that nothing references and that was last modified before
    the cutoff (now minus ``FEED_GC_GRACE_HOURS``), and the embedded store's leftovers of writes that
    never finished.
@@ -47,6 +48,7 @@ from feed_core.domain.clock import Clock, iso, parse_iso, system_clock
 from feed_core.domain.errors import NotFoundError
 from feed_core.domain.models import Caller, Feed
 from feed_core.domain.roles import Role
+from feed_core.domain.usage import FeedTallies
 from feed_core.service.recycle_bin import RecycleBin
 from feed_core.service.retry import retry_on_conflict
 from feed_core.service.upstream import source_key
@@ -171,7 +173,9 @@ class Cleanup:
         return iso(parse_iso(feed.deleted) + timedelta(days=self._settings.deleted_feed_retention_days))
 
     # garbage collection --------------------------------------------------------------------------
-    async def collect_garbage(self, *, dry_run: bool = False) -> GcReport:
+    async def collect_garbage(self, *, dry_run: bool = False, usage: FeedTallies | None = None) -> GcReport:
+        """One gc run (module docstring). ``usage``, in a run that is not a dry run, is handed every version row the
+        reference scan reads, after this run's purges, so the caller stores each feed's usage without a scan."""
         started = time.monotonic()
         report = GcReport(dry_run=dry_run)
         cutoff = self._blob_clock() - timedelta(hours=self._settings.gc_grace_hours)
@@ -191,7 +195,8 @@ class Cleanup:
 
         skip = await self._purge_versions(gone, report)
         referenced_by: dict[str, set[str]] = defaultdict(set)
-        async for feed_id, key in self._packages.blob_references(skip):
+        footprints = usage.add if usage is not None and not dry_run else None
+        async for feed_id, key in self._packages.blob_references(skip, footprints):
             referenced_by[feed_id].add(key)
         with_rows = set(referenced_by) | await self._health.feed_ids() | await self._state.behaviour_feed_ids()
         # Listed after the scans: a feed's rows are written only after its document exists, so a feed

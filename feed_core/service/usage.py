@@ -3,7 +3,8 @@
 A computation is one partition-prefix scan of the feed's version rows (``PackageStore.footprints``): sizes, digests
 and state only, never a manifest or a blob. It hands the event loop back between slices of rows, so a feed of many
 versions does not hold up the requests served alongside. The result is stored (``storage/usage.py``), so the feed
-list and the health endpoint show a total without scanning; the gc job recomputes every feed's (:meth:`refresh_all`).
+list and the health endpoint show a total without scanning; the gc job recomputes every feed's (:meth:`refresh_all`)
+from the rows its reference scan read (``FeedTallies``), after its purges, rather than scanning each feed again.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import timedelta
 
 from feed_core.domain.clock import Clock, iso, parse_iso
 from feed_core.domain.models import Feed
-from feed_core.domain.usage import FeedUsage, UsageTally
+from feed_core.domain.usage import FeedTallies, FeedUsage, UsageTally
 from feed_core.service.cache import SingleFlight, TtlCache
 from feed_core.storage.catalog import Catalog
 from feed_core.storage.packages import PackageStore
@@ -82,7 +83,10 @@ class UsageService:
             rows += 1
             if rows % _SLICE == 0:
                 await asyncio.sleep(0)
-        usage = tally.result()
+        return await self._keep(feed, tally.result())
+
+    async def _keep(self, feed: Feed, usage: FeedUsage) -> MeasuredUsage:
+        """Store ``usage`` as the feed's last, computed now."""
         computed_at = iso(self._clock())
         await self._store.put(feed.org, stored_usage(feed.id, usage, computed_at))
         measured = MeasuredUsage(feed.id, computed_at, usage)
@@ -97,14 +101,17 @@ class UsageService:
         """Every feed's usage as last computed in the organization, by feed id: one partition query."""
         return await self._store.of_org(org)
 
-    async def refresh_all(self) -> UsageReport:
+    async def refresh_all(self, tallies: FeedTallies | None = None) -> UsageReport:
         """Recompute and store every feed's usage (those in the feed recycle bin too: their bytes are still held),
-        and remove the rows of feeds that are gone."""
+        and remove the rows of feeds that are gone. ``tallies``: the version rows the gc run just scanned, added up
+        per feed; a feed they cover is stored from them, without a scan of its own (one they do not is scanned)."""
         started = time.monotonic()
         report = UsageReport()
         for feed in await self._catalog.all_feeds(include_deleted=True):
             try:
-                report.total_bytes += (await self.measure(feed)).usage.total_bytes
+                scanned = tallies.result(feed.id) if tallies is not None else None
+                measured = await (self.measure(feed) if scanned is None else self._keep(feed, scanned))
+                report.total_bytes += measured.usage.total_bytes
             except Exception:  # one feed's unreadable row must not leave every feed after it unmeasured
                 log.exception("measuring the storage usage of feed %s failed", feed.scope_label)
                 report.failed += 1

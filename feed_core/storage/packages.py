@@ -21,7 +21,7 @@ import asyncio
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -244,15 +244,27 @@ class PackageStore:
         )
 
     # maintenance ---------------------------------------------------------------------------------
-    async def blob_references(self, skip: frozenset[tuple[str, str]] = frozenset()) -> AsyncIterator[tuple[str, str]]:
+    async def blob_references(
+        self,
+        skip: frozenset[tuple[str, str]] = frozenset(),
+        footprints: Callable[[str, VersionFootprint | None], None] | None = None,
+    ) -> AsyncIterator[tuple[str, str]]:
         """``(feed id, blob key)`` for every blob every version row of every feed references, but the rows ``skip``
         names by ``(partition key, row key)`` (those a dry run of the gc would purge). For a version whose content
         is a list of chunks (``filesManifest``), each chunk that document lists counts too: each document is read
-        once, after the scan, however many versions and feeds share it."""
+        once, after the scan, however many versions and feeds share it. ``footprints``, when given, is handed
+        ``(feed id, footprint)`` of every row not skipped (``None`` for a row it cannot read), so the same scan
+        measures storage usage."""
         listing_feeds: dict[str, set[str]] = defaultdict(set)  # a files manifest's key -> the feeds it is in
         async for row in self._t.scan(PACKAGES):
             if row.row_key.startswith("v:") and (row.partition_key, row.row_key) not in skip:
                 feed_id = row.partition_key.split("|", 1)[0]
+                if footprints is not None:
+                    try:
+                        fp: VersionFootprint | None = _footprint_of(row)
+                    except Exception:  # a row usage cannot read must not stop the collection
+                        fp = None
+                    footprints(feed_id, fp)
                 for key in _referenced_blobs(row):
                     yield feed_id, key
                 if (files_manifest := row.get_str("filesManifest")) and not row.get_str("purged"):
@@ -289,21 +301,8 @@ class PackageStore:
         """What storage usage needs of every version row of a feed (deleted and purged ones included), from one
         partition-prefix scan of its rows: sizes, digests and state, never a manifest or a blob."""
         async for row in self._t.scan(PACKAGES, f"{feed_id}|"):
-            if not row.row_key.startswith("v:"):
-                continue
-            _, protocol, name = row.partition_key.split("|", 2)
-            yield footprint(
-                protocol,
-                name,
-                row.get_str("version") or row.row_key[2:],
-                sha256=row.get_str("sha256"),
-                size=row.get_int("size"),
-                files=_files_of(row),
-                provenance=_json_object(row.get_str("provenance")),
-                source_chain=_json_list(row.get_str("sourceChain")),
-                deleted=row.get_str("deleted") or None,
-                purged=row.get_str("purged") or None,
-            )
+            if row.row_key.startswith("v:"):
+                yield _footprint_of(row)
 
     async def delete_feed(self, feed_id: str) -> int:
         """Delete every package, version, index and package-id row of a feed; the number of rows."""
@@ -503,3 +502,20 @@ def _origins_from(value: object) -> frozenset[Origin] | None:
         return frozenset(Origin(o) for o in value.split(",") if o)
     except ValueError:
         return None
+
+
+def _footprint_of(row: Entity) -> VersionFootprint:
+    """What storage usage needs of a version row (``domain/usage.py``)."""
+    _, protocol, name = row.partition_key.split("|", 2)
+    return footprint(
+        protocol,
+        name,
+        row.get_str("version") or row.row_key[2:],
+        sha256=row.get_str("sha256"),
+        size=row.get_int("size"),
+        files=_files_of(row),
+        provenance=_json_object(row.get_str("provenance")),
+        source_chain=_json_list(row.get_str("sourceChain")),
+        deleted=row.get_str("deleted") or None,
+        purged=row.get_str("purged") or None,
+    )

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from feed_core.domain.usage import (
+    FeedTallies,
     StoredFile,
     VersionFootprint,
     footprint,
@@ -164,3 +165,20 @@ def test_other_protocol_names_are_refused(text: str) -> None:
 )
 def test_byte_counts_as_people_read_them(count: int, text: str) -> None:
     assert human_bytes(count) == text
+
+
+def test_tallies_of_one_scan_of_every_feed_measure_each_covered_feed_as_alone() -> None:
+    rows = [("f1", fp("a", "1", 10)), ("f2", fp("b", "1", 7, sha256=SHA_B)), ("f1", fp("a", "2", 5, purged=True))]
+    rows += [("f1", fp("c", "1", 3, sha256=SHA_C, deleted=True)), ("late", fp("d", "1", 1))]
+    tallies = FeedTallies({"f1", "f2", "empty", "unreadable"})
+    for feed_id, row in rows:
+        tallies.add(feed_id, row)
+    tallies.add("unreadable", fp("e", "1", 1))
+    tallies.add("unreadable", None)
+    tallies.add("unreadable", fp("e", "2", 1))
+    for feed_id in ("f1", "f2", "empty"):
+        assert tallies.result(feed_id) == measure(r for f, r in rows if f == feed_id), feed_id
+    f1 = tallies.result("f1")
+    assert f1 is not None and (f1.total_bytes, f1.total.recycle_bin_bytes) == (13, 3)
+    assert tallies.result("late") is None  # listed after the scan began: measured by a scan of its own
+    assert tallies.result("unreadable") is None  # so is a feed with a row the scan could not read
