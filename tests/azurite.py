@@ -17,12 +17,16 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Literal
 
 import pytest
+
+from feed_core.storage.azure import StorageCallCounter, open_azure_storage
+from feed_core.storage.ports import Storage
 
 ENV_CONNECTION_STRING = "FEED_TEST_AZURITE_CONNECTION_STRING"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -188,3 +192,17 @@ def azurite_fixture(scope: Scope = "session", name: str = "azurite_connection_st
 
 
 azurite_connection_string = azurite_fixture()
+
+
+async def open_unique_storage(connection_string: str, call_counter: StorageCallCounter | None = None) -> Storage:
+    """Azure storage on Azurite under a table prefix and container of its own, so tests never share rows."""
+    unique = uuid.uuid4().hex[:12]
+    return await open_azure_storage(
+        connection_string=connection_string,
+        table_url=None,
+        blob_url=None,
+        client_id=None,
+        table_prefix=f"t{unique}",
+        container=f"c{unique}",
+        call_counter=call_counter,
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +12,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 import pytest
 
-from feed_core.storage.azure import open_azure_storage
 from feed_core.storage.embedded import EmbeddedBlobStore, EmbeddedTableStore
 from feed_core.storage.ports import (
     BlobNotFoundError,
@@ -27,6 +25,7 @@ from feed_core.storage.ports import (
     TableOp,
     Value,
 )
+from tests.azurite import open_unique_storage
 
 T = "things"  # logical table name used by most tests
 #: Every table the suite uses; the fixture creates them, as start-up does (requests never create tables).
@@ -39,15 +38,7 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         store = Storage(EmbeddedTableStore(tmp_path / "db.sqlite3"), EmbeddedBlobStore(tmp_path / "blobs"))
     else:
         conn: str = request.getfixturevalue("azurite_connection_string")
-        unique = uuid.uuid4().hex[:12]
-        store = await open_azure_storage(
-            connection_string=conn,
-            table_url=None,
-            blob_url=None,
-            client_id=None,
-            table_prefix=f"t{unique}",
-            container=f"c{unique}",
-        )
+        store = await open_unique_storage(conn)
     await store.provision(TABLES)
     try:
         yield store

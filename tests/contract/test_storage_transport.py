@@ -4,14 +4,14 @@ the counter that sees each request they send."""
 from __future__ import annotations
 
 import socket
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 
-from feed_core.storage.azure import client_transport_options, open_azure_storage
+from feed_core.storage.azure import client_transport_options
 from feed_core.storage.calls import StorageCallCounter
 from feed_core.storage.ports import Entity
+from tests.azurite import open_unique_storage
 
 
 def test_the_transport_reads_no_environment_and_takes_one_explicit_proxy() -> None:
@@ -36,15 +36,7 @@ async def test_proxy_variables_of_the_process_do_not_reroute_storage_calls(
         monkeypatch.setenv(name, dead)
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
-    unique = uuid.uuid4().hex[:12]
-    store = await open_azure_storage(
-        connection_string=azurite_connection_string,
-        table_url=None,
-        blob_url=None,
-        client_id=None,
-        table_prefix=f"t{unique}",
-        container=f"c{unique}",
-    )
+    store = await open_unique_storage(azurite_connection_string)
     try:
         await store.provision(["things"])
         await store.tables.insert("things", Entity("p", "r", {"v": "1"}))
@@ -57,16 +49,7 @@ async def test_proxy_variables_of_the_process_do_not_reroute_storage_calls(
 @pytest.mark.azurite
 async def test_the_call_counter_sees_every_request_of_both_clients(azurite_connection_string: str) -> None:
     counter = StorageCallCounter()
-    unique = uuid.uuid4().hex[:12]
-    store = await open_azure_storage(
-        connection_string=azurite_connection_string,
-        table_url=None,
-        blob_url=None,
-        client_id=None,
-        table_prefix=f"t{unique}",
-        container=f"c{unique}",
-        call_counter=counter,
-    )
+    store = await open_unique_storage(azurite_connection_string, counter)
 
     async def one_chunk() -> AsyncIterator[bytes]:
         yield b"bytes"

@@ -16,12 +16,12 @@ import pytest
 from feed_core.domain.models import Feed
 from feed_core.domain.retention import RetentionPlan, RetentionPolicy, run_summary_line
 from feed_core.service.download_times import MAX_BACKOFF, DownloadRecorder
-from feed_core.storage.azure import open_azure_storage
 from feed_core.storage.catalog import FEEDS, Catalog
 from feed_core.storage.credential_cipher import CredentialCipher
 from feed_core.storage.download_times import DOWNLOADS, DownloadTimesStore
 from feed_core.storage.embedded import EmbeddedBlobStore, EmbeddedTableStore
 from feed_core.storage.ports import Storage
+from tests.azurite import open_unique_storage
 from tests.counting_storage import CountingTableStore
 
 NOON = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -134,15 +134,7 @@ async def test_a_record_after_close_is_refused_and_logged_once(
 async def test_a_failed_write_is_logged_and_tried_again(
     azurite_connection_string: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    unique = uuid.uuid4().hex[:12]
-    storage = await open_azure_storage(
-        connection_string=azurite_connection_string,
-        table_url=None,
-        blob_url=None,
-        client_id=None,
-        table_prefix=f"t{unique}",
-        container=f"c{unique}",
-    )
+    storage = await open_unique_storage(azurite_connection_string)
     try:
         recorder = DownloadRecorder(DownloadTimesStore(storage.tables), Clock(), flush_seconds=3600)
         recorder.record("f", "nuget", "n", "1.0.0")
